@@ -1,0 +1,345 @@
+//! Storage for resting orders: a chunked arena of fixed 56-byte records threaded into
+//! per-level FIFO lists, and an id index that costs ~4 bytes per order for dense ids.
+
+use rustc_hash::FxHashMap;
+
+use crate::types::{AccountId, OrderId, Qty, Side, StpMode};
+
+/// "No record": the end of a list.
+pub const NIL: u32 = u32::MAX;
+
+/// A resting order. `#[repr(C)]` plain data, 56 bytes, no pointers: a level's FIFO is an
+/// intrusive doubly linked list of arena indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct OrderRecord {
+    /// Order id.
+    pub id: OrderId,
+    /// Displayed open lots (what depth shows).
+    pub visible: Qty,
+    /// Iceberg reserve lots (hidden).
+    pub hidden: Qty,
+    /// Iceberg display size (0 = not an iceberg).
+    pub display: Qty,
+    /// Time priority stamp (set when the order, or its replenished slice, joined the queue).
+    pub ts: u64,
+    /// Previous record in the level's FIFO.
+    pub prev: u32,
+    /// Next record in the level's FIFO (also the free-list link).
+    pub next: u32,
+    /// Level index (bits 0..28), STP mode (28..30), post-only (30), side (31).
+    pub meta: u32,
+    /// Account for self-trade prevention.
+    pub account: AccountId,
+}
+
+const _: () = assert!(std::mem::size_of::<OrderRecord>() == 56);
+
+const LEVEL_MASK: u32 = (1 << 28) - 1;
+/// Largest level index a record can point at.
+pub const MAX_LEVELS: u32 = LEVEL_MASK;
+
+impl OrderRecord {
+    const EMPTY: OrderRecord = OrderRecord {
+        id: 0,
+        visible: 0,
+        hidden: 0,
+        display: 0,
+        ts: 0,
+        prev: NIL,
+        next: NIL,
+        meta: 0,
+        account: 0,
+    };
+
+    /// Pack level/side/flags.
+    #[inline]
+    pub fn pack_meta(level: u32, side: Side, stp: StpMode, post_only: bool) -> u32 {
+        debug_assert!(level <= LEVEL_MASK);
+        level | ((stp as u32) << 28) | (u32::from(post_only) << 30) | ((side as u32) << 31)
+    }
+    /// Level index on its side.
+    #[inline]
+    pub fn level(&self) -> u32 {
+        self.meta & LEVEL_MASK
+    }
+    /// Side.
+    #[inline]
+    pub fn side(&self) -> Side {
+        if self.meta >> 31 == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+    /// STP mode it was entered with.
+    #[inline]
+    pub fn stp(&self) -> StpMode {
+        StpMode::from_u8(((self.meta >> 28) & 3) as u8).unwrap_or_default()
+    }
+    /// Post-only flag.
+    #[inline]
+    pub fn post_only(&self) -> bool {
+        (self.meta >> 30) & 1 == 1
+    }
+    /// Open lots (visible + reserve).
+    #[inline]
+    pub fn open(&self) -> Qty {
+        self.visible + self.hidden
+    }
+}
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// Chunked arena of [`OrderRecord`]s. Chunks never move, so growth never copies and never
+/// doubles the memory; freed records are reused first (LIFO, cache-warm).
+#[derive(Debug, Default)]
+pub struct OrderArena {
+    chunks: Vec<Box<[OrderRecord]>>,
+    free: u32,
+    used: u32,
+    live: usize,
+}
+
+impl OrderArena {
+    /// An empty arena.
+    pub fn new() -> Self {
+        OrderArena {
+            chunks: Vec::new(),
+            free: NIL,
+            used: 0,
+            live: 0,
+        }
+    }
+
+    /// Number of live records.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no record is live.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Store a record and return its index. Returns `None` when 2^32 - 1 records are live.
+    #[inline]
+    pub fn alloc(&mut self, rec: OrderRecord) -> Option<u32> {
+        self.live += 1;
+        if self.free != NIL {
+            let idx = self.free;
+            let slot = self.get_mut(idx);
+            let next_free = slot.next;
+            *slot = rec;
+            self.free = next_free;
+            return Some(idx);
+        }
+        if self.used == NIL {
+            self.live -= 1;
+            return None;
+        }
+        let idx = self.used;
+        if (idx as usize) >> CHUNK_BITS == self.chunks.len() {
+            self.chunks.push(vec![OrderRecord::EMPTY; CHUNK].into_boxed_slice());
+        }
+        self.used += 1;
+        *self.get_mut(idx) = rec;
+        Some(idx)
+    }
+
+    /// Free a record.
+    #[inline]
+    pub fn free(&mut self, idx: u32) {
+        let head = self.free;
+        let slot = self.get_mut(idx);
+        slot.id = 0;
+        slot.next = head;
+        self.free = idx;
+        self.live -= 1;
+    }
+
+    /// The record at `idx`.
+    #[inline]
+    pub fn get(&self, idx: u32) -> &OrderRecord {
+        &self.chunks[(idx >> CHUNK_BITS) as usize][idx as usize & (CHUNK - 1)]
+    }
+
+    /// The record at `idx`, mutable.
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> &mut OrderRecord {
+        &mut self.chunks[(idx >> CHUNK_BITS) as usize][idx as usize & (CHUNK - 1)]
+    }
+
+    /// Bytes reserved by the arena.
+    pub fn reserved_bytes(&self) -> usize {
+        self.chunks.len() * CHUNK * std::mem::size_of::<OrderRecord>()
+    }
+}
+
+const PAGE_BITS: u32 = 12;
+const PAGE: usize = 1 << PAGE_BITS;
+/// A page is created only while pages hold on average at least this many live ids;
+/// sparser ids go to a hash map, so random ids never cost a 16 KiB page each.
+const MIN_PAGE_FILL: usize = 256;
+
+#[derive(Debug)]
+struct IdPage {
+    slots: Box<[u32]>,
+    live: u32,
+}
+
+/// Order id → arena index. Ids are dense in practice (assigned from a counter, or a venue's
+/// sequence), so they go to 4096-entry pages (4 bytes per id, freed when a page empties);
+/// ids too sparse for a page go to a hash map.
+#[derive(Debug, Default)]
+pub struct IdIndex {
+    pages: FxHashMap<u64, IdPage>,
+    sparse: FxHashMap<OrderId, u32>,
+    in_pages: usize,
+    spare: Option<Box<[u32]>>,
+}
+
+impl IdIndex {
+    /// Arena index of a live id.
+    #[inline]
+    pub fn get(&self, id: OrderId) -> Option<u32> {
+        if let Some(p) = self.pages.get(&(id >> PAGE_BITS)) {
+            let v = p.slots[(id as usize) & (PAGE - 1)];
+            if v != NIL {
+                return Some(v);
+            }
+        }
+        if self.sparse.is_empty() {
+            None
+        } else {
+            self.sparse.get(&id).copied()
+        }
+    }
+
+    /// Whether `id` is live.
+    #[inline]
+    pub fn contains(&self, id: OrderId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Record a new live id (must not be live already).
+    #[inline]
+    pub fn insert(&mut self, id: OrderId, idx: u32) {
+        let pno = id >> PAGE_BITS;
+        let slot = (id as usize) & (PAGE - 1);
+        if let Some(p) = self.pages.get_mut(&pno) {
+            debug_assert_eq!(p.slots[slot], NIL);
+            p.slots[slot] = idx;
+            p.live += 1;
+            self.in_pages += 1;
+            return;
+        }
+        if self.pages.len() * MIN_PAGE_FILL <= self.in_pages + MIN_PAGE_FILL {
+            let mut slots = self
+                .spare
+                .take()
+                .unwrap_or_else(|| vec![NIL; PAGE].into_boxed_slice());
+            slots[slot] = idx;
+            self.pages.insert(pno, IdPage { slots, live: 1 });
+            self.in_pages += 1;
+        } else {
+            self.sparse.insert(id, idx);
+        }
+    }
+
+    /// Forget a live id.
+    #[inline]
+    pub fn remove(&mut self, id: OrderId) {
+        let pno = id >> PAGE_BITS;
+        let slot = (id as usize) & (PAGE - 1);
+        if let Some(p) = self.pages.get_mut(&pno) {
+            if p.slots[slot] != NIL {
+                p.slots[slot] = NIL;
+                p.live -= 1;
+                self.in_pages -= 1;
+                if p.live == 0 {
+                    if let Some(page) = self.pages.remove(&pno) {
+                        // An empty page is all NIL again: keep one to reuse without a memset.
+                        self.spare = Some(page.slots);
+                    }
+                }
+                return;
+            }
+        }
+        self.sparse.remove(&id);
+    }
+
+    /// Number of live ids.
+    pub fn len(&self) -> usize {
+        self.in_pages + self.sparse.len()
+    }
+
+    /// Whether no id is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_reuses_freed_records() {
+        let mut a = OrderArena::new();
+        let r = OrderRecord {
+            id: 7,
+            ..OrderRecord::EMPTY
+        };
+        let i = a.alloc(r).unwrap();
+        let j = a.alloc(r).unwrap();
+        assert_ne!(i, j);
+        a.free(i);
+        assert_eq!(a.alloc(r).unwrap(), i);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn id_index_dense_and_sparse() {
+        let mut ix = IdIndex::default();
+        for id in 1..10_000u64 {
+            ix.insert(id, id as u32);
+        }
+        // sparse ids far away
+        for k in 0..1000u64 {
+            ix.insert(u64::MAX - k * 1_000_003, k as u32);
+        }
+        assert_eq!(ix.len(), 9_999 + 1000);
+        // Pages are bounded by live ids / MIN_PAGE_FILL (+1): sparse ids cannot blow memory up.
+        assert!(ix.pages.len() <= ix.len() / MIN_PAGE_FILL + 1, "{} pages", ix.pages.len());
+        for id in 1..10_000u64 {
+            assert_eq!(ix.get(id), Some(id as u32));
+        }
+        for k in 0..1000u64 {
+            assert_eq!(ix.get(u64::MAX - k * 1_000_003), Some(k as u32));
+        }
+        for id in 1..10_000u64 {
+            ix.remove(id);
+        }
+        assert_eq!(ix.get(5), None);
+        assert_eq!(ix.len(), 1000);
+        ix.insert(5, 3);
+        assert_eq!(ix.get(5), Some(3));
+        ix.remove(u64::MAX);
+        assert_eq!(ix.get(u64::MAX), None);
+    }
+
+    #[test]
+    fn meta_packing() {
+        let m = OrderRecord::pack_meta(12345, Side::Sell, StpMode::CancelBoth, true);
+        let r = OrderRecord {
+            meta: m,
+            ..OrderRecord::EMPTY
+        };
+        assert_eq!(r.level(), 12345);
+        assert_eq!(r.side(), Side::Sell);
+        assert_eq!(r.stp(), StpMode::CancelBoth);
+        assert!(r.post_only());
+    }
+}

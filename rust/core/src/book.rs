@@ -1,0 +1,1147 @@
+//! The order book: price-time priority matching over two [`Ladder`]s.
+//!
+//! One thread owns an [`OrderBook`] and mutates it; other threads read its top of book and
+//! depth lock-free through a [`BookReader`].
+
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::arena::{IdIndex, OrderArena, OrderRecord, NIL};
+use crate::clock::Clock;
+use crate::error::OrderError;
+use crate::ladder::{Ladder, SidePub, SkipLadder};
+use crate::report::{
+    CancelReason, Execution, Fill, OrderStatus, Reason, RejectReason, Report, ReportSink,
+};
+use crate::types::{
+    AccountId, NewOrder, OrderId, OrderType, Price, Qty, QtyLimits, Side, StpMode, TimeInForce,
+};
+
+/// One price level as seen from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LevelView {
+    /// Price in ticks.
+    pub price: Price,
+    /// Displayed lots.
+    pub qty: Qty,
+    /// Number of orders.
+    pub orders: u32,
+}
+
+/// One resting order as seen from outside (L3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    /// Order id.
+    pub id: OrderId,
+    /// Side.
+    pub side: Side,
+    /// Price in ticks.
+    pub price: Price,
+    /// Open lots (displayed + reserve).
+    pub qty: Qty,
+    /// Displayed lots.
+    pub visible: Qty,
+    /// Iceberg reserve lots.
+    pub hidden: Qty,
+    /// Iceberg display size (0 = not an iceberg).
+    pub display: Qty,
+    /// Account.
+    pub account: AccountId,
+    /// Time-priority timestamp.
+    pub ts: u64,
+}
+
+/// Top of book and depth at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarketDataSnapshot {
+    /// Operation sequence number the snapshot reflects.
+    pub seq: u64,
+    /// Bid levels, best first.
+    pub bids: Vec<LevelView>,
+    /// Ask levels, best first.
+    pub asks: Vec<LevelView>,
+}
+
+impl MarketDataSnapshot {
+    /// Best bid.
+    pub fn best_bid(&self) -> Option<LevelView> {
+        self.bids.first().copied()
+    }
+    /// Best ask.
+    pub fn best_ask(&self) -> Option<LevelView> {
+        self.asks.first().copied()
+    }
+}
+
+/// A consistent best bid / best ask pair, read lock-free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopOfBook {
+    /// Operation sequence number this pair belongs to.
+    pub seq: u64,
+    /// Best bid.
+    pub bid: Option<LevelView>,
+    /// Best ask.
+    pub ask: Option<LevelView>,
+}
+
+#[derive(Debug)]
+struct BookShared {
+    /// Seqlock counter: odd while the writer is inside an operation.
+    lock: AtomicU64,
+    op_seq: AtomicU64,
+    bid_px: AtomicI64,
+    bid_qty: AtomicU64,
+    bid_n: AtomicU32,
+    ask_px: AtomicI64,
+    ask_qty: AtomicU64,
+    ask_n: AtomicU32,
+    bids: Option<Arc<SidePub>>,
+    asks: Option<Arc<SidePub>>,
+}
+
+/// A lock-free read handle on a book owned by another thread. Cheap to clone; `Send + Sync`.
+///
+/// [`BookReader::top`] returns a best bid/ask pair that existed together at one sequence
+/// number (a seqlock: the writer never waits for readers). [`BookReader::depth`] reads
+/// per-level aggregates lock-free.
+#[derive(Clone, Debug)]
+pub struct BookReader {
+    shared: Arc<BookShared>,
+}
+
+impl BookReader {
+    /// The best bid and ask as of one operation. Never torn, never crossed.
+    pub fn top(&self) -> TopOfBook {
+        let s = &self.shared;
+        loop {
+            let s1 = s.lock.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let seq = s.op_seq.load(Ordering::Relaxed);
+            let bn = s.bid_n.load(Ordering::Relaxed);
+            let bp = s.bid_px.load(Ordering::Relaxed);
+            let bq = s.bid_qty.load(Ordering::Relaxed);
+            let an = s.ask_n.load(Ordering::Relaxed);
+            let ap = s.ask_px.load(Ordering::Relaxed);
+            let aq = s.ask_qty.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if s.lock.load(Ordering::Relaxed) != s1 {
+                continue;
+            }
+            let lv = |n: u32, p: i64, q: u64| {
+                (n > 0).then_some(LevelView {
+                    price: Price(p),
+                    qty: q,
+                    orders: n,
+                })
+            };
+            return TopOfBook {
+                seq,
+                bid: lv(bn, bp, bq),
+                ask: lv(an, ap, aq),
+            };
+        }
+    }
+
+    /// Up to `n` levels per side, best first, read lock-free. Returns `(seq, bids, asks)`
+    /// where `seq` is `Some` when no operation ran during the read (a consistent snapshot).
+    pub fn depth(&self, n: usize) -> (Option<u64>, Vec<LevelView>, Vec<LevelView>) {
+        let s = &self.shared;
+        let s1 = s.lock.load(Ordering::Acquire);
+        let seq = s.op_seq.load(Ordering::Relaxed);
+        let mut raw = Vec::with_capacity(n);
+        let mut side = |p: &Option<Arc<SidePub>>| {
+            p.as_ref().map_or_else(Vec::new, |p| {
+                p.levels(n, &mut raw);
+                raw.iter()
+                    .map(|&(price, qty, orders)| LevelView { price, qty, orders })
+                    .collect()
+            })
+        };
+        let bids = side(&s.bids);
+        let asks = side(&s.asks);
+        fence(Ordering::Acquire);
+        let consistent = s1 & 1 == 0 && s.lock.load(Ordering::Relaxed) == s1;
+        (consistent.then_some(seq), bids, asks)
+    }
+}
+
+/// A limit order book for one instrument with price-time priority matching.
+///
+/// Prices are integer ticks, quantities integer lots. Generic over the level index so that
+/// benchmarks can put ladders side by side; the default [`SkipLadder`] is the fast one and
+/// the only one with a lock-free [`BookReader`] depth view.
+///
+/// # Examples
+/// ```
+/// use hftbook_core::{NewOrder, OrderBook, OrderStatus, Side};
+/// let mut book: OrderBook = OrderBook::new();
+/// let mut reports = Vec::new();
+/// book.submit(&NewOrder::limit(Side::Sell, 10_025, 10), &mut reports).unwrap();
+/// let ex = book.submit(&NewOrder::limit(Side::Buy, 10_030, 4), &mut reports).unwrap();
+/// assert_eq!(ex.status, OrderStatus::Filled);
+/// assert_eq!(book.best_ask().unwrap().qty, 6);
+/// ```
+#[derive(Debug)]
+pub struct OrderBook<L: Ladder = SkipLadder> {
+    bids: L,
+    asks: L,
+    orders: OrderArena,
+    ids: IdIndex,
+    next_id: Arc<AtomicU64>,
+    clock: Clock,
+    stp_default: StpMode,
+    limits: QtyLimits,
+    trade_seq: u64,
+    op_seq: u64,
+    lock: u64,
+    shared: Arc<BookShared>,
+    fok_scratch: VecDeque<(Qty, Qty, Qty, bool)>,
+}
+
+impl<L: Ladder> Default for OrderBook<L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Self-trade decision for a taker meeting a maker.
+#[inline]
+fn self_trade(account: AccountId, stp: StpMode, maker_account: AccountId) -> bool {
+    account != 0 && stp != StpMode::None && maker_account == account
+}
+
+impl<L: Ladder> OrderBook<L> {
+    /// An empty book with a monotonic clock, default quantity limits and STP cancel-newest.
+    pub fn new() -> Self {
+        Self::with_options(Clock::default(), QtyLimits::default(), StpMode::default())
+    }
+
+    /// An empty book with the given clock, limits and default STP mode.
+    pub fn with_options(clock: Clock, limits: QtyLimits, stp_default: StpMode) -> Self {
+        let bids = L::new(Side::Buy);
+        let asks = L::new(Side::Sell);
+        let shared = Arc::new(BookShared {
+            lock: AtomicU64::new(0),
+            op_seq: AtomicU64::new(0),
+            bid_px: AtomicI64::new(0),
+            bid_qty: AtomicU64::new(0),
+            bid_n: AtomicU32::new(0),
+            ask_px: AtomicI64::new(0),
+            ask_qty: AtomicU64::new(0),
+            ask_n: AtomicU32::new(0),
+            bids: bids.side_pub(),
+            asks: asks.side_pub(),
+        });
+        OrderBook {
+            bids,
+            asks,
+            orders: OrderArena::new(),
+            ids: IdIndex::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+            clock,
+            stp_default,
+            limits,
+            trade_seq: 0,
+            op_seq: 0,
+            lock: 0,
+            shared,
+            fok_scratch: VecDeque::new(),
+        }
+    }
+
+    /// Share an id counter (e.g. one per engine) instead of the book's own.
+    pub fn set_id_counter(&mut self, counter: Arc<AtomicU64>) {
+        self.next_id = counter;
+    }
+
+    /// The quantity limits.
+    pub fn limits(&self) -> QtyLimits {
+        self.limits
+    }
+
+    /// The default self-trade prevention mode.
+    pub fn stp_default(&self) -> StpMode {
+        self.stp_default
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// A lock-free read handle for other threads.
+    pub fn reader(&self) -> BookReader {
+        BookReader {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Number of resting orders.
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Whether no order rests.
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+
+    /// Operations applied so far (the sequence number of the last one).
+    pub fn seq(&self) -> u64 {
+        self.op_seq
+    }
+
+    /// Trades printed so far.
+    pub fn trade_count(&self) -> u64 {
+        self.trade_seq
+    }
+
+    #[inline]
+    fn ladder(&self, side: Side) -> &L {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    #[inline]
+    fn level_view(l: &crate::ladder::Level) -> LevelView {
+        LevelView {
+            price: l.price,
+            qty: l.visible,
+            orders: l.count,
+        }
+    }
+
+    /// Best bid level.
+    #[inline]
+    pub fn best_bid(&self) -> Option<LevelView> {
+        self.bids.best().map(|i| Self::level_view(self.bids.level(i)))
+    }
+
+    /// Best ask level.
+    #[inline]
+    pub fn best_ask(&self) -> Option<LevelView> {
+        self.asks.best().map(|i| Self::level_view(self.asks.level(i)))
+    }
+
+    /// Best level on `side`.
+    pub fn best(&self, side: Side) -> Option<LevelView> {
+        match side {
+            Side::Buy => self.best_bid(),
+            Side::Sell => self.best_ask(),
+        }
+    }
+
+    /// Up to `n` levels of `side`, best first.
+    pub fn depth(&self, side: Side, n: usize) -> Vec<LevelView> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        if n == 0 {
+            return out;
+        }
+        self.ladder(side).visit(|l| {
+            out.push(Self::level_view(l));
+            out.len() < n
+        });
+        out
+    }
+
+    /// Top `n` levels of both sides.
+    pub fn snapshot(&self, n: usize) -> MarketDataSnapshot {
+        MarketDataSnapshot {
+            seq: self.op_seq,
+            bids: self.depth(Side::Buy, n),
+            asks: self.depth(Side::Sell, n),
+        }
+    }
+
+    /// Number of non-empty levels on `side`.
+    pub fn level_count(&self, side: Side) -> usize {
+        self.ladder(side).len()
+    }
+
+    fn order_view(&self, side: Side, price: Price, r: &OrderRecord) -> OrderView {
+        OrderView {
+            id: r.id,
+            side,
+            price,
+            qty: r.open(),
+            visible: r.visible,
+            hidden: r.hidden,
+            display: r.display,
+            account: r.account,
+            ts: r.ts,
+        }
+    }
+
+    /// A resting order by id.
+    pub fn order(&self, id: OrderId) -> Option<OrderView> {
+        let idx = self.ids.get(id)?;
+        let r = self.orders.get(idx);
+        let price = self.ladder(r.side()).level(r.level()).price;
+        Some(self.order_view(r.side(), price, r))
+    }
+
+    /// All resting orders of `side` in priority order (best level first, FIFO within).
+    pub fn orders(&self, side: Side) -> Vec<OrderView> {
+        let mut out = Vec::new();
+        self.ladder(side).visit(|l| {
+            let mut cur = l.head;
+            while cur != NIL {
+                let r = self.orders.get(cur);
+                out.push(self.order_view(side, l.price, r));
+                cur = r.next;
+            }
+            true
+        });
+        out
+    }
+
+    /// Displayed lots resting at `price` (on whichever side has a level there).
+    pub fn volume_at(&self, price: Price) -> Qty {
+        self.bids
+            .find(price)
+            .map(|i| self.bids.level(i).visible)
+            .or_else(|| self.asks.find(price).map(|i| self.asks.level(i).visible))
+            .unwrap_or(0)
+    }
+
+    /// Check a new order without touching the book.
+    ///
+    /// # Errors
+    /// The first rule the order breaks.
+    pub fn validate(&self, o: &NewOrder) -> Result<(), OrderError> {
+        self.check_qty(o.qty)?;
+        if o.display_qty > o.qty {
+            return Err(OrderError::DisplayAboveQty {
+                display_qty: o.display_qty,
+                qty: o.qty,
+            });
+        }
+        match o.order_type {
+            OrderType::Market => {
+                if o.post_only {
+                    return Err(OrderError::InvalidCombination(
+                        "post_only needs a limit order: a market order always takes liquidity",
+                    ));
+                }
+                if o.display_qty > 0 && o.display_qty < o.qty {
+                    return Err(OrderError::InvalidCombination(
+                        "display_qty needs a resting limit order: a market order never rests",
+                    ));
+                }
+            }
+            OrderType::Limit => {
+                Price::new_checked(o.price.0)?;
+                if o.post_only && o.tif != TimeInForce::Gtc {
+                    return Err(OrderError::InvalidCombination(
+                        "post_only needs tif gtc: an IOC or FOK order never rests",
+                    ));
+                }
+                if o.display_qty > 0 && o.display_qty < o.qty && o.tif != TimeInForce::Gtc {
+                    return Err(OrderError::InvalidCombination(
+                        "display_qty (iceberg) needs tif gtc: an IOC or FOK order never rests",
+                    ));
+                }
+            }
+        }
+        if o.id != 0 && self.ids.contains(o.id) {
+            return Err(OrderError::DuplicateOrderId { id: o.id });
+        }
+        if self.orders.len() >= (u32::MAX - 1) as usize {
+            return Err(OrderError::BookFull);
+        }
+        Ok(())
+    }
+
+    fn check_qty(&self, qty: Qty) -> Result<(), OrderError> {
+        if qty == 0 {
+            return Err(OrderError::ZeroQuantity { field: "qty" });
+        }
+        if qty < self.limits.min_qty {
+            return Err(OrderError::QtyBelowMin {
+                qty,
+                min_qty: self.limits.min_qty,
+            });
+        }
+        if qty > self.limits.max_qty {
+            return Err(OrderError::QtyAboveMax {
+                qty,
+                max_qty: self.limits.max_qty,
+            });
+        }
+        Ok(())
+    }
+
+    /// The next id from the counter that no live order uses.
+    fn assign_id(&self) -> OrderId {
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !self.ids.contains(id) {
+                return id;
+            }
+        }
+    }
+
+    #[inline]
+    fn begin(&mut self) {
+        self.op_seq += 1;
+        self.lock += 1;
+        self.shared.lock.store(self.lock, Ordering::Relaxed);
+        fence(Ordering::Release);
+    }
+
+    #[inline]
+    fn end(&mut self) {
+        let s = &self.shared;
+        s.op_seq.store(self.op_seq, Ordering::Relaxed);
+        let (bp, bq, bn) = self
+            .bids
+            .best()
+            .map_or((0, 0, 0), |i| {
+                let l = self.bids.level(i);
+                (l.price.0, l.visible, l.count)
+            });
+        let (ap, aq, an) = self
+            .asks
+            .best()
+            .map_or((0, 0, 0), |i| {
+                let l = self.asks.level(i);
+                (l.price.0, l.visible, l.count)
+            });
+        s.bid_px.store(bp, Ordering::Relaxed);
+        s.bid_qty.store(bq, Ordering::Relaxed);
+        s.bid_n.store(bn, Ordering::Relaxed);
+        s.ask_px.store(ap, Ordering::Relaxed);
+        s.ask_qty.store(aq, Ordering::Relaxed);
+        s.ask_n.store(an, Ordering::Relaxed);
+        self.lock += 1;
+        s.lock.store(self.lock, Ordering::Release);
+    }
+
+    /// Submit a new order: validate, match, rest or cancel the residual. Reports go to `sink`.
+    ///
+    /// # Errors
+    /// An [`OrderError`] if the order is invalid; the book is then unchanged and no report is
+    /// sent. Matching outcomes (FOK not fillable, post-only would take, self-trade) are not
+    /// errors: they come back in the [`Execution`] and the report stream.
+    pub fn submit<S: ReportSink>(
+        &mut self,
+        o: &NewOrder,
+        sink: &mut S,
+    ) -> Result<Execution, OrderError> {
+        self.validate(o)?;
+        let id = if o.id == 0 { self.assign_id() } else { o.id };
+        let ts = self.clock.now();
+        self.begin();
+        let ex = self.execute(id, o, ts, sink);
+        self.end();
+        Ok(ex)
+    }
+
+    fn execute<S: ReportSink>(
+        &mut self,
+        id: OrderId,
+        o: &NewOrder,
+        ts: u64,
+        sink: &mut S,
+    ) -> Execution {
+        let market = o.order_type == OrderType::Market;
+        let limit = (!market).then_some(o.price);
+        let stp = o.stp.unwrap_or(self.stp_default);
+        let reject = |sink: &mut S, reason| {
+            sink.report(Report::Rejected { id, reason });
+            Execution {
+                order_id: id,
+                status: OrderStatus::Rejected,
+                filled_qty: 0,
+                remaining_qty: 0,
+                cancelled_qty: 0,
+                reason: Some(Reason::Reject(reason)),
+            }
+        };
+        if o.post_only && self.would_cross(o.side, o.price) {
+            return reject(sink, RejectReason::PostOnlyWouldTake);
+        }
+        if o.tif == TimeInForce::Fok && !self.fok_fillable(o.side, limit, o.qty, o.account, stp) {
+            return reject(sink, RejectReason::FokNotFillable);
+        }
+        let shown_price = limit.unwrap_or(match o.side {
+            Side::Buy => Price::MAX,
+            Side::Sell => Price::MIN,
+        });
+        sink.report(Report::Accepted {
+            id,
+            side: o.side,
+            price: shown_price,
+            qty: o.qty,
+            ts,
+        });
+        let display = if o.display_qty >= o.qty { 0 } else { o.display_qty };
+        let rests = !market && o.tif == TimeInForce::Gtc;
+        let flags = RestFlags {
+            account: o.account,
+            stp,
+            post_only: o.post_only,
+            display,
+        };
+        self.match_and_rest(id, o.side, limit, o.qty, flags, rests, ts, sink)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn match_and_rest<S: ReportSink>(
+        &mut self,
+        id: OrderId,
+        side: Side,
+        limit: Option<Price>,
+        qty: Qty,
+        flags: RestFlags,
+        rests: bool,
+        ts: u64,
+        sink: &mut S,
+    ) -> Execution {
+        let (filled, stp_stop) =
+            self.match_against(id, side, limit, qty, flags.account, flags.stp, ts, sink);
+        let rem = qty - filled;
+        let mut ex = Execution {
+            order_id: id,
+            status: OrderStatus::Filled,
+            filled_qty: filled,
+            remaining_qty: 0,
+            cancelled_qty: 0,
+            reason: None,
+        };
+        if rem == 0 {
+            return ex;
+        }
+        let cancel_reason = if stp_stop {
+            Some(CancelReason::SelfTrade)
+        } else if !rests {
+            Some(CancelReason::UnfilledIoc)
+        } else {
+            None
+        };
+        match (cancel_reason, limit) {
+            (None, Some(price)) => {
+                self.rest(id, side, price, rem, flags, ts);
+                sink.report(Report::Rested { id, price, qty: rem });
+                ex.remaining_qty = rem;
+                ex.status = if filled == 0 {
+                    OrderStatus::New
+                } else {
+                    OrderStatus::PartiallyFilled
+                };
+            }
+            (reason, _) => {
+                let reason = reason.unwrap_or(CancelReason::UnfilledIoc);
+                sink.report(Report::Cancelled {
+                    id,
+                    qty: rem,
+                    reason,
+                });
+                ex.cancelled_qty = rem;
+                ex.status = OrderStatus::Cancelled;
+                ex.reason = Some(Reason::Cancel(reason));
+            }
+        }
+        ex
+    }
+
+    #[inline]
+    fn would_cross(&self, side: Side, price: Price) -> bool {
+        let opp = self.ladder(side.opposite());
+        opp.best()
+            .is_some_and(|i| side.crosses(price, opp.level(i).price))
+    }
+
+    /// Whether a FOK order can fill completely, simulating matching exactly (STP and iceberg
+    /// replenishment included) without changing anything.
+    fn fok_fillable(
+        &mut self,
+        side: Side,
+        limit: Option<Price>,
+        qty: Qty,
+        account: AccountId,
+        stp: StpMode,
+    ) -> bool {
+        let mut need = qty;
+        let mut ok = false;
+        let simple = account == 0 || stp == StpMode::None;
+        let mut q = std::mem::take(&mut self.fok_scratch);
+        let orders = &self.orders;
+        self.ladder(side.opposite()).visit(|lvl| {
+            if let Some(l) = limit {
+                if !side.crosses(l, lvl.price) {
+                    return false;
+                }
+            }
+            if simple {
+                let avail = lvl.visible + lvl.hidden;
+                if avail >= need {
+                    ok = true;
+                    return false;
+                }
+                need -= avail;
+                return true;
+            }
+            // Exact simulation of this level's queue: (visible, hidden, display, is_self).
+            q.clear();
+            let mut selfs = 0usize;
+            let mut rest_open: Qty = 0;
+            let mut cur = lvl.head;
+            while cur != NIL {
+                let r = orders.get(cur);
+                let is_self = r.account == account;
+                selfs += usize::from(is_self);
+                if !is_self {
+                    rest_open += r.open();
+                }
+                q.push_back((r.visible, r.hidden, r.display, is_self));
+                cur = r.next;
+            }
+            while let Some((vis, hid, disp, is_self)) = q.pop_front() {
+                if selfs == 0 {
+                    // No self order left: everything remaining is fillable.
+                    if rest_open >= need {
+                        ok = true;
+                        return false;
+                    }
+                    need -= rest_open;
+                    return true;
+                }
+                if is_self {
+                    selfs -= 1;
+                    if stp == StpMode::CancelOldest {
+                        continue;
+                    }
+                    return false; // the taker is cancelled here
+                }
+                let take = need.min(vis);
+                need -= take;
+                rest_open -= take;
+                if need == 0 {
+                    ok = true;
+                    return false;
+                }
+                if hid > 0 {
+                    let v = disp.min(hid);
+                    q.push_back((v, hid - v, disp, false));
+                }
+            }
+            true
+        });
+        self.fok_scratch = q;
+        ok
+    }
+
+    /// Match an incoming order against the opposite side. Returns (filled, stopped by STP).
+    #[allow(clippy::too_many_arguments)]
+    fn match_against<S: ReportSink>(
+        &mut self,
+        taker: OrderId,
+        side: Side,
+        limit: Option<Price>,
+        qty: Qty,
+        account: AccountId,
+        stp: StpMode,
+        ts: u64,
+        sink: &mut S,
+    ) -> (Qty, bool) {
+        let (opp, orders, ids) = match side {
+            Side::Buy => (&mut self.asks, &mut self.orders, &mut self.ids),
+            Side::Sell => (&mut self.bids, &mut self.orders, &mut self.ids),
+        };
+        let mut remaining = qty;
+        let mut stp_stop = false;
+        while remaining > 0 {
+            let Some(li) = opp.best() else { break };
+            let lprice = opp.level(li).price;
+            if let Some(l) = limit {
+                if !side.crosses(l, lprice) {
+                    break;
+                }
+            }
+            let mut cur = opp.level(li).head;
+            while remaining > 0 && cur != NIL {
+                let rec = orders.get_mut(cur);
+                if self_trade(account, stp, rec.account) {
+                    if stp == StpMode::CancelNewest {
+                        stp_stop = true;
+                        break;
+                    }
+                    let next = rec.next;
+                    let (mid, open) = (rec.id, rec.open());
+                    unlink(opp, orders, cur);
+                    orders.free(cur);
+                    ids.remove(mid);
+                    sink.report(Report::Cancelled {
+                        id: mid,
+                        qty: open,
+                        reason: CancelReason::SelfTrade,
+                    });
+                    if stp == StpMode::CancelBoth {
+                        stp_stop = true;
+                        break;
+                    }
+                    cur = next;
+                    continue;
+                }
+                let q = remaining.min(rec.visible);
+                rec.visible -= q;
+                remaining -= q;
+                let maker_remaining = rec.visible + rec.hidden;
+                let mid = rec.id;
+                let next = rec.next;
+                self.trade_seq += 1;
+                sink.report(Report::Fill(Fill {
+                    seq: self.trade_seq,
+                    ts,
+                    maker_id: mid,
+                    taker_id: taker,
+                    price: lprice.0,
+                    qty: q,
+                    maker_remaining,
+                    taker_side: side as u8,
+                    _pad: [0; 7],
+                }));
+                opp.level_mut(li).visible -= q;
+                if rec.visible == 0 {
+                    if rec.hidden > 0 {
+                        // Iceberg: replenish the display and go to the back of the level.
+                        let v = rec.display.min(rec.hidden);
+                        rec.hidden -= v;
+                        rec.visible = v;
+                        rec.ts = ts;
+                        let lvl = opp.level_mut(li);
+                        lvl.hidden -= v;
+                        lvl.visible += v;
+                        if next != NIL {
+                            list_remove(opp, orders, cur);
+                            list_push_back(opp, orders, li, cur);
+                            cur = next;
+                        }
+                    } else {
+                        unlink(opp, orders, cur);
+                        orders.free(cur);
+                        ids.remove(mid);
+                        cur = next;
+                    }
+                }
+            }
+            if opp.level(li).count == 0 {
+                opp.deactivate(li);
+            } else {
+                opp.publish(li);
+            }
+            if stp_stop || cur != NIL {
+                break;
+            }
+        }
+        (qty - remaining, stp_stop)
+    }
+
+    fn rest(&mut self, id: OrderId, side: Side, price: Price, qty: Qty, f: RestFlags, ts: u64) {
+        let (ladder, orders) = match side {
+            Side::Buy => (&mut self.bids, &mut self.orders),
+            Side::Sell => (&mut self.asks, &mut self.orders),
+        };
+        let (li, was_empty) = ladder.find_or_create(price);
+        let visible = if f.display > 0 { f.display.min(qty) } else { qty };
+        let rec = OrderRecord {
+            id,
+            visible,
+            hidden: qty - visible,
+            display: f.display,
+            ts,
+            prev: NIL,
+            next: NIL,
+            meta: OrderRecord::pack_meta(li, side, f.stp, f.post_only),
+            account: f.account,
+        };
+        // validate() guarantees room for one more record.
+        let Some(idx) = orders.alloc(rec) else {
+            return;
+        };
+        list_push_back(ladder, orders, li, idx);
+        let lvl = ladder.level_mut(li);
+        lvl.count += 1;
+        lvl.visible += visible;
+        lvl.hidden += qty - visible;
+        if was_empty {
+            ladder.activate(li);
+        }
+        ladder.publish(li);
+        self.ids.insert(id, idx);
+    }
+
+    fn remove_resting(&mut self, idx: u32) -> OrderRecord {
+        let rec = *self.orders.get(idx);
+        let ladder = match rec.side() {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        unlink(ladder, &mut self.orders, idx);
+        let li = rec.level();
+        if ladder.level(li).count == 0 {
+            ladder.deactivate(li);
+        } else {
+            ladder.publish(li);
+        }
+        self.orders.free(idx);
+        self.ids.remove(rec.id);
+        rec
+    }
+
+    /// Cancel a resting order; returns the open lots cancelled.
+    ///
+    /// # Errors
+    /// [`OrderError::UnknownOrder`] if `id` is not resting (a `Rejected` report is sent too).
+    pub fn cancel<S: ReportSink>(&mut self, id: OrderId, sink: &mut S) -> Result<Qty, OrderError> {
+        let Some(idx) = self.ids.get(id) else {
+            sink.report(Report::Rejected {
+                id,
+                reason: RejectReason::UnknownOrder,
+            });
+            return Err(OrderError::UnknownOrder { id });
+        };
+        self.begin();
+        let rec = self.remove_resting(idx);
+        sink.report(Report::Cancelled {
+            id,
+            qty: rec.open(),
+            reason: CancelReason::Requested,
+        });
+        self.end();
+        Ok(rec.open())
+    }
+
+    /// Modify a resting order's price and/or open quantity.
+    ///
+    /// A quantity decrease at the same price keeps time priority; a price change or a
+    /// quantity increase loses it (the order goes to the back of its new level), and a new
+    /// price that crosses matches at once at the makers' prices. A post-only order whose new
+    /// price would take is rejected and left unchanged.
+    ///
+    /// # Errors
+    /// [`OrderError::UnknownOrder`] if `id` is not resting (a `Rejected` report is sent too),
+    /// or a price/quantity error; the book is then unchanged.
+    pub fn modify<S: ReportSink>(
+        &mut self,
+        id: OrderId,
+        price: Option<Price>,
+        qty: Option<Qty>,
+        sink: &mut S,
+    ) -> Result<Execution, OrderError> {
+        let Some(idx) = self.ids.get(id) else {
+            sink.report(Report::Rejected {
+                id,
+                reason: RejectReason::UnknownOrder,
+            });
+            return Err(OrderError::UnknownOrder { id });
+        };
+        let rec = *self.orders.get(idx);
+        let side = rec.side();
+        let old_price = self.ladder(side).level(rec.level()).price;
+        let new_price = match price {
+            Some(p) => Price::new_checked(p.0)?,
+            None => old_price,
+        };
+        let open = rec.open();
+        let new_qty = qty.unwrap_or(open);
+        self.check_qty(new_qty)?;
+        let ts = self.clock.now();
+        self.begin();
+        let ex = if new_price == old_price && new_qty <= open {
+            let cut = open - new_qty;
+            let from_hidden = cut.min(rec.hidden);
+            let from_visible = cut - from_hidden;
+            let ladder = match side {
+                Side::Buy => &mut self.bids,
+                Side::Sell => &mut self.asks,
+            };
+            let r = self.orders.get_mut(idx);
+            r.hidden -= from_hidden;
+            r.visible -= from_visible;
+            let lvl = ladder.level_mut(rec.level());
+            lvl.hidden -= from_hidden;
+            lvl.visible -= from_visible;
+            ladder.publish(rec.level());
+            sink.report(Report::Modified {
+                id,
+                price: new_price,
+                qty: new_qty,
+                priority_kept: true,
+            });
+            Execution {
+                order_id: id,
+                status: OrderStatus::New,
+                filled_qty: 0,
+                remaining_qty: new_qty,
+                cancelled_qty: 0,
+                reason: None,
+            }
+        } else if rec.post_only() && self.would_cross(side, new_price) {
+            sink.report(Report::Rejected {
+                id,
+                reason: RejectReason::PostOnlyWouldTake,
+            });
+            Execution {
+                order_id: id,
+                status: OrderStatus::Rejected,
+                filled_qty: 0,
+                remaining_qty: open,
+                cancelled_qty: 0,
+                reason: Some(Reason::Reject(RejectReason::PostOnlyWouldTake)),
+            }
+        } else {
+            self.remove_resting(idx);
+            sink.report(Report::Modified {
+                id,
+                price: new_price,
+                qty: new_qty,
+                priority_kept: false,
+            });
+            let flags = RestFlags {
+                account: rec.account,
+                stp: rec.stp(),
+                post_only: rec.post_only(),
+                display: rec.display,
+            };
+            self.match_and_rest(id, side, Some(new_price), new_qty, flags, true, ts, sink)
+        };
+        self.end();
+        Ok(ex)
+    }
+
+    /// Check the book's internal invariants (levels, aggregates, FIFO links, id index).
+    /// For tests; O(orders).
+    ///
+    /// # Errors
+    /// A description of the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut total = 0usize;
+        for side in [Side::Buy, Side::Sell] {
+            let ladder = self.ladder(side);
+            let mut prev: Option<Price> = None;
+            let mut err = None;
+            let mut levels = 0usize;
+            ladder.visit(|l| {
+                levels += 1;
+                if let Some(p) = prev {
+                    let better = match side {
+                        Side::Buy => p > l.price,
+                        Side::Sell => p < l.price,
+                    };
+                    if !better {
+                        err = Some(format!("{side:?} levels out of order at {:?}", l.price));
+                        return false;
+                    }
+                }
+                prev = Some(l.price);
+                let (mut v, mut h, mut n) = (0, 0, 0u32);
+                let mut cur = l.head;
+                let mut back = NIL;
+                while cur != NIL {
+                    let r = self.orders.get(cur);
+                    if r.prev != back {
+                        err = Some(format!("broken prev link at order {}", r.id));
+                        return false;
+                    }
+                    if r.visible == 0 {
+                        err = Some(format!("order {} rests with nothing displayed", r.id));
+                        return false;
+                    }
+                    if self.ids.get(r.id) != Some(cur) {
+                        err = Some(format!("order {} missing from the id index", r.id));
+                        return false;
+                    }
+                    v += r.visible;
+                    h += r.hidden;
+                    n += 1;
+                    back = cur;
+                    cur = r.next;
+                }
+                if back != l.tail || n != l.count || v != l.visible || h != l.hidden || n == 0 {
+                    err = Some(format!("level {:?} aggregates or tail are wrong", l.price));
+                    return false;
+                }
+                total += n as usize;
+                true
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if levels != ladder.len() {
+                return Err(format!("{side:?}: {levels} levels visited, len() says {}", ladder.len()));
+            }
+        }
+        if total != self.orders.len() || total != self.ids.len() {
+            return Err(format!(
+                "{total} orders in levels, {} in arena, {} in id index",
+                self.orders.len(),
+                self.ids.len()
+            ));
+        }
+        if let (Some(b), Some(a)) = (self.best_bid(), self.best_ask()) {
+            if b.price >= a.price {
+                return Err(format!("book is crossed: bid {:?} >= ask {:?}", b.price, a.price));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RestFlags {
+    account: AccountId,
+    stp: StpMode,
+    post_only: bool,
+    display: Qty,
+}
+
+/// Unlink a record from its level's FIFO and take it out of the level's aggregates.
+#[inline]
+fn unlink<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
+    let r = *orders.get(idx);
+    list_remove(ladder, orders, idx);
+    let lvl = ladder.level_mut(r.level());
+    lvl.count -= 1;
+    lvl.visible -= r.visible;
+    lvl.hidden -= r.hidden;
+}
+
+#[inline]
+fn list_remove<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
+    let r = *orders.get(idx);
+    let li = r.level();
+    if r.prev != NIL {
+        orders.get_mut(r.prev).next = r.next;
+    } else {
+        ladder.level_mut(li).head = r.next;
+    }
+    if r.next != NIL {
+        orders.get_mut(r.next).prev = r.prev;
+    } else {
+        ladder.level_mut(li).tail = r.prev;
+    }
+}
+
+#[inline]
+fn list_push_back<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, li: u32, idx: u32) {
+    let tail = ladder.level(li).tail;
+    {
+        let r = orders.get_mut(idx);
+        r.prev = tail;
+        r.next = NIL;
+    }
+    if tail != NIL {
+        orders.get_mut(tail).next = idx;
+    } else {
+        ladder.level_mut(li).head = idx;
+    }
+    ladder.level_mut(li).tail = idx;
+}

@@ -1,0 +1,251 @@
+//! The report stream: every operation tells the caller what happened, in order.
+
+use crate::types::{OrderId, Price, Qty, Side};
+
+/// One trade between a resting (maker) order and an incoming (taker) order.
+///
+/// Plain data (`#[repr(C)]`, no padding holes that matter) so that a slice of fills can be viewed
+/// as bytes or as a numpy structured array without copying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct Fill {
+    /// Trade sequence number in this book (1, 2, 3, ...).
+    pub seq: u64,
+    /// Timestamp of the operation that printed the trade (clock nanoseconds).
+    pub ts: u64,
+    /// Resting order.
+    pub maker_id: OrderId,
+    /// Incoming order.
+    pub taker_id: OrderId,
+    /// Trade price in ticks: always the maker's price.
+    pub price: i64,
+    /// Traded lots.
+    pub qty: Qty,
+    /// Lots the maker still has open after this trade (visible + iceberg reserve).
+    pub maker_remaining: Qty,
+    /// 0 = the taker bought, 1 = the taker sold.
+    pub taker_side: u8,
+    /// Padding, always zero.
+    pub _pad: [u8; 7],
+}
+
+const _: () = assert!(std::mem::size_of::<Fill>() == 64);
+
+impl Fill {
+    /// The taker's side.
+    pub fn taker_side(&self) -> Side {
+        if self.taker_side == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+}
+
+/// Why an order's remaining quantity was cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum CancelReason {
+    /// The owner asked for it.
+    Requested = 1,
+    /// IOC or market order: what did not fill at once is cancelled.
+    UnfilledIoc = 2,
+    /// Self-trade prevention cancelled it.
+    SelfTrade = 3,
+}
+
+impl CancelReason {
+    /// Snake-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Requested => "requested",
+            CancelReason::UnfilledIoc => "unfilled_ioc",
+            CancelReason::SelfTrade => "self_trade",
+        }
+    }
+}
+
+/// Why a request was rejected by the matching rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RejectReason {
+    /// A fill-or-kill order could not be filled completely at once.
+    FokNotFillable = 1,
+    /// A post-only order would have taken liquidity.
+    PostOnlyWouldTake = 2,
+    /// Cancel or modify of an order that is not resting (unknown, filled or cancelled).
+    UnknownOrder = 3,
+    /// A market or IOC order found nothing to trade against.
+    NoLiquidity = 4,
+    /// Self-trade prevention stopped the order before it traded at all.
+    SelfTrade = 5,
+}
+
+impl RejectReason {
+    /// Snake-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::FokNotFillable => "fok_not_fillable",
+            RejectReason::PostOnlyWouldTake => "post_only_would_take",
+            RejectReason::UnknownOrder => "unknown_order",
+            RejectReason::NoLiquidity => "no_liquidity",
+            RejectReason::SelfTrade => "self_trade",
+        }
+    }
+}
+
+/// One event of the report stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// A new order passed validation and entered matching.
+    Accepted {
+        /// Order id (assigned or the caller's).
+        id: OrderId,
+        /// Side.
+        side: Side,
+        /// Limit price (for a market order: the sentinel [`Price::MAX`]/[`Price::MIN`]).
+        price: Price,
+        /// Total lots.
+        qty: Qty,
+        /// Timestamp.
+        ts: u64,
+    },
+    /// A trade.
+    Fill(Fill),
+    /// Lots of an order were taken off the book or not allowed to rest.
+    Cancelled {
+        /// Order id.
+        id: OrderId,
+        /// Lots cancelled.
+        qty: Qty,
+        /// Why.
+        reason: CancelReason,
+    },
+    /// A modify was applied.
+    Modified {
+        /// Order id.
+        id: OrderId,
+        /// New price.
+        price: Price,
+        /// New open lots.
+        qty: Qty,
+        /// Whether the order kept its place in the queue.
+        priority_kept: bool,
+    },
+    /// A request was refused by the matching rules. Nothing changed.
+    Rejected {
+        /// Order id.
+        id: OrderId,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// The order (or its residual) now rests on the book.
+    Rested {
+        /// Order id.
+        id: OrderId,
+        /// Price.
+        price: Price,
+        /// Open lots resting (visible + reserve).
+        qty: Qty,
+    },
+}
+
+/// Where reports go. Implemented for `Vec<Report>` (collect everything), `()` (discard) and
+/// [`FillSink`] (keep only fills).
+pub trait ReportSink {
+    /// Receive one report.
+    fn report(&mut self, report: Report);
+}
+
+impl ReportSink for Vec<Report> {
+    #[inline]
+    fn report(&mut self, report: Report) {
+        self.push(report);
+    }
+}
+
+impl ReportSink for () {
+    #[inline]
+    fn report(&mut self, _report: Report) {}
+}
+
+/// A sink that keeps only the fills (what batch callers need).
+#[derive(Debug, Default, Clone)]
+pub struct FillSink {
+    /// Fills received, in order.
+    pub fills: Vec<Fill>,
+}
+
+impl ReportSink for FillSink {
+    #[inline]
+    fn report(&mut self, report: Report) {
+        if let Report::Fill(f) = report {
+            self.fills.push(f);
+        }
+    }
+}
+
+/// Final state of an order after an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum OrderStatus {
+    /// Resting with nothing filled.
+    New = 0,
+    /// Resting, some filled.
+    PartiallyFilled = 1,
+    /// Completely filled.
+    Filled = 2,
+    /// Not resting; its remaining quantity was cancelled (IOC residual, STP, requested).
+    Cancelled = 3,
+    /// Refused; nothing changed.
+    Rejected = 4,
+}
+
+impl OrderStatus {
+    /// Snake-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::New => "new",
+            OrderStatus::PartiallyFilled => "partially_filled",
+            OrderStatus::Filled => "filled",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// Why an order ended cancelled or rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// See [`CancelReason`].
+    Cancel(CancelReason),
+    /// See [`RejectReason`].
+    Reject(RejectReason),
+}
+
+impl Reason {
+    /// Snake-case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::Cancel(c) => c.as_str(),
+            Reason::Reject(r) => r.as_str(),
+        }
+    }
+}
+
+/// Summary of one submit or modify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Execution {
+    /// The order id.
+    pub order_id: OrderId,
+    /// Final status.
+    pub status: OrderStatus,
+    /// Lots filled by this operation.
+    pub filled_qty: Qty,
+    /// Lots left resting on the book after this operation.
+    pub remaining_qty: Qty,
+    /// Lots cancelled by this operation (IOC residual, STP).
+    pub cancelled_qty: Qty,
+    /// Why it was cancelled or rejected.
+    pub reason: Option<Reason>,
+}
