@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod arena;
+pub mod batch;
 pub mod book;
 pub mod clock;
 pub mod decimal;

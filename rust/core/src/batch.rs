@@ -1,0 +1,321 @@
+//! Batches: a plain-data command record (viewable as a numpy structured array) and a
+//! validate-everything-then-apply driver.
+
+use crate::book::OrderBook;
+use crate::error::OrderError;
+use crate::ladder::Ladder;
+use crate::report::{Fill, OrderStatus, Reason, ReportSink};
+use crate::types::{NewOrder, OrderType, Price, Side, StpMode, TimeInForce};
+
+/// Command kinds.
+pub mod kind {
+    /// Submit a new order.
+    pub const ADD: u8 = 0;
+    /// Cancel `id`.
+    pub const CANCEL: u8 = 1;
+    /// Modify `id` to `price` / `qty` (0 keeps the current value of `qty`; `price` is
+    /// always applied).
+    pub const MODIFY: u8 = 2;
+}
+
+/// One command of a batch. `#[repr(C)]`, 48 bytes, no pointers: a numpy structured array
+/// with `hftbook.COMMAND_DTYPE` is a `&[Command]` without copying.
+///
+/// Field codes: `side` 0 buy / 1 sell; `order_type` 0 limit / 1 market; `tif` 0 gtc / 1 ioc /
+/// 2 fok; `post_only` 0/1; `stp` 0 = book default, 1 none, 2 cancel-newest, 3 cancel-oldest,
+/// 4 cancel-both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct Command {
+    /// Order id (0 on an add: the book assigns one).
+    pub id: u64,
+    /// Limit price in ticks.
+    pub price: i64,
+    /// Lots.
+    pub qty: u64,
+    /// Iceberg display lots (0 = fully displayed).
+    pub display_qty: u64,
+    /// STP account (0 = none).
+    pub account: u32,
+    /// [`kind`] code.
+    pub kind: u8,
+    /// Side code.
+    pub side: u8,
+    /// Order type code.
+    pub order_type: u8,
+    /// Time-in-force code.
+    pub tif: u8,
+    /// Post-only flag.
+    pub post_only: u8,
+    /// STP mode code.
+    pub stp: u8,
+    /// Padding.
+    pub _pad: [u8; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<Command>() == 48);
+
+impl Command {
+    /// A limit add.
+    pub fn add(side: Side, price: i64, qty: u64) -> Command {
+        Command {
+            kind: kind::ADD,
+            side: side as u8,
+            price,
+            qty,
+            ..Command::default()
+        }
+    }
+    /// A market add.
+    pub fn market(side: Side, qty: u64) -> Command {
+        Command {
+            order_type: 1,
+            tif: 1,
+            ..Command::add(side, 0, qty)
+        }
+    }
+    /// A cancel.
+    pub fn cancel(id: u64) -> Command {
+        Command {
+            kind: kind::CANCEL,
+            id,
+            ..Command::default()
+        }
+    }
+    /// A modify.
+    pub fn modify(id: u64, price: i64, qty: u64) -> Command {
+        Command {
+            kind: kind::MODIFY,
+            id,
+            price,
+            qty,
+            ..Command::default()
+        }
+    }
+}
+
+/// A row of a batch failed validation: which row, which field, why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row {row}: {field}: {message}")]
+pub struct RowError {
+    /// Row index.
+    pub row: usize,
+    /// Field name.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// The underlying order error, when there is one.
+    pub source_error: Option<OrderError>,
+}
+
+fn bad(row: usize, field: &'static str, value: u8) -> RowError {
+    RowError {
+        row,
+        field,
+        message: format!("code {value} is not valid"),
+        source_error: None,
+    }
+}
+
+/// Decode an add row into a [`NewOrder`] (codes only; rules are checked by the book).
+///
+/// # Errors
+/// A [`RowError`] naming the field with an unknown code.
+pub fn decode_add(row: usize, c: &Command) -> Result<NewOrder, RowError> {
+    let side = Side::from_u8(c.side).ok_or_else(|| bad(row, "side", c.side))?;
+    let order_type =
+        OrderType::from_u8(c.order_type).ok_or_else(|| bad(row, "order_type", c.order_type))?;
+    let tif = TimeInForce::from_u8(c.tif).ok_or_else(|| bad(row, "tif", c.tif))?;
+    let stp = match c.stp {
+        0 => None,
+        s => Some(StpMode::from_u8(s - 1).ok_or_else(|| bad(row, "stp", c.stp))?),
+    };
+    if c.post_only > 1 {
+        return Err(bad(row, "post_only", c.post_only));
+    }
+    Ok(NewOrder {
+        id: c.id,
+        side,
+        order_type,
+        price: Price(c.price),
+        qty: c.qty,
+        display_qty: c.display_qty,
+        tif,
+        post_only: c.post_only == 1,
+        account: c.account,
+        stp,
+    })
+}
+
+/// Per-row outcome codes: `status` is an [`OrderStatus`] code; `reason` is 0 (none),
+/// a [`crate::report::CancelReason`] code, or 10 + a [`crate::report::RejectReason`] code.
+#[derive(Debug, Default, Clone)]
+pub struct BatchOutcome {
+    /// Order id per row (assigned ids included).
+    pub order_ids: Vec<u64>,
+    /// Status code per row.
+    pub status: Vec<u8>,
+    /// Reason code per row.
+    pub reason: Vec<u8>,
+    /// Lots filled per row.
+    pub filled_qty: Vec<u64>,
+    /// Lots resting after the row.
+    pub remaining_qty: Vec<u64>,
+    /// Every fill, in order.
+    pub fills: Vec<Fill>,
+}
+
+/// Reason code of an add whose caller id was live when the row was applied.
+pub const REASON_DUPLICATE_ID: u8 = 20;
+
+/// Reason code of an [`Execution`](crate::report::Execution) reason.
+pub fn reason_code(r: Option<Reason>) -> u8 {
+    match r {
+        None => 0,
+        Some(Reason::Cancel(c)) => c as u8,
+        Some(Reason::Reject(r)) => 10 + r as u8,
+    }
+}
+
+struct Fills<'a>(&'a mut Vec<Fill>);
+impl ReportSink for Fills<'_> {
+    #[inline]
+    fn report(&mut self, r: crate::report::Report) {
+        if let crate::report::Report::Fill(f) = r {
+            self.0.push(f);
+        }
+    }
+}
+
+/// Validate that every row decodes and is well-formed (codes, quantities, price range, no
+/// duplicate ids among adds with caller ids that are live or repeated in the batch before
+/// being freed is checked at apply time). Nothing is applied.
+///
+/// # Errors
+/// The first bad row.
+pub fn validate<L: Ladder>(book: &OrderBook<L>, cmds: &[Command]) -> Result<(), RowError> {
+    for (row, c) in cmds.iter().enumerate() {
+        match c.kind {
+            kind::ADD => {
+                let o = decode_add(row, c)?;
+                let mut o2 = o;
+                // Live-id duplicates depend on earlier rows; they are checked while applying.
+                o2.id = 0;
+                book.validate(&o2).map_err(|e| row_error(row, e))?;
+            }
+            kind::CANCEL => {}
+            kind::MODIFY => {
+                Price::new_checked(c.price).map_err(|e| row_error(row, e))?;
+                if c.qty != 0 && c.qty < book.limits().min_qty {
+                    return Err(row_error(
+                        row,
+                        OrderError::QtyBelowMin {
+                            qty: c.qty,
+                            min_qty: book.limits().min_qty,
+                        },
+                    ));
+                }
+                if c.qty > book.limits().max_qty {
+                    return Err(row_error(
+                        row,
+                        OrderError::QtyAboveMax {
+                            qty: c.qty,
+                            max_qty: book.limits().max_qty,
+                        },
+                    ));
+                }
+            }
+            k => return Err(bad(row, "kind", k)),
+        }
+    }
+    Ok(())
+}
+
+/// The field an [`OrderError`] is about.
+pub fn error_field(e: &OrderError) -> &'static str {
+    match e {
+        OrderError::PriceOutOfRange { .. }
+        | OrderError::PriceNotOnTick { .. }
+        | OrderError::PriceNotANumber { .. }
+        | OrderError::MissingPrice => "price",
+        OrderError::ZeroQuantity { field } => field,
+        OrderError::QtyBelowMin { .. } | OrderError::QtyAboveMax { .. } => "qty",
+        OrderError::DisplayAboveQty { .. } => "display_qty",
+        OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. } => "id",
+        OrderError::InvalidTickSize { .. } => "tick_size",
+        OrderError::InvalidCombination(_) | OrderError::BookFull => "order",
+    }
+}
+
+fn row_error(row: usize, e: OrderError) -> RowError {
+    RowError {
+        row,
+        field: error_field(&e),
+        message: e.to_string(),
+        source_error: Some(e),
+    }
+}
+
+/// Validate the whole batch, then apply it. Business outcomes are per-row codes; a cancel or
+/// modify of an order that is not resting gives status `Rejected` with reason
+/// `10 + UnknownOrder`; an add whose caller id is live at that point gives `Rejected` with
+/// reason [`REASON_DUPLICATE_ID`] and does nothing.
+///
+/// # Errors
+/// The first invalid row; nothing is applied then.
+pub fn apply<L: Ladder>(
+    book: &mut OrderBook<L>,
+    cmds: &[Command],
+    out: &mut BatchOutcome,
+) -> Result<(), RowError> {
+    validate(book, cmds)?;
+    out.order_ids.reserve(cmds.len());
+    out.status.reserve(cmds.len());
+    out.reason.reserve(cmds.len());
+    out.filled_qty.reserve(cmds.len());
+    out.remaining_qty.reserve(cmds.len());
+    for (row, c) in cmds.iter().enumerate() {
+        let mut sink = Fills(&mut out.fills);
+        let (id, status, reason, filled, remaining) = match c.kind {
+            kind::ADD => {
+                let o = decode_add(row, c)?;
+                match book.submit(&o, &mut sink) {
+                    Ok(ex) => (
+                        ex.order_id,
+                        ex.status as u8,
+                        reason_code(ex.reason),
+                        ex.filled_qty,
+                        ex.remaining_qty,
+                    ),
+                    Err(_) => (c.id, OrderStatus::Rejected as u8, REASON_DUPLICATE_ID, 0, 0),
+                }
+            }
+            kind::CANCEL => match book.cancel(c.id, &mut ()) {
+                Ok(_) => (c.id, OrderStatus::Cancelled as u8, 1, 0, 0),
+                Err(_) => (c.id, OrderStatus::Rejected as u8, 13, 0, 0),
+            },
+            _ => {
+                let qty = (c.qty != 0).then_some(c.qty);
+                match book.modify(c.id, Some(Price(c.price)), qty, &mut sink) {
+                    Ok(ex) => (
+                        ex.order_id,
+                        ex.status as u8,
+                        reason_code(ex.reason),
+                        ex.filled_qty,
+                        ex.remaining_qty,
+                    ),
+                    Err(OrderError::UnknownOrder { .. }) => {
+                        (c.id, OrderStatus::Rejected as u8, 13, 0, 0)
+                    }
+                    Err(_) => (c.id, OrderStatus::Rejected as u8, 0, 0, 0),
+                }
+            }
+        };
+        out.order_ids.push(id);
+        out.status.push(status);
+        out.reason.push(reason);
+        out.filled_qty.push(filled);
+        out.remaining_qty.push(remaining);
+    }
+    Ok(())
+}
