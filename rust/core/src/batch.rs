@@ -187,15 +187,19 @@ impl ReportSink for Fills<'_> {
     }
 }
 
-/// Validate that every row decodes and is well-formed (codes, quantities, price range, no
-/// duplicate ids among adds with caller ids that are live or repeated in the batch before
-/// being freed is checked at apply time). Nothing is applied.
+/// Validate that every row decodes and is well-formed (codes, quantities, price range,
+/// order rules). Nothing is applied. Whether a caller id is live depends on the rows before
+/// it, so duplicates are per-row outcomes of [`apply`].
 ///
 /// # Errors
 /// The first bad row.
-pub fn validate<L: Ladder>(book: &OrderBook<L>, cmds: &[Command]) -> Result<(), RowError> {
+pub fn validate<L: Ladder>(
+    book: &OrderBook<L>,
+    cmds: &[Command],
+    adds_only: bool,
+) -> Result<(), RowError> {
     for (row, c) in cmds.iter().enumerate() {
-        match c.kind {
+        match if adds_only { kind::ADD } else { c.kind } {
             kind::ADD => {
                 let o = decode_add(row, c)?;
                 let mut o2 = o;
@@ -268,7 +272,21 @@ pub fn apply<L: Ladder>(
     cmds: &[Command],
     out: &mut BatchOutcome,
 ) -> Result<(), RowError> {
-    validate(book, cmds)?;
+    apply_with(book, cmds, false, out)
+}
+
+/// [`apply`], with `adds_only` treating every row as an add whatever its `kind` byte (for
+/// arrays of new orders that have no `kind` field).
+///
+/// # Errors
+/// The first invalid row; nothing is applied then.
+pub fn apply_with<L: Ladder>(
+    book: &mut OrderBook<L>,
+    cmds: &[Command],
+    adds_only: bool,
+    out: &mut BatchOutcome,
+) -> Result<(), RowError> {
+    validate(book, cmds, adds_only)?;
     out.order_ids.reserve(cmds.len());
     out.status.reserve(cmds.len());
     out.reason.reserve(cmds.len());
@@ -276,7 +294,7 @@ pub fn apply<L: Ladder>(
     out.remaining_qty.reserve(cmds.len());
     for (row, c) in cmds.iter().enumerate() {
         let mut sink = Fills(&mut out.fills);
-        let (id, status, reason, filled, remaining) = match c.kind {
+        let (id, status, reason, filled, remaining) = match if adds_only { kind::ADD } else { c.kind } {
             kind::ADD => {
                 let o = decode_add(row, c)?;
                 match book.submit(&o, &mut sink) {

@@ -66,6 +66,23 @@ impl TickSize {
         self.scale
     }
 
+    /// The tick size's decimal mantissa (`tick = mantissa × 10^-scale`).
+    pub fn mantissa(&self) -> u64 {
+        self.mantissa
+    }
+
+    /// The price as the nearest `f64` to its exact decimal value (for display and numpy
+    /// columns; matching never uses it).
+    pub fn to_f64(&self, price: Price) -> f64 {
+        let num = i128::from(price.0) * i128::from(self.mantissa);
+        if num.unsigned_abs() < (1u128 << 53) && self.scale <= 22 {
+            // Both operands are exact doubles, so one division rounds correctly.
+            num as f64 / 10f64.powi(self.scale as i32)
+        } else {
+            self.format(price).parse().unwrap_or(f64::NAN)
+        }
+    }
+
     /// Convert decimal text to ticks, exactly.
     ///
     /// # Errors
@@ -137,6 +154,9 @@ mod tests {
         let w = TickSize::parse("5").unwrap();
         assert_eq!(w.ticks_from_str("15").unwrap(), Price(3));
         assert_eq!(w.format(Price(3)), "15");
+        assert_eq!(t.to_f64(Price(10025)), 100.25);
+        assert_eq!(t.to_f64(Price(-30)), -0.3);
+        assert_eq!(TickSize::parse("0.0001").unwrap().to_f64(Price(1)), 0.0001);
     }
 
     #[test]

@@ -1,1 +1,762 @@
-//! placeholder
+//! `hftbook._core`: the Python binding of hftbook-core. Thin over values; every batch call
+//! releases the GIL and catches panics (`run_detached`).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hftbook_core::batch::{self, BatchOutcome, Command};
+use hftbook_core::{
+    BookReader, Clock, ErrorKind, Fill, LevelView, NewOrder, OrderBook, OrderView, QtyLimits,
+    Report, ReportSink, Side, SkipLadder, TickSize,
+};
+use numpy::{IntoPyArray, PyArray1, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyInt, PyList, PyString};
+
+mod convert;
+mod errors;
+mod objects;
+
+use convert::Spec;
+use errors::{internal, order_error, raise, row_error};
+use objects::{PyBatchResult, PyDepth, PyExecutionReport, PyFill, PyLevel, PyOrder};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+static COMMAND_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static ORDER_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static FILL_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static LEVEL_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static BOOK_ORDER_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn dtype<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.import(py, "hftbook._dtypes", name)
+}
+
+/// Run `f` without the GIL; a panic becomes an `HftbookError` instead of killing Python.
+fn run_detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            internal(py, format!("internal error in hftbook core (please report): {msg}"))
+        })
+}
+
+/// Bytes → numpy array viewed with a structured dtype (one copy-free move of the buffer).
+fn bytes_as<'py>(py: Python<'py>, bytes: Vec<u8>, dt: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+    let arr = bytes.into_pyarray(py);
+    Ok(arr.call_method1("view", (dt,))?.unbind())
+}
+
+/// Collects what per-call reports need: fills and self-trade cancels of makers.
+#[derive(Default, Debug)]
+struct CallSink {
+    fills: Vec<Fill>,
+    stp: Vec<(u64, u64)>,
+}
+
+impl ReportSink for CallSink {
+    #[inline]
+    fn report(&mut self, r: Report) {
+        match r {
+            Report::Fill(f) => self.fills.push(f),
+            Report::Cancelled {
+                id,
+                qty,
+                reason: hftbook_core::CancelReason::SelfTrade,
+            } => self.stp.push((id, qty)),
+            _ => {}
+        }
+    }
+}
+
+/// A limit order book for one instrument, with price-time priority matching.
+///
+/// Prices are exact: give `price` as str, Decimal, int or float in currency units (a float
+/// must be the nearest double to a tick multiple), or `price_ticks` as integer ticks.
+/// Quantities are integer units, multiples of `lot_size`.
+#[derive(Debug)]
+#[pyclass(name = "OrderBook", module = "hftbook._core")]
+pub struct PyOrderBook {
+    book: OrderBook<SkipLadder>,
+    spec: Spec,
+    symbol: String,
+    manual_clock: Option<Arc<AtomicU64>>,
+    sink: CallSink,
+}
+
+fn level_bytes(spec: &Spec, levels: &[LevelView], out: &mut Vec<u8>) {
+    out.reserve(levels.len() * 28);
+    for l in levels {
+        out.extend_from_slice(&l.price.0.to_le_bytes());
+        out.extend_from_slice(&spec.price_f64(l.price.0).to_le_bytes());
+        out.extend_from_slice(&spec.units(l.qty).to_le_bytes());
+        out.extend_from_slice(&l.orders.to_le_bytes());
+    }
+}
+
+fn order_bytes(spec: &Spec, orders: &[OrderView]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(orders.len() * 60);
+    for o in orders {
+        out.extend_from_slice(&o.id.to_le_bytes());
+        out.extend_from_slice(&o.price.0.to_le_bytes());
+        out.extend_from_slice(&spec.price_f64(o.price.0).to_le_bytes());
+        out.extend_from_slice(&spec.units(o.qty).to_le_bytes());
+        out.extend_from_slice(&spec.units(o.visible).to_le_bytes());
+        out.extend_from_slice(&spec.units(o.hidden).to_le_bytes());
+        out.extend_from_slice(&o.account.to_le_bytes());
+        out.extend_from_slice(&o.ts.to_le_bytes());
+    }
+    out
+}
+
+impl PyOrderBook {
+    fn report(&mut self, ex: hftbook_core::Execution) -> PyExecutionReport {
+        PyExecutionReport {
+            ex,
+            fills: if self.sink.fills.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut self.sink.fills)
+            },
+            stp_cancelled: if self.sink.stp.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut self.sink.stp)
+            },
+            spec: self.spec,
+        }
+    }
+
+    fn resolve_price(
+        &self,
+        py: Python<'_>,
+        price: Option<&Bound<'_, PyAny>>,
+        price_ticks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<hftbook_core::Price>> {
+        match (price, price_ticks) {
+            (Some(_), Some(_)) => Err(raise(
+                py,
+                ErrorKind::InvalidPrice,
+                "give either price or price_ticks, not both".into(),
+                Some("price"),
+                None,
+                None,
+            )),
+            (Some(p), None) if !p.is_none() => Ok(Some(self.spec.price(py, p)?)),
+            (None, Some(t)) if !t.is_none() => Ok(Some(self.spec.price_ticks(py, t)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn order_id(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let Some(v) = v else { return Ok(0) };
+        if v.is_none() {
+            return Ok(0);
+        }
+        let id: Option<u64> = if v.is_instance_of::<PyInt>() {
+            v.extract().ok()
+        } else {
+            None
+        };
+        match id {
+            Some(id) if id > 0 => Ok(id),
+            _ => Err(raise(
+                py,
+                ErrorKind::InvalidOrder,
+                format!(
+                    "order_id {} must be an integer in 1..=2^64-1 (or None to let the book assign one)",
+                    v.repr()?
+                ),
+                Some("order_id"),
+                Some(v.clone().unbind()),
+                None,
+            )),
+        }
+    }
+
+    /// Validate and borrow (or convert) a batch array.
+    fn commands<'a>(
+        &self,
+        py: Python<'_>,
+        arr: &'a Bound<'_, PyAny>,
+        adds_only: bool,
+    ) -> PyResult<std::borrow::Cow<'a, [Command]>> {
+        let (cell, name) = if adds_only {
+            (&ORDER_DTYPE, "ORDER_DTYPE")
+        } else {
+            (&COMMAND_DTYPE, "COMMAND_DTYPE")
+        };
+        let expected = dtype(py, cell, name)?;
+        let invalid = |msg: String| raise(py, ErrorKind::InvalidOrder, msg, Some("array"), None, None);
+        let Ok(a) = arr.cast::<PyUntypedArray>() else {
+            return Err(invalid(format!(
+                "expected a numpy array with dtype hftbook.{name}, got {}",
+                arr.get_type().name()?
+            )));
+        };
+        if a.ndim() != 1 {
+            return Err(invalid(format!("expected a 1-D array, got {} dimensions", a.ndim())));
+        }
+        let dt = a.dtype();
+        let expected = expected.cast::<numpy::PyArrayDescr>()?;
+        if !dt.is_equiv_to(expected) {
+            return Err(invalid(format!(
+                "expected dtype hftbook.{name}, got {} (build it with np.zeros(n, dtype=hftbook.{name}))",
+                dt.str()?
+            )));
+        }
+        if !a.is_c_contiguous() {
+            return Err(invalid(
+                "the array is not contiguous (a strided view?): pass np.ascontiguousarray(a)".into(),
+            ));
+        }
+        let n = a.len();
+        if n == 0 {
+            return Ok(std::borrow::Cow::Owned(Vec::new()));
+        }
+        // SAFETY: the dtype is equivalent to `Command`'s #[repr(C)] layout (checked above),
+        // the array is 1-D and C-contiguous with `n` elements, and we check alignment. The
+        // array object is kept alive by `arr` for the lifetime 'a.
+        let ptr = unsafe { (*a.as_array_ptr()).fields.data } as *const Command;
+        let slice: &'a [Command] = if (ptr as usize) % std::mem::align_of::<Command>() == 0 {
+            unsafe { std::slice::from_raw_parts(ptr, n) }
+        } else {
+            return Err(invalid("the array data is not 8-byte aligned: pass a.copy()".into()));
+        };
+        if self.spec.lot_size == 1 {
+            return Ok(std::borrow::Cow::Borrowed(slice));
+        }
+        let mut owned = slice.to_vec();
+        for (row, c) in owned.iter_mut().enumerate() {
+            let conv = |field: &'static str, v: u64| {
+                self.spec.units_to_lots(py, field, v).map_err(|e| {
+                    let msg = format!("row {row}: {field}: {}", e.value(py));
+                    raise(py, ErrorKind::InvalidQuantity, msg, Some(field), None, Some(row))
+                })
+            };
+            c.qty = conv("qty", c.qty)?;
+            c.display_qty = conv("display_qty", c.display_qty)?;
+        }
+        Ok(std::borrow::Cow::Owned(owned))
+    }
+
+    fn batch_result(&self, py: Python<'_>, out: BatchOutcome) -> PyResult<PyBatchResult> {
+        let lot = self.spec.lot_size;
+        let mut out = out;
+        if lot != 1 {
+            for v in out.filled_qty.iter_mut().chain(out.remaining_qty.iter_mut()) {
+                *v = v.saturating_mul(lot);
+            }
+            for f in &mut out.fills {
+                f.qty = f.qty.saturating_mul(lot);
+                f.maker_remaining = f.maker_remaining.saturating_mul(lot);
+            }
+        }
+        let rows = out.order_ids.len();
+        let n_fills = out.fills.len();
+        // Fill is #[repr(C)] plain data with no implicit padding (64 bytes, asserted in core).
+        let fill_bytes: &[u8] = unsafe {
+            std::slice::from_raw_parts(out.fills.as_ptr().cast::<u8>(), n_fills * 64)
+        };
+        let fills = PyArray1::from_slice(py, fill_bytes)
+            .call_method1("view", (dtype(py, &FILL_DTYPE, "FILL_DTYPE")?,))?
+            .unbind();
+        Ok(PyBatchResult {
+            order_ids: out.order_ids.into_pyarray(py).into_any().unbind(),
+            status: out.status.into_pyarray(py).into_any().unbind(),
+            reason: out.reason.into_pyarray(py).into_any().unbind(),
+            filled_qty: out.filled_qty.into_pyarray(py).into_any().unbind(),
+            remaining_qty: out.remaining_qty.into_pyarray(py).into_any().unbind(),
+            fills,
+            rows,
+            n_fills,
+        })
+    }
+
+    fn run_batch(
+        &mut self,
+        py: Python<'_>,
+        arr: &Bound<'_, PyAny>,
+        adds_only: bool,
+    ) -> PyResult<PyBatchResult> {
+        let cmds = self.commands(py, arr, adds_only)?;
+        let book = &mut self.book;
+        let res = run_detached(py, move || {
+            let mut out = BatchOutcome::default();
+            batch::apply_with(book, &cmds, adds_only, &mut out).map(|()| out)
+        })?;
+        match res {
+            Ok(out) => self.batch_result(py, out),
+            Err(e) => Err(row_error(py, &e)),
+        }
+    }
+}
+
+#[pymethods]
+impl PyOrderBook {
+    #[new]
+    #[pyo3(signature = (symbol, tick_size=None, lot_size=1, *, min_qty=None, max_qty=None, stp_default=None, clock="monotonic"))]
+    fn new(
+        py: Python<'_>,
+        symbol: String,
+        tick_size: Option<&Bound<'_, PyAny>>,
+        lot_size: u64,
+        min_qty: Option<u64>,
+        max_qty: Option<u64>,
+        stp_default: Option<&Bound<'_, PyAny>>,
+        clock: &str,
+    ) -> PyResult<Self> {
+        let text: String = match tick_size {
+            None => "0.01".to_string(),
+            Some(t) if t.is_instance_of::<PyString>() => t.extract()?,
+            Some(t) => t.str()?.extract()?,
+        };
+        let tick = TickSize::parse(&text)
+            .map_err(|e| order_error(py, &e, tick_size.map(|t| t.clone().unbind())))?;
+        let bad_qty = |field: &str, v: u64, rule: &str| {
+            raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                format!("{field} {v} {rule}"),
+                Some(field),
+                v.into_pyobject(py).ok().map(|o| o.into_any().unbind()),
+                None,
+            )
+        };
+        if lot_size == 0 {
+            return Err(bad_qty("lot_size", 0, "must be at least 1"));
+        }
+        let spec = Spec::new(tick, lot_size);
+        let mut limits = QtyLimits::default();
+        if let Some(m) = min_qty {
+            if m == 0 || m % lot_size != 0 {
+                return Err(bad_qty("min_qty", m, "must be a positive multiple of lot_size"));
+            }
+            limits.min_qty = m / lot_size;
+        }
+        if let Some(m) = max_qty {
+            if m % lot_size != 0 || m / lot_size < limits.min_qty {
+                return Err(bad_qty("max_qty", m, "must be a multiple of lot_size and >= min_qty"));
+            }
+            limits.max_qty = m / lot_size;
+        }
+        let stp = match stp_default {
+            Some(s) if !s.is_none() => convert::stp(py, s)?,
+            _ => hftbook_core::StpMode::CancelNewest,
+        };
+        let (clk, manual) = match clock {
+            "monotonic" => (Clock::default(), None),
+            "manual" => {
+                let (c, h) = Clock::manual(0);
+                (c, Some(h))
+            }
+            other => {
+                return Err(raise(
+                    py,
+                    ErrorKind::InvalidOrder,
+                    format!("clock {other:?} is not one of monotonic, manual"),
+                    Some("clock"),
+                    None,
+                    None,
+                ))
+            }
+        };
+        Ok(PyOrderBook {
+            book: OrderBook::with_options(clk, limits, stp),
+            spec,
+            symbol,
+            manual_clock: manual,
+            sink: CallSink::default(),
+        })
+    }
+
+    /// Instrument symbol.
+    #[getter]
+    fn symbol(&self) -> &str {
+        &self.symbol
+    }
+
+    /// Tick size as an exact Decimal.
+    #[getter]
+    fn tick_size<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.spec.decimal(py, 1)
+    }
+
+    /// Units per lot.
+    #[getter]
+    fn lot_size(&self) -> u64 {
+        self.spec.lot_size
+    }
+
+    /// Operations applied so far (sequence number of the last one).
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.book.seq()
+    }
+
+    /// Trades printed so far.
+    #[getter]
+    fn trade_count(&self) -> u64 {
+        self.book.trade_count()
+    }
+
+    /// Submit a new order. Returns an `ExecutionReport`; matching outcomes (FOK not
+    /// fillable, post-only would take, self-trade) are statuses, not exceptions.
+    ///
+    /// Raises `InvalidPrice`, `InvalidQuantity`, `DuplicateOrderId` or `InvalidOrder`
+    /// (the book is then unchanged).
+    #[pyo3(signature = (side, price=None, qty=None, *, price_ticks=None, order_type=None, tif=None, post_only=false, display_qty=None, account=0, stp=None, order_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        py: Python<'_>,
+        side: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
+        qty: Option<&Bound<'_, PyAny>>,
+        price_ticks: Option<&Bound<'_, PyAny>>,
+        order_type: Option<&Bound<'_, PyAny>>,
+        tif: Option<&Bound<'_, PyAny>>,
+        post_only: bool,
+        display_qty: Option<&Bound<'_, PyAny>>,
+        account: u32,
+        stp: Option<&Bound<'_, PyAny>>,
+        order_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyExecutionReport> {
+        let side = convert::side(py, side)?;
+        let ot = convert::order_type(py, order_type)?;
+        let tif = convert::tif(py, tif, ot)?;
+        let Some(qty) = qty else {
+            return Err(raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                "qty is required".into(),
+                Some("qty"),
+                None,
+                None,
+            ));
+        };
+        let qty = self.spec.qty(py, "qty", qty)?;
+        let display_qty = match display_qty {
+            Some(d) if !d.is_none() => self.spec.qty(py, "display_qty", d)?,
+            _ => 0,
+        };
+        let price = self.resolve_price(py, price, price_ticks)?;
+        let price = match (ot, price) {
+            (hftbook_core::OrderType::Limit, None) => {
+                return Err(order_error(py, &hftbook_core::OrderError::MissingPrice, None))
+            }
+            (_, p) => p.unwrap_or_default(),
+        };
+        let stp = match stp {
+            Some(s) if !s.is_none() => Some(convert::stp(py, s)?),
+            _ => None,
+        };
+        let o = NewOrder {
+            id: Self::order_id(py, order_id)?,
+            side,
+            order_type: ot,
+            price,
+            qty,
+            display_qty,
+            tif,
+            post_only,
+            account,
+            stp,
+        };
+        match self.book.submit(&o, &mut self.sink) {
+            Ok(ex) => Ok(self.report(ex)),
+            Err(e) => Err(order_error(py, &e, None)),
+        }
+    }
+
+    /// Cancel a resting order. Raises `UnknownOrder` if it is not resting.
+    fn cancel(&mut self, py: Python<'_>, order_id: u64) -> PyResult<PyExecutionReport> {
+        match self.book.cancel(order_id, &mut ()) {
+            Ok(qty) => Ok(PyExecutionReport {
+                ex: hftbook_core::Execution {
+                    order_id,
+                    status: hftbook_core::OrderStatus::Cancelled,
+                    filled_qty: 0,
+                    remaining_qty: 0,
+                    cancelled_qty: qty,
+                    reason: Some(hftbook_core::Reason::Cancel(
+                        hftbook_core::CancelReason::Requested,
+                    )),
+                },
+                fills: Vec::new(),
+                stp_cancelled: Vec::new(),
+                spec: self.spec,
+            }),
+            Err(e) => Err(order_error(py, &e, None)),
+        }
+    }
+
+    /// Change a resting order's price and/or quantity (its open quantity after the change).
+    ///
+    /// A size decrease at the same price keeps time priority; a price change or a size
+    /// increase loses it; a crossing new price trades at once at the makers' prices.
+    /// Raises `UnknownOrder` if it is not resting.
+    #[pyo3(signature = (order_id, price=None, qty=None, *, price_ticks=None))]
+    fn modify(
+        &mut self,
+        py: Python<'_>,
+        order_id: u64,
+        price: Option<&Bound<'_, PyAny>>,
+        qty: Option<&Bound<'_, PyAny>>,
+        price_ticks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyExecutionReport> {
+        let price = self.resolve_price(py, price, price_ticks)?;
+        let qty = match qty {
+            Some(q) if !q.is_none() => Some(self.spec.qty(py, "qty", q)?),
+            _ => None,
+        };
+        match self.book.modify(order_id, price, qty, &mut self.sink) {
+            Ok(ex) => Ok(self.report(ex)),
+            Err(e) => {
+                self.sink.fills.clear();
+                self.sink.stp.clear();
+                Err(order_error(py, &e, None))
+            }
+        }
+    }
+
+    /// Best bid level, or None.
+    fn best_bid(&self) -> Option<PyLevel> {
+        self.book.best_bid().map(|level| PyLevel {
+            level,
+            spec: self.spec,
+        })
+    }
+
+    /// Best ask level, or None.
+    fn best_ask(&self) -> Option<PyLevel> {
+        self.book.best_ask().map(|level| PyLevel {
+            level,
+            spec: self.spec,
+        })
+    }
+
+    /// Best ask − best bid as an exact Decimal, or None if a side is empty.
+    fn spread<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match (self.book.best_bid(), self.book.best_ask()) {
+            (Some(b), Some(a)) => Ok(Some(self.spec.decimal(py, a.price.0 - b.price.0)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// (best bid + best ask) / 2 as an exact Decimal, or None if a side is empty.
+    fn mid<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match (self.book.best_bid(), self.book.best_ask()) {
+            (Some(b), Some(a)) => {
+                let sum = self.spec.decimal(py, a.price.0 + b.price.0)?;
+                Ok(Some(sum.div(2)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Up to `n` levels per side as numpy arrays (`hftbook.LEVEL_DTYPE`), best first.
+    #[pyo3(signature = (n=10))]
+    fn depth(&self, py: Python<'_>, n: usize) -> PyResult<PyDepth> {
+        let dt = dtype(py, &LEVEL_DTYPE, "LEVEL_DTYPE")?;
+        let mut b = Vec::new();
+        level_bytes(&self.spec, &self.book.depth(Side::Buy, n), &mut b);
+        let mut a = Vec::new();
+        level_bytes(&self.spec, &self.book.depth(Side::Sell, n), &mut a);
+        Ok(PyDepth {
+            bids: bytes_as(py, b, dt)?,
+            asks: bytes_as(py, a, dt)?,
+            seq: Some(self.book.seq()),
+        })
+    }
+
+    /// Resting orders of one side in priority order (L3), as a numpy array
+    /// (`hftbook.BOOK_ORDER_DTYPE`).
+    fn orders(&self, py: Python<'_>, side: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let side = convert::side(py, side)?;
+        let dt = dtype(py, &BOOK_ORDER_DTYPE, "BOOK_ORDER_DTYPE")?;
+        bytes_as(py, order_bytes(&self.spec, &self.book.orders(side)), dt)
+    }
+
+    /// A resting order by id, or None.
+    fn order(&self, order_id: u64) -> Option<PyOrder> {
+        self.book.order(order_id).map(|order| PyOrder {
+            order,
+            spec: self.spec,
+        })
+    }
+
+    /// Displayed quantity resting at a price (0 if no level).
+    #[pyo3(signature = (price=None, *, price_ticks=None))]
+    fn volume_at(
+        &self,
+        py: Python<'_>,
+        price: Option<&Bound<'_, PyAny>>,
+        price_ticks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let p = self.resolve_price(py, price, price_ticks)?.ok_or_else(|| {
+            order_error(py, &hftbook_core::OrderError::MissingPrice, None)
+        })?;
+        Ok(self.spec.units(self.book.volume_at(p)))
+    }
+
+    /// Submit an array of new orders (`hftbook.ORDER_DTYPE`). The whole array is validated
+    /// first (nothing applied if a row is invalid; the error names the row and field); the
+    /// GIL is released while it runs.
+    fn submit_batch(&mut self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<PyBatchResult> {
+        self.run_batch(py, orders, true)
+    }
+
+    /// Apply a mixed stream of adds, cancels and modifies (`hftbook.COMMAND_DTYPE`).
+    /// Validated as a whole first; cancels/modifies of orders that are not resting are
+    /// per-row `rejected` statuses. The GIL is released while it runs.
+    fn apply_batch(&mut self, py: Python<'_>, commands: &Bound<'_, PyAny>) -> PyResult<PyBatchResult> {
+        self.run_batch(py, commands, false)
+    }
+
+    /// A lock-free reader of this book's top of book and depth, usable from other threads
+    /// while this book is being written (e.g. during `apply_batch`).
+    fn reader(&self) -> PyBookReader {
+        PyBookReader {
+            reader: self.book.reader(),
+            spec: self.spec,
+        }
+    }
+
+    /// Set the manual clock (books created with `clock="manual"`), in nanoseconds.
+    fn set_time(&self, py: Python<'_>, ns: u64) -> PyResult<()> {
+        match &self.manual_clock {
+            Some(c) => {
+                c.store(ns, Ordering::Relaxed);
+                Ok(())
+            }
+            None => Err(raise(
+                py,
+                ErrorKind::InvalidOrder,
+                "set_time needs a book created with clock=\"manual\"".into(),
+                Some("clock"),
+                None,
+                None,
+            )),
+        }
+    }
+
+    /// Check internal invariants (for tests); raises `HftbookError` if one is broken.
+    fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
+        self.book
+            .check_invariants()
+            .map_err(|e| internal(py, format!("book invariant broken: {e}")))
+    }
+
+    fn __len__(&self) -> usize {
+        self.book.len()
+    }
+
+    fn __contains__(&self, order_id: u64) -> bool {
+        self.book.order(order_id).is_some()
+    }
+
+    fn __repr__(&self) -> String {
+        let fmt = |l: Option<LevelView>| {
+            l.map_or_else(
+                || "None".to_string(),
+                |l| format!("{}x{}", self.spec.tick.format(l.price), self.spec.units(l.qty)),
+            )
+        };
+        format!(
+            "OrderBook(symbol={:?}, tick_size={}, orders={}, bid={}, ask={})",
+            self.symbol,
+            self.spec.tick,
+            self.book.len(),
+            fmt(self.book.best_bid()),
+            fmt(self.book.best_ask())
+        )
+    }
+}
+
+/// Lock-free read handle on an `OrderBook` (safe to use from other threads).
+#[derive(Debug)]
+#[pyclass(name = "BookReader", module = "hftbook._core", frozen)]
+pub struct PyBookReader {
+    reader: BookReader,
+    spec: Spec,
+}
+
+#[pymethods]
+impl PyBookReader {
+    /// `(seq, best_bid, best_ask)`: a consistent pair as of one operation (Levels or None).
+    fn top(&self, py: Python<'_>) -> (u64, Option<PyLevel>, Option<PyLevel>) {
+        let t = py.detach(|| self.reader.top());
+        let lv = |l: Option<LevelView>| l.map(|level| PyLevel { level, spec: self.spec });
+        (t.seq, lv(t.bid), lv(t.ask))
+    }
+
+    /// Up to `n` levels per side read lock-free; `seq` is set when the read was consistent.
+    #[pyo3(signature = (n=10))]
+    fn depth(&self, py: Python<'_>, n: usize) -> PyResult<PyDepth> {
+        let (seq, bids, asks) = py.detach(|| self.reader.depth(n));
+        let dt = dtype(py, &LEVEL_DTYPE, "LEVEL_DTYPE")?;
+        let mut b = Vec::new();
+        level_bytes(&self.spec, &bids, &mut b);
+        let mut a = Vec::new();
+        level_bytes(&self.spec, &asks, &mut a);
+        Ok(PyDepth {
+            bids: bytes_as(py, b, dt)?,
+            asks: bytes_as(py, a, dt)?,
+            seq,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        "BookReader()".to_string()
+    }
+}
+
+/// Status names indexed by the batch status codes.
+const STATUS_NAMES: [&str; 5] = ["new", "partially_filled", "filled", "cancelled", "rejected"];
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyOrderBook>()?;
+    m.add_class::<PyBookReader>()?;
+    m.add_class::<PyExecutionReport>()?;
+    m.add_class::<PyFill>()?;
+    m.add_class::<PyLevel>()?;
+    m.add_class::<PyOrder>()?;
+    m.add_class::<PyDepth>()?;
+    m.add_class::<PyBatchResult>()?;
+    m.add("STATUS_NAMES", PyList::new(m.py(), STATUS_NAMES)?.to_tuple())?;
+    let mut reasons = vec![""; 21];
+    for r in [
+        hftbook_core::CancelReason::Requested,
+        hftbook_core::CancelReason::UnfilledIoc,
+        hftbook_core::CancelReason::SelfTrade,
+    ] {
+        reasons[r as usize] = r.as_str();
+    }
+    for r in [
+        hftbook_core::RejectReason::FokNotFillable,
+        hftbook_core::RejectReason::PostOnlyWouldTake,
+        hftbook_core::RejectReason::UnknownOrder,
+        hftbook_core::RejectReason::NoLiquidity,
+        hftbook_core::RejectReason::SelfTrade,
+    ] {
+        reasons[10 + r as usize] = r.as_str();
+    }
+    reasons[batch::REASON_DUPLICATE_ID as usize] = "duplicate_order_id";
+    m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+"""hftbook: a limit order book and matching engine with a Rust hot path.
+
+Quick start::
+
+    >>> import hftbook as hb
+    >>> book = hb.OrderBook("AAPL", tick_size="0.01", lot_size=1)
+    >>> book.submit("sell", price="100.25", qty=10).status
+    'new'
+    >>> r = book.submit("buy", price="100.30", qty=4)
+    >>> r.status, r.filled_qty, r.fills[0].price
+    ('filled', 4, Decimal('100.25'))
+    >>> book.best_ask()
+    Level(price=100.25, qty=6, orders=1)
+"""
+
+from __future__ import annotations
+
+from hftbook._core import (
+    REASON_NAMES,
+    STATUS_NAMES,
+    BatchResult,
+    BookReader,
+    Depth,
+    ExecutionReport,
+    Fill,
+    Level,
+    Order,
+    OrderBook,
+    __version__,
+)
+from hftbook._dtypes import (
+    BOOK_ORDER_DTYPE,
+    COMMAND_DTYPE,
+    FILL_DTYPE,
+    LEVEL_DTYPE,
+    ORDER_DTYPE,
+)
+from hftbook.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
+from hftbook.exceptions import (
+    DuplicateOrderId,
+    HftbookError,
+    InvalidOrder,
+    InvalidPrice,
+    InvalidQuantity,
+    UnknownOrder,
+)
+
+__all__ = [
+    "BOOK_ORDER_DTYPE",
+    "COMMAND_DTYPE",
+    "FILL_DTYPE",
+    "LEVEL_DTYPE",
+    "ORDER_DTYPE",
+    "REASON_NAMES",
+    "STATUS_NAMES",
+    "BatchResult",
+    "BookReader",
+    "Depth",
+    "DuplicateOrderId",
+    "ExecutionReport",
+    "Fill",
+    "HftbookError",
+    "InvalidOrder",
+    "InvalidPrice",
+    "InvalidQuantity",
+    "Level",
+    "Order",
+    "OrderBook",
+    "OrderStatus",
+    "OrderType",
+    "Side",
+    "StpMode",
+    "TimeInForce",
+    "UnknownOrder",
+    "__version__",
+]

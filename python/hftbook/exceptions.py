@@ -1,0 +1,73 @@
+"""Exceptions raised by hftbook.
+
+Every error names the field, the value and the rule it broke, and a call that raises leaves
+the book exactly as it was::
+
+    >>> import hftbook as hb
+    >>> book = hb.OrderBook("AAPL", tick_size="0.01")
+    >>> try:
+    ...     book.submit("buy", price="100.255", qty=10)
+    ... except hb.InvalidPrice as e:
+    ...     print(e.field, e.value, "|", e)
+    price 100.255 | price 100.255 is not a multiple of tick_size 0.01
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicateOrderId",
+    "HftbookError",
+    "InvalidOrder",
+    "InvalidPrice",
+    "InvalidQuantity",
+    "UnknownOrder",
+]
+
+
+class HftbookError(Exception):
+    """Base class of every hftbook error.
+
+    Attributes:
+        field: the request field at fault (``"price"``, ``"qty"``, ``"order_id"``, ...), or None.
+        value: the offending value as given, or None.
+        row: for batch calls, the index of the first invalid row, else None.
+    """
+
+    field: str | None
+    value: object
+    row: int | None
+
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        value: object = None,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.row = row
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidOrder(HftbookError, ValueError):
+    """The request breaks an order rule; nothing was changed."""
+
+
+class InvalidPrice(InvalidOrder):
+    """The price is not a number, not on the tick grid, or out of range."""
+
+
+class InvalidQuantity(InvalidOrder):
+    """The quantity is zero, off the lot grid, or outside min_qty..max_qty."""
+
+
+class DuplicateOrderId(InvalidOrder):
+    """The caller-supplied order id is already used by a live order."""
+
+
+class UnknownOrder(HftbookError, KeyError):
+    """Cancel or modify of an order that is not resting (unknown, filled or cancelled)."""

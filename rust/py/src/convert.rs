@@ -1,0 +1,273 @@
+//! Python values → core values: sides and codes from enums or strings, exact prices from
+//! str / Decimal / int / float, quantities from units to lots.
+
+use hftbook_core::{
+    ErrorKind, OrderError, OrderType, Price, Qty, Side, StpMode, TickSize, TimeInForce,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyType};
+
+use crate::errors::{order_error, raise};
+
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// The `decimal.Decimal` class.
+pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DECIMAL.import(py, "decimal", "Decimal")
+}
+
+fn invalid(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>, msg: String) -> PyErr {
+    raise(
+        py,
+        ErrorKind::InvalidOrder,
+        msg,
+        Some(field),
+        Some(value.clone().unbind()),
+        None,
+    )
+}
+
+fn code<'a, T: Copy>(
+    py: Python<'_>,
+    field: &str,
+    value: &Bound<'_, PyAny>,
+    table: &[(&'a str, T)],
+) -> PyResult<T> {
+    if let Ok(s) = value.cast::<PyString>() {
+        let text = s.to_str()?;
+        for (name, v) in table {
+            if text.eq_ignore_ascii_case(name) {
+                return Ok(*v);
+            }
+        }
+    }
+    let names: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+    Err(invalid(
+        py,
+        field,
+        value,
+        format!("{field} {} is not one of {}", value.repr()?, names.join(", ")),
+    ))
+}
+
+/// `"buy"`/`"sell"` (any case, or `hb.Side`).
+pub fn side(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Side> {
+    code(py, "side", v, &[("buy", Side::Buy), ("sell", Side::Sell)])
+}
+
+/// `"limit"`/`"market"`.
+pub fn order_type(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<OrderType> {
+    v.map_or(Ok(OrderType::Limit), |v| {
+        code(
+            py,
+            "order_type",
+            v,
+            &[("limit", OrderType::Limit), ("market", OrderType::Market)],
+        )
+    })
+}
+
+/// `"gtc"`/`"ioc"`/`"fok"`; default GTC (IOC for market orders).
+pub fn tif(py: Python<'_>, v: Option<&Bound<'_, PyAny>>, ot: OrderType) -> PyResult<TimeInForce> {
+    match v {
+        None => Ok(if ot == OrderType::Market {
+            TimeInForce::Ioc
+        } else {
+            TimeInForce::Gtc
+        }),
+        Some(v) => code(
+            py,
+            "tif",
+            v,
+            &[
+                ("gtc", TimeInForce::Gtc),
+                ("ioc", TimeInForce::Ioc),
+                ("fok", TimeInForce::Fok),
+            ],
+        ),
+    }
+}
+
+/// STP mode names.
+pub fn stp(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<StpMode> {
+    code(
+        py,
+        "stp",
+        v,
+        &[
+            ("none", StpMode::None),
+            ("cancel_newest", StpMode::CancelNewest),
+            ("cancel_oldest", StpMode::CancelOldest),
+            ("cancel_both", StpMode::CancelBoth),
+        ],
+    )
+}
+
+/// Instrument conversions between user units and core ticks/lots.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Tick size.
+    pub tick: TickSize,
+    /// Units per lot.
+    pub lot_size: u64,
+    tick_is_one: bool,
+}
+
+impl Spec {
+    /// A spec.
+    pub fn new(tick: TickSize, lot_size: u64) -> Spec {
+        Spec {
+            tick_is_one: tick.to_string() == "1",
+            tick,
+            lot_size,
+        }
+    }
+
+    /// A price in currency units (str, Decimal, int or float) to ticks.
+    pub fn price(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Price> {
+        let err = |e: OrderError| order_error(py, &e, Some(v.clone().unbind()));
+        if let Ok(s) = v.cast::<PyString>() {
+            return self.tick.ticks_from_str(s.to_str()?).map_err(err);
+        }
+        if v.is_instance_of::<PyBool>() {
+            return Err(self.bad_price_type(py, v));
+        }
+        if let Ok(i) = v.cast::<PyInt>() {
+            if self.tick_is_one {
+                if let Ok(t) = i.extract::<i64>() {
+                    return Price::new_checked(t).map_err(err);
+                }
+            }
+            return self.tick.ticks_from_str(&i.to_string()).map_err(err);
+        }
+        if let Ok(f) = v.cast::<PyFloat>() {
+            return self.price_from_float(f.value()).map_err(err);
+        }
+        if v.is_instance(decimal_type(py)?)? {
+            let text: String = v.call_method1("__format__", ("f",))?.extract()?;
+            return self.tick.ticks_from_str(&text).map_err(err);
+        }
+        Err(self.bad_price_type(py, v))
+    }
+
+    fn bad_price_type(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyErr {
+        let tname = v
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string());
+        raise(
+            py,
+            ErrorKind::InvalidPrice,
+            format!("price must be a str, Decimal, int or float, got {tname}"),
+            Some("price"),
+            Some(v.clone().unbind()),
+            None,
+        )
+    }
+
+    /// A float price must be the nearest double to a multiple of the tick size.
+    fn price_from_float(&self, f: f64) -> Result<Price, OrderError> {
+        let shown = format!("{f:?}");
+        if !f.is_finite() {
+            return Err(OrderError::PriceNotANumber { value: shown });
+        }
+        let tick = self.tick.to_f64(Price(1));
+        let t = (f / tick).round();
+        if t.abs() >= Price::MAX.0 as f64 {
+            return Err(OrderError::PriceOutOfRange {
+                ticks: if t < 0.0 { i64::MIN } else { i64::MAX },
+            });
+        }
+        let ticks = Price::new_checked(t as i64)?;
+        // The decimal value of those ticks, rounded to the nearest double, must be f itself.
+        let back = self.tick.format(ticks).parse::<f64>().unwrap_or(f64::NAN);
+        if back == f {
+            Ok(ticks)
+        } else {
+            Err(OrderError::PriceNotOnTick {
+                price: shown,
+                tick_size: self.tick.to_string(),
+            })
+        }
+    }
+
+    /// Integer ticks given directly.
+    pub fn price_ticks(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Price> {
+        let bad = || {
+            raise(
+                py,
+                ErrorKind::InvalidPrice,
+                format!(
+                    "price_ticks {} must be an integer within ±(2^62 - 1)",
+                    v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                ),
+                Some("price_ticks"),
+                Some(v.clone().unbind()),
+                None,
+            )
+        };
+        if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+            return Err(bad());
+        }
+        let t: i64 = v.extract().map_err(|_| bad())?;
+        Price::new_checked(t).map_err(|_| bad())
+    }
+
+    /// A quantity in units to lots.
+    pub fn qty(&self, py: Python<'_>, field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Qty> {
+        let units: Option<u64> = if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+            None
+        } else {
+            v.extract().ok()
+        };
+        let Some(units) = units else {
+            return Err(raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                format!(
+                    "{field} {} must be a non-negative integer number of units",
+                    v.repr()?
+                ),
+                Some(field),
+                Some(v.clone().unbind()),
+                None,
+            ));
+        };
+        self.units_to_lots(py, field, units)
+    }
+
+    /// Units to lots, checking the lot grid.
+    pub fn units_to_lots(&self, py: Python<'_>, field: &'static str, units: u64) -> PyResult<Qty> {
+        if self.lot_size == 1 {
+            return Ok(units);
+        }
+        if units % self.lot_size != 0 {
+            return Err(raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                format!("{field} {units} is not a multiple of lot_size {}", self.lot_size),
+                Some(field),
+                units.into_pyobject(py).ok().map(|o| o.into_any().unbind()),
+                None,
+            ));
+        }
+        Ok(units / self.lot_size)
+    }
+
+    /// Lots to units.
+    #[inline]
+    pub fn units(&self, lots: Qty) -> u64 {
+        lots.saturating_mul(self.lot_size)
+    }
+
+    /// Ticks as a float in currency units (for display columns).
+    pub fn price_f64(&self, p: i64) -> f64 {
+        self.tick.to_f64(Price(p))
+    }
+
+    /// Ticks as an exact `Decimal`.
+    pub fn decimal<'py>(&self, py: Python<'py>, p: i64) -> PyResult<Bound<'py, PyAny>> {
+        decimal_type(py)?.call1((self.tick.format(Price(p)),))
+    }
+}
