@@ -137,6 +137,8 @@ pub struct SkipLadder {
     bits: [u64; WORDS],
     summary: u64,
     win_active: usize,
+    /// Levels in the skiplist, tracked here so an empty skiplist costs no epoch pin.
+    far_len: usize,
     shared: Arc<SidePub>,
 }
 
@@ -221,7 +223,7 @@ impl SkipLadder {
             }
             self.base = nb;
             // Pull skiplist levels now inside the window.
-            loop {
+            while self.far_len > 0 {
                 let Some((k, idx)) = self.shared.far.front().map(|e| {
                     let kv = (*e.key(), e.value().idx);
                     if kv.0 < nb + w {
@@ -234,6 +236,7 @@ impl SkipLadder {
                 if k >= nb + w {
                     break;
                 }
+                self.far_len -= 1;
                 let p = pos(k);
                 debug_assert_eq!(self.slots[p], NIL);
                 self.slots[p] = idx;
@@ -258,6 +261,7 @@ impl SkipLadder {
             debug_assert!(to_far, "a non-empty level cannot leave the window on the better side");
             self.clear_bit(p);
             self.win_active -= 1;
+            self.far_len += 1;
             self.shared.far.insert(
                 k,
                 FarLevel {
@@ -277,12 +281,13 @@ impl SkipLadder {
         match self.best_window_key() {
             Some(b) if b - self.base > DRIFT => self.rebase(b - HEAD),
             Some(_) => {}
-            None => {
+            None if self.far_len > 0 => {
                 let front = self.shared.far.front().map(|e| *e.key());
                 if let Some(k) = front {
                     self.rebase(k - HEAD);
                 }
             }
+            None => {}
         }
     }
 
@@ -303,6 +308,7 @@ impl Ladder for SkipLadder {
             bits: [0; WORDS],
             summary: 0,
             win_active: 0,
+            far_len: 0,
             shared: Arc::new(SidePub::new(side)),
         }
     }
@@ -323,7 +329,7 @@ impl Ladder for SkipLadder {
                 return Some(idx);
             }
             None
-        } else if self.init && k >= self.base {
+        } else if self.init && k >= self.base && self.far_len > 0 {
             self.shared.far.get(&k).map(|e| e.value().idx)
         } else {
             None
@@ -336,7 +342,11 @@ impl Ladder for SkipLadder {
             self.rebase(k - HEAD);
         } else if !self.in_window(k) && self.win_active == 0 {
             // Nothing in the window: move it to the new best instead of using the skiplist.
-            let front = self.shared.far.front().map(|e| *e.key());
+            let front = if self.far_len > 0 {
+                self.shared.far.front().map(|e| *e.key())
+            } else {
+                None
+            };
             self.rebase(front.map_or(k, |f| f.min(k)) - HEAD);
         }
         if self.in_window(k) {
@@ -347,10 +357,11 @@ impl Ladder for SkipLadder {
                 self.slots[p] = idx;
             }
             (idx, self.slab.get(idx).count == 0)
-        } else if let Some(e) = self.shared.far.get(&k) {
-            (e.value().idx, false)
+        } else if let Some(idx) = self.find(price) {
+            (idx, false)
         } else {
             let idx = self.slab.alloc(price);
+            self.far_len += 1;
             self.shared.far.insert(
                 k,
                 FarLevel {
@@ -382,6 +393,7 @@ impl Ladder for SkipLadder {
             self.maybe_recenter();
         } else {
             self.shared.far.remove(&k);
+            self.far_len -= 1;
             self.slab.free(idx);
         }
     }
@@ -390,8 +402,10 @@ impl Ladder for SkipLadder {
         if self.win_active > 0 {
             let p = self.first_from(pos(self.base))?;
             Some(self.slots[p])
-        } else {
+        } else if self.far_len > 0 {
             self.shared.far.front().map(|e| e.value().idx)
+        } else {
+            None
         }
     }
     fn visit<F: FnMut(&Level) -> bool>(&self, mut f: F) {
@@ -408,6 +422,9 @@ impl Ladder for SkipLadder {
                 p = (q + 1) & (WINDOW - 1);
             }
         }
+        if self.far_len == 0 {
+            return;
+        }
         for e in self.shared.far.iter() {
             if !f(self.slab.get(e.value().idx)) {
                 return;
@@ -415,7 +432,7 @@ impl Ladder for SkipLadder {
         }
     }
     fn len(&self) -> usize {
-        self.win_active + self.shared.far.len()
+        self.win_active + self.far_len
     }
     #[inline]
     fn publish(&self, idx: u32) {
