@@ -1,5 +1,7 @@
-"""Names a trader writes, as string enums: every API that takes one also takes the plain
-(case-insensitive) string, and every string the API returns compares equal to a member.
+"""Names a trader writes, as string enums.
+
+Every API that takes one also takes the plain (case-insensitive) string, and every string the
+API returns compares equal to a member.
 
     >>> import hftbook as hb
     >>> hb.Side.BUY == "buy"

@@ -123,6 +123,8 @@ fn order_bytes(spec: &Spec, orders: &[OrderView]) -> Vec<u8> {
 
 impl PyOrderBook {
     fn report(&mut self, ex: hftbook_core::Execution) -> PyExecutionReport {
+        // The incoming order's own STP cancel is its status, not a maker cancel.
+        self.sink.stp.retain(|&(id, _)| id != ex.order_id);
         PyExecutionReport {
             ex,
             fills: if self.sink.fills.is_empty() {
