@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The test command of the README: on a fresh machine it installs everything it needs
+# (a virtualenv with the package and its test dependencies; Rust crates come from
+# crates.io through cargo), then runs every check CI runs:
+#   Rust: fmt, clippy (-D warnings), unit/property/scenario/concurrency tests
+#   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${HFTBOOK_VENV:-.venv}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python environment ($VENV)"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+step "Build and install hftbook with its test dependencies (release build of the Rust core)"
+"$VENV/bin/python" -m pip install --quiet ".[test]"
+
+step "Rust: cargo fmt --check"
+cargo fmt --all -- --check
+step "Rust: cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+step "Rust: cargo test (hftbook-core: unit, property, scenario, concurrency tests)"
+cargo test -p hftbook-core
+
+step "Python: ruff"
+"$VENV/bin/ruff" check python tests benches
+"$VENV/bin/ruff" format --check python tests benches
+step "Python: mypy --strict"
+"$VENV/bin/mypy"
+step "Python: stubtest of hftbook/_core.pyi"
+"$VENV/bin/python" -m mypy.stubtest hftbook._core
+step "Python: pytest"
+# Run from tests/ so that `import hftbook` is the installed package, not the source tree.
+(cd tests && "../$VENV/bin/python" -m pytest -q -c ../pyproject.toml --rootdir .. .)
+
+step "All checks passed"
