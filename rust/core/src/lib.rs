@@ -30,6 +30,7 @@ pub mod error;
 pub mod ladder;
 pub mod report;
 pub mod types;
+pub mod workload;
 
 pub use book::{BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, TopOfBook};
 pub use clock::Clock;
