@@ -152,7 +152,7 @@ impl BookReader {
         let s = &self.shared;
         let s1 = s.lock.load(Ordering::Acquire);
         let seq = s.op_seq.load(Ordering::Relaxed);
-        let mut raw = Vec::with_capacity(n);
+        let mut raw = Vec::with_capacity(n.min(1024));
         let mut side = |p: &Option<Arc<SidePub>>| {
             p.as_ref().map_or_else(Vec::new, |p| {
                 p.levels(n, &mut raw);
