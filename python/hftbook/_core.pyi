@@ -159,6 +159,9 @@ class BookReader:
     def depth(self, n: int = 10) -> Depth: ...
 
 @final
+def workload_w1(n: int, seed: int) -> npt.NDArray[np.void]: ...
+def workload_w2(n: int, seed: int) -> tuple[npt.NDArray[np.void], npt.NDArray[np.void]]: ...
+@final
 class OrderBook:
     """A limit order book for one instrument with price-time priority matching."""
 

@@ -141,7 +141,8 @@ impl OrderArena {
         }
         let idx = self.used;
         if (idx as usize) >> CHUNK_BITS == self.chunks.len() {
-            self.chunks.push(vec![OrderRecord::EMPTY; CHUNK].into_boxed_slice());
+            self.chunks
+                .push(vec![OrderRecord::EMPTY; CHUNK].into_boxed_slice());
         }
         self.used += 1;
         *self.get_mut(idx) = rec;
@@ -312,7 +313,11 @@ mod tests {
         }
         assert_eq!(ix.len(), 9_999 + 1000);
         // Pages are bounded by live ids / MIN_PAGE_FILL (+1): sparse ids cannot blow memory up.
-        assert!(ix.pages.len() <= ix.len() / MIN_PAGE_FILL + 1, "{} pages", ix.pages.len());
+        assert!(
+            ix.pages.len() <= ix.len() / MIN_PAGE_FILL + 1,
+            "{} pages",
+            ix.pages.len()
+        );
         for id in 1..10_000u64 {
             assert_eq!(ix.get(id), Some(id as u32));
         }

@@ -294,41 +294,42 @@ pub fn apply_with<L: Ladder>(
     out.remaining_qty.reserve(cmds.len());
     for (row, c) in cmds.iter().enumerate() {
         let mut sink = Fills(&mut out.fills);
-        let (id, status, reason, filled, remaining) = match if adds_only { kind::ADD } else { c.kind } {
-            kind::ADD => {
-                let o = decode_add(row, c)?;
-                match book.submit(&o, &mut sink) {
-                    Ok(ex) => (
-                        ex.order_id,
-                        ex.status as u8,
-                        reason_code(ex.reason),
-                        ex.filled_qty,
-                        ex.remaining_qty,
-                    ),
-                    Err(_) => (c.id, OrderStatus::Rejected as u8, REASON_DUPLICATE_ID, 0, 0),
-                }
-            }
-            kind::CANCEL => match book.cancel(c.id, &mut ()) {
-                Ok(_) => (c.id, OrderStatus::Cancelled as u8, 1, 0, 0),
-                Err(_) => (c.id, OrderStatus::Rejected as u8, 13, 0, 0),
-            },
-            _ => {
-                let qty = (c.qty != 0).then_some(c.qty);
-                match book.modify(c.id, Some(Price(c.price)), qty, &mut sink) {
-                    Ok(ex) => (
-                        ex.order_id,
-                        ex.status as u8,
-                        reason_code(ex.reason),
-                        ex.filled_qty,
-                        ex.remaining_qty,
-                    ),
-                    Err(OrderError::UnknownOrder { .. }) => {
-                        (c.id, OrderStatus::Rejected as u8, 13, 0, 0)
+        let (id, status, reason, filled, remaining) =
+            match if adds_only { kind::ADD } else { c.kind } {
+                kind::ADD => {
+                    let o = decode_add(row, c)?;
+                    match book.submit(&o, &mut sink) {
+                        Ok(ex) => (
+                            ex.order_id,
+                            ex.status as u8,
+                            reason_code(ex.reason),
+                            ex.filled_qty,
+                            ex.remaining_qty,
+                        ),
+                        Err(_) => (c.id, OrderStatus::Rejected as u8, REASON_DUPLICATE_ID, 0, 0),
                     }
-                    Err(_) => (c.id, OrderStatus::Rejected as u8, 0, 0, 0),
                 }
-            }
-        };
+                kind::CANCEL => match book.cancel(c.id, &mut ()) {
+                    Ok(_) => (c.id, OrderStatus::Cancelled as u8, 1, 0, 0),
+                    Err(_) => (c.id, OrderStatus::Rejected as u8, 13, 0, 0),
+                },
+                _ => {
+                    let qty = (c.qty != 0).then_some(c.qty);
+                    match book.modify(c.id, Some(Price(c.price)), qty, &mut sink) {
+                        Ok(ex) => (
+                            ex.order_id,
+                            ex.status as u8,
+                            reason_code(ex.reason),
+                            ex.filled_qty,
+                            ex.remaining_qty,
+                        ),
+                        Err(OrderError::UnknownOrder { .. }) => {
+                            (c.id, OrderStatus::Rejected as u8, 13, 0, 0)
+                        }
+                        Err(_) => (c.id, OrderStatus::Rejected as u8, 0, 0, 0),
+                    }
+                }
+            };
         out.order_ids.push(id);
         out.status.push(status);
         out.reason.push(reason);

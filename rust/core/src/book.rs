@@ -320,13 +320,17 @@ impl<L: Ladder> OrderBook<L> {
     /// Best bid level.
     #[inline]
     pub fn best_bid(&self) -> Option<LevelView> {
-        self.bids.best().map(|i| Self::level_view(self.bids.level(i)))
+        self.bids
+            .best()
+            .map(|i| Self::level_view(self.bids.level(i)))
     }
 
     /// Best ask level.
     #[inline]
     pub fn best_ask(&self) -> Option<LevelView> {
-        self.asks.best().map(|i| Self::level_view(self.asks.level(i)))
+        self.asks
+            .best()
+            .map(|i| Self::level_view(self.asks.level(i)))
     }
 
     /// Best level on `side`.
@@ -499,20 +503,14 @@ impl<L: Ladder> OrderBook<L> {
     fn end(&mut self) {
         let s = &self.shared;
         s.op_seq.store(self.op_seq, Ordering::Relaxed);
-        let (bp, bq, bn) = self
-            .bids
-            .best()
-            .map_or((0, 0, 0), |i| {
-                let l = self.bids.level(i);
-                (l.price.0, l.visible, l.count)
-            });
-        let (ap, aq, an) = self
-            .asks
-            .best()
-            .map_or((0, 0, 0), |i| {
-                let l = self.asks.level(i);
-                (l.price.0, l.visible, l.count)
-            });
+        let (bp, bq, bn) = self.bids.best().map_or((0, 0, 0), |i| {
+            let l = self.bids.level(i);
+            (l.price.0, l.visible, l.count)
+        });
+        let (ap, aq, an) = self.asks.best().map_or((0, 0, 0), |i| {
+            let l = self.asks.level(i);
+            (l.price.0, l.visible, l.count)
+        });
         s.bid_px.store(bp, Ordering::Relaxed);
         s.bid_qty.store(bq, Ordering::Relaxed);
         s.bid_n.store(bn, Ordering::Relaxed);
@@ -581,7 +579,11 @@ impl<L: Ladder> OrderBook<L> {
             qty: o.qty,
             ts,
         });
-        let display = if o.display_qty >= o.qty { 0 } else { o.display_qty };
+        let display = if o.display_qty >= o.qty {
+            0
+        } else {
+            o.display_qty
+        };
         let rests = !market && o.tif == TimeInForce::Gtc;
         let flags = RestFlags {
             account: o.account,
@@ -628,7 +630,11 @@ impl<L: Ladder> OrderBook<L> {
         match (cancel_reason, limit) {
             (None, Some(price)) => {
                 self.rest(id, side, price, rem, flags, ts);
-                sink.report(Report::Rested { id, price, qty: rem });
+                sink.report(Report::Rested {
+                    id,
+                    price,
+                    qty: rem,
+                });
                 ex.remaining_qty = rem;
                 ex.status = if filled == 0 {
                     OrderStatus::New
@@ -850,7 +856,11 @@ impl<L: Ladder> OrderBook<L> {
             Side::Sell => (&mut self.asks, &mut self.orders),
         };
         let (li, was_empty) = ladder.find_or_create(price);
-        let visible = if f.display > 0 { f.display.min(qty) } else { qty };
+        let visible = if f.display > 0 {
+            f.display.min(qty)
+        } else {
+            qty
+        };
         let rec = OrderRecord {
             id,
             visible,
@@ -1076,7 +1086,10 @@ impl<L: Ladder> OrderBook<L> {
                 return Err(e);
             }
             if levels != ladder.len() {
-                return Err(format!("{side:?}: {levels} levels visited, len() says {}", ladder.len()));
+                return Err(format!(
+                    "{side:?}: {levels} levels visited, len() says {}",
+                    ladder.len()
+                ));
             }
         }
         if total != self.orders.len() || total != self.ids.len() {
@@ -1088,7 +1101,10 @@ impl<L: Ladder> OrderBook<L> {
         }
         if let (Some(b), Some(a)) = (self.best_bid(), self.best_ask()) {
             if b.price >= a.price {
-                return Err(format!("book is crossed: bid {:?} >= ask {:?}", b.price, a.price));
+                return Err(format!(
+                    "book is crossed: bid {:?} >= ask {:?}",
+                    b.price, a.price
+                ));
             }
         }
         Ok(())

@@ -25,7 +25,9 @@ fn parse_decimal(text: &str) -> Option<(i128, u32)> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
+    if !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     // Trailing zeros of the fraction carry no value; dropping them keeps the scale small.
@@ -101,7 +103,9 @@ impl TickSize {
         let out_of_range = || OrderError::PriceOutOfRange {
             ticks: if m < 0 { i64::MIN } else { i64::MAX },
         };
-        let num = m.checked_mul(pow10(self.scale).ok_or_else(out_of_range)?).ok_or_else(out_of_range)?;
+        let num = m
+            .checked_mul(pow10(self.scale).ok_or_else(out_of_range)?)
+            .ok_or_else(out_of_range)?;
         let den = i128::from(self.mantissa)
             .checked_mul(pow10(scale).ok_or_else(out_of_range)?)
             .ok_or_else(out_of_range)?;
@@ -163,10 +167,22 @@ mod tests {
     fn rejects_off_tick_and_garbage() {
         let t = TickSize::parse("0.01").unwrap();
         let e = t.ticks_from_str("100.255").unwrap_err();
-        assert_eq!(e.to_string(), "price 100.255 is not a multiple of tick_size 0.01");
-        assert!(matches!(t.ticks_from_str("abc"), Err(OrderError::PriceNotANumber { .. })));
-        assert!(matches!(t.ticks_from_str(""), Err(OrderError::PriceNotANumber { .. })));
-        assert!(matches!(t.ticks_from_str("1e5"), Err(OrderError::PriceNotANumber { .. })));
+        assert_eq!(
+            e.to_string(),
+            "price 100.255 is not a multiple of tick_size 0.01"
+        );
+        assert!(matches!(
+            t.ticks_from_str("abc"),
+            Err(OrderError::PriceNotANumber { .. })
+        ));
+        assert!(matches!(
+            t.ticks_from_str(""),
+            Err(OrderError::PriceNotANumber { .. })
+        ));
+        assert!(matches!(
+            t.ticks_from_str("1e5"),
+            Err(OrderError::PriceNotANumber { .. })
+        ));
         assert!(matches!(
             t.ticks_from_str("99999999999999999999999"),
             Err(OrderError::PriceOutOfRange { .. })

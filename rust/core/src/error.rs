@@ -121,9 +121,7 @@ impl OrderError {
             OrderError::UnknownOrder { .. } => ErrorKind::UnknownOrder,
             OrderError::InvalidTickSize { .. }
             | OrderError::InvalidCombination(_)
-            | OrderError::BookFull => {
-                ErrorKind::InvalidOrder
-            }
+            | OrderError::BookFull => ErrorKind::InvalidOrder,
         }
     }
 }

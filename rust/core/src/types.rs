@@ -48,7 +48,9 @@ impl Price {
 
     /// `self + ticks`, or `None` outside the representable range.
     pub fn checked_add_ticks(self, ticks: i64) -> Option<Price> {
-        self.0.checked_add(ticks).and_then(|t| Price::new_checked(t).ok())
+        self.0
+            .checked_add(ticks)
+            .and_then(|t| Price::new_checked(t).ok())
     }
 
     /// `self - other` in ticks (never overflows inside the representable range).

@@ -98,9 +98,31 @@ enum Op {
 enum Mode {
     Narrow,
     Wide,
+    /// Distances from the centre that straddle the SkipLadder's window geometry (window of
+    /// 2048 ticks, best placed 256 ticks in after a re-centre, re-centre past 1024).
+    Edges,
 }
 
-const BIG_IDS: [u64; 5] = [u64::MAX, u64::MAX - 1, 1 << 40, (1 << 40) + 1, 4096 * 7 + 3];
+/// Offsets (± a few ticks) that land on the SkipLadder's window boundaries.
+const EDGES: [i64; 9] = [0, 256, 1024, 1280, 1792, 2048, 2304, 4096, 6144];
+
+fn edge_offset() -> impl Strategy<Value = i64> {
+    (proptest::sample::select(EDGES.to_vec()), -3i64..=3).prop_map(|(e, j)| e + j)
+}
+
+/// Ids far from the counter (the id index keeps sparse ids in a hash map) and on its
+/// 4096-id page boundaries.
+const BIG_IDS: [u64; 9] = [
+    u64::MAX,
+    u64::MAX - 1,
+    1 << 40,
+    (1 << 40) + 1,
+    4095,
+    4096,
+    4096 * 7 + 3,
+    8192,
+    1 << 32,
+];
 
 fn id_pick(auto: u32, live: u32, pool: u32) -> impl Strategy<Value = IdPick> {
     prop_oneof![
@@ -134,13 +156,19 @@ fn price_pick(mode: Mode) -> BoxedStrategy<PricePick> {
             1 => proptest::sample::select(invalid).prop_map(PricePick::Raw),
         ]
         .boxed(),
+        Mode::Edges => prop_oneof![
+            60 => (-3i64..=6).prop_map(PricePick::Passive),
+            60 => edge_offset().prop_map(PricePick::Passive),
+            6 => edge_offset().prop_map(|d| PricePick::Passive(-d)),
+        ]
+        .boxed(),
     }
 }
 
 fn qty_pick(mode: Mode) -> BoxedStrategy<Qty> {
     let (sweep_weight, sweep) = match mode {
         Mode::Narrow => (10, 1u64..=60),
-        Mode::Wide => (4, 40u64..=400),
+        Mode::Wide | Mode::Edges => (4, 40u64..=400),
     };
     prop_oneof![
         85 => 1u64..=12,
@@ -212,8 +240,9 @@ fn add_cmd(mode: Mode) -> impl Strategy<Value = AddCmd> {
 
 fn cmd(mode: Mode) -> impl Strategy<Value = Cmd> {
     let rel = match mode {
-        Mode::Narrow => -4i64..=4,
-        Mode::Wide => -3000i64..=3000,
+        Mode::Narrow => (-4i64..=4).boxed(),
+        Mode::Wide => (-3000i64..=3000).boxed(),
+        Mode::Edges => prop_oneof![edge_offset(), edge_offset().prop_map(|d| -d)].boxed(),
     };
     let mod_price = prop_oneof![
         3 => Just(None),
@@ -227,9 +256,13 @@ fn cmd(mode: Mode) -> impl Strategy<Value = Cmd> {
         1 => Just(Some(0u64)),
         1 => Just(Some((1u64 << 48) + 1)),
     ];
-    let drift = match mode {
-        Mode::Narrow => 0,
-        Mode::Wide => 10,
+    let (drift, jump) = match mode {
+        Mode::Narrow => (0, (-1i64..=1).boxed()),
+        Mode::Wide => (10, (-6000i64..=6000).boxed()),
+        Mode::Edges => (
+            10,
+            prop_oneof![edge_offset(), edge_offset().prop_map(|d| -d)].boxed(),
+        ),
     };
     prop_oneof![
         66 => add_cmd(mode).prop_map(Cmd::Add),
@@ -238,7 +271,7 @@ fn cmd(mode: Mode) -> impl Strategy<Value = Cmd> {
             .prop_map(|(id, price, qty)| Cmd::Modify { id, price, qty }),
         drift => prop_oneof![
             8 => -150i64..=150,
-            2 => -6000i64..=6000,
+            2 => jump,
         ]
         .prop_map(Cmd::Drift),
     ]
@@ -618,6 +651,19 @@ fn compare_state<L: Ladder>(
             name,
             what
         );
+        for l in &depth {
+            prop_assert_eq!(
+                book.volume_at(l.price),
+                l.qty,
+                "{}: volume_at, {}",
+                name,
+                what
+            );
+            // One tick on the passive side of a level: displayed lots there, or none.
+            let next = Price(l.price.0 + if side == Side::Buy { -1 } else { 1 });
+            let there = depth.iter().find(|m| m.price == next).map_or(0, |m| m.qty);
+            prop_assert_eq!(book.volume_at(next), there, "{}: volume_at, {}", name, what);
+        }
     }
     prop_assert_eq!(book.len(), r.len(), "{}: len, {}", name, what);
     let top = book.reader().top();
@@ -688,10 +734,18 @@ proptest! {
         let mut h = Harness::new(c.limits, c.stp_default, 0);
         h.run(&c.cmds)?;
     }
+
+    /// Prices and moves at the SkipLadder's window boundaries (first/last slot, re-centre
+    /// thresholds, exactly one window apart).
+    #[test]
+    fn window_edge_prices_match_reference(c in case(Mode::Edges, 250)) {
+        let mut h = Harness::new(c.limits, c.stp_default, 0);
+        h.run(&c.cmds)?;
+    }
 }
 
 /// A fixed long flow through the wide generator's territory, checked step by step, so that
-/// deep books (hundreds of levels, many beyond the SkipLadder window) are always covered.
+/// deep books (dozens of levels, many beyond the SkipLadder window) are always covered.
 #[test]
 fn long_wide_flow_matches_reference() {
     use proptest::strategy::ValueTree;

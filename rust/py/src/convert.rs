@@ -47,7 +47,11 @@ fn code<'a, T: Copy>(
         py,
         field,
         value,
-        format!("{field} {} is not one of {}", value.repr()?, names.join(", ")),
+        format!(
+            "{field} {} is not one of {}",
+            value.repr()?,
+            names.join(", ")
+        ),
     ))
 }
 
@@ -246,7 +250,10 @@ impl Spec {
             return Err(raise(
                 py,
                 ErrorKind::InvalidQuantity,
-                format!("{field} {units} is not a multiple of lot_size {}", self.lot_size),
+                format!(
+                    "{field} {units} is not a multiple of lot_size {}",
+                    self.lot_size
+                ),
                 Some(field),
                 units.into_pyobject(py).ok().map(|o| o.into_any().unbind()),
                 None,

@@ -66,8 +66,10 @@ pub fn order_error(py: Python<'_>, e: &OrderError, value: Option<Py<PyAny>>) -> 
         }
         _ => None,
     });
-    let field = if matches!(e, OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. })
-    {
+    let field = if matches!(
+        e,
+        OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. }
+    ) {
         "order_id"
     } else {
         field
@@ -77,6 +79,9 @@ pub fn order_error(py: Python<'_>, e: &OrderError, value: Option<Py<PyAny>>) -> 
 
 /// Map a batch row error.
 pub fn row_error(py: Python<'_>, e: &RowError) -> PyErr {
-    let kind = e.source_error.as_ref().map_or(ErrorKind::InvalidOrder, OrderError::kind);
+    let kind = e
+        .source_error
+        .as_ref()
+        .map_or(ErrorKind::InvalidOrder, OrderError::kind);
     raise(py, kind, e.to_string(), Some(e.field), None, Some(e.row))
 }

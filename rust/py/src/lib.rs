@@ -49,7 +49,10 @@ fn run_detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResu
                 .map(|s| (*s).to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            internal(py, format!("internal error in hftbook core (please report): {msg}"))
+            internal(
+                py,
+                format!("internal error in hftbook core (please report): {msg}"),
+            )
         })
 }
 
@@ -201,7 +204,8 @@ impl PyOrderBook {
             (&COMMAND_DTYPE, "COMMAND_DTYPE")
         };
         let expected = dtype(py, cell, name)?;
-        let invalid = |msg: String| raise(py, ErrorKind::InvalidOrder, msg, Some("array"), None, None);
+        let invalid =
+            |msg: String| raise(py, ErrorKind::InvalidOrder, msg, Some("array"), None, None);
         let Ok(a) = arr.cast::<PyUntypedArray>() else {
             return Err(invalid(format!(
                 "expected a numpy array with dtype hftbook.{name}, got {}",
@@ -209,7 +213,10 @@ impl PyOrderBook {
             )));
         };
         if a.ndim() != 1 {
-            return Err(invalid(format!("expected a 1-D array, got {} dimensions", a.ndim())));
+            return Err(invalid(format!(
+                "expected a 1-D array, got {} dimensions",
+                a.ndim()
+            )));
         }
         let dt = a.dtype();
         let expected = expected.cast::<numpy::PyArrayDescr>()?;
@@ -221,7 +228,8 @@ impl PyOrderBook {
         }
         if !a.is_c_contiguous() {
             return Err(invalid(
-                "the array is not contiguous (a strided view?): pass np.ascontiguousarray(a)".into(),
+                "the array is not contiguous (a strided view?): pass np.ascontiguousarray(a)"
+                    .into(),
             ));
         }
         let n = a.len();
@@ -235,7 +243,9 @@ impl PyOrderBook {
         let slice: &'a [Command] = if (ptr as usize) % std::mem::align_of::<Command>() == 0 {
             unsafe { std::slice::from_raw_parts(ptr, n) }
         } else {
-            return Err(invalid("the array data is not 8-byte aligned: pass a.copy()".into()));
+            return Err(invalid(
+                "the array data is not 8-byte aligned: pass a.copy()".into(),
+            ));
         };
         if self.spec.lot_size == 1 {
             return Ok(std::borrow::Cow::Borrowed(slice));
@@ -245,7 +255,14 @@ impl PyOrderBook {
             let conv = |field: &'static str, v: u64| {
                 self.spec.units_to_lots(py, field, v).map_err(|e| {
                     let msg = format!("row {row}: {field}: {}", e.value(py));
-                    raise(py, ErrorKind::InvalidQuantity, msg, Some(field), None, Some(row))
+                    raise(
+                        py,
+                        ErrorKind::InvalidQuantity,
+                        msg,
+                        Some(field),
+                        None,
+                        Some(row),
+                    )
                 })
             };
             c.qty = conv("qty", c.qty)?;
@@ -258,7 +275,11 @@ impl PyOrderBook {
         let lot = self.spec.lot_size;
         let mut out = out;
         if lot != 1 {
-            for v in out.filled_qty.iter_mut().chain(out.remaining_qty.iter_mut()) {
+            for v in out
+                .filled_qty
+                .iter_mut()
+                .chain(out.remaining_qty.iter_mut())
+            {
                 *v = v.saturating_mul(lot);
             }
             for f in &mut out.fills {
@@ -269,9 +290,8 @@ impl PyOrderBook {
         let rows = out.order_ids.len();
         let n_fills = out.fills.len();
         // Fill is #[repr(C)] plain data with no implicit padding (64 bytes, asserted in core).
-        let fill_bytes: &[u8] = unsafe {
-            std::slice::from_raw_parts(out.fills.as_ptr().cast::<u8>(), n_fills * 64)
-        };
+        let fill_bytes: &[u8] =
+            unsafe { std::slice::from_raw_parts(out.fills.as_ptr().cast::<u8>(), n_fills * 64) };
         let fills = PyArray1::from_slice(py, fill_bytes)
             .call_method1("view", (dtype(py, &FILL_DTYPE, "FILL_DTYPE")?,))?
             .unbind();
@@ -344,13 +364,21 @@ impl PyOrderBook {
         let mut limits = QtyLimits::default();
         if let Some(m) = min_qty {
             if m == 0 || m % lot_size != 0 {
-                return Err(bad_qty("min_qty", m, "must be a positive multiple of lot_size"));
+                return Err(bad_qty(
+                    "min_qty",
+                    m,
+                    "must be a positive multiple of lot_size",
+                ));
             }
             limits.min_qty = m / lot_size;
         }
         if let Some(m) = max_qty {
             if m % lot_size != 0 || m / lot_size < limits.min_qty {
-                return Err(bad_qty("max_qty", m, "must be a multiple of lot_size and >= min_qty"));
+                return Err(bad_qty(
+                    "max_qty",
+                    m,
+                    "must be a multiple of lot_size and >= min_qty",
+                ));
             }
             limits.max_qty = m / lot_size;
         }
@@ -457,7 +485,11 @@ impl PyOrderBook {
         let price = self.resolve_price(py, price, price_ticks)?;
         let price = match (ot, price) {
             (hftbook_core::OrderType::Limit, None) => {
-                return Err(order_error(py, &hftbook_core::OrderError::MissingPrice, None))
+                return Err(order_error(
+                    py,
+                    &hftbook_core::OrderError::MissingPrice,
+                    None,
+                ))
             }
             (_, p) => p.unwrap_or_default(),
         };
@@ -608,23 +640,31 @@ impl PyOrderBook {
         price: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let p = self.resolve_price(py, price, price_ticks)?.ok_or_else(|| {
-            order_error(py, &hftbook_core::OrderError::MissingPrice, None)
-        })?;
+        let p = self
+            .resolve_price(py, price, price_ticks)?
+            .ok_or_else(|| order_error(py, &hftbook_core::OrderError::MissingPrice, None))?;
         Ok(self.spec.units(self.book.volume_at(p)))
     }
 
     /// Submit an array of new orders (`hftbook.ORDER_DTYPE`). The whole array is validated
     /// first (nothing applied if a row is invalid; the error names the row and field); the
     /// GIL is released while it runs.
-    fn submit_batch(&mut self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<PyBatchResult> {
+    fn submit_batch(
+        &mut self,
+        py: Python<'_>,
+        orders: &Bound<'_, PyAny>,
+    ) -> PyResult<PyBatchResult> {
         self.run_batch(py, orders, true)
     }
 
     /// Apply a mixed stream of adds, cancels and modifies (`hftbook.COMMAND_DTYPE`).
     /// Validated as a whole first; cancels/modifies of orders that are not resting are
     /// per-row `rejected` statuses. The GIL is released while it runs.
-    fn apply_batch(&mut self, py: Python<'_>, commands: &Bound<'_, PyAny>) -> PyResult<PyBatchResult> {
+    fn apply_batch(
+        &mut self,
+        py: Python<'_>,
+        commands: &Bound<'_, PyAny>,
+    ) -> PyResult<PyBatchResult> {
         self.run_batch(py, commands, false)
     }
 
@@ -674,7 +714,13 @@ impl PyOrderBook {
         let fmt = |l: Option<LevelView>| {
             l.map_or_else(
                 || "None".to_string(),
-                |l| format!("{}x{}", self.spec.tick.format(l.price), self.spec.units(l.qty)),
+                |l| {
+                    format!(
+                        "{}x{}",
+                        self.spec.tick.format(l.price),
+                        self.spec.units(l.qty)
+                    )
+                },
             )
         };
         format!(
@@ -701,7 +747,12 @@ impl PyBookReader {
     /// `(seq, best_bid, best_ask)`: a consistent pair as of one operation (Levels or None).
     fn top(&self, py: Python<'_>) -> (u64, Option<PyLevel>, Option<PyLevel>) {
         let t = py.detach(|| self.reader.top());
-        let lv = |l: Option<LevelView>| l.map(|level| PyLevel { level, spec: self.spec });
+        let lv = |l: Option<LevelView>| {
+            l.map(|level| PyLevel {
+                level,
+                spec: self.spec,
+            })
+        };
         (t.seq, lv(t.bid), lv(t.ask))
     }
 
@@ -726,6 +777,32 @@ impl PyBookReader {
     }
 }
 
+fn commands_array(py: Python<'_>, cmds: &[Command]) -> PyResult<Py<PyAny>> {
+    // Command is #[repr(C)] plain data, 48 bytes, explicit padding (asserted in core).
+    let bytes: &[u8] = unsafe {
+        std::slice::from_raw_parts(cmds.as_ptr().cast::<u8>(), std::mem::size_of_val(cmds))
+    };
+    Ok(PyArray1::from_slice(py, bytes)
+        .call_method1("view", (dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?,))?
+        .unbind())
+}
+
+/// W1 workload: `n` non-crossing limit adds within ±500 ticks of the mid (seeded), as a
+/// `COMMAND_DTYPE` array. The same generator feeds the Rust benchmarks.
+#[pyfunction]
+fn workload_w1(py: Python<'_>, n: usize, seed: u64) -> PyResult<Py<PyAny>> {
+    let cmds = py.detach(|| hftbook_core::workload::w1(n, seed));
+    commands_array(py, &cmds)
+}
+
+/// W2 workload: `(prefill, ops)` — 10k resting orders, then `n` ops (~60 % adds near the
+/// touch, ~30 % cancels of live orders, ~10 % marketable orders), as `COMMAND_DTYPE` arrays.
+#[pyfunction]
+fn workload_w2(py: Python<'_>, n: usize, seed: u64) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let (pre, ops) = py.detach(|| hftbook_core::workload::w2(n, seed));
+    Ok((commands_array(py, &pre)?, commands_array(py, &ops)?))
+}
+
 /// Status names indexed by the batch status codes.
 const STATUS_NAMES: [&str; 5] = ["new", "partially_filled", "filled", "cancelled", "rejected"];
 
@@ -739,7 +816,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrder>()?;
     m.add_class::<PyDepth>()?;
     m.add_class::<PyBatchResult>()?;
-    m.add("STATUS_NAMES", PyList::new(m.py(), STATUS_NAMES)?.to_tuple())?;
+    m.add_function(wrap_pyfunction!(workload_w1, m)?)?;
+    m.add_function(wrap_pyfunction!(workload_w2, m)?)?;
+    m.add(
+        "STATUS_NAMES",
+        PyList::new(m.py(), STATUS_NAMES)?.to_tuple(),
+    )?;
     let mut reasons = vec![""; 21];
     for r in [
         hftbook_core::CancelReason::Requested,

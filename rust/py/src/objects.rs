@@ -29,7 +29,7 @@ pub fn side_str(py: Python<'_>, s: Side) -> &Bound<'_, PyString> {
 
 /// One trade.
 #[derive(Debug)]
-#[pyclass(name = "Fill", module = "hftbook._core", frozen)]
+#[pyclass(name = "Fill", module = "hftbook._core", frozen, freelist = 256)]
 pub struct PyFill {
     pub fill: Fill,
     pub spec: Spec,
@@ -105,7 +105,12 @@ impl PyFill {
 
 /// What happened to one submit, cancel or modify.
 #[derive(Debug)]
-#[pyclass(name = "ExecutionReport", module = "hftbook._core", frozen)]
+#[pyclass(
+    name = "ExecutionReport",
+    module = "hftbook._core",
+    frozen,
+    freelist = 256
+)]
 pub struct PyExecutionReport {
     pub ex: Execution,
     pub fills: Vec<Fill>,
@@ -208,7 +213,7 @@ impl PyExecutionReport {
 
 /// One price level.
 #[derive(Debug)]
-#[pyclass(name = "Level", module = "hftbook._core", frozen)]
+#[pyclass(name = "Level", module = "hftbook._core", frozen, freelist = 256)]
 pub struct PyLevel {
     pub level: LevelView,
     pub spec: Spec,

@@ -174,7 +174,11 @@ impl SkipLadder {
         if m != 0 {
             return Some(w * 64 + m.trailing_zeros() as usize);
         }
-        let after = if w + 1 >= 64 { 0 } else { self.summary & (!0u64 << (w + 1)) };
+        let after = if w + 1 >= 64 {
+            0
+        } else {
+            self.summary & (!0u64 << (w + 1))
+        };
         let s = if after != 0 { after } else { self.summary };
         if s == 0 {
             return None;
@@ -258,7 +262,10 @@ impl SkipLadder {
         self.slots[p] = NIL;
         let lvl = *self.slab.get(idx);
         if lvl.count > 0 {
-            debug_assert!(to_far, "a non-empty level cannot leave the window on the better side");
+            debug_assert!(
+                to_far,
+                "a non-empty level cannot leave the window on the better side"
+            );
             self.clear_bit(p);
             self.win_active -= 1;
             self.far_len += 1;
