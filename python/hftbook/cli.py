@@ -1,0 +1,342 @@
+"""The ``hftbook`` command line.
+
+Subcommands (more -- ``perf``, ``replay``, ``bench`` -- plug into :data:`COMMANDS`):
+
+* ``simulate``: drive one or more books with a seeded synthetic order flow and report
+  throughput, per-call latency percentiles and the final books (the default when no
+  subcommand is given).
+
+Errors a user can cause (a bad option value, an unwritable ``--json`` path) print one line on
+stderr and exit with status 2; Ctrl-C stops a run early, prints what it did and exits 130.
+
+    >>> from hftbook.cli import main
+    >>> main(["simulate", "--max-ops", "2000", "--seconds", "0"])
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+
+import hftbook
+from hftbook.simulate import (
+    KIND_NAMES,
+    SimulationConfig,
+    print_summary,
+    run_simulation,
+)
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported as ``prog: error: message``, exit status 2."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, f"{message} (see {self.prog} --help)")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand of the ``hftbook`` command.
+
+    ``add_arguments(parser)`` declares its options; ``run(args)`` runs it and returns the exit
+    status, raising :class:`UsageError` for a user mistake.
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ---------------------------------------------------------------------------------- simulate
+
+_DEFAULT = SimulationConfig()
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return v
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return v
+
+
+def _int_at_least(lo: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            v = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {text}")
+        return v
+
+    return parse
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    syms = tuple(s.strip() for s in text.split(","))
+    if not text.strip() or any(not s for s in syms):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of symbols (e.g. AAPL,MSFT)"
+        )
+    return syms
+
+
+def _mix(text: str) -> tuple[float, float, float, float]:
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not 4 comma-separated numbers ({','.join(KIND_NAMES)})"
+        )
+    return (parts[0], parts[1], parts[2], parts[3])
+
+
+def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    run = p.add_argument_group("run length")
+    run.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=_DEFAULT.seconds,
+        help="wall-clock run time in seconds (default %(default)s)",
+    )
+    run.add_argument(
+        "--max-ops",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="run exactly N operations instead (deterministic for a seed; overrides --seconds)",
+    )
+    flow = p.add_argument_group("flow")
+    flow.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=_DEFAULT.seed,
+        help="flow seed (default %(default)s)",
+    )
+    books = flow.add_mutually_exclusive_group()
+    books.add_argument(
+        "--symbols",
+        type=_symbols,
+        default=None,
+        metavar="SYM[,SYM...]",
+        help=f"one book per symbol (default {','.join(_DEFAULT.symbols)})",
+    )
+    books.add_argument(
+        "--books",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="N books named BOOK1..BOOKN instead of --symbols",
+    )
+    flow.add_argument(
+        "--tick-size",
+        default=_DEFAULT.tick_size,
+        help="tick size of every book (default %(default)s)",
+    )
+    flow.add_argument(
+        "--lot-size",
+        type=_int_at_least(1),
+        default=_DEFAULT.lot_size,
+        help="units per lot (default %(default)s)",
+    )
+    flow.add_argument(
+        "--vol",
+        type=_non_negative_float,
+        default=_DEFAULT.volatility,
+        help="annualised volatility of each mid, GBM in simulated time (default %(default)s)",
+    )
+    flow.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=_DEFAULT.arrival_rate,
+        help="events per simulated second per book (default %(default)s)",
+    )
+    flow.add_argument(
+        "--accounts",
+        type=_int_at_least(1),
+        default=_DEFAULT.accounts,
+        help="number of trading accounts (default %(default)s)",
+    )
+    flow.add_argument(
+        "--mix",
+        type=_mix,
+        default=_DEFAULT.mix,
+        metavar="ADD,CANCEL,MODIFY,MATCH",
+        help=f"event probabilities, summing to 1 (default {','.join(map(str, _DEFAULT.mix))})",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="also write the summary as JSON"
+    )
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before a long run rather than after it."""
+    if path.is_dir():
+        raise OSError(f"{path} is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OSError(f"directory {parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OSError(f"{path} is not writable")
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"directory {parent} is not writable")
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    prog = "hftbook simulate"
+    if args.books is not None:
+        symbols: tuple[str, ...] = tuple(f"BOOK{i}" for i in range(1, args.books + 1))
+    elif args.symbols is not None:
+        symbols = args.symbols
+    else:
+        symbols = _DEFAULT.symbols
+    try:
+        cfg = SimulationConfig(
+            symbols=symbols,
+            seconds=args.seconds,
+            max_ops=args.max_ops,
+            seed=args.seed,
+            tick_size=args.tick_size,
+            lot_size=args.lot_size,
+            volatility=args.vol,
+            arrival_rate=args.rate,
+            accounts=args.accounts,
+            mix=args.mix,
+        )
+    except ValueError as e:
+        raise UsageError(prog, str(e)) from None
+    json_path: Path | None = args.json
+    if json_path is not None:
+        try:
+            _check_writable(json_path)
+        except OSError as e:
+            raise UsageError(prog, f"cannot write --json {json_path}: {e}") from None
+
+    result = run_simulation(cfg, progress=not args.no_progress)
+    print_summary(result, Console())
+    if json_path is not None:
+        try:
+            with json_path.open("w", encoding="utf-8") as f:
+                json.dump(result.to_dict(), f, indent=2)
+                f.write("\n")
+        except OSError as e:
+            raise UsageError(prog, f"cannot write --json {json_path}: {e.strerror or e}") from None
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+SIMULATE = Command(
+    name="simulate",
+    help="drive books with a seeded synthetic order flow; report throughput and latency",
+    add_arguments=_add_simulate_arguments,
+    run=_run_simulate,
+)
+
+#: The subcommands, in ``--help`` order. The first is run when none is given.
+COMMANDS: tuple[Command, ...] = (SIMULATE,)
+
+
+# -------------------------------------------------------------------------------------- main
+
+_TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per entry of :data:`COMMANDS`.
+
+    >>> build_parser().parse_args(["simulate", "--max-ops", "10"]).max_ops
+    10
+    """
+    parser = _Parser(
+        prog="hftbook",
+        description="hftbook: a limit order book and matching engine with a Rust hot path.",
+    )
+    parser.add_argument("--version", action="version", version=f"hftbook {hftbook.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 usage error, 130 interrupted).
+
+    With no arguments it runs ``simulate`` with its defaults (about 10 seconds); options
+    given without a command are ``simulate``'s.
+
+    Example:
+        >>> main(["simulate", "--symbols", "AAPL,,MSFT"])
+        2
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in _TOP_LEVEL_FLAGS):
+        args_list.insert(0, COMMANDS[0].name)  # `hftbook --seconds 3` means `hftbook simulate ...`
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(args_list)
+        if args.command is None:
+            parser.error("a command is required")
+        if extra:  # report it as the subcommand's mistake, with the subcommand's --help
+            raise UsageError(
+                f"{parser.prog} {args.command}",
+                f"unrecognized arguments: {' '.join(extra)} "
+                f"(see {parser.prog} {args.command} --help)",
+            )
+        code: int = args._run(args)
+    except UsageError as e:
+        print(f"{e.prog}: error: {e.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as e:  # --help / --version
+        return e.code if isinstance(e.code, int) else EXIT_OK
+    except KeyboardInterrupt:
+        print("hftbook: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
