@@ -18,6 +18,8 @@ __all__ = [
     "Order",
     "OrderBook",
     "__version__",
+    "workload_w1",
+    "workload_w2",
 ]
 
 __version__: Final[str]
@@ -158,9 +160,9 @@ class BookReader:
     def top(self) -> tuple[int, Level | None, Level | None]: ...
     def depth(self, n: int = 10) -> Depth: ...
 
-@final
 def workload_w1(n: int, seed: int) -> npt.NDArray[np.void]: ...
 def workload_w2(n: int, seed: int) -> tuple[npt.NDArray[np.void], npt.NDArray[np.void]]: ...
+
 @final
 class OrderBook:
     """A limit order book for one instrument with price-time priority matching."""

@@ -183,6 +183,8 @@ const PAGE: usize = 1 << PAGE_BITS;
 /// A page is created only while pages hold on average at least this many live ids;
 /// sparser ids go to a hash map, so random ids never cost a 16 KiB page each.
 const MIN_PAGE_FILL: usize = 256;
+/// How far (in pages) past the table's end an id may land and still extend the table.
+const MAX_GROW: u64 = 1024;
 
 #[derive(Debug)]
 struct IdPage {
@@ -191,21 +193,32 @@ struct IdPage {
 }
 
 /// Order id → arena index. Ids are dense in practice (assigned from a counter, or a venue's
-/// sequence), so they go to 4096-entry pages (4 bytes per id, freed when a page empties);
-/// ids too sparse for a page go to a hash map.
+/// sequence), so they go to 4096-entry pages (4 bytes per id, freed when a page empties)
+/// held in a table indexed directly by page number (`id >> 12` minus the table's first
+/// page): a lookup is a subtraction and two loads. Ids too sparse or too far from the
+/// table go to a hash map.
 #[derive(Debug, Default)]
 pub struct IdIndex {
-    pages: FxHashMap<u64, IdPage>,
+    /// Page number of `table[0]`.
+    first: u64,
+    table: Vec<Option<IdPage>>,
+    pages: usize,
     sparse: FxHashMap<OrderId, u32>,
     in_pages: usize,
     spare: Option<Box<[u32]>>,
 }
 
 impl IdIndex {
+    #[inline]
+    fn page(&self, id: OrderId) -> Option<&IdPage> {
+        let rel = (id >> PAGE_BITS).wrapping_sub(self.first);
+        self.table.get(usize::try_from(rel).ok()?)?.as_ref()
+    }
+
     /// Arena index of a live id.
     #[inline]
     pub fn get(&self, id: OrderId) -> Option<u32> {
-        if let Some(p) = self.pages.get(&(id >> PAGE_BITS)) {
+        if let Some(p) = self.page(id) {
             let v = p.slots[(id as usize) & (PAGE - 1)];
             if v != NIL {
                 return Some(v);
@@ -229,46 +242,74 @@ impl IdIndex {
     pub fn insert(&mut self, id: OrderId, idx: u32) {
         let pno = id >> PAGE_BITS;
         let slot = (id as usize) & (PAGE - 1);
-        if let Some(p) = self.pages.get_mut(&pno) {
+        let rel = pno.wrapping_sub(self.first);
+        if let Some(Some(p)) = usize::try_from(rel).ok().and_then(|r| self.table.get_mut(r)) {
             debug_assert_eq!(p.slots[slot], NIL);
             p.slots[slot] = idx;
             p.live += 1;
             self.in_pages += 1;
             return;
         }
-        if self.pages.len() * MIN_PAGE_FILL <= self.in_pages + MIN_PAGE_FILL {
-            let mut slots = self
-                .spare
-                .take()
-                .unwrap_or_else(|| vec![NIL; PAGE].into_boxed_slice());
-            slots[slot] = idx;
-            self.pages.insert(pno, IdPage { slots, live: 1 });
-            self.in_pages += 1;
-        } else {
-            self.sparse.insert(id, idx);
+        let dense_enough = self.pages * MIN_PAGE_FILL <= self.in_pages + MIN_PAGE_FILL;
+        if dense_enough {
+            if self.table.is_empty() {
+                self.first = pno;
+            }
+            let rel = pno.wrapping_sub(self.first);
+            if pno >= self.first && rel < self.table.len() as u64 + MAX_GROW {
+                let r = rel as usize;
+                if r >= self.table.len() {
+                    self.table.resize_with(r + 1, || None);
+                }
+                let mut slots = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| vec![NIL; PAGE].into_boxed_slice());
+                slots[slot] = idx;
+                self.table[r] = Some(IdPage { slots, live: 1 });
+                self.pages += 1;
+                self.in_pages += 1;
+                return;
+            }
         }
+        self.sparse.insert(id, idx);
     }
 
     /// Forget a live id.
     #[inline]
     pub fn remove(&mut self, id: OrderId) {
-        let pno = id >> PAGE_BITS;
         let slot = (id as usize) & (PAGE - 1);
-        if let Some(p) = self.pages.get_mut(&pno) {
-            if p.slots[slot] != NIL {
-                p.slots[slot] = NIL;
-                p.live -= 1;
-                self.in_pages -= 1;
-                if p.live == 0 {
-                    if let Some(page) = self.pages.remove(&pno) {
-                        // An empty page is all NIL again: keep one to reuse without a memset.
-                        self.spare = Some(page.slots);
+        let rel = (id >> PAGE_BITS).wrapping_sub(self.first);
+        if let Some(r) = usize::try_from(rel).ok().filter(|&r| r < self.table.len()) {
+            if let Some(p) = self.table[r].as_mut() {
+                if p.slots[slot] != NIL {
+                    p.slots[slot] = NIL;
+                    p.live -= 1;
+                    self.in_pages -= 1;
+                    if p.live == 0 {
+                        self.free_page(r);
                     }
+                    return;
                 }
-                return;
             }
         }
         self.sparse.remove(&id);
+    }
+
+    fn free_page(&mut self, r: usize) {
+        if let Some(page) = self.table[r].take() {
+            // An empty page is all NIL again: keep one to reuse without a memset.
+            self.spare = Some(page.slots);
+        }
+        self.pages -= 1;
+        // Drop leading empty pages so a long-running book's table follows its live ids.
+        let lead = self.table.iter().take_while(|p| p.is_none()).count();
+        if lead == self.table.len() {
+            self.table.clear();
+        } else if lead >= 64 && lead * 2 >= self.table.len() {
+            self.table.drain(..lead);
+            self.first += lead as u64;
+        }
     }
 
     /// Number of live ids.
@@ -314,9 +355,9 @@ mod tests {
         assert_eq!(ix.len(), 9_999 + 1000);
         // Pages are bounded by live ids / MIN_PAGE_FILL (+1): sparse ids cannot blow memory up.
         assert!(
-            ix.pages.len() <= ix.len() / MIN_PAGE_FILL + 1,
+            ix.pages <= ix.len() / MIN_PAGE_FILL + 1,
             "{} pages",
-            ix.pages.len()
+            ix.pages
         );
         for id in 1..10_000u64 {
             assert_eq!(ix.get(id), Some(id as u32));

@@ -122,29 +122,46 @@ fn bad(row: usize, field: &'static str, value: u8) -> RowError {
 /// # Errors
 /// A [`RowError`] naming the field with an unknown code.
 pub fn decode_add(row: usize, c: &Command) -> Result<NewOrder, RowError> {
-    let side = Side::from_u8(c.side).ok_or_else(|| bad(row, "side", c.side))?;
-    let order_type =
-        OrderType::from_u8(c.order_type).ok_or_else(|| bad(row, "order_type", c.order_type))?;
-    let tif = TimeInForce::from_u8(c.tif).ok_or_else(|| bad(row, "tif", c.tif))?;
+    decode(c).ok_or_else(|| decode_error(row, c))
+}
+
+/// Decode an add row; `None` if a code is unknown (see [`decode_add`] for the error).
+#[inline]
+pub fn decode(c: &Command) -> Option<NewOrder> {
     let stp = match c.stp {
         0 => None,
-        s => Some(StpMode::from_u8(s - 1).ok_or_else(|| bad(row, "stp", c.stp))?),
+        s => Some(StpMode::from_u8(s - 1)?),
     };
     if c.post_only > 1 {
-        return Err(bad(row, "post_only", c.post_only));
+        return None;
     }
-    Ok(NewOrder {
+    Some(NewOrder {
         id: c.id,
-        side,
-        order_type,
+        side: Side::from_u8(c.side)?,
+        order_type: OrderType::from_u8(c.order_type)?,
         price: Price(c.price),
         qty: c.qty,
         display_qty: c.display_qty,
-        tif,
+        tif: TimeInForce::from_u8(c.tif)?,
         post_only: c.post_only == 1,
         account: c.account,
         stp,
     })
+}
+
+#[cold]
+fn decode_error(row: usize, c: &Command) -> RowError {
+    if Side::from_u8(c.side).is_none() {
+        bad(row, "side", c.side)
+    } else if OrderType::from_u8(c.order_type).is_none() {
+        bad(row, "order_type", c.order_type)
+    } else if TimeInForce::from_u8(c.tif).is_none() {
+        bad(row, "tif", c.tif)
+    } else if c.post_only > 1 {
+        bad(row, "post_only", c.post_only)
+    } else {
+        bad(row, "stp", c.stp)
+    }
 }
 
 /// Per-row outcome codes: `status` is an [`OrderStatus`] code; `reason` is 0 (none),

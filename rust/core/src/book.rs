@@ -4,7 +4,7 @@
 //! depth lock-free through a [`BookReader`].
 
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::arena::{IdIndex, OrderArena, OrderRecord, NIL};
@@ -87,6 +87,8 @@ pub struct TopOfBook {
 
 #[derive(Debug)]
 struct BookShared {
+    /// Live `BookReader`s; the writer publishes only while there is one.
+    readers: AtomicUsize,
     /// Seqlock counter: odd while the writer is inside an operation.
     lock: AtomicU64,
     op_seq: AtomicU64,
@@ -105,9 +107,24 @@ struct BookShared {
 /// [`BookReader::top`] returns a best bid/ask pair that existed together at one sequence
 /// number (a seqlock: the writer never waits for readers). [`BookReader::depth`] reads
 /// per-level aggregates lock-free.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BookReader {
     shared: Arc<BookShared>,
+}
+
+impl Clone for BookReader {
+    fn clone(&self) -> Self {
+        self.shared.readers.fetch_add(1, Ordering::Relaxed);
+        BookReader {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for BookReader {
+    fn drop(&mut self) {
+        self.shared.readers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl BookReader {
@@ -198,6 +215,8 @@ pub struct OrderBook<L: Ladder = SkipLadder> {
     trade_seq: u64,
     op_seq: u64,
     lock: u64,
+    /// Whether the current operation publishes for readers (set by `begin`).
+    publishing: bool,
     shared: Arc<BookShared>,
     fok_scratch: VecDeque<(Qty, Qty, Qty, bool)>,
 }
@@ -225,6 +244,7 @@ impl<L: Ladder> OrderBook<L> {
         let bids = L::new(Side::Buy);
         let asks = L::new(Side::Sell);
         let shared = Arc::new(BookShared {
+            readers: AtomicUsize::new(0),
             lock: AtomicU64::new(0),
             op_seq: AtomicU64::new(0),
             bid_px: AtomicI64::new(0),
@@ -248,6 +268,7 @@ impl<L: Ladder> OrderBook<L> {
             trade_seq: 0,
             op_seq: 0,
             lock: 0,
+            publishing: false,
             shared,
             fok_scratch: VecDeque::new(),
         }
@@ -274,10 +295,21 @@ impl<L: Ladder> OrderBook<L> {
     }
 
     /// A lock-free read handle for other threads.
-    pub fn reader(&self) -> BookReader {
-        BookReader {
+    ///
+    /// The book publishes its top of book and level aggregates for readers only while at
+    /// least one `BookReader` is alive (a book nobody watches pays nothing for it); creating
+    /// the first one publishes the current state.
+    pub fn reader(&mut self) -> BookReader {
+        self.shared.readers.fetch_add(1, Ordering::Relaxed);
+        let r = BookReader {
             shared: self.shared.clone(),
-        }
+        };
+        self.begin();
+        self.bids.publish_all();
+        self.asks.publish_all();
+        self.op_seq -= 1; // publishing is not an operation
+        self.end();
+        r
     }
 
     /// Number of resting orders.
@@ -494,13 +526,19 @@ impl<L: Ladder> OrderBook<L> {
     #[inline]
     fn begin(&mut self) {
         self.op_seq += 1;
-        self.lock += 1;
-        self.shared.lock.store(self.lock, Ordering::Relaxed);
-        fence(Ordering::Release);
+        self.lock += 2;
+        self.publishing = self.shared.readers.load(Ordering::Relaxed) > 0;
+        if self.publishing {
+            self.shared.lock.store(self.lock - 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+        }
     }
 
     #[inline]
     fn end(&mut self) {
+        if !self.publishing {
+            return;
+        }
         let s = &self.shared;
         s.op_seq.store(self.op_seq, Ordering::Relaxed);
         let (bp, bq, bn) = self.bids.best().map_or((0, 0, 0), |i| {
@@ -517,7 +555,6 @@ impl<L: Ladder> OrderBook<L> {
         s.ask_px.store(ap, Ordering::Relaxed);
         s.ask_qty.store(aq, Ordering::Relaxed);
         s.ask_n.store(an, Ordering::Relaxed);
-        self.lock += 1;
         s.lock.store(self.lock, Ordering::Release);
     }
 
@@ -533,6 +570,27 @@ impl<L: Ladder> OrderBook<L> {
         sink: &mut S,
     ) -> Result<Execution, OrderError> {
         self.validate(o)?;
+        let id = if o.id == 0 { self.assign_id() } else { o.id };
+        let ts = self.clock.now();
+        self.begin();
+        let ex = self.execute(id, o, ts, sink);
+        self.end();
+        Ok(ex)
+    }
+
+    /// [`OrderBook::submit`] for an order that already passed [`OrderBook::validate`]
+    /// (batches validate every row first); only the live-id check is repeated.
+    pub(crate) fn submit_prevalidated<S: ReportSink>(
+        &mut self,
+        o: &NewOrder,
+        sink: &mut S,
+    ) -> Result<Execution, OrderError> {
+        if o.id != 0 && self.ids.contains(o.id) {
+            return Err(OrderError::DuplicateOrderId { id: o.id });
+        }
+        if self.orders.len() >= (u32::MAX - 1) as usize {
+            return Err(OrderError::BookFull);
+        }
         let id = if o.id == 0 { self.assign_id() } else { o.id };
         let ts = self.clock.now();
         self.begin();
@@ -757,6 +815,7 @@ impl<L: Ladder> OrderBook<L> {
         ts: u64,
         sink: &mut S,
     ) -> (Qty, bool) {
+        let publishing = self.publishing;
         let (opp, orders, ids) = match side {
             Side::Buy => (&mut self.asks, &mut self.orders, &mut self.ids),
             Side::Sell => (&mut self.bids, &mut self.orders, &mut self.ids),
@@ -840,7 +899,7 @@ impl<L: Ladder> OrderBook<L> {
             }
             if opp.level(li).count == 0 {
                 opp.deactivate(li);
-            } else {
+            } else if publishing {
                 opp.publish(li);
             }
             if stp_stop || cur != NIL {
@@ -884,7 +943,9 @@ impl<L: Ladder> OrderBook<L> {
         if was_empty {
             ladder.activate(li);
         }
-        ladder.publish(li);
+        if self.publishing {
+            ladder.publish(li);
+        }
         self.ids.insert(id, idx);
     }
 
@@ -898,7 +959,7 @@ impl<L: Ladder> OrderBook<L> {
         let li = rec.level();
         if ladder.level(li).count == 0 {
             ladder.deactivate(li);
-        } else {
+        } else if self.publishing {
             ladder.publish(li);
         }
         self.orders.free(idx);
@@ -979,7 +1040,9 @@ impl<L: Ladder> OrderBook<L> {
             let lvl = ladder.level_mut(rec.level());
             lvl.hidden -= from_hidden;
             lvl.visible -= from_visible;
-            ladder.publish(rec.level());
+            if self.publishing {
+                ladder.publish(rec.level());
+            }
             sink.report(Report::Modified {
                 id,
                 price: new_price,

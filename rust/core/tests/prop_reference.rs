@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hftbook_core::{
-    BTreeLadder, Clock, Execution, Ladder, NewOrder, OrderBook, OrderError, OrderId, OrderType,
-    PlainSkipLadder, Price, Qty, QtyLimits, Report, Side, SkipLadder, StpMode, TimeInForce,
+    BTreeLadder, BookReader, Clock, Execution, Ladder, NewOrder, OrderBook, OrderError, OrderId,
+    OrderType, PlainSkipLadder, Price, Qty, QtyLimits, Report, Side, SkipLadder, StpMode,
+    TimeInForce,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
@@ -332,6 +333,8 @@ struct Harness {
     skip: OrderBook<SkipLadder>,
     btree: OrderBook<BTreeLadder>,
     plain: OrderBook<PlainSkipLadder>,
+    /// Readers of skip, btree, plain: alive all along, so every operation publishes.
+    readers: [BookReader; 3],
     now: Arc<AtomicU64>,
     centre: i64,
     step: usize,
@@ -445,11 +448,20 @@ impl Drop for Harness {
 impl Harness {
     fn new(limits: QtyLimits, stp_default: StpMode, centre: i64) -> Harness {
         let (clock, now) = Clock::manual(0);
+        let mut skip = OrderBook::with_options(clock.clone(), limits, stp_default);
+        let mut btree = OrderBook::with_options(clock.clone(), limits, stp_default);
+        let mut plain = OrderBook::with_options(clock, limits, stp_default);
+        let readers = [
+            reader_of(&mut skip),
+            reader_of(&mut btree),
+            reader_of(&mut plain),
+        ];
         Harness {
             r: RefBook::new(limits, stp_default),
-            skip: OrderBook::with_options(clock.clone(), limits, stp_default),
-            btree: OrderBook::with_options(clock.clone(), limits, stp_default),
-            plain: OrderBook::with_options(clock, limits, stp_default),
+            skip,
+            btree,
+            plain,
+            readers,
             now,
             centre,
             step: 0,
@@ -569,12 +581,29 @@ impl Harness {
     /// Compare the whole visible state of every book with the reference.
     fn compare_all(&self, what: &str, _reports: Option<&Vec<Report>>) -> Result<(), TestCaseError> {
         let live = self.live_ids();
-        compare_state(&self.skip, "skip", &self.r, &live, &self.seen_ids, what)?;
-        compare_state(&self.btree, "btree", &self.r, &live, &self.seen_ids, what)?;
-        compare_state(&self.plain, "plain", &self.r, &live, &self.seen_ids, what)?;
+        let [rs, rb, rp] = &self.readers;
+        compare_state(&self.skip, rs, "skip", &self.r, &live, &self.seen_ids, what)?;
+        compare_state(
+            &self.btree,
+            rb,
+            "btree",
+            &self.r,
+            &live,
+            &self.seen_ids,
+            what,
+        )?;
+        compare_state(
+            &self.plain,
+            rp,
+            "plain",
+            &self.r,
+            &live,
+            &self.seen_ids,
+            what,
+        )?;
         // The SkipLadder's lock-free depth view must match the writer's depth exactly.
         // (usize::MAX: "all levels"; this used to overflow the reader's buffer capacity.)
-        let (seq, bids, asks) = self.skip.reader().depth(usize::MAX);
+        let (seq, bids, asks) = rs.depth(usize::MAX);
         prop_assert_eq!(
             seq,
             Some(self.skip.seq()),
@@ -585,6 +614,12 @@ impl Harness {
         prop_assert_eq!(asks, self.r.depth(Side::Sell), "skip reader asks, {}", what);
         Ok(())
     }
+}
+
+/// A reader on `book` (kept alive for the whole run, so every operation publishes).
+#[allow(clippy::needless_pass_by_ref_mut)]
+fn reader_of<L: Ladder>(book: &mut OrderBook<L>) -> BookReader {
+    book.reader()
 }
 
 fn check_op<L: Ladder>(
@@ -608,6 +643,7 @@ fn check_op<L: Ladder>(
 
 fn compare_state<L: Ladder>(
     book: &OrderBook<L>,
+    reader: &BookReader,
     name: &str,
     r: &RefBook,
     live: &[OrderId],
@@ -666,7 +702,7 @@ fn compare_state<L: Ladder>(
         }
     }
     prop_assert_eq!(book.len(), r.len(), "{}: len, {}", name, what);
-    let top = book.reader().top();
+    let top = reader.top();
     prop_assert_eq!(top.seq, book.seq(), "{}: top seq, {}", name, what);
     prop_assert_eq!(top.bid, book.best_bid(), "{}: top bid, {}", name, what);
     prop_assert_eq!(top.ask, book.best_ask(), "{}: top ask, {}", name, what);

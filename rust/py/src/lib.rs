@@ -670,7 +670,7 @@ impl PyOrderBook {
 
     /// A lock-free reader of this book's top of book and depth, usable from other threads
     /// while this book is being written (e.g. during `apply_batch`).
-    fn reader(&self) -> PyBookReader {
+    fn reader(&mut self) -> PyBookReader {
         PyBookReader {
             reader: self.book.reader(),
             spec: self.spec,

@@ -140,6 +140,8 @@ pub trait Ladder: Send + std::fmt::Debug {
     /// Aggregates of level `idx` changed: make them visible to concurrent readers.
     #[inline]
     fn publish(&self, _idx: u32) {}
+    /// Publish every level (when the first reader appears).
+    fn publish_all(&self) {}
     /// The lock-free view of this side for readers on other threads, if the ladder has one.
     fn side_pub(&self) -> Option<std::sync::Arc<SidePub>> {
         None

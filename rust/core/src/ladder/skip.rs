@@ -145,7 +145,9 @@ pub struct SkipLadder {
 impl SkipLadder {
     #[inline]
     fn in_window(&self, k: i64) -> bool {
-        self.init && k >= self.base && k - self.base < WINDOW as i64
+        // `k - base` can exceed i64::MAX (keys span ±(2^62 - 1), `base` sits HEAD below a
+        // key): with `k >= base` the difference is exact as a u64.
+        self.init && k >= self.base && (k.wrapping_sub(self.base) as u64) < WINDOW as u64
     }
 
     #[inline]
@@ -450,6 +452,24 @@ impl Ladder for SkipLadder {
         } else if let Some(e) = self.shared.far.get(&k) {
             e.value().qty.store(lvl.visible, Ordering::Relaxed);
             e.value().count.store(lvl.count, Ordering::Relaxed);
+        }
+    }
+    fn publish_all(&self) {
+        for p in 0..WINDOW {
+            let idx = self.slots[p];
+            if idx != NIL && self.bits[p / 64] & (1 << (p % 64)) != 0 {
+                self.publish_slot(p, self.slab.get(idx));
+            } else {
+                self.shared.qty[p].store(0, Ordering::Relaxed);
+                self.shared.count[p].store(0, Ordering::Relaxed);
+            }
+        }
+        if self.far_len > 0 {
+            for e in self.shared.far.iter() {
+                let lvl = self.slab.get(e.value().idx);
+                e.value().qty.store(lvl.visible, Ordering::Relaxed);
+                e.value().count.store(lvl.count, Ordering::Relaxed);
+            }
         }
     }
     fn side_pub(&self) -> Option<Arc<SidePub>> {
