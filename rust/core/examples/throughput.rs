@@ -1,0 +1,86 @@
+//! Interleaved wall-clock throughput of the three ladders on W1 and W2: every repetition
+//! runs skip, btree, plainskip back to back (A B C A B C ...), and the medians and their
+//! ratios are printed — the comparison that survives a noisy shared machine.
+//!
+//! `throughput [reps] [n] [seed]` (defaults: 7 repetitions, 1 000 000 ops, seed 1).
+//! The workloads are generated, and each book built and prefilled, before its timed window.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use hftbook_core::batch::Command;
+use hftbook_core::{workload, BTreeLadder, Ladder, OrderBook, PlainSkipLadder, SkipLadder};
+
+/// Seconds to apply `ops` to a fresh book after `prefill`.
+fn time_one<L: Ladder>(prefill: &[Command], ops: &[Command]) -> f64 {
+    let mut book: OrderBook<L> = OrderBook::new();
+    workload::run(&mut book, prefill);
+    let t = Instant::now();
+    let fills = workload::run(black_box(&mut book), black_box(ops));
+    let dt = t.elapsed().as_secs_f64();
+    black_box(fills);
+    drop(book);
+    dt
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let reps: usize = args.get(1).map_or(7, |s| s.parse().expect("reps"));
+    let n: usize = args.get(2).map_or(1_000_000, |s| s.parse().expect("n"));
+    let seed: u64 = args.get(3).map_or(1, |s| s.parse().expect("seed"));
+    let names = ["skip", "btree", "plainskip"];
+    let w1 = workload::w1(n, seed);
+    let w2 = workload::w2(n, seed);
+    let loads: [(&str, &[Command], &[Command]); 2] = [("W1", &[], &w1), ("W2", &w2.0, &w2.1)];
+    for (wl, prefill, ops) in loads {
+        let mut secs = [vec![], vec![], vec![]];
+        // One unrecorded warm-up round, then `reps` interleaved rounds.
+        for rep in 0..=reps {
+            let t = [
+                time_one::<SkipLadder>(prefill, ops),
+                time_one::<BTreeLadder>(prefill, ops),
+                time_one::<PlainSkipLadder>(prefill, ops),
+            ];
+            if rep > 0 {
+                for (s, x) in secs.iter_mut().zip(t) {
+                    s.push(x);
+                }
+            }
+        }
+        println!(
+            "{wl}: {} ops, {reps} interleaved repetitions (Mops/s per repetition)",
+            ops.len()
+        );
+        let mut med = [0.0; 3];
+        for (i, s) in secs.iter_mut().enumerate() {
+            let rates: Vec<String> = s
+                .iter()
+                .map(|x| format!("{:.2}", ops.len() as f64 / x / 1e6))
+                .collect();
+            med[i] = ops.len() as f64 / median(s);
+            println!(
+                "  {:<10} median {:>6.2} Mops/s ({:>6.1} ns/op)   [{}]",
+                names[i],
+                med[i] / 1e6,
+                1e9 / med[i],
+                rates.join(" ")
+            );
+        }
+        println!(
+            "  ratio skip/btree {:.3}, skip/plainskip {:.3} (throughput of medians)",
+            med[0] / med[1],
+            med[0] / med[2]
+        );
+    }
+}
