@@ -96,7 +96,7 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 /// doubles the memory; freed records are reused first (LIFO, cache-warm).
 #[derive(Debug, Default)]
 pub struct OrderArena {
-    chunks: Vec<Box<[OrderRecord]>>,
+    chunks: Vec<Box<[OrderRecord; CHUNK]>>,
     free: u32,
     used: u32,
     live: usize,
@@ -141,8 +141,15 @@ impl OrderArena {
         }
         let idx = self.used;
         if (idx as usize) >> CHUNK_BITS == self.chunks.len() {
-            self.chunks
-                .push(vec![OrderRecord::EMPTY; CHUNK].into_boxed_slice());
+            // A fixed-size chunk type lets the compiler drop the inner bounds check.
+            let Ok(chunk) = vec![OrderRecord::EMPTY; CHUNK]
+                .into_boxed_slice()
+                .try_into()
+            else {
+                self.live -= 1;
+                return None;
+            };
+            self.chunks.push(chunk);
         }
         self.used += 1;
         *self.get_mut(idx) = rec;
@@ -188,7 +195,7 @@ const MAX_GROW: u64 = 1024;
 
 #[derive(Debug)]
 struct IdPage {
-    slots: Box<[u32]>,
+    slots: Box<[u32; PAGE]>,
     live: u32,
 }
 
@@ -205,7 +212,7 @@ pub struct IdIndex {
     pages: usize,
     sparse: FxHashMap<OrderId, u32>,
     in_pages: usize,
-    spare: Option<Box<[u32]>>,
+    spare: Option<Box<[u32; PAGE]>>,
 }
 
 impl IdIndex {
@@ -243,7 +250,10 @@ impl IdIndex {
         let pno = id >> PAGE_BITS;
         let slot = (id as usize) & (PAGE - 1);
         let rel = pno.wrapping_sub(self.first);
-        if let Some(Some(p)) = usize::try_from(rel).ok().and_then(|r| self.table.get_mut(r)) {
+        if let Some(Some(p)) = usize::try_from(rel)
+            .ok()
+            .and_then(|r| self.table.get_mut(r))
+        {
             debug_assert_eq!(p.slots[slot], NIL);
             p.slots[slot] = idx;
             p.live += 1;
@@ -261,10 +271,14 @@ impl IdIndex {
                 if r >= self.table.len() {
                     self.table.resize_with(r + 1, || None);
                 }
-                let mut slots = self
+                let page = self
                     .spare
                     .take()
-                    .unwrap_or_else(|| vec![NIL; PAGE].into_boxed_slice());
+                    .or_else(|| vec![NIL; PAGE].into_boxed_slice().try_into().ok());
+                let Some(mut slots) = page else {
+                    self.sparse.insert(id, idx);
+                    return;
+                };
                 slots[slot] = idx;
                 self.table[r] = Some(IdPage { slots, live: 1 });
                 self.pages += 1;
