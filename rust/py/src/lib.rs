@@ -803,6 +803,13 @@ fn workload_w2(py: Python<'_>, n: usize, seed: u64) -> PyResult<(Py<PyAny>, Py<P
     Ok((commands_array(py, &pre)?, commands_array(py, &ops)?))
 }
 
+/// Test hook: panics inside the same detached, unwind-catching wrapper every batch uses, to
+/// prove a Rust panic surfaces as `HftbookError` and the interpreter survives.
+#[pyfunction]
+fn _panic_in_core(py: Python<'_>) -> PyResult<()> {
+    run_detached(py, || -> () { panic!("deliberate test panic") })
+}
+
 /// Status names indexed by the batch status codes.
 const STATUS_NAMES: [&str; 5] = ["new", "partially_filled", "filled", "cancelled", "rejected"];
 
@@ -818,6 +825,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBatchResult>()?;
     m.add_function(wrap_pyfunction!(workload_w1, m)?)?;
     m.add_function(wrap_pyfunction!(workload_w2, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_in_core, m)?)?;
     m.add(
         "STATUS_NAMES",
         PyList::new(m.py(), STATUS_NAMES)?.to_tuple(),
