@@ -10,36 +10,57 @@ pub struct TickSize {
     scale: u32,
 }
 
+/// Why a text did not parse as a plain decimal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ParseError {
+    /// Not a plain decimal at all.
+    NotANumber,
+    /// A plain decimal with more significant digits than the mantissa holds, in the integer
+    /// part (`fraction == false`: the value is huge) or the fraction (`true`: it is finer
+    /// than any tick grid).
+    TooManyDigits { fraction: bool },
+}
+
 /// Parse a plain decimal (`-12.3400`, `7`, `.5`) into `(mantissa, scale)`.
-fn parse_decimal(text: &str) -> Option<(i128, u32)> {
+fn parse_decimal(text: &str) -> Result<(i128, u32), ParseError> {
     let t = text.trim();
-    let (neg, body) = match t.as_bytes().first()? {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
+    let (neg, body) = match t.as_bytes().first() {
+        None => return Err(ParseError::NotANumber),
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        Some(_) => (false, t),
     };
     let (int_part, frac_part) = match body.split_once('.') {
         Some((i, f)) => (i, f),
         None => (body, ""),
     };
     if int_part.is_empty() && frac_part.is_empty() {
-        return None;
+        return Err(ParseError::NotANumber);
     }
     if !int_part.bytes().all(|b| b.is_ascii_digit())
         || !frac_part.bytes().all(|b| b.is_ascii_digit())
     {
-        return None;
+        return Err(ParseError::NotANumber);
     }
-    // Trailing zeros of the fraction carry no value; dropping them keeps the scale small.
+    // Leading zeros of the integer part and trailing zeros of the fraction carry no value;
+    // dropping them keeps the mantissa and the scale small.
+    let int_part = int_part.trim_start_matches('0');
     let frac_part = frac_part.trim_end_matches('0');
-    if frac_part.len() > 30 || int_part.len() > 30 {
-        return None;
+    if frac_part.len() > 30 {
+        return Err(ParseError::TooManyDigits { fraction: true });
+    }
+    let too_big = ParseError::TooManyDigits { fraction: false };
+    if int_part.len() > 30 {
+        return Err(too_big);
     }
     let mut m: i128 = 0;
     for b in int_part.bytes().chain(frac_part.bytes()) {
-        m = m.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        m = m
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(i128::from(b - b'0')))
+            .ok_or(too_big)?;
     }
-    Some((if neg { -m } else { m }, frac_part.len() as u32))
+    Ok((if neg { -m } else { m }, frac_part.len() as u32))
 }
 
 fn pow10(n: u32) -> Option<i128> {
@@ -55,7 +76,7 @@ impl TickSize {
         let err = || OrderError::InvalidTickSize {
             value: text.to_string(),
         };
-        let (m, scale) = parse_decimal(text).ok_or_else(err)?;
+        let (m, scale) = parse_decimal(text).map_err(|_| err())?;
         if m <= 0 || scale > 18 {
             return Err(err());
         }
@@ -91,12 +112,24 @@ impl TickSize {
     /// [`OrderError::PriceNotANumber`], [`OrderError::PriceNotOnTick`] or
     /// [`OrderError::PriceOutOfRange`].
     pub fn ticks_from_str(&self, text: &str) -> Result<Price, OrderError> {
-        let (m, scale) = parse_decimal(text).ok_or_else(|| OrderError::PriceNotANumber {
-            value: text.to_string(),
-        })?;
         let not_on_tick = || OrderError::PriceNotOnTick {
             price: text.trim().to_string(),
             tick_size: self.to_string(),
+        };
+        let (m, scale) = match parse_decimal(text) {
+            Ok(v) => v,
+            Err(ParseError::NotANumber) => {
+                return Err(OrderError::PriceNotANumber {
+                    value: text.to_string(),
+                })
+            }
+            Err(ParseError::TooManyDigits { fraction: true }) => return Err(not_on_tick()),
+            Err(ParseError::TooManyDigits { fraction: false }) => {
+                let neg = text.trim_start().starts_with('-');
+                return Err(OrderError::PriceOutOfRange {
+                    ticks: if neg { i64::MIN } else { i64::MAX },
+                });
+            }
         };
         // value = m / 10^scale ; ticks = value / (mantissa / 10^tscale)
         //       = m * 10^tscale / (mantissa * 10^scale)
@@ -187,6 +220,24 @@ mod tests {
             t.ticks_from_str("99999999999999999999999"),
             Err(OrderError::PriceOutOfRange { .. })
         ));
+        // More digits than the mantissa holds: still a number, out of range or off the grid.
+        let huge = format!("1{}", "0".repeat(40));
+        assert!(matches!(
+            t.ticks_from_str(&huge),
+            Err(OrderError::PriceOutOfRange { ticks: i64::MAX })
+        ));
+        assert!(matches!(
+            t.ticks_from_str(&format!("-{huge}.5")),
+            Err(OrderError::PriceOutOfRange { ticks: i64::MIN })
+        ));
+        assert!(matches!(
+            t.ticks_from_str(&format!("1.{}1", "0".repeat(40))),
+            Err(OrderError::PriceNotOnTick { .. })
+        ));
+        assert_eq!(
+            t.ticks_from_str(&format!("{}1.50{}", "0".repeat(40), "0".repeat(40))),
+            Ok(Price(150))
+        );
         assert!(TickSize::parse("0").is_err());
         assert!(TickSize::parse("-0.01").is_err());
         assert!(TickSize::parse("x").is_err());
