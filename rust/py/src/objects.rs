@@ -366,8 +366,9 @@ impl PyDepth {
     fn __repr__(&self, py: Python<'_>) -> String {
         let n = |a: &Py<PyAny>| a.bind(py).len().unwrap_or(0);
         format!(
-            "Depth(seq={:?}, bids={} levels, asks={} levels)",
-            self.seq,
+            "Depth(seq={}, bids={} levels, asks={} levels)",
+            self.seq
+                .map_or_else(|| "None".to_string(), |s| s.to_string()),
             n(&self.bids),
             n(&self.asks)
         )
