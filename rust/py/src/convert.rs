@@ -95,9 +95,14 @@ pub fn tif(py: Python<'_>, v: Option<&Bound<'_, PyAny>>, ot: OrderType) -> PyRes
 
 /// STP mode names.
 pub fn stp(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<StpMode> {
+    stp_field(py, "stp", v)
+}
+
+/// STP mode names, for the argument `field`.
+pub fn stp_field(py: Python<'_>, field: &str, v: &Bound<'_, PyAny>) -> PyResult<StpMode> {
     code(
         py,
-        "stp",
+        field,
         v,
         &[
             ("none", StpMode::None),
@@ -130,7 +135,22 @@ impl Spec {
 
     /// A price in currency units (str, Decimal, int or float) to ticks.
     pub fn price(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Price> {
-        let err = |e: OrderError| order_error(py, &e, Some(v.clone().unbind()));
+        let err = |e: OrderError| match e {
+            // The core reports a tick count; name the price as the caller wrote it.
+            OrderError::PriceOutOfRange { .. } => raise(
+                py,
+                ErrorKind::InvalidPrice,
+                format!(
+                    "price {} is outside the representable range ±(2^62 - 1) ticks of tick_size {}",
+                    v.str().map_or_else(|_| "?".into(), |s| s.to_string()),
+                    self.tick
+                ),
+                Some("price"),
+                Some(v.clone().unbind()),
+                None,
+            ),
+            e => order_error(py, &e, Some(v.clone().unbind())),
+        };
         if let Ok(s) = v.cast::<PyString>() {
             return self.tick.ticks_from_str(s.to_str()?).map_err(err);
         }

@@ -57,31 +57,67 @@ pub fn internal(py: Python<'_>, message: String) -> PyErr {
     }
 }
 
+/// The request field an error is about, as the Python API names it.
+pub fn field_of(e: &OrderError) -> &'static str {
+    match e {
+        OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. } => "order_id",
+        // A combination rule's text starts with the field that cannot go with the rest.
+        OrderError::InvalidCombination(rule) if rule.starts_with("post_only") => "post_only",
+        OrderError::InvalidCombination(rule) if rule.starts_with("display_qty") => "display_qty",
+        _ => hftbook_core::batch::error_field(e),
+    }
+}
+
+/// The error with its quantities in units: the core counts lots of `lot_size` units, the
+/// caller wrote units.
+pub fn in_units(e: &OrderError, lot: u64) -> OrderError {
+    let u = |q: u64| q.saturating_mul(lot);
+    match *e {
+        OrderError::QtyBelowMin { qty, min_qty } => OrderError::QtyBelowMin {
+            qty: u(qty),
+            min_qty: u(min_qty),
+        },
+        OrderError::QtyAboveMax { qty, max_qty } => OrderError::QtyAboveMax {
+            qty: u(qty),
+            max_qty: u(max_qty),
+        },
+        OrderError::DisplayAboveQty { display_qty, qty } => OrderError::DisplayAboveQty {
+            display_qty: u(display_qty),
+            qty: u(qty),
+        },
+        _ => e.clone(),
+    }
+}
+
 /// Map a core error; `value` is the offending value as the user gave it, if known.
 pub fn order_error(py: Python<'_>, e: &OrderError, value: Option<Py<PyAny>>) -> PyErr {
-    let field = hftbook_core::batch::error_field(e);
     let value = value.or_else(|| match e {
         OrderError::DuplicateOrderId { id } | OrderError::UnknownOrder { id } => {
             id.into_pyobject(py).ok().map(|v| v.into_any().unbind())
         }
         _ => None,
     });
-    let field = if matches!(
-        e,
-        OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. }
-    ) {
-        "order_id"
-    } else {
-        field
-    };
-    raise(py, e.kind(), e.to_string(), Some(field), value, None)
+    raise(py, e.kind(), e.to_string(), Some(field_of(e)), value, None)
 }
 
-/// Map a batch row error.
-pub fn row_error(py: Python<'_>, e: &RowError) -> PyErr {
-    let kind = e
-        .source_error
-        .as_ref()
-        .map_or(ErrorKind::InvalidOrder, OrderError::kind);
-    raise(py, kind, e.to_string(), Some(e.field), None, Some(e.row))
+/// The batch array column a row error is about (the core names `price` and `id`).
+pub fn row_field(e: &RowError) -> &'static str {
+    match (e.field, &e.source_error) {
+        (_, Some(src @ OrderError::InvalidCombination(_))) => field_of(src),
+        ("price", _) => "price_ticks",
+        ("id", _) => "order_id",
+        (f, _) => f,
+    }
+}
+
+/// Map a batch row error; quantities are shown in units of `lot`, `value` is the row's
+/// value of the field, if known.
+pub fn row_error(py: Python<'_>, e: &RowError, lot: u64, value: Option<Py<PyAny>>) -> PyErr {
+    let field = row_field(e);
+    let (kind, rule) = match &e.source_error {
+        Some(src) => (src.kind(), in_units(src, lot).to_string()),
+        None => (ErrorKind::InvalidOrder, e.message.clone()),
+    };
+    let message = format!("row {}: {field}: {rule}", e.row);
+    raise(py, kind, message, Some(field), value, Some(e.row))
 }

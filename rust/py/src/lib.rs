@@ -13,7 +13,7 @@ use hftbook_core::{
 use numpy::{IntoPyArray, PyArray1, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyInt, PyList, PyString};
 
 mod convert;
 mod errors;
@@ -260,7 +260,7 @@ impl PyOrderBook {
                         ErrorKind::InvalidQuantity,
                         msg,
                         Some(field),
-                        None,
+                        v.into_pyobject(py).ok().map(|o| o.into_any().unbind()),
                         Some(row),
                     )
                 })
@@ -321,7 +321,16 @@ impl PyOrderBook {
         })?;
         match res {
             Ok(out) => self.batch_result(py, out),
-            Err(e) => Err(row_error(py, &e)),
+            Err(e) => {
+                // The row's value of the column at fault, as the caller wrote it.
+                let value = arr
+                    .get_item(e.row)
+                    .and_then(|r| r.get_item(errors::row_field(&e)))
+                    .and_then(|v| v.call_method0("item"))
+                    .ok()
+                    .map(Bound::unbind);
+                Err(row_error(py, &e, self.spec.lot_size, value))
+            }
         }
     }
 }
@@ -383,7 +392,7 @@ impl PyOrderBook {
             limits.max_qty = m / lot_size;
         }
         let stp = match stp_default {
-            Some(s) if !s.is_none() => convert::stp(py, s)?,
+            Some(s) if !s.is_none() => convert::stp_field(py, "stp_default", s)?,
             _ => hftbook_core::StpMode::CancelNewest,
         };
         let (clk, manual) = match clock {
@@ -398,7 +407,7 @@ impl PyOrderBook {
                     ErrorKind::InvalidOrder,
                     format!("clock {other:?} is not one of monotonic, manual"),
                     Some("clock"),
-                    None,
+                    other.into_pyobject(py).ok().map(|o| o.into_any().unbind()),
                     None,
                 ))
             }
@@ -467,7 +476,7 @@ impl PyOrderBook {
         let side = convert::side(py, side)?;
         let ot = convert::order_type(py, order_type)?;
         let tif = convert::tif(py, tif, ot)?;
-        let Some(qty) = qty else {
+        let Some(qty_arg) = qty else {
             return Err(raise(
                 py,
                 ErrorKind::InvalidQuantity,
@@ -477,10 +486,11 @@ impl PyOrderBook {
                 None,
             ));
         };
-        let qty = self.spec.qty(py, "qty", qty)?;
-        let display_qty = match display_qty {
-            Some(d) if !d.is_none() => self.spec.qty(py, "display_qty", d)?,
-            _ => 0,
+        let qty = self.spec.qty(py, "qty", qty_arg)?;
+        let display_arg = display_qty.filter(|d| !d.is_none());
+        let display_qty = match display_arg {
+            Some(d) => self.spec.qty(py, "display_qty", d)?,
+            None => 0,
         };
         let price = self.resolve_price(py, price, price_ticks)?;
         let price = match (ot, price) {
@@ -511,7 +521,16 @@ impl PyOrderBook {
         };
         match self.book.submit(&o, &mut self.sink) {
             Ok(ex) => Ok(self.report(ex)),
-            Err(e) => Err(order_error(py, &e, None)),
+            Err(e) => {
+                let e = errors::in_units(&e, self.spec.lot_size);
+                let value = match errors::field_of(&e) {
+                    "qty" => Some(qty_arg.clone().unbind()),
+                    "display_qty" => display_arg.map(|d| d.clone().unbind()),
+                    "post_only" => Some(PyBool::new(py, post_only).to_owned().into_any().unbind()),
+                    _ => None,
+                };
+                Err(order_error(py, &e, value))
+            }
         }
     }
 
@@ -552,16 +571,22 @@ impl PyOrderBook {
         price_ticks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
         let price = self.resolve_price(py, price, price_ticks)?;
-        let qty = match qty {
-            Some(q) if !q.is_none() => Some(self.spec.qty(py, "qty", q)?),
-            _ => None,
+        let qty_arg = qty.filter(|q| !q.is_none());
+        let qty = match qty_arg {
+            Some(q) => Some(self.spec.qty(py, "qty", q)?),
+            None => None,
         };
         match self.book.modify(order_id, price, qty, &mut self.sink) {
             Ok(ex) => Ok(self.report(ex)),
             Err(e) => {
                 self.sink.fills.clear();
                 self.sink.stp.clear();
-                Err(order_error(py, &e, None))
+                let e = errors::in_units(&e, self.spec.lot_size);
+                let value = match errors::field_of(&e) {
+                    "qty" => qty_arg.map(|q| q.clone().unbind()),
+                    _ => None,
+                };
+                Err(order_error(py, &e, value))
             }
         }
     }
