@@ -172,6 +172,10 @@ impl Spec {
             let text: String = v.call_method1("__format__", ("f",))?.extract()?;
             return self.tick.ticks_from_str(&text).map_err(err);
         }
+        // Other integer types (numpy's) through `__index__`; numpy's bool has none.
+        if let Ok(i) = py.import("operator")?.call_method1("index", (v,)) {
+            return self.tick.ticks_from_str(&i.to_string()).map_err(err);
+        }
         Err(self.bad_price_type(py, v))
     }
 
@@ -231,7 +235,8 @@ impl Spec {
                 None,
             )
         };
-        if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        // Any integer (numpy ones included, through `__index__`) but a bool.
+        if v.is_instance_of::<PyBool>() {
             return Err(bad());
         }
         let t: i64 = v.extract().map_err(|_| bad())?;
@@ -240,7 +245,8 @@ impl Spec {
 
     /// A quantity in units to lots.
     pub fn qty(&self, py: Python<'_>, field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Qty> {
-        let units: Option<u64> = if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        // Any integer (numpy ones included, through `__index__`) but a bool.
+        let units: Option<u64> = if v.is_instance_of::<PyBool>() {
             None
         } else {
             v.extract().ok()

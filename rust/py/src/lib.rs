@@ -13,7 +13,7 @@ use hftbook_core::{
 use numpy::{IntoPyArray, PyArray1, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyList, PyString};
 
 mod convert;
 mod errors;
@@ -170,10 +170,11 @@ impl PyOrderBook {
         if v.is_none() {
             return Ok(0);
         }
-        let id: Option<u64> = if v.is_instance_of::<PyInt>() {
-            v.extract().ok()
-        } else {
+        // Any integer (numpy ones included, through `__index__`) but a bool.
+        let id: Option<u64> = if v.is_instance_of::<PyBool>() {
             None
+        } else {
+            v.extract().ok()
         };
         match id {
             Some(id) if id > 0 => Ok(id),
