@@ -1,11 +1,13 @@
 //! Concurrency stress test of the lock-free read side of `OrderBook<SkipLadder>`.
 //!
 //! A long random flow is first run single-threaded to record, for every operation sequence
-//! number, the exact top of book and a digest of the 10-level depth. The same flow is then
-//! replayed by a writer thread while three reader threads hammer `BookReader::top` and
-//! `BookReader::depth`. Every observation must match the record for its sequence number
-//! (never torn), top of book must never be crossed, and each reader's sequence numbers
-//! must never go backwards.
+//! number, the exact top of book and digests of the 10-level and of the full depth. The same
+//! flow is then replayed by a writer thread while three reader threads hammer
+//! `BookReader::top` and `BookReader::depth`. Every observation must match the record for
+//! its sequence number (never torn), top of book must never be crossed, each reader's
+//! sequence numbers must never go backwards, and once the writer stops the readers must
+//! see its last state. The book publishes only while a reader exists, so parts of the flow
+//! run with no reader at all and fresh readers then join a book that changed unobserved.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::hash_map::DefaultHasher;
@@ -225,6 +227,8 @@ struct ReaderStats {
 fn reader_loop(
     reader: BookReader,
     rec: &Record,
+    final_seq: u64,
+    polite: bool,
     done: &AtomicBool,
     start: &Barrier,
 ) -> Result<ReaderStats, String> {
@@ -287,13 +291,13 @@ fn reader_loop(
                 None => return Err(format!("depth seq {seq} was never recorded")),
             }
         }
-        if st.tops % 8 == 0 {
-            // Three spinning readers on a small machine would starve the writer.
+        if polite && st.tops % 8 == 0 {
+            // Three spinning readers on a small machine would starve the writer; one reader
+            // spins flat out so that reads keep overlapping writes.
             std::thread::yield_now();
         }
         if finished {
             // `done` was set after the writer's last operation: that state must be visible.
-            let final_seq = (rec.top.len() - 1) as u64;
             if top.seq != final_seq {
                 return Err(format!(
                     "after the writer finished, top seq is {} not {final_seq}",
@@ -316,22 +320,61 @@ fn readers_never_see_torn_or_crossed_books() {
         "the flow should mostly change the book ({last} ops did)"
     );
 
+    // The book publishes only while a reader exists: run stretches of the flow with no
+    // reader at all, so each new set of readers starts from a book that changed unobserved.
     let mut book = new_book();
+    let mut total = ReaderStats::default();
+    let cuts = [0, OPS / 10, OPS / 2, OPS * 6 / 10, OPS];
+    for (k, w) in cuts.windows(2).enumerate() {
+        let range = w[0]..w[1];
+        if k % 2 == 0 {
+            for i in range {
+                apply(&mut book, &ops[i]);
+                assert_eq!(book.seq(), rec.seq_after[i], "replay diverged at op {i}");
+            }
+            continue;
+        }
+        let st = replay_with_readers(&mut book, &ops, range, &rec);
+        total.tops += st.tops;
+        total.depths += st.depths;
+        total.consistent_depths += st.consistent_depths;
+        total.distinct_top_seqs += st.distinct_top_seqs;
+    }
+    book.check_invariants().unwrap();
+    // The readers must actually have raced the writer, not just read the final state.
+    assert!(total.distinct_top_seqs > 50, "{total:?}");
+    assert!(total.consistent_depths > 100, "{total:?}");
+    eprintln!(
+        "{} ops, {} seqs, readers: {total:?}, {:?}",
+        ops.len(),
+        last,
+        t0.elapsed()
+    );
+}
+
+/// Apply `ops[range]` while `READERS` threads read the book; returns their summed stats.
+fn replay_with_readers(
+    book: &mut OrderBook<SkipLadder>,
+    ops: &[Op],
+    range: std::ops::Range<usize>,
+    rec: &Arc<Record>,
+) -> ReaderStats {
+    let final_seq = rec.seq_after[range.end - 1];
     let done = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(READERS + 1));
     let handles: Vec<_> = (0..READERS)
-        .map(|_| {
+        .map(|k| {
             let (reader, rec, done, start) =
                 (book.reader(), rec.clone(), done.clone(), start.clone());
-            std::thread::spawn(move || reader_loop(reader, &rec, &done, &start))
+            std::thread::spawn(move || reader_loop(reader, &rec, final_seq, k > 0, &done, &start))
         })
         .collect();
 
     start.wait();
     // Stop the readers even if the writer panics, so a failure cannot hang the test.
     let stop = StopOnDrop(done.clone());
-    for (i, op) in ops.iter().enumerate() {
-        apply(&mut book, op);
+    for i in range {
+        apply(book, &ops[i]);
         assert_eq!(book.seq(), rec.seq_after[i], "replay diverged at op {i}");
         if i % 64 == 0 {
             // Let readers in between bursts of operations too.
@@ -353,15 +396,7 @@ fn readers_never_see_torn_or_crossed_books() {
         total.consistent_depths += st.consistent_depths;
         total.distinct_top_seqs += st.distinct_top_seqs;
     }
-    // The readers must actually have raced the writer, not just read the final state.
-    assert!(total.distinct_top_seqs > 50, "{total:?}");
-    assert!(total.consistent_depths > 100, "{total:?}");
-    eprintln!(
-        "{} ops, {} seqs, readers: {total:?}, {:?}",
-        ops.len(),
-        last,
-        t0.elapsed()
-    );
+    total
 }
 
 /// Sets the readers' stop flag when dropped (normally or while the writer panics).

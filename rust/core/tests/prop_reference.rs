@@ -85,6 +85,9 @@ enum Cmd {
     },
     /// Move the price centre (wide generator only).
     Drift(i64),
+    /// Create readers on every book (if there are none) or drop them all: a book publishes
+    /// for readers only while one exists, so this covers a reader arriving late.
+    Readers(bool),
 }
 
 /// A command resolved to concrete arguments.
@@ -161,6 +164,8 @@ fn price_pick(mode: Mode) -> BoxedStrategy<PricePick> {
             60 => (-3i64..=6).prop_map(PricePick::Passive),
             60 => edge_offset().prop_map(PricePick::Passive),
             6 => edge_offset().prop_map(|d| PricePick::Passive(-d)),
+            // Both ends of the price range on one side: keys 2^63 apart.
+            5 => proptest::sample::select(extremes).prop_map(PricePick::Raw),
         ]
         .boxed(),
     }
@@ -275,6 +280,7 @@ fn cmd(mode: Mode) -> impl Strategy<Value = Cmd> {
             2 => jump,
         ]
         .prop_map(Cmd::Drift),
+        3 => any::<bool>().prop_map(Cmd::Readers),
     ]
 }
 
@@ -333,8 +339,8 @@ struct Harness {
     skip: OrderBook<SkipLadder>,
     btree: OrderBook<BTreeLadder>,
     plain: OrderBook<PlainSkipLadder>,
-    /// Readers of skip, btree, plain: alive all along, so every operation publishes.
-    readers: [BookReader; 3],
+    /// Readers of skip, btree, plain, while they exist (see [`Cmd::Readers`]).
+    readers: Option<[BookReader; 3]>,
     now: Arc<AtomicU64>,
     centre: i64,
     step: usize,
@@ -448,25 +454,31 @@ impl Drop for Harness {
 impl Harness {
     fn new(limits: QtyLimits, stp_default: StpMode, centre: i64) -> Harness {
         let (clock, now) = Clock::manual(0);
-        let mut skip = OrderBook::with_options(clock.clone(), limits, stp_default);
-        let mut btree = OrderBook::with_options(clock.clone(), limits, stp_default);
-        let mut plain = OrderBook::with_options(clock, limits, stp_default);
-        let readers = [
-            reader_of(&mut skip),
-            reader_of(&mut btree),
-            reader_of(&mut plain),
-        ];
-        Harness {
+        let mut h = Harness {
             r: RefBook::new(limits, stp_default),
-            skip,
-            btree,
-            plain,
-            readers,
+            skip: OrderBook::with_options(clock.clone(), limits, stp_default),
+            btree: OrderBook::with_options(clock.clone(), limits, stp_default),
+            plain: OrderBook::with_options(clock, limits, stp_default),
+            readers: None,
             now,
             centre,
             step: 0,
             seen_ids: Vec::new(),
             stats: Stats::default(),
+        };
+        h.set_readers(true);
+        h
+    }
+
+    fn set_readers(&mut self, on: bool) {
+        if on && self.readers.is_none() {
+            self.readers = Some([
+                reader_of(&mut self.skip),
+                reader_of(&mut self.btree),
+                reader_of(&mut self.plain),
+            ]);
+        } else if !on {
+            self.readers = None;
         }
     }
 
@@ -503,6 +515,10 @@ impl Harness {
         match c {
             Cmd::Drift(d) => {
                 self.centre = (self.centre + d).clamp(-1_000_000, 1_000_000);
+                None
+            }
+            Cmd::Readers(on) => {
+                self.set_readers(on);
                 None
             }
             Cmd::Add(a) => {
@@ -548,7 +564,13 @@ impl Harness {
     fn run(&mut self, cmds: &[Cmd]) -> Result<(), TestCaseError> {
         self.compare_all("initial", None)?;
         for &c in cmds {
-            let Some(op) = self.resolve(c) else { continue };
+            let Some(op) = self.resolve(c) else {
+                if let Cmd::Readers(true) = c {
+                    // A reader arriving now must see the current book at once.
+                    self.compare_all(&format!("after step {}: new readers", self.step), None)?;
+                }
+                continue;
+            };
             self.step += 1;
             let ts = self.step as u64;
             self.now.store(ts, Ordering::Relaxed);
@@ -581,42 +603,28 @@ impl Harness {
     /// Compare the whole visible state of every book with the reference.
     fn compare_all(&self, what: &str, _reports: Option<&Vec<Report>>) -> Result<(), TestCaseError> {
         let live = self.live_ids();
-        let [rs, rb, rp] = &self.readers;
-        compare_state(&self.skip, rs, "skip", &self.r, &live, &self.seen_ids, what)?;
-        compare_state(
-            &self.btree,
-            rb,
-            "btree",
-            &self.r,
-            &live,
-            &self.seen_ids,
-            what,
-        )?;
-        compare_state(
-            &self.plain,
-            rp,
-            "plain",
-            &self.r,
-            &live,
-            &self.seen_ids,
-            what,
-        )?;
-        // The SkipLadder's lock-free depth view must match the writer's depth exactly.
-        // (usize::MAX: "all levels"; this used to overflow the reader's buffer capacity.)
-        let (seq, bids, asks) = rs.depth(usize::MAX);
-        prop_assert_eq!(
-            seq,
-            Some(self.skip.seq()),
-            "skip reader depth seq, {}",
-            what
-        );
-        prop_assert_eq!(bids, self.r.depth(Side::Buy), "skip reader bids, {}", what);
-        prop_assert_eq!(asks, self.r.depth(Side::Sell), "skip reader asks, {}", what);
+        let [rs, rb, rp] = match &self.readers {
+            Some([a, b, c]) => [Some(a), Some(b), Some(c)],
+            None => [None, None, None],
+        };
+        let (r, seen) = (&self.r, &self.seen_ids);
+        compare_state(&self.skip, rs, "skip", r, &live, seen, what)?;
+        compare_state(&self.btree, rb, "btree", r, &live, seen, what)?;
+        compare_state(&self.plain, rp, "plain", r, &live, seen, what)?;
+        if let Some(rs) = rs {
+            // The SkipLadder's lock-free depth view must match the writer's depth exactly.
+            // (usize::MAX: "all levels"; this used to overflow the reader's buffer.)
+            let (seq, bids, asks) = rs.depth(usize::MAX);
+            prop_assert_eq!(seq, Some(self.skip.seq()), "skip reader seq, {}", what);
+            prop_assert_eq!(bids, r.depth(Side::Buy), "skip reader bids, {}", what);
+            prop_assert_eq!(asks, r.depth(Side::Sell), "skip reader asks, {}", what);
+        }
         Ok(())
     }
 }
 
-/// A reader on `book` (kept alive for the whole run, so every operation publishes).
+/// A reader on `book` (`OrderBook::reader` takes `&mut self`: the first reader makes the
+/// book publish its current state).
 #[allow(clippy::needless_pass_by_ref_mut)]
 fn reader_of<L: Ladder>(book: &mut OrderBook<L>) -> BookReader {
     book.reader()
@@ -643,7 +651,7 @@ fn check_op<L: Ladder>(
 
 fn compare_state<L: Ladder>(
     book: &OrderBook<L>,
-    reader: &BookReader,
+    reader: Option<&BookReader>,
     name: &str,
     r: &RefBook,
     live: &[OrderId],
@@ -702,10 +710,12 @@ fn compare_state<L: Ladder>(
         }
     }
     prop_assert_eq!(book.len(), r.len(), "{}: len, {}", name, what);
-    let top = reader.top();
-    prop_assert_eq!(top.seq, book.seq(), "{}: top seq, {}", name, what);
-    prop_assert_eq!(top.bid, book.best_bid(), "{}: top bid, {}", name, what);
-    prop_assert_eq!(top.ask, book.best_ask(), "{}: top ask, {}", name, what);
+    if let Some(reader) = reader {
+        let top = reader.top();
+        prop_assert_eq!(top.seq, book.seq(), "{}: top seq, {}", name, what);
+        prop_assert_eq!(top.bid, book.best_bid(), "{}: top bid, {}", name, what);
+        prop_assert_eq!(top.ask, book.best_ask(), "{}: top ask, {}", name, what);
+    }
     // Every live id resolves to its order; every dead id is unknown.
     let views: Vec<_> = r
         .orders(Side::Buy)
