@@ -358,10 +358,13 @@ fn refill_asks(st: &mut St<impl Ladder>, levels: i64) {
     }
 }
 
-/// A buy IOC taking exactly `n` ask levels; `CHUNK` of them in a row, then the asks are
-/// put back.
+/// A buy IOC taking exactly `n` ask levels (4 orders of 10 lots each); `512 / n` of them in
+/// a row, then the asks are put back.
 fn sweep<L: Ladder>(g: &mut G<'_>, name: &str, n: i64) {
-    let levels = CHUNK as i64 * n;
+    // Sweeps per timed chunk: about 512 ask levels are taken per chunk whatever `n` is, so
+    // every case meets a book of the same depth (inside the SkipLadder's ring).
+    let chunk = (CHUNK / n as u64).max(1);
+    let levels = chunk as i64 * n;
     let mut ids = Ids(0);
     let mut book = OrderBook::<L>::new();
     for i in 0..100 {
@@ -379,7 +382,7 @@ fn sweep<L: Ladder>(g: &mut G<'_>, name: &str, n: i64) {
             let mut total = Duration::ZERO;
             let mut left = iters;
             while left > 0 {
-                let k = left.min(CHUNK);
+                let k = left.min(chunk);
                 let n = st.at as i64;
                 let t = Instant::now();
                 for _ in 0..k {
