@@ -315,7 +315,8 @@ pub fn apply_with<L: Ladder>(
             match if adds_only { kind::ADD } else { c.kind } {
                 kind::ADD => {
                     let o = decode_add(row, c)?;
-                    match book.submit(&o, &mut sink) {
+                    // Every rule but the live-id check was validated for the whole batch.
+                    match book.submit_prevalidated(&o, &mut sink) {
                         Ok(ex) => (
                             ex.order_id,
                             ex.status as u8,

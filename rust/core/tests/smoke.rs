@@ -1,4 +1,5 @@
 //! Basic end-to-end checks of the book on every ladder.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use hftbook_core::*;
 
 fn run<L: Ladder>() {

@@ -28,11 +28,11 @@ fn invalid(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>, msg: String) -
     )
 }
 
-fn code<'a, T: Copy>(
+fn code<T: Copy>(
     py: Python<'_>,
     field: &str,
     value: &Bound<'_, PyAny>,
-    table: &[(&'a str, T)],
+    table: &[(&str, T)],
 ) -> PyResult<T> {
     if let Ok(s) = value.cast::<PyString>() {
         let text = s.to_str()?;
@@ -272,7 +272,7 @@ impl Spec {
         if self.lot_size == 1 {
             return Ok(units);
         }
-        if units % self.lot_size != 0 {
+        if !units.is_multiple_of(self.lot_size) {
             return Err(raise(
                 py,
                 ErrorKind::InvalidQuantity,

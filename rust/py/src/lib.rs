@@ -241,7 +241,8 @@ impl PyOrderBook {
         // the array is 1-D and C-contiguous with `n` elements, and we check alignment. The
         // array object is kept alive by `arr` for the lifetime 'a.
         let ptr = unsafe { (*a.as_array_ptr()).fields.data } as *const Command;
-        let slice: &'a [Command] = if (ptr as usize) % std::mem::align_of::<Command>() == 0 {
+        let slice: &'a [Command] = if (ptr as usize).is_multiple_of(std::mem::align_of::<Command>())
+        {
             unsafe { std::slice::from_raw_parts(ptr, n) }
         } else {
             return Err(invalid(
@@ -339,6 +340,7 @@ impl PyOrderBook {
 #[pymethods]
 impl PyOrderBook {
     #[new]
+    #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (symbol, tick_size=None, lot_size=1, *, min_qty=None, max_qty=None, stp_default=None, clock="monotonic"))]
     fn new(
         py: Python<'_>,
@@ -373,7 +375,7 @@ impl PyOrderBook {
         let spec = Spec::new(tick, lot_size);
         let mut limits = QtyLimits::default();
         if let Some(m) = min_qty {
-            if m == 0 || m % lot_size != 0 {
+            if m == 0 || !m.is_multiple_of(lot_size) {
                 return Err(bad_qty(
                     "min_qty",
                     m,
@@ -383,7 +385,7 @@ impl PyOrderBook {
             limits.min_qty = m / lot_size;
         }
         if let Some(m) = max_qty {
-            if m % lot_size != 0 || m / lot_size < limits.min_qty {
+            if !m.is_multiple_of(lot_size) || m / lot_size < limits.min_qty {
                 return Err(bad_qty(
                     "max_qty",
                     m,
