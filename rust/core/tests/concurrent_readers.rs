@@ -21,7 +21,7 @@ use hftbook_core::{
     SkipLadder, StpMode, TimeInForce,
 };
 
-const OPS: usize = 80_000;
+const OPS: usize = 60_000;
 /// Levels per side in the short depth reads; readers alternate them with `depth(usize::MAX)`
 /// (every level, including the skiplist's deep ones).
 const DEPTH: usize = 10;

@@ -3,11 +3,15 @@
 //! the full report stream, depth of both sides, the L3 order lists, the order count, the
 //! reader's top of book / depth and the book's internal invariants must all agree.
 //!
-//! Two generators: `narrow` keeps prices within a few ticks so levels collide and cross all
-//! the time; `wide` spreads prices over ±20 000 ticks around a drifting centre (with jumps),
-//! so the `SkipLadder` re-centres its window and uses its skiplist for deep levels.
+//! Three generators: `narrow` keeps prices within a few ticks so levels collide and cross
+//! all the time; `wide` spreads prices over ±20 000 ticks around a drifting centre (with
+//! jumps), so the `SkipLadder` re-centres its window and uses its skiplist for deep levels;
+//! `edges` puts prices and jumps on the window's boundaries (and at both ends of the price
+//! range). Readers are dropped and re-created at random, since a book publishes for readers
+//! only while one exists.
 //!
-//! Case counts can be raised with `PROPTEST_CASES=<n>` (applies to each test).
+//! Case counts can be raised with `PROPTEST_CASES=<n>` (applies to each test);
+//! `HFTBOOK_PROP_STATS=1` (with `--nocapture`) prints what each case exercised.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod reference;
