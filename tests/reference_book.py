@@ -118,10 +118,7 @@ class ReferenceBook:
 
     def live(self) -> dict[int, RefOrder]:
         return {
-            o.order_id: o
-            for levels in self.sides.values()
-            for _, queue in levels
-            for o in queue
+            o.order_id: o for levels in self.sides.values() for _, queue in levels for o in queue
         }
 
     def __len__(self) -> int:
@@ -267,9 +264,7 @@ class ReferenceBook:
         rests: bool,
         report: RefReport,
     ) -> RefReport:
-        filled, stp_stop = self._match(
-            o.order_id, o.side, limit, qty, o.account, o.stp, report
-        )
+        filled, stp_stop = self._match(o.order_id, o.side, limit, qty, o.account, o.stp, report)
         report.filled_qty = filled
         rem = qty - filled
         if rem == 0:

@@ -20,8 +20,13 @@ def book() -> hb.OrderBook:
 def l3(book: hb.OrderBook, side: str) -> list[tuple[int, int, int, int, int]]:
     """(id, price_ticks, qty, visible, hidden) of one side in priority order."""
     return [
-        (int(o["order_id"]), int(o["price_ticks"]), int(o["qty"]), int(o["visible_qty"]),
-         int(o["hidden_qty"]))
+        (
+            int(o["order_id"]),
+            int(o["price_ticks"]),
+            int(o["qty"]),
+            int(o["visible_qty"]),
+            int(o["hidden_qty"]),
+        )
         for o in book.orders(side)
     ]
 
@@ -212,8 +217,16 @@ def test_monotonic_clock_timestamps_advance() -> None:
 
 @pytest.mark.parametrize(
     "price",
-    ["100.25", "100.250", " 100.25", "+100.25", Decimal("100.25"), Decimal("100.2500"), 100.25,
-     np.float64(100.25)],
+    [
+        "100.25",
+        "100.250",
+        " 100.25",
+        "+100.25",
+        Decimal("100.25"),
+        Decimal("100.2500"),
+        100.25,
+        np.float64(100.25),
+    ],
 )
 def test_price_forms_agree(book: hb.OrderBook, price: object) -> None:
     book.submit("buy", price=price, qty=1, order_id=1)
@@ -397,7 +410,13 @@ def test_orders_l3_priority(book: hb.OrderBook) -> None:
     o = book.orders("sell")
     assert o.dtype == hb.BOOK_ORDER_DTYPE
     assert o.dtype.names == (
-        "order_id", "price_ticks", "price", "qty", "visible_qty", "hidden_qty", "account",
+        "order_id",
+        "price_ticks",
+        "price",
+        "qty",
+        "visible_qty",
+        "hidden_qty",
+        "account",
         "timestamp",
     )
     assert l3(book, "sell") == [
@@ -502,7 +521,11 @@ def test_execution_report_fields(book: hb.OrderBook) -> None:
     f1, f2 = r.fills
     assert isinstance(f1, hb.Fill)
     assert (f1.maker_id, f1.taker_id, f1.price, f1.price_ticks, f1.qty) == (
-        1, 10, Decimal("100.25"), 10_025, 3,
+        1,
+        10,
+        Decimal("100.25"),
+        10_025,
+        3,
     )
     assert (f1.maker_remaining, f1.taker_side, f1.seq, f1.timestamp) == (0, "buy", 1, 20)
     assert (f2.maker_id, f2.price, f2.qty, f2.seq) == (2, Decimal("100.30"), 2, 2)
@@ -532,17 +555,27 @@ def test_report_statuses_and_reasons(book: hb.OrderBook) -> None:
     assert (r.status, r.reason, bool(r)) == ("rejected", "post_only_would_take", False)
     r = book.submit("buy", price="10", qty=6, tif="fok")
     assert (r.status, r.reason, r.filled_qty, r.cancelled_qty) == (
-        "rejected", "fok_not_fillable", 0, 0,
+        "rejected",
+        "fok_not_fillable",
+        0,
+        0,
     )
     r = book.submit("buy", price="10", qty=7, tif="ioc")
     assert (r.status, r.reason, r.filled_qty, r.cancelled_qty, r.remaining_qty) == (
-        "cancelled", "unfilled_ioc", 5, 2, 0,
+        "cancelled",
+        "unfilled_ioc",
+        5,
+        2,
+        0,
     )
     r = book.submit("buy", qty=1, order_type="market")
     assert (r.status, r.reason, r.cancelled_qty) == ("cancelled", "unfilled_ioc", 1)
     r = book.cancel(next(iter(book.orders("buy")["order_id"].tolist())))
     assert (r.status, r.reason, r.cancelled_qty, r.remaining_qty) == (
-        "cancelled", "requested", 1, 0,
+        "cancelled",
+        "requested",
+        1,
+        0,
     )
     assert len(book) == 0
 
@@ -629,8 +662,10 @@ def test_reprs(book: hb.OrderBook) -> None:
 def test_reader_depth_repr_without_seq_is_not_rust_syntax(book: hb.OrderBook) -> None:
     d = book.reader().depth()
     assert "Some(" not in repr(d)
-    assert repr(d) in ("Depth(seq=0, bids=0 levels, asks=0 levels)",
-                       "Depth(seq=None, bids=0 levels, asks=0 levels)")
+    assert repr(d) in (
+        "Depth(seq=0, bids=0 levels, asks=0 levels)",
+        "Depth(seq=None, bids=0 levels, asks=0 levels)",
+    )
 
 
 # --------------------------------------------------------------------------- reader
@@ -648,7 +683,10 @@ def test_reader_top_and_depth(book: hb.OrderBook) -> None:
     assert bid == book.best_bid()
     assert ask == book.best_ask()
     assert (bid.price, bid.qty, ask.price, ask.qty) == (
-        Decimal("99.99"), 3, Decimal("100.01"), 1,
+        Decimal("99.99"),
+        3,
+        Decimal("100.01"),
+        1,
     )
     d = reader.depth()
     assert d.seq == book.seq

@@ -50,15 +50,31 @@ def commands(rows: list[dict[str, int]], dtype: np.dtype = hb.COMMAND_DTYPE) -> 
 
 
 def fills_of(arr: np.ndarray) -> list[tuple[int, ...]]:
-    cols = ["seq", "timestamp", "maker_id", "taker_id", "price_ticks", "qty", "maker_remaining",
-            "taker_side"]
+    cols = [
+        "seq",
+        "timestamp",
+        "maker_id",
+        "taker_id",
+        "price_ticks",
+        "qty",
+        "maker_remaining",
+        "taker_side",
+    ]
     return [tuple(int(r[c]) for c in cols) for r in arr]
 
 
 def report_fills(r: hb.ExecutionReport) -> list[tuple[int, ...]]:
     return [
-        (f.seq, f.timestamp, f.maker_id, f.taker_id, f.price_ticks, f.qty, f.maker_remaining,
-         0 if f.taker_side == "buy" else 1)
+        (
+            f.seq,
+            f.timestamp,
+            f.maker_id,
+            f.taker_id,
+            f.price_ticks,
+            f.qty,
+            f.maker_remaining,
+            0 if f.taker_side == "buy" else 1,
+        )
         for f in r.fills
     ]
 
@@ -100,8 +116,13 @@ def assert_same_as_per_call(
     res = run(batch_book, cmds)
     assert isinstance(res, hb.BatchResult)
     assert len(res) == len(cmds)
-    for arr, dt in [(res.order_ids, np.uint64), (res.status, np.uint8), (res.reason, np.uint8),
-                    (res.filled_qty, np.uint64), (res.remaining_qty, np.uint64)]:
+    for arr, dt in [
+        (res.order_ids, np.uint64),
+        (res.status, np.uint8),
+        (res.reason, np.uint8),
+        (res.filled_qty, np.uint64),
+        (res.remaining_qty, np.uint64),
+    ]:
         assert arr.dtype == dt
         assert arr.shape == (len(cmds),)
     assert res.fills.dtype == hb.FILL_DTYPE
@@ -162,7 +183,10 @@ def test_apply_batch_matches_per_call_mixed_flow() -> None:
     names = [hb.STATUS_NAMES[s] for s in res.status]
     assert names[5:9] == ["cancelled", "rejected", "rejected", "rejected"]
     assert [hb.REASON_NAMES[r] for r in res.reason[5:9]] == [
-        "requested", "unknown_order", "unknown_order", "duplicate_order_id",
+        "requested",
+        "unknown_order",
+        "unknown_order",
+        "duplicate_order_id",
     ]
 
 
@@ -175,30 +199,36 @@ def flows(draw: st.DrawFn) -> list[dict[str, int]]:
         if kind == ADD:
             qty = draw(st.integers(1, 20))
             order_type = draw(st.sampled_from([0, 0, 0, 1]))
-            tif = draw(st.sampled_from([0, 0, 1, 2])) if order_type == 0 else draw(
-                st.sampled_from([1, 2])
+            tif = (
+                draw(st.sampled_from([0, 0, 1, 2]))
+                if order_type == 0
+                else draw(st.sampled_from([1, 2]))
             )
             rests = order_type == 0 and tif == 0
-            rows.append({
-                "kind": ADD,
-                "side": draw(st.integers(0, 1)),
-                "price_ticks": draw(st.integers(95, 105)),
-                "qty": qty,
-                "display_qty": draw(st.integers(0, qty)) if rests else 0,
-                "order_type": order_type,
-                "tif": tif,
-                "post_only": int(rests and draw(st.integers(0, 4)) == 0),
-                "account": draw(st.sampled_from([0, 1, 2])),
-                "stp": draw(st.integers(0, 4)),
-                "order_id": draw(st.sampled_from([0, 0, 0, *range(1, 12)])),
-            })
+            rows.append(
+                {
+                    "kind": ADD,
+                    "side": draw(st.integers(0, 1)),
+                    "price_ticks": draw(st.integers(95, 105)),
+                    "qty": qty,
+                    "display_qty": draw(st.integers(0, qty)) if rests else 0,
+                    "order_type": order_type,
+                    "tif": tif,
+                    "post_only": int(rests and draw(st.integers(0, 4)) == 0),
+                    "account": draw(st.sampled_from([0, 1, 2])),
+                    "stp": draw(st.integers(0, 4)),
+                    "order_id": draw(st.sampled_from([0, 0, 0, *range(1, 12)])),
+                }
+            )
         else:
-            rows.append({
-                "kind": kind,
-                "order_id": draw(st.integers(0, 15)),
-                "price_ticks": draw(st.integers(95, 105)),
-                "qty": draw(st.integers(0, 20)),
-            })
+            rows.append(
+                {
+                    "kind": kind,
+                    "order_id": draw(st.integers(0, 15)),
+                    "price_ticks": draw(st.integers(95, 105)),
+                    "qty": draw(st.integers(0, 20)),
+                }
+            )
     return rows
 
 
@@ -233,10 +263,14 @@ def test_submit_batch_ignores_no_kind_column() -> None:
 def test_batch_continues_a_per_call_book() -> None:
     b = new_book()
     b.submit("sell", price_ticks=10, qty=5, order_id=1)
-    res = b.apply_batch(commands([
-        {"kind": ADD, "side": 0, "price_ticks": 10, "qty": 2},
-        {"kind": CANCEL, "order_id": 1},
-    ]))
+    res = b.apply_batch(
+        commands(
+            [
+                {"kind": ADD, "side": 0, "price_ticks": 10, "qty": 2},
+                {"kind": CANCEL, "order_id": 1},
+            ]
+        )
+    )
     assert res.order_ids.tolist() == [2, 1]  # assigned ids continue the book's counter
     assert res.filled_qty.tolist() == [2, 0]
     assert fills_of(res.fills)[0][2:6] == (1, 2, 10, 2)
@@ -249,8 +283,7 @@ def test_batch_continues_a_per_call_book() -> None:
 
 def test_lot_size_conversion() -> None:
     rows = [
-        {"kind": ADD, "side": 1, "price_ticks": 500, "qty": 300, "display_qty": 100,
-         "order_id": 1},
+        {"kind": ADD, "side": 1, "price_ticks": 500, "qty": 300, "display_qty": 100, "order_id": 1},
         {"kind": ADD, "side": 0, "price_ticks": 500, "qty": 250},
         {"kind": MODIFY, "order_id": 1, "price_ticks": 500, "qty": 20},
         {"kind": ADD, "side": 0, "price_ticks": 500, "qty": 100, "tif": 1},
@@ -282,8 +315,10 @@ def test_lot_size_off_grid_row(field: str, value: int) -> None:
 
 def test_lot_size_limits_in_units() -> None:
     b = new_book(lot_size=10, min_qty=20, max_qty=100)
-    a = commands([{"side": 0, "price_ticks": 2, "qty": 20}, {"side": 0, "price_ticks": 2,
-                                                              "qty": 10}], hb.ORDER_DTYPE)
+    a = commands(
+        [{"side": 0, "price_ticks": 2, "qty": 20}, {"side": 0, "price_ticks": 2, "qty": 10}],
+        hb.ORDER_DTYPE,
+    )
     with pytest.raises(hb.InvalidQuantity) as info:
         b.submit_batch(a)
     assert (info.value.row, info.value.field) == (1, "qty")
@@ -302,8 +337,15 @@ def book() -> hb.OrderBook:
     return b
 
 
-def refused(book: hb.OrderBook, exc: type[hb.HftbookError], call: Callable[[], object],
-            *, field: str, row: int | None, words: tuple[str, ...] = ()) -> hb.HftbookError:
+def refused(
+    book: hb.OrderBook,
+    exc: type[hb.HftbookError],
+    call: Callable[[], object],
+    *,
+    field: str,
+    row: int | None,
+    words: tuple[str, ...] = (),
+) -> hb.HftbookError:
     before = snapshot(book)
     with pytest.raises(exc) as info:
         call()
@@ -322,33 +364,66 @@ def refused(book: hb.OrderBook, exc: type[hb.HftbookError], call: Callable[[], o
 def test_wrong_dtype(book: hb.OrderBook, method: str) -> None:
     other = hb.COMMAND_DTYPE if method == "submit_batch" else hb.ORDER_DTYPE
     expected = "ORDER_DTYPE" if method == "submit_batch" else "COMMAND_DTYPE"
-    for arr in (np.zeros(3, dtype=other), np.zeros(3, dtype=np.float64),
-                np.zeros(3, dtype=[("qty", "<u8")]), np.zeros(3, dtype="V48")):
-        refused(book, hb.InvalidOrder, lambda arr=arr: getattr(book, method)(arr),
-                field="array", row=None, words=(f"dtype hftbook.{expected}",))
+    for arr in (
+        np.zeros(3, dtype=other),
+        np.zeros(3, dtype=np.float64),
+        np.zeros(3, dtype=[("qty", "<u8")]),
+        np.zeros(3, dtype="V48"),
+    ):
+        refused(
+            book,
+            hb.InvalidOrder,
+            lambda arr=arr: getattr(book, method)(arr),
+            field="array",
+            row=None,
+            words=(f"dtype hftbook.{expected}",),
+        )
 
 
 @pytest.mark.parametrize("method", ["submit_batch", "apply_batch"])
 @pytest.mark.parametrize("value", [[(0, 100, 1)], (), None, "orders", b"x" * 48, 3])
 def test_not_an_ndarray(book: hb.OrderBook, method: str, value: object) -> None:
-    refused(book, hb.InvalidOrder, lambda: getattr(book, method)(value),
-            field="array", row=None, words=("numpy array",))
+    refused(
+        book,
+        hb.InvalidOrder,
+        lambda: getattr(book, method)(value),
+        field="array",
+        row=None,
+        words=("numpy array",),
+    )
 
 
 def test_not_one_dimensional(book: hb.OrderBook) -> None:
     a = commands([{"side": 0, "price_ticks": 1, "qty": 1}] * 4, hb.ORDER_DTYPE)
-    refused(book, hb.InvalidOrder, lambda: book.submit_batch(a.reshape(2, 2)),
-            field="array", row=None, words=("1-D", "2 dimensions"))
-    refused(book, hb.InvalidOrder, lambda: book.submit_batch(a[0]),
-            field="array", row=None)
+    refused(
+        book,
+        hb.InvalidOrder,
+        lambda: book.submit_batch(a.reshape(2, 2)),
+        field="array",
+        row=None,
+        words=("1-D", "2 dimensions"),
+    )
+    refused(book, hb.InvalidOrder, lambda: book.submit_batch(a[0]), field="array", row=None)
 
 
 def test_not_contiguous(book: hb.OrderBook) -> None:
     a = commands([{"kind": CANCEL, "order_id": 1}] * 6)
-    refused(book, hb.InvalidOrder, lambda: book.apply_batch(a[::2]),
-            field="array", row=None, words=("contiguous",))
-    refused(book, hb.InvalidOrder, lambda: book.apply_batch(a[::-1]),
-            field="array", row=None, words=("contiguous",))
+    refused(
+        book,
+        hb.InvalidOrder,
+        lambda: book.apply_batch(a[::2]),
+        field="array",
+        row=None,
+        words=("contiguous",),
+    )
+    refused(
+        book,
+        hb.InvalidOrder,
+        lambda: book.apply_batch(a[::-1]),
+        field="array",
+        row=None,
+        words=("contiguous",),
+    )
     res = book.apply_batch(np.ascontiguousarray(a[::2]))
     assert hb.STATUS_NAMES[res.status[0]] == "cancelled"
 
@@ -359,8 +434,14 @@ def test_misaligned(book: hb.OrderBook) -> None:
     assert a.ctypes.data % 8 != 0
     a["qty"] = 1
     a["price_ticks"] = 50
-    refused(book, hb.InvalidOrder, lambda: book.submit_batch(a),
-            field="array", row=None, words=("aligned",))
+    refused(
+        book,
+        hb.InvalidOrder,
+        lambda: book.submit_batch(a),
+        field="array",
+        row=None,
+        words=("aligned",),
+    )
     assert len(book.submit_batch(a.copy())) == 4
 
 
@@ -390,15 +471,27 @@ def test_bad_row_refuses_the_whole_batch(
     rows += [{"side": i % 2, "price_ticks": 95 + i, "qty": 10} for i in range(8)]
     a = commands(rows, dtype)
     a[column][7] = value
-    e = refused(book, exc, lambda: getattr(book, method)(a), field=field, row=7,
-                words=("row 7", field, str(value)))
+    e = refused(
+        book,
+        exc,
+        lambda: getattr(book, method)(a),
+        field=field,
+        row=7,
+        words=("row 7", field, str(value)),
+    )
     assert e.value == value
 
 
 def test_bad_kind(book: hb.OrderBook) -> None:
     a = commands([{"kind": CANCEL, "order_id": 1}, {"kind": 3, "order_id": 2}])
-    e = refused(book, hb.InvalidOrder, lambda: book.apply_batch(a), field="kind", row=1,
-                words=("row 1", "kind", "3"))
+    e = refused(
+        book,
+        hb.InvalidOrder,
+        lambda: book.apply_batch(a),
+        field="kind",
+        row=1,
+        words=("row 1", "kind", "3"),
+    )
     assert e.value == 3
 
 
@@ -413,19 +506,35 @@ def test_bad_kind(book: hb.OrderBook) -> None:
 )
 def test_bad_combination_row(book: hb.OrderBook, row: dict[str, int], field: str) -> None:
     a = commands([{"side": 0, "price_ticks": 5, "qty": 1}, row], hb.ORDER_DTYPE)
-    refused(book, hb.InvalidOrder, lambda: book.submit_batch(a), field=field, row=1,
-            words=("row 1", field))
+    refused(
+        book,
+        hb.InvalidOrder,
+        lambda: book.submit_batch(a),
+        field=field,
+        row=1,
+        words=("row 1", field),
+    )
 
 
 def test_bad_modify_row(book: hb.OrderBook) -> None:
-    a = commands([{"kind": CANCEL, "order_id": 1},
-                  {"kind": MODIFY, "order_id": 2, "price_ticks": 2**62, "qty": 1}])
+    a = commands(
+        [
+            {"kind": CANCEL, "order_id": 1},
+            {"kind": MODIFY, "order_id": 2, "price_ticks": 2**62, "qty": 1},
+        ]
+    )
     refused(book, hb.InvalidPrice, lambda: book.apply_batch(a), field="price_ticks", row=1)
     limited = new_book(max_qty=10)
     limited.submit("buy", price_ticks=1, qty=5, order_id=1)
     a = commands([{"kind": MODIFY, "order_id": 1, "price_ticks": 1, "qty": 11}])
-    refused(limited, hb.InvalidQuantity, lambda: limited.apply_batch(a), field="qty", row=0,
-            words=("qty 11 is above max_qty 10",))
+    refused(
+        limited,
+        hb.InvalidQuantity,
+        lambda: limited.apply_batch(a),
+        field="qty",
+        row=0,
+        words=("qty 11 is above max_qty 10",),
+    )
 
 
 def test_bad_last_row_of_a_long_batch(book: hb.OrderBook) -> None:
@@ -455,8 +564,10 @@ def test_business_outcomes_are_row_statuses(book: hb.OrderBook) -> None:
         {"kind": ADD, "side": 1, "price_ticks": 100, "qty": 2, "order_type": 1, "tif": 1},
     ]
     res = book.apply_batch(commands(rows))
-    outcome = [(hb.STATUS_NAMES[s], hb.REASON_NAMES[r]) for s, r in zip(res.status, res.reason,
-                                                                        strict=True)]
+    outcome = [
+        (hb.STATUS_NAMES[s], hb.REASON_NAMES[r])
+        for s, r in zip(res.status, res.reason, strict=True)
+    ]
     assert outcome == [
         ("rejected", "fok_not_fillable"),
         ("rejected", "post_only_would_take"),
@@ -479,8 +590,10 @@ def test_business_outcomes_are_row_statuses(book: hb.OrderBook) -> None:
 
 def test_empty_arrays(book: hb.OrderBook) -> None:
     before = snapshot(book)
-    for res in (book.submit_batch(np.zeros(0, dtype=hb.ORDER_DTYPE)),
-                book.apply_batch(np.zeros(0, dtype=hb.COMMAND_DTYPE))):
+    for res in (
+        book.submit_batch(np.zeros(0, dtype=hb.ORDER_DTYPE)),
+        book.apply_batch(np.zeros(0, dtype=hb.COMMAND_DTYPE)),
+    ):
         assert len(res) == 0
         assert res.order_ids.shape == (0,)
         assert res.status.dtype == np.uint8

@@ -93,47 +93,68 @@ def lot_book() -> hb.OrderBook:
 
 def test_price_off_tick_str(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price="100.255", qty=1),
-        field="price", value="100.255",
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price="100.255", qty=1),
+        field="price",
+        value="100.255",
         words=["price", "100.255", "not a multiple of tick_size 0.01"],
     )
 
 
 def test_price_off_tick_float(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=100.255, qty=1),
-        field="price", value=100.255, words=["price 100.255", "tick_size 0.01"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=100.255, qty=1),
+        field="price",
+        value=100.255,
+        words=["price 100.255", "tick_size 0.01"],
     )
 
 
 def test_price_float_not_nearest_double_to_a_tick(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=0.1 + 0.2, qty=1),
-        field="price", value=0.1 + 0.2, words=["0.30000000000000004", "tick_size 0.01"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=0.1 + 0.2, qty=1),
+        field="price",
+        value=0.1 + 0.2,
+        words=["0.30000000000000004", "tick_size 0.01"],
     )
 
 
 def test_price_off_tick_decimal(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice,
+        book,
+        hb.InvalidPrice,
         lambda: book.submit("sell", price=Decimal("100.101"), qty=1),
-        field="price", value=Decimal("100.101"), words=["100.101", "tick_size"],
+        field="price",
+        value=Decimal("100.101"),
+        words=["100.101", "tick_size"],
     )
 
 
 @pytest.mark.parametrize("text", ["abc", "", "1.2.3", "12a", "--1", "1e5", "0x10"])
 def test_price_not_a_number(book: hb.OrderBook, text: str) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=text, qty=1),
-        field="price", value=text, words=["price", repr(text).strip("'"), "not a decimal number"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=text, qty=1),
+        field="price",
+        value=text,
+        words=["price", repr(text).strip("'"), "not a decimal number"],
     )
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN"), Decimal("-Inf")])
 def test_price_nan_and_infinity(book: hb.OrderBook, value: object) -> None:
     e = raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=value, qty=1),
-        field="price", words=["price", "not a decimal number"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=value, qty=1),
+        field="price",
+        words=["price", "not a decimal number"],
     )
     assert str(e.value) == str(value) or (isinstance(value, float) and math.isnan(e.value))
 
@@ -151,28 +172,42 @@ def test_price_nan_and_infinity(book: hb.OrderBook, value: object) -> None:
 )
 def test_price_out_of_range(book: hb.OrderBook, price: object, shown: str) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=price, qty=1),
-        field="price", value=price, words=["price", shown, "outside the representable range"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=price, qty=1),
+        field="price",
+        value=price,
+        words=["price", shown, "outside the representable range"],
     )
 
 
 def test_price_ticks_out_of_range(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price_ticks=2**62, qty=1),
-        field="price_ticks", value=2**62,
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price_ticks=2**62, qty=1),
+        field="price_ticks",
+        value=2**62,
         words=["price_ticks", str(2**62), "integer within ±(2^62 - 1)"],
     )
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price_ticks=-(2**70), qty=1),
-        field="price_ticks", value=-(2**70), words=[str(-(2**70))],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price_ticks=-(2**70), qty=1),
+        field="price_ticks",
+        value=-(2**70),
+        words=[str(-(2**70))],
     )
 
 
 @pytest.mark.parametrize("value", [True, False, [100], b"100", object, 1j])
 def test_price_wrong_type(book: hb.OrderBook, value: object) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=value, qty=1),
-        field="price", value=value,
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=value, qty=1),
+        field="price",
+        value=value,
         words=["price must be a str, Decimal, int or float", type(value).__name__],
     )
 
@@ -181,62 +216,95 @@ def test_price_wrong_type(book: hb.OrderBook, value: object) -> None:
 def test_price_ticks_wrong_type(book: hb.OrderBook, value: object) -> None:
     if value is None:  # price_ticks=None means "not given": a limit order then lacks a price
         raises(
-            book, hb.InvalidPrice, lambda: book.submit("buy", price_ticks=None, qty=1),
-            field="price", words=["limit order needs a price"],
+            book,
+            hb.InvalidPrice,
+            lambda: book.submit("buy", price_ticks=None, qty=1),
+            field="price",
+            words=["limit order needs a price"],
         )
         return
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price_ticks=value, qty=1),
-        field="price_ticks", value=value, words=["price_ticks", repr(value), "integer"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price_ticks=value, qty=1),
+        field="price_ticks",
+        value=value,
+        words=["price_ticks", repr(value), "integer"],
     )
 
 
 def test_price_missing_on_limit(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", qty=1),
-        field="price", words=["limit order needs a price"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", qty=1),
+        field="price",
+        words=["limit order needs a price"],
     )
     raises(
-        book, hb.InvalidPrice, lambda: book.submit("buy", price=None, qty=1),
-        field="price", words=["limit order needs a price"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=None, qty=1),
+        field="price",
+        words=["limit order needs a price"],
     )
 
 
 def test_price_and_price_ticks_both(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice,
+        book,
+        hb.InvalidPrice,
         lambda: book.submit("buy", price="100", price_ticks=10_000, qty=1),
-        field="price", words=["price", "price_ticks", "not both"],
+        field="price",
+        words=["price", "price_ticks", "not both"],
     )
 
 
 def test_price_invalid_on_modify(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.modify(1, price="99.905"),
-        field="price", value="99.905", words=["99.905", "tick_size 0.01"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.modify(1, price="99.905"),
+        field="price",
+        value="99.905",
+        words=["99.905", "tick_size 0.01"],
     )
     raises(
-        book, hb.InvalidPrice, lambda: book.modify(1, price_ticks=2**62),
-        field="price_ticks", value=2**62, words=[str(2**62)],
+        book,
+        hb.InvalidPrice,
+        lambda: book.modify(1, price_ticks=2**62),
+        field="price_ticks",
+        value=2**62,
+        words=[str(2**62)],
     )
     raises(
-        book, hb.InvalidPrice, lambda: book.modify(1, price="1", price_ticks=1),
-        field="price", words=["not both"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.modify(1, price="1", price_ticks=1),
+        field="price",
+        words=["not both"],
     )
 
 
 def test_price_invalid_on_market_order_too(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice,
+        book,
+        hb.InvalidPrice,
         lambda: book.submit("buy", price="1.001", qty=1, order_type="market"),
-        field="price", value="1.001", words=["1.001", "tick_size"],
+        field="price",
+        value="1.001",
+        words=["1.001", "tick_size"],
     )
 
 
 def test_price_invalid_on_volume_at(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidPrice, lambda: book.volume_at("99.901"),
-        field="price", value="99.901", words=["99.901", "tick_size"],
+        book,
+        hb.InvalidPrice,
+        lambda: book.volume_at("99.901"),
+        field="price",
+        value="99.901",
+        words=["99.901", "tick_size"],
     )
 
 
@@ -245,16 +313,24 @@ def test_price_invalid_on_volume_at(book: hb.OrderBook) -> None:
 
 def test_qty_zero(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidQuantity, lambda: book.submit("buy", price="99", qty=0),
-        field="qty", value=0, words=["qty", "positive", "0"],
+        book,
+        hb.InvalidQuantity,
+        lambda: book.submit("buy", price="99", qty=0),
+        field="qty",
+        value=0,
+        words=["qty", "positive", "0"],
     )
 
 
 @pytest.mark.parametrize("qty", [-1, -(2**70), 2**64])
 def test_qty_negative_or_too_big(book: hb.OrderBook, qty: int) -> None:
     raises(
-        book, hb.InvalidQuantity, lambda: book.submit("buy", price="99", qty=qty),
-        field="qty", value=qty, words=["qty", str(qty), "non-negative integer"],
+        book,
+        hb.InvalidQuantity,
+        lambda: book.submit("buy", price="99", qty=qty),
+        field="qty",
+        value=qty,
+        words=["qty", str(qty), "non-negative integer"],
     )
 
 
@@ -262,102 +338,156 @@ def test_qty_negative_or_too_big(book: hb.OrderBook, qty: int) -> None:
 def test_qty_wrong_type(book: hb.OrderBook, qty: object) -> None:
     if qty is None:
         raises(
-            book, hb.InvalidQuantity, lambda: book.submit("buy", price="99", qty=None),
-            field="qty", words=["qty is required"],
+            book,
+            hb.InvalidQuantity,
+            lambda: book.submit("buy", price="99", qty=None),
+            field="qty",
+            words=["qty is required"],
         )
         return
     raises(
-        book, hb.InvalidQuantity, lambda: book.submit("buy", price="99", qty=qty),
-        field="qty", value=qty, words=["qty", repr(qty), "integer"],
+        book,
+        hb.InvalidQuantity,
+        lambda: book.submit("buy", price="99", qty=qty),
+        field="qty",
+        value=qty,
+        words=["qty", repr(qty), "integer"],
     )
 
 
 def test_qty_missing(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidQuantity, lambda: book.submit("buy", price="99"),
-        field="qty", words=["qty is required"],
+        book,
+        hb.InvalidQuantity,
+        lambda: book.submit("buy", price="99"),
+        field="qty",
+        words=["qty is required"],
     )
 
 
 def test_qty_off_lot(lot_book: hb.OrderBook) -> None:
     raises(
-        lot_book, hb.InvalidQuantity, lambda: lot_book.submit("buy", price="10", qty=25),
-        field="qty", value=25, words=["qty 25", "not a multiple of lot_size 10"],
+        lot_book,
+        hb.InvalidQuantity,
+        lambda: lot_book.submit("buy", price="10", qty=25),
+        field="qty",
+        value=25,
+        words=["qty 25", "not a multiple of lot_size 10"],
     )
 
 
 def test_display_qty_off_lot(lot_book: hb.OrderBook) -> None:
     raises(
-        lot_book, hb.InvalidQuantity,
+        lot_book,
+        hb.InvalidQuantity,
         lambda: lot_book.submit("buy", price="10", qty=100, display_qty=15),
-        field="display_qty", value=15, words=["display_qty 15", "lot_size 10"],
+        field="display_qty",
+        value=15,
+        words=["display_qty 15", "lot_size 10"],
     )
 
 
 def test_qty_below_min_qty(lot_book: hb.OrderBook) -> None:
     raises(
-        lot_book, hb.InvalidQuantity, lambda: lot_book.submit("buy", price="10", qty=10),
-        field="qty", value=10, words=["qty 10 is below min_qty 20"],
+        lot_book,
+        hb.InvalidQuantity,
+        lambda: lot_book.submit("buy", price="10", qty=10),
+        field="qty",
+        value=10,
+        words=["qty 10 is below min_qty 20"],
     )
 
 
 def test_qty_above_max_qty(lot_book: hb.OrderBook) -> None:
     raises(
-        lot_book, hb.InvalidQuantity, lambda: lot_book.submit("buy", price="10", qty=1010),
-        field="qty", value=1010, words=["qty 1010 is above max_qty 1000"],
+        lot_book,
+        hb.InvalidQuantity,
+        lambda: lot_book.submit("buy", price="10", qty=1010),
+        field="qty",
+        value=1010,
+        words=["qty 1010 is above max_qty 1000"],
     )
 
 
 def test_display_qty_above_qty(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidQuantity,
+        book,
+        hb.InvalidQuantity,
         lambda: book.submit("buy", price="99", qty=5, display_qty=6),
-        field="display_qty", value=6, words=["display_qty 6 is larger than qty 5"],
+        field="display_qty",
+        value=6,
+        words=["display_qty 6 is larger than qty 5"],
     )
 
 
 def test_display_qty_above_qty_in_units(lot_book: hb.OrderBook) -> None:
     raises(
-        lot_book, hb.InvalidQuantity,
+        lot_book,
+        hb.InvalidQuantity,
         lambda: lot_book.submit("buy", price="10", qty=50, display_qty=60),
-        field="display_qty", value=60, words=["display_qty 60 is larger than qty 50"],
+        field="display_qty",
+        value=60,
+        words=["display_qty 60 is larger than qty 50"],
     )
 
 
 def test_display_qty_negative(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidQuantity,
+        book,
+        hb.InvalidQuantity,
         lambda: book.submit("buy", price="99", qty=5, display_qty=-1),
-        field="display_qty", value=-1, words=["display_qty", "-1"],
+        field="display_qty",
+        value=-1,
+        words=["display_qty", "-1"],
     )
 
 
 def test_modify_qty_zero(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidQuantity, lambda: book.modify(1, qty=0),
-        field="qty", value=0, words=["qty", "positive"],
+        book,
+        hb.InvalidQuantity,
+        lambda: book.modify(1, qty=0),
+        field="qty",
+        value=0,
+        words=["qty", "positive"],
     )
 
 
 def test_modify_qty_limits_in_units(lot_book: hb.OrderBook) -> None:
     raises(
-        lot_book, hb.InvalidQuantity, lambda: lot_book.modify(1, qty=10),
-        field="qty", value=10, words=["qty 10 is below min_qty 20"],
+        lot_book,
+        hb.InvalidQuantity,
+        lambda: lot_book.modify(1, qty=10),
+        field="qty",
+        value=10,
+        words=["qty 10 is below min_qty 20"],
     )
     raises(
-        lot_book, hb.InvalidQuantity, lambda: lot_book.modify(1, qty=2000),
-        field="qty", value=2000, words=["qty 2000 is above max_qty 1000"],
+        lot_book,
+        hb.InvalidQuantity,
+        lambda: lot_book.modify(1, qty=2000),
+        field="qty",
+        value=2000,
+        words=["qty 2000 is above max_qty 1000"],
     )
     raises(
-        lot_book, hb.InvalidQuantity, lambda: lot_book.modify(1, qty=55),
-        field="qty", value=55, words=["qty 55", "lot_size 10"],
+        lot_book,
+        hb.InvalidQuantity,
+        lambda: lot_book.modify(1, qty=55),
+        field="qty",
+        value=55,
+        words=["qty 55", "lot_size 10"],
     )
 
 
 def test_modify_qty_wrong_type(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidQuantity, lambda: book.modify(1, qty=2.0),
-        field="qty", value=2.0, words=["qty 2.0", "integer"],
+        book,
+        hb.InvalidQuantity,
+        lambda: book.modify(1, qty=2.0),
+        field="qty",
+        value=2.0,
+        words=["qty 2.0", "integer"],
     )
 
 
@@ -367,19 +497,25 @@ def test_modify_qty_wrong_type(book: hb.OrderBook) -> None:
 def test_duplicate_live_order_id(book: hb.OrderBook) -> None:
     for oid, side, price in [(1, "buy", "99"), (2, "sell", "101"), (3, "sell", "100.10")]:
         raises(
-            book, hb.DuplicateOrderId,
+            book,
+            hb.DuplicateOrderId,
             lambda oid=oid, side=side, price=price: book.submit(
                 side, price=price, qty=1, order_id=oid
             ),
-            field="order_id", value=oid, words=[f"order_id {oid}", "already used by a live order"],
+            field="order_id",
+            value=oid,
+            words=[f"order_id {oid}", "already used by a live order"],
         )
 
 
 def test_duplicate_id_even_when_the_order_would_not_rest(book: hb.OrderBook) -> None:
     raises(
-        book, hb.DuplicateOrderId,
+        book,
+        hb.DuplicateOrderId,
         lambda: book.submit("sell", qty=1, order_type="market", order_id=1),
-        field="order_id", value=1, words=["order_id 1"],
+        field="order_id",
+        value=1,
+        words=["order_id 1"],
     )
 
 
@@ -396,20 +532,32 @@ def test_ids_reusable_after_fill_or_cancel(book: hb.OrderBook) -> None:
 
 def test_cancel_unknown(book: hb.OrderBook) -> None:
     e = raises(
-        book, hb.UnknownOrder, lambda: book.cancel(999),
-        field="order_id", value=999, words=["order_id 999", "not resting"],
+        book,
+        hb.UnknownOrder,
+        lambda: book.cancel(999),
+        field="order_id",
+        value=999,
+        words=["order_id 999", "not resting"],
     )
     assert str(e) == "order_id 999 is not resting on the book (unknown, filled or cancelled)"
 
 
 def test_modify_unknown(book: hb.OrderBook) -> None:
     raises(
-        book, hb.UnknownOrder, lambda: book.modify(999, qty=1),
-        field="order_id", value=999, words=["order_id 999", "not resting"],
+        book,
+        hb.UnknownOrder,
+        lambda: book.modify(999, qty=1),
+        field="order_id",
+        value=999,
+        words=["order_id 999", "not resting"],
     )
     raises(
-        book, hb.UnknownOrder, lambda: book.modify(0, price="99"),
-        field="order_id", value=0, words=["order_id 0"],
+        book,
+        hb.UnknownOrder,
+        lambda: book.modify(0, price="99"),
+        field="order_id",
+        value=0,
+        words=["order_id 0"],
     )
 
 
@@ -426,8 +574,12 @@ def test_unknown_after_fill(book: hb.OrderBook) -> None:
 def test_unknown_after_cancel(book: hb.OrderBook) -> None:
     book.cancel(4)
     raises(
-        book, hb.UnknownOrder, lambda: book.cancel(4),
-        field="order_id", value=4, words=["order_id 4", "not resting"],
+        book,
+        hb.UnknownOrder,
+        lambda: book.cancel(4),
+        field="order_id",
+        value=4,
+        words=["order_id 4", "not resting"],
     )
     raises(book, hb.UnknownOrder, lambda: book.modify(4, price="100.30"), field="order_id")
 
@@ -444,32 +596,46 @@ def test_unknown_after_rejection(book: hb.OrderBook) -> None:
 @pytest.mark.parametrize("side", ["bux", "", "b", "long", None, 0, 1, b"buy", hb.OrderType.LIMIT])
 def test_bad_side(book: hb.OrderBook, side: object) -> None:
     raises(
-        book, hb.InvalidOrder, lambda: book.submit(side, price="99", qty=1),
-        field="side", value=side, words=["side", repr(side), "not one of buy, sell"],
+        book,
+        hb.InvalidOrder,
+        lambda: book.submit(side, price="99", qty=1),
+        field="side",
+        value=side,
+        words=["side", repr(side), "not one of buy, sell"],
     )
 
 
 def test_bad_side_in_orders_query(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidOrder, lambda: book.orders("both"),
-        field="side", value="both", words=["'both'", "buy, sell"],
+        book,
+        hb.InvalidOrder,
+        lambda: book.orders("both"),
+        field="side",
+        value="both",
+        words=["'both'", "buy, sell"],
     )
 
 
 @pytest.mark.parametrize("tif", ["day", "gtd", "", 0])
 def test_bad_tif(book: hb.OrderBook, tif: object) -> None:
     raises(
-        book, hb.InvalidOrder, lambda: book.submit("buy", price="99", qty=1, tif=tif),
-        field="tif", value=tif, words=["tif", repr(tif), "not one of gtc, ioc, fok"],
+        book,
+        hb.InvalidOrder,
+        lambda: book.submit("buy", price="99", qty=1, tif=tif),
+        field="tif",
+        value=tif,
+        words=["tif", repr(tif), "not one of gtc, ioc, fok"],
     )
 
 
 @pytest.mark.parametrize("order_type", ["stop", "LIMITED", 1])
 def test_bad_order_type(book: hb.OrderBook, order_type: object) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", price="99", qty=1, order_type=order_type),
-        field="order_type", value=order_type,
+        field="order_type",
+        value=order_type,
         words=["order_type", repr(order_type), "not one of limit, market"],
     )
 
@@ -477,9 +643,11 @@ def test_bad_order_type(book: hb.OrderBook, order_type: object) -> None:
 @pytest.mark.parametrize("stp", ["x", "cancel", "newest", 2])
 def test_bad_stp(book: hb.OrderBook, stp: object) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", price="99", qty=1, account=4, stp=stp),
-        field="stp", value=stp,
+        field="stp",
+        value=stp,
         words=["stp", repr(stp), "none, cancel_newest, cancel_oldest, cancel_both"],
     )
 
@@ -487,43 +655,57 @@ def test_bad_stp(book: hb.OrderBook, stp: object) -> None:
 @pytest.mark.parametrize("tif", ["ioc", "fok"])
 def test_post_only_needs_gtc(book: hb.OrderBook, tif: str) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", price="99", qty=1, tif=tif, post_only=True),
-        field="post_only", value=True, words=["post_only", "tif gtc"],
+        field="post_only",
+        value=True,
+        words=["post_only", "tif gtc"],
     )
 
 
 def test_post_only_market(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", qty=1, order_type="market", post_only=True),
-        field="post_only", value=True, words=["post_only", "limit order"],
+        field="post_only",
+        value=True,
+        words=["post_only", "limit order"],
     )
 
 
 def test_iceberg_market(book: hb.OrderBook) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", qty=5, order_type="market", display_qty=2),
-        field="display_qty", value=2, words=["display_qty", "market order never rests"],
+        field="display_qty",
+        value=2,
+        words=["display_qty", "market order never rests"],
     )
 
 
 @pytest.mark.parametrize("tif", ["ioc", "fok"])
 def test_iceberg_needs_gtc(book: hb.OrderBook, tif: str) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", price="99", qty=5, display_qty=2, tif=tif),
-        field="display_qty", value=2, words=["display_qty", "tif gtc"],
+        field="display_qty",
+        value=2,
+        words=["display_qty", "tif gtc"],
     )
 
 
 @pytest.mark.parametrize("order_id", [0, -1, -3, 2**64, True, "7", 7.0])
 def test_bad_order_id(book: hb.OrderBook, order_id: object) -> None:
     raises(
-        book, hb.InvalidOrder,
+        book,
+        hb.InvalidOrder,
         lambda: book.submit("buy", price="99", qty=1, order_id=order_id),
-        field="order_id", value=order_id,
+        field="order_id",
+        value=order_id,
         words=["order_id", repr(order_id), "integer in 1..=2^64-1"],
     )
 
@@ -539,43 +721,70 @@ def test_set_time_on_monotonic_clock() -> None:
 @pytest.mark.parametrize("tick", ["0", "-0.01", "abc", "", "1e-2", Decimal("0"), 0])
 def test_bad_tick_size(tick: object) -> None:
     raises(
-        None, hb.InvalidOrder, lambda: hb.OrderBook("X", tick_size=tick),
-        field="tick_size", value=tick, words=["tick_size", "positive decimal"],
+        None,
+        hb.InvalidOrder,
+        lambda: hb.OrderBook("X", tick_size=tick),
+        field="tick_size",
+        value=tick,
+        words=["tick_size", "positive decimal"],
     )
 
 
 def test_bad_lot_size() -> None:
     raises(
-        None, hb.InvalidQuantity, lambda: hb.OrderBook("X", lot_size=0),
-        field="lot_size", value=0, words=["lot_size 0", "at least 1"],
+        None,
+        hb.InvalidQuantity,
+        lambda: hb.OrderBook("X", lot_size=0),
+        field="lot_size",
+        value=0,
+        words=["lot_size 0", "at least 1"],
     )
 
 
 def test_bad_min_max_qty() -> None:
     raises(
-        None, hb.InvalidQuantity, lambda: hb.OrderBook("X", lot_size=10, min_qty=15),
-        field="min_qty", value=15, words=["min_qty 15", "multiple of lot_size"],
+        None,
+        hb.InvalidQuantity,
+        lambda: hb.OrderBook("X", lot_size=10, min_qty=15),
+        field="min_qty",
+        value=15,
+        words=["min_qty 15", "multiple of lot_size"],
     )
     raises(
-        None, hb.InvalidQuantity, lambda: hb.OrderBook("X", min_qty=0),
-        field="min_qty", value=0, words=["min_qty 0", "positive"],
+        None,
+        hb.InvalidQuantity,
+        lambda: hb.OrderBook("X", min_qty=0),
+        field="min_qty",
+        value=0,
+        words=["min_qty 0", "positive"],
     )
     raises(
-        None, hb.InvalidQuantity, lambda: hb.OrderBook("X", min_qty=10, max_qty=5),
-        field="max_qty", value=5, words=["max_qty 5", ">= min_qty"],
+        None,
+        hb.InvalidQuantity,
+        lambda: hb.OrderBook("X", min_qty=10, max_qty=5),
+        field="max_qty",
+        value=5,
+        words=["max_qty 5", ">= min_qty"],
     )
 
 
 def test_bad_stp_default() -> None:
     raises(
-        None, hb.InvalidOrder, lambda: hb.OrderBook("X", stp_default="sometimes"),
-        field="stp_default", value="sometimes",
+        None,
+        hb.InvalidOrder,
+        lambda: hb.OrderBook("X", stp_default="sometimes"),
+        field="stp_default",
+        value="sometimes",
         words=["stp_default", "'sometimes'", "cancel_newest"],
     )
 
 
 def test_bad_clock() -> None:
     raises(
-        None, hb.InvalidOrder, lambda: hb.OrderBook("X", clock="wall"),
-        field="clock", value="wall", words=["clock", "wall", "monotonic, manual"],
+        None,
+        hb.InvalidOrder,
+        lambda: hb.OrderBook("X", clock="wall"),
+        field="clock",
+        value="wall",
+        words=["clock", "wall", "monotonic, manual"],
     )

@@ -10,8 +10,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import hftbook as hb
 import pytest
+
+import hftbook as hb
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.toml"))

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hftbook.cli
-import hftbook.simulate
 import numpy as np
 import pytest
+
+import hftbook.cli
+import hftbook.simulate
 from hftbook.cli import main
 from hftbook.simulate import KIND_NAMES, SimulationConfig, SimulationResult, run_simulation
 

@@ -295,9 +295,7 @@ class BookComparison(RuleBasedStateMachine):
         display_qty=st.sampled_from([None, None, None, 1, 2, 3]),
         account=ACCOUNTS,
     )
-    def place(
-        self, side: str, ticks: int, qty: int, display_qty: int | None, account: int
-    ) -> None:
+    def place(self, side: str, ticks: int, qty: int, display_qty: int | None, account: int) -> None:
         """A plain GTC limit order near the touch: builds the book up."""
         self.advance(1_000)
         if display_qty is not None and display_qty >= qty:
@@ -374,9 +372,7 @@ class BookComparison(RuleBasedStateMachine):
 
             l3 = book.orders(side)
             fields = ["order_id", "price_ticks", "qty", "visible_qty", "hidden_qty", "account"]
-            got_orders = [
-                (*(int(r[f]) for f in fields), int(r["timestamp"])) for r in l3
-            ]
+            got_orders = [(*(int(r[f]) for f in fields), int(r["timestamp"])) for r in l3]
             assert got_orders == ref.orders(side), side
 
         best = {"buy": book.best_bid(), "sell": book.best_ask()}
