@@ -788,3 +788,38 @@ def test_bad_clock() -> None:
         value="wall",
         words=["clock", "wall", "monotonic, manual"],
     )
+
+
+@pytest.mark.parametrize("bad_id", [-1, -(2**70), 2**64])
+def test_cancel_and_modify_of_an_impossible_id_is_unknown_order(bad_id: int) -> None:
+    book = hb.OrderBook("ERR", tick_size="0.01")
+    book.submit("buy", price="1.00", qty=1)
+    before = (len(book), book.seq)
+    with pytest.raises(hb.UnknownOrder) as e:
+        book.cancel(bad_id)
+    assert e.value.field == "order_id"
+    assert e.value.value == bad_id
+    assert str(bad_id) in str(e.value)
+    with pytest.raises(hb.UnknownOrder):
+        book.modify(bad_id, qty=1)
+    assert bad_id not in book
+    assert book.order(bad_id) is None
+    assert (len(book), book.seq) == before
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, "7", 1.5, True])
+def test_account_out_of_range_or_wrong_type_is_invalid_order(bad: object) -> None:
+    book = hb.OrderBook("ERR", tick_size="0.01")
+    with pytest.raises(hb.InvalidOrder) as e:
+        book.submit("buy", price="1.00", qty=1, account=bad)
+    assert e.value.field == "account"
+    assert e.value.value == bad
+    assert "account" in str(e.value)
+    assert len(book) == 0
+
+
+def test_non_integer_order_id_lookup_is_invalid_order() -> None:
+    book = hb.OrderBook("ERR", tick_size="0.01")
+    with pytest.raises(hb.InvalidOrder) as e:
+        book.cancel("x")  # type: ignore[arg-type]
+    assert e.value.field == "order_id"

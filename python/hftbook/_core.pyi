@@ -201,7 +201,7 @@ class OrderBook:
         tif: Literal["gtc", "ioc", "fok"] | str | None = None,
         post_only: bool = False,
         display_qty: int | None = None,
-        account: int = 0,
+        account: int | None = None,
         stp: _Stp | None = None,
         order_id: int | None = None,
     ) -> ExecutionReport: ...

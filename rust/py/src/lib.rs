@@ -13,7 +13,7 @@ use hftbook_core::{
 use numpy::{IntoPyArray, PyArray1, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyList, PyString};
+use pyo3::types::{PyBool, PyInt, PyList, PyString};
 
 mod convert;
 mod errors;
@@ -163,6 +163,44 @@ impl PyOrderBook {
             (None, Some(t)) if !t.is_none() => Ok(Some(self.spec.price_ticks(py, t)?)),
             _ => Ok(None),
         }
+    }
+
+    /// The id of an order to look up: `Ok(None)` for an integer no order can have (negative
+    /// or beyond 2^64 - 1); an error for a non-integer.
+    fn lookup_id(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        if !v.is_instance_of::<PyBool>() {
+            if let Ok(id) = v.extract::<u64>() {
+                return Ok(Some(id));
+            }
+            if v.extract::<i128>().is_ok() || v.is_instance_of::<PyInt>() {
+                return Ok(None);
+            }
+        }
+        Err(raise(
+            py,
+            ErrorKind::InvalidOrder,
+            format!("order_id {} must be an integer", v.repr()?),
+            Some("order_id"),
+            Some(v.clone().unbind()),
+            None,
+        ))
+    }
+
+    /// [`Self::lookup_id`] for cancel/modify: an impossible id is an unknown order.
+    fn resting_id(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+        Self::lookup_id(py, v)?.ok_or_else(|| {
+            raise(
+                py,
+                ErrorKind::UnknownOrder,
+                format!(
+                    "order_id {} is not resting on the book (unknown, filled or cancelled)",
+                    v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                ),
+                Some("order_id"),
+                Some(v.clone().unbind()),
+                None,
+            )
+        })
     }
 
     fn order_id(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
@@ -459,7 +497,7 @@ impl PyOrderBook {
     ///
     /// Raises `InvalidPrice`, `InvalidQuantity`, `DuplicateOrderId` or `InvalidOrder`
     /// (the book is then unchanged).
-    #[pyo3(signature = (side, price=None, qty=None, *, price_ticks=None, order_type=None, tif=None, post_only=false, display_qty=None, account=0, stp=None, order_id=None))]
+    #[pyo3(signature = (side, price=None, qty=None, *, price_ticks=None, order_type=None, tif=None, post_only=false, display_qty=None, account=None, stp=None, order_id=None))]
     #[allow(clippy::too_many_arguments)]
     fn submit(
         &mut self,
@@ -472,10 +510,30 @@ impl PyOrderBook {
         tif: Option<&Bound<'_, PyAny>>,
         post_only: bool,
         display_qty: Option<&Bound<'_, PyAny>>,
-        account: u32,
+        account: Option<&Bound<'_, PyAny>>,
         stp: Option<&Bound<'_, PyAny>>,
         order_id: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
+        let account: u32 = match account {
+            None => 0,
+            Some(a) if a.is_none() => 0,
+            Some(a) if !a.is_instance_of::<PyBool>() && a.extract::<u32>().is_ok() => {
+                a.extract()?
+            }
+            Some(account) => {
+                return Err(raise(
+                    py,
+                    ErrorKind::InvalidOrder,
+                    format!(
+                        "account {} must be an integer in 0..=4294967295 (0 = no account)",
+                        account.repr()?
+                    ),
+                    Some("account"),
+                    Some(account.clone().unbind()),
+                    None,
+                ))
+            }
+        };
         let side = convert::side(py, side)?;
         let ot = convert::order_type(py, order_type)?;
         let tif = convert::tif(py, tif, ot)?;
@@ -538,7 +596,12 @@ impl PyOrderBook {
     }
 
     /// Cancel a resting order. Raises `UnknownOrder` if it is not resting.
-    fn cancel(&mut self, py: Python<'_>, order_id: u64) -> PyResult<PyExecutionReport> {
+    fn cancel(
+        &mut self,
+        py: Python<'_>,
+        order_id: &Bound<'_, PyAny>,
+    ) -> PyResult<PyExecutionReport> {
+        let order_id = Self::resting_id(py, order_id)?;
         match self.book.cancel(order_id, &mut ()) {
             Ok(qty) => Ok(PyExecutionReport {
                 ex: hftbook_core::Execution {
@@ -568,11 +631,12 @@ impl PyOrderBook {
     fn modify(
         &mut self,
         py: Python<'_>,
-        order_id: u64,
+        order_id: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         qty: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
+        let order_id = Self::resting_id(py, order_id)?;
         let price = self.resolve_price(py, price, price_ticks)?;
         let qty_arg = qty.filter(|q| !q.is_none());
         let qty = match qty_arg {
@@ -653,11 +717,13 @@ impl PyOrderBook {
     }
 
     /// A resting order by id, or None.
-    fn order(&self, order_id: u64) -> Option<PyOrder> {
-        self.book.order(order_id).map(|order| PyOrder {
-            order,
-            spec: self.spec,
-        })
+    fn order(&self, py: Python<'_>, order_id: &Bound<'_, PyAny>) -> PyResult<Option<PyOrder>> {
+        Ok(Self::lookup_id(py, order_id)?
+            .and_then(|id| self.book.order(id))
+            .map(|order| PyOrder {
+                order,
+                spec: self.spec,
+            }))
     }
 
     /// Displayed quantity resting at a price (0 if no level).
@@ -734,8 +800,8 @@ impl PyOrderBook {
         self.book.len()
     }
 
-    fn __contains__(&self, order_id: u64) -> bool {
-        self.book.order(order_id).is_some()
+    fn __contains__(&self, py: Python<'_>, order_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(Self::lookup_id(py, order_id)?.is_some_and(|id| self.book.order(id).is_some()))
     }
 
     fn __repr__(&self) -> String {
