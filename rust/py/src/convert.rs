@@ -57,6 +57,13 @@ fn code<T: Copy>(
 
 /// `"buy"`/`"sell"` (any case, or `hb.Side`).
 pub fn side(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Side> {
+    // String literals in Python code are interned: most calls pass these very objects.
+    if v.is(pyo3::intern!(py, "buy")) {
+        return Ok(Side::Buy);
+    }
+    if v.is(pyo3::intern!(py, "sell")) {
+        return Ok(Side::Sell);
+    }
     code(py, "side", v, &[("buy", Side::Buy), ("sell", Side::Sell)])
 }
 
