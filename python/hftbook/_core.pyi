@@ -197,13 +197,13 @@ class OrderBook:
         qty: int | None = None,
         *,
         price_ticks: int | None = None,
-        order_type: Literal["limit", "market"] | str | None = None,
-        tif: Literal["gtc", "ioc", "fok"] | str | None = None,
-        post_only: bool = False,
-        display_qty: int | None = None,
-        account: int | None = None,
-        stp: _Stp | None = None,
         order_id: int | None = None,
+        tif: Literal["gtc", "ioc", "fok"] | str | None = None,
+        order_type: Literal["limit", "market"] | str | None = None,
+        account: int | None = None,
+        display_qty: int | None = None,
+        post_only: bool = False,
+        stp: _Stp | None = None,
     ) -> ExecutionReport: ...
     def cancel(self, order_id: int) -> ExecutionReport: ...
     def modify(

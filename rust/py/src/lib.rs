@@ -536,7 +536,7 @@ impl PyOrderBook {
     ///
     /// Raises `InvalidPrice`, `InvalidQuantity`, `DuplicateOrderId` or `InvalidOrder`
     /// (the book is then unchanged).
-    #[pyo3(signature = (side, price=None, qty=None, *, price_ticks=None, order_type=None, tif=None, post_only=false, display_qty=None, account=None, stp=None, order_id=None))]
+    #[pyo3(signature = (side, price=None, qty=None, *, price_ticks=None, order_id=None, tif=None, order_type=None, account=None, display_qty=None, post_only=false, stp=None))]
     #[allow(clippy::too_many_arguments)]
     fn submit(
         &mut self,
@@ -545,13 +545,13 @@ impl PyOrderBook {
         price: Option<&Bound<'_, PyAny>>,
         qty: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
-        order_type: Option<&Bound<'_, PyAny>>,
-        tif: Option<&Bound<'_, PyAny>>,
-        post_only: bool,
-        display_qty: Option<&Bound<'_, PyAny>>,
-        account: Option<&Bound<'_, PyAny>>,
-        stp: Option<&Bound<'_, PyAny>>,
         order_id: Option<&Bound<'_, PyAny>>,
+        tif: Option<&Bound<'_, PyAny>>,
+        order_type: Option<&Bound<'_, PyAny>>,
+        account: Option<&Bound<'_, PyAny>>,
+        display_qty: Option<&Bound<'_, PyAny>>,
+        post_only: bool,
+        stp: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
         let account: u32 = match account {
             None => 0,
