@@ -304,17 +304,39 @@ pub fn apply_with<L: Ladder>(
     out: &mut BatchOutcome,
 ) -> Result<(), RowError> {
     validate(book, cmds, adds_only)?;
-    out.order_ids.reserve(cmds.len());
-    out.status.reserve(cmds.len());
-    out.reason.reserve(cmds.len());
-    out.filled_qty.reserve(cmds.len());
-    out.remaining_qty.reserve(cmds.len());
-    for (row, c) in cmds.iter().enumerate() {
-        let mut sink = Fills(&mut out.fills);
-        let (id, status, reason, filled, remaining) =
-            match if adds_only { kind::ADD } else { c.kind } {
+    let n = cmds.len();
+    let base = out.order_ids.len();
+    // Sized once, written by index: no capacity check per row.
+    out.order_ids.resize(base + n, 0);
+    out.status.resize(base + n, 0);
+    out.reason.resize(base + n, 0);
+    out.filled_qty.resize(base + n, 0);
+    out.remaining_qty.resize(base + n, 0);
+    let BatchOutcome {
+        order_ids,
+        status,
+        reason,
+        filled_qty,
+        remaining_qty,
+        fills,
+    } = out;
+    let rows = order_ids[base..]
+        .iter_mut()
+        .zip(&mut status[base..])
+        .zip(&mut reason[base..])
+        .zip(&mut filled_qty[base..])
+        .zip(&mut remaining_qty[base..]);
+    book.at_one_time(|book| {
+        for (row, (c, ((((o_id, o_status), o_reason), o_filled), o_remaining))) in
+            cmds.iter().zip(rows).enumerate()
+        {
+            let mut sink = Fills(fills);
+            let (id, st, why, filled, remaining) = match if adds_only { kind::ADD } else { c.kind }
+            {
                 kind::ADD => {
-                    let o = decode_add(row, c)?;
+                    let Some(o) = decode(c) else {
+                        return Err(decode_error(row, c));
+                    };
                     // Every rule but the live-id check was validated for the whole batch.
                     match book.submit_prevalidated(&o, &mut sink) {
                         Ok(ex) => (
@@ -348,11 +370,12 @@ pub fn apply_with<L: Ladder>(
                     }
                 }
             };
-        out.order_ids.push(id);
-        out.status.push(status);
-        out.reason.push(reason);
-        out.filled_qty.push(filled);
-        out.remaining_qty.push(remaining);
-    }
-    Ok(())
+            *o_id = id;
+            *o_status = st;
+            *o_reason = why;
+            *o_filled = filled;
+            *o_remaining = remaining;
+        }
+        Ok(())
+    })
 }

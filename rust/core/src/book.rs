@@ -210,6 +210,8 @@ pub struct OrderBook<L: Ladder = SkipLadder> {
     ids: IdIndex,
     next_id: Arc<AtomicU64>,
     clock: Clock,
+    /// While a batch runs, every operation of it carries the batch's arrival time.
+    batch_ts: Option<u64>,
     stp_default: StpMode,
     limits: QtyLimits,
     trade_seq: u64,
@@ -263,6 +265,7 @@ impl<L: Ladder> OrderBook<L> {
             ids: IdIndex::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             clock,
+            batch_ts: None,
             stp_default,
             limits,
             trade_seq: 0,
@@ -292,6 +295,24 @@ impl<L: Ladder> OrderBook<L> {
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    #[inline]
+    fn now(&self) -> u64 {
+        match self.batch_ts {
+            Some(t) => t,
+            None => self.clock.now(),
+        }
+    }
+
+    /// Run `f` with the clock read once: every operation inside gets the same timestamp
+    /// (a batch is one arrival; priority within it is its order, as always).
+    pub fn at_one_time<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = self.batch_ts;
+        self.batch_ts = Some(self.now());
+        let r = f(self);
+        self.batch_ts = outer;
+        r
     }
 
     /// A lock-free read handle for other threads.
@@ -571,7 +592,7 @@ impl<L: Ladder> OrderBook<L> {
     ) -> Result<Execution, OrderError> {
         self.validate(o)?;
         let id = if o.id == 0 { self.assign_id() } else { o.id };
-        let ts = self.clock.now();
+        let ts = self.now();
         self.begin();
         let ex = self.execute(id, o, ts, sink);
         self.end();
@@ -592,7 +613,7 @@ impl<L: Ladder> OrderBook<L> {
             return Err(OrderError::BookFull);
         }
         let id = if o.id == 0 { self.assign_id() } else { o.id };
-        let ts = self.clock.now();
+        let ts = self.now();
         self.begin();
         let ex = self.execute(id, o, ts, sink);
         self.end();
@@ -1024,7 +1045,7 @@ impl<L: Ladder> OrderBook<L> {
         let open = rec.open();
         let new_qty = qty.unwrap_or(open);
         self.check_qty(new_qty)?;
-        let ts = self.clock.now();
+        let ts = self.now();
         self.begin();
         let ex = if new_price == old_price && new_qty <= open {
             let cut = open - new_qty;
