@@ -182,6 +182,18 @@ pub struct BatchOutcome {
     pub fills: Vec<Fill>,
 }
 
+/// One batch row's outcome: (order id, status code, reason code, filled, remaining).
+#[inline]
+fn row_of(ex: &crate::report::Execution) -> (u64, u8, u8, u64, u64) {
+    (
+        ex.order_id,
+        ex.status as u8,
+        reason_code(ex.reason),
+        ex.filled_qty,
+        ex.remaining_qty,
+    )
+}
+
 /// Reason code of an add whose caller id was live when the row was applied.
 pub const REASON_DUPLICATE_ID: u8 = 20;
 
@@ -339,13 +351,7 @@ pub fn apply_with<L: Ladder>(
                     };
                     // Every rule but the live-id check was validated for the whole batch.
                     match book.submit_prevalidated(&o, &mut sink) {
-                        Ok(ex) => (
-                            ex.order_id,
-                            ex.status as u8,
-                            reason_code(ex.reason),
-                            ex.filled_qty,
-                            ex.remaining_qty,
-                        ),
+                        Ok(ex) => row_of(&ex),
                         Err(_) => (c.id, OrderStatus::Rejected as u8, REASON_DUPLICATE_ID, 0, 0),
                     }
                 }
@@ -356,13 +362,7 @@ pub fn apply_with<L: Ladder>(
                 _ => {
                     let qty = (c.qty != 0).then_some(c.qty);
                     match book.modify(c.id, Some(Price(c.price)), qty, &mut sink) {
-                        Ok(ex) => (
-                            ex.order_id,
-                            ex.status as u8,
-                            reason_code(ex.reason),
-                            ex.filled_qty,
-                            ex.remaining_qty,
-                        ),
+                        Ok(ex) => row_of(&ex),
                         Err(OrderError::UnknownOrder { .. }) => {
                             (c.id, OrderStatus::Rejected as u8, 13, 0, 0)
                         }

@@ -591,12 +591,18 @@ impl<L: Ladder> OrderBook<L> {
         sink: &mut S,
     ) -> Result<Execution, OrderError> {
         self.validate(o)?;
+        Ok(self.enter(o, sink))
+    }
+
+    /// Enter a validated order: assign its id, stamp it, match it, rest or cancel the residual.
+    #[inline]
+    fn enter<S: ReportSink>(&mut self, o: &NewOrder, sink: &mut S) -> Execution {
         let id = if o.id == 0 { self.assign_id() } else { o.id };
         let ts = self.now();
         self.begin();
         let ex = self.execute(id, o, ts, sink);
         self.end();
-        Ok(ex)
+        ex
     }
 
     /// [`OrderBook::submit`] for an order that already passed [`OrderBook::validate`]
@@ -612,12 +618,7 @@ impl<L: Ladder> OrderBook<L> {
         if self.orders.len() >= (u32::MAX - 1) as usize {
             return Err(OrderError::BookFull);
         }
-        let id = if o.id == 0 { self.assign_id() } else { o.id };
-        let ts = self.now();
-        self.begin();
-        let ex = self.execute(id, o, ts, sink);
-        self.end();
-        Ok(ex)
+        Ok(self.enter(o, sink))
     }
 
     fn execute<S: ReportSink>(
