@@ -124,10 +124,10 @@ impl OrderArena {
     }
 
     /// Store a record and return its index. Returns `None` when 2^32 - 1 records are live.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, rec: OrderRecord) -> Option<u32> {
-        self.live += 1;
         if self.free != NIL {
+            self.live += 1;
             let idx = self.free;
             let slot = self.get_mut(idx);
             let next_free = slot.next;
@@ -135,6 +135,13 @@ impl OrderArena {
             self.free = next_free;
             return Some(idx);
         }
+        self.alloc_fresh(rec)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_fresh(&mut self, rec: OrderRecord) -> Option<u32> {
+        self.live += 1;
         if self.used == NIL {
             self.live -= 1;
             return None;
@@ -223,7 +230,7 @@ impl IdIndex {
     }
 
     /// Arena index of a live id.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: OrderId) -> Option<u32> {
         if let Some(p) = self.page(id) {
             let v = p.slots[(id as usize) & (PAGE - 1)];
@@ -245,7 +252,7 @@ impl IdIndex {
     }
 
     /// Record a new live id (must not be live already).
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, id: OrderId, idx: u32) {
         let pno = id >> PAGE_BITS;
         let slot = (id as usize) & (PAGE - 1);
@@ -260,6 +267,14 @@ impl IdIndex {
             self.in_pages += 1;
             return;
         }
+        self.insert_slow(id, idx);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_slow(&mut self, id: OrderId, idx: u32) {
+        let pno = id >> PAGE_BITS;
+        let slot = (id as usize) & (PAGE - 1);
         let dense_enough = self.pages * MIN_PAGE_FILL <= self.in_pages + MIN_PAGE_FILL;
         if dense_enough {
             if self.table.is_empty() {
@@ -290,26 +305,29 @@ impl IdIndex {
     }
 
     /// Forget a live id.
-    #[inline]
+    #[inline(always)]
     pub fn remove(&mut self, id: OrderId) {
         let slot = (id as usize) & (PAGE - 1);
         let rel = (id >> PAGE_BITS).wrapping_sub(self.first);
-        if let Some(r) = usize::try_from(rel).ok().filter(|&r| r < self.table.len()) {
-            if let Some(p) = self.table[r].as_mut() {
-                if p.slots[slot] != NIL {
-                    p.slots[slot] = NIL;
-                    p.live -= 1;
-                    self.in_pages -= 1;
-                    if p.live == 0 {
-                        self.free_page(r);
-                    }
-                    return;
+        if let Some(Some(p)) = usize::try_from(rel)
+            .ok()
+            .and_then(|r| self.table.get_mut(r))
+        {
+            if p.slots[slot] != NIL {
+                p.slots[slot] = NIL;
+                p.live -= 1;
+                self.in_pages -= 1;
+                if p.live == 0 {
+                    self.free_page(rel as usize);
                 }
+                return;
             }
         }
         self.sparse.remove(&id);
     }
 
+    #[cold]
+    #[inline(never)]
     fn free_page(&mut self, r: usize) {
         if let Some(page) = self.table[r].take() {
             // An empty page is all NIL again: keep one to reuse without a memset.

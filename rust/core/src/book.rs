@@ -555,11 +555,16 @@ impl<L: Ladder> OrderBook<L> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(&mut self) {
-        if !self.publishing {
-            return;
+        if self.publishing {
+            self.publish_top();
         }
+    }
+
+    /// Publish the top of book and close the seqlock write (only while readers exist).
+    #[inline(never)]
+    fn publish_top(&mut self) {
         let s = &self.shared;
         s.op_seq.store(self.op_seq, Ordering::Relaxed);
         let (bp, bq, bn) = self.bids.best().map_or((0, 0, 0), |i| {

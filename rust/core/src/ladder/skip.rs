@@ -139,6 +139,9 @@ pub struct SkipLadder {
     win_active: usize,
     /// Levels in the skiplist, tracked here so an empty skiplist costs no epoch pin.
     far_len: usize,
+    /// Key and level of the best window level (valid while `win_active > 0`).
+    best_key: i64,
+    best_idx: u32,
     shared: Arc<SidePub>,
 }
 
@@ -189,15 +192,22 @@ impl SkipLadder {
         Some(w2 * 64 + self.bits[w2].trailing_zeros() as usize)
     }
 
-    /// Key of the best level in the window.
+    /// Key of the best level in the window (cached).
     #[inline]
     fn best_window_key(&self) -> Option<i64> {
+        (self.win_active > 0).then_some(self.best_key)
+    }
+
+    /// Find the best window level again from the bitmap.
+    fn recompute_best(&mut self) {
         if self.win_active == 0 {
-            return None;
+            return;
         }
         let start = pos(self.base);
-        let p = self.first_from(start)?;
-        Some(self.base + ((p + WINDOW - start) & (WINDOW - 1)) as i64)
+        if let Some(p) = self.first_from(start) {
+            self.best_key = self.base + ((p + WINDOW - start) & (WINDOW - 1)) as i64;
+            self.best_idx = self.slots[p];
+        }
     }
 
     fn publish_slot(&self, p: usize, lvl: &Level) {
@@ -251,6 +261,7 @@ impl SkipLadder {
                 self.publish_slot(p, self.slab.get(idx));
             }
         }
+        self.recompute_best();
         self.shared.base.store(self.base, Ordering::Release);
         self.shared.init.store(true, Ordering::Release);
     }
@@ -318,6 +329,8 @@ impl Ladder for SkipLadder {
             summary: 0,
             win_active: 0,
             far_len: 0,
+            best_key: 0,
+            best_idx: NIL,
             shared: Arc::new(SidePub::new(side)),
         }
     }
@@ -388,6 +401,10 @@ impl Ladder for SkipLadder {
         if self.in_window(k) {
             self.set_bit(pos(k));
             self.win_active += 1;
+            if self.win_active == 1 || k < self.best_key {
+                self.best_key = k;
+                self.best_idx = idx;
+            }
         }
     }
     #[inline]
@@ -399,6 +416,9 @@ impl Ladder for SkipLadder {
             self.win_active -= 1;
             self.shared.count[p].store(0, Ordering::Relaxed);
             self.shared.qty[p].store(0, Ordering::Relaxed);
+            if k == self.best_key {
+                self.recompute_best();
+            }
             self.maybe_recenter();
         } else {
             self.shared.far.remove(&k);
@@ -409,8 +429,7 @@ impl Ladder for SkipLadder {
     #[inline]
     fn best(&self) -> Option<u32> {
         if self.win_active > 0 {
-            let p = self.first_from(pos(self.base))?;
-            Some(self.slots[p])
+            Some(self.best_idx)
         } else if self.far_len > 0 {
             self.shared.far.front().map(|e| e.value().idx)
         } else {
