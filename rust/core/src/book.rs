@@ -976,6 +976,7 @@ impl<L: Ladder> OrderBook<L> {
         self.ids.insert(id, idx);
     }
 
+    #[inline]
     fn remove_resting(&mut self, idx: u32) -> OrderRecord {
         let rec = *self.orders.get(idx);
         let ladder = match rec.side() {
@@ -1210,33 +1211,46 @@ struct RestFlags {
 }
 
 /// Unlink a record from its level's FIFO and take it out of the level's aggregates.
-#[inline]
+#[inline(always)]
 fn unlink<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
-    let r = *orders.get(idx);
-    list_remove(ladder, orders, idx);
-    let lvl = ladder.level_mut(r.level());
+    let r = orders.get(idx);
+    let (prev, next, li, visible, hidden) = (r.prev, r.next, r.level(), r.visible, r.hidden);
+    list_remove_links(ladder, orders, prev, next, li);
+    let lvl = ladder.level_mut(li);
     lvl.count -= 1;
-    lvl.visible -= r.visible;
-    lvl.hidden -= r.hidden;
+    lvl.visible -= visible;
+    lvl.hidden -= hidden;
 }
 
-#[inline]
+#[inline(always)]
 fn list_remove<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
-    let r = *orders.get(idx);
-    let li = r.level();
-    if r.prev != NIL {
-        orders.get_mut(r.prev).next = r.next;
+    let r = orders.get(idx);
+    let (prev, next, li) = (r.prev, r.next, r.level());
+    list_remove_links(ladder, orders, prev, next, li);
+}
+
+/// Splice a record out of its FIFO given its links (only the three fields are read).
+#[inline(always)]
+fn list_remove_links<L: Ladder>(
+    ladder: &mut L,
+    orders: &mut OrderArena,
+    prev: u32,
+    next: u32,
+    li: u32,
+) {
+    if prev != NIL {
+        orders.get_mut(prev).next = next;
     } else {
-        ladder.level_mut(li).head = r.next;
+        ladder.level_mut(li).head = next;
     }
-    if r.next != NIL {
-        orders.get_mut(r.next).prev = r.prev;
+    if next != NIL {
+        orders.get_mut(next).prev = prev;
     } else {
-        ladder.level_mut(li).tail = r.prev;
+        ladder.level_mut(li).tail = prev;
     }
 }
 
-#[inline]
+#[inline(always)]
 fn list_push_back<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, li: u32, idx: u32) {
     let tail = ladder.level(li).tail;
     {
