@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hftbook as hb
+from book_state import snapshot
 
 ADD, CANCEL, MODIFY = 0, 1, 2
 SIDES = ("buy", "sell")
@@ -26,19 +27,6 @@ def new_book(**kwargs: object) -> hb.OrderBook:
     b = hb.OrderBook("B", clock="manual", **kwargs)
     b.set_time(1_000)
     return b
-
-
-def snapshot(book: hb.OrderBook) -> tuple[object, ...]:
-    d = book.depth(1 << 20)
-    return (
-        d.bids.tobytes(),
-        d.asks.tobytes(),
-        book.orders("buy").tobytes(),
-        book.orders("sell").tobytes(),
-        len(book),
-        book.seq,
-        book.trade_count,
-    )
 
 
 def commands(rows: list[dict[str, int]], dtype: np.dtype = hb.COMMAND_DTYPE) -> np.ndarray:

@@ -10,22 +10,9 @@ from decimal import Decimal
 import pytest
 
 import hftbook as hb
+from book_state import snapshot
 
 UNSET = object()
-
-
-def snapshot(book: hb.OrderBook) -> tuple[object, ...]:
-    d = book.depth(1 << 20)
-    return (
-        d.bids.tobytes(),
-        d.asks.tobytes(),
-        book.orders("buy").tobytes(),
-        book.orders("sell").tobytes(),
-        len(book),
-        book.seq,
-        book.trade_count,
-        repr(book),
-    )
 
 
 def raises(
