@@ -471,6 +471,7 @@ impl<L: Ladder> OrderBook<L> {
     ///
     /// # Errors
     /// The first rule the order breaks.
+    #[inline]
     pub fn validate(&self, o: &NewOrder) -> Result<(), OrderError> {
         self.check_qty(o.qty)?;
         if o.display_qty > o.qty {
@@ -947,13 +948,15 @@ impl<L: Ladder> OrderBook<L> {
         } else {
             qty
         };
+        // Join the back of the level's FIFO: the record is built already linked.
+        let tail = ladder.level(li).tail;
         let rec = OrderRecord {
             id,
             visible,
             hidden: qty - visible,
             display: f.display,
             ts,
-            prev: NIL,
+            prev: tail,
             next: NIL,
             meta: OrderRecord::pack_meta(li, side, f.stp, f.post_only),
             account: f.account,
@@ -962,8 +965,14 @@ impl<L: Ladder> OrderBook<L> {
         let Some(idx) = orders.alloc(rec) else {
             return;
         };
-        list_push_back(ladder, orders, li, idx);
+        if tail != NIL {
+            orders.get_mut(tail).next = idx;
+        }
         let lvl = ladder.level_mut(li);
+        if tail == NIL {
+            lvl.head = idx;
+        }
+        lvl.tail = idx;
         lvl.count += 1;
         lvl.visible += visible;
         lvl.hidden += qty - visible;
