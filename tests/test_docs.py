@@ -1,0 +1,16 @@
+"""The examples in the package's docstrings run and give what they say."""
+
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["hftbook", "hftbook.exceptions", "hftbook.enums", "hftbook.simulate", "hftbook.cli"],
+)
+def test_docstring_examples(module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0, f"{module} has no examples"
+    assert result.failed == 0, capsys.readouterr().out
