@@ -2,7 +2,8 @@
 # The test command of the README: on a fresh machine it installs everything it needs
 # (a virtualenv with the package and its test dependencies; Rust crates come from
 # crates.io through cargo), then runs every check CI runs:
-#   Rust: fmt, clippy (-D warnings), unit/property/scenario/concurrency tests
+#   Rust: fmt, clippy (-D warnings), unit/property/scenario/concurrency tests,
+#         the instruction-count regression gate (callgrind)
 #   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,13 @@ step "Rust: cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "Rust: cargo test (hftbook-core: unit, property, scenario, concurrency tests)"
 cargo test -p hftbook-core
+
+step "Instruction-count regression gate (callgrind vs benches/icount_baseline.json)"
+if ! command -v valgrind >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq valgrind >/dev/null
+fi
+"$VENV/bin/python" benches/icount_gate.py
 
 step "Python: ruff"
 "$VENV/bin/ruff" check python tests benches

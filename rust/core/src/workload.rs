@@ -330,6 +330,144 @@ pub fn w2(n: usize, seed: u64) -> (Vec<Command>, Vec<Command>) {
     (prefill, ops)
 }
 
+/// Sweep: `levels` ask levels (`MID + 1 ..= MID + levels`) and as many bid levels below
+/// [`MID`], `per_level` orders of 1..=100 lots on each (ids from 1); then two market orders
+/// that take everything: a buy through every ask level, a sell through every bid level.
+pub fn sweep(levels: usize, per_level: usize, seed: u64) -> (Vec<Command>, Vec<Command>) {
+    let mut r = rng(seed);
+    let mut setup = Vec::with_capacity(2 * levels * per_level);
+    let (mut ask_total, mut bid_total) = (0u64, 0u64);
+    for i in 0..levels as i64 {
+        for _ in 0..per_level {
+            let (qa, qb) = (r.random_range(1..=100u64), r.random_range(1..=100u64));
+            ask_total += qa;
+            bid_total += qb;
+            setup.push(Command::add(Side::Sell, MID + 1 + i, qa));
+            setup.push(Command::add(Side::Buy, MID - 1 - i, qb));
+        }
+    }
+    number(&mut setup, 1);
+    let mut ops = vec![
+        Command::market(Side::Buy, ask_total),
+        Command::market(Side::Sell, bid_total),
+    ];
+    number(&mut ops, setup.len() as u64 + 1);
+    (setup, ops)
+}
+
+/// Cancel storm: `n` resting adds as in [`w1`] (ids `1..=n`), then a cancel of every one of
+/// them in a seeded random order.
+pub fn cancel_storm(n: usize, seed: u64) -> (Vec<Command>, Vec<Command>) {
+    let setup = w1(n, seed);
+    let mut ids: Vec<u64> = (1..=n as u64).collect();
+    shuffle(&mut ids, &mut rng(seed ^ 0x5eed));
+    (setup, ids.into_iter().map(Command::cancel).collect())
+}
+
+/// Deep book: one order on each of `levels` consecutive ticks a side (bids below [`MID`],
+/// asks above; ids `1..=2 * levels`), then `n_ops` ops: half adds at a uniformly random
+/// depth of the book (joining a level), half cancels of distinct random setup orders
+/// (levels far from the touch empty and are removed).
+pub fn deep_book(levels: usize, n_ops: usize, seed: u64) -> (Vec<Command>, Vec<Command>) {
+    let mut r = rng(seed);
+    let mut setup = Vec::with_capacity(2 * levels);
+    for i in 0..levels as i64 {
+        setup.push(Command::add(
+            Side::Buy,
+            MID - 1 - i,
+            r.random_range(1..=100u64),
+        ));
+        setup.push(Command::add(
+            Side::Sell,
+            MID + 1 + i,
+            r.random_range(1..=100u64),
+        ));
+    }
+    number(&mut setup, 1);
+    let mut victims: Vec<u64> = (1..=setup.len() as u64).collect();
+    shuffle(&mut victims, &mut r);
+    let mut victims = victims.into_iter();
+    let mut ops = Vec::with_capacity(n_ops);
+    let mut next_id = setup.len() as u64 + 1;
+    while ops.len() < n_ops {
+        let c = if r.random_bool(0.5) {
+            let d = r.random_range(0..levels as i64);
+            let s = side(&mut r);
+            let price = match s {
+                Side::Buy => MID - 1 - d,
+                Side::Sell => MID + 1 + d,
+            };
+            let c = Command {
+                id: next_id,
+                ..Command::add(s, price, r.random_range(1..=100u64))
+            };
+            next_id += 1;
+            c
+        } else {
+            match victims.next() {
+                Some(id) => Command::cancel(id),
+                None => break,
+            }
+        };
+        ops.push(c);
+    }
+    (setup, ops)
+}
+
+/// One huge level: `n` bids of one lot each at `MID - 1` (ids `1..=n`) and one ask level
+/// far above; then `n_ops` ops cycling through a cancel of a random order of the back half
+/// of the queue, an add joining the back of the queue, and a market sell of 1..=3 lots
+/// taking the front of the queue. Needs `n_ops <= n / 2` so the sells never reach the back
+/// half.
+pub fn huge_level(n: usize, n_ops: usize, seed: u64) -> (Vec<Command>, Vec<Command>) {
+    let mut r = rng(seed);
+    let mut setup: Vec<Command> = (0..n)
+        .map(|_| Command::add(Side::Buy, MID - 1, 1))
+        .collect();
+    setup.push(Command::add(Side::Sell, MID + 1000, 1));
+    number(&mut setup, 1);
+    let mut victims: Vec<u64> = ((n / 2) as u64 + 1..=n as u64).collect();
+    shuffle(&mut victims, &mut r);
+    let mut victims = victims.into_iter();
+    let mut ops = Vec::with_capacity(n_ops);
+    let mut next_id = setup.len() as u64 + 1;
+    while ops.len() < n_ops {
+        let c = match ops.len() % 3 {
+            0 => match victims.next() {
+                Some(id) => Command::cancel(id),
+                None => break,
+            },
+            1 => Command::add(Side::Buy, MID - 1, 1),
+            _ => Command::market(Side::Sell, r.random_range(1..=3u64)),
+        };
+        let c = if c.kind == kind::ADD {
+            next_id += 1;
+            Command {
+                id: next_id - 1,
+                ..c
+            }
+        } else {
+            c
+        };
+        ops.push(c);
+    }
+    (setup, ops)
+}
+
+/// Give the adds of `cmds` consecutive ids from `first`.
+fn number(cmds: &mut [Command], first: u64) {
+    for (id, c) in (first..).zip(cmds.iter_mut().filter(|c| c.kind == kind::ADD)) {
+        c.id = id;
+    }
+}
+
+/// Fisher-Yates with the workload RNG (deterministic for a seed).
+fn shuffle<T>(v: &mut [T], r: &mut Xoshiro256PlusPlus) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, r.random_range(0..=i));
+    }
+}
+
 /// A sink that only counts fills.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FillCounter {
@@ -383,6 +521,60 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::ladder::{PlainSkipLadder, SkipLadder};
+
+    #[test]
+    fn stress_workloads_do_what_they_say() {
+        // Sweep: everything trades, nothing rests.
+        let (setup, ops) = sweep(300, 2, 3);
+        let mut b: OrderBook<SkipLadder> = OrderBook::new();
+        run(&mut b, &setup);
+        assert_eq!(b.len(), 1200);
+        assert_eq!(b.level_count(Side::Sell), 300);
+        assert_eq!(run(&mut b, &ops), 1200);
+        assert!(b.is_empty());
+        // Cancel storm: every cancel hits a live order.
+        let (setup, ops) = cancel_storm(5000, 4);
+        let mut b: OrderBook<SkipLadder> = OrderBook::new();
+        run(&mut b, &setup);
+        for c in &ops {
+            b.cancel(c.id, &mut ()).unwrap();
+        }
+        assert!(b.is_empty());
+        // Deep book: every cancel is live, the book keeps its levels' span.
+        let (setup, ops) = deep_book(5000, 4000, 5);
+        let mut b: OrderBook<SkipLadder> = OrderBook::new();
+        run(&mut b, &setup);
+        assert_eq!(b.level_count(Side::Buy), 5000);
+        for c in &ops {
+            if c.kind == kind::CANCEL {
+                b.cancel(c.id, &mut ()).unwrap();
+            } else {
+                let ex = b.submit(&decode_add(0, c).unwrap(), &mut ()).unwrap();
+                assert_eq!(ex.filled_qty, 0);
+            }
+        }
+        b.check_invariants().unwrap();
+        // Huge level: one bid level throughout; every cancel live; sells take the front.
+        let (setup, ops) = huge_level(3000, 1500, 6);
+        let mut b: OrderBook<SkipLadder> = OrderBook::new();
+        run(&mut b, &setup);
+        assert_eq!(b.level_count(Side::Buy), 1);
+        let mut taken = 0;
+        for c in &ops {
+            match c.kind {
+                kind::CANCEL => {
+                    b.cancel(c.id, &mut ()).unwrap();
+                }
+                _ => {
+                    let ex = b.submit(&decode_add(0, c).unwrap(), &mut ()).unwrap();
+                    taken += ex.filled_qty;
+                }
+            }
+        }
+        assert_eq!(b.level_count(Side::Buy), 1);
+        assert_eq!(b.len() as u64, 3000 + 1 + 500 - 500 - taken);
+        b.check_invariants().unwrap();
+    }
 
     #[test]
     fn w1_is_deterministic_and_never_crosses() {
