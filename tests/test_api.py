@@ -702,3 +702,33 @@ def test_reader_outlives_its_book() -> None:
     del b
     seq, bid, ask = reader.top()
     assert (seq, bid.qty, ask) == (1, 1, None)
+
+
+def test_submit_argument_parsing_matches_a_python_signature() -> None:
+    """`submit` has its own vectorcall argument parser: it must behave like the signature."""
+    import inspect
+
+    b = hb.OrderBook("ARGS", tick_size="0.01")
+    sig = inspect.signature(hb.OrderBook.submit)
+    assert list(sig.parameters)[:4] == ["self", "side", "price", "qty"]
+    assert sig.parameters["price_ticks"].kind is inspect.Parameter.KEYWORD_ONLY
+    # Positional, keyword, keyword names built at run time (not interned), explicit None.
+    r1 = b.submit("buy", "1.00", 2)
+    r2 = b.submit(side="buy", price="1.00", qty=2, order_id=None, tif=None, stp=None)
+    name = "".join(["price", "_ticks"])
+    r3 = b.submit("buy", qty=2, **{name: 100})
+    assert [len(b), r1.order_id < r2.order_id < r3.order_id] == [3, True]
+    assert b.volume_at("1.00") == 6
+    for call, message in [
+        (lambda: b.submit(), "missing 1 required positional argument: 'side'"),
+        (lambda: b.submit("buy", 1, 2, 3), "at most 3 positional arguments (4 given)"),
+        (lambda: b.submit("buy", qty=1, colour="red"), "unexpected keyword argument 'colour'"),
+        (lambda: b.submit("buy", "1", price="2", qty=1), "multiple values for argument 'price'"),
+        (lambda: b.submit("buy", "1", 1, post_only=None), "'post_only' must be a bool"),
+    ]:
+        with pytest.raises(TypeError, match=re.escape(message)):
+            call()
+    assert len(b) == 3
+    # A method taken from the class still checks its `self`.
+    with pytest.raises(TypeError):
+        hb.OrderBook.submit(object(), "buy", "1", 1)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString};
 
 mod convert;
 mod errors;
+mod fastcall;
 mod objects;
 
 use convert::Spec;
@@ -947,6 +948,7 @@ const STATUS_NAMES: [&str; 5] = ["new", "partially_filled", "filled", "cancelled
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
+    fastcall::install(m.py())?;
     m.add_class::<PyBookReader>()?;
     m.add_class::<PyExecutionReport>()?;
     m.add_class::<PyFill>()?;
