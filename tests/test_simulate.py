@@ -59,6 +59,12 @@ def _outcome(r: SimulationResult) -> tuple[object, ...]:
     return (r.ops, r.kind_counts, r.trades, r.volume, r.resting_orders, r.summaries, r.digest)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `hftbook simulate` writes its reports under ./runs/ by default.
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def short_run() -> SimulationResult:
     return _run()

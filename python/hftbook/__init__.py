@@ -26,6 +26,7 @@ from hftbook._core import (
     Level,
     Order,
     OrderBook,
+    Profiler,
     __version__,
 )
 from hftbook._dtypes import (
@@ -42,8 +43,10 @@ from hftbook.exceptions import (
     InvalidOrder,
     InvalidPrice,
     InvalidQuantity,
+    ReportError,
     UnknownOrder,
 )
+from hftbook.profiling import LatencyReport, compare
 
 __all__ = [
     "BOOK_ORDER_DTYPE",
@@ -63,14 +66,18 @@ __all__ = [
     "InvalidOrder",
     "InvalidPrice",
     "InvalidQuantity",
+    "LatencyReport",
     "Level",
     "Order",
     "OrderBook",
     "OrderStatus",
     "OrderType",
+    "Profiler",
+    "ReportError",
     "Side",
     "StpMode",
     "TimeInForce",
     "UnknownOrder",
     "__version__",
+    "compare",
 ]

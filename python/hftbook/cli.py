@@ -34,6 +34,7 @@ from hftbook.simulate import (
     SimulationConfig,
     print_summary,
     run_simulation,
+    write_reports,
 )
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -210,6 +211,15 @@ def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
         "--json", type=Path, default=None, metavar="PATH", help="also write the summary as JSON"
     )
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    out.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for the profiler reports: latency.json/.html/.png and summary.json "
+        "(default runs/<UTC timestamp>/)",
+    )
+    out.add_argument("--no-reports", action="store_true", help="do not write the reports")
 
 
 def _check_writable(path: Path) -> None:
@@ -255,8 +265,25 @@ def _run_simulate(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(prog, f"cannot write --json {json_path}: {e}") from None
 
+    out_dir: Path | None = None
+    if not args.no_reports:
+        out_dir = args.out if args.out is not None else _default_run_dir()
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(out_dir, os.W_OK | os.X_OK):
+                raise OSError(f"{out_dir} is not writable")
+        except OSError as e:
+            raise UsageError(prog, f"cannot write --out {out_dir}: {e.strerror or e}") from None
+
     result = run_simulation(cfg, progress=not args.no_progress)
-    print_summary(result, Console())
+    console = Console()
+    print_summary(result, console)
+    if out_dir is not None:
+        try:
+            paths = write_reports(result, out_dir)
+        except OSError as e:
+            raise UsageError(prog, f"cannot write --out {out_dir}: {e.strerror or e}") from None
+        console.print(f"reports: {out_dir}/ ({', '.join(p.name for p in paths)})")
     if json_path is not None:
         try:
             with json_path.open("w", encoding="utf-8") as f:
@@ -267,6 +294,18 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
+def _default_run_dir() -> Path:
+    """``runs/<UTC timestamp>/`` (with a suffix if that folder exists already)."""
+    import datetime as dt
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = Path("runs") / stamp
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
 SIMULATE = Command(
     name="simulate",
     help="drive books with a seeded synthetic order flow; report throughput and latency",
@@ -274,8 +313,10 @@ SIMULATE = Command(
     run=_run_simulate,
 )
 
+from hftbook.perf_cli import PERF  # noqa: E402  (perf_cli builds PERF from Command)
+
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE,)
+COMMANDS: tuple[Command, ...] = (SIMULATE, PERF)
 
 
 # -------------------------------------------------------------------------------------- main

@@ -20,6 +20,7 @@ __all__ = [
     "InvalidOrder",
     "InvalidPrice",
     "InvalidQuantity",
+    "ReportError",
     "UnknownOrder",
 ]
 
@@ -71,3 +72,7 @@ class DuplicateOrderId(InvalidOrder):
 
 class UnknownOrder(HftbookError, KeyError):
     """Cancel or modify of an order that is not resting (unknown, filled or cancelled)."""
+
+
+class ReportError(HftbookError, ValueError):
+    """A latency report, threshold or operation name is not valid (``field`` says where)."""

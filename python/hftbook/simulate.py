@@ -26,13 +26,16 @@ stops. Each API call is timed on its own with :func:`time.perf_counter_ns`.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +53,7 @@ from rich.progress import (
 from rich.table import Table
 
 import hftbook as hb
+from hftbook.profiling import CpuMeter, CpuUsage, LatencyReport, memory_stats, reset_peak_memory
 
 __all__ = [
     "KIND_NAMES",
@@ -60,6 +64,7 @@ __all__ = [
     "print_summary",
     "run_simulation",
     "summary_tables",
+    "write_reports",
 ]
 
 #: Operation kinds, in the order of :attr:`SimulationConfig.mix` and of the latency arrays.
@@ -345,6 +350,11 @@ class SimulationResult:
         summaries: each book's final top of book.
         digest: SHA-256 of every book's final L3 state (equal for equal runs).
         interrupted: the run was stopped by Ctrl-C.
+        latency_report: the Rust profiler's per-operation latency of the core calls (TSC,
+            without the Python call overhead), pooled over the books.
+        memory: the extension's heap (``hftbook.profiling.memory_stats``) over the run:
+            ``live_bytes_start``, ``live_bytes_end``, ``peak_bytes``, ``allocations``.
+        cpu: CPU use of the process and of each thread over the run.
     """
 
     config: SimulationConfig
@@ -368,6 +378,9 @@ class SimulationResult:
     summaries: tuple[BookSummary, ...]
     digest: str
     interrupted: bool = False
+    latency_report: LatencyReport | None = field(default=None, repr=False)
+    memory: dict[str, int] = field(default_factory=dict)
+    cpu: CpuUsage | None = field(default=None, repr=False)
 
     @property
     def throughput(self) -> float:
@@ -634,6 +647,8 @@ class _Simulator:
             )
             for s in cfg.symbols
         )
+        for b in self.books:
+            b.profiling = True  # the Rust profiler: a TSC read pair per call
         tick = float(Decimal(cfg.tick_size))
         self.gen = _FlowGenerator(cfg, tick)
         self.live: list[list[int]] = [[] for _ in self.books]
@@ -893,14 +908,72 @@ def run_simulation(config: SimulationConfig, progress: bool = True) -> Simulatio
         >>> all(s.bid_price < s.ask_price for s in res.summaries)
         True
     """
+    reset_peak_memory()
+    mem0 = memory_stats()
     sim = _Simulator(config)
     overhead = _timer_overhead_ns()
     bar = _Progress(config, enabled=progress)
+    cpu = CpuMeter()
     t0 = time.perf_counter_ns()
     with bar.running():
         interrupted = sim.run(bar)
     wall = time.perf_counter_ns() - t0
-    return sim.result(wall, overhead, interrupted)
+    usage = cpu.read()
+    mem1 = memory_stats()
+    res = sim.result(wall, overhead, interrupted)
+    res.memory = {
+        "live_bytes_start": mem0["live_bytes"],
+        "live_bytes_end": mem1["live_bytes"],
+        "peak_bytes": mem1["peak_bytes"],
+        "allocations": mem1["allocations"] - mem0["allocations"],
+    }
+    res.cpu = usage
+    res.latency_report = LatencyReport.merge(
+        (LatencyReport.of(b) for b in sim.books),
+        source="hftbook simulate",
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        config=res.to_dict()["config"],
+        ops=res.ops,
+        books=len(sim.books),
+        memory=res.memory,
+        cpu={k: v for k, v in usage.to_dict().items() if k != "threads"},
+    )
+    return res
+
+
+#: Files :func:`write_reports` writes into a run's output folder.
+REPORT_FILES: tuple[str, ...] = ("latency.json", "latency.html", "latency.png", "summary.json")
+
+
+def write_reports(result: SimulationResult, out_dir: str | Path) -> list[Path]:
+    """Write the run's profiler reports into ``out_dir`` (created if missing).
+
+    ``latency.json`` (a :class:`~hftbook.profiling.LatencyReport`, readable by
+    ``hftbook perf report``), ``latency.html`` (self-contained page), ``latency.png``
+    (histogram and percentile curves) and ``summary.json`` (:meth:`SimulationResult.to_dict`
+    plus ``memory`` and ``cpu``). Returns the paths written.
+
+    >>> import tempfile
+    >>> res = run_simulation(SimulationConfig(max_ops=2_000), progress=False)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in write_reports(res, d)]
+    ['latency.json', 'latency.html', 'latency.png', 'summary.json']
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = result.latency_report
+    if rep is None:
+        raise ValueError("the result has no latency report (not made by run_simulation)")
+    paths = [out / name for name in REPORT_FILES]
+    rep.to_json(paths[0])
+    title = f"hftbook simulate: {result.ops:,} ops, seed {result.config.seed}"
+    rep.to_html(paths[1], title=title)
+    rep.plot(paths[2], title=title)
+    summary = result.to_dict()
+    summary["memory"] = result.memory
+    summary["cpu"] = None if result.cpu is None else result.cpu.to_dict()
+    paths[3].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return paths
 
 
 def _fmt_price(p: Decimal | None, qty: int) -> str:
@@ -910,9 +983,15 @@ def _fmt_price(p: Decimal | None, qty: int) -> str:
 def summary_tables(result: SimulationResult) -> list[Table]:
     """The end-of-run summary as rich Tables: totals, latency percentiles, books.
 
+    The core latency table (the Rust profiler's figures) is there when the result has them.
+
     >>> res = run_simulation(SimulationConfig(max_ops=2_000), progress=False)
-    >>> [t.title for t in summary_tables(res)]
-    ['Simulation summary', 'Latency per call (ns)', 'Final top of book']
+    >>> for t in summary_tables(res):
+    ...     print(t.title)
+    Simulation summary
+    Latency per call (ns)
+    Core latency per operation (Rust, TSC, ns)
+    Final top of book
     """
     r = result
     cfg = r.config
@@ -941,6 +1020,15 @@ def summary_tables(result: SimulationResult) -> list[Table]:
         ("throughput (API calls only)", f"{r.engine_throughput:,.0f} ops/s"),
         ("timer overhead (in samples)", f"{r.timer_overhead_ns} ns"),
     ]
+    if r.memory:
+        rows.append(
+            (
+                "Rust heap: live at end / peak",
+                _mib(r.memory["live_bytes_end"]) + " / " + _mib(r.memory["peak_bytes"]),
+            )
+        )
+    if r.cpu is not None:
+        rows.append(("CPU (process, % of one core)", f"{r.cpu.percent:.0f} %"))
     for name, value in rows:
         totals.add_row(name, value)
 
@@ -972,7 +1060,22 @@ def summary_tables(result: SimulationResult) -> list[Table]:
             f"{s.orders:,}",
             f"{s.trades:,}",
         )
-    return [totals, lat, tops]
+    tables = [totals, lat, tops]
+    rep = r.latency_report
+    if rep is not None and rep.recorded():
+        core = Table(title="Core latency per operation (Rust, TSC, ns)", title_justify="left")
+        for col in ("op", "count", "p50", "p99", "p99.9", "p99.99", "max"):
+            core.add_column(col, justify="left" if col == "op" else "right")
+        for o in rep.recorded():
+            core.add_row(
+                o.name, *(f"{v:,}" for v in (o.count, o.p50, o.p99, o.p99_9, o.p99_99, o.max))
+            )
+        tables.insert(2, core)
+    return tables
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB"
 
 
 def print_summary(result: SimulationResult, console: Console | None = None) -> None:

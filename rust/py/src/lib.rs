@@ -21,13 +21,13 @@ mod convert;
 mod errors;
 mod fastcall;
 mod objects;
+mod profile;
 
 use convert::Spec;
 use errors::{internal, order_error, raise, row_error};
+use hftbook_core::profile::{OpKind, Profiler, Recorder};
 use objects::{PyBatchResult, PyDepth, PyExecutionReport, PyFill, PyLevel, PyOrder};
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use profile::PyProfiler;
 
 static COMMAND_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static ORDER_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -139,6 +139,8 @@ pub struct PyOrderBook {
     symbol: String,
     manual_clock: Option<Arc<AtomicU64>>,
     sink: CallSink,
+    profiler: Profiler,
+    rec: Recorder,
 }
 
 fn level_bytes(spec: &Spec, levels: &[LevelView], out: &mut Vec<u8>) {
@@ -395,9 +397,15 @@ impl PyOrderBook {
     ) -> PyResult<PyBatchResult> {
         let cmds = self.commands(py, arr, adds_only)?;
         let book = &mut self.book;
+        let rec = &mut self.rec;
         let res = run_detached(py, move || {
             let mut out = BatchOutcome::default();
-            batch::apply_with(book, &cmds, adds_only, &mut out).map(|()| out)
+            let t = rec.start();
+            let r = batch::apply_with(book, &cmds, adds_only, &mut out);
+            if r.is_ok() {
+                rec.stop(OpKind::BATCH, t);
+            }
+            r.map(|()| out)
         })?;
         match res {
             Ok(out) => self.batch_result(py, out),
@@ -493,12 +501,15 @@ impl PyOrderBook {
                 ))
             }
         };
+        let profiler = Profiler::new(false);
         Ok(PyOrderBook {
             book: OrderBook::with_options(clk, limits, stp),
             spec,
             symbol,
             manual_clock: manual,
             sink: CallSink::default(),
+            rec: profiler.recorder(),
+            profiler,
         })
     }
 
@@ -620,8 +631,17 @@ impl PyOrderBook {
             account,
             stp,
         };
+        let t = self.rec.start();
         match self.book.submit(&o, &mut self.sink) {
-            Ok(ex) => Ok(self.report(ex)),
+            Ok(ex) => {
+                let kind = if ex.filled_qty > 0 {
+                    OpKind::MATCH
+                } else {
+                    OpKind::ADD
+                };
+                self.rec.stop(kind, t);
+                Ok(self.report(ex))
+            }
             Err(e) => {
                 let e = errors::in_units(&e, self.spec.lot_size);
                 let value = match errors::field_of(&e) {
@@ -642,7 +662,12 @@ impl PyOrderBook {
         order_id: &Bound<'_, PyAny>,
     ) -> PyResult<PyExecutionReport> {
         let order_id = Self::resting_id(py, order_id)?;
-        match self.book.cancel(order_id, &mut ()) {
+        let t = self.rec.start();
+        let res = self.book.cancel(order_id, &mut ());
+        if res.is_ok() {
+            self.rec.stop(OpKind::CANCEL, t);
+        }
+        match res {
             Ok(qty) => Ok(PyExecutionReport {
                 ex: hftbook_core::Execution {
                     order_id,
@@ -683,7 +708,12 @@ impl PyOrderBook {
             Some(q) => Some(self.spec.qty(py, "qty", q)?),
             None => None,
         };
-        match self.book.modify(order_id, price, qty, &mut self.sink) {
+        let t = self.rec.start();
+        let res = self.book.modify(order_id, price, qty, &mut self.sink);
+        if res.is_ok() {
+            self.rec.stop(OpKind::MODIFY, t);
+        }
+        match res {
             Ok(ex) => Ok(self.report(ex)),
             Err(e) => {
                 self.sink.fills.clear();
@@ -829,6 +859,37 @@ impl PyOrderBook {
         }
     }
 
+    /// Per-operation latency statistics of this book (a dict, the input of
+    /// `hftbook.profiling.LatencyReport`): the core call of every successful `submit`
+    /// (kind "add", or "match" when it traded), `cancel`, `modify`, and of each
+    /// `submit_batch`/`apply_batch` ("batch"), timed in Rust with the calibrated TSC.
+    /// Empty until `profiling` is switched on.
+    fn profile<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        profile::snapshot_dict(py, self.profiler.snapshot())
+    }
+
+    /// Discard the latency statistics recorded so far.
+    fn reset_profile(&self) {
+        self.profiler.reset();
+    }
+
+    /// Whether operations are timed (default False: off costs one relaxed load per call).
+    #[getter]
+    fn get_profiling(&self) -> bool {
+        self.profiler.is_enabled()
+    }
+
+    #[setter]
+    fn set_profiling(&self, on: bool) {
+        self.profiler.set_enabled(on);
+    }
+
+    /// A thread-safe handle on this book's profiler, to snapshot, reset or switch it from
+    /// another thread (also while this book runs a batch).
+    fn profiler(&self) -> PyProfiler {
+        PyProfiler::new(&self.profiler)
+    }
+
     /// Check internal invariants (for tests); raises `HftbookError` if one is broken.
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
         self.book
@@ -959,6 +1020,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(workload_w1, m)?)?;
     m.add_function(wrap_pyfunction!(workload_w2, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_in_core, m)?)?;
+    m.add_class::<PyProfiler>()?;
+    m.add_function(wrap_pyfunction!(profile::memory_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(profile::reset_peak_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(profile::cpu_times, m)?)?;
     m.add(
         "STATUS_NAMES",
         PyList::new(m.py(), STATUS_NAMES)?.to_tuple(),
