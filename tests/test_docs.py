@@ -8,7 +8,16 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["hftbook", "hftbook.exceptions", "hftbook.enums", "hftbook.simulate", "hftbook.cli"],
+    [
+        "hftbook",
+        "hftbook.exceptions",
+        "hftbook.enums",
+        "hftbook.simulate",
+        "hftbook.cli",
+        "hftbook.data",
+        "hftbook.data.lobster",
+        "hftbook.data.cli",
+    ],
 )
 def test_docstring_examples(module: str, capsys: pytest.CaptureFixture[str]) -> None:
     result = doctest.testmod(importlib.import_module(module))

@@ -19,6 +19,9 @@ __all__ = [
     "OrderBook",
     "__version__",
     "_panic_in_core",
+    "parse_lobster_messages",
+    "parse_lobster_orderbook",
+    "replay_lobster",
     "workload_w1",
     "workload_w2",
 ]
@@ -231,3 +234,16 @@ class OrderBook:
     def check_invariants(self) -> None: ...
     def __len__(self) -> int: ...
     def __contains__(self, order_id: int, /) -> bool: ...
+
+def parse_lobster_messages(data: bytes, name: str = "messages") -> npt.NDArray[np.int64]: ...
+def parse_lobster_orderbook(data: bytes, name: str = "orderbook") -> npt.NDArray[np.int64]: ...
+def replay_lobster(
+    messages: npt.NDArray[np.int64],
+    orderbook: npt.NDArray[np.int64],
+    levels: int | None = None,
+    *,
+    edge_sync: bool = True,
+    validate: bool = True,
+    message_file: str = "messages",
+    orderbook_file: str = "orderbook",
+) -> dict[str, Any]: ...

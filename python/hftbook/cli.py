@@ -29,6 +29,7 @@ from typing import NoReturn
 from rich.console import Console
 
 import hftbook
+from hftbook.data.cli import replay_command
 from hftbook.simulate import (
     KIND_NAMES,
     SimulationConfig,
@@ -275,7 +276,7 @@ SIMULATE = Command(
 )
 
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE,)
+COMMANDS: tuple[Command, ...] = (SIMULATE, replay_command())
 
 
 # -------------------------------------------------------------------------------------- main
