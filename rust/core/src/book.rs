@@ -407,6 +407,19 @@ impl<L: Ladder> OrderBook<L> {
         out
     }
 
+    /// Up to `n` levels of `side`, best first, written into `out` (cleared first; no
+    /// allocation once `out` has the capacity).
+    pub fn depth_into(&self, side: Side, n: usize, out: &mut Vec<LevelView>) {
+        out.clear();
+        if n == 0 {
+            return;
+        }
+        self.ladder(side).visit(|l| {
+            out.push(Self::level_view(l));
+            out.len() < n
+        });
+    }
+
     /// Top `n` levels of both sides.
     pub fn snapshot(&self, n: usize) -> MarketDataSnapshot {
         MarketDataSnapshot {
