@@ -16,6 +16,9 @@ import pytest
         "hftbook.cli",
         "hftbook.profiling",
         "hftbook.perf_cli",
+        "hftbook.data",
+        "hftbook.data.lobster",
+        "hftbook.data.cli",
     ],
 )
 def test_docstring_examples(module: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,6 +38,7 @@ from hftbook._dtypes import (
 )
 from hftbook.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from hftbook.exceptions import (
+    DataFormatError,
     DuplicateOrderId,
     HftbookError,
     InvalidOrder,
@@ -58,6 +59,7 @@ __all__ = [
     "STATUS_NAMES",
     "BatchResult",
     "BookReader",
+    "DataFormatError",
     "Depth",
     "DuplicateOrderId",
     "ExecutionReport",

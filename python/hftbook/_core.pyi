@@ -23,6 +23,9 @@ __all__ = [
     "cpu_times",
     "memory_stats",
     "reset_peak_memory",
+    "parse_lobster_messages",
+    "parse_lobster_orderbook",
+    "replay_lobster",
     "workload_w1",
     "workload_w2",
 ]
@@ -264,3 +267,15 @@ class Profiler:
 def memory_stats() -> dict[str, int]: ...
 def reset_peak_memory() -> None: ...
 def cpu_times() -> dict[str, Any]: ...
+def parse_lobster_messages(data: bytes, name: str = "messages") -> npt.NDArray[np.int64]: ...
+def parse_lobster_orderbook(data: bytes, name: str = "orderbook") -> npt.NDArray[np.int64]: ...
+def replay_lobster(
+    messages: npt.NDArray[np.int64],
+    orderbook: npt.NDArray[np.int64],
+    levels: int | None = None,
+    *,
+    edge_sync: bool = True,
+    validate: bool = True,
+    message_file: str = "messages",
+    orderbook_file: str = "orderbook",
+) -> dict[str, Any]: ...

@@ -29,6 +29,7 @@ from typing import NoReturn
 from rich.console import Console
 
 import hftbook
+from hftbook.data.cli import replay_command
 from hftbook.simulate import (
     KIND_NAMES,
     SimulationConfig,
@@ -316,7 +317,7 @@ SIMULATE = Command(
 from hftbook.perf_cli import PERF  # noqa: E402  (perf_cli builds PERF from Command)
 
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE, PERF)
+COMMANDS: tuple[Command, ...] = (SIMULATE, PERF, replay_command())
 
 
 # -------------------------------------------------------------------------------------- main

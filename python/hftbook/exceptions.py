@@ -15,6 +15,7 @@ the book exactly as it was::
 from __future__ import annotations
 
 __all__ = [
+    "DataFormatError",
     "DuplicateOrderId",
     "HftbookError",
     "InvalidOrder",
@@ -76,3 +77,28 @@ class UnknownOrder(HftbookError, KeyError):
 
 class ReportError(HftbookError, ValueError):
     """A latency report, threshold or operation name is not valid (``field`` says where)."""
+
+
+class DataFormatError(HftbookError, ValueError):
+    """A market-data file (or array) does not follow its format; nothing was replayed.
+
+    Attributes:
+        path: the file at fault (as the caller named it), or None.
+        line: the 1-based line in that file, or None.
+        field: the column (``"Price"``, ``"BidSize_3"``), ``"row"`` for a whole row, or
+            ``"row count"`` when two files that go together differ in length; or None.
+    """
+
+    path: str | None
+    line: int | None
+
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field, row=None if line is None else line - 1)
+        self.path = path
+        self.line = line

@@ -407,6 +407,19 @@ impl<L: Ladder> OrderBook<L> {
         out
     }
 
+    /// Up to `n` levels of `side`, best first, written into `out` (cleared first; no
+    /// allocation once `out` has the capacity).
+    pub fn depth_into(&self, side: Side, n: usize, out: &mut Vec<LevelView>) {
+        out.clear();
+        if n == 0 {
+            return;
+        }
+        self.ladder(side).visit(|l| {
+            out.push(Self::level_view(l));
+            out.len() < n
+        });
+    }
+
     /// Top `n` levels of both sides.
     pub fn snapshot(&self, n: usize) -> MarketDataSnapshot {
         MarketDataSnapshot {
@@ -465,6 +478,49 @@ impl<L: Ladder> OrderBook<L> {
             .map(|i| self.bids.level(i).visible)
             .or_else(|| self.asks.find(price).map(|i| self.asks.level(i).visible))
             .unwrap_or(0)
+    }
+
+    /// The level of `side` at `price`, if one rests there.
+    pub fn level(&self, side: Side, price: Price) -> Option<LevelView> {
+        let ladder = self.ladder(side);
+        ladder
+            .find(price)
+            .map(|i| Self::level_view(ladder.level(i)))
+    }
+
+    /// The orders resting at `price` on `side`, in FIFO (time priority) order.
+    pub fn level_orders(&self, side: Side, price: Price) -> Vec<OrderView> {
+        let ladder = self.ladder(side);
+        let Some(li) = ladder.find(price) else {
+            return Vec::new();
+        };
+        let l = ladder.level(li);
+        let mut out = Vec::with_capacity(l.count as usize);
+        let mut cur = l.head;
+        while cur != NIL {
+            let r = self.orders.get(cur);
+            out.push(self.order_view(side, l.price, r));
+            cur = r.next;
+        }
+        out
+    }
+
+    /// Where a resting order stands in its level's FIFO: `(position, qty_ahead)`, where
+    /// `position` is the number of orders ahead of it (0 = head of the queue) and
+    /// `qty_ahead` the displayed lots of those orders. `None` if `id` is not resting.
+    /// O(position).
+    pub fn queue_position(&self, id: OrderId) -> Option<(u32, Qty)> {
+        let idx = self.ids.get(id)?;
+        let r = self.orders.get(idx);
+        let mut cur = self.ladder(r.side()).level(r.level()).head;
+        let (mut pos, mut ahead) = (0u32, 0 as Qty);
+        while cur != NIL && cur != idx {
+            let o = self.orders.get(cur);
+            pos += 1;
+            ahead += o.visible;
+            cur = o.next;
+        }
+        Some((pos, ahead))
     }
 
     /// Check a new order without touching the book.

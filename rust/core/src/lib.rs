@@ -29,6 +29,7 @@ pub mod decimal;
 pub mod error;
 pub mod ladder;
 pub mod profile;
+pub mod lobster;
 pub mod report;
 pub mod types;
 pub mod workload;

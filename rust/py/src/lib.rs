@@ -20,6 +20,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString};
 mod convert;
 mod errors;
 mod fastcall;
+mod lobster;
 mod objects;
 mod profile;
 
@@ -1048,5 +1049,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reasons[batch::REASON_DUPLICATE_ID as usize] = "duplicate_order_id";
     m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    lobster::register(m)?;
     Ok(())
 }

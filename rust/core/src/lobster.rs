@@ -1,0 +1,1279 @@
+//! LOBSTER replay: parse LOBSTER message and orderbook files, replay the messages into a real
+//! [`OrderBook`], check the book against the recorded levels after every message, and measure
+//! queue position at execution time.
+//!
+//! # Format
+//! LOBSTER files have no header and are comma separated. A message row is
+//! `Time,Type,OrderID,Size,Price,Direction`: time in seconds after midnight (decimal, up to
+//! nanoseconds), type 1 add, 2 partial cancel, 3 delete, 4 visible execution, 5 hidden
+//! execution, 6 cross trade, 7 trading halt; the price in dollars × 10000; direction 1 buy,
+//! -1 sell (of the resting order for executions). Orderbook row `k` is the book after message
+//! `k`: for each level `AskPrice,AskSize,BidPrice,BidSize`, empty levels written as
+//! `9999999999,0` (ask) and `-9999999999,0` (bid).
+//!
+//! [`parse_messages`] gives a flat `Vec<i64>` of 6 columns per row, the time converted exactly
+//! to integer nanoseconds after midnight; [`parse_orderbook`] gives a flat `Vec<i64>` of `4L`
+//! columns. Parsing never panics: bad input is a [`LobsterError::Format`] naming the file, the
+//! 1-based line and the field.
+//!
+//! # Prices
+//! Types 1–4 sit on the $0.01 tick, so the book runs in ticks of `price / 100`; a price that is
+//! not a multiple of 100 is an error. Type 5 hidden executions may sit on a half cent: they
+//! never touch the visible book and are only recorded as trades.
+//!
+//! # Seeding, unknown ids and edge-sync
+//! The replay starts from orderbook row 0 (the book after message 0). Its liquidity belongs to
+//! orders whose ids the file never showed, so each level gets a synthetic *residual* order with
+//! an id from [`RESIDUAL_ID_BASE`] upward (LOBSTER ids are below it); if message 0 is an add,
+//! that order is seeded as itself behind the residual. A reduction, delete or execution of an
+//! unknown id comes out of its level: residual orders first (oldest first), then known orders
+//! from the back of the queue.
+//!
+//! A level-L message file holds only the events inside the top-L price window, so a plain
+//! replay goes stale within a few dozen rows. With [`ReplayOptions::edge_sync`] (the default)
+//! the replay adds, after every message `i ≥ 1`:
+//! 1. every price shown in row `i` but not in row `i-1`, other than the price of the message
+//!    itself (types 1–4), is liquidity that entered the window from outside: its level is set
+//!    to the size the row shows (a residual order is added, or the level is reduced);
+//! 2. every level of ours that lies inside the shown window of row `i` (all of a side when the
+//!    row shows fewer than L levels on it) and is absent from both row `i` and row `i-1` was
+//!    cancelled out of sight and is dropped;
+//! 3. when a known order is deleted or executed for a size other than the one we hold (it
+//!    changed while outside the window), the difference goes to the level: a residual is added
+//!    if we held more, the level is reduced if we held less.
+//!
+//! Rows matched are counted after the adapter ran; the adapter never touches a price that is
+//! in both rows `i-1` and `i`, so those levels are checked by the message stream alone.
+//! [`ReplayReport::rows_synced`] counts rows where it changed anything.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use rustc_hash::FxHashMap;
+use thiserror::Error;
+
+use crate::book::{LevelView, OrderBook};
+use crate::error::OrderError;
+use crate::types::{NewOrder, OrderId, Price, Qty, Side};
+
+/// First id of the synthetic residual orders (liquidity of unknown ids). LOBSTER order ids
+/// must be below it.
+pub const RESIDUAL_ID_BASE: OrderId = 1 << 62;
+/// Price LOBSTER writes for an empty ask level.
+pub const EMPTY_ASK_PRICE: i64 = 9_999_999_999;
+/// Price LOBSTER writes for an empty bid level.
+pub const EMPTY_BID_PRICE: i64 = -9_999_999_999;
+/// LOBSTER price units (dollars × 10000) per $0.01 tick.
+pub const PRICE_PER_TICK: i64 = 100;
+/// Columns of a message row.
+pub const MESSAGE_COLUMNS: usize = 6;
+/// Names of the message columns, as used in errors.
+pub const MESSAGE_FIELDS: [&str; MESSAGE_COLUMNS] =
+    ["Time", "Type", "OrderID", "Size", "Price", "Direction"];
+const BOOK_FIELDS: [&str; 4] = ["AskPrice", "AskSize", "BidPrice", "BidSize"];
+const MAX_FRACTION_DIGITS: usize = 9;
+const MAX_SIZE: i64 = 1 << 48;
+
+/// Why LOBSTER input could not be read or replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum LobsterError {
+    /// A file's content does not follow the LOBSTER format.
+    #[error("{file}: line {line}, field {field}: {reason}")]
+    Format {
+        /// The file (as named by the caller).
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// The field: a column name such as `Price` or `BidSize_3`, or `row` / `row count`.
+        field: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// Replay arguments that do not fit together (array shapes, level count).
+    #[error("invalid LOBSTER replay input: {0}")]
+    Input(String),
+    /// The book refused an operation the replay derived from a message.
+    #[error("message {index} (line {line}) {message:?}: the book refused it: {source}")]
+    Book {
+        /// 0-based message index.
+        index: usize,
+        /// 1-based line of the message file.
+        line: usize,
+        /// The message row.
+        message: [i64; MESSAGE_COLUMNS],
+        /// The book's error.
+        source: OrderError,
+    },
+}
+
+/// The name of column `col` (0-based) of a LOBSTER orderbook file, e.g. `AskPrice_1`.
+pub fn orderbook_field(col: usize) -> String {
+    format!("{}_{}", BOOK_FIELDS[col % 4], col / 4 + 1)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Message,
+    Orderbook,
+}
+
+fn field_name(kind: Kind, col: usize) -> String {
+    match kind {
+        Kind::Message => MESSAGE_FIELDS
+            .get(col)
+            .map_or_else(|| format!("field {}", col + 1), |s| (*s).to_string()),
+        Kind::Orderbook => orderbook_field(col),
+    }
+}
+
+fn show(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(40)];
+    let s = String::from_utf8_lossy(cut).into_owned();
+    if bytes.len() > 40 {
+        format!("{s:?}…")
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// The bytes of the field starting at `pos` (up to the next delimiter).
+fn field_text(data: &[u8], pos: usize) -> &[u8] {
+    let end = data[pos..]
+        .iter()
+        .position(|&c| c == b',' || c == b'\n' || c == b'\r')
+        .map_or(data.len(), |e| pos + e);
+    &data[pos..end]
+}
+
+/// Parse a signed integer at `pos`; returns the value and the position after it.
+#[inline]
+fn parse_int(data: &[u8], mut pos: usize) -> Result<(i64, usize), String> {
+    let start = pos;
+    let neg = data.get(pos) == Some(&b'-');
+    if neg {
+        pos += 1;
+    }
+    let digits = pos;
+    let mut v: i64 = 0;
+    while let Some(&c) = data.get(pos) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = match v.checked_mul(10).and_then(|x| x.checked_add(i64::from(d))) {
+            Some(x) => x,
+            None => {
+                return Err(format!(
+                    "integer {} does not fit in 64 bits",
+                    show(field_text(data, start))
+                ))
+            }
+        };
+        pos += 1;
+    }
+    if pos == digits {
+        return Err(not_number(data, start, "an integer"));
+    }
+    Ok((if neg { -v } else { v }, pos))
+}
+
+fn not_number(data: &[u8], start: usize, what: &str) -> String {
+    let text = field_text(data, start);
+    if text.is_empty() {
+        format!("empty field, expected {what}")
+    } else {
+        format!("{} is not {what}", show(text))
+    }
+}
+
+/// Parse a non-negative decimal number of seconds at `pos` into nanoseconds.
+#[inline]
+fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
+    const WHAT: &str = "a time in seconds such as 34200.004241176";
+    let start = pos;
+    if data.get(pos) == Some(&b'-') {
+        return Err(format!(
+            "{} is negative, expected {WHAT}",
+            show(field_text(data, start))
+        ));
+    }
+    let (secs, mut pos) = parse_int(data, pos).map_err(|_| not_number(data, start, WHAT))?;
+    let mut frac: i64 = 0;
+    let mut n = 0usize;
+    if data.get(pos) == Some(&b'.') {
+        pos += 1;
+        while let Some(&c) = data.get(pos) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            n += 1;
+            if n > MAX_FRACTION_DIGITS {
+                return Err(format!(
+                    "{} has more than {MAX_FRACTION_DIGITS} decimals (nanoseconds)",
+                    show(field_text(data, start))
+                ));
+            }
+            frac = frac * 10 + i64::from(d);
+            pos += 1;
+        }
+    }
+    for _ in n..MAX_FRACTION_DIGITS {
+        frac *= 10;
+    }
+    let ns = secs
+        .checked_mul(1_000_000_000)
+        .and_then(|s| s.checked_add(frac))
+        .ok_or_else(|| format!("{} is too large", show(field_text(data, start))))?;
+    Ok((ns, pos))
+}
+
+fn parse_rows(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    fixed_cols: Option<usize>,
+) -> Result<(Vec<i64>, usize), LobsterError> {
+    let err = |line: usize, field: String, reason: String| LobsterError::Format {
+        file: file.to_string(),
+        line,
+        field,
+        reason,
+    };
+    let mut cols = fixed_cols;
+    // A row of 6 fields is ~40 bytes, a 40-field orderbook row ~230.
+    let guess = match kind {
+        Kind::Message => data.len() / 7,
+        Kind::Orderbook => data.len() / 5,
+    };
+    let mut out: Vec<i64> = Vec::with_capacity(guess);
+    let n = data.len();
+    let mut pos = 0usize;
+    let mut line = 0usize;
+    while pos < n {
+        line += 1;
+        if data[pos] == b'\n' || data[pos] == b'\r' {
+            if data[pos..].iter().all(|c| c.is_ascii_whitespace()) {
+                break; // trailing blank lines
+            }
+            return Err(err(
+                line,
+                "row".to_string(),
+                "empty line inside the file".to_string(),
+            ));
+        }
+        let mut col = 0usize;
+        loop {
+            if let Some(c) = cols {
+                if col >= c {
+                    return Err(err(
+                        line,
+                        "row".to_string(),
+                        format!("too many fields: expected {c}, found more"),
+                    ));
+                }
+            }
+            let parsed = if kind == Kind::Message && col == 0 {
+                parse_time(data, pos)
+            } else {
+                parse_int(data, pos)
+            };
+            let (v, next) = parsed.map_err(|r| err(line, field_name(kind, col), r))?;
+            out.push(v);
+            col += 1;
+            pos = next;
+            match data.get(pos) {
+                Some(b',') => pos += 1,
+                Some(b'\n') => {
+                    pos += 1;
+                    break;
+                }
+                Some(b'\r') if matches!(data.get(pos + 1), Some(b'\n') | None) => {
+                    pos += if data.get(pos + 1).is_some() { 2 } else { 1 };
+                    break;
+                }
+                None => break,
+                Some(_) => {
+                    return Err(err(
+                        line,
+                        field_name(kind, col - 1),
+                        format!(
+                            "unexpected characters after the number: {}",
+                            show(field_text(data, pos))
+                        ),
+                    ))
+                }
+            }
+        }
+        match cols {
+            Some(c) if col != c => {
+                return Err(err(
+                    line,
+                    field_name(kind, col),
+                    format!("missing: expected {c} fields, found {col} (truncated line?)"),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                if col % 4 != 0 {
+                    return Err(err(
+                        line,
+                        "row".to_string(),
+                        format!(
+                            "{col} fields: an orderbook row has 4 per level (AskPrice, \
+                             AskSize, BidPrice, BidSize)"
+                        ),
+                    ));
+                }
+                cols = Some(col);
+            }
+        }
+    }
+    match cols {
+        Some(c) if line > 0 && !out.is_empty() => Ok((out, c)),
+        _ => Err(err(
+            1,
+            "row".to_string(),
+            "the file is empty (no rows)".to_string(),
+        )),
+    }
+}
+
+/// Parse a LOBSTER message file: a flat array of 6 columns per row (`Time` as integer
+/// nanoseconds after midnight).
+///
+/// # Errors
+/// [`LobsterError::Format`] naming `file`, the line and the field.
+pub fn parse_messages(data: &[u8], file: &str) -> Result<Vec<i64>, LobsterError> {
+    parse_rows(data, file, Kind::Message, Some(MESSAGE_COLUMNS)).map(|(v, _)| v)
+}
+
+/// Parse a LOBSTER orderbook file: a flat array and its column count (4 × levels), which the
+/// first row fixes.
+///
+/// # Errors
+/// [`LobsterError::Format`] naming `file`, the line and the field.
+pub fn parse_orderbook(data: &[u8], file: &str) -> Result<(Vec<i64>, usize), LobsterError> {
+    parse_rows(data, file, Kind::Orderbook, None)
+}
+
+/// How to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Levels compared and synchronised (at most the orderbook file's level count).
+    pub levels: usize,
+    /// Apply the edge synchronisation described in the module docs (on by default).
+    pub edge_sync: bool,
+    /// Compare our top levels with every orderbook row.
+    pub validate: bool,
+    /// Name of the message file, for errors.
+    pub message_file: String,
+    /// Name of the orderbook file, for errors.
+    pub orderbook_file: String,
+}
+
+impl ReplayOptions {
+    /// Defaults: edge-sync and validation on, files named `messages` and `orderbook`.
+    pub fn new(levels: usize) -> Self {
+        ReplayOptions {
+            levels,
+            edge_sync: true,
+            validate: true,
+            message_file: "messages".to_string(),
+            orderbook_file: "orderbook".to_string(),
+        }
+    }
+}
+
+/// The first row where our book differed from the recorded one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// 0-based message index (the orderbook row is the same index).
+    pub index: usize,
+    /// The message just applied.
+    pub message: [i64; MESSAGE_COLUMNS],
+    /// Our top levels in the orderbook-row layout (dummy values for empty levels).
+    pub ours: Vec<i64>,
+    /// The recorded row.
+    pub recorded: Vec<i64>,
+    /// The recorded row before the message.
+    pub previous: Vec<i64>,
+}
+
+/// What a replay did and found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplayReport {
+    /// Messages in the file (message 0 is part of the seed).
+    pub messages: usize,
+    /// Levels compared.
+    pub levels: usize,
+    /// Whether edge-sync was on.
+    pub edge_sync: bool,
+    /// Rows compared (messages 1..N when validating, else 0).
+    pub rows_compared: usize,
+    /// Rows whose top levels equal the recorded row.
+    pub rows_matched: usize,
+    /// The first row that differed.
+    pub first_mismatch: Option<Mismatch>,
+    /// Rows where edge-sync changed the book.
+    pub rows_synced: usize,
+    /// Levels edge-sync set from the file (liquidity entering the window).
+    pub levels_injected: usize,
+    /// Levels edge-sync dropped (cancelled out of sight).
+    pub levels_dropped: usize,
+    /// Deletes/executions of known orders whose size differed from ours (rule 3).
+    pub size_adjustments: usize,
+    /// Reductions (types 2, 3, 4) of ids the replay never saw added.
+    pub unknown_id_reductions: usize,
+    /// Count of messages per type 1..=7 (index 0 unused).
+    pub type_counts: [usize; 8],
+    /// Wall time of the replay in nanoseconds.
+    pub elapsed_ns: u64,
+    /// Per visible execution (type 4) of a known order: message index.
+    pub exec_index: Vec<u64>,
+    /// ... its order id.
+    pub exec_order_id: Vec<u64>,
+    /// ... lots executed.
+    pub exec_size: Vec<u64>,
+    /// ... orders ahead of it in its level's FIFO (0 = head).
+    pub exec_queue_position: Vec<u32>,
+    /// ... displayed lots ahead of it.
+    pub exec_qty_ahead: Vec<u64>,
+    /// ... execution time minus the order's add time, in nanoseconds.
+    pub exec_time_to_fill_ns: Vec<i64>,
+    /// Per hidden execution or cross trade (types 5, 6): message index.
+    pub trade_index: Vec<u64>,
+    /// ... time in nanoseconds after midnight.
+    pub trade_time_ns: Vec<i64>,
+    /// ... message type (5 or 6).
+    pub trade_type: Vec<i8>,
+    /// ... price in dollars × 10000 (may be a half cent).
+    pub trade_price: Vec<i64>,
+    /// ... lots.
+    pub trade_size: Vec<u64>,
+    /// ... direction of the (hidden) resting order.
+    pub trade_direction: Vec<i8>,
+    /// Per trading-halt message (type 7): message index.
+    pub halt_index: Vec<u64>,
+    /// ... its price code (-1 halt, 0 quoting resumes, 1 trading resumes).
+    pub halt_code: Vec<i64>,
+    /// After every message: best bid price (dollars × 10000; the empty value if none).
+    pub best_bid_price: Vec<i64>,
+    /// ... lots at the best bid.
+    pub best_bid_size: Vec<u64>,
+    /// ... best ask price.
+    pub best_ask_price: Vec<i64>,
+    /// ... lots at the best ask.
+    pub best_ask_size: Vec<u64>,
+}
+
+impl ReplayReport {
+    /// Percentage of compared rows that matched (`None` without validation).
+    pub fn match_percent(&self) -> Option<f64> {
+        (self.rows_compared > 0)
+            .then(|| 100.0 * self.rows_matched as f64 / self.rows_compared as f64)
+    }
+
+    /// Percentage of known-order executions that hit the head of their level's FIFO.
+    pub fn fifo_conformity_percent(&self) -> Option<f64> {
+        let n = self.exec_queue_position.len();
+        (n > 0).then(|| {
+            let head = self.exec_queue_position.iter().filter(|&&p| p == 0).count();
+            100.0 * head as f64 / n as f64
+        })
+    }
+
+    /// Messages replayed per second.
+    pub fn messages_per_second(&self) -> f64 {
+        self.messages as f64 / (self.elapsed_ns.max(1) as f64 / 1e9)
+    }
+}
+
+fn format_err(file: &str, line: usize, field: String, reason: String) -> LobsterError {
+    LobsterError::Format {
+        file: file.to_string(),
+        line,
+        field,
+        reason,
+    }
+}
+
+fn check_messages(messages: &[i64], file: &str) -> Result<(), LobsterError> {
+    for (i, m) in messages.chunks_exact(MESSAGE_COLUMNS).enumerate() {
+        let line = i + 1;
+        let bad =
+            |col: usize, reason: String| format_err(file, line, MESSAGE_FIELDS[col].into(), reason);
+        let (kind, id, size, price, dir) = (m[1], m[2], m[3], m[4], m[5]);
+        if !(1..=7).contains(&kind) {
+            return Err(bad(1, format!("event type {kind} is not one of 1..7")));
+        }
+        if m[0] < 0 {
+            return Err(bad(0, format!("time {} ns is negative", m[0])));
+        }
+        if kind <= 4 {
+            if dir != 1 && dir != -1 {
+                return Err(bad(
+                    5,
+                    format!("direction {dir} is not 1 (buy) or -1 (sell)"),
+                ));
+            }
+            if size <= 0 || size > MAX_SIZE {
+                return Err(bad(3, format!("size {size} must be in 1..=2^48")));
+            }
+            if price <= 0 || price >= EMPTY_ASK_PRICE || price % PRICE_PER_TICK != 0 {
+                return Err(bad(
+                    4,
+                    format!(
+                        "price {price} (dollars x 10000) is not a positive multiple of \
+                         {PRICE_PER_TICK} (the $0.01 tick)"
+                    ),
+                ));
+            }
+            if id <= 0 || id as u64 >= RESIDUAL_ID_BASE {
+                return Err(bad(
+                    2,
+                    format!("order id {id} must be in 1..2^62 for an event of type {kind}"),
+                ));
+            }
+        } else if kind <= 6 && size < 0 {
+            return Err(bad(3, format!("size {size} is negative")));
+        }
+    }
+    Ok(())
+}
+
+fn check_orderbook(book: &[i64], cols: usize, file: &str) -> Result<(), LobsterError> {
+    for (i, row) in book.chunks_exact(cols).enumerate() {
+        for (k, lvl) in row.chunks_exact(2).enumerate() {
+            let ask = k % 2 == 0;
+            let (p, q) = (lvl[0], lvl[1]);
+            let empty = if ask {
+                EMPTY_ASK_PRICE
+            } else {
+                EMPTY_BID_PRICE
+            };
+            let ok = if q == 0 {
+                p == empty
+            } else {
+                q > 0 && q <= MAX_SIZE && p > 0 && p < EMPTY_ASK_PRICE && p % PRICE_PER_TICK == 0
+            };
+            if !ok {
+                let col = 2 * k + usize::from(q != 0 && !(q > 0 && q <= MAX_SIZE));
+                return Err(format_err(
+                    file,
+                    i + 1,
+                    orderbook_field(col),
+                    format!(
+                        "level ({p}, {q}) is neither a positive price on the $0.01 tick \
+                         (multiple of {PRICE_PER_TICK}) with a positive size nor the empty \
+                         level ({empty}, 0)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `(price, size)` levels of one side of an orderbook row (top `levels`), best first.
+fn row_side(row: &[i64], levels: usize, side: Side, out: &mut Vec<(i64, i64)>) {
+    out.clear();
+    let off = match side {
+        Side::Sell => 0,
+        Side::Buy => 2,
+    };
+    for k in 0..levels {
+        let (p, q) = (row[4 * k + off], row[4 * k + off + 1]);
+        if q > 0 {
+            out.push((p, q));
+        }
+    }
+}
+
+fn ticks(raw: i64) -> Price {
+    Price(raw / PRICE_PER_TICK)
+}
+
+fn lots(v: i64) -> Qty {
+    v.max(0) as Qty
+}
+
+struct Replayer {
+    book: OrderBook,
+    edge_sync: bool,
+    levels: usize,
+    residuals: FxHashMap<(Side, i64), VecDeque<OrderId>>,
+    next_residual: OrderId,
+    add_time: FxHashMap<OrderId, i64>,
+    report: ReplayReport,
+    /// Set when the current row's sync changed something.
+    synced: bool,
+    cur: [Vec<(i64, i64)>; 2],
+    prev: [Vec<(i64, i64)>; 2],
+    /// Our top levels per side (asks, bids), refreshed by `refresh_ours`.
+    ours: [Vec<LevelView>; 2],
+}
+
+type Step = Result<(), OrderError>;
+
+fn side_ix(side: Side) -> usize {
+    match side {
+        Side::Sell => 0,
+        Side::Buy => 1,
+    }
+}
+
+impl Replayer {
+    fn new(levels: usize, edge_sync: bool) -> Self {
+        Replayer {
+            book: OrderBook::new(),
+            edge_sync,
+            levels,
+            residuals: FxHashMap::default(),
+            next_residual: RESIDUAL_ID_BASE,
+            add_time: FxHashMap::default(),
+            report: ReplayReport::default(),
+            synced: false,
+            cur: [Vec::new(), Vec::new()],
+            prev: [Vec::new(), Vec::new()],
+            ours: [Vec::new(), Vec::new()],
+        }
+    }
+
+    fn remove_order(&mut self, id: OrderId) -> Step {
+        self.book.cancel(id, &mut ())?;
+        if id < RESIDUAL_ID_BASE {
+            self.add_time.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Take `take` lots off resting order `id` holding `held` (keeps priority; removes it at 0).
+    fn shrink(&mut self, id: OrderId, held: Qty, take: Qty) -> Step {
+        if take >= held {
+            self.remove_order(id)
+        } else {
+            self.book
+                .modify(id, None, Some(held - take), &mut ())
+                .map(|_| ())
+        }
+    }
+
+    /// Drop opposite levels that a new order at `price` on `side` would cross (stale levels
+    /// left by liquidity that vanished out of sight).
+    fn uncross(&mut self, side: Side, price: Price) -> Step {
+        let opp = side.opposite();
+        while let Some(best) = self.book.best(opp) {
+            if !side.crosses(price, best.price) {
+                break;
+            }
+            self.drop_level(opp, best.price)?;
+        }
+        Ok(())
+    }
+
+    /// Add `qty` lots of unknown-id liquidity at the back of the level.
+    fn add_residual(&mut self, side: Side, price: Price, qty: Qty) -> Step {
+        if qty == 0 {
+            return Ok(());
+        }
+        self.uncross(side, price)?;
+        let id = self.next_residual;
+        self.next_residual += 1;
+        self.book
+            .submit(&NewOrder::limit(side, price.0, qty).with_id(id), &mut ())?;
+        self.residuals
+            .entry((side, price.0))
+            .or_default()
+            .push_back(id);
+        Ok(())
+    }
+
+    /// Take `amount` lots out of a level: residual orders first (oldest first), then known
+    /// orders from the back of the queue. Returns the lots actually removed.
+    fn reduce_level(
+        &mut self,
+        side: Side,
+        price: Price,
+        mut amount: Qty,
+    ) -> Result<Qty, OrderError> {
+        let start = amount;
+        while amount > 0 {
+            let Some(q) = self.residuals.get_mut(&(side, price.0)) else {
+                break;
+            };
+            let Some(&rid) = q.front() else {
+                self.residuals.remove(&(side, price.0));
+                break;
+            };
+            let Some(o) = self.book.order(rid) else {
+                q.pop_front();
+                continue;
+            };
+            let take = o.qty.min(amount);
+            if take == o.qty {
+                q.pop_front();
+            }
+            self.shrink(rid, o.qty, take)?;
+            amount -= take;
+        }
+        if amount > 0 {
+            for o in self.book.level_orders(side, price).into_iter().rev() {
+                let take = o.qty.min(amount);
+                self.shrink(o.id, o.qty, take)?;
+                amount -= take;
+                if amount == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(start - amount)
+    }
+
+    fn drop_level(&mut self, side: Side, price: Price) -> Step {
+        for o in self.book.level_orders(side, price) {
+            self.remove_order(o.id)?;
+        }
+        self.residuals.remove(&(side, price.0));
+        Ok(())
+    }
+
+    /// Set the level's displayed size to `target` lots.
+    fn set_level(&mut self, side: Side, price: Price, target: Qty) -> Step {
+        let have = self.book.level(side, price).map_or(0, |l| l.qty);
+        if target > have {
+            self.add_residual(side, price, target - have)?;
+        } else if target < have {
+            self.reduce_level(side, price, have - target)?;
+        }
+        if target != have {
+            self.report.levels_injected += 1;
+            self.synced = true;
+        }
+        Ok(())
+    }
+
+    fn seed(&mut self, row: &[i64], first: &[i64]) -> Step {
+        let (kind, id, size, price, dir) = (first[1], first[2], first[3], first[4], first[5]);
+        for side in [Side::Sell, Side::Buy] {
+            let mut lv = Vec::new();
+            row_side(row, self.levels, side, &mut lv);
+            for (p, q) in lv {
+                let mine =
+                    kind == 1 && p == price && (dir == 1) == (side == Side::Buy) && size <= q;
+                let known = if mine { size } else { 0 };
+                self.add_residual(side, ticks(p), lots(q - known))?;
+                if mine {
+                    self.book.submit(
+                        &NewOrder::limit(side, p / PRICE_PER_TICK, lots(size)).with_id(id as u64),
+                        &mut (),
+                    )?;
+                    self.add_time.insert(id as u64, first[0]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, index: usize, m: &[i64]) -> Step {
+        let (t, kind, size, raw) = (m[0], m[1], m[3], m[4]);
+        let id = m[2].max(0) as u64;
+        let side = if m[5] == 1 { Side::Buy } else { Side::Sell };
+        self.report.type_counts[kind as usize] += 1;
+        let price = ticks(raw);
+        let size_l = lots(size);
+        match kind {
+            1 => {
+                if self.book.order(id).is_some() {
+                    self.remove_order(id)?;
+                }
+                if self.edge_sync {
+                    self.uncross(side, price)?;
+                }
+                self.book
+                    .submit(&NewOrder::limit(side, price.0, size_l).with_id(id), &mut ())?;
+                self.add_time.insert(id, t);
+            }
+            2..=4 => match self.book.order(id) {
+                Some(o) => {
+                    if kind == 4 {
+                        let (pos, ahead) = self.book.queue_position(id).unwrap_or((0, 0));
+                        let r = &mut self.report;
+                        r.exec_index.push(index as u64);
+                        r.exec_order_id.push(id);
+                        r.exec_size.push(size_l);
+                        r.exec_queue_position.push(pos);
+                        r.exec_qty_ahead.push(ahead);
+                        let added = self.add_time.get(&id).copied().unwrap_or(t);
+                        r.exec_time_to_fill_ns.push(t - added);
+                    }
+                    let whole = kind == 3;
+                    if whole {
+                        self.remove_order(id)?;
+                    } else {
+                        self.shrink(id, o.qty, size_l)?;
+                    }
+                    if self.edge_sync {
+                        if o.qty > size_l && whole {
+                            self.report.size_adjustments += 1;
+                            self.add_residual(o.side, o.price, o.qty - size_l)?;
+                        } else if o.qty < size_l {
+                            self.report.size_adjustments += 1;
+                            self.reduce_level(o.side, o.price, size_l - o.qty)?;
+                        }
+                    }
+                }
+                None => {
+                    self.report.unknown_id_reductions += 1;
+                    self.reduce_level(side, price, size_l)?;
+                }
+            },
+            5 | 6 => {
+                let r = &mut self.report;
+                r.trade_index.push(index as u64);
+                r.trade_time_ns.push(t);
+                r.trade_type.push(kind as i8);
+                r.trade_price.push(raw);
+                r.trade_size.push(size_l);
+                r.trade_direction.push(m[5].clamp(-1, 1) as i8);
+            }
+            _ => {
+                self.report.halt_index.push(index as u64);
+                self.report.halt_code.push(raw);
+            }
+        }
+        Ok(())
+    }
+
+    /// Our levels of `side` inside the window that ends at `bound` (all levels if `None`).
+    fn levels_inside(&self, side: Side, bound: Option<Price>) -> Vec<LevelView> {
+        let inside = |p: Price| match (bound, side) {
+            (None, _) => true,
+            (Some(b), Side::Buy) => p >= b,
+            (Some(b), Side::Sell) => p <= b,
+        };
+        let mut n = 2 * self.levels + 8;
+        loop {
+            let d = self.book.depth(side, n);
+            let more = d.len() == n && d.last().is_some_and(|l| inside(l.price));
+            if !more {
+                return d.into_iter().take_while(|l| inside(l.price)).collect();
+            }
+            n *= 4;
+        }
+    }
+
+    fn sync(&mut self, m: &[i64]) -> Step {
+        let msg_side = if m[5] == 1 { Side::Buy } else { Side::Sell };
+        let visible_kind = (1..=4).contains(&m[1]);
+        for side in [Side::Sell, Side::Buy] {
+            let s = side_ix(side);
+            let cur = std::mem::take(&mut self.cur[s]);
+            let prev = std::mem::take(&mut self.prev[s]);
+            let shown = |p: i64, v: &[(i64, i64)]| v.iter().any(|&(x, _)| x == p);
+            // Fast path: when our top levels already equal the row, neither rule can change
+            // anything (every level inside the window is shown, and shown at its size).
+            if self.synced {
+                // The other side's sync may have uncrossed this side.
+                self.book.depth_into(side, self.levels, &mut self.ours[s]);
+            }
+            let ours = &self.ours[s];
+            let same = ours.len() == cur.len()
+                && ours
+                    .iter()
+                    .zip(&cur)
+                    .all(|(l, &(p, q))| l.price.0 * PRICE_PER_TICK == p && l.qty as i64 == q);
+            if same {
+                self.cur[s] = cur;
+                self.prev[s] = prev;
+                continue;
+            }
+            // Rule 2: levels inside the window absent from both rows were cancelled unseen.
+            let bound = (cur.len() == self.levels)
+                .then(|| cur.last().map(|&(p, _)| ticks(p)))
+                .flatten();
+            for l in self.levels_inside(side, bound) {
+                let p = l.price.0 * PRICE_PER_TICK;
+                if !shown(p, &cur) && !shown(p, &prev) {
+                    self.drop_level(side, l.price)?;
+                    self.report.levels_dropped += 1;
+                    self.synced = true;
+                }
+            }
+            // Rule 1: prices entering the window take the size the row shows.
+            for &(p, q) in &cur {
+                let own = visible_kind && side == msg_side && p == m[4];
+                if !own && !shown(p, &prev) {
+                    self.set_level(side, ticks(p), lots(q))?;
+                }
+            }
+            self.cur[s] = cur;
+            self.prev[s] = prev;
+        }
+        Ok(())
+    }
+
+    fn refresh_ours(&mut self) {
+        for side in [Side::Sell, Side::Buy] {
+            let s = side_ix(side);
+            self.book.depth_into(side, self.levels, &mut self.ours[s]);
+        }
+    }
+
+    /// Compare our top levels with `row`; returns our row on a mismatch.
+    fn compare(&self, row: &[i64], asks: &[LevelView], bids: &[LevelView]) -> bool {
+        for k in 0..self.levels {
+            let (ap, aq) = asks.get(k).map_or((EMPTY_ASK_PRICE, 0), |l| {
+                (l.price.0 * PRICE_PER_TICK, l.qty as i64)
+            });
+            let (bp, bq) = bids.get(k).map_or((EMPTY_BID_PRICE, 0), |l| {
+                (l.price.0 * PRICE_PER_TICK, l.qty as i64)
+            });
+            if row[4 * k] != ap
+                || row[4 * k + 1] != aq
+                || row[4 * k + 2] != bp
+                || row[4 * k + 3] != bq
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn our_row(&self, asks: &[LevelView], bids: &[LevelView]) -> Vec<i64> {
+        let mut out = Vec::with_capacity(4 * self.levels);
+        for k in 0..self.levels {
+            match asks.get(k) {
+                Some(l) => out.extend([l.price.0 * PRICE_PER_TICK, l.qty as i64]),
+                None => out.extend([EMPTY_ASK_PRICE, 0]),
+            }
+            match bids.get(k) {
+                Some(l) => out.extend([l.price.0 * PRICE_PER_TICK, l.qty as i64]),
+                None => out.extend([EMPTY_BID_PRICE, 0]),
+            }
+        }
+        out
+    }
+
+    fn record_top(&mut self) {
+        let r = &mut self.report;
+        match self.book.best_bid() {
+            Some(l) => {
+                r.best_bid_price.push(l.price.0 * PRICE_PER_TICK);
+                r.best_bid_size.push(l.qty);
+            }
+            None => {
+                r.best_bid_price.push(EMPTY_BID_PRICE);
+                r.best_bid_size.push(0);
+            }
+        }
+        match self.book.best_ask() {
+            Some(l) => {
+                r.best_ask_price.push(l.price.0 * PRICE_PER_TICK);
+                r.best_ask_size.push(l.qty);
+            }
+            None => {
+                r.best_ask_price.push(EMPTY_ASK_PRICE);
+                r.best_ask_size.push(0);
+            }
+        }
+    }
+}
+
+fn message_row(m: &[i64]) -> [i64; MESSAGE_COLUMNS] {
+    let mut a = [0i64; MESSAGE_COLUMNS];
+    a.copy_from_slice(&m[..MESSAGE_COLUMNS]);
+    a
+}
+
+/// Replay LOBSTER `messages` (flat, 6 columns per row, time in ns) against `orderbook` (flat,
+/// `orderbook_cols` = 4 × file levels per row) into a fresh [`OrderBook`].
+///
+/// # Errors
+/// [`LobsterError::Input`] if the shapes or `opts.levels` do not fit,
+/// [`LobsterError::Format`] for a row count mismatch or a message/level that breaks the
+/// format (off-tick price, unknown type, ...), [`LobsterError::Book`] if the book refuses an
+/// operation.
+pub fn replay(
+    messages: &[i64],
+    orderbook: &[i64],
+    orderbook_cols: usize,
+    opts: &ReplayOptions,
+) -> Result<ReplayReport, LobsterError> {
+    let started = Instant::now();
+    if orderbook_cols == 0 || orderbook_cols % 4 != 0 {
+        return Err(LobsterError::Input(format!(
+            "the orderbook has {orderbook_cols} columns; it needs 4 per level"
+        )));
+    }
+    let file_levels = orderbook_cols / 4;
+    if opts.levels == 0 || opts.levels > file_levels {
+        return Err(LobsterError::Input(format!(
+            "levels={} but the orderbook file has {file_levels} levels (use 1..={file_levels})",
+            opts.levels
+        )));
+    }
+    if messages.len() % MESSAGE_COLUMNS != 0 || orderbook.len() % orderbook_cols != 0 {
+        return Err(LobsterError::Input(
+            "array lengths are not whole rows (6 message columns, 4 x levels orderbook columns)"
+                .to_string(),
+        ));
+    }
+    let n = messages.len() / MESSAGE_COLUMNS;
+    let rows = orderbook.len() / orderbook_cols;
+    if n != rows {
+        return Err(format_err(
+            &opts.orderbook_file,
+            n.min(rows) + 1,
+            "row count".to_string(),
+            format!(
+                "the message file {} has {n} rows but the orderbook file has {rows}; row k \
+                 of the orderbook must be the book after message k",
+                opts.message_file
+            ),
+        ));
+    }
+    if n == 0 {
+        return Err(format_err(
+            &opts.message_file,
+            1,
+            "row".to_string(),
+            "no messages".to_string(),
+        ));
+    }
+    check_messages(messages, &opts.message_file)?;
+    check_orderbook(orderbook, orderbook_cols, &opts.orderbook_file)?;
+
+    let levels = opts.levels;
+    let mut rp = Replayer::new(levels, opts.edge_sync);
+    let row = |i: usize| &orderbook[i * orderbook_cols..(i + 1) * orderbook_cols];
+    let msg = |i: usize| &messages[i * MESSAGE_COLUMNS..(i + 1) * MESSAGE_COLUMNS];
+    let book_err = |i: usize, source: OrderError| LobsterError::Book {
+        index: i,
+        line: i + 1,
+        message: message_row(msg(i)),
+        source,
+    };
+    rp.report.messages = n;
+    rp.report.levels = levels;
+    rp.report.edge_sync = opts.edge_sync;
+    if messages[1] >= 5 {
+        rp.apply(0, msg(0)).map_err(|e| book_err(0, e))?;
+    } else {
+        rp.report.type_counts[messages[1] as usize] += 1;
+    }
+    rp.seed(row(0), msg(0)).map_err(|e| book_err(0, e))?;
+    rp.record_top();
+    for side in [Side::Sell, Side::Buy] {
+        row_side(row(0), levels, side, &mut rp.cur[side_ix(side)]);
+    }
+    for i in 1..n {
+        let m = msg(i);
+        rp.apply(i, m).map_err(|e| book_err(i, e))?;
+        std::mem::swap(&mut rp.cur, &mut rp.prev);
+        for side in [Side::Sell, Side::Buy] {
+            row_side(row(i), levels, side, &mut rp.cur[side_ix(side)]);
+        }
+        if opts.edge_sync || opts.validate {
+            rp.refresh_ours();
+        }
+        if opts.edge_sync {
+            rp.synced = false;
+            rp.sync(m).map_err(|e| book_err(i, e))?;
+            if rp.synced {
+                rp.report.rows_synced += 1;
+                rp.refresh_ours();
+            }
+        }
+        if opts.validate {
+            let [asks, bids] = &rp.ours;
+            rp.report.rows_compared += 1;
+            if rp.compare(row(i), asks, bids) {
+                rp.report.rows_matched += 1;
+            } else if rp.report.first_mismatch.is_none() {
+                rp.report.first_mismatch = Some(Mismatch {
+                    index: i,
+                    message: message_row(m),
+                    ours: rp.our_row(asks, bids),
+                    recorded: row(i)[..4 * levels].to_vec(),
+                    previous: row(i - 1)[..4 * levels].to_vec(),
+                });
+            }
+        }
+        rp.record_top();
+    }
+    rp.report.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    Ok(rp.report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &str = "34200.004241176,1,16113575,18,5853300,1\n\
+                       34200.00426064,1,16113584,18,5853200,1\n\
+                       34200.1,3,16113575,18,5853300,1\n";
+    const OB: &str = "5859400,200,5853300,18\n\
+                      5859400,200,5853300,18\n\
+                      5859400,200,5853200,18\n";
+
+    fn fmt_field(e: &LobsterError) -> (usize, String) {
+        match e {
+            LobsterError::Format { line, field, .. } => (*line, field.clone()),
+            other => panic!("not a format error: {other}"),
+        }
+    }
+
+    #[test]
+    fn parses_time_exactly_and_crlf() {
+        let m =
+            parse_messages(b"34200.004241176,1,5,18,5853300,1\r\n1.5,2,5,1,100,-1", "m").unwrap();
+        assert_eq!(
+            m,
+            vec![
+                34_200_004_241_176,
+                1,
+                5,
+                18,
+                5_853_300,
+                1,
+                1_500_000_000,
+                2,
+                5,
+                1,
+                100,
+                -1
+            ]
+        );
+        let (b, c) = parse_orderbook(OB.as_bytes(), "o").unwrap();
+        assert_eq!((b.len(), c), (12, 4));
+    }
+
+    #[test]
+    fn parse_errors_name_line_and_field() {
+        let e = parse_messages(b"1.0,1,5,18,100,1\n1.0,1,x5,18,100,1\n", "m").unwrap_err();
+        assert_eq!(fmt_field(&e), (2, "OrderID".into()));
+        assert!(e.to_string().contains("\"x5\" is not an integer"), "{e}");
+        let e = parse_messages(b"1.0,1,5,18,100\n", "m").unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "Direction".into()));
+        let e = parse_messages(b"1.0,1,5,18,100,1,7\n", "m").unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "row".into()));
+        let e = parse_orderbook(b"1,2,3,4\n1,2,3\n", "o").unwrap_err();
+        assert_eq!(fmt_field(&e), (2, "BidSize_1".into()));
+        let e = parse_orderbook(b"1,2,3\n", "o").unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "row".into()));
+        let e = parse_orderbook(b"", "o").unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "row".into()));
+        let e = parse_messages(b"1.0123456789,1,5,18,100,1\n", "m").unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "Time".into()));
+        let e = parse_messages(b"1.0,1,99999999999999999999,18,100,1\n", "m").unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "OrderID".into()));
+    }
+
+    #[test]
+    fn replays_a_tiny_file_and_checks_rows() {
+        let m = parse_messages(MSG.as_bytes(), "m").unwrap();
+        let (b, c) = parse_orderbook(OB.as_bytes(), "o").unwrap();
+        let r = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap();
+        assert_eq!((r.rows_compared, r.rows_matched), (2, 2));
+        assert_eq!(r.first_mismatch, None);
+        assert_eq!(r.best_bid_price, vec![5_853_300, 5_853_300, 5_853_200]);
+    }
+
+    #[test]
+    fn reports_first_mismatch_without_sync() {
+        let m = parse_messages(MSG.as_bytes(), "m").unwrap();
+        // Row 2 claims a size our book cannot have.
+        let ob = "5859400,200,5853300,18\n5859400,200,5853300,18\n5859400,200,5853200,17\n";
+        let (b, c) = parse_orderbook(ob.as_bytes(), "o").unwrap();
+        let mut o = ReplayOptions::new(1);
+        o.edge_sync = false;
+        let r = replay(&m, &b, c, &o).unwrap();
+        assert_eq!((r.rows_compared, r.rows_matched), (2, 1));
+        let mm = r.first_mismatch.unwrap();
+        assert_eq!(mm.index, 2);
+        assert_eq!(mm.ours, vec![5_859_400, 200, 5_853_200, 18]);
+        assert_eq!(mm.recorded, vec![5_859_400, 200, 5_853_200, 17]);
+    }
+
+    #[test]
+    fn unknown_ids_and_queue_position() {
+        // Seed: bid 100.00 x 10 (unknown). Add known 7 x 5 behind it, execute 4 of the
+        // unknown (residual), then execute known 7 (now at the head), then delete unknown 6.
+        let msgs = "1.0,5,0,1,1000000,1\n\
+                    2.0,1,7,5,1000000,1\n\
+                    3.0,4,99,4,1000000,1\n\
+                    4.5,4,7,5,1000000,1\n\
+                    5.0,3,98,6,1000000,1\n";
+        let ob = "9999999999,0,1000000,10\n\
+                  9999999999,0,1000000,15\n\
+                  9999999999,0,1000000,11\n\
+                  9999999999,0,1000000,6\n\
+                  9999999999,0,-9999999999,0\n";
+        let m = parse_messages(msgs.as_bytes(), "m").unwrap();
+        let (b, c) = parse_orderbook(ob.as_bytes(), "o").unwrap();
+        let r = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap();
+        assert_eq!(r.rows_matched, 4, "{:?}", r.first_mismatch);
+        assert_eq!(r.exec_order_id, vec![7]);
+        assert_eq!(r.exec_queue_position, vec![1]);
+        assert_eq!(r.exec_qty_ahead, vec![6]);
+        assert_eq!(r.exec_time_to_fill_ns, vec![2_500_000_000]);
+        assert_eq!(r.unknown_id_reductions, 2);
+        assert_eq!(r.fifo_conformity_percent(), Some(0.0));
+        assert_eq!(r.trade_index, vec![0]);
+        assert_eq!(r.type_counts, [0, 1, 0, 1, 2, 1, 0, 0]);
+    }
+
+    #[test]
+    fn edge_sync_injects_and_drops_levels() {
+        // L1 window. The bid at 99.99 enters from outside when 100.00 is deleted; then it
+        // vanishes out of sight while a better bid is added (no message for it).
+        let msgs = "1.0,1,1,5,1000000,1\n\
+                    2.0,3,1,5,1000000,1\n\
+                    3.0,1,2,3,1000100,1\n\
+                    4.0,3,2,3,1000100,1\n";
+        let ob = "9999999999,0,1000000,5\n\
+                  9999999999,0,999900,8\n\
+                  9999999999,0,1000100,3\n\
+                  9999999999,0,999800,2\n";
+        let m = parse_messages(msgs.as_bytes(), "m").unwrap();
+        let (b, c) = parse_orderbook(ob.as_bytes(), "o").unwrap();
+        let r = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap();
+        assert_eq!(r.rows_matched, 3, "{:?}", r.first_mismatch);
+        assert_eq!((r.levels_injected, r.levels_dropped), (2, 1));
+        let mut o = ReplayOptions::new(1);
+        o.edge_sync = false;
+        let r = replay(&m, &b, c, &o).unwrap();
+        assert_eq!(r.rows_matched, 1);
+        assert_eq!(r.first_mismatch.unwrap().index, 1);
+    }
+
+    #[test]
+    fn bad_messages_are_format_errors() {
+        let ob = "9999999999,0,-9999999999,0\n";
+        let (b, c) = parse_orderbook(ob.as_bytes(), "o").unwrap();
+        for (msg, field) in [
+            ("1.0,9,1,5,1000000,1\n", "Type"),
+            ("1.0,1,1,5,1000050,1\n", "Price"),
+            ("1.0,1,1,0,1000000,1\n", "Size"),
+            ("1.0,1,1,5,1000000,2\n", "Direction"),
+            ("1.0,1,0,5,1000000,1\n", "OrderID"),
+        ] {
+            let m = parse_messages(msg.as_bytes(), "m").unwrap();
+            let e = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap_err();
+            assert_eq!(fmt_field(&e), (1, field.to_string()), "{e}");
+        }
+        let m = parse_messages(b"1.0,1,1,5,1000000,1\n2.0,1,2,5,1000000,1\n", "m").unwrap();
+        let e = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap_err();
+        assert_eq!(fmt_field(&e), (2, "row count".to_string()));
+        let (b, c) = parse_orderbook(b"1000050,3,-9999999999,0\n", "o").unwrap();
+        let m = parse_messages(b"1.0,5,0,1,1000050,1\n", "m").unwrap();
+        let e = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap_err();
+        assert_eq!(fmt_field(&e), (1, "AskPrice_1".to_string()));
+        assert!(matches!(
+            replay(&m, &b, c, &ReplayOptions::new(2)),
+            Err(LobsterError::Input(_))
+        ));
+    }
+}
