@@ -28,6 +28,7 @@ pub mod clock;
 pub mod decimal;
 pub mod error;
 pub mod ladder;
+pub mod mbo;
 pub mod report;
 pub mod types;
 pub mod workload;
