@@ -15,6 +15,7 @@ the book exactly as it was::
 from __future__ import annotations
 
 __all__ = [
+    "DataFormatError",
     "DuplicateOrderId",
     "HftbookError",
     "InvalidOrder",
@@ -71,3 +72,32 @@ class DuplicateOrderId(InvalidOrder):
 
 class UnknownOrder(HftbookError, KeyError):
     """Cancel or modify of an order that is not resting (unknown, filled or cancelled)."""
+
+
+class DataFormatError(HftbookError, ValueError):
+    """A market-data file or stream is malformed: missing, truncated, or with a bad field.
+
+    Attributes:
+        path: the file (or ``"<bytes>"``), or None.
+        line: the 1-based line of a text file (the header is line 1), or None.
+        field: the column or message field at fault, or None.
+        offset: the byte offset in a binary stream, or None.
+    """
+
+    path: str | None
+    line: int | None
+    offset: int | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.path = path
+        self.line = line
+        self.offset = offset

@@ -19,6 +19,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString};
 
 mod convert;
 mod errors;
+mod mbo;
 mod objects;
 
 use convert::Spec;
@@ -981,5 +982,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     reasons[batch::REASON_DUPLICATE_ID as usize] = "duplicate_order_id";
     m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    mbo::register(m)?;
     Ok(())
 }

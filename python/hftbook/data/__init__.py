@@ -1,0 +1,1 @@
+"""Real market-data formats: readers, replays into the hftbook book, validation reports."""
