@@ -27,6 +27,7 @@ pub mod book;
 pub mod clock;
 pub mod decimal;
 pub mod error;
+pub mod itch;
 pub mod ladder;
 pub mod mbo;
 pub mod report;
