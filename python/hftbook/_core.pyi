@@ -1,12 +1,14 @@
 """Type stubs for the Rust extension ``hftbook._core`` (import from ``hftbook`` instead)."""
 
 from decimal import Decimal
+from os import PathLike
 from typing import Any, Final, Literal, Self, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "MBO_UNDEF_PRICE",
     "REASON_NAMES",
     "STATUS_NAMES",
     "BatchResult",
@@ -19,6 +21,9 @@ __all__ = [
     "OrderBook",
     "Profiler",
     "__version__",
+    "_mbo_read",
+    "_mbo_replay",
+    "_mbp10_csv",
     "_panic_in_core",
     "cpu_times",
     "memory_stats",
@@ -279,3 +284,26 @@ def replay_lobster(
     message_file: str = "messages",
     orderbook_file: str = "orderbook",
 ) -> dict[str, Any]: ...
+# --- Databento MBO (wrapped by hftbook.data.mbo) ---
+MBO_UNDEF_PRICE: Final[int]
+
+def _mbo_read(
+    path: str | PathLike[str] | None = None, data: bytes | None = None
+) -> dict[str, Any]: ...
+def _mbo_replay(
+    path: str | PathLike[str] | None = None,
+    data: bytes | None = None,
+    *,
+    tick_nanos: int | None = None,
+    emit: str = "reference",
+    expected: str | PathLike[str] | None = None,
+    out: str | PathLike[str] | None = None,
+    crlf: bool = False,
+) -> dict[str, Any]: ...
+def _mbp10_csv(
+    columns: dict[str, Any],
+    levels: dict[str, Any],
+    symbols: list[str],
+    codes: npt.NDArray[np.uint32],
+    crlf: bool = False,
+) -> bytes: ...

@@ -80,17 +80,20 @@ class ReportError(HftbookError, ValueError):
 
 
 class DataFormatError(HftbookError, ValueError):
-    """A market-data file (or array) does not follow its format; nothing was replayed.
+    """A market-data file, array or stream does not follow its format; nothing was replayed.
 
     Attributes:
-        path: the file at fault (as the caller named it), or None.
-        line: the 1-based line in that file, or None.
-        field: the column (``"Price"``, ``"BidSize_3"``), ``"row"`` for a whole row, or
-            ``"row count"`` when two files that go together differ in length; or None.
+        path: the file at fault (as the caller named it, ``"<bytes>"`` for a buffer), or None.
+        line: the 1-based line of a text file, or None.
+        field: the column (``"Price"``, ``"BidSize_3"``) or message field at fault, ``"row"``
+            for a whole row, or ``"row count"`` when two files that go together differ in
+            length; or None.
+        offset: the byte offset in a binary stream (ITCH), or None.
     """
 
     path: str | None
     line: int | None
+    offset: int | None
 
     def __init__(
         self,
@@ -98,7 +101,10 @@ class DataFormatError(HftbookError, ValueError):
         path: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        *,
+        offset: int | None = None,
     ) -> None:
         super().__init__(message, field=field, row=None if line is None else line - 1)
         self.path = path
         self.line = line
+        self.offset = offset

@@ -3,6 +3,10 @@ r"""Real market data: readers and replays that check hftbook against recorded bo
 * :mod:`hftbook.data.lobster`: LOBSTER message/orderbook files (plain CSV or the sample zip),
   replayed into an :class:`hftbook.OrderBook`-equivalent Rust book and compared with the
   recorded levels after every message, with queue-position analytics.
+* :mod:`hftbook.data.mbo`: Databento MBO CSV replayed into the book, emitting MBP-10 rows
+  checked against an expected file.
+* :mod:`hftbook.data.itch`: NASDAQ TotalView-ITCH 5.0 binary streams: parser, encoder,
+  seeded generator and per-symbol books.
 * :mod:`hftbook.data.cli`: the ``hftbook replay FORMAT ...`` command.
 
 Bad files raise :class:`hftbook.DataFormatError` naming the file, the line and the field::

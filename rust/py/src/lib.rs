@@ -21,6 +21,7 @@ mod convert;
 mod errors;
 mod fastcall;
 mod lobster;
+mod mbo;
 mod objects;
 mod profile;
 
@@ -1050,5 +1051,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     lobster::register(m)?;
+    mbo::register(m)?;
     Ok(())
 }
