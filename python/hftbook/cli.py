@@ -274,8 +274,10 @@ SIMULATE = Command(
     run=_run_simulate,
 )
 
+from hftbook.bench import BENCH  # noqa: E402 (after Command: hftbook.bench builds BENCH from it)
+
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE,)
+COMMANDS: tuple[Command, ...] = (SIMULATE, BENCH)
 
 
 # -------------------------------------------------------------------------------------- main
