@@ -34,6 +34,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -235,35 +236,39 @@ def _alloc_live_bytes() -> int | None:
     return None
 
 
-def _chunks(n: int, seed: int, size: int = 8192) -> Iterator[list[Row]]:
+def _chunks(arr: np.ndarray[Any, Any], size: int = 8192) -> Iterator[list[Row]]:
     """W1 as rows, converted a chunk at a time so that only what a book keeps stays alive."""
     from hftbook._bench_peers import _rows
 
-    arr = _core.workload_w1(n, seed)
-    for i in range(0, n, size):
+    for i in range(0, len(arr), size):
         yield _rows(arr[i : i + size])
 
 
-def memory_child(name: str, n: int, seed: int) -> dict[str, Any]:
-    """Build W1 (``n`` orders) into a fresh ``name`` book; RSS and allocator growth per order.
+def memory_child(name: str, w1_path: str) -> dict[str, Any]:
+    """Build the W1 commands saved at ``w1_path`` into a fresh ``name`` book; growth per order.
 
-    Meant to run in a fresh process (see :func:`measure_memory`); the workload array is
-    generated before the baseline is read, and rows are made a chunk at a time.
+    Meant to run in a fresh process (see :func:`measure_memory`). The commands are loaded
+    with numpy before the baseline is read (not generated here: the extension's allocator
+    would keep the generator's freed pages and the book would reuse them unseen), and rows
+    are made a chunk at a time, so the RSS growth is what the book keeps.
     """
     d = driver(name)
     why = d.unavailable()
     if why is not None:
         raise RuntimeError(f"{name}: {why}")
-    chunks = _chunks(n, seed)
-    first = next(chunks)  # generates the array and warms the conversion before the baseline
+    arr = np.load(w1_path)
+    n = len(arr)
+    chunks = _chunks(arr)
+    first = next(chunks)  # warms the conversion before the baseline
 
     def all_chunks() -> Iterator[list[Row]]:
         yield first
         yield from chunks
 
-    rss0, live0 = _rss_bytes(), _alloc_live_bytes() if name == "hftbook" else None
+    track = name == "hftbook"
+    rss0, live0 = _rss_bytes(), _alloc_live_bytes() if track else None
     book = d.build_w1(all_chunks())
-    rss1, live1 = _rss_bytes(), _alloc_live_bytes() if name == "hftbook" else None
+    rss1, live1 = _rss_bytes(), _alloc_live_bytes() if track else None
     del book
     return {
         "orders": n,
@@ -273,21 +278,26 @@ def memory_child(name: str, n: int, seed: int) -> dict[str, Any]:
 
 
 def _memory_main() -> int:
-    name, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    print(json.dumps(memory_child(name, n, seed)))
+    print(json.dumps(memory_child(sys.argv[1], sys.argv[2])))
     return 0
 
 
 def measure_memory(name: str, n: int, seed: int) -> dict[str, Any]:
-    """Run :func:`memory_child` in a fresh interpreter; raises RuntimeError if it fails."""
+    """RSS growth per resting order of ``name`` holding W1 (``n``, ``seed``), in a fresh child.
+
+    Raises RuntimeError if the child fails.
+    """
     code = "import sys; from hftbook.bench import _memory_main; sys.exit(_memory_main())"
-    p = subprocess.run(
-        [sys.executable, "-c", code, name, str(n), str(seed)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    with tempfile.TemporaryDirectory(prefix="hftbook-bench-") as tmp:
+        path = os.path.join(tmp, "w1.npy")
+        np.save(path, _core.workload_w1(n, seed))
+        p = subprocess.run(
+            [sys.executable, "-c", code, name, path],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     if p.returncode != 0:
         tail = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
         raise RuntimeError(f"memory child for {name} failed: {tail}")
