@@ -90,12 +90,15 @@ def test_cli_quick_run_writes_table_json_and_markdown(
         for w in ("w1", "w2"):
             s = r[w]
             assert len(s["reps_ops_per_s"]) == 2
+            assert len(s["reps_cpu_ops_per_s"]) == 2
+            assert s["cpu_ops_per_s"] > 0
             assert s["ops_per_s"] > 0
             if name == "hftbook apply_batch":
                 assert s["p50_ns"] is None
             else:
                 assert 0 < s["p50_ns"] <= s["p99_ns"] <= s["p999_ns"]
     assert by["hftbook"]["w2"]["ratio_to_hftbook"] == pytest.approx(1.0)
+    assert by["hftbook"]["w1"]["wall_ratio_to_hftbook"] == pytest.approx(1.0)
     for name in ("hftbook", "hftbook apply_batch", "pure-Python SortedDict"):
         assert by[name]["agreement"]["verdict"] == "agree"
         assert by[name]["agreement"]["traded"] == ref["traded"]

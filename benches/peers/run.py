@@ -45,7 +45,7 @@ def main() -> int:
         rows=None if a.rows is None else tuple(s.strip() for s in a.rows.split(",")),
         memory=not a.no_memory,
     )
-    console = Console(width=max(Console().width, 150))
+    console = Console(width=max(Console().width, 180))
     res = run_bench(
         cfg, progress=not a.no_progress, console=console, log=lambda s: console.print(s)
     )

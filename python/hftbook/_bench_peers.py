@@ -144,12 +144,15 @@ class Workloads:
 
 @dataclass
 class Outcome:
-    """What one timed pass did: wall time of the whole loop and the final state."""
+    """What one timed pass did: wall and CPU time of the whole loop and the final state."""
 
     seconds: float
     traded: int | None
     best_bid: int | None
     best_ask: int | None
+    #: CPU seconds of the process over the loop: unlike ``seconds`` it leaves out the time
+    #: the process waited for a core (a shared machine), so it is the steadier figure.
+    cpu_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -327,15 +330,15 @@ class HftbookDriver(Driver):
         submit = book.submit
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for side, _b, price, qty, oid in wl.w1:
             s = clock()
             submit(side, price_ticks=price, qty=qty, order_id=oid)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         bid, ask = _top(book)
-        return Outcome(dt, 0, bid, ask)
+        return Outcome(dt, 0, bid, ask, cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         book = self._fresh(wl)
@@ -343,7 +346,7 @@ class HftbookDriver(Driver):
         clock = time.perf_counter_ns
         traded = 0
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for code, side, _b, price, qty, oid in wl.ops:
             s = clock()
             if code == ADD:
@@ -358,9 +361,9 @@ class HftbookDriver(Driver):
                 traded += submit(side, qty=qty, order_id=oid, order_type="market").filled_qty
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         bid, ask = _top(book)
-        return Outcome(dt, traded, bid, ask)
+        return Outcome(dt, traded, bid, ask, cpu)
 
     def build_w1(self, chunks: Iterable[list[Row]]) -> object:
         book = hb.OrderBook("W1", tick_size="0.01")
@@ -382,19 +385,19 @@ class HftbookBatchDriver(HftbookDriver):
 
     def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
         book = hb.OrderBook("W1", tick_size="0.01")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         book.apply_batch(wl.w1_array)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         bid, ask = _top(book)
-        return Outcome(dt, 0, bid, ask)
+        return Outcome(dt, 0, bid, ask, cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         book = self._fresh(wl)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = book.apply_batch(wl.ops_array)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         bid, ask = _top(book)
-        return Outcome(dt, int(res.fills["qty"].sum()), bid, ask)
+        return Outcome(dt, int(res.fills["qty"].sum()), bid, ask, cpu)
 
 
 class SortedDictBook:
@@ -495,14 +498,14 @@ class SortedDictDriver(Driver):
         add = book.add
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _s, is_buy, price, qty, oid in wl.w1:
             s = clock()
             add(is_buy, price, qty, oid)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, 0, book.best_bid(), book.best_ask())
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, 0, book.best_bid(), book.best_ask(), cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         book = SortedDictBook()
@@ -512,7 +515,7 @@ class SortedDictDriver(Driver):
         clock = time.perf_counter_ns
         traded = 0
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for code, _s, is_buy, price, qty, oid in wl.ops:
             s = clock()
             if code == ADD:
@@ -525,8 +528,8 @@ class SortedDictDriver(Driver):
                 traded += add(is_buy, None, qty, oid)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, traded, book.best_bid(), book.best_ask())
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, traded, book.best_bid(), book.best_ask(), cpu)
 
     def build_w1(self, chunks: Iterable[list[Row]]) -> object:
         book = SortedDictBook()
@@ -552,13 +555,14 @@ class FloorDriver(Driver):
 
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _s, is_buy, price, qty, oid in wl.w1:
             s = clock()
             noop(is_buy, price, qty, oid)
             lat[i] = clock() - s
             i += 1
-        return Outcome(time.perf_counter() - t0, None, None, None)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, None, None, cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         def noop(is_buy: bool, price: int, qty: int, oid: int) -> None:
@@ -566,13 +570,14 @@ class FloorDriver(Driver):
 
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _c, _s, is_buy, price, qty, oid in wl.ops:
             s = clock()
             noop(is_buy, price, qty, oid)
             lat[i] = clock() - s
             i += 1
-        return Outcome(time.perf_counter() - t0, None, None, None)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, None, None, cpu)
 
 
 def _level(x: int) -> int | None:
@@ -643,7 +648,7 @@ class LiquibookDriver(Driver):
         orders: dict[int, Any] = {}
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _s, is_buy, price, qty, oid in wl.w1:
             s = clock()
             o = so(is_buy, price, qty)
@@ -651,8 +656,8 @@ class LiquibookDriver(Driver):
             add(o)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, counts[0], *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, counts[0], *self._top(book), cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         lq, book, counts = self._book()
@@ -666,7 +671,7 @@ class LiquibookDriver(Driver):
         counts[0] = 0
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for code, _s, is_buy, price, qty, oid in wl.ops:
             s = clock()
             if code == ADD:
@@ -683,10 +688,10 @@ class LiquibookDriver(Driver):
                 add(so(is_buy, 0, qty))
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         if counts[1]:
             raise RuntimeError(f"liquibook rejected {counts[1]} requests on W2")
-        return Outcome(dt, counts[0], *self._top(book))
+        return Outcome(dt, counts[0], *self._top(book), cpu)
 
     def build_w1(self, chunks: Iterable[list[Row]]) -> object:
         lq, book, _ = self._book()
@@ -731,7 +736,7 @@ class LimitOrderBookDriver(Driver):
         lb, ls = book.limit_buy, book.limit_sell
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _s, is_buy, price, qty, oid in wl.w1:
             s = clock()
             if is_buy:
@@ -740,8 +745,8 @@ class LimitOrderBookDriver(Driver):
                 ls(oid, qty, price)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, 0, *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, 0, *self._top(book), cpu)
 
     def _fresh(self, wl: Workloads) -> Any:
         book = self._book()
@@ -755,7 +760,7 @@ class LimitOrderBookDriver(Driver):
         has, cancel = book.has, book.cancel
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for code, _s, is_buy, price, qty, oid in wl.ops:
             s = clock()
             if code == ADD or code == IOC:
@@ -772,8 +777,8 @@ class LimitOrderBookDriver(Driver):
                 ms(oid, qty)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, None, *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
 
     def traded_check(self, wl: Workloads) -> int | None:
         book = self._fresh(wl)
@@ -847,14 +852,14 @@ class NautilusDriver(Driver):
         add = book.add
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _s, is_buy, price, qty, oid in wl.w1:
             s = clock()
             add(bo(sides[is_buy], px(price, 0), qt(qty, 0), oid), 0)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, None, *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         mbo, _ = wl.feeds()
@@ -864,7 +869,7 @@ class NautilusDriver(Driver):
             add(bo(sides[is_buy], px(price, 0), qt(qty, 0), oid), 0)
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for evs in mbo:
             s = clock()
             for action, is_buy, price, size, oid in evs:
@@ -877,8 +882,8 @@ class NautilusDriver(Driver):
                     delete(o, 0)
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, None, *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
 
     def build_w1(self, chunks: Iterable[list[Row]]) -> object:
         book, bo, px, qt, sides = self._mods()
@@ -922,7 +927,7 @@ class OrderBookDriver(Driver):
         bids, asks = book.bids, book.asks
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for is_buy, price, size in updates:
             s = clock()
             if is_buy:
@@ -931,8 +936,8 @@ class OrderBookDriver(Driver):
                 asks[price] = size
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, None, *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
 
     def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
         _, l2 = wl.feeds()
@@ -945,7 +950,7 @@ class OrderBookDriver(Driver):
             (bids if is_buy else asks)[price] = size
         clock = time.perf_counter_ns
         i = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for ups in l2:
             s = clock()
             for is_buy, price, size in ups:
@@ -956,8 +961,8 @@ class OrderBookDriver(Driver):
                     del side[price]
             lat[i] = clock() - s
             i += 1
-        dt = time.perf_counter() - t0
-        return Outcome(dt, None, *self._top(book))
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
 
 
 #: Every contender, in table order.

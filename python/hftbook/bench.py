@@ -6,9 +6,12 @@ through every installed peer (``liquibook``, ``limit-order-book``, ``nautilus-tr
 ``order-book``, a pure-Python SortedDict book, and a no-op call as the floor), interleaved in
 one process (row A, B, C, ... then again), and reports medians over the repetitions:
 
-* ops/s over the whole loop and per-call latency percentiles (p50/p99/p99.9), each call timed
-  with one :func:`time.perf_counter_ns` pair (included in ops/s);
-* the ratio to hftbook per call, taken per repetition (same rep, back to back) then the median;
+* ops per CPU second of the process and per wall second over the whole loop, and per-call
+  latency percentiles (p50/p99/p99.9), each call timed with one :func:`time.perf_counter_ns`
+  pair (included in the rates). On a shared machine the wall rate also counts the time the
+  process waited for a core; the CPU rate does not, so the table leads with it;
+* the ratio to hftbook per call, taken per repetition (same rep, back to back) on the CPU
+  rates, then the median;
 * bytes per resting order: RSS growth while W1 is built in a fresh child process (plus the
   allocator's live bytes for hftbook when the extension exposes ``memory_stats``);
 * agreement: every matching peer must end W2 with the same traded quantity and the same best
@@ -96,14 +99,23 @@ class BenchConfig:
 
 @dataclass
 class Stats:
-    """Medians over the repetitions of one row on one workload."""
+    """Medians over the repetitions of one row on one workload.
+
+    ``ops_per_s`` is ops over the wall time of the loop; ``cpu_ops_per_s`` ops over the CPU
+    time the process used meanwhile (leaves out waits for a core on a shared machine). The
+    ratios are taken per repetition against hftbook (per call) in the same repetition, then
+    the median: ``ratio_to_hftbook`` on CPU rates, ``wall_ratio_to_hftbook`` on wall rates.
+    """
 
     ops_per_s: float
+    cpu_ops_per_s: float | None
     p50_ns: float | None
     p99_ns: float | None
     p999_ns: float | None
     ratio_to_hftbook: float | None
+    wall_ratio_to_hftbook: float | None
     reps_ops_per_s: list[float]
+    reps_cpu_ops_per_s: list[float]
 
 
 @dataclass
@@ -122,6 +134,7 @@ class RowResult:
     rss_bytes_per_order: float | None = None
     alloc_bytes_per_order: float | None = None
     agreement: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -319,20 +332,34 @@ def _med(xs: Sequence[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def _stats(
-    n: int, runs: list[tuple[Outcome, tuple[float, float, float] | None]], base: list[float] | None
-) -> Stats:
-    rates = [n / o.seconds for o, _ in runs]
-    ratio = None
-    if base is not None and len(base) == len(rates):
-        ratio = statistics.median(r / b for r, b in zip(rates, base, strict=True))
+Runs = list[tuple[Outcome, tuple[float, float, float] | None]]
+
+
+def _rates(n: int, runs: Runs) -> tuple[list[float], list[float]]:
+    wall = [n / o.seconds for o, _ in runs]
+    cpu = [n / o.cpu_seconds for o, _ in runs if o.cpu_seconds]
+    return wall, cpu if len(cpu) == len(wall) else []
+
+
+def _ratio(xs: list[float], base: list[float] | None) -> float | None:
+    if not xs or base is None or len(base) != len(xs):
+        return None
+    return statistics.median(x / b for x, b in zip(xs, base, strict=True))
+
+
+def _stats(n: int, runs: Runs, base: Runs | None) -> Stats:
+    wall, cpu = _rates(n, runs)
+    bwall, bcpu = _rates(n, base) if base is not None else (None, None)
     return Stats(
-        ops_per_s=statistics.median(rates),
+        ops_per_s=statistics.median(wall),
+        cpu_ops_per_s=statistics.median(cpu) if cpu else None,
         p50_ns=_med([p[0] if p else None for _, p in runs]),
         p99_ns=_med([p[1] if p else None for _, p in runs]),
         p999_ns=_med([p[2] if p else None for _, p in runs]),
-        ratio_to_hftbook=ratio,
-        reps_ops_per_s=rates,
+        ratio_to_hftbook=_ratio(cpu, bcpu),
+        wall_ratio_to_hftbook=_ratio(wall, bwall),
+        reps_ops_per_s=wall,
+        reps_cpu_ops_per_s=cpu,
     )
 
 
@@ -390,7 +417,7 @@ def run_bench(
 
     mem_rows = [d for d in active if d.memory] if config.memory else []
     total = config.reps * 2 * len(active) + len(mem_rows)
-    runs: dict[tuple[str, str], list[tuple[Outcome, tuple[float, float, float] | None]]] = {}
+    runs: dict[tuple[str, str], Runs] = {}
     lat1, lat2 = [0] * n1, [0] * n2
     failed: set[str] = set()
     with _Bar(progress, total, console) as bar:
@@ -419,16 +446,13 @@ def run_bench(
                 rows[d.name].rss_bytes_per_order = m["rss_bytes_per_order"]
                 rows[d.name].alloc_bytes_per_order = m["alloc_bytes_per_order"]
             except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                rows[d.name].notes.append(f"memory not measured: {e}")
                 if log is not None:
                     log(f"memory of {d.name} not measured: {e}")
             bar.step("", advance=1)
 
-    def base(w: str) -> list[float] | None:
-        b = runs.get(("hftbook", w))
-        return None if b is None or "hftbook" in failed else [(wl_n(w)) / o.seconds for o, _ in b]
-
-    def wl_n(w: str) -> int:
-        return n1 if w == "w1" else n2
+    def base(w: str) -> Runs | None:
+        return None if "hftbook" in failed else runs.get(("hftbook", w))
 
     for d in active:
         if d.name in failed:
@@ -469,13 +493,13 @@ def _bytes(x: float | None) -> str:
     return "-" if x is None else f"{x:.0f}"
 
 
-def _ratio(x: float | None) -> str:
+def _times(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
 
 def _cells(r: RowResult) -> list[str]:
     if r.status != "ok" or r.w1 is None or r.w2 is None:
-        return [r.name, r.version or "-", f"{r.status}: {r.reason}", *(["-"] * 6)]
+        return [r.name, r.version or "-", f"{r.status}: {r.reason}", *(["-"] * 7)]
     lat = (
         "-" if r.w2.p50_ns is None else f"{_us(r.w2.p50_ns)}/{_us(r.w2.p99_ns)}/{_us(r.w2.p999_ns)}"
     )
@@ -488,11 +512,12 @@ def _cells(r: RowResult) -> list[str]:
     return [
         r.name,
         r.version or "-",
-        _rate(r.w1.ops_per_s),
+        _rate(r.w1.cpu_ops_per_s),
+        _rate(r.w2.cpu_ops_per_s),
         _rate(r.w2.ops_per_s),
         lat,
-        _ratio(r.w2.ratio_to_hftbook),
-        _ratio(r.w1.ratio_to_hftbook),
+        _times(r.w2.ratio_to_hftbook),
+        _times(r.w1.ratio_to_hftbook),
         mem,
         verdict,
     ]
@@ -501,13 +526,23 @@ def _cells(r: RowResult) -> list[str]:
 HEADERS = (
     "row",
     "version",
-    "W1 adds/s",
-    "W2 ops/s",
+    "W1 adds/s (CPU)",
+    "W2 ops/s (CPU)",
+    "W2 ops/s (wall)",
     "W2 p50/p99/p99.9 µs",
     "W2 vs hftbook",
     "W1 vs hftbook",
     "bytes/order",
     "agrees",
+)
+
+
+LEGEND = (
+    "Rates: ops per CPU second of the process (steady on a shared machine) and per wall "
+    "second; both include the Python loop and one perf_counter_ns pair per call (p50/p99/"
+    "p99.9 are those pairs). 'vs hftbook': median over the repetitions of the CPU-rate ratio "
+    "to hftbook per call in the same repetition. bytes/order: RSS growth per resting order "
+    "while W1 is built in a fresh child process."
 )
 
 
@@ -520,7 +555,9 @@ def summary_table(res: BenchResult) -> Table:
         title_justify="left",
     )
     for i, h in enumerate(HEADERS):
-        t.add_column(h, justify="left" if i in (0, 1, 8) else "right")
+        t.add_column(
+            h, justify="left" if i in (0, 1, len(HEADERS) - 1) else "right", no_wrap=i == 0
+        )
     for r in res.rows:
         t.add_row(*_cells(r), style="dim" if r.status != "ok" else None)
     return t
@@ -532,9 +569,9 @@ def print_summary(res: BenchResult, console: Console) -> None:
     ref = res.reference
     console.print(
         f"hftbook reference on W2: traded {ref['traded']:,}, best bid {ref['best_bid']}, "
-        f"best ask {ref['best_ask']} (ticks). Per-call figures include one perf_counter_ns "
-        f"pair and the Python loop. Ran in {res.wall_s:.1f} s."
+        f"best ask {ref['best_ask']} (ticks). Ran in {res.wall_s:.1f} s."
     )
+    console.print(LEGEND)
 
 
 def to_markdown(res: BenchResult, command: str | None = None) -> str:
@@ -554,6 +591,8 @@ def to_markdown(res: BenchResult, command: str | None = None) -> str:
         out.append(f"| {r.name} | {r.kind} | {r.what} | {detail} |")
     ref = res.reference
     out += [
+        "",
+        LEGEND,
         "",
         f"hftbook on W2: traded {ref['traded']:,}, final best bid {ref['best_bid']}, "
         f"best ask {ref['best_ask']} (ticks).",
@@ -649,8 +688,8 @@ def run_cli(args: argparse.Namespace) -> int:
         memory_orders=args.memory_orders,
     )
     console = Console()
-    if not console.is_terminal or console.width < 150:
-        console = Console(width=150)  # the table is wide; let it wrap rather than squeeze
+    if not console.is_terminal or console.width < 180:
+        console = Console(width=180)  # the table is wide: overflow rather than squeeze
     res = run_bench(
         cfg,
         progress=not args.no_progress,
