@@ -314,10 +314,11 @@ SIMULATE = Command(
     run=_run_simulate,
 )
 
+from hftbook.bench import BENCH  # noqa: E402 (after Command: hftbook.bench builds BENCH from it)
 from hftbook.perf_cli import PERF  # noqa: E402  (perf_cli builds PERF from Command)
 
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE, PERF, replay_command())
+COMMANDS: tuple[Command, ...] = (SIMULATE, replay_command(), PERF, BENCH)
 
 
 # -------------------------------------------------------------------------------------- main

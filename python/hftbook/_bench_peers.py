@@ -1,0 +1,986 @@
+"""The contenders of ``hftbook bench``: seeded workloads and one driver per order book.
+
+Every driver replays the same seeded workloads of :mod:`hftbook._core` one Python call per
+operation and times each call with a :func:`time.perf_counter_ns` pair:
+
+* **W1** -- ``n`` non-crossing GTC limit adds within 500 ticks of the mid
+  (:func:`hftbook._core.workload_w1`).
+* **W2** -- a book prefilled with 10 000 orders (not timed), then ``n`` ops: ~60 % passive
+  adds near the touch, ~30 % cancels of live orders, ~10 % marketable orders (half IOC limits
+  priced at the last level they reach, half market orders) that trade against 1-3 levels
+  (:func:`hftbook._core.workload_w2`). Every marketable order is sized to fill completely.
+
+The drivers of books that do not match are fed what the matching produces instead, computed
+once from hftbook's own reports on the same stream (:func:`derive_feeds`): market-by-order
+events (add / update / delete of resting orders) for ``nautilus-trader``'s L3 book, and
+absolute price-level sizes for ``order-book``. Third-party packages are imported lazily with
+:func:`importlib.import_module`; a missing one makes its driver report itself skipped.
+
+    >>> wl = Workloads.generate(200, 42)
+    >>> out = SortedDictDriver().w2(wl, [0] * len(wl.ops))
+    >>> ref = reference_w2(wl)
+    >>> (out.traded, out.best_bid, out.best_ask) == (ref.traded, ref.best_bid, ref.best_ask)
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+import hftbook as hb
+from hftbook._core import workload_w1, workload_w2
+
+__all__ = [
+    "DRIVERS",
+    "Driver",
+    "Outcome",
+    "SortedDictBook",
+    "SortedDictDriver",
+    "Workloads",
+    "derive_feeds",
+    "reference_w2",
+]
+
+#: Op codes of :attr:`Workloads.ops`.
+ADD, CANCEL, IOC, MARKET = 0, 1, 2, 3
+
+#: W1 row / prefill row: (side, is_buy, price_ticks, qty, order_id).
+Row = tuple[str, bool, int, int, int]
+#: W2 op: (code, side, is_buy, price_ticks, qty, order_id); a cancel has price 0, qty 0.
+Op = tuple[int, str, bool, int, int, int]
+#: A market-by-order event: (action, is_buy, price_ticks, size, order_id); action 0 add,
+#: 1 update (size is the new remaining size), 2 delete.
+MboEvent = tuple[int, bool, int, int, int]
+#: A price-level update: (is_buy, price_ticks, new level size; 0 removes the level).
+LevelUpdate = tuple[bool, int, int]
+
+
+def _rows(cmds: npt.NDArray[np.void]) -> list[Row]:
+    sides = ["buy" if s == 0 else "sell" for s in cmds["side"].tolist()]
+    return list(
+        zip(
+            sides,
+            [s == "buy" for s in sides],
+            cmds["price_ticks"].tolist(),
+            cmds["qty"].tolist(),
+            cmds["order_id"].tolist(),
+            strict=True,
+        )
+    )
+
+
+def _ops(cmds: npt.NDArray[np.void]) -> list[Op]:
+    kind = cmds["kind"]
+    if np.any(kind > 1):
+        raise ValueError("the peer drivers replay adds and cancels only (found a modify)")
+    code = np.where(
+        kind == 1,
+        CANCEL,
+        np.where(cmds["order_type"] == 1, MARKET, np.where(cmds["tif"] == 1, IOC, ADD)),
+    )
+    if np.any((kind == 0) & (cmds["tif"] == 2)):
+        raise ValueError("the peer drivers do not replay FOK orders")
+    sides = ["buy" if s == 0 else "sell" for s in cmds["side"].tolist()]
+    return list(
+        zip(
+            code.tolist(),
+            sides,
+            [s == "buy" for s in sides],
+            cmds["price_ticks"].tolist(),
+            cmds["qty"].tolist(),
+            cmds["order_id"].tolist(),
+            strict=True,
+        )
+    )
+
+
+@dataclass
+class Workloads:
+    """The seeded W1 and W2 streams, as numpy command arrays and as Python rows."""
+
+    n: int
+    seed: int
+    w1_array: npt.NDArray[np.void]
+    prefill_array: npt.NDArray[np.void]
+    ops_array: npt.NDArray[np.void]
+    w1: list[Row]
+    prefill: list[Row]
+    ops: list[Op]
+    _feeds: tuple[list[tuple[MboEvent, ...]], list[tuple[LevelUpdate, ...]]] | None = None
+
+    @classmethod
+    def generate(cls, n: int, seed: int, w1_n: int | None = None) -> Workloads:
+        """W1 of ``w1_n`` (default ``n``) adds and W2 of ``n`` ops, from ``seed``."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        w1_array = workload_w1(n if w1_n is None else w1_n, seed)
+        prefill_array, ops_array = workload_w2(n, seed)
+        return cls(
+            n=n,
+            seed=seed,
+            w1_array=w1_array,
+            prefill_array=prefill_array,
+            ops_array=ops_array,
+            w1=_rows(w1_array),
+            prefill=_rows(prefill_array),
+            ops=_ops(ops_array),
+        )
+
+    def feeds(self) -> tuple[list[tuple[MboEvent, ...]], list[tuple[LevelUpdate, ...]]]:
+        """Per-op MBO events and level updates for the books that do not match (cached)."""
+        if self._feeds is None:
+            self._feeds = derive_feeds(self)
+        return self._feeds
+
+
+@dataclass
+class Outcome:
+    """What one timed pass did: wall and CPU time of the whole loop and the final state."""
+
+    seconds: float
+    traded: int | None
+    best_bid: int | None
+    best_ask: int | None
+    #: CPU seconds of the process over the loop: unlike ``seconds`` it leaves out the time
+    #: the process waited for a core (a shared machine), so it is the steadier figure.
+    cpu_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """hftbook's result on W2 (``apply_batch``) with its fills, the yardstick of the feeds."""
+
+    traded: int
+    best_bid: int | None
+    best_ask: int | None
+    batch: hb.BatchResult
+
+
+def _top(book: hb.OrderBook) -> tuple[int | None, int | None]:
+    b, a = book.best_bid(), book.best_ask()
+    return (None if b is None else b.price_ticks, None if a is None else a.price_ticks)
+
+
+def reference_w2(wl: Workloads) -> Reference:
+    """Replay W2 through a fresh hftbook with ``apply_batch``: traded qty, top, reports."""
+    book = hb.OrderBook("W2", tick_size="0.01")
+    book.apply_batch(wl.prefill_array)
+    res = book.apply_batch(wl.ops_array)
+    bid, ask = _top(book)
+    return Reference(int(res.fills["qty"].sum()), bid, ask, res)
+
+
+def derive_feeds(
+    wl: Workloads,
+) -> tuple[list[tuple[MboEvent, ...]], list[tuple[LevelUpdate, ...]]]:
+    """Translate W2 into what a non-matching book is fed, from hftbook's reports.
+
+    For each op: a passive add that rests becomes an MBO *add*; a cancel becomes a *delete*
+    of the order (side and price from the add); a marketable order becomes, for each maker
+    it trades with (in the order of hftbook's fills), an *update* to the maker's remaining
+    size or a *delete* when it is filled, plus an *add* of the taker's resting remainder if
+    a GTC order rests after trading. Level updates carry the level's new total size after
+    the change (0: the level is gone), one per level touched, in order.
+    """
+    ref = reference_w2(wl)
+    res = ref.batch
+    fills = res.fills
+    f_taker = fills["taker_id"].tolist()
+    f_maker = fills["maker_id"].tolist()
+    f_qty = fills["qty"].tolist()
+    f_rem = fills["maker_remaining"].tolist()
+    remaining = res.remaining_qty.tolist()
+    status = res.status.tolist()
+    resting_status = {i for i, s in enumerate(hb.STATUS_NAMES) if s in ("new", "partially_filled")}
+
+    live: dict[int, list[Any]] = {}  # id -> [is_buy, price, remaining]
+    level: dict[tuple[bool, int], int] = {}
+    for _side, is_buy, price, qty, oid in wl.prefill:
+        live[oid] = [is_buy, price, qty]
+        level[(is_buy, price)] = level.get((is_buy, price), 0) + qty
+
+    mbo: list[tuple[MboEvent, ...]] = []
+    l2: list[tuple[LevelUpdate, ...]] = []
+    fi, nf = 0, len(f_taker)
+    for i, (code, _side, is_buy, price, _qty, oid) in enumerate(wl.ops):
+        ev: list[MboEvent] = []
+        lv: list[LevelUpdate] = []
+        if code == CANCEL:
+            o = live.pop(oid, None)
+            if o is not None:
+                key = (o[0], o[1])
+                total = level[key] - o[2]
+                level[key] = total
+                ev.append((2, o[0], o[1], 0, oid))
+                lv.append((o[0], o[1], total))
+            mbo.append(tuple(ev))
+            l2.append(tuple(lv))
+            continue
+        while fi < nf and f_taker[fi] == oid:
+            m = live[f_maker[fi]]
+            key = (m[0], m[1])
+            total = level[key] - f_qty[fi]
+            level[key] = total
+            m[2] = f_rem[fi]
+            if f_rem[fi] == 0:
+                del live[f_maker[fi]]
+                ev.append((2, m[0], m[1], 0, f_maker[fi]))
+            else:
+                ev.append((1, m[0], m[1], f_rem[fi], f_maker[fi]))
+            if lv and lv[-1][0] == key[0] and lv[-1][1] == key[1]:
+                lv[-1] = (key[0], key[1], total)
+            else:
+                lv.append((key[0], key[1], total))
+            fi += 1
+        rem = remaining[i]
+        if code == ADD and rem > 0 and status[i] in resting_status:
+            live[oid] = [is_buy, price, rem]
+            key = (is_buy, price)
+            total = level.get(key, 0) + rem
+            level[key] = total
+            ev.append((0, is_buy, price, rem, oid))
+            lv.append((is_buy, price, total))
+        mbo.append(tuple(ev))
+        l2.append(tuple(lv))
+    if fi != nf:
+        raise RuntimeError(f"derive_feeds: {nf - fi} fills were not matched to their taker")
+    return mbo, l2
+
+
+# ------------------------------------------------------------------------------------ drivers
+
+
+class Driver:
+    """One contender. Subclasses set the class attributes and implement the passes.
+
+    ``w1`` / ``w2`` build a fresh book (the W2 prefill is not timed), replay the stream one
+    call per op, store each call's nanoseconds in ``lat`` (or leave it untouched when the
+    driver has no per-call figure) and return the :class:`Outcome`.
+    """
+
+    name: ClassVar[str]
+    package: ClassVar[str | None] = None  #: PyPI distribution, None for built-in rows
+    module: ClassVar[str | None] = None  #: module to import to check availability
+    kind: ClassVar[str] = "matching"  #: matching | batch | book-only | levels | floor
+    what: ClassVar[str] = ""
+    per_call: ClassVar[bool] = True
+    #: Whether its traded quantity and final top are compared with hftbook's.
+    checks_traded: ClassVar[bool] = True
+    memory: ClassVar[bool] = True  #: whether bytes per resting order are measured
+
+    def unavailable(self) -> str | None:
+        """Why this driver cannot run here (a missing package), or None."""
+        if self.module is None:
+            return None
+        try:
+            importlib.import_module(self.module)
+        except ImportError as e:
+            return f"not installed ({e.name or self.module}); pip install 'hftbook[peers]'"
+        return None
+
+    def version(self) -> str | None:
+        """The installed version of :attr:`package` (hftbook's own for built-in rows)."""
+        if self.kind == "floor":
+            return None
+        pkg = self.package or "hftbook"
+        try:
+            return importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            return hb.__version__ if pkg == "hftbook" else None
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        """Time W1 (one add per call)."""
+        raise NotImplementedError
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        """Time W2 (one op per call, after the untimed prefill)."""
+        raise NotImplementedError
+
+    def build_w1(self, chunks: Iterable[list[Row]]) -> object:
+        """Build a book from W1 ``chunks`` (for the memory child); returns what keeps it alive."""
+        raise NotImplementedError
+
+    def traded_check(self, wl: Workloads) -> int | None:
+        """Traded quantity on W2 when the timed pass cannot see it (untimed extra pass)."""
+        return None
+
+
+class HftbookDriver(Driver):
+    """hftbook, one ``submit`` / ``cancel`` call per op."""
+
+    name = "hftbook"
+    what = "this package: Rust core, PyO3, per call"
+
+    def _fresh(self, wl: Workloads) -> hb.OrderBook:
+        book = hb.OrderBook("W2", tick_size="0.01")
+        book.apply_batch(wl.prefill_array)
+        return book
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = hb.OrderBook("W1", tick_size="0.01")
+        submit = book.submit
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for side, _b, price, qty, oid in wl.w1:
+            s = clock()
+            submit(side, price_ticks=price, qty=qty, order_id=oid)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        bid, ask = _top(book)
+        return Outcome(dt, 0, bid, ask, cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = self._fresh(wl)
+        submit, cancel = book.submit, book.cancel
+        clock = time.perf_counter_ns
+        traded = 0
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for code, side, _b, price, qty, oid in wl.ops:
+            s = clock()
+            if code == ADD:
+                submit(side, price_ticks=price, qty=qty, order_id=oid)
+            elif code == CANCEL:
+                cancel(oid)
+            elif code == IOC:
+                traded += submit(
+                    side, price_ticks=price, qty=qty, order_id=oid, tif="ioc"
+                ).filled_qty
+            else:
+                traded += submit(side, qty=qty, order_id=oid, order_type="market").filled_qty
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        bid, ask = _top(book)
+        return Outcome(dt, traded, bid, ask, cpu)
+
+    def build_w1(self, chunks: Iterable[list[Row]]) -> object:
+        book = hb.OrderBook("W1", tick_size="0.01")
+        submit = book.submit
+        for rows in chunks:
+            for side, _b, price, qty, oid in rows:
+                submit(side, price_ticks=price, qty=qty, order_id=oid)
+        return book
+
+
+class HftbookBatchDriver(HftbookDriver):
+    """hftbook, the whole stream in one ``apply_batch`` call (GIL released)."""
+
+    name = "hftbook apply_batch"
+    what = "this package: one apply_batch call (numpy commands)"
+    kind = "batch"
+    per_call = False
+    memory = False
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = hb.OrderBook("W1", tick_size="0.01")
+        t0, c0 = time.perf_counter(), time.process_time()
+        book.apply_batch(wl.w1_array)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        bid, ask = _top(book)
+        return Outcome(dt, 0, bid, ask, cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = self._fresh(wl)
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = book.apply_batch(wl.ops_array)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        bid, ask = _top(book)
+        return Outcome(dt, int(res.fills["qty"].sum()), bid, ask, cpu)
+
+
+class SortedDictBook:
+    """A price-time priority matching book in pure Python: the baseline a user writes.
+
+    Levels are ``sortedcontainers.SortedDict`` entries ``price -> [deque, live orders]``;
+    an order is a list ``[id, remaining]``. A cancel zeroes the order and leaves it in its
+    deque (lazy deletion, O(1)); matching skips zeroed orders; a level whose live count drops
+    to 0 is removed.
+
+        >>> book = SortedDictBook()
+        >>> book.add(True, 100, 5, 1), book.add(False, 101, 5, 2)
+        (0, 0)
+        >>> book.add(False, 100, 7, 3), book.best_bid(), book.best_ask()
+        (5, None, 100)
+        >>> book.cancel(3), book.cancel(3), book.best_ask()
+        (True, False, 101)
+    """
+
+    def __init__(self) -> None:
+        sc = importlib.import_module("sortedcontainers")
+        self.bids: Any = sc.SortedDict()
+        self.asks: Any = sc.SortedDict()
+        self.orders: dict[int, tuple[list[int], bool, int]] = {}
+
+    def add(self, is_buy: bool, price: int | None, qty: int, oid: int, ioc: bool = False) -> int:
+        """Match an order; rest its remainder unless IOC or market; return the traded qty.
+
+        ``price`` None is a market order.
+        """
+        opp = self.asks if is_buy else self.bids
+        traded = 0
+        orders = self.orders
+        while qty and opp:
+            best, lvl = opp.peekitem(0) if is_buy else opp.peekitem(-1)
+            if price is not None and (best > price if is_buy else best < price):
+                break
+            dq = lvl[0]
+            while qty and dq:
+                o = dq[0]
+                if o[1] == 0:
+                    dq.popleft()
+                    continue
+                take = o[1] if o[1] < qty else qty
+                o[1] -= take
+                qty -= take
+                traded += take
+                if o[1] == 0:
+                    dq.popleft()
+                    del orders[o[0]]
+                    lvl[1] -= 1
+            if lvl[1] == 0:
+                del opp[best]
+        if qty and price is not None and not ioc:
+            own = self.bids if is_buy else self.asks
+            lvl = own.get(price)
+            if lvl is None:
+                lvl = own[price] = [deque(), 0]
+            o = [oid, qty]
+            lvl[0].append(o)
+            lvl[1] += 1
+            orders[oid] = (o, is_buy, price)
+        return traded
+
+    def cancel(self, oid: int) -> bool:
+        """Remove a resting order; False if it is not resting."""
+        e = self.orders.pop(oid, None)
+        if e is None:
+            return False
+        o, is_buy, price = e
+        o[1] = 0
+        side = self.bids if is_buy else self.asks
+        lvl = side[price]
+        lvl[1] -= 1
+        if lvl[1] == 0:
+            del side[price]
+        return True
+
+    def best_bid(self) -> int | None:
+        """The highest bid price, or None."""
+        return int(self.bids.peekitem(-1)[0]) if self.bids else None
+
+    def best_ask(self) -> int | None:
+        """The lowest ask price, or None."""
+        return int(self.asks.peekitem(0)[0]) if self.asks else None
+
+
+class SortedDictDriver(Driver):
+    """The pure-Python :class:`SortedDictBook`."""
+
+    name = "pure-Python SortedDict"
+    package = "sortedcontainers"
+    module = "sortedcontainers"
+    what = "pure Python: SortedDict of price levels + deque FIFO (written in the bench)"
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = SortedDictBook()
+        add = book.add
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _s, is_buy, price, qty, oid in wl.w1:
+            s = clock()
+            add(is_buy, price, qty, oid)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, 0, book.best_bid(), book.best_ask(), cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = SortedDictBook()
+        add, cancel = book.add, book.cancel
+        for _s, is_buy, price, qty, oid in wl.prefill:
+            add(is_buy, price, qty, oid)
+        clock = time.perf_counter_ns
+        traded = 0
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for code, _s, is_buy, price, qty, oid in wl.ops:
+            s = clock()
+            if code == ADD:
+                add(is_buy, price, qty, oid)
+            elif code == CANCEL:
+                cancel(oid)
+            elif code == IOC:
+                traded += add(is_buy, price, qty, oid, True)
+            else:
+                traded += add(is_buy, None, qty, oid)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, traded, book.best_bid(), book.best_ask(), cpu)
+
+    def build_w1(self, chunks: Iterable[list[Row]]) -> object:
+        book = SortedDictBook()
+        add = book.add
+        for rows in chunks:
+            for _s, is_buy, price, qty, oid in rows:
+                add(is_buy, price, qty, oid)
+        return book
+
+
+class FloorDriver(Driver):
+    """A Python call that does nothing, with the arguments of an add: the floor."""
+
+    name = "no-op Python call"
+    kind = "floor"
+    what = "the floor: a Python function call that does nothing"
+    checks_traded = False
+    memory = False
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        def noop(is_buy: bool, price: int, qty: int, oid: int) -> None:
+            return None
+
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _s, is_buy, price, qty, oid in wl.w1:
+            s = clock()
+            noop(is_buy, price, qty, oid)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, None, None, cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        def noop(is_buy: bool, price: int, qty: int, oid: int) -> None:
+            return None
+
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _c, _s, is_buy, price, qty, oid in wl.ops:
+            s = clock()
+            noop(is_buy, price, qty, oid)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, None, None, cpu)
+
+
+def _level(x: int) -> int | None:
+    return x or None  # the C/C++ peers report 0 for an empty side
+
+
+class LiquibookDriver(Driver):
+    """``liquibook``: a C++ matching engine behind a SWIG wrapper.
+
+    Its ``DepthOrderBook`` with an order listener that overrides every callback (the base
+    class raises otherwise) and counts the filled quantity; nothing else reports a fill. A
+    resting order is a ``SimpleOrder`` object kept in a dict by our id so that it can be
+    cancelled. IOC limits use its ``oc_immediate_or_cancel`` condition, market orders price 0.
+    """
+
+    name = "liquibook"
+    package = "liquibook"
+    module = "liquibook"
+    what = "C++ matching engine, SWIG wrapper (DepthOrderBook + order listener)"
+
+    def _book(self) -> tuple[Any, Any, list[int]]:
+        lq = importlib.import_module("liquibook")
+        counts = [0, 0]  # filled quantity, rejects
+
+        class Listener(lq.OrderListener):  # type: ignore[misc,name-defined]
+            def __init__(self) -> None:
+                lq.OrderListener.__init__(self)
+
+            def on_accept(self, order: Any) -> None:
+                pass
+
+            def on_reject(self, order: Any, reason: Any) -> None:
+                counts[1] += 1
+
+            def on_fill(self, passive: Any, aggressive: Any, qty: int, cost: int) -> None:
+                counts[0] += qty
+
+            def on_cancel(self, order: Any) -> None:
+                pass
+
+            def on_cancel_reject(self, order: Any, reason: Any) -> None:
+                counts[1] += 1
+
+            def on_replace(self, order: Any, size_delta: Any, new_price: Any) -> None:
+                pass
+
+            def on_replace_reject(self, order: Any, reason: Any) -> None:
+                counts[1] += 1
+
+            def on_trigger_stop(self, order: Any) -> None:
+                pass
+
+        book = lq.DepthOrderBook()
+        listener = Listener()
+        book.set_order_listener(listener)
+        book.set_symbol("W")
+        book._bench_listener = listener  # keep the Python listener alive with the book
+        return lq, book, counts
+
+    @staticmethod
+    def _top(book: Any) -> tuple[int | None, int | None]:
+        d = book.depth()
+        return _level(int(d.bids().price())), _level(int(d.asks().price()))
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        lq, book, counts = self._book()
+        so, add = lq.SimpleOrder, book.add
+        orders: dict[int, Any] = {}
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _s, is_buy, price, qty, oid in wl.w1:
+            s = clock()
+            o = so(is_buy, price, qty)
+            orders[oid] = o
+            add(o)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, counts[0], *self._top(book), cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        lq, book, counts = self._book()
+        so, add, cancel = lq.SimpleOrder, book.add, book.cancel
+        ioc = lq.oc_immediate_or_cancel
+        orders: dict[int, Any] = {}
+        for _s, is_buy, price, qty, oid in wl.prefill:
+            o = so(is_buy, price, qty)
+            orders[oid] = o
+            add(o)
+        counts[0] = 0
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for code, _s, is_buy, price, qty, oid in wl.ops:
+            s = clock()
+            if code == ADD:
+                o = so(is_buy, price, qty)
+                orders[oid] = o
+                add(o)
+            elif code == CANCEL:
+                o = orders.pop(oid, None)
+                if o is not None:
+                    cancel(o)
+            elif code == IOC:
+                add(so(is_buy, price, qty, 0, ioc))
+            else:
+                add(so(is_buy, 0, qty))
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if counts[1]:
+            raise RuntimeError(f"liquibook rejected {counts[1]} requests on W2")
+        return Outcome(dt, counts[0], *self._top(book), cpu)
+
+    def build_w1(self, chunks: Iterable[list[Row]]) -> object:
+        lq, book, _ = self._book()
+        so, add = lq.SimpleOrder, book.add
+        orders: dict[int, Any] = {}
+        for rows in chunks:
+            for _s, is_buy, price, qty, oid in rows:
+                o = so(is_buy, price, qty)
+                orders[oid] = o
+                add(o)
+        return book, orders
+
+
+class LimitOrderBookDriver(Driver):
+    """``limit-order-book``: a C++ matching book behind ctypes.
+
+    Guard: cancelling an id it does not hold aborts the whole process (an uncaught C++
+    exception), so every cancel is preceded by ``has(id)`` (included in the timing: its
+    API reports no fills, so a caller cannot know otherwise whether an order is still
+    resting). It has no IOC: an IOC limit is sent as a limit at the same price; W2 sizes it
+    to fill completely, so nothing rests when the books agree. It reports no fills either:
+    the traded quantity comes from an untimed extra pass that reads the opposite side's
+    volume before and after each marketable order.
+    """
+
+    name = "limit-order-book"
+    package = "limit-order-book"
+    module = "limit_order_book"
+    what = "C++ matching book, ctypes"
+
+    def _book(self) -> Any:
+        return importlib.import_module("limit_order_book").LimitOrderBook()
+
+    @staticmethod
+    def _top(book: Any) -> tuple[int | None, int | None]:
+        bid = int(book.best_buy()) if book.count_buy() else None
+        ask = int(book.best_sell()) if book.count_sell() else None
+        return bid, ask
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = self._book()
+        lb, ls = book.limit_buy, book.limit_sell
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _s, is_buy, price, qty, oid in wl.w1:
+            s = clock()
+            if is_buy:
+                lb(oid, qty, price)
+            else:
+                ls(oid, qty, price)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, 0, *self._top(book), cpu)
+
+    def _fresh(self, wl: Workloads) -> Any:
+        book = self._book()
+        for _s, is_buy, price, qty, oid in wl.prefill:
+            (book.limit_buy if is_buy else book.limit_sell)(oid, qty, price)
+        return book
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = self._fresh(wl)
+        lb, ls, mb, ms = book.limit_buy, book.limit_sell, book.market_buy, book.market_sell
+        has, cancel = book.has, book.cancel
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for code, _s, is_buy, price, qty, oid in wl.ops:
+            s = clock()
+            if code == ADD or code == IOC:
+                if is_buy:
+                    lb(oid, qty, price)
+                else:
+                    ls(oid, qty, price)
+            elif code == CANCEL:
+                if has(oid):  # an unknown id would abort the process
+                    cancel(oid)
+            elif is_buy:
+                mb(oid, qty)
+            else:
+                ms(oid, qty)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
+
+    def traded_check(self, wl: Workloads) -> int | None:
+        book = self._fresh(wl)
+        traded = 0
+        for code, _s, is_buy, price, qty, oid in wl.ops:
+            if code == ADD:
+                (book.limit_buy if is_buy else book.limit_sell)(oid, qty, price)
+            elif code == CANCEL:
+                if book.has(oid):
+                    book.cancel(oid)
+            else:
+                vol = book.volume_sell if is_buy else book.volume_buy
+                before = vol()
+                if code == IOC:
+                    (book.limit_buy if is_buy else book.limit_sell)(oid, qty, price)
+                else:
+                    (book.market_buy if is_buy else book.market_sell)(oid, qty)
+                traded += before - vol()
+        return traded
+
+    def build_w1(self, chunks: Iterable[list[Row]]) -> object:
+        book = self._book()
+        lb, ls = book.limit_buy, book.limit_sell
+        for rows in chunks:
+            for _s, is_buy, price, qty, oid in rows:
+                if is_buy:
+                    lb(oid, qty, price)
+                else:
+                    ls(oid, qty, price)
+        return book
+
+
+class NautilusDriver(Driver):
+    """``nautilus-trader``'s ``OrderBook`` (L3, market-by-order): a data book, no matching.
+
+    Fed the W2 stream as market-by-order events derived from hftbook's reports
+    (:func:`derive_feeds`): one ``BookOrder`` built and applied per event (add / update /
+    delete); a W2 op is one timed call even when it makes several events (a marketable order
+    touching 3 makers is 3 events). Prices are integer ticks with precision 0 (no rounding
+    of fractional prices; the top is read back with ``round``, never truncated). Its traded
+    quantity is hftbook's by construction, so only the final best bid / ask is compared.
+    """
+
+    name = "nautilus-trader"
+    package = "nautilus_trader"
+    module = "nautilus_trader.model.book"
+    kind = "book-only"
+    what = "Rust/Cython L3 OrderBook (no matching): fed MBO add/update/delete events"
+    checks_traded = False
+
+    def _mods(self) -> tuple[Any, Any, Any, Any, Any]:
+        book_m = importlib.import_module("nautilus_trader.model.book")
+        data = importlib.import_module("nautilus_trader.model.data")
+        enums = importlib.import_module("nautilus_trader.model.enums")
+        ids = importlib.import_module("nautilus_trader.model.identifiers")
+        objs = importlib.import_module("nautilus_trader.model.objects")
+        book = book_m.OrderBook(ids.InstrumentId.from_str("W.SIM"), enums.BookType.L3_MBO)
+        sides = (enums.OrderSide.SELL, enums.OrderSide.BUY)
+        return book, data.BookOrder, objs.Price, objs.Quantity, sides
+
+    @staticmethod
+    def _top(book: Any) -> tuple[int | None, int | None]:
+        b, a = book.best_bid_price(), book.best_ask_price()
+        return (
+            None if b is None else round(b.as_double()),
+            None if a is None else round(a.as_double()),
+        )
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book, bo, px, qt, sides = self._mods()
+        add = book.add
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _s, is_buy, price, qty, oid in wl.w1:
+            s = clock()
+            add(bo(sides[is_buy], px(price, 0), qt(qty, 0), oid), 0)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        mbo, _ = wl.feeds()
+        book, bo, px, qt, sides = self._mods()
+        add, update, delete = book.add, book.update, book.delete
+        for _s, is_buy, price, qty, oid in wl.prefill:
+            add(bo(sides[is_buy], px(price, 0), qt(qty, 0), oid), 0)
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for evs in mbo:
+            s = clock()
+            for action, is_buy, price, size, oid in evs:
+                o = bo(sides[is_buy], px(price, 0), qt(size, 0), oid)
+                if action == 0:
+                    add(o, 0)
+                elif action == 1:
+                    update(o, 0)
+                else:
+                    delete(o, 0)
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
+
+    def build_w1(self, chunks: Iterable[list[Row]]) -> object:
+        book, bo, px, qt, sides = self._mods()
+        add = book.add
+        for rows in chunks:
+            for _s, is_buy, price, qty, oid in rows:
+                add(bo(sides[is_buy], px(price, 0), qt(qty, 0), oid), 0)
+        return book
+
+
+class OrderBookDriver(Driver):
+    """``order-book``: a C book of price levels (no orders, no matching).
+
+    Fed what an L2 feed carries: the new total size of each level an op changes (0 removes
+    the level), derived from hftbook's reports (:func:`derive_feeds`); W1's level totals are
+    a running sum computed before the timed loop. One W2 op is one timed call even when it
+    changes several levels. Its bytes per resting order are not measured (it holds levels).
+    """
+
+    name = "order-book"
+    package = "order-book"
+    module = "order_book"
+    kind = "levels"
+    what = "C price-level book (no orders, no matching): fed level sizes"
+    checks_traded = False
+    memory = False
+
+    @staticmethod
+    def _top(book: Any) -> tuple[int | None, int | None]:
+        b = int(book.bids.index(0)[0]) if len(book.bids) else None
+        a = int(book.asks.index(0)[0]) if len(book.asks) else None
+        return b, a
+
+    def w1(self, wl: Workloads, lat: list[int]) -> Outcome:
+        book = importlib.import_module("order_book").OrderBook()
+        totals: dict[tuple[bool, int], int] = {}
+        updates: list[LevelUpdate] = []
+        for _s, is_buy, price, qty, _oid in wl.w1:
+            t = totals[(is_buy, price)] = totals.get((is_buy, price), 0) + qty
+            updates.append((is_buy, price, t))
+        bids, asks = book.bids, book.asks
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for is_buy, price, size in updates:
+            s = clock()
+            if is_buy:
+                bids[price] = size
+            else:
+                asks[price] = size
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
+
+    def w2(self, wl: Workloads, lat: list[int]) -> Outcome:
+        _, l2 = wl.feeds()
+        book = importlib.import_module("order_book").OrderBook()
+        bids, asks = book.bids, book.asks
+        totals: dict[tuple[bool, int], int] = {}
+        for _s, is_buy, price, qty, _oid in wl.prefill:
+            totals[(is_buy, price)] = totals.get((is_buy, price), 0) + qty
+        for (is_buy, price), size in totals.items():
+            (bids if is_buy else asks)[price] = size
+        clock = time.perf_counter_ns
+        i = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for ups in l2:
+            s = clock()
+            for is_buy, price, size in ups:
+                side = bids if is_buy else asks
+                if size:
+                    side[price] = size
+                else:
+                    del side[price]
+            lat[i] = clock() - s
+            i += 1
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return Outcome(dt, None, *self._top(book), cpu)
+
+
+#: Every contender, in table order.
+DRIVERS: list[Driver] = [
+    HftbookDriver(),
+    HftbookBatchDriver(),
+    LiquibookDriver(),
+    LimitOrderBookDriver(),
+    NautilusDriver(),
+    SortedDictDriver(),
+    OrderBookDriver(),
+    FloorDriver(),
+]
+
+
+def driver(name: str) -> Driver:
+    """The driver called ``name``."""
+    for d in DRIVERS:
+        if d.name == name:
+            return d
+    raise KeyError(f"unknown bench row {name!r}; known: {', '.join(d.name for d in DRIVERS)}")
