@@ -27,10 +27,10 @@ __all__ = [
     "_panic_in_core",
     "cpu_times",
     "memory_stats",
-    "reset_peak_memory",
     "parse_lobster_messages",
     "parse_lobster_orderbook",
     "replay_lobster",
+    "reset_peak_memory",
     "workload_w1",
     "workload_w2",
 ]
@@ -284,6 +284,7 @@ def replay_lobster(
     message_file: str = "messages",
     orderbook_file: str = "orderbook",
 ) -> dict[str, Any]: ...
+
 # --- Databento MBO (wrapped by hftbook.data.mbo) ---
 MBO_UNDEF_PRICE: Final[int]
 
