@@ -1208,6 +1208,17 @@ impl<L: Ladder> OrderBook<L> {
                     }
                 }
                 prev = Some(l.price);
+                // The ladder's price index (ring slot, or deep-level hash) finds this level.
+                if !ladder
+                    .find(l.price)
+                    .is_some_and(|i| std::ptr::eq(ladder.level(i), l))
+                {
+                    err = Some(format!(
+                        "{side:?} level {:?} not found by its price",
+                        l.price
+                    ));
+                    return false;
+                }
                 let (mut v, mut h, mut n) = (0, 0, 0u32);
                 let mut cur = l.head;
                 let mut back = NIL;

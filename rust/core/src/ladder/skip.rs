@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::SkipMap;
+use rustc_hash::FxHashMap;
 
 use super::{key, price_of, Ladder, Level, LevelSlab};
 use crate::arena::NIL;
@@ -139,6 +140,11 @@ pub struct SkipLadder {
     win_active: usize,
     /// Levels in the skiplist, tracked here so an empty skiplist costs no epoch pin.
     far_len: usize,
+    /// The writer's own price index of the skiplist's levels (key -> level): finding a deep
+    /// level to join or publish is a hash probe, not a skiplist search with an epoch pin.
+    /// The skiplist is touched only when a deep level is created or removed (readers need
+    /// it) and when the window moves.
+    far_index: FxHashMap<i64, u32>,
     /// Key and level of the best window level (valid while `win_active > 0`).
     best_key: i64,
     best_idx: u32,
@@ -253,6 +259,7 @@ impl SkipLadder {
                     break;
                 }
                 self.far_len -= 1;
+                self.far_index.remove(&k);
                 let p = pos(k);
                 debug_assert_eq!(self.slots[p], NIL);
                 self.slots[p] = idx;
@@ -282,6 +289,7 @@ impl SkipLadder {
             self.clear_bit(p);
             self.win_active -= 1;
             self.far_len += 1;
+            self.far_index.insert(k, idx);
             self.shared.far.insert(
                 k,
                 FarLevel {
@@ -329,6 +337,7 @@ impl Ladder for SkipLadder {
             summary: 0,
             win_active: 0,
             far_len: 0,
+            far_index: FxHashMap::default(),
             best_key: 0,
             best_idx: NIL,
             shared: Arc::new(SidePub::new(side)),
@@ -352,7 +361,7 @@ impl Ladder for SkipLadder {
             }
             None
         } else if self.init && k >= self.base && self.far_len > 0 {
-            self.shared.far.get(&k).map(|e| e.value().idx)
+            self.far_index.get(&k).copied()
         } else {
             None
         }
@@ -384,6 +393,7 @@ impl Ladder for SkipLadder {
         } else {
             let idx = self.slab.alloc(price);
             self.far_len += 1;
+            self.far_index.insert(k, idx);
             self.shared.far.insert(
                 k,
                 FarLevel {
@@ -422,6 +432,7 @@ impl Ladder for SkipLadder {
             self.maybe_recenter();
         } else {
             self.shared.far.remove(&k);
+            self.far_index.remove(&k);
             self.far_len -= 1;
             self.slab.free(idx);
         }
