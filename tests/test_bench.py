@@ -108,6 +108,7 @@ def test_cli_quick_run_writes_table_json_and_markdown(
     assert 10 < by["pure-Python SortedDict"]["rss_bytes_per_order"] < 5000
     assert by["hftbook apply_batch"]["rss_bytes_per_order"] is None
     text = md.read_text()
+    assert "Built from 30,000 orders (below 1M" in text
     assert "| hftbook | " in text
     assert "Command: `hftbook bench --ops 3000 --reps 2" in text
     assert text.count("\n| ") >= 2 * len(by)

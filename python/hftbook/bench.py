@@ -553,6 +553,17 @@ LEGEND = (
 )
 
 
+def _memory_note(res: BenchResult) -> str:
+    c = res.config
+    if not c.memory:
+        return " (not measured in this run)"
+    n = c.memory_orders or c.w1_ops or c.ops
+    note = f" Built from {n:,} orders"
+    if n < 1_000_000:
+        note += " (below 1M the book's fixed costs weigh in: use --memory-orders 1000000)"
+    return note + "."
+
+
 def summary_table(res: BenchResult) -> Table:
     """The summary as a rich table."""
     c = res.config
@@ -578,7 +589,7 @@ def print_summary(res: BenchResult, console: Console) -> None:
         f"hftbook reference on W2: traded {ref['traded']:,}, best bid {ref['best_bid']}, "
         f"best ask {ref['best_ask']} (ticks). Ran in {res.wall_s:.1f} s."
     )
-    console.print(LEGEND)
+    console.print(LEGEND + _memory_note(res))
 
 
 def to_markdown(res: BenchResult, command: str | None = None) -> str:
@@ -599,7 +610,7 @@ def to_markdown(res: BenchResult, command: str | None = None) -> str:
     ref = res.reference
     out += [
         "",
-        LEGEND,
+        LEGEND + _memory_note(res),
         "",
         f"hftbook on W2: traded {ref['traded']:,}, final best bid {ref['best_bid']}, "
         f"best ask {ref['best_ask']} (ticks).",
