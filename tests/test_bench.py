@@ -273,3 +273,34 @@ def test_memory_child_measures_a_fresh_process() -> None:
         assert alloc > 0
     else:
         assert alloc is None
+
+
+def test_a_peer_that_raises_is_reported_and_the_run_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def boom(self: Any, wl: Workloads, lat: list[int]) -> Outcome:
+        raise RuntimeError("peer broke")
+
+    monkeypatch.setattr(SortedDictDriver, "w2", boom)
+    js = tmp_path / "b.json"
+    code = main(
+        [
+            "bench",
+            "--ops",
+            "500",
+            "--reps",
+            "2",
+            "--no-memory",
+            "--no-progress",
+            "--rows",
+            "hftbook,pure-Python SortedDict",
+            "--json",
+            str(js),
+        ]
+    )
+    assert code == 1
+    by = {r["name"]: r for r in json.loads(js.read_text())["rows"]}
+    assert by["hftbook"]["status"] == "ok"
+    assert by["hftbook"]["agreement"]["verdict"] == "agree"
+    assert by["pure-Python SortedDict"]["status"] == "error"
+    assert by["pure-Python SortedDict"]["reason"] == "w2: RuntimeError: peer broke"

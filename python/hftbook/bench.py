@@ -685,7 +685,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Run ``hftbook bench``; 0 when done (peers that disagree are reported, not fatal)."""
+    """Run ``hftbook bench``.
+
+    Returns 0 when every row ran (a missing peer is skipped; a peer that disagrees with
+    hftbook is reported in the table, not fatal), 1 when a row raised or hftbook per call
+    and ``apply_batch`` disagree with hftbook's reference run.
+    """
     from hftbook.cli import UsageError, _check_writable
 
     prog = "hftbook bench"
