@@ -108,6 +108,7 @@ def test_cli_quick_run_writes_table_json_and_markdown(
     assert 10 < by["pure-Python SortedDict"]["rss_bytes_per_order"] < 5000
     assert by["hftbook apply_batch"]["rss_bytes_per_order"] is None
     text = md.read_text()
+    assert "Built from 30,000 orders (below 1M" in text
     assert "| hftbook | " in text
     assert "Command: `hftbook bench --ops 3000 --reps 2" in text
     assert text.count("\n| ") >= 2 * len(by)
@@ -272,3 +273,34 @@ def test_memory_child_measures_a_fresh_process() -> None:
         assert alloc > 0
     else:
         assert alloc is None
+
+
+def test_a_peer_that_raises_is_reported_and_the_run_goes_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def boom(self: Any, wl: Workloads, lat: list[int]) -> Outcome:
+        raise RuntimeError("peer broke")
+
+    monkeypatch.setattr(SortedDictDriver, "w2", boom)
+    js = tmp_path / "b.json"
+    code = main(
+        [
+            "bench",
+            "--ops",
+            "500",
+            "--reps",
+            "2",
+            "--no-memory",
+            "--no-progress",
+            "--rows",
+            "hftbook,pure-Python SortedDict",
+            "--json",
+            str(js),
+        ]
+    )
+    assert code == 1
+    by = {r["name"]: r for r in json.loads(js.read_text())["rows"]}
+    assert by["hftbook"]["status"] == "ok"
+    assert by["hftbook"]["agreement"]["verdict"] == "agree"
+    assert by["pure-Python SortedDict"]["status"] == "error"
+    assert by["pure-Python SortedDict"]["reason"] == "w2: RuntimeError: peer broke"

@@ -167,7 +167,7 @@ class BenchResult:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, OS, Python and package versions of this run."""
+    """CPU model, cores, load average (1/5/15 min), OS, Python and package versions."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -177,9 +177,14 @@ def machine_info() -> dict[str, Any]:
                     break
     except OSError:
         pass
+    try:
+        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "loadavg": load,
         "os": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -390,6 +395,7 @@ def run_bench(
 ) -> BenchResult:
     """Run the rows of ``config`` interleaved, ``config.reps`` times; return the figures."""
     t_start = time.perf_counter()
+    machine = machine_info()  # load average before the run
     selected = list(DRIVERS) if config.rows is None else [driver(name) for name in config.rows]
     rows: dict[str, RowResult] = {}
     active: list[Driver] = []
@@ -467,7 +473,7 @@ def run_bench(
         row.agreement = _agreement(d, last, ref, traded)
     return BenchResult(
         config=config,
-        machine=machine_info(),
+        machine=machine,
         reference=ref,
         rows=[rows[d.name] for d in selected],
         wall_s=time.perf_counter() - t_start,
@@ -538,12 +544,24 @@ HEADERS = (
 
 
 LEGEND = (
-    "Rates: ops per CPU second of the process (steady on a shared machine) and per wall "
-    "second; both include the Python loop and one perf_counter_ns pair per call (p50/p99/"
-    "p99.9 are those pairs). 'vs hftbook': median over the repetitions of the CPU-rate ratio "
-    "to hftbook per call in the same repetition. bytes/order: RSS growth per resting order "
-    "while W1 is built in a fresh child process."
+    "Rates: ops per CPU second of the process (leaves out the waits for a core: steadier "
+    "than wall time on a shared machine) and per wall second; both include the Python loop "
+    "and one perf_counter_ns pair per call (p50/p99/p99.9 are those pairs). 'vs hftbook': "
+    "median over the repetitions of the CPU-rate ratio to hftbook per call in the same "
+    "repetition. bytes/order: RSS growth per resting order while W1 is built in a fresh "
+    "child process."
 )
+
+
+def _memory_note(res: BenchResult) -> str:
+    c = res.config
+    if not c.memory:
+        return " (not measured in this run)"
+    n = c.memory_orders or c.w1_ops or c.ops
+    note = f" Built from {n:,} orders"
+    if n < 1_000_000:
+        note += " (below 1M the book's fixed costs weigh in: use --memory-orders 1000000)"
+    return note + "."
 
 
 def summary_table(res: BenchResult) -> Table:
@@ -571,7 +589,7 @@ def print_summary(res: BenchResult, console: Console) -> None:
         f"hftbook reference on W2: traded {ref['traded']:,}, best bid {ref['best_bid']}, "
         f"best ask {ref['best_ask']} (ticks). Ran in {res.wall_s:.1f} s."
     )
-    console.print(LEGEND)
+    console.print(LEGEND + _memory_note(res))
 
 
 def to_markdown(res: BenchResult, command: str | None = None) -> str:
@@ -592,13 +610,14 @@ def to_markdown(res: BenchResult, command: str | None = None) -> str:
     ref = res.reference
     out += [
         "",
-        LEGEND,
+        LEGEND + _memory_note(res),
         "",
         f"hftbook on W2: traded {ref['traded']:,}, final best bid {ref['best_bid']}, "
         f"best ask {ref['best_ask']} (ticks).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}, "
-        f"numpy {m['numpy']}, hftbook {m['hftbook']}.",
+        f"numpy {m['numpy']}, hftbook {m['hftbook']}; load average at the start "
+        f"{m.get('loadavg')} (1/5/15 min).",
     ]
     if command:
         out += ["", f"Command: `{command}`"]
@@ -666,7 +685,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    """Run ``hftbook bench``; 0 when done (peers that disagree are reported, not fatal)."""
+    """Run ``hftbook bench``.
+
+    Returns 0 when every row ran (a missing peer is skipped; a peer that disagrees with
+    hftbook is reported in the table, not fatal), 1 when a row raised or hftbook per call
+    and ``apply_batch`` disagree with hftbook's reference run.
+    """
     from hftbook.cli import UsageError, _check_writable
 
     prog = "hftbook bench"
