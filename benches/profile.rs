@@ -6,7 +6,8 @@
 //! - `record`: what one timed operation adds: `start` + `stop` (two TSC reads, the delta
 //!   scaled to ns, the bucket/count/sum/min/max stores) with profiling on; the same with
 //!   profiling off (one relaxed load); `record` of an already known duration; the bare
-//!   clock pair; and `start` + `stop` while another thread snapshots in a loop.
+//!   clock pair and a single clock read (what the hardware charges: `rdtsc`); and
+//!   `start` + `stop` while another thread snapshots in a loop.
 //! - `alloc`: `alloc` + `dealloc` of 64 bytes through mimalloc directly and through
 //!   `CountingAlloc<MiMalloc>` (what `hftbook._core` installs as its global allocator).
 //!
@@ -78,6 +79,14 @@ fn record(c: &mut Criterion) {
                 let s = clock.raw();
                 black_box(i);
                 black_box(clock.delta_as_nanos(s, clock.raw()));
+            }
+        })
+    });
+
+    g.bench_function("clock_read_only", |b| {
+        b.iter(|| {
+            for _ in 0..OPS {
+                black_box(clock.raw());
             }
         })
     });

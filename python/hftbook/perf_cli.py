@@ -95,7 +95,9 @@ def _load(path: Path, what: str) -> LatencyReport:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.1f}"
+    return f"{int(v):,}"
 
 
 def report_table(report: LatencyReport, title: str = "Latency per operation (ns)") -> Table:
