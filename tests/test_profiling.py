@@ -342,6 +342,17 @@ def test_perf_compare_exit_codes(
 
 
 @pytest.mark.parametrize(
+    "args", [["perf", "--help"], ["perf", "report", "--help"], ["perf", "compare", "--help"]]
+)
+def test_perf_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: hftbook perf")
+    if "compare" in args:
+        assert "default p50=10%, p99=10%" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["perf", "report", "{missing}"], "cannot read report"),

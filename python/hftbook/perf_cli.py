@@ -74,6 +74,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     cmp_.add_argument("base", type=Path, metavar="BASE.json", help="baseline report")
     cmp_.add_argument("new", type=Path, metavar="NEW.json", help="report to check")
     defaults = ", ".join(f"{k}={v:.0%}" for k, v in DEFAULT_THRESHOLDS.items())
+    defaults = defaults.replace("%", "%%")  # argparse %-formats help strings
     cmp_.add_argument(
         "--threshold",
         type=_threshold,
