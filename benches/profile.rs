@@ -6,11 +6,16 @@
 //! - `record`: what one timed operation adds: `start` + `stop` (two TSC reads, the delta
 //!   scaled to ns, the bucket/count/sum/min/max stores) with profiling on; the same with
 //!   profiling off (one relaxed load); `record` of an already known duration; the bare
-//!   clock pair; and `start` + `stop` while another thread snapshots in a loop.
+//!   clock pair and a single clock read (what the hardware charges: `rdtsc`); and
+//!   `start` + `stop` while another thread snapshots in a loop.
 //! - `alloc`: `alloc` + `dealloc` of 64 bytes through mimalloc directly and through
 //!   `CountingAlloc<MiMalloc>` (what `hftbook._core` installs as its global allocator).
 //!
-//! Every iteration runs 1,000 operations; throughput is per operation.
+//! - `book_submit_cancel`: submit + cancel of a resting order on a 1,000-order book, with no
+//!   profiling code, with the profiler off, and on (each call timed as the binding does).
+//!
+//! Every iteration runs 1,000 operations (2,000 book calls in the last group); throughput
+//! is per operation.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -22,6 +27,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hftbook_core::profile::alloc::CountingAlloc;
 use hftbook_core::profile::{OpKind, Profiler};
+use hftbook_core::{NewOrder, OrderBook, Side};
 use mimalloc::MiMalloc;
 
 const OPS: u64 = 1_000;
@@ -78,6 +84,14 @@ fn record(c: &mut Criterion) {
                 let s = clock.raw();
                 black_box(i);
                 black_box(clock.delta_as_nanos(s, clock.raw()));
+            }
+        })
+    });
+
+    g.bench_function("clock_read_only", |b| {
+        b.iter(|| {
+            for _ in 0..OPS {
+                black_box(clock.raw());
             }
         })
     });
@@ -139,6 +153,54 @@ fn alloc(c: &mut Criterion) {
     g.finish();
 }
 
+/// submit + cancel of a resting order on a book holding 1,000 orders: unprofiled, with the
+/// profiler off, and on (each call timed as the binding does).
+fn book(c: &mut Criterion) {
+    let mut g = c.benchmark_group("book_submit_cancel");
+    g.throughput(Throughput::Elements(2 * OPS));
+    let fresh = || {
+        let mut b: OrderBook = OrderBook::new();
+        for i in 0..1000 {
+            b.submit(&NewOrder::limit(Side::Sell, 20_000 + i, 10), &mut ())
+                .unwrap();
+        }
+        b
+    };
+    let mut b = fresh();
+    g.bench_function("unprofiled", |bch| {
+        bch.iter(|| {
+            for i in 0..OPS as i64 {
+                let id = b
+                    .submit(&NewOrder::limit(Side::Buy, 10_000 + (i & 63), 5), &mut ())
+                    .unwrap()
+                    .order_id;
+                b.cancel(id, &mut ()).unwrap();
+            }
+        })
+    });
+    for (name, on) in [("profiler_off", false), ("profiler_on", true)] {
+        let prof = Profiler::new(on);
+        let mut rec = prof.recorder();
+        let mut b = fresh();
+        g.bench_function(name, |bch| {
+            bch.iter(|| {
+                for i in 0..OPS as i64 {
+                    let t = rec.start();
+                    let id = b
+                        .submit(&NewOrder::limit(Side::Buy, 10_000 + (i & 63), 5), &mut ())
+                        .unwrap()
+                        .order_id;
+                    rec.stop(OpKind::ADD, t);
+                    let t = rec.start();
+                    b.cancel(id, &mut ()).unwrap();
+                    rec.stop(OpKind::CANCEL, t);
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -149,6 +211,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = record, alloc
+    targets = record, alloc, book
 }
 criterion_main!(benches);

@@ -74,6 +74,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     cmp_.add_argument("base", type=Path, metavar="BASE.json", help="baseline report")
     cmp_.add_argument("new", type=Path, metavar="NEW.json", help="report to check")
     defaults = ", ".join(f"{k}={v:.0%}" for k, v in DEFAULT_THRESHOLDS.items())
+    defaults = defaults.replace("%", "%%")  # argparse %-formats help strings
     cmp_.add_argument(
         "--threshold",
         type=_threshold,
@@ -95,7 +96,9 @@ def _load(path: Path, what: str) -> LatencyReport:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.1f}"
+    return f"{int(v):,}"
 
 
 def report_table(report: LatencyReport, title: str = "Latency per operation (ns)") -> Table:
