@@ -146,36 +146,114 @@ fn field_text(data: &[u8], pos: usize) -> &[u8] {
     &data[pos..end]
 }
 
-/// Parse a signed integer at `pos`; returns the value and the position after it.
-#[inline]
-fn parse_int(data: &[u8], mut pos: usize) -> Result<(i64, usize), String> {
-    let start = pos;
-    let neg = data.get(pos) == Some(&b'-');
-    if neg {
-        pos += 1;
+const POW10: [i64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The decimal digits at the start of `chunk` (8 bytes, first character in the lowest byte):
+/// how many there are (0..=8) and their value. SWAR: one load, a few multiplies.
+#[inline(always)]
+fn swar_digits(chunk: u64) -> (usize, i64) {
+    const LO: u64 = 0x3030_3030_3030_3030;
+    let hi = chunk & 0xF0F0_F0F0_F0F0_F0F0;
+    let hi6 = chunk.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0;
+    // A byte is a digit iff its high nibble is 3 before and after adding 6 (0x30..=0x39);
+    // a carry out of a non-digit byte only disturbs later bytes, which are not digits' business.
+    let bad = (hi ^ LO) | (hi6 ^ LO);
+    let len = (bad.trailing_zeros() / 8) as usize;
+    if len == 0 {
+        return (0, 0);
     }
-    let digits = pos;
+    let v = chunk.wrapping_sub(LO) << (8 * (8 - len));
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0x0000_0000_FFFF_FFFF;
+    (len, v as i64)
+}
+
+/// Parse a signed integer at `pos`; returns the value and the position after it, or `None`
+/// (then [`int_error`] says why).
+#[inline(always)]
+fn parse_int(data: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let rest = data.get(pos..).unwrap_or(&[]);
+    let sign = usize::from(rest.first() == Some(&b'-'));
+    let mut i = sign;
     let mut v: i64 = 0;
-    while let Some(&c) = data.get(pos) {
+    // 8 digits at a time while 8 bytes remain; at most 16 digits this way (no overflow).
+    while i - sign < 16 {
+        let Some(bytes) = rest.get(i..i + 8) else {
+            break;
+        };
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        let (len, d) = swar_digits(u64::from_le_bytes(b));
+        v = v * POW10[len] + d;
+        i += len;
+        if len < 8 {
+            return finish_int(pos, sign, i, v);
+        }
+    }
+    parse_int_tail(data, pos, sign, i, v)
+}
+
+/// The digits after `i` one by one, with overflow checks.
+#[cold]
+fn parse_int_tail(
+    data: &[u8],
+    pos: usize,
+    sign: usize,
+    mut i: usize,
+    mut v: i64,
+) -> Option<(i64, usize)> {
+    let rest = data.get(pos..).unwrap_or(&[]);
+    while let Some(&c) = rest.get(i) {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             break;
         }
-        v = match v.checked_mul(10).and_then(|x| x.checked_add(i64::from(d))) {
-            Some(x) => x,
-            None => {
-                return Err(format!(
-                    "integer {} does not fit in 64 bits",
-                    show(field_text(data, start))
-                ))
-            }
-        };
-        pos += 1;
+        v = v.checked_mul(10)?.checked_add(i64::from(d))?;
+        i += 1;
     }
-    if pos == digits {
-        return Err(not_number(data, start, "an integer"));
+    finish_int(pos, sign, i, v)
+}
+
+#[inline(always)]
+fn finish_int(pos: usize, sign: usize, i: usize, v: i64) -> Option<(i64, usize)> {
+    (i != sign).then_some((if sign == 1 { -v } else { v }, pos + i))
+}
+
+/// Why [`parse_int`] refused the field at `pos`.
+#[cold]
+fn int_error(data: &[u8], pos: usize) -> String {
+    let text = field_text(data, pos);
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        format!("integer {} does not fit in 64 bits", show(text))
+    } else {
+        not_number(data, pos, "an integer")
     }
-    Ok((if neg { -v } else { v }, pos))
+}
+
+/// Number of `\n` bytes (vectorises: byte-wide counters per 128-byte block).
+fn count_newlines(data: &[u8]) -> usize {
+    let mut n = 0usize;
+    let mut blocks = data.chunks_exact(128);
+    for b in &mut blocks {
+        let mut k = 0u8;
+        for &c in b {
+            k += u8::from(c == b'\n');
+        }
+        n += usize::from(k);
+    }
+    n + blocks.remainder().iter().filter(|&&c| c == b'\n').count()
 }
 
 fn not_number(data: &[u8], start: usize, what: &str) -> String {
@@ -198,7 +276,7 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
             show(field_text(data, start))
         ));
     }
-    let (secs, mut pos) = parse_int(data, pos).map_err(|_| not_number(data, start, WHAT))?;
+    let (secs, mut pos) = parse_int(data, pos).ok_or_else(|| not_number(data, start, WHAT))?;
     let mut frac: i64 = 0;
     let mut n = 0usize;
     if data.get(pos) == Some(&b'.') {
@@ -242,12 +320,17 @@ fn parse_rows(
         reason,
     };
     let mut cols = fixed_cols;
-    // A row of 6 fields is ~40 bytes, a 40-field orderbook row ~230.
-    let guess = match kind {
-        Kind::Message => data.len() / 7,
-        Kind::Orderbook => data.len() / 5,
-    };
-    let mut out: Vec<i64> = Vec::with_capacity(guess);
+    // Exact capacity: rows (newlines, plus an unterminated last line) x fields of row 1.
+    let newlines = count_newlines(data);
+    let first_fields = 1 + data
+        .iter()
+        .take_while(|&&c| c != b'\n')
+        .filter(|&&c| c == b',')
+        .count();
+    let rows = newlines + usize::from(data.last().is_some_and(|&c| c != b'\n'));
+    // Every value takes at least 2 bytes (a digit and a delimiter): never reserve more.
+    let cap = rows.saturating_mul(first_fields).min(data.len() / 2 + 1);
+    let mut out: Vec<i64> = Vec::with_capacity(cap);
     let n = data.len();
     let mut pos = 0usize;
     let mut line = 0usize;
@@ -275,11 +358,18 @@ fn parse_rows(
                 }
             }
             let parsed = if kind == Kind::Message && col == 0 {
-                parse_time(data, pos)
+                parse_time(data, pos).ok()
             } else {
                 parse_int(data, pos)
             };
-            let (v, next) = parsed.map_err(|r| err(line, field_name(kind, col), r))?;
+            let Some((v, next)) = parsed else {
+                let why = if kind == Kind::Message && col == 0 {
+                    parse_time(data, pos).err().unwrap_or_default()
+                } else {
+                    int_error(data, pos)
+                };
+                return Err(err(line, field_name(kind, col), why));
+            };
             out.push(v);
             col += 1;
             pos = next;
@@ -1123,6 +1213,42 @@ mod tests {
             LobsterError::Format { line, field, .. } => (*line, field.clone()),
             other => panic!("not a format error: {other}"),
         }
+    }
+
+    #[test]
+    fn integers_of_every_length_and_position() {
+        for text in [
+            "0",
+            "7",
+            "-7",
+            "12",
+            "123456",
+            "12345678",
+            "123456789",
+            "9999999999",
+            "-9999999999",
+            "123456789012345678",
+            "9223372036854775807",
+            "-9223372036854775807",
+        ] {
+            let want: i64 = text.parse().unwrap();
+            for pad in ["", ",1,2,3,4,5,6,7,8,9"] {
+                let data = format!("{text}{pad}");
+                assert_eq!(
+                    parse_int(data.as_bytes(), 0),
+                    Some((want, text.len())),
+                    "{data}"
+                );
+            }
+        }
+        assert_eq!(parse_int(b"9223372036854775808", 0), None);
+        assert!(int_error(b"9223372036854775808", 0).contains("64 bits"));
+        assert_eq!(parse_int(b"12345678901234567890123,", 0), None);
+        assert_eq!(parse_int(b",5", 0), None);
+        assert!(int_error(b",5", 0).contains("empty field"));
+        assert_eq!(parse_int(b"-", 0), None);
+        assert!(int_error(b"-,", 0).contains("is not an integer"));
+        assert_eq!(count_newlines(&[b'\n'; 1000]), 1000);
     }
 
     #[test]
