@@ -307,12 +307,123 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     Ok((ns, pos))
 }
 
+/// Values and column count of one parsed chunk (`None`: no row in it).
+type ChunkResult = Result<(Vec<i64>, Option<usize>), LobsterError>;
+
+/// Inputs below this size are parsed on the calling thread only.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+/// Parse a whole file: on several threads for large inputs (chunks split at line starts,
+/// parsed independently, then joined in order; an error reports the earliest line).
 fn parse_rows(
     data: &[u8],
     file: &str,
     kind: Kind,
     fixed_cols: Option<usize>,
 ) -> Result<(Vec<i64>, usize), LobsterError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    parse_rows_with(data, file, kind, fixed_cols, threads, PARALLEL_MIN_BYTES)
+}
+
+fn parse_rows_with(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    fixed_cols: Option<usize>,
+    threads: usize,
+    min_bytes: usize,
+) -> Result<(Vec<i64>, usize), LobsterError> {
+    let empty = || LobsterError::Format {
+        file: file.to_string(),
+        line: 1,
+        field: "row".to_string(),
+        reason: "the file is empty (no rows)".to_string(),
+    };
+    if threads < 2 || data.len() < min_bytes {
+        let (v, cols) = parse_chunk(data, file, kind, fixed_cols, true)?;
+        return cols
+            .filter(|_| !v.is_empty())
+            .map(|c| (v, c))
+            .ok_or_else(empty);
+    }
+    // Chunk boundaries just after a newline, so every chunk starts a line.
+    let mut bounds = vec![0usize];
+    for k in 1..threads {
+        let target = data.len() * k / threads;
+        let last = bounds.last().copied().unwrap_or(0);
+        if target <= last {
+            continue;
+        }
+        match data[target..].iter().position(|&c| c == b'\n') {
+            Some(i) if target + i + 1 < data.len() => bounds.push(target + i + 1),
+            _ => break,
+        }
+    }
+    bounds.push(data.len());
+    let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+    let n = chunks.len();
+    let results: Vec<ChunkResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .enumerate()
+            .map(|(k, c)| s.spawn(move || parse_chunk(c, file, kind, fixed_cols, k + 1 == n)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let total = results
+        .iter()
+        .map(|r| r.as_ref().map_or(0, |(v, _)| v.len()))
+        .sum();
+    let mut out: Vec<i64> = Vec::with_capacity(total);
+    let mut cols: Option<usize> = None;
+    let mut lines_before = 0usize;
+    for (k, r) in results.into_iter().enumerate() {
+        let shift = |e: LobsterError| match e {
+            LobsterError::Format {
+                file,
+                line,
+                field,
+                reason,
+            } => LobsterError::Format {
+                file,
+                line: line + lines_before,
+                field,
+                reason,
+            },
+            other => other,
+        };
+        let (v, c) = r.map_err(shift)?;
+        if let (Some(want), Some(got)) = (cols, c) {
+            if want != got {
+                return Err(shift(LobsterError::Format {
+                    file: file.to_string(),
+                    line: 1,
+                    field: "row".to_string(),
+                    reason: format!("{got} fields, but line 1 has {want}"),
+                }));
+            }
+        }
+        cols = cols.or(c);
+        out.extend_from_slice(&v);
+        lines_before += count_newlines(chunks[k]);
+    }
+    cols.filter(|_| !out.is_empty())
+        .map(|c| (out, c))
+        .ok_or_else(empty)
+}
+
+/// Parse one chunk of whole lines; `last` allows trailing blank lines. Returns the values and
+/// the column count (`None` if the chunk holds no row).
+fn parse_chunk(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    fixed_cols: Option<usize>,
+    last: bool,
+) -> ChunkResult {
     let err = |line: usize, field: String, reason: String| LobsterError::Format {
         file: file.to_string(),
         line,
@@ -337,7 +448,7 @@ fn parse_rows(
     while pos < n {
         line += 1;
         if data[pos] == b'\n' || data[pos] == b'\r' {
-            if data[pos..].iter().all(|c| c.is_ascii_whitespace()) {
+            if last && data[pos..].iter().all(|c| c.is_ascii_whitespace()) {
                 break; // trailing blank lines
             }
             return Err(err(
@@ -420,14 +531,7 @@ fn parse_rows(
             }
         }
     }
-    match cols {
-        Some(c) if line > 0 && !out.is_empty() => Ok((out, c)),
-        _ => Err(err(
-            1,
-            "row".to_string(),
-            "the file is empty (no rows)".to_string(),
-        )),
-    }
+    Ok((out, cols))
 }
 
 /// Parse a LOBSTER message file: a flat array of 6 columns per row (`Time` as integer
@@ -1212,6 +1316,57 @@ mod tests {
         match e {
             LobsterError::Format { line, field, .. } => (*line, field.clone()),
             other => panic!("not a format error: {other}"),
+        }
+    }
+
+    #[test]
+    fn parallel_parse_equals_sequential_and_reports_global_lines() {
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!(
+                "{i}.5,1,{},{},{},1\n",
+                i + 1,
+                i % 7 + 1,
+                1_000_000 + i
+            ));
+        }
+        let seq = parse_rows_with(text.as_bytes(), "m", Kind::Message, Some(6), 1, 0).unwrap();
+        for threads in [2, 3, 7] {
+            let par =
+                parse_rows_with(text.as_bytes(), "m", Kind::Message, Some(6), threads, 0).unwrap();
+            assert_eq!(par, seq);
+        }
+        // An error deep in the file names its global line, whichever chunk holds it.
+        let bad = text.replacen("400.5,1,401,", "400.5,1,x,", 1);
+        for threads in [1, 2, 3, 7] {
+            let e = parse_rows_with(bad.as_bytes(), "m", Kind::Message, Some(6), threads, 0)
+                .unwrap_err();
+            assert_eq!(
+                fmt_field(&e),
+                (401, "OrderID".to_string()),
+                "{threads} threads"
+            );
+        }
+        // A blank line inside the file is an error even at a chunk boundary.
+        let gap = text.replacen("\n250.5", "\n\n250.5", 1);
+        for threads in [1, 2, 3] {
+            let e = parse_rows_with(gap.as_bytes(), "m", Kind::Message, Some(6), threads, 0)
+                .unwrap_err();
+            assert_eq!(fmt_field(&e), (251, "row".to_string()), "{threads} threads");
+        }
+        // Orderbook rows whose width changes in a later chunk.
+        let mut ob = String::new();
+        for i in 0..300 {
+            ob.push_str(if i == 200 {
+                "1,2,3,4,5,6,7,8\n"
+            } else {
+                "1,2,3,4\n"
+            });
+        }
+        for threads in [1, 2, 3] {
+            let e =
+                parse_rows_with(ob.as_bytes(), "o", Kind::Orderbook, None, threads, 0).unwrap_err();
+            assert_eq!(fmt_field(&e).0, 201, "{threads} threads: {e}");
         }
     }
 
