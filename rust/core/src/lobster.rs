@@ -307,14 +307,12 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     Ok((ns, pos))
 }
 
-/// Values and column count of one parsed chunk (`None`: no row in it).
-type ChunkResult = Result<(Vec<i64>, Option<usize>), LobsterError>;
-
 /// Inputs below this size are parsed on the calling thread only.
 const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
-/// Parse a whole file: on several threads for large inputs (chunks split at line starts,
-/// parsed independently, then joined in order; an error reports the earliest line).
+/// Parse a whole file into one exactly sized array. Large inputs are split into chunks at line
+/// starts and parsed on several threads, each into its own part of the array; an error names
+/// the earliest bad line of the file.
 fn parse_rows(
     data: &[u8],
     file: &str,
@@ -333,55 +331,99 @@ fn parse_rows_with(
     threads: usize,
     min_bytes: usize,
 ) -> Result<(Vec<i64>, usize), LobsterError> {
-    let empty = || LobsterError::Format {
+    let err = |line: usize, field: &str, reason: String| LobsterError::Format {
         file: file.to_string(),
-        line: 1,
-        field: "row".to_string(),
-        reason: "the file is empty (no rows)".to_string(),
+        line,
+        field: field.to_string(),
+        reason,
     };
-    if threads < 2 || data.len() < min_bytes {
-        let (v, cols) = parse_chunk(data, file, kind, fixed_cols, true)?;
-        return cols
-            .filter(|_| !v.is_empty())
-            .map(|c| (v, c))
-            .ok_or_else(empty);
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(1, "row", "the file is empty (no rows)".to_string()));
     }
+    // The first line fixes the column count of an orderbook file.
+    let cols = match fixed_cols {
+        Some(c) => c,
+        None => {
+            let first = data.iter().take_while(|&&c| c != b'\n');
+            let c = 1 + first.filter(|&&c| c == b',').count();
+            if c % 4 != 0 {
+                return Err(err(
+                    1,
+                    "row",
+                    format!(
+                        "{c} fields: an orderbook row has 4 per level (AskPrice, AskSize, \
+                         BidPrice, BidSize)"
+                    ),
+                ));
+            }
+            c
+        }
+    };
     // Chunk boundaries just after a newline, so every chunk starts a line.
     let mut bounds = vec![0usize];
-    for k in 1..threads {
-        let target = data.len() * k / threads;
-        let last = bounds.last().copied().unwrap_or(0);
-        if target <= last {
-            continue;
-        }
-        match data[target..].iter().position(|&c| c == b'\n') {
-            Some(i) if target + i + 1 < data.len() => bounds.push(target + i + 1),
-            _ => break,
+    if threads > 1 && data.len() >= min_bytes {
+        for k in 1..threads {
+            let target = data.len() * k / threads;
+            if target <= bounds.last().copied().unwrap_or(0) {
+                continue;
+            }
+            match data[target..].iter().position(|&c| c == b'\n') {
+                Some(i) if target + i + 1 < data.len() => bounds.push(target + i + 1),
+                _ => break,
+            }
         }
     }
     bounds.push(data.len());
-    let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &data[w[0]..w[1]]).collect();
-    let n = chunks.len();
-    let results: Vec<ChunkResult> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .enumerate()
-            .map(|(k, c)| s.spawn(move || parse_chunk(c, file, kind, fixed_cols, k + 1 == n)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let total = results
+    let mut chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+    let lines: Vec<usize> = chunks.iter().map(|c| count_newlines(c)).collect();
+    let mut slots: Vec<usize> = chunks
         .iter()
-        .map(|r| r.as_ref().map_or(0, |(v, _)| v.len()))
-        .sum();
-    let mut out: Vec<i64> = Vec::with_capacity(total);
-    let mut cols: Option<usize> = None;
+        .zip(&lines)
+        .map(|(c, &l)| (l + usize::from(c.last() != Some(&b'\n'))).saturating_mul(cols))
+        .collect();
+    // Every value takes at least 2 bytes (a digit and a delimiter), so a valid file never
+    // needs more; a file whose first line promises more is parsed in one piece and fails.
+    let most = data.len() / 2 + 1;
+    if slots.iter().fold(0usize, |a, &b| a.saturating_add(b)) > most {
+        chunks = vec![data];
+        slots = vec![most];
+    }
+    let mut out = vec![0i64; slots.iter().sum()];
+    let n_chunks = chunks.len();
+    let results: Vec<Result<usize, LobsterError>> = {
+        let mut parts: Vec<&mut [i64]> = Vec::with_capacity(n_chunks);
+        let mut rest: &mut [i64] = &mut out;
+        for &k in &slots {
+            let (head, tail) = rest.split_at_mut(k);
+            parts.push(head);
+            rest = tail;
+        }
+        if n_chunks == 1 {
+            parts
+                .into_iter()
+                .map(|p| parse_chunk(data, file, kind, cols, true, p))
+                .collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = chunks
+                    .iter()
+                    .zip(parts)
+                    .enumerate()
+                    .map(|(k, (c, p))| {
+                        s.spawn(move || parse_chunk(c, file, kind, cols, k + 1 == n_chunks, p))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        }
+    };
     let mut lines_before = 0usize;
+    let mut end = 0usize;
     for (k, r) in results.into_iter().enumerate() {
-        let shift = |e: LobsterError| match e {
+        let written = r.map_err(|e| match e {
             LobsterError::Format {
                 file,
                 line,
@@ -394,61 +436,42 @@ fn parse_rows_with(
                 reason,
             },
             other => other,
-        };
-        let (v, c) = r.map_err(shift)?;
-        if let (Some(want), Some(got)) = (cols, c) {
-            if want != got {
-                return Err(shift(LobsterError::Format {
-                    file: file.to_string(),
-                    line: 1,
-                    field: "row".to_string(),
-                    reason: format!("{got} fields, but line 1 has {want}"),
-                }));
-            }
-        }
-        cols = cols.or(c);
-        out.extend_from_slice(&v);
-        lines_before += count_newlines(chunks[k]);
+        })?;
+        // Only the last chunk may stop short (trailing blank lines).
+        end = slots[..k].iter().sum::<usize>() + written;
+        lines_before += lines.get(k).copied().unwrap_or(0);
     }
-    cols.filter(|_| !out.is_empty())
-        .map(|c| (out, c))
-        .ok_or_else(empty)
+    out.truncate(end);
+    if out.is_empty() {
+        return Err(err(1, "row", "the file is empty (no rows)".to_string()));
+    }
+    Ok((out, cols))
 }
 
-/// Parse one chunk of whole lines; `last` allows trailing blank lines. Returns the values and
-/// the column count (`None` if the chunk holds no row).
+/// Parse one chunk of whole lines of `cols` fields into `out`; `last` allows trailing blank
+/// lines. Returns the number of values written.
 fn parse_chunk(
     data: &[u8],
     file: &str,
     kind: Kind,
-    fixed_cols: Option<usize>,
+    cols: usize,
     last: bool,
-) -> ChunkResult {
+    out: &mut [i64],
+) -> Result<usize, LobsterError> {
     let err = |line: usize, field: String, reason: String| LobsterError::Format {
         file: file.to_string(),
         line,
         field,
         reason,
     };
-    let mut cols = fixed_cols;
-    // Exact capacity: rows (newlines, plus an unterminated last line) x fields of row 1.
-    let newlines = count_newlines(data);
-    let first_fields = 1 + data
-        .iter()
-        .take_while(|&&c| c != b'\n')
-        .filter(|&&c| c == b',')
-        .count();
-    let rows = newlines + usize::from(data.last().is_some_and(|&c| c != b'\n'));
-    // Every value takes at least 2 bytes (a digit and a delimiter): never reserve more.
-    let cap = rows.saturating_mul(first_fields).min(data.len() / 2 + 1);
-    let mut out: Vec<i64> = Vec::with_capacity(cap);
     let n = data.len();
+    let mut w = 0usize;
     let mut pos = 0usize;
     let mut line = 0usize;
     while pos < n {
         line += 1;
         if data[pos] == b'\n' || data[pos] == b'\r' {
-            if last && data[pos..].iter().all(|c| c.is_ascii_whitespace()) {
+            if last && data[pos..].iter().all(u8::is_ascii_whitespace) {
                 break; // trailing blank lines
             }
             return Err(err(
@@ -459,14 +482,12 @@ fn parse_chunk(
         }
         let mut col = 0usize;
         loop {
-            if let Some(c) = cols {
-                if col >= c {
-                    return Err(err(
-                        line,
-                        "row".to_string(),
-                        format!("too many fields: expected {c}, found more"),
-                    ));
-                }
+            if col >= cols {
+                return Err(err(
+                    line,
+                    "row".to_string(),
+                    format!("too many fields: expected {cols}, found more"),
+                ));
             }
             let parsed = if kind == Kind::Message && col == 0 {
                 parse_time(data, pos).ok()
@@ -481,7 +502,17 @@ fn parse_chunk(
                 };
                 return Err(err(line, field_name(kind, col), why));
             };
-            out.push(v);
+            let Some(slot) = out.get_mut(w) else {
+                return Err(err(
+                    line,
+                    "row".to_string(),
+                    "more values than the lines of the file can hold (is the first line \
+                     complete?)"
+                        .to_string(),
+                ));
+            };
+            *slot = v;
+            w += 1;
             col += 1;
             pos = next;
             match data.get(pos) {
@@ -507,31 +538,15 @@ fn parse_chunk(
                 }
             }
         }
-        match cols {
-            Some(c) if col != c => {
-                return Err(err(
-                    line,
-                    field_name(kind, col),
-                    format!("missing: expected {c} fields, found {col} (truncated line?)"),
-                ))
-            }
-            Some(_) => {}
-            None => {
-                if col % 4 != 0 {
-                    return Err(err(
-                        line,
-                        "row".to_string(),
-                        format!(
-                            "{col} fields: an orderbook row has 4 per level (AskPrice, \
-                             AskSize, BidPrice, BidSize)"
-                        ),
-                    ));
-                }
-                cols = Some(col);
-            }
+        if col != cols {
+            return Err(err(
+                line,
+                field_name(kind, col),
+                format!("missing: expected {cols} fields, found {col} (truncated line?)"),
+            ));
         }
     }
-    Ok((out, cols))
+    Ok(w)
 }
 
 /// Parse a LOBSTER message file: a flat array of 6 columns per row (`Time` as integer
@@ -1444,6 +1459,8 @@ mod tests {
         assert_eq!(fmt_field(&e), (2, "BidSize_1".into()));
         let e = parse_orderbook(b"1,2,3\n", "o").unwrap_err();
         assert_eq!(fmt_field(&e), (1, "row".into()));
+        let e = parse_orderbook(b"1,2,3,4,5,6,7,8,9,10,11,12\n1\n", "o").unwrap_err();
+        assert_eq!(fmt_field(&e), (2, "AskSize_1".into()));
         let e = parse_orderbook(b"", "o").unwrap_err();
         assert_eq!(fmt_field(&e), (1, "row".into()));
         let e = parse_messages(b"1.0123456789,1,5,18,100,1\n", "m").unwrap_err();
