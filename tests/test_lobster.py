@@ -261,6 +261,20 @@ def test_semantic_errors_name_the_field(tmp_path: Path) -> None:
     assert ei.value.field == "levels"
 
 
+def test_binding_checks_array_shapes() -> None:
+    from hftbook import _core
+
+    data = lobster.LobsterData.from_bytes(GOOD_MSG, GOOD_BOOK)
+    with pytest.raises(DataFormatError, match="6 columns"):
+        _core.replay_lobster(data.messages[:, :5].copy(), data.orderbook)
+    with pytest.raises(DataFormatError, match="C-contiguous"):
+        _core.replay_lobster(np.asfortranarray(data.messages), data.orderbook)
+    with pytest.raises(DataFormatError, match="levels=3"):
+        _core.replay_lobster(data.messages, data.orderbook, 3)
+    r = _core.replay_lobster(data.messages, data.orderbook, 1, validate=False)
+    assert (r["rows_compared"], r["best_bid_price"].tolist()) == (0, [5_800_000, -9_999_999_999])
+
+
 def test_empty_file(tmp_path: Path) -> None:
     e = _err(tmp_path, b"", GOOD_BOOK)
     assert (e.line, e.field) == (1, "row")
