@@ -26,8 +26,10 @@
 //! orders whose ids the file never showed, so each level gets a synthetic *residual* order with
 //! an id from [`RESIDUAL_ID_BASE`] upward (LOBSTER ids are below it); if message 0 is an add,
 //! that order is seeded as itself behind the residual. A reduction, delete or execution of an
-//! unknown id comes out of its level: residual orders first (oldest first), then known orders
-//! from the back of the queue.
+//! unknown id comes out of its level: residual orders first (oldest first), then the oldest
+//! known order holding exactly the missing size (one unseen delete removes one whole order),
+//! else known orders from the back of the queue. Which orders give up the shares never
+//! changes a level's size, only the queue analytics.
 //!
 //! A level-L message file holds only the events inside the top-L price window, so a plain
 //! replay goes stale within a few dozen rows. With [`ReplayOptions::edge_sync`] (the default)
@@ -899,8 +901,9 @@ impl Replayer {
         Ok(())
     }
 
-    /// Take `amount` lots out of a level: residual orders first (oldest first), then known
-    /// orders from the back of the queue. Returns the lots actually removed.
+    /// Take `amount` lots out of a level: residual orders first (oldest first), then the
+    /// oldest known order holding exactly what is left, else known orders from the back of
+    /// the queue. Returns the lots actually removed.
     fn reduce_level(
         &mut self,
         side: Side,
@@ -928,7 +931,14 @@ impl Replayer {
             amount -= take;
         }
         if amount > 0 {
-            for o in self.book.level_orders(side, price).into_iter().rev() {
+            let orders = self.book.level_orders(side, price);
+            // One unseen delete removes exactly one order's size: if a known order holds
+            // exactly the missing lots, it is the one that went (the oldest such).
+            if let Some(o) = orders.iter().find(|o| o.qty == amount) {
+                self.remove_order(o.id)?;
+                return Ok(start);
+            }
+            for o in orders.into_iter().rev() {
                 let take = o.qty.min(amount);
                 self.shrink(o.id, o.qty, take)?;
                 amount -= take;
