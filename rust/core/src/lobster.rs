@@ -1534,6 +1534,29 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_delete_takes_the_order_of_exactly_that_size() {
+        // Known A(5), B(3), C(4) at 100.00; an unknown id deletes 3: that is B, not 3 lots
+        // off the back (C). C then executes behind A only.
+        let msgs = "1.0,1,1,5,1000000,1\n\
+                    2.0,1,2,3,1000000,1\n\
+                    3.0,1,3,4,1000000,1\n\
+                    4.0,3,77,3,1000000,1\n\
+                    5.0,4,3,4,1000000,1\n";
+        let ob = "9999999999,0,1000000,5\n\
+                  9999999999,0,1000000,8\n\
+                  9999999999,0,1000000,12\n\
+                  9999999999,0,1000000,9\n\
+                  9999999999,0,1000000,5\n";
+        let m = parse_messages(msgs.as_bytes(), "m").unwrap();
+        let (b, c) = parse_orderbook(ob.as_bytes(), "o").unwrap();
+        let r = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap();
+        assert_eq!(r.rows_matched, 4, "{:?}", r.first_mismatch);
+        assert_eq!(r.exec_order_id, vec![3]);
+        assert_eq!((r.exec_queue_position[0], r.exec_qty_ahead[0]), (1, 5));
+        assert_eq!(r.exec_size, vec![4]);
+    }
+
+    #[test]
     fn edge_sync_injects_and_drops_levels() {
         // L1 window. The bid at 99.99 enters from outside when 100.00 is deleted; then it
         // vanishes out of sight while a better bid is added (no message for it).
