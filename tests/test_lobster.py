@@ -39,9 +39,9 @@ def _source(name: str) -> Path:
 # name: (rows, known executions, at head, sum of queue positions, sum of qty ahead,
 #        sum of time to fill in ns, rows edge-sync touched)
 EXPECTED = {
-    "GOOG1": (49_482, 5272, 5090, 240, 11_052, 57_866_434_498_163, 6169),
-    "GOOG5": (112_673, 6911, 6797, 122, 4001, 114_235_671_079_805, 8719),
-    "GOOG10": (147_916, 7208, 7130, 86, 3417, 148_246_124_754_363, 6279),
+    "GOOG1": (49_482, 5290, 5231, 95, 3864, 57_629_686_343_636, 6169),
+    "GOOG5": (112_673, 6921, 6890, 36, 1761, 110_890_458_364_336, 8719),
+    "GOOG10": (147_916, 7216, 7188, 35, 880, 143_788_610_422_367, 6279),
     "AAPL10": (999, 94, 94, 0, 0, 332_519_144_891, 14),
 }
 
@@ -259,6 +259,20 @@ def test_semantic_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="levels=2") as ei:
         lobster.replay(m, b, levels=2)
     assert ei.value.field == "levels"
+
+
+def test_binding_checks_array_shapes() -> None:
+    from hftbook import _core
+
+    data = lobster.LobsterData.from_bytes(GOOD_MSG, GOOD_BOOK)
+    with pytest.raises(DataFormatError, match="6 columns"):
+        _core.replay_lobster(data.messages[:, :5].copy(), data.orderbook)
+    with pytest.raises(DataFormatError, match="C-contiguous"):
+        _core.replay_lobster(np.asfortranarray(data.messages), data.orderbook)
+    with pytest.raises(DataFormatError, match="levels=3"):
+        _core.replay_lobster(data.messages, data.orderbook, 3)
+    r = _core.replay_lobster(data.messages, data.orderbook, 1, validate=False)
+    assert (r["rows_compared"], r["best_bid_price"].tolist()) == (0, [5_800_000, -9_999_999_999])
 
 
 def test_empty_file(tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ arrays: messages ``(N, 6)`` with the time as integer nanoseconds after midnight,
 ``(N, 4L)``. Prices stay in LOBSTER units (dollars x 10000).
 
 :func:`replay` seeds a book from orderbook row 0, applies every message with the GIL released,
-runs *edge-sync* (on by default; see ``docs/replay.md`` and :mod:`hftbook_core::lobster`) and
-compares our top L levels with every recorded row. It also measures, for each visible
-execution of an order the replay saw added, its position in the level's FIFO and the
-time it waited.
+runs *edge-sync* (on by default; see ``docs/replay.md`` and the Rust module
+``hftbook_core::lobster``) and compares our top L levels with every recorded row. It also
+measures, for each visible execution of an order the replay saw added, its position in the
+level's FIFO and the time it waited.
 
     >>> from hftbook.data import lobster
     >>> msgs = b"1.0,1,7,5,1000000,1\n2.5,4,7,5,1000000,1\n"

@@ -24,9 +24,9 @@ def plot_top_of_book(
 ) -> Path:
     """Write a two-panel PNG: best bid/ask over time (top) and the size at each (bottom).
 
-    Prices are floats with NaN where the side is empty; ``time_s`` is seconds after
-    midnight. Long series are thinned to at most ``max_points`` points (every k-th row).
-    Returns the path written.
+    The bid size is drawn below zero so neither series hides the other. Prices are floats
+    with NaN where the side is empty; ``time_s`` is seconds after midnight. Long series are
+    thinned to at most ``max_points`` points (every k-th row). Returns the path written.
     """
     import matplotlib
 
@@ -52,7 +52,10 @@ def plot_top_of_book(
         ax1.set_title(title)
         ax1.grid(alpha=0.3)
         ax2.step(hours, series["ask_size"], where="post", lw=0.6, color="tab:red", label="ask")
-        ax2.step(hours, series["bid_size"], where="post", lw=0.6, color="tab:green", label="bid")
+        ax2.step(
+            hours, -series["bid_size"], where="post", lw=0.6, color="tab:green", label="bid (< 0)"
+        )
+        ax2.axhline(0, color="black", lw=0.5)
         ax2.set_ylabel("size at best (shares)")
         ax2.set_xlabel("time (hours after midnight)")
         ax2.legend(loc="upper left")

@@ -509,6 +509,19 @@ impl<L: Ladder> OrderBook<L> {
     /// `position` is the number of orders ahead of it (0 = head of the queue) and
     /// `qty_ahead` the displayed lots of those orders. `None` if `id` is not resting.
     /// O(position).
+    ///
+    /// ```
+    /// use hftbook_core::{NewOrder, OrderBook, Side};
+    /// let mut book: OrderBook = OrderBook::new();
+    /// for (id, qty) in [(1, 5), (2, 3), (3, 4)] {
+    ///     book.submit(&NewOrder::limit(Side::Buy, 100, qty).with_id(id), &mut ()).unwrap();
+    /// }
+    /// assert_eq!(book.queue_position(1), Some((0, 0)));
+    /// assert_eq!(book.queue_position(3), Some((2, 8)));
+    /// assert_eq!(book.queue_position(9), None);
+    /// let ids: Vec<u64> = book.level_orders(Side::Buy, hftbook_core::Price(100)).iter().map(|o| o.id).collect();
+    /// assert_eq!(ids, [1, 2, 3]);
+    /// ```
     pub fn queue_position(&self, id: OrderId) -> Option<(u32, Qty)> {
         let idx = self.ids.get(id)?;
         let r = self.orders.get(idx);

@@ -26,8 +26,10 @@
 //! orders whose ids the file never showed, so each level gets a synthetic *residual* order with
 //! an id from [`RESIDUAL_ID_BASE`] upward (LOBSTER ids are below it); if message 0 is an add,
 //! that order is seeded as itself behind the residual. A reduction, delete or execution of an
-//! unknown id comes out of its level: residual orders first (oldest first), then known orders
-//! from the back of the queue.
+//! unknown id comes out of its level: residual orders first (oldest first), then the oldest
+//! known order holding exactly the missing size (one unseen delete removes one whole order),
+//! else known orders from the back of the queue. Which orders give up the shares never
+//! changes a level's size, only the queue analytics.
 //!
 //! A level-L message file holds only the events inside the top-L price window, so a plain
 //! replay goes stale within a few dozen rows. With [`ReplayOptions::edge_sync`] (the default)
@@ -146,36 +148,114 @@ fn field_text(data: &[u8], pos: usize) -> &[u8] {
     &data[pos..end]
 }
 
-/// Parse a signed integer at `pos`; returns the value and the position after it.
-#[inline]
-fn parse_int(data: &[u8], mut pos: usize) -> Result<(i64, usize), String> {
-    let start = pos;
-    let neg = data.get(pos) == Some(&b'-');
-    if neg {
-        pos += 1;
+const POW10: [i64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The decimal digits at the start of `chunk` (8 bytes, first character in the lowest byte):
+/// how many there are (0..=8) and their value. SWAR: one load, a few multiplies.
+#[inline(always)]
+fn swar_digits(chunk: u64) -> (usize, i64) {
+    const LO: u64 = 0x3030_3030_3030_3030;
+    let hi = chunk & 0xF0F0_F0F0_F0F0_F0F0;
+    let hi6 = chunk.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0;
+    // A byte is a digit iff its high nibble is 3 before and after adding 6 (0x30..=0x39);
+    // a carry out of a non-digit byte only disturbs later bytes, which are not digits' business.
+    let bad = (hi ^ LO) | (hi6 ^ LO);
+    let len = (bad.trailing_zeros() / 8) as usize;
+    if len == 0 {
+        return (0, 0);
     }
-    let digits = pos;
+    let v = chunk.wrapping_sub(LO) << (8 * (8 - len));
+    let v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0x0000_0000_FFFF_FFFF;
+    (len, v as i64)
+}
+
+/// Parse a signed integer at `pos`; returns the value and the position after it, or `None`
+/// (then [`int_error`] says why).
+#[inline(always)]
+fn parse_int(data: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let rest = data.get(pos..).unwrap_or(&[]);
+    let sign = usize::from(rest.first() == Some(&b'-'));
+    let mut i = sign;
     let mut v: i64 = 0;
-    while let Some(&c) = data.get(pos) {
+    // 8 digits at a time while 8 bytes remain; at most 16 digits this way (no overflow).
+    while i - sign < 16 {
+        let Some(bytes) = rest.get(i..i + 8) else {
+            break;
+        };
+        let mut b = [0u8; 8];
+        b.copy_from_slice(bytes);
+        let (len, d) = swar_digits(u64::from_le_bytes(b));
+        v = v * POW10[len] + d;
+        i += len;
+        if len < 8 {
+            return finish_int(pos, sign, i, v);
+        }
+    }
+    parse_int_tail(data, pos, sign, i, v)
+}
+
+/// The digits after `i` one by one, with overflow checks.
+#[cold]
+fn parse_int_tail(
+    data: &[u8],
+    pos: usize,
+    sign: usize,
+    mut i: usize,
+    mut v: i64,
+) -> Option<(i64, usize)> {
+    let rest = data.get(pos..).unwrap_or(&[]);
+    while let Some(&c) = rest.get(i) {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             break;
         }
-        v = match v.checked_mul(10).and_then(|x| x.checked_add(i64::from(d))) {
-            Some(x) => x,
-            None => {
-                return Err(format!(
-                    "integer {} does not fit in 64 bits",
-                    show(field_text(data, start))
-                ))
-            }
-        };
-        pos += 1;
+        v = v.checked_mul(10)?.checked_add(i64::from(d))?;
+        i += 1;
     }
-    if pos == digits {
-        return Err(not_number(data, start, "an integer"));
+    finish_int(pos, sign, i, v)
+}
+
+#[inline(always)]
+fn finish_int(pos: usize, sign: usize, i: usize, v: i64) -> Option<(i64, usize)> {
+    (i != sign).then_some((if sign == 1 { -v } else { v }, pos + i))
+}
+
+/// Why [`parse_int`] refused the field at `pos`.
+#[cold]
+fn int_error(data: &[u8], pos: usize) -> String {
+    let text = field_text(data, pos);
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        format!("integer {} does not fit in 64 bits", show(text))
+    } else {
+        not_number(data, pos, "an integer")
     }
-    Ok((if neg { -v } else { v }, pos))
+}
+
+/// Number of `\n` bytes (vectorises: byte-wide counters per 128-byte block).
+fn count_newlines(data: &[u8]) -> usize {
+    let mut n = 0usize;
+    let mut blocks = data.chunks_exact(128);
+    for b in &mut blocks {
+        let mut k = 0u8;
+        for &c in b {
+            k += u8::from(c == b'\n');
+        }
+        n += usize::from(k);
+    }
+    n + blocks.remainder().iter().filter(|&&c| c == b'\n').count()
 }
 
 fn not_number(data: &[u8], start: usize, what: &str) -> String {
@@ -198,7 +278,7 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
             show(field_text(data, start))
         ));
     }
-    let (secs, mut pos) = parse_int(data, pos).map_err(|_| not_number(data, start, WHAT))?;
+    let (secs, mut pos) = parse_int(data, pos).ok_or_else(|| not_number(data, start, WHAT))?;
     let mut frac: i64 = 0;
     let mut n = 0usize;
     if data.get(pos) == Some(&b'.') {
@@ -229,32 +309,171 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     Ok((ns, pos))
 }
 
+/// Inputs below this size are parsed on the calling thread only.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+/// Parse a whole file into one exactly sized array. Large inputs are split into chunks at line
+/// starts and parsed on several threads, each into its own part of the array; an error names
+/// the earliest bad line of the file.
 fn parse_rows(
     data: &[u8],
     file: &str,
     kind: Kind,
     fixed_cols: Option<usize>,
 ) -> Result<(Vec<i64>, usize), LobsterError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    parse_rows_with(data, file, kind, fixed_cols, threads, PARALLEL_MIN_BYTES)
+}
+
+fn parse_rows_with(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    fixed_cols: Option<usize>,
+    threads: usize,
+    min_bytes: usize,
+) -> Result<(Vec<i64>, usize), LobsterError> {
+    let err = |line: usize, field: &str, reason: String| LobsterError::Format {
+        file: file.to_string(),
+        line,
+        field: field.to_string(),
+        reason,
+    };
+    if data.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(1, "row", "the file is empty (no rows)".to_string()));
+    }
+    // The first line fixes the column count of an orderbook file.
+    let cols = match fixed_cols {
+        Some(c) => c,
+        None => {
+            let first = data.iter().take_while(|&&c| c != b'\n');
+            let c = 1 + first.filter(|&&c| c == b',').count();
+            if c % 4 != 0 {
+                return Err(err(
+                    1,
+                    "row",
+                    format!(
+                        "{c} fields: an orderbook row has 4 per level (AskPrice, AskSize, \
+                         BidPrice, BidSize)"
+                    ),
+                ));
+            }
+            c
+        }
+    };
+    // Chunk boundaries just after a newline, so every chunk starts a line.
+    let mut bounds = vec![0usize];
+    if threads > 1 && data.len() >= min_bytes {
+        for k in 1..threads {
+            let target = data.len() * k / threads;
+            if target <= bounds.last().copied().unwrap_or(0) {
+                continue;
+            }
+            match data[target..].iter().position(|&c| c == b'\n') {
+                Some(i) if target + i + 1 < data.len() => bounds.push(target + i + 1),
+                _ => break,
+            }
+        }
+    }
+    bounds.push(data.len());
+    let mut chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+    let lines: Vec<usize> = chunks.iter().map(|c| count_newlines(c)).collect();
+    let mut slots: Vec<usize> = chunks
+        .iter()
+        .zip(&lines)
+        .map(|(c, &l)| (l + usize::from(c.last() != Some(&b'\n'))).saturating_mul(cols))
+        .collect();
+    // Every value takes at least 2 bytes (a digit and a delimiter), so a valid file never
+    // needs more; a file whose first line promises more is parsed in one piece and fails.
+    let most = data.len() / 2 + 1;
+    if slots.iter().fold(0usize, |a, &b| a.saturating_add(b)) > most {
+        chunks = vec![data];
+        slots = vec![most];
+    }
+    let mut out = vec![0i64; slots.iter().sum()];
+    let n_chunks = chunks.len();
+    let results: Vec<Result<usize, LobsterError>> = {
+        let mut parts: Vec<&mut [i64]> = Vec::with_capacity(n_chunks);
+        let mut rest: &mut [i64] = &mut out;
+        for &k in &slots {
+            let (head, tail) = rest.split_at_mut(k);
+            parts.push(head);
+            rest = tail;
+        }
+        if n_chunks == 1 {
+            parts
+                .into_iter()
+                .map(|p| parse_chunk(data, file, kind, cols, true, p))
+                .collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = chunks
+                    .iter()
+                    .zip(parts)
+                    .enumerate()
+                    .map(|(k, (c, p))| {
+                        s.spawn(move || parse_chunk(c, file, kind, cols, k + 1 == n_chunks, p))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        }
+    };
+    let mut lines_before = 0usize;
+    let mut end = 0usize;
+    for (k, r) in results.into_iter().enumerate() {
+        let written = r.map_err(|e| match e {
+            LobsterError::Format {
+                file,
+                line,
+                field,
+                reason,
+            } => LobsterError::Format {
+                file,
+                line: line + lines_before,
+                field,
+                reason,
+            },
+            other => other,
+        })?;
+        // Only the last chunk may stop short (trailing blank lines).
+        end = slots[..k].iter().sum::<usize>() + written;
+        lines_before += lines.get(k).copied().unwrap_or(0);
+    }
+    out.truncate(end);
+    if out.is_empty() {
+        return Err(err(1, "row", "the file is empty (no rows)".to_string()));
+    }
+    Ok((out, cols))
+}
+
+/// Parse one chunk of whole lines of `cols` fields into `out`; `last` allows trailing blank
+/// lines. Returns the number of values written.
+fn parse_chunk(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    cols: usize,
+    last: bool,
+    out: &mut [i64],
+) -> Result<usize, LobsterError> {
     let err = |line: usize, field: String, reason: String| LobsterError::Format {
         file: file.to_string(),
         line,
         field,
         reason,
     };
-    let mut cols = fixed_cols;
-    // A row of 6 fields is ~40 bytes, a 40-field orderbook row ~230.
-    let guess = match kind {
-        Kind::Message => data.len() / 7,
-        Kind::Orderbook => data.len() / 5,
-    };
-    let mut out: Vec<i64> = Vec::with_capacity(guess);
     let n = data.len();
+    let mut w = 0usize;
     let mut pos = 0usize;
     let mut line = 0usize;
     while pos < n {
         line += 1;
         if data[pos] == b'\n' || data[pos] == b'\r' {
-            if data[pos..].iter().all(|c| c.is_ascii_whitespace()) {
+            if last && data[pos..].iter().all(u8::is_ascii_whitespace) {
                 break; // trailing blank lines
             }
             return Err(err(
@@ -265,22 +484,37 @@ fn parse_rows(
         }
         let mut col = 0usize;
         loop {
-            if let Some(c) = cols {
-                if col >= c {
-                    return Err(err(
-                        line,
-                        "row".to_string(),
-                        format!("too many fields: expected {c}, found more"),
-                    ));
-                }
+            if col >= cols {
+                return Err(err(
+                    line,
+                    "row".to_string(),
+                    format!("too many fields: expected {cols}, found more"),
+                ));
             }
             let parsed = if kind == Kind::Message && col == 0 {
-                parse_time(data, pos)
+                parse_time(data, pos).ok()
             } else {
                 parse_int(data, pos)
             };
-            let (v, next) = parsed.map_err(|r| err(line, field_name(kind, col), r))?;
-            out.push(v);
+            let Some((v, next)) = parsed else {
+                let why = if kind == Kind::Message && col == 0 {
+                    parse_time(data, pos).err().unwrap_or_default()
+                } else {
+                    int_error(data, pos)
+                };
+                return Err(err(line, field_name(kind, col), why));
+            };
+            let Some(slot) = out.get_mut(w) else {
+                return Err(err(
+                    line,
+                    "row".to_string(),
+                    "more values than the lines of the file can hold (is the first line \
+                     complete?)"
+                        .to_string(),
+                ));
+            };
+            *slot = v;
+            w += 1;
             col += 1;
             pos = next;
             match data.get(pos) {
@@ -306,38 +540,15 @@ fn parse_rows(
                 }
             }
         }
-        match cols {
-            Some(c) if col != c => {
-                return Err(err(
-                    line,
-                    field_name(kind, col),
-                    format!("missing: expected {c} fields, found {col} (truncated line?)"),
-                ))
-            }
-            Some(_) => {}
-            None => {
-                if col % 4 != 0 {
-                    return Err(err(
-                        line,
-                        "row".to_string(),
-                        format!(
-                            "{col} fields: an orderbook row has 4 per level (AskPrice, \
-                             AskSize, BidPrice, BidSize)"
-                        ),
-                    ));
-                }
-                cols = Some(col);
-            }
+        if col != cols {
+            return Err(err(
+                line,
+                field_name(kind, col),
+                format!("missing: expected {cols} fields, found {col} (truncated line?)"),
+            ));
         }
     }
-    match cols {
-        Some(c) if line > 0 && !out.is_empty() => Ok((out, c)),
-        _ => Err(err(
-            1,
-            "row".to_string(),
-            "the file is empty (no rows)".to_string(),
-        )),
-    }
+    Ok(w)
 }
 
 /// Parse a LOBSTER message file: a flat array of 6 columns per row (`Time` as integer
@@ -690,8 +901,9 @@ impl Replayer {
         Ok(())
     }
 
-    /// Take `amount` lots out of a level: residual orders first (oldest first), then known
-    /// orders from the back of the queue. Returns the lots actually removed.
+    /// Take `amount` lots out of a level: residual orders first (oldest first), then the
+    /// oldest known order holding exactly what is left, else known orders from the back of
+    /// the queue. Returns the lots actually removed.
     fn reduce_level(
         &mut self,
         side: Side,
@@ -719,7 +931,14 @@ impl Replayer {
             amount -= take;
         }
         if amount > 0 {
-            for o in self.book.level_orders(side, price).into_iter().rev() {
+            let orders = self.book.level_orders(side, price);
+            // One unseen delete removes exactly one order's size: if a known order holds
+            // exactly the missing lots, it is the one that went (the oldest such).
+            if let Some(o) = orders.iter().find(|o| o.qty == amount) {
+                self.remove_order(o.id)?;
+                return Ok(start);
+            }
+            for o in orders.into_iter().rev() {
                 let take = o.qty.min(amount);
                 self.shrink(o.id, o.qty, take)?;
                 amount -= take;
@@ -1126,6 +1345,93 @@ mod tests {
     }
 
     #[test]
+    fn parallel_parse_equals_sequential_and_reports_global_lines() {
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!(
+                "{i}.5,1,{},{},{},1\n",
+                i + 1,
+                i % 7 + 1,
+                1_000_000 + i
+            ));
+        }
+        let seq = parse_rows_with(text.as_bytes(), "m", Kind::Message, Some(6), 1, 0).unwrap();
+        for threads in [2, 3, 7] {
+            let par =
+                parse_rows_with(text.as_bytes(), "m", Kind::Message, Some(6), threads, 0).unwrap();
+            assert_eq!(par, seq);
+        }
+        // An error deep in the file names its global line, whichever chunk holds it.
+        let bad = text.replacen("400.5,1,401,", "400.5,1,x,", 1);
+        for threads in [1, 2, 3, 7] {
+            let e = parse_rows_with(bad.as_bytes(), "m", Kind::Message, Some(6), threads, 0)
+                .unwrap_err();
+            assert_eq!(
+                fmt_field(&e),
+                (401, "OrderID".to_string()),
+                "{threads} threads"
+            );
+        }
+        // A blank line inside the file is an error even at a chunk boundary.
+        let gap = text.replacen("\n250.5", "\n\n250.5", 1);
+        for threads in [1, 2, 3] {
+            let e = parse_rows_with(gap.as_bytes(), "m", Kind::Message, Some(6), threads, 0)
+                .unwrap_err();
+            assert_eq!(fmt_field(&e), (251, "row".to_string()), "{threads} threads");
+        }
+        // Orderbook rows whose width changes in a later chunk.
+        let mut ob = String::new();
+        for i in 0..300 {
+            ob.push_str(if i == 200 {
+                "1,2,3,4,5,6,7,8\n"
+            } else {
+                "1,2,3,4\n"
+            });
+        }
+        for threads in [1, 2, 3] {
+            let e =
+                parse_rows_with(ob.as_bytes(), "o", Kind::Orderbook, None, threads, 0).unwrap_err();
+            assert_eq!(fmt_field(&e).0, 201, "{threads} threads: {e}");
+        }
+    }
+
+    #[test]
+    fn integers_of_every_length_and_position() {
+        for text in [
+            "0",
+            "7",
+            "-7",
+            "12",
+            "123456",
+            "12345678",
+            "123456789",
+            "9999999999",
+            "-9999999999",
+            "123456789012345678",
+            "9223372036854775807",
+            "-9223372036854775807",
+        ] {
+            let want: i64 = text.parse().unwrap();
+            for pad in ["", ",1,2,3,4,5,6,7,8,9"] {
+                let data = format!("{text}{pad}");
+                assert_eq!(
+                    parse_int(data.as_bytes(), 0),
+                    Some((want, text.len())),
+                    "{data}"
+                );
+            }
+        }
+        assert_eq!(parse_int(b"9223372036854775808", 0), None);
+        assert!(int_error(b"9223372036854775808", 0).contains("64 bits"));
+        assert_eq!(parse_int(b"12345678901234567890123,", 0), None);
+        assert_eq!(parse_int(b",5", 0), None);
+        assert!(int_error(b",5", 0).contains("empty field"));
+        assert_eq!(parse_int(b"-", 0), None);
+        assert!(int_error(b"-,", 0).contains("is not an integer"));
+        assert_eq!(count_newlines(&[b'\n'; 1000]), 1000);
+    }
+
+    #[test]
     fn parses_time_exactly_and_crlf() {
         let m =
             parse_messages(b"34200.004241176,1,5,18,5853300,1\r\n1.5,2,5,1,100,-1", "m").unwrap();
@@ -1163,6 +1469,8 @@ mod tests {
         assert_eq!(fmt_field(&e), (2, "BidSize_1".into()));
         let e = parse_orderbook(b"1,2,3\n", "o").unwrap_err();
         assert_eq!(fmt_field(&e), (1, "row".into()));
+        let e = parse_orderbook(b"1,2,3,4,5,6,7,8,9,10,11,12\n1\n", "o").unwrap_err();
+        assert_eq!(fmt_field(&e), (2, "AskSize_1".into()));
         let e = parse_orderbook(b"", "o").unwrap_err();
         assert_eq!(fmt_field(&e), (1, "row".into()));
         let e = parse_messages(b"1.0123456789,1,5,18,100,1\n", "m").unwrap_err();
@@ -1223,6 +1531,29 @@ mod tests {
         assert_eq!(r.fifo_conformity_percent(), Some(0.0));
         assert_eq!(r.trade_index, vec![0]);
         assert_eq!(r.type_counts, [0, 1, 0, 1, 2, 1, 0, 0]);
+    }
+
+    #[test]
+    fn an_unknown_delete_takes_the_order_of_exactly_that_size() {
+        // Known A(5), B(3), C(4) at 100.00; an unknown id deletes 3: that is B, not 3 lots
+        // off the back (C). C then executes behind A only.
+        let msgs = "1.0,1,1,5,1000000,1\n\
+                    2.0,1,2,3,1000000,1\n\
+                    3.0,1,3,4,1000000,1\n\
+                    4.0,3,77,3,1000000,1\n\
+                    5.0,4,3,4,1000000,1\n";
+        let ob = "9999999999,0,1000000,5\n\
+                  9999999999,0,1000000,8\n\
+                  9999999999,0,1000000,12\n\
+                  9999999999,0,1000000,9\n\
+                  9999999999,0,1000000,5\n";
+        let m = parse_messages(msgs.as_bytes(), "m").unwrap();
+        let (b, c) = parse_orderbook(ob.as_bytes(), "o").unwrap();
+        let r = replay(&m, &b, c, &ReplayOptions::new(1)).unwrap();
+        assert_eq!(r.rows_matched, 4, "{:?}", r.first_mismatch);
+        assert_eq!(r.exec_order_id, vec![3]);
+        assert_eq!((r.exec_queue_position[0], r.exec_qty_ahead[0]), (1, 5));
+        assert_eq!(r.exec_size, vec![4]);
     }
 
     #[test]

@@ -71,7 +71,13 @@ fn contiguous<'a>(
     a: &'a PyReadonlyArray2<'_, i64>,
     what: &str,
 ) -> PyResult<&'a [i64]> {
-    a.as_slice().map_err(|_| {
+    // `as_slice` also accepts Fortran order, whose element order is not the row layout.
+    let slice = if a.is_c_contiguous() {
+        a.as_slice().ok()
+    } else {
+        None
+    };
+    slice.ok_or_else(|| {
         data_error(
             py,
             format!("{what} must be a C-contiguous int64 array (use numpy.ascontiguousarray)"),
