@@ -20,6 +20,10 @@ __all__ = [
     "Order",
     "OrderBook",
     "__version__",
+    "_itch_encode",
+    "_itch_generate",
+    "_itch_parse",
+    "_itch_replay",
     "_mbo_read",
     "_mbo_replay",
     "_mbp10_csv",
@@ -260,3 +264,18 @@ def _mbp10_csv(
     codes: npt.NDArray[np.uint32],
     crlf: bool = False,
 ) -> bytes: ...
+
+# --- NASDAQ ITCH 5.0 (wrapped by hftbook.data.itch) ---
+def _itch_parse(
+    path: str | PathLike[str] | None = None, data: bytes | None = None
+) -> dict[str, Any]: ...
+def _itch_encode(columns: dict[str, Any]) -> bytes: ...
+def _itch_generate(
+    messages: int, seed: int, symbols: list[str]
+) -> tuple[bytes, list[dict[str, Any]]]: ...
+def _itch_replay(
+    path: str | PathLike[str] | None = None,
+    data: bytes | None = None,
+    symbols: list[str] | None = None,
+    track: bool = False,
+) -> dict[str, Any]: ...

@@ -19,6 +19,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString};
 
 mod convert;
 mod errors;
+mod itch;
 mod mbo;
 mod objects;
 
@@ -983,5 +984,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     mbo::register(m)?;
+    itch::register(m)?;
     Ok(())
 }

@@ -1,0 +1,363 @@
+//! Binding of the ITCH 5.0 parser, encoder, generator and per-symbol books
+//! (`hftbook.data.itch` wraps it). Messages cross as numpy columns; work runs without the GIL.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use hftbook_core::itch::{self, ItchBooks, ItchError, Message};
+use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::mbo::data_format_error;
+use crate::run_detached;
+
+fn itch_error(py: Python<'_>, e: &ItchError, path: Option<&str>) -> PyErr {
+    let msg = match path {
+        Some(p) => format!("{p}: {e}"),
+        None => e.to_string(),
+    };
+    data_format_error(py, msg, path, None, e.field(), Some(e.offset))
+}
+
+fn read_source(
+    py: Python<'_>,
+    path: Option<PathBuf>,
+    data: Option<Vec<u8>>,
+) -> PyResult<(Vec<u8>, Option<String>)> {
+    match (path, data) {
+        (_, Some(d)) => Ok((d, None)),
+        (Some(p), None) => {
+            let name = p.display().to_string();
+            let d = py.detach(|| std::fs::read(&p)).map_err(|e| {
+                data_format_error(
+                    py,
+                    format!("{name}: cannot read: {e}"),
+                    Some(&name),
+                    None,
+                    None,
+                    None,
+                )
+            })?;
+            Ok((d, Some(name)))
+        }
+        (None, None) => Ok((Vec::new(), None)),
+    }
+}
+
+macro_rules! for_fields {
+    ($m:ident) => {
+        $m!(scalar msg_type);
+        $m!(scalar locate);
+        $m!(scalar tracking);
+        $m!(scalar timestamp);
+        $m!(scalar order_ref);
+        $m!(scalar new_order_ref);
+        $m!(scalar side);
+        $m!(scalar shares);
+        $m!(scalar price);
+        $m!(bytes stock 8);
+        $m!(scalar match_number);
+        $m!(bytes mpid 4);
+        $m!(scalar printable);
+        $m!(scalar event_code);
+        $m!(bytes reason 4);
+        $m!(scalar reserved);
+        $m!(scalar market_category);
+        $m!(scalar financial_status);
+        $m!(scalar round_lot_size);
+        $m!(scalar round_lots_only);
+        $m!(scalar issue_classification);
+        $m!(bytes issue_subtype 2);
+        $m!(scalar authenticity);
+        $m!(scalar short_sale_threshold);
+        $m!(scalar ipo_flag);
+        $m!(scalar luld_tier);
+        $m!(scalar etp_flag);
+        $m!(scalar etp_leverage);
+        $m!(scalar inverse);
+    };
+}
+
+fn columns<'py>(py: Python<'py>, ms: &[Message]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    macro_rules! put {
+        (scalar $f:ident) => {
+            d.set_item(
+                stringify!($f),
+                ms.iter().map(|m| m.$f).collect::<Vec<_>>().into_pyarray(py),
+            )?;
+        };
+        (bytes $f:ident $n:literal) => {
+            d.set_item(
+                stringify!($f),
+                ms.iter()
+                    .flat_map(|m| m.$f)
+                    .collect::<Vec<u8>>()
+                    .into_pyarray(py),
+            )?;
+        };
+    }
+    for_fields!(put);
+    Ok(d)
+}
+
+fn from_columns(d: &Bound<'_, PyDict>) -> PyResult<Vec<Message>> {
+    fn get<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
+        let v = d
+            .get_item(k)?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(k.to_string()))?;
+        let a: PyReadonlyArray1<'py, T> = v.extract()?;
+        Ok(a.as_array().iter().copied().collect())
+    }
+    let n = get::<u8>(d, "msg_type")?.len();
+    let mut ms = vec![Message::default(); n];
+    macro_rules! take {
+        (scalar $f:ident) => {{
+            let v = get(d, stringify!($f))?;
+            if v.len() != n {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "column {} has {} values, expected {n}",
+                    stringify!($f),
+                    v.len()
+                )));
+            }
+            for (m, x) in ms.iter_mut().zip(v) {
+                m.$f = x;
+            }
+        }};
+        (bytes $f:ident $n:literal) => {{
+            let v: Vec<u8> = get(d, stringify!($f))?;
+            if v.len() != n * $n {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "column {} has {} bytes, expected {}",
+                    stringify!($f),
+                    v.len(),
+                    n * $n
+                )));
+            }
+            for (m, c) in ms.iter_mut().zip(v.chunks_exact($n)) {
+                m.$f.copy_from_slice(c);
+            }
+        }};
+    }
+    for_fields!(take);
+    Ok(ms)
+}
+
+/// Parse an ITCH 5.0 `BinaryFILE` stream (a path or bytes) into message columns.
+#[pyfunction]
+#[pyo3(signature = (path=None, data=None))]
+fn _itch_parse<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    data: Option<Vec<u8>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (bytes, name) = read_source(py, path, data)?;
+    let ms = run_detached(py, move || itch::parse(&bytes))?
+        .map_err(|e| itch_error(py, &e, name.as_deref()))?;
+    columns(py, &ms)
+}
+
+/// Encode message columns into a `BinaryFILE` stream.
+#[pyfunction]
+fn _itch_encode<'py>(
+    py: Python<'py>,
+    columns: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let ms = from_columns(columns)?;
+    let out = run_detached(py, move || itch::encode_all(&ms))?.map_err(|e| {
+        data_format_error(
+            py,
+            format!(
+                "message type 0x{:02x} is not an ITCH 5.0 message",
+                e.msg_type.unwrap_or(0)
+            ),
+            None,
+            None,
+            Some("msg_type"),
+            Some(e.offset),
+        )
+    })?;
+    Ok(PyBytes::new(py, &out))
+}
+
+fn levels_dict<'py>(py: Python<'py>, levels: &[(i64, u64, u32)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(
+        "price",
+        levels
+            .iter()
+            .map(|l| l.0)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+    )?;
+    d.set_item(
+        "qty",
+        levels
+            .iter()
+            .map(|l| l.1)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+    )?;
+    d.set_item(
+        "orders",
+        levels
+            .iter()
+            .map(|l| l.2)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+    )?;
+    Ok(d)
+}
+
+/// Generate a seeded realistic stream: `(bytes, reference books)`; each reference book is a
+/// dict with `symbol`, `locate`, `bids` and `asks` (dicts of `price`, `qty`, `orders`).
+#[pyfunction]
+#[pyo3(signature = (messages, seed, symbols))]
+fn _itch_generate<'py>(
+    py: Python<'py>,
+    messages: usize,
+    seed: u64,
+    symbols: Vec<String>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
+    if symbols.is_empty() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "symbols must not be empty",
+        ));
+    }
+    if let Some(bad) = symbols
+        .iter()
+        .find(|s| s.is_empty() || s.len() > 8 || !s.is_ascii())
+    {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "symbol {bad:?} must be 1 to 8 ASCII characters"
+        )));
+    }
+    let g = run_detached(py, move || {
+        let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        let g = itch::Generator::new(messages, seed, &refs).generate();
+        itch::encode_all(&g.messages).map(|b| (b, g.reference))
+    })?
+    .map_err(|e| itch_error(py, &e, None))?;
+    let refs = PyList::empty(py);
+    for r in &g.1 {
+        let d = PyDict::new(py);
+        d.set_item("symbol", &r.symbol)?;
+        d.set_item("locate", r.locate)?;
+        d.set_item("bids", levels_dict(py, &r.bids)?)?;
+        d.set_item("asks", levels_dict(py, &r.asks)?)?;
+        refs.append(d)?;
+    }
+    Ok((PyBytes::new(py, &g.0), refs))
+}
+
+/// Build per-symbol books from a stream; returns the figures and every book's depth.
+#[pyfunction]
+#[pyo3(signature = (path=None, data=None, symbols=None, track=false))]
+fn _itch_replay<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    data: Option<Vec<u8>>,
+    symbols: Option<Vec<String>>,
+    track: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (bytes, name) = read_source(py, path, data)?;
+    let nbytes = bytes.len();
+    let (books, secs) = run_detached(py, move || {
+        let t0 = Instant::now();
+        let mut books = ItchBooks::new(symbols.as_deref(), track);
+        let r = books.apply_stream(&bytes);
+        (r.map(|()| books), t0.elapsed().as_secs_f64())
+    })?;
+    let books = books.map_err(|e| itch_error(py, &e, name.as_deref()))?;
+    let d = PyDict::new(py);
+    d.set_item("source", name.unwrap_or_else(|| "<bytes>".to_string()))?;
+    d.set_item("bytes", nbytes)?;
+    d.set_item("messages", books.messages)?;
+    d.set_item("seconds", secs)?;
+    let tc = PyDict::new(py);
+    for (t, &c) in books.type_counts.iter().enumerate() {
+        if c > 0 {
+            tc.set_item((t as u8 as char).to_string(), c)?;
+        }
+    }
+    d.set_item("type_counts", tc)?;
+    d.set_item(
+        "system_events",
+        String::from_utf8_lossy(&books.system_events).into_owned(),
+    )?;
+    let list = PyList::empty(py);
+    for b in &books.books {
+        let s = PyDict::new(py);
+        s.set_item("symbol", &b.symbol)?;
+        s.set_item("locate", b.locate)?;
+        s.set_item(
+            "trading_state",
+            if b.trading_state == 0 {
+                String::new()
+            } else {
+                (b.trading_state as char).to_string()
+            },
+        )?;
+        s.set_item("resting_orders", b.book.len())?;
+        let c = &b.counts;
+        s.set_item("adds", c.adds)?;
+        s.set_item("executions", c.executions)?;
+        s.set_item("executed_shares", c.executed_shares)?;
+        s.set_item("cancels", c.cancels)?;
+        s.set_item("deletes", c.deletes)?;
+        s.set_item("replaces", c.replaces)?;
+        s.set_item("trades", c.trades)?;
+        s.set_item("trade_shares", c.trade_shares)?;
+        let (bids, asks) = itch::book_levels(&b.book);
+        s.set_item("bids", levels_dict(py, &bids)?)?;
+        s.set_item("asks", levels_dict(py, &asks)?)?;
+        if track {
+            let t = &b.tops;
+            let tops = PyDict::new(py);
+            tops.set_item(
+                "timestamp",
+                t.iter()
+                    .map(|x| x.timestamp)
+                    .collect::<Vec<_>>()
+                    .into_pyarray(py),
+            )?;
+            tops.set_item(
+                "bid",
+                t.iter().map(|x| x.bid).collect::<Vec<_>>().into_pyarray(py),
+            )?;
+            tops.set_item(
+                "bid_qty",
+                t.iter()
+                    .map(|x| x.bid_qty)
+                    .collect::<Vec<_>>()
+                    .into_pyarray(py),
+            )?;
+            tops.set_item(
+                "ask",
+                t.iter().map(|x| x.ask).collect::<Vec<_>>().into_pyarray(py),
+            )?;
+            tops.set_item(
+                "ask_qty",
+                t.iter()
+                    .map(|x| x.ask_qty)
+                    .collect::<Vec<_>>()
+                    .into_pyarray(py),
+            )?;
+            s.set_item("tops", tops)?;
+        }
+        list.append(s)?;
+    }
+    d.set_item("books", list)?;
+    Ok(d)
+}
+
+/// Register the ITCH functions in `_core`.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_itch_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(_itch_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(_itch_generate, m)?)?;
+    m.add_function(wrap_pyfunction!(_itch_replay, m)?)?;
+    Ok(())
+}
