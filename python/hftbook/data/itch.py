@@ -54,26 +54,9 @@ __all__ = [
     "write_itch",
 ]
 
-_BYTES = {"stock": 8, "mpid": 4, "reason": 4, "issue_subtype": 2}
-_CHARS = (
-    "msg_type",
-    "side",
-    "printable",
-    "event_code",
-    "market_category",
-    "financial_status",
-    "round_lots_only",
-    "issue_classification",
-    "authenticity",
-    "short_sale_threshold",
-    "ipo_flag",
-    "luld_tier",
-    "etp_flag",
-    "inverse",
-)
-
 #: One ITCH message, flattened: fields a type does not use are zero (empty bytes).
-#: ``event_code`` is the system event code (S) or the trading state (H).
+#: ``event_code`` is the system event code (S) or the trading state (H). Packed, 85 bytes,
+#: the layout the Rust core writes directly.
 ITCH_DTYPE = np.dtype(
     [
         ("msg_type", "S1"),
@@ -120,34 +103,6 @@ def _split(source: _Source) -> tuple[str | None, bytes | None]:
     return os.fspath(source), None
 
 
-def _to_array(cols: dict[str, Any]) -> npt.NDArray[np.void]:
-    n = len(cols["msg_type"])
-    out = np.zeros(n, dtype=ITCH_DTYPE)
-    for name in ITCH_DTYPE.names or ():
-        v = cols[name]
-        if name in _BYTES:
-            out[name] = v.reshape(n, _BYTES[name]).view(f"S{_BYTES[name]}").ravel()
-        elif name in _CHARS:
-            out[name] = v.view("S1")
-        else:
-            out[name] = v
-    return out
-
-
-def _from_array(msgs: npt.NDArray[np.void]) -> dict[str, Any]:
-    cols: dict[str, Any] = {}
-    for name in ITCH_DTYPE.names or ():
-        v = np.ascontiguousarray(msgs[name])
-        if name in _BYTES:
-            # numpy drops trailing NULs of S fields; re-pad to the fixed width
-            cols[name] = np.ascontiguousarray(v.astype(f"S{_BYTES[name]}")).view(np.uint8)
-        elif name in _CHARS:
-            cols[name] = v.view(np.uint8)
-        else:
-            cols[name] = v
-    return cols
-
-
 def read_itch(source: _Source) -> npt.NDArray[np.void]:
     """Parse an ITCH 5.0 ``BinaryFILE`` (a path or bytes) into an :data:`ITCH_DTYPE` array.
 
@@ -156,7 +111,8 @@ def read_itch(source: _Source) -> npt.NDArray[np.void]:
             byte offset of the bad message, ``field`` what is wrong with it).
     """
     path, data = _split(source)
-    return _to_array(_core._itch_parse(path, data))
+    out: npt.NDArray[np.void] = _core._itch_parse(ITCH_DTYPE, path, data)
+    return out
 
 
 def encode_itch(messages: npt.NDArray[np.void]) -> bytes:
@@ -167,7 +123,7 @@ def encode_itch(messages: npt.NDArray[np.void]) -> bytes:
     messages = np.asarray(messages)
     if messages.dtype != ITCH_DTYPE:
         raise TypeError(f"messages must have dtype ITCH_DTYPE, got {messages.dtype}")
-    return _core._itch_encode(_from_array(messages))
+    return _core._itch_encode(np.ascontiguousarray(messages).tobytes())
 
 
 def write_itch(messages: npt.NDArray[np.void], path: str | os.PathLike[str]) -> None:
@@ -466,3 +422,14 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.png is not None and report.books:
         _plot(report, args.png)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hftbook.data.itch``: the same as ``hftbook replay itch``."""
+    parser = argparse.ArgumentParser(prog="python -m hftbook.data.itch")
+    add_cli_arguments(parser)
+    return run_cli(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -470,3 +470,14 @@ def run_cli(args: argparse.Namespace) -> int:
     if report.rows_equal is not None and report.rows_equal_pct != 100.0:
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hftbook.data.mbo``: the same as ``hftbook replay mbo``."""
+    parser = argparse.ArgumentParser(prog="python -m hftbook.data.mbo")
+    add_cli_arguments(parser)
+    return run_cli(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

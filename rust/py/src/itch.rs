@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hftbook_core::itch::{self, ItchBooks, ItchError, Message};
-use numpy::{IntoPyArray, PyReadonlyArray1};
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -79,106 +79,115 @@ macro_rules! for_fields {
     };
 }
 
-fn columns<'py>(py: Python<'py>, ms: &[Message]) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    macro_rules! put {
-        (scalar $f:ident) => {
-            d.set_item(
-                stringify!($f),
-                ms.iter().map(|m| m.$f).collect::<Vec<_>>().into_pyarray(py),
-            )?;
-        };
-        (bytes $f:ident $n:literal) => {
-            d.set_item(
-                stringify!($f),
-                ms.iter()
-                    .flat_map(|m| m.$f)
-                    .collect::<Vec<u8>>()
-                    .into_pyarray(py),
-            )?;
-        };
+/// Bytes of one `ITCH_DTYPE` record (packed, little-endian, fields in declaration order).
+pub(crate) const RECORD: usize = 85;
+
+fn to_records(ms: &[Message]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ms.len() * RECORD);
+    for m in ms {
+        macro_rules! put {
+            (scalar $f:ident) => {
+                out.extend_from_slice(&m.$f.to_le_bytes());
+            };
+            (bytes $f:ident $n:literal) => {
+                out.extend_from_slice(&m.$f);
+            };
+        }
+        for_fields!(put);
     }
-    for_fields!(put);
-    Ok(d)
+    out
 }
 
-fn from_columns(d: &Bound<'_, PyDict>) -> PyResult<Vec<Message>> {
-    fn get<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
-        let v = d
-            .get_item(k)?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(k.to_string()))?;
-        let a: PyReadonlyArray1<'py, T> = v.extract()?;
-        Ok(a.as_array().iter().copied().collect())
+trait Le {
+    fn read(b: &[u8]) -> Self;
+}
+
+macro_rules! le {
+    ($($t:ty),*) => {$(
+        impl Le for $t {
+            #[inline]
+            fn read(b: &[u8]) -> Self {
+                let mut x = [0u8; std::mem::size_of::<$t>()];
+                x.copy_from_slice(&b[..std::mem::size_of::<$t>()]);
+                <$t>::from_le_bytes(x)
+            }
+        }
+    )*};
+}
+le!(u8, u16, u32, u64);
+
+fn from_records(b: &[u8]) -> Vec<Message> {
+    b.chunks_exact(RECORD)
+        .map(|r| {
+            let mut m = Message::default();
+            let mut at = 0usize;
+            macro_rules! take {
+                (scalar $f:ident) => {{
+                    m.$f = Le::read(&r[at..]);
+                    at += std::mem::size_of_val(&m.$f);
+                }};
+                (bytes $f:ident $n:literal) => {{
+                    m.$f.copy_from_slice(&r[at..at + $n]);
+                    at += $n;
+                }};
+            }
+            for_fields!(take);
+            let _ = at;
+            m
+        })
+        .collect()
+}
+
+fn check_dtype(dtype: &Bound<'_, PyAny>) -> PyResult<()> {
+    let size: usize = dtype.getattr("itemsize")?.extract()?;
+    if size != RECORD {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "the ITCH record dtype must be {RECORD} bytes, got {size}"
+        )));
     }
-    let n = get::<u8>(d, "msg_type")?.len();
-    let mut ms = vec![Message::default(); n];
-    macro_rules! take {
-        (scalar $f:ident) => {{
-            let v = get(d, stringify!($f))?;
-            if v.len() != n {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "column {} has {} values, expected {n}",
-                    stringify!($f),
-                    v.len()
-                )));
-            }
-            for (m, x) in ms.iter_mut().zip(v) {
-                m.$f = x;
-            }
-        }};
-        (bytes $f:ident $n:literal) => {{
-            let v: Vec<u8> = get(d, stringify!($f))?;
-            if v.len() != n * $n {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "column {} has {} bytes, expected {}",
-                    stringify!($f),
-                    v.len(),
-                    n * $n
-                )));
-            }
-            for (m, c) in ms.iter_mut().zip(v.chunks_exact($n)) {
-                m.$f.copy_from_slice(c);
-            }
-        }};
-    }
-    for_fields!(take);
-    Ok(ms)
+    Ok(())
 }
 
 /// Parse an ITCH 5.0 `BinaryFILE` stream (a path or bytes) into message columns.
+/// Returns a numpy array of `dtype` (`hftbook.data.itch.ITCH_DTYPE`), built in one pass.
 #[pyfunction]
-#[pyo3(signature = (path=None, data=None))]
+#[pyo3(signature = (dtype, path=None, data=None))]
 fn _itch_parse<'py>(
     py: Python<'py>,
+    dtype: &Bound<'py, PyAny>,
     path: Option<PathBuf>,
     data: Option<Vec<u8>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Py<PyAny>> {
+    check_dtype(dtype)?;
     let (bytes, name) = read_source(py, path, data)?;
-    let ms = run_detached(py, move || itch::parse(&bytes))?
+    let recs = run_detached(py, move || itch::parse(&bytes).map(|ms| to_records(&ms)))?
         .map_err(|e| itch_error(py, &e, name.as_deref()))?;
-    columns(py, &ms)
+    crate::bytes_as(py, recs, dtype)
 }
 
-/// Encode message columns into a `BinaryFILE` stream.
+/// Encode packed `ITCH_DTYPE` records (the array's bytes) into a `BinaryFILE` stream.
 #[pyfunction]
-fn _itch_encode<'py>(
-    py: Python<'py>,
-    columns: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let ms = from_columns(columns)?;
-    let out = run_detached(py, move || itch::encode_all(&ms))?.map_err(|e| {
-        data_format_error(
-            py,
-            format!(
-                "message type 0x{:02x} is not an ITCH 5.0 message",
-                e.msg_type.unwrap_or(0)
-            ),
-            None,
-            None,
-            Some("msg_type"),
-            Some(e.offset),
-        )
-    })?;
+fn _itch_encode<'py>(py: Python<'py>, records: Vec<u8>) -> PyResult<Bound<'py, PyBytes>> {
+    if !records.chunks_exact(RECORD).remainder().is_empty() {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{} bytes is not a whole number of {RECORD}-byte ITCH records",
+            records.len()
+        )));
+    }
+    let out =
+        run_detached(py, move || itch::encode_all(&from_records(&records)))?.map_err(|e| {
+            data_format_error(
+                py,
+                format!(
+                    "message type 0x{:02x} is not an ITCH 5.0 message",
+                    e.msg_type.unwrap_or(0)
+                ),
+                None,
+                None,
+                Some("msg_type"),
+                Some(e.offset),
+            )
+        })?;
     Ok(PyBytes::new(py, &out))
 }
 
