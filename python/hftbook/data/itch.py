@@ -363,23 +363,18 @@ def print_report(report: ItchReport, console: Any = None) -> None:
         f"{report.bytes:,} bytes, {report.messages_per_second:,.0f} msg/s "
         f"({report.seconds * 1e3:.1f} ms), system events {report.system_events or '-'}"
     )
-    t = Table(title="per-symbol books")
-    for col in (
-        "symbol", "state", "adds", "execs", "cancels", "deletes", "replaces", "trades",
-        "resting", "best bid", "best ask",
-    ):  # fmt: skip
+    t = Table(title="per-symbol books (state: trading state of the last H)", box=None)
+    for col in ("symbol", "adds", "execs", "cxl+del", "repl", "trades", "resting", "bid", "ask"):
         t.add_column(col, justify="left" if col == "symbol" else "right")
     for b in report.books:
         t.add_row(
-            b.symbol,
-            b.trading_state or "-",
-            f"{b.adds:,}",
-            f"{b.executions:,}",
-            f"{b.cancels:,}",
-            f"{b.deletes:,}",
-            f"{b.replaces:,}",
-            f"{b.trades:,}",
-            f"{b.resting_orders:,}",
+            f"{b.symbol} ({b.trading_state or '-'})",
+            str(b.adds),
+            str(b.executions),
+            str(b.cancels + b.deletes),
+            str(b.replaces),
+            str(b.trades),
+            str(b.resting_orders),
             "-" if b.best_bid is None else str(b.best_bid),
             "-" if b.best_ask is None else str(b.best_ask),
         )
@@ -403,6 +398,7 @@ def _plot(report: ItchReport, path: Path) -> None:
         tops["bid_qty"].astype(np.float64),
         tops["ask_qty"].astype(np.float64),
         f"{b.symbol} reconstructed from ITCH 5.0 ({len(bid):,} top-of-book changes)",
+        depth_label="size at the best level",
     )
 
 

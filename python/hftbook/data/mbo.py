@@ -408,6 +408,7 @@ def _plot(report: MboReport, path: Path) -> None:
         m["bid_sz"].sum(axis=1).astype(np.float64),
         m["ask_sz"].sum(axis=1).astype(np.float64),
         f"{sym} reconstructed from Databento MBO ({report.rows} MBP-10 rows)",
+        depth_label="size in the top 10 levels",
     )
 
 

@@ -975,6 +975,7 @@ struct GenSym {
     bids: BTreeMap<u32, VecDeque<(u64, u32)>>,
     asks: BTreeMap<u32, VecDeque<(u64, u32)>>,
     mid: u32,
+    live: usize,
 }
 
 impl GenSym {
@@ -1108,6 +1109,14 @@ impl Generator {
             let loc = (si + 1) as u16;
             let x: f64 = rng.random();
             let g = &mut syms[si];
+            // the fair value walks in one-cent steps
+            if rng.random_bool(0.03) {
+                g.mid = if rng.random_bool(0.5) {
+                    g.mid + 100
+                } else {
+                    g.mid.saturating_sub(100).max(10_000)
+                };
+            }
             // pick a live order of this symbol (a few tries), for cancels/deletes/replaces
             let pick = |rng: &mut Xoshiro256PlusPlus, live: &Vec<(u64, usize)>| {
                 if live.is_empty() {
@@ -1122,7 +1131,11 @@ impl Generator {
                 None
             };
             let empty = g.bids.is_empty() && g.asks.is_empty();
-            let kind = if empty || x < 0.46 {
+            // books stay bounded: above 400 orders, 40 % of the adds become deletes
+            let crowded = g.live > 400 && rng.random_bool(0.4);
+            let kind = if crowded && x < 0.46 {
+                2
+            } else if empty || x < 0.46 {
                 0 // add
             } else if x < 0.58 {
                 1 // partial cancel
@@ -1154,27 +1167,14 @@ impl Generator {
                         (Some(_), None) => false,
                         _ => rng.random_bool(0.5),
                     };
-                    let dist = (rng.random::<f64>().powi(3) * 30.0) as u32; // cents from touch
-                    let improve = if rng.random_bool(0.15) { 100 } else { 0 };
+                    // cents behind the fair value, never crossing the other side
+                    let dist = (rng.random::<f64>().powi(2) * 12.0) as u32;
                     let price = if buy {
-                        let top = match (g.best_bid(), g.best_ask()) {
-                            (_, Some(a)) => a.saturating_sub(100),
-                            (Some(b), None) => b + 100,
-                            (None, None) => g.mid - 100,
-                        };
-                        let anchor = g.best_bid().unwrap_or(top);
-                        (anchor + improve)
-                            .min(top)
-                            .saturating_sub(dist * 100)
-                            .max(100)
+                        let p = g.mid.saturating_sub(100 * (1 + dist)).max(100);
+                        g.best_ask().map_or(p, |a| p.min(a.saturating_sub(100)))
                     } else {
-                        let bottom = match (g.best_bid(), g.best_ask()) {
-                            (Some(b), _) => b + 100,
-                            (None, Some(a)) => a.saturating_sub(100).max(100),
-                            (None, None) => g.mid + 100,
-                        };
-                        let anchor = g.best_ask().unwrap_or(bottom);
-                        anchor.saturating_sub(improve).max(bottom) + dist * 100
+                        let p = g.mid + 100 * (1 + dist);
+                        g.best_bid().map_or(p, |b| p.max(b + 100))
                     };
                     if buy && g.best_ask().is_some_and(|a| price >= a) {
                         continue;
@@ -1192,6 +1192,7 @@ impl Generator {
                     g.side(buy).entry(price).or_default().push_back((r, shares));
                     pos.insert(r, live.len());
                     live.push((r, si));
+                    g.live += 1;
                     order_side.insert(r, (buy, price));
                     let f = rng.random_bool(0.2);
                     let mut m = Message {
@@ -1263,6 +1264,7 @@ impl Generator {
                             g.side(buy).remove(&price);
                         }
                         remove_live(&mut live, &mut pos, r);
+                        g.live -= 1;
                         order_side.remove(&r);
                         out.push(Message {
                             order_ref: r,
@@ -1271,10 +1273,13 @@ impl Generator {
                     }
                 }
                 4 | 5 => {
+                    // aggressors trade toward the fair value: a stale side gets hit
                     let buy = match (g.best_bid(), g.best_ask()) {
                         (Some(_), None) => true,
                         (None, Some(_)) => false,
                         (None, None) => continue,
+                        (_, Some(a)) if a <= g.mid => false,
+                        (Some(b), _) if b >= g.mid => true,
                         _ => rng.random_bool(0.5),
                     };
                     let price = if buy { g.best_bid() } else { g.best_ask() };
@@ -1296,6 +1301,7 @@ impl Generator {
                             g.side(buy).remove(&price);
                         }
                         remove_live(&mut live, &mut pos, r);
+                        g.live -= 1;
                         order_side.remove(&r);
                     } else if let Some(front) = q.front_mut() {
                         front.1 -= e;
@@ -1312,8 +1318,6 @@ impl Generator {
                         m.price = price;
                     }
                     out.push(m);
-                    // the mid follows the trades
-                    g.mid = price;
                 }
                 _ => {
                     match_no += 1;
@@ -1394,6 +1398,11 @@ mod tests {
             let (bids, asks) = book_levels(&b.book);
             assert_eq!((&bids, &asks), (&r.bids, &r.asks), "{}", r.symbol);
             assert!(!bids.is_empty() && !asks.is_empty());
+            let orders: u32 = bids.iter().chain(&asks).map(|l| l.2).sum();
+            assert!(
+                (50..1_000).contains(&orders),
+                "book size stays realistic: {orders}"
+            );
             b.book.check_invariants().unwrap();
         }
         for t in b"AFEXDUPCSRH" {
