@@ -975,7 +975,6 @@ struct GenSym {
     bids: BTreeMap<u32, VecDeque<(u64, u32)>>,
     asks: BTreeMap<u32, VecDeque<(u64, u32)>>,
     mid: u32,
-    live: usize,
 }
 
 impl GenSym {
@@ -1085,7 +1084,7 @@ impl Generator {
                 ..GenSym::default()
             });
         }
-        let mut live: Vec<(u64, usize)> = Vec::new(); // (ref, symbol)
+        let mut live: Vec<Vec<u64>> = vec![Vec::new(); symbols.len()]; // per symbol
         let mut pos: HashMap<u64, usize> = HashMap::new();
         let mut order_side: HashMap<u64, (bool, u32)> = HashMap::new();
         let mut next_ref: u64 = 1_000;
@@ -1094,10 +1093,10 @@ impl Generator {
         let mut budget = target.saturating_mul(4) + 64;
         let mpids = [*b"GSCO", *b"MSCO", *b"JPMS", *b"UBSS"];
 
-        fn remove_live(live: &mut Vec<(u64, usize)>, pos: &mut HashMap<u64, usize>, r: u64) {
+        fn remove_live(live: &mut Vec<u64>, pos: &mut HashMap<u64, usize>, r: u64) {
             if let Some(i) = pos.remove(&r) {
                 live.swap_remove(i);
-                if let Some(&(moved, _)) = live.get(i) {
+                if let Some(&moved) = live.get(i) {
                     pos.insert(moved, i);
                 }
             }
@@ -1117,22 +1116,17 @@ impl Generator {
                     g.mid.saturating_sub(100).max(10_000)
                 };
             }
-            // pick a live order of this symbol (a few tries), for cancels/deletes/replaces
-            let pick = |rng: &mut Xoshiro256PlusPlus, live: &Vec<(u64, usize)>| {
+            // a random live order of this symbol, for cancels/deletes/replaces
+            let pick = |rng: &mut Xoshiro256PlusPlus, live: &Vec<u64>| {
                 if live.is_empty() {
-                    return None;
+                    None
+                } else {
+                    Some(live[rng.random_range(0..live.len())])
                 }
-                for _ in 0..8 {
-                    let (r, s) = live[rng.random_range(0..live.len())];
-                    if s == si {
-                        return Some(r);
-                    }
-                }
-                None
             };
             let empty = g.bids.is_empty() && g.asks.is_empty();
             // books stay bounded: above 400 orders, 40 % of the adds become deletes
-            let crowded = g.live > 400 && rng.random_bool(0.4);
+            let crowded = live[si].len() > 400 && rng.random_bool(0.4);
             let kind = if crowded && x < 0.46 {
                 2
             } else if empty || x < 0.46 {
@@ -1151,7 +1145,7 @@ impl Generator {
                 6 // non-displayed trade
             };
             let target = if matches!(kind, 1..=3) {
-                pick(&mut rng, &live)
+                pick(&mut rng, &live[si])
             } else {
                 None
             };
@@ -1190,9 +1184,8 @@ impl Generator {
                     let r = next_ref;
                     next_ref += rng.random_range(1..5u64);
                     g.side(buy).entry(price).or_default().push_back((r, shares));
-                    pos.insert(r, live.len());
-                    live.push((r, si));
-                    g.live += 1;
+                    pos.insert(r, live[si].len());
+                    live[si].push(r);
                     order_side.insert(r, (buy, price));
                     let f = rng.random_bool(0.2);
                     let mut m = Message {
@@ -1246,10 +1239,10 @@ impl Generator {
                         let nr = next_ref;
                         next_ref += rng.random_range(1..5u64);
                         g.side(buy).entry(np).or_default().push_back((nr, ns));
-                        remove_live(&mut live, &mut pos, r);
+                        remove_live(&mut live[si], &mut pos, r);
                         order_side.remove(&r);
-                        pos.insert(nr, live.len());
-                        live.push((nr, si));
+                        pos.insert(nr, live[si].len());
+                        live[si].push(nr);
                         order_side.insert(nr, (buy, np));
                         out.push(Message {
                             order_ref: r,
@@ -1263,8 +1256,7 @@ impl Generator {
                         if q.is_empty() {
                             g.side(buy).remove(&price);
                         }
-                        remove_live(&mut live, &mut pos, r);
-                        g.live -= 1;
+                        remove_live(&mut live[si], &mut pos, r);
                         order_side.remove(&r);
                         out.push(Message {
                             order_ref: r,
@@ -1300,8 +1292,7 @@ impl Generator {
                         if q.is_empty() {
                             g.side(buy).remove(&price);
                         }
-                        remove_live(&mut live, &mut pos, r);
-                        g.live -= 1;
+                        remove_live(&mut live[si], &mut pos, r);
                         order_side.remove(&r);
                     } else if let Some(front) = q.front_mut() {
                         front.1 -= e;
@@ -1407,6 +1398,16 @@ mod tests {
         }
         for t in b"AFEXDUPCSRH" {
             assert!(books.type_counts[usize::from(*t)] > 0, "{}", *t as char);
+        }
+    }
+
+    #[test]
+    fn books_stay_bounded_with_many_symbols() {
+        let syms = ["A", "B", "C", "D", "E", "F", "G", "H"];
+        let g = Generator::new(200_000, 5, &syms).generate();
+        for r in &g.reference {
+            let orders: u32 = r.bids.iter().chain(&r.asks).map(|l| l.2).sum();
+            assert!((200..700).contains(&orders), "{}: {orders} orders", r.symbol);
         }
     }
 
