@@ -205,3 +205,28 @@ def test_cli(sample: itch.ItchSample, tmp_path: Path, capsys: pytest.CaptureFixt
     f.write_bytes(sample.data[:777])
     assert itch.run_cli(_cli([str(f)])) == 1
     assert "byte offset" in capsys.readouterr().err
+
+
+def test_file_replay_streams_in_chunks(sample: itch.ItchSample, tmp_path: Path) -> None:
+    f = tmp_path / "s.itch"
+    sample.write(f)
+    from_file = itch.replay_itch(f, track=True)
+    from_bytes = itch.replay_itch(sample.data, track=True)
+    assert from_file.source == str(f)
+    assert from_file.bytes == len(sample.data)
+    assert from_file.messages == from_bytes.messages
+    assert from_file.matches(sample.reference)
+    for a, b in zip(from_file.books, from_bytes.books, strict=True):
+        assert a == b
+        assert a.tops is not None
+        assert b.tops is not None
+        assert all(np.array_equal(a.tops[k], b.tops[k]) for k in a.tops)
+    starts = frame_starts(sample.data)
+    cut = starts[300] + 7
+    f.write_bytes(sample.data[:cut])
+    with pytest.raises(DataFormatError) as ei:
+        itch.replay_itch(f)
+    assert ei.value.offset == starts[300]
+    assert ei.value.path == str(f)
+    with pytest.raises(DataFormatError, match="cannot read"):
+        itch.replay_itch(tmp_path / "absent.itch")

@@ -161,6 +161,11 @@ pub enum ItchErrorKind {
         /// The value.
         value: String,
     },
+    /// The source could not be read.
+    Io {
+        /// The operating system's message.
+        message: String,
+    },
     /// A message the books cannot apply.
     Replay {
         /// Field at fault.
@@ -190,6 +195,7 @@ impl ItchError {
             }
             ItchErrorKind::BadLength { .. } | ItchErrorKind::Truncated { .. } => Some("length"),
             ItchErrorKind::UnknownType => Some("message_type"),
+            ItchErrorKind::Io { .. } => None,
         }
     }
 }
@@ -218,6 +224,7 @@ impl fmt::Display for ItchError {
                 write!(f, ": field {field}: invalid value {value}")
             }
             ItchErrorKind::Replay { field, message } => write!(f, ": field {field}: {message}"),
+            ItchErrorKind::Io { message } => write!(f, ": read error: {message}"),
         }
     }
 }
@@ -867,6 +874,67 @@ impl ItchBooks {
     pub fn apply_stream(&mut self, data: &[u8]) -> Result<(), ItchError> {
         for_each_message(data, |off, m| self.apply(off, m))
     }
+
+    /// Apply every message read from `reader` (a file, a pipe, a socket) in chunks of
+    /// `chunk` bytes (at least 64 KiB are used), so memory stays bounded whatever the size
+    /// of the stream; frames may straddle reads. Offsets in errors count from the first byte
+    /// read. Returns the bytes read.
+    ///
+    /// # Errors
+    /// As [`ItchBooks::apply_stream`], and [`ItchErrorKind::Io`] if a read fails.
+    pub fn apply_reader<R: std::io::Read>(
+        &mut self,
+        mut reader: R,
+        chunk: usize,
+    ) -> Result<u64, ItchError> {
+        let mut buf = vec![0u8; chunk.max(1 << 16) + 2 + usize::from(u16::MAX)];
+        let mut have = 0usize;
+        let mut base = 0u64;
+        loop {
+            let n = loop {
+                match reader.read(&mut buf[have..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(ItchError {
+                            offset: base + have as u64,
+                            msg_type: None,
+                            kind: ItchErrorKind::Io {
+                                message: e.to_string(),
+                            },
+                        })
+                    }
+                }
+            };
+            let end = have + n;
+            let mut pos = 0usize;
+            while end - pos >= 2 {
+                let len = usize::from(be16(&buf, pos));
+                if end - pos < 2 + len {
+                    break;
+                }
+                let off = base + pos as u64;
+                let m = decode(&buf[pos + 2..pos + 2 + len], off)?;
+                self.apply(off, &m)?;
+                pos += 2 + len;
+            }
+            if n == 0 {
+                if pos < end {
+                    // the same error the in-memory parser gives for the cut frame
+                    for fr in Frames::new(&buf[pos..end]) {
+                        if let Err(mut e) = fr {
+                            e.offset += base + pos as u64;
+                            return Err(e);
+                        }
+                    }
+                }
+                return Ok(base + end as u64);
+            }
+            buf.copy_within(pos..end, 0);
+            have = end - pos;
+            base += pos as u64;
+        }
+    }
 }
 
 fn unknown(r: u64) -> String {
@@ -1407,7 +1475,48 @@ mod tests {
         let g = Generator::new(200_000, 5, &syms).generate();
         for r in &g.reference {
             let orders: u32 = r.bids.iter().chain(&r.asks).map(|l| l.2).sum();
-            assert!((200..700).contains(&orders), "{}: {orders} orders", r.symbol);
+            assert!(
+                (200..700).contains(&orders),
+                "{}: {orders} orders",
+                r.symbol
+            );
+        }
+    }
+
+    #[test]
+    fn reader_in_small_chunks_equals_in_memory() {
+        let g = Generator::new(30_000, 2, &["AAPL", "MSFT"]).generate();
+        let bytes = encode_all(&g.messages).unwrap();
+        let mut a = ItchBooks::new(None, true);
+        a.apply_stream(&bytes).unwrap();
+        // a reader that returns at most 777 bytes per call: frames straddle every read
+        struct Dribble<'a>(&'a [u8]);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(777);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut b = ItchBooks::new(None, true);
+        assert_eq!(
+            b.apply_reader(Dribble(&bytes), 0).unwrap(),
+            bytes.len() as u64
+        );
+        assert_eq!(a.messages, b.messages);
+        for (x, y) in a.books.iter().zip(&b.books) {
+            assert_eq!(book_levels(&x.book), book_levels(&y.book));
+            assert_eq!(x.tops, y.tops);
+        }
+        for cut in [1usize, 2, 3, 20_000, bytes.len() - 1] {
+            let want = ItchBooks::new(None, false)
+                .apply_stream(&bytes[..cut])
+                .unwrap_err();
+            let got = ItchBooks::new(None, false)
+                .apply_reader(Dribble(&bytes[..cut]), 1)
+                .unwrap_err();
+            assert_eq!(got, want, "cut at {cut}");
         }
     }
 

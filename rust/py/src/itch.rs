@@ -271,15 +271,34 @@ fn _itch_replay<'py>(
     symbols: Option<Vec<String>>,
     track: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (bytes, name) = read_source(py, path, data)?;
-    let nbytes = bytes.len();
+    // a file is read in 1 MiB chunks (memory stays bounded for multi-GB files)
+    let file = match (&path, &data) {
+        (Some(p), None) => Some(std::fs::File::open(p).map_err(|e| {
+            let name = p.display().to_string();
+            data_format_error(
+                py,
+                format!("{name}: cannot read: {e}"),
+                Some(&name),
+                None,
+                None,
+                None,
+            )
+        })?),
+        _ => None,
+    };
+    let name = path.map(|p| p.display().to_string());
+    let bytes = data.unwrap_or_default();
     let (books, secs) = run_detached(py, move || {
         let t0 = Instant::now();
         let mut books = ItchBooks::new(symbols.as_deref(), track);
-        let r = books.apply_stream(&bytes);
-        (r.map(|()| books), t0.elapsed().as_secs_f64())
+        let r = match file {
+            Some(f) => books.apply_reader(f, 1 << 20),
+            None => books.apply_stream(&bytes).map(|()| bytes.len() as u64),
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        (r.map(|n| (books, n)), secs)
     })?;
-    let books = books.map_err(|e| itch_error(py, &e, name.as_deref()))?;
+    let (books, nbytes) = books.map_err(|e| itch_error(py, &e, name.as_deref()))?;
     let d = PyDict::new(py);
     d.set_item("source", name.unwrap_or_else(|| "<bytes>".to_string()))?;
     d.set_item("bytes", nbytes)?;
