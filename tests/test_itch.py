@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import doctest
+import itertools
 import json
 from pathlib import Path
 
@@ -230,3 +231,17 @@ def test_file_replay_streams_in_chunks(sample: itch.ItchSample, tmp_path: Path) 
     assert ei.value.path == str(f)
     with pytest.raises(DataFormatError, match="cannot read"):
         itch.replay_itch(tmp_path / "absent.itch")
+
+
+def test_progress_callback_reports_bytes_read(sample: itch.ItchSample, tmp_path: Path) -> None:
+    f = tmp_path / "s.itch"
+    sample.write(f)
+    calls: list[tuple[int, int]] = []
+    rep = itch.replay_itch(f, progress=lambda done, total: calls.append((done, total)))
+    assert rep.matches(sample.reference)
+    assert calls
+    assert calls[-1] == (len(sample.data), len(sample.data))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(calls))
+    f.write_bytes(sample.data[:1000])
+    with pytest.raises(DataFormatError, match="truncated"):
+        itch.replay_itch(f, progress=lambda done, total: None)

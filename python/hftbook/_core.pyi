@@ -19,6 +19,7 @@ __all__ = [
     "Level",
     "Order",
     "OrderBook",
+    "_ByteCounter",
     "__version__",
     "_itch_encode",
     "_itch_generate",
@@ -278,4 +279,12 @@ def _itch_replay(
     data: bytes | None = None,
     symbols: list[str] | None = None,
     track: bool = False,
+    counter: _ByteCounter | None = None,
 ) -> dict[str, Any]: ...
+
+@final
+class _ByteCounter:
+    """Bytes read so far by a running file replay (for a progress bar)."""
+
+    def __new__(cls) -> Self: ...
+    def value(self) -> int: ...

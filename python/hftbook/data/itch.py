@@ -28,6 +28,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -287,11 +289,14 @@ def replay_itch(
     *,
     symbols: tuple[str, ...] | list[str] | None = None,
     track: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ItchReport:
     """Build per-symbol books from an ITCH 5.0 stream (a path or bytes).
 
     ``symbols``: build books only for these (others are parsed and skipped). ``track``:
-    record every top-of-book change (for plots).
+    record every top-of-book change (for plots). ``progress(bytes_read, total)``: for a
+    file, called about 10 times a second from the calling thread while the replay runs in
+    a worker thread without the GIL.
 
     Raises:
         DataFormatError: a missing file, a truncated or corrupt stream, or a message the book
@@ -299,7 +304,11 @@ def replay_itch(
             ``offset`` is the message's byte offset and ``field`` the field at fault.
     """
     path, data = _split(source)
-    d = _core._itch_replay(path, data, None if symbols is None else list(symbols), track)
+    syms = None if symbols is None else list(symbols)
+    if progress is None or path is None:
+        d = _core._itch_replay(path, data, syms, track)
+    else:
+        d = _with_progress(path, syms, track, progress)
     books = [
         SymbolBook(
             symbol=b["symbol"],
@@ -329,6 +338,31 @@ def replay_itch(
         system_events=d["system_events"],
         books=books,
     )
+
+
+def _with_progress(
+    path: str, symbols: list[str] | None, track: bool, progress: Callable[[int, int], None]
+) -> dict[str, Any]:
+    total = os.path.getsize(path) if os.path.isfile(path) else 0
+    counter = _core._ByteCounter()
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = _core._itch_replay(path, None, symbols, track, counter)
+        except BaseException as e:  # re-raised in the calling thread
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="hftbook-itch-replay", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        progress(counter.value(), total)
+        worker.join(0.1)
+    progress(counter.value(), total)
+    if "error" in box:
+        raise box["error"]
+    result: dict[str, Any] = box["result"]
+    return result
 
 
 # ------------------------------------------------------------------------------------- CLI
@@ -407,8 +441,24 @@ def run_cli(args: argparse.Namespace) -> int:
     symbols = None
     if args.symbols:
         symbols = [s for part in args.symbols for s in part.split(",") if s]
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
     try:
-        report = replay_itch(args.file, symbols=symbols, track=args.png is not None)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("replaying", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+
+            report = replay_itch(
+                args.file, symbols=symbols, track=args.png is not None, progress=show
+            )
     except DataFormatError as e:
         print(f"hftbook replay itch: error: {e}", file=sys.stderr)
         return 1

@@ -2,6 +2,8 @@
 //! (`hftbook.data.itch` wraps it). Messages cross as numpy columns; work runs without the GIL.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hftbook_core::itch::{self, ItchBooks, ItchError, Message};
@@ -261,16 +263,55 @@ fn _itch_generate<'py>(
     Ok((PyBytes::new(py, &g.0), refs))
 }
 
+/// Bytes read so far by a running file replay, readable from another Python thread (for a
+/// progress bar).
+#[derive(Debug, Default)]
+#[pyclass(name = "_ByteCounter", module = "hftbook._core", frozen)]
+pub struct PyByteCounter {
+    n: Arc<AtomicU64>,
+}
+
+#[pymethods]
+impl PyByteCounter {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes read so far.
+    fn value(&self) -> u64 {
+        self.n.load(Ordering::Relaxed)
+    }
+}
+
+/// A reader that counts the bytes it hands out.
+struct Counting<R> {
+    inner: R,
+    n: Option<Arc<AtomicU64>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        if let Some(n) = &self.n {
+            n.fetch_add(k as u64, Ordering::Relaxed);
+        }
+        Ok(k)
+    }
+}
+
 /// Build per-symbol books from a stream; returns the figures and every book's depth.
 #[pyfunction]
-#[pyo3(signature = (path=None, data=None, symbols=None, track=false))]
+#[pyo3(signature = (path=None, data=None, symbols=None, track=false, counter=None))]
 fn _itch_replay<'py>(
     py: Python<'py>,
     path: Option<PathBuf>,
     data: Option<Vec<u8>>,
     symbols: Option<Vec<String>>,
     track: bool,
+    counter: Option<PyRef<'py, PyByteCounter>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let counter = counter.map(|c| c.n.clone());
     // a file is read in 1 MiB chunks (memory stays bounded for multi-GB files)
     let file = match (&path, &data) {
         (Some(p), None) => Some(std::fs::File::open(p).map_err(|e| {
@@ -292,7 +333,13 @@ fn _itch_replay<'py>(
         let t0 = Instant::now();
         let mut books = ItchBooks::new(symbols.as_deref(), track);
         let r = match file {
-            Some(f) => books.apply_reader(f, 1 << 20),
+            Some(f) => books.apply_reader(
+                Counting {
+                    inner: f,
+                    n: counter,
+                },
+                1 << 20,
+            ),
             None => books.apply_stream(&bytes).map(|()| bytes.len() as u64),
         };
         let secs = t0.elapsed().as_secs_f64();
@@ -387,5 +434,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_itch_encode, m)?)?;
     m.add_function(wrap_pyfunction!(_itch_generate, m)?)?;
     m.add_function(wrap_pyfunction!(_itch_replay, m)?)?;
+    m.add_class::<PyByteCounter>()?;
     Ok(())
 }
