@@ -18,6 +18,8 @@ import pytest
         "hftbook.perf_cli",
         "hftbook.data",
         "hftbook.data.lobster",
+        "hftbook.data.mbo",
+        "hftbook.data.itch",
         "hftbook.data.cli",
     ],
 )

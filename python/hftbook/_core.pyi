@@ -20,7 +20,12 @@ __all__ = [
     "Order",
     "OrderBook",
     "Profiler",
+    "_ByteCounter",
     "__version__",
+    "_itch_encode",
+    "_itch_generate",
+    "_itch_parse",
+    "_itch_replay",
     "_mbo_read",
     "_mbo_replay",
     "_mbp10_csv",
@@ -308,3 +313,26 @@ def _mbp10_csv(
     codes: npt.NDArray[np.uint32],
     crlf: bool = False,
 ) -> bytes: ...
+
+# --- NASDAQ ITCH 5.0 (wrapped by hftbook.data.itch) ---
+def _itch_parse(
+    dtype: np.dtype[Any], path: str | PathLike[str] | None = None, data: bytes | None = None
+) -> npt.NDArray[np.void]: ...
+def _itch_encode(records: bytes) -> bytes: ...
+def _itch_generate(
+    messages: int, seed: int, symbols: list[str]
+) -> tuple[bytes, list[dict[str, Any]]]: ...
+def _itch_replay(
+    path: str | PathLike[str] | None = None,
+    data: bytes | None = None,
+    symbols: list[str] | None = None,
+    track: bool = False,
+    counter: _ByteCounter | None = None,
+) -> dict[str, Any]: ...
+
+@final
+class _ByteCounter:
+    """Bytes read so far by a running file replay (for a progress bar)."""
+
+    def __new__(cls) -> Self: ...
+    def value(self) -> int: ...

@@ -27,6 +27,14 @@ REPLAY_FORMATS: dict[str, tuple[str, str]] = {
         "hftbook.data.lobster",
         "LOBSTER message + orderbook files (CSV pair or sample zip), checked row by row",
     ),
+    "mbo": (
+        "hftbook.data.mbo",
+        "Databento MBO CSV replayed into the book, MBP-10 rows checked against an expected file",
+    ),
+    "itch": (
+        "hftbook.data.itch",
+        "NASDAQ TotalView-ITCH 5.0 binary file: per-symbol books built in Rust",
+    ),
 }
 
 

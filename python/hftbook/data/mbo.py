@@ -408,6 +408,7 @@ def _plot(report: MboReport, path: Path) -> None:
         m["bid_sz"].sum(axis=1).astype(np.float64),
         m["ask_sz"].sum(axis=1).astype(np.float64),
         f"{sym} reconstructed from Databento MBO ({report.rows} MBP-10 rows)",
+        depth_label="size in the top 10 levels",
     )
 
 
@@ -470,3 +471,14 @@ def run_cli(args: argparse.Namespace) -> int:
     if report.rows_equal is not None and report.rows_equal_pct != 100.0:
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hftbook.data.mbo``: the same as ``hftbook replay mbo``."""
+    parser = argparse.ArgumentParser(prog="python -m hftbook.data.mbo")
+    add_cli_arguments(parser)
+    return run_cli(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -161,6 +161,11 @@ pub enum ItchErrorKind {
         /// The value.
         value: String,
     },
+    /// The source could not be read.
+    Io {
+        /// The operating system's message.
+        message: String,
+    },
     /// A message the books cannot apply.
     Replay {
         /// Field at fault.
@@ -190,6 +195,7 @@ impl ItchError {
             }
             ItchErrorKind::BadLength { .. } | ItchErrorKind::Truncated { .. } => Some("length"),
             ItchErrorKind::UnknownType => Some("message_type"),
+            ItchErrorKind::Io { .. } => None,
         }
     }
 }
@@ -218,6 +224,7 @@ impl fmt::Display for ItchError {
                 write!(f, ": field {field}: invalid value {value}")
             }
             ItchErrorKind::Replay { field, message } => write!(f, ": field {field}: {message}"),
+            ItchErrorKind::Io { message } => write!(f, ": read error: {message}"),
         }
     }
 }
@@ -867,6 +874,67 @@ impl ItchBooks {
     pub fn apply_stream(&mut self, data: &[u8]) -> Result<(), ItchError> {
         for_each_message(data, |off, m| self.apply(off, m))
     }
+
+    /// Apply every message read from `reader` (a file, a pipe, a socket) in chunks of
+    /// `chunk` bytes (at least 64 KiB are used), so memory stays bounded whatever the size
+    /// of the stream; frames may straddle reads. Offsets in errors count from the first byte
+    /// read. Returns the bytes read.
+    ///
+    /// # Errors
+    /// As [`ItchBooks::apply_stream`], and [`ItchErrorKind::Io`] if a read fails.
+    pub fn apply_reader<R: std::io::Read>(
+        &mut self,
+        mut reader: R,
+        chunk: usize,
+    ) -> Result<u64, ItchError> {
+        let mut buf = vec![0u8; chunk.max(1 << 16) + 2 + usize::from(u16::MAX)];
+        let mut have = 0usize;
+        let mut base = 0u64;
+        loop {
+            let n = loop {
+                match reader.read(&mut buf[have..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(ItchError {
+                            offset: base + have as u64,
+                            msg_type: None,
+                            kind: ItchErrorKind::Io {
+                                message: e.to_string(),
+                            },
+                        })
+                    }
+                }
+            };
+            let end = have + n;
+            let mut pos = 0usize;
+            while end - pos >= 2 {
+                let len = usize::from(be16(&buf, pos));
+                if end - pos < 2 + len {
+                    break;
+                }
+                let off = base + pos as u64;
+                let m = decode(&buf[pos + 2..pos + 2 + len], off)?;
+                self.apply(off, &m)?;
+                pos += 2 + len;
+            }
+            if n == 0 {
+                if pos < end {
+                    // the same error the in-memory parser gives for the cut frame
+                    for fr in Frames::new(&buf[pos..end]) {
+                        if let Err(mut e) = fr {
+                            e.offset += base + pos as u64;
+                            return Err(e);
+                        }
+                    }
+                }
+                return Ok(base + end as u64);
+            }
+            buf.copy_within(pos..end, 0);
+            have = end - pos;
+            base += pos as u64;
+        }
+    }
 }
 
 fn unknown(r: u64) -> String {
@@ -1084,7 +1152,7 @@ impl Generator {
                 ..GenSym::default()
             });
         }
-        let mut live: Vec<(u64, usize)> = Vec::new(); // (ref, symbol)
+        let mut live: Vec<Vec<u64>> = vec![Vec::new(); symbols.len()]; // per symbol
         let mut pos: HashMap<u64, usize> = HashMap::new();
         let mut order_side: HashMap<u64, (bool, u32)> = HashMap::new();
         let mut next_ref: u64 = 1_000;
@@ -1093,10 +1161,10 @@ impl Generator {
         let mut budget = target.saturating_mul(4) + 64;
         let mpids = [*b"GSCO", *b"MSCO", *b"JPMS", *b"UBSS"];
 
-        fn remove_live(live: &mut Vec<(u64, usize)>, pos: &mut HashMap<u64, usize>, r: u64) {
+        fn remove_live(live: &mut Vec<u64>, pos: &mut HashMap<u64, usize>, r: u64) {
             if let Some(i) = pos.remove(&r) {
                 live.swap_remove(i);
-                if let Some(&(moved, _)) = live.get(i) {
+                if let Some(&moved) = live.get(i) {
                     pos.insert(moved, i);
                 }
             }
@@ -1108,21 +1176,28 @@ impl Generator {
             let loc = (si + 1) as u16;
             let x: f64 = rng.random();
             let g = &mut syms[si];
-            // pick a live order of this symbol (a few tries), for cancels/deletes/replaces
-            let pick = |rng: &mut Xoshiro256PlusPlus, live: &Vec<(u64, usize)>| {
+            // the fair value walks in one-cent steps
+            if rng.random_bool(0.03) {
+                g.mid = if rng.random_bool(0.5) {
+                    g.mid + 100
+                } else {
+                    g.mid.saturating_sub(100).max(10_000)
+                };
+            }
+            // a random live order of this symbol, for cancels/deletes/replaces
+            let pick = |rng: &mut Xoshiro256PlusPlus, live: &Vec<u64>| {
                 if live.is_empty() {
-                    return None;
+                    None
+                } else {
+                    Some(live[rng.random_range(0..live.len())])
                 }
-                for _ in 0..8 {
-                    let (r, s) = live[rng.random_range(0..live.len())];
-                    if s == si {
-                        return Some(r);
-                    }
-                }
-                None
             };
             let empty = g.bids.is_empty() && g.asks.is_empty();
-            let kind = if empty || x < 0.46 {
+            // books stay bounded: above 400 orders, 40 % of the adds become deletes
+            let crowded = live[si].len() > 400 && rng.random_bool(0.4);
+            let kind = if crowded && x < 0.46 {
+                2
+            } else if empty || x < 0.46 {
                 0 // add
             } else if x < 0.58 {
                 1 // partial cancel
@@ -1138,7 +1213,7 @@ impl Generator {
                 6 // non-displayed trade
             };
             let target = if matches!(kind, 1..=3) {
-                pick(&mut rng, &live)
+                pick(&mut rng, &live[si])
             } else {
                 None
             };
@@ -1154,27 +1229,14 @@ impl Generator {
                         (Some(_), None) => false,
                         _ => rng.random_bool(0.5),
                     };
-                    let dist = (rng.random::<f64>().powi(3) * 30.0) as u32; // cents from touch
-                    let improve = if rng.random_bool(0.15) { 100 } else { 0 };
+                    // cents behind the fair value, never crossing the other side
+                    let dist = (rng.random::<f64>().powi(2) * 12.0) as u32;
                     let price = if buy {
-                        let top = match (g.best_bid(), g.best_ask()) {
-                            (_, Some(a)) => a.saturating_sub(100),
-                            (Some(b), None) => b + 100,
-                            (None, None) => g.mid - 100,
-                        };
-                        let anchor = g.best_bid().unwrap_or(top);
-                        (anchor + improve)
-                            .min(top)
-                            .saturating_sub(dist * 100)
-                            .max(100)
+                        let p = g.mid.saturating_sub(100 * (1 + dist)).max(100);
+                        g.best_ask().map_or(p, |a| p.min(a.saturating_sub(100)))
                     } else {
-                        let bottom = match (g.best_bid(), g.best_ask()) {
-                            (Some(b), _) => b + 100,
-                            (None, Some(a)) => a.saturating_sub(100).max(100),
-                            (None, None) => g.mid + 100,
-                        };
-                        let anchor = g.best_ask().unwrap_or(bottom);
-                        anchor.saturating_sub(improve).max(bottom) + dist * 100
+                        let p = g.mid + 100 * (1 + dist);
+                        g.best_bid().map_or(p, |b| p.max(b + 100))
                     };
                     if buy && g.best_ask().is_some_and(|a| price >= a) {
                         continue;
@@ -1190,8 +1252,8 @@ impl Generator {
                     let r = next_ref;
                     next_ref += rng.random_range(1..5u64);
                     g.side(buy).entry(price).or_default().push_back((r, shares));
-                    pos.insert(r, live.len());
-                    live.push((r, si));
+                    pos.insert(r, live[si].len());
+                    live[si].push(r);
                     order_side.insert(r, (buy, price));
                     let f = rng.random_bool(0.2);
                     let mut m = Message {
@@ -1245,10 +1307,10 @@ impl Generator {
                         let nr = next_ref;
                         next_ref += rng.random_range(1..5u64);
                         g.side(buy).entry(np).or_default().push_back((nr, ns));
-                        remove_live(&mut live, &mut pos, r);
+                        remove_live(&mut live[si], &mut pos, r);
                         order_side.remove(&r);
-                        pos.insert(nr, live.len());
-                        live.push((nr, si));
+                        pos.insert(nr, live[si].len());
+                        live[si].push(nr);
                         order_side.insert(nr, (buy, np));
                         out.push(Message {
                             order_ref: r,
@@ -1262,7 +1324,7 @@ impl Generator {
                         if q.is_empty() {
                             g.side(buy).remove(&price);
                         }
-                        remove_live(&mut live, &mut pos, r);
+                        remove_live(&mut live[si], &mut pos, r);
                         order_side.remove(&r);
                         out.push(Message {
                             order_ref: r,
@@ -1271,10 +1333,13 @@ impl Generator {
                     }
                 }
                 4 | 5 => {
+                    // aggressors trade toward the fair value: a stale side gets hit
                     let buy = match (g.best_bid(), g.best_ask()) {
                         (Some(_), None) => true,
                         (None, Some(_)) => false,
                         (None, None) => continue,
+                        (_, Some(a)) if a <= g.mid => false,
+                        (Some(b), _) if b >= g.mid => true,
                         _ => rng.random_bool(0.5),
                     };
                     let price = if buy { g.best_bid() } else { g.best_ask() };
@@ -1295,7 +1360,7 @@ impl Generator {
                         if q.is_empty() {
                             g.side(buy).remove(&price);
                         }
-                        remove_live(&mut live, &mut pos, r);
+                        remove_live(&mut live[si], &mut pos, r);
                         order_side.remove(&r);
                     } else if let Some(front) = q.front_mut() {
                         front.1 -= e;
@@ -1312,8 +1377,6 @@ impl Generator {
                         m.price = price;
                     }
                     out.push(m);
-                    // the mid follows the trades
-                    g.mid = price;
                 }
                 _ => {
                     match_no += 1;
@@ -1394,10 +1457,66 @@ mod tests {
             let (bids, asks) = book_levels(&b.book);
             assert_eq!((&bids, &asks), (&r.bids, &r.asks), "{}", r.symbol);
             assert!(!bids.is_empty() && !asks.is_empty());
+            let orders: u32 = bids.iter().chain(&asks).map(|l| l.2).sum();
+            assert!(
+                (50..1_000).contains(&orders),
+                "book size stays realistic: {orders}"
+            );
             b.book.check_invariants().unwrap();
         }
         for t in b"AFEXDUPCSRH" {
             assert!(books.type_counts[usize::from(*t)] > 0, "{}", *t as char);
+        }
+    }
+
+    #[test]
+    fn books_stay_bounded_with_many_symbols() {
+        let syms = ["A", "B", "C", "D", "E", "F", "G", "H"];
+        let g = Generator::new(200_000, 5, &syms).generate();
+        for r in &g.reference {
+            let orders: u32 = r.bids.iter().chain(&r.asks).map(|l| l.2).sum();
+            assert!(
+                (200..700).contains(&orders),
+                "{}: {orders} orders",
+                r.symbol
+            );
+        }
+    }
+
+    #[test]
+    fn reader_in_small_chunks_equals_in_memory() {
+        let g = Generator::new(30_000, 2, &["AAPL", "MSFT"]).generate();
+        let bytes = encode_all(&g.messages).unwrap();
+        let mut a = ItchBooks::new(None, true);
+        a.apply_stream(&bytes).unwrap();
+        // a reader that returns at most 777 bytes per call: frames straddle every read
+        struct Dribble<'a>(&'a [u8]);
+        impl std::io::Read for Dribble<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(777);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut b = ItchBooks::new(None, true);
+        assert_eq!(
+            b.apply_reader(Dribble(&bytes), 0).unwrap(),
+            bytes.len() as u64
+        );
+        assert_eq!(a.messages, b.messages);
+        for (x, y) in a.books.iter().zip(&b.books) {
+            assert_eq!(book_levels(&x.book), book_levels(&y.book));
+            assert_eq!(x.tops, y.tops);
+        }
+        for cut in [1usize, 2, 3, 20_000, bytes.len() - 1] {
+            let want = ItchBooks::new(None, false)
+                .apply_stream(&bytes[..cut])
+                .unwrap_err();
+            let got = ItchBooks::new(None, false)
+                .apply_reader(Dribble(&bytes[..cut]), 1)
+                .unwrap_err();
+            assert_eq!(got, want, "cut at {cut}");
         }
     }
 

@@ -1158,6 +1158,34 @@ mod tests {
     }
 
     #[test]
+    fn a_trade_without_its_cancel_is_written_alone_and_r_clears() {
+        let mut t = HDR.to_string();
+        t += &line('A', 'A', "10.00", 5, 1, 1);
+        t += &line('T', 'B', "10.00", 2, 0, 2); // no F/C follows: book unchanged
+        t += &line('A', 'B', "9.00", 3, 2, 3);
+        t += &line('R', 'N', "", 0, 0, 4);
+        t += &line('A', 'B', "8.00", 1, 3, 5);
+        let f = parse_mbo_csv(t.as_bytes(), "<t>").unwrap();
+        let rp = replay_mbo(&f, None, EmitRule::Reference).unwrap();
+        let got: Vec<(u8, u8, u32, u32, u32)> = rp
+            .rows
+            .iter()
+            .map(|r| (r.action, r.side, r.size, r.ask_sz[0], r.bid_sz[0]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (b'A', b'A', 5, 5, 0),
+                (b'T', b'A', 2, 5, 0),
+                (b'A', b'B', 3, 5, 3),
+                (b'R', b'N', 0, 0, 0),
+                (b'A', b'B', 1, 0, 1),
+            ]
+        );
+        assert_eq!(rp.resting_orders, 1);
+    }
+
+    #[test]
     fn modify_and_top_change_rule() {
         let mut t = HDR.to_string();
         for i in 0..12u32 {

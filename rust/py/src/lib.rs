@@ -20,6 +20,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString};
 mod convert;
 mod errors;
 mod fastcall;
+mod itch;
 mod lobster;
 mod mbo;
 mod objects;
@@ -1052,5 +1053,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     lobster::register(m)?;
     mbo::register(m)?;
+    itch::register(m)?;
     Ok(())
 }
