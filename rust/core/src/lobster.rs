@@ -1221,7 +1221,7 @@ pub fn replay(
     opts: &ReplayOptions,
 ) -> Result<ReplayReport, LobsterError> {
     let started = Instant::now();
-    if orderbook_cols == 0 || orderbook_cols % 4 != 0 {
+    if orderbook_cols == 0 || !orderbook_cols.is_multiple_of(4) {
         return Err(LobsterError::Input(format!(
             "the orderbook has {orderbook_cols} columns; it needs 4 per level"
         )));
@@ -1233,7 +1233,9 @@ pub fn replay(
             opts.levels
         )));
     }
-    if messages.len() % MESSAGE_COLUMNS != 0 || orderbook.len() % orderbook_cols != 0 {
+    if !messages.len().is_multiple_of(MESSAGE_COLUMNS)
+        || !orderbook.len().is_multiple_of(orderbook_cols)
+    {
         return Err(LobsterError::Input(
             "array lengths are not whole rows (6 message columns, 4 x levels orderbook columns)"
                 .to_string(),

@@ -319,7 +319,7 @@ pub fn format_price(nanos: i64, out: &mut String) {
     let int = a / 1_000_000_000;
     let mut frac = a % 1_000_000_000;
     let mut width = 9;
-    while width > 1 && frac % 10 == 0 {
+    while width > 1 && frac.is_multiple_of(10) {
         frac /= 10;
         width -= 1;
     }
