@@ -16,6 +16,7 @@ step "Python environment ($VENV)"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
+VENV="$(cd "$VENV" && pwd)"  # absolute: pytest runs from tests/
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 step "Build and install hftbook with its test dependencies (release build of the Rust core)"
 "$VENV/bin/python" -m pip install --quiet ".[test]"
@@ -43,6 +44,6 @@ step "Python: stubtest of hftbook/_core.pyi"
 "$VENV/bin/python" -m mypy.stubtest hftbook._core
 step "Python: pytest"
 # Run from tests/ so that `import hftbook` is the installed package, not the source tree.
-(cd tests && "../$VENV/bin/python" -m pytest -q -c ../pyproject.toml --rootdir .. .)
+(cd tests && "$VENV/bin/python" -m pytest -q -c ../pyproject.toml --rootdir .. .)
 
 step "All checks passed"
