@@ -15,6 +15,14 @@ Quick start::
 
 from __future__ import annotations
 
+import os as _os
+
+# The extension's allocator is mimalloc. By default it commits whole arena reservations up
+# front on Linux, which shows as ~8 bytes more RSS per resting order (69 instead of 61 for 1M
+# orders; docs/performance.md). Committing on demand instead costs nothing measurable; it
+# must be set before mimalloc starts, i.e. before _core loads. A value set by the user wins.
+_os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+
 from hftbook._core import (
     REASON_NAMES,
     STATUS_NAMES,
