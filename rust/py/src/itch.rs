@@ -391,35 +391,11 @@ fn _itch_replay<'py>(
         if track {
             let t = &b.tops;
             let tops = PyDict::new(py);
-            tops.set_item(
-                "timestamp",
-                t.iter()
-                    .map(|x| x.timestamp)
-                    .collect::<Vec<_>>()
-                    .into_pyarray(py),
-            )?;
-            tops.set_item(
-                "bid",
-                t.iter().map(|x| x.bid).collect::<Vec<_>>().into_pyarray(py),
-            )?;
-            tops.set_item(
-                "bid_qty",
-                t.iter()
-                    .map(|x| x.bid_qty)
-                    .collect::<Vec<_>>()
-                    .into_pyarray(py),
-            )?;
-            tops.set_item(
-                "ask",
-                t.iter().map(|x| x.ask).collect::<Vec<_>>().into_pyarray(py),
-            )?;
-            tops.set_item(
-                "ask_qty",
-                t.iter()
-                    .map(|x| x.ask_qty)
-                    .collect::<Vec<_>>()
-                    .into_pyarray(py),
-            )?;
+            tops.set_item("timestamp", column(py, t, |x| x.timestamp))?;
+            tops.set_item("bid", column(py, t, |x| x.bid))?;
+            tops.set_item("bid_qty", column(py, t, |x| x.bid_qty))?;
+            tops.set_item("ask", column(py, t, |x| x.ask))?;
+            tops.set_item("ask_qty", column(py, t, |x| x.ask_qty))?;
             s.set_item("tops", tops)?;
         }
         list.append(s)?;
@@ -436,4 +412,13 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_itch_replay, m)?)?;
     m.add_class::<PyByteCounter>()?;
     Ok(())
+}
+
+/// One field of every top-of-book change, as a numpy array.
+fn column<'py, T: numpy::Element>(
+    py: Python<'py>,
+    tops: &[itch::TopPoint],
+    f: impl Fn(&itch::TopPoint) -> T,
+) -> Bound<'py, numpy::PyArray1<T>> {
+    tops.iter().map(f).collect::<Vec<_>>().into_pyarray(py)
 }
