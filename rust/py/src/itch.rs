@@ -195,30 +195,9 @@ fn _itch_encode<'py>(py: Python<'py>, records: Vec<u8>) -> PyResult<Bound<'py, P
 
 fn levels_dict<'py>(py: Python<'py>, levels: &[(i64, u64, u32)]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item(
-        "price",
-        levels
-            .iter()
-            .map(|l| l.0)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    d.set_item(
-        "qty",
-        levels
-            .iter()
-            .map(|l| l.1)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
-    d.set_item(
-        "orders",
-        levels
-            .iter()
-            .map(|l| l.2)
-            .collect::<Vec<_>>()
-            .into_pyarray(py),
-    )?;
+    d.set_item("price", column(py, levels, |l| l.0))?;
+    d.set_item("qty", column(py, levels, |l| l.1))?;
+    d.set_item("orders", column(py, levels, |l| l.2))?;
     Ok(d)
 }
 
@@ -414,11 +393,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// One field of every top-of-book change, as a numpy array.
-fn column<'py, T: numpy::Element>(
+/// One field of every item, as a numpy array.
+fn column<'py, S, T: numpy::Element>(
     py: Python<'py>,
-    tops: &[itch::TopPoint],
-    f: impl Fn(&itch::TopPoint) -> T,
+    items: &[S],
+    f: impl Fn(&S) -> T,
 ) -> Bound<'py, numpy::PyArray1<T>> {
-    tops.iter().map(f).collect::<Vec<_>>().into_pyarray(py)
+    items.iter().map(f).collect::<Vec<_>>().into_pyarray(py)
 }
