@@ -1272,6 +1272,7 @@ impl<L: Ladder> OrderBook<L> {
                 ));
             }
         }
+        self.ids.check().map_err(|e| format!("id index: {e}"))?;
         if total != self.orders.len() || total != self.ids.len() {
             return Err(format!(
                 "{total} orders in levels, {} in arena, {} in id index",
