@@ -67,15 +67,19 @@ fn run_detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResu
 /// `PyArray_NewFromDescr` view. (`ndarray.view(dtype)` costs ~1.3 µs per call here, and
 /// letting numpy allocate a structured array makes it probe a zero-fill loop field by field,
 /// ~2,500 instructions; passing the data avoids both.)
-fn bytes_as<'py>(py: Python<'py>, bytes: Vec<u8>, dt: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+fn bytes_as<'py, T: numpy::Element>(
+    py: Python<'py>,
+    bytes: Vec<T>,
+    dt: &Bound<'py, PyAny>,
+) -> PyResult<Py<PyAny>> {
     use numpy::npyffi::{self, flags, PY_ARRAY_API};
     let descr = dt.cast::<PyArrayDescr>()?;
     let itemsize = descr.itemsize().max(1);
-    let n = bytes.len() / itemsize;
+    let n = bytes.len() * std::mem::size_of::<T>() / itemsize;
     let base = bytes.into_pyarray(py);
     let mut dims = [n as npyffi::npy_intp];
     // SAFETY: `base` owns `n * itemsize` initialised bytes, allocated by Rust's allocator with
-    // the alignment of u8 only — so ALIGNED is not claimed; numpy recomputes the flags.
+    // the alignment of `T` only — so ALIGNED is not claimed; numpy recomputes the flags.
     // NewFromDescr steals the descriptor reference from `into_dtype_ptr`; SetBaseObject
     // steals the reference to `base` we hand it, which keeps the memory alive.
     unsafe {
@@ -105,6 +109,24 @@ fn bytes_as<'py>(py: Python<'py>, bytes: Vec<u8>, dt: &Bound<'py, PyAny>) -> PyR
 /// [`bytes_as`] for records already in a slice (one copy).
 fn structured<'py>(py: Python<'py>, dt: &Bound<'py, PyAny>, bytes: &[u8]) -> PyResult<Py<PyAny>> {
     bytes_as(py, bytes.to_vec(), dt)
+}
+
+/// Fills as a `FILL_DTYPE` array without copying them: the vector's buffer becomes the
+/// array's memory.
+fn fills_array(py: Python<'_>, fills: Vec<Fill>) -> PyResult<Py<PyAny>> {
+    const WORDS: usize = std::mem::size_of::<Fill>() / 8;
+    const _: () = assert!(
+        std::mem::size_of::<Fill>().is_multiple_of(8) && std::mem::align_of::<Fill>() == 8,
+        "Fill must be whole, 8-aligned u64 words"
+    );
+    let mut fills = std::mem::ManuallyDrop::new(fills);
+    let (ptr, len, cap) = (fills.as_mut_ptr(), fills.len(), fills.capacity());
+    // SAFETY: `Fill` is #[repr(C)] plain data with no padding (64 bytes, asserted in core),
+    // so its bytes are valid u64 words; size and alignment of the allocation are the same
+    // whether it is seen as `cap` Fills or `cap * 8` u64s (both 8-aligned), which is what
+    // `from_raw_parts` needs to free it later. The original vector is not dropped.
+    let words = unsafe { Vec::from_raw_parts(ptr.cast::<u64>(), len * WORDS, cap * WORDS) };
+    bytes_as(py, words, dtype(py, &FILL_DTYPE, "FILL_DTYPE")?)
 }
 
 /// Collects what per-call reports need: fills and self-trade cancels of makers.
@@ -376,10 +398,7 @@ impl PyOrderBook {
         }
         let rows = out.order_ids.len();
         let n_fills = out.fills.len();
-        // Fill is #[repr(C)] plain data with no implicit padding (64 bytes, asserted in core).
-        let fill_bytes: &[u8] =
-            unsafe { std::slice::from_raw_parts(out.fills.as_ptr().cast::<u8>(), n_fills * 64) };
-        let fills = structured(py, dtype(py, &FILL_DTYPE, "FILL_DTYPE")?, fill_bytes)?;
+        let fills = fills_array(py, out.fills)?;
         Ok(PyBatchResult {
             order_ids: out.order_ids.into_pyarray(py).into_any().unbind(),
             status: out.status.into_pyarray(py).into_any().unbind(),
