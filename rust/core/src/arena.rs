@@ -129,7 +129,8 @@ impl OrderArena {
         if self.free != NIL {
             self.live += 1;
             let idx = self.free;
-            let slot = self.get_mut(idx);
+            // SAFETY: free-list indices are records this arena allocated.
+            let slot = unsafe { self.get_unchecked_mut(idx) };
             let next_free = slot.next;
             *slot = rec;
             self.free = next_free;
@@ -184,6 +185,37 @@ impl OrderArena {
     #[inline]
     pub fn get_mut(&mut self, idx: u32) -> &mut OrderRecord {
         &mut self.chunks[(idx >> CHUNK_BITS) as usize][idx as usize & (CHUNK - 1)]
+    }
+
+    /// The record at `idx`, without a bounds check (the book's hot paths).
+    ///
+    /// # Safety
+    /// `idx` must have been returned by [`OrderArena::alloc`] on this arena (the record may
+    /// have been freed since: the arena never shrinks, so such an index stays in bounds).
+    #[inline(always)]
+    pub unsafe fn get_unchecked(&self, idx: u32) -> &OrderRecord {
+        debug_assert!(((idx >> CHUNK_BITS) as usize) < self.chunks.len());
+        // SAFETY: in bounds by the caller's contract; the inner index is masked.
+        unsafe {
+            self.chunks
+                .get_unchecked((idx >> CHUNK_BITS) as usize)
+                .get_unchecked(idx as usize & (CHUNK - 1))
+        }
+    }
+
+    /// The record at `idx`, mutable, without a bounds check.
+    ///
+    /// # Safety
+    /// As [`OrderArena::get_unchecked`].
+    #[inline(always)]
+    pub unsafe fn get_unchecked_mut(&mut self, idx: u32) -> &mut OrderRecord {
+        debug_assert!(((idx >> CHUNK_BITS) as usize) < self.chunks.len());
+        // SAFETY: in bounds by the caller's contract; the inner index is masked.
+        unsafe {
+            self.chunks
+                .get_unchecked_mut((idx >> CHUNK_BITS) as usize)
+                .get_unchecked_mut(idx as usize & (CHUNK - 1))
+        }
     }
 
     /// Bytes reserved by the arena.

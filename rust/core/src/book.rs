@@ -913,6 +913,9 @@ impl<L: Ladder> OrderBook<L> {
         sink: &mut S,
     ) -> (Qty, bool) {
         let publishing = self.publishing;
+        // SAFETY (every unchecked access below): level indices come from the ladder's
+        // `best`, record indices from a level's FIFO links; both were handed out by the
+        // ladder / arena, whose storage never shrinks.
         let (opp, orders, ids) = match side {
             Side::Buy => (&mut self.asks, &mut self.orders, &mut self.ids),
             Side::Sell => (&mut self.bids, &mut self.orders, &mut self.ids),
@@ -921,15 +924,15 @@ impl<L: Ladder> OrderBook<L> {
         let mut stp_stop = false;
         while remaining > 0 {
             let Some(li) = opp.best() else { break };
-            let lprice = opp.level(li).price;
+            let lprice = unsafe { opp.level_unchecked(li) }.price;
             if let Some(l) = limit {
                 if !side.crosses(l, lprice) {
                     break;
                 }
             }
-            let mut cur = opp.level(li).head;
+            let mut cur = unsafe { opp.level_unchecked(li) }.head;
             while remaining > 0 && cur != NIL {
-                let rec = orders.get_mut(cur);
+                let rec = unsafe { orders.get_unchecked_mut(cur) };
                 if self_trade(account, stp, rec.account) {
                     if stp == StpMode::CancelNewest {
                         stp_stop = true;
@@ -970,7 +973,7 @@ impl<L: Ladder> OrderBook<L> {
                     taker_side: side as u8,
                     _pad: [0; 7],
                 }));
-                opp.level_mut(li).visible -= q;
+                unsafe { opp.level_unchecked_mut(li) }.visible -= q;
                 if rec.visible == 0 {
                     if rec.hidden > 0 {
                         // Iceberg: replenish the display and go to the back of the level.
@@ -978,7 +981,7 @@ impl<L: Ladder> OrderBook<L> {
                         rec.hidden -= v;
                         rec.visible = v;
                         rec.ts = ts;
-                        let lvl = opp.level_mut(li);
+                        let lvl = unsafe { opp.level_unchecked_mut(li) };
                         lvl.hidden -= v;
                         lvl.visible += v;
                         if next != NIL {
@@ -994,7 +997,7 @@ impl<L: Ladder> OrderBook<L> {
                     }
                 }
             }
-            if opp.level(li).count == 0 {
+            if unsafe { opp.level_unchecked(li) }.count == 0 {
                 opp.deactivate(li);
             } else if publishing {
                 opp.publish(li);
@@ -1018,7 +1021,9 @@ impl<L: Ladder> OrderBook<L> {
             qty
         };
         // Join the back of the level's FIFO: the record is built already linked.
-        let tail = ladder.level(li).tail;
+        // SAFETY (unchecked accesses below): `li` was just handed out by `find_or_create`,
+        // `tail` is a record of its FIFO.
+        let tail = unsafe { ladder.level_unchecked(li) }.tail;
         let rec = OrderRecord {
             id,
             visible,
@@ -1035,9 +1040,9 @@ impl<L: Ladder> OrderBook<L> {
             return;
         };
         if tail != NIL {
-            orders.get_mut(tail).next = idx;
+            unsafe { orders.get_unchecked_mut(tail) }.next = idx;
         }
-        let lvl = ladder.level_mut(li);
+        let lvl = unsafe { ladder.level_unchecked_mut(li) };
         if tail == NIL {
             lvl.head = idx;
         }
@@ -1056,14 +1061,16 @@ impl<L: Ladder> OrderBook<L> {
 
     #[inline]
     fn remove_resting(&mut self, idx: u32) -> OrderRecord {
-        let rec = *self.orders.get(idx);
+        // SAFETY: callers pass a live record's index (from the id index or a FIFO link),
+        // and `rec.level()` is the level it rests on.
+        let rec = *unsafe { self.orders.get_unchecked(idx) };
         let ladder = match rec.side() {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         };
         unlink(ladder, &mut self.orders, idx);
         let li = rec.level();
-        if ladder.level(li).count == 0 {
+        if unsafe { ladder.level_unchecked(li) }.count == 0 {
             ladder.deactivate(li);
         } else if self.publishing {
             ladder.publish(li);
@@ -1300,13 +1307,17 @@ struct RestFlags {
     display: Qty,
 }
 
+// The FIFO helpers below take a live record's index and follow its links and level: every
+// index was handed out by the arena / ladder (whose storage never shrinks), hence the
+// unchecked accesses (SAFETY for each of them).
+
 /// Unlink a record from its level's FIFO and take it out of the level's aggregates.
 #[inline(always)]
 fn unlink<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
-    let r = orders.get(idx);
+    let r = unsafe { orders.get_unchecked(idx) };
     let (prev, next, li, visible, hidden) = (r.prev, r.next, r.level(), r.visible, r.hidden);
     list_remove_links(ladder, orders, prev, next, li);
-    let lvl = ladder.level_mut(li);
+    let lvl = unsafe { ladder.level_unchecked_mut(li) };
     lvl.count -= 1;
     lvl.visible -= visible;
     lvl.hidden -= hidden;
@@ -1314,7 +1325,7 @@ fn unlink<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
 
 #[inline(always)]
 fn list_remove<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
-    let r = orders.get(idx);
+    let r = unsafe { orders.get_unchecked(idx) };
     let (prev, next, li) = (r.prev, r.next, r.level());
     list_remove_links(ladder, orders, prev, next, li);
 }
@@ -1329,29 +1340,29 @@ fn list_remove_links<L: Ladder>(
     li: u32,
 ) {
     if prev != NIL {
-        orders.get_mut(prev).next = next;
+        unsafe { orders.get_unchecked_mut(prev) }.next = next;
     } else {
-        ladder.level_mut(li).head = next;
+        unsafe { ladder.level_unchecked_mut(li) }.head = next;
     }
     if next != NIL {
-        orders.get_mut(next).prev = prev;
+        unsafe { orders.get_unchecked_mut(next) }.prev = prev;
     } else {
-        ladder.level_mut(li).tail = prev;
+        unsafe { ladder.level_unchecked_mut(li) }.tail = prev;
     }
 }
 
 #[inline(always)]
 fn list_push_back<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, li: u32, idx: u32) {
-    let tail = ladder.level(li).tail;
+    let tail = unsafe { ladder.level_unchecked(li) }.tail;
     {
-        let r = orders.get_mut(idx);
+        let r = unsafe { orders.get_unchecked_mut(idx) };
         r.prev = tail;
         r.next = NIL;
     }
     if tail != NIL {
-        orders.get_mut(tail).next = idx;
+        unsafe { orders.get_unchecked_mut(tail) }.next = idx;
     } else {
-        ladder.level_mut(li).head = idx;
+        unsafe { ladder.level_unchecked_mut(li) }.head = idx;
     }
-    ladder.level_mut(li).tail = idx;
+    unsafe { ladder.level_unchecked_mut(li) }.tail = idx;
 }

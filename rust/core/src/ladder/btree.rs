@@ -29,6 +29,16 @@ impl Ladder for BTreeLadder {
     fn level_mut(&mut self, idx: u32) -> &mut Level {
         self.slab.get_mut(idx)
     }
+    #[inline(always)]
+    unsafe fn level_unchecked(&self, idx: u32) -> &Level {
+        // SAFETY: the caller's contract is the slab's (indices come from its `alloc`).
+        unsafe { self.slab.get_unchecked(idx) }
+    }
+    #[inline(always)]
+    unsafe fn level_unchecked_mut(&mut self, idx: u32) -> &mut Level {
+        // SAFETY: as above.
+        unsafe { self.slab.get_unchecked_mut(idx) }
+    }
     #[inline]
     fn find(&self, price: Price) -> Option<u32> {
         self.map.get(&key(self.side, price)).copied()

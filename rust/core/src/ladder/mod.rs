@@ -84,6 +84,27 @@ impl LevelSlab {
     pub fn get_mut(&mut self, idx: u32) -> &mut Level {
         &mut self.levels[idx as usize]
     }
+    /// The level at `idx`, without a bounds check.
+    ///
+    /// # Safety
+    /// `idx` must have been returned by [`LevelSlab::alloc`] on this slab (freed since or
+    /// not: the slab never shrinks).
+    #[inline(always)]
+    pub unsafe fn get_unchecked(&self, idx: u32) -> &Level {
+        debug_assert!((idx as usize) < self.levels.len());
+        // SAFETY: in bounds by the caller's contract.
+        unsafe { self.levels.get_unchecked(idx as usize) }
+    }
+    /// The level at `idx`, mutable, without a bounds check.
+    ///
+    /// # Safety
+    /// As [`LevelSlab::get_unchecked`].
+    #[inline(always)]
+    pub unsafe fn get_unchecked_mut(&mut self, idx: u32) -> &mut Level {
+        debug_assert!((idx as usize) < self.levels.len());
+        // SAFETY: in bounds by the caller's contract.
+        unsafe { self.levels.get_unchecked_mut(idx as usize) }
+    }
 }
 
 /// The side-aware key: ascending keys go from the best price to the worst on both sides.
@@ -118,6 +139,23 @@ pub trait Ladder: Send + std::fmt::Debug {
     fn level(&self, idx: u32) -> &Level;
     /// The level at `idx`, mutable. Call [`Ladder::publish`] after changing aggregates.
     fn level_mut(&mut self, idx: u32) -> &mut Level;
+    /// [`Ladder::level`] without a bounds check (the book's hot paths).
+    ///
+    /// # Safety
+    /// `idx` must have been returned by this ladder's [`Ladder::find_or_create`] (the level
+    /// may have left the ladder since: level storage never shrinks).
+    #[inline(always)]
+    unsafe fn level_unchecked(&self, idx: u32) -> &Level {
+        self.level(idx)
+    }
+    /// [`Ladder::level_mut`] without a bounds check.
+    ///
+    /// # Safety
+    /// As [`Ladder::level_unchecked`].
+    #[inline(always)]
+    unsafe fn level_unchecked_mut(&mut self, idx: u32) -> &mut Level {
+        self.level_mut(idx)
+    }
     /// The level holding orders at `price`, if any.
     fn find(&self, price: Price) -> Option<u32>;
     /// The level at `price`, created empty if there is none. Returns `(idx, was_empty)`;

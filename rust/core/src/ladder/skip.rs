@@ -351,6 +351,16 @@ impl Ladder for SkipLadder {
     fn level_mut(&mut self, idx: u32) -> &mut Level {
         self.slab.get_mut(idx)
     }
+    #[inline(always)]
+    unsafe fn level_unchecked(&self, idx: u32) -> &Level {
+        // SAFETY: the caller's contract is the slab's (indices come from its `alloc`).
+        unsafe { self.slab.get_unchecked(idx) }
+    }
+    #[inline(always)]
+    unsafe fn level_unchecked_mut(&mut self, idx: u32) -> &mut Level {
+        // SAFETY: as above.
+        unsafe { self.slab.get_unchecked_mut(idx) }
+    }
     #[inline]
     fn find(&self, price: Price) -> Option<u32> {
         let k = key(self.side, price);
@@ -531,6 +541,16 @@ impl Ladder for PlainSkipLadder {
     #[inline]
     fn level_mut(&mut self, idx: u32) -> &mut Level {
         self.slab.get_mut(idx)
+    }
+    #[inline(always)]
+    unsafe fn level_unchecked(&self, idx: u32) -> &Level {
+        // SAFETY: the caller's contract is the slab's (indices come from its `alloc`).
+        unsafe { self.slab.get_unchecked(idx) }
+    }
+    #[inline(always)]
+    unsafe fn level_unchecked_mut(&mut self, idx: u32) -> &mut Level {
+        // SAFETY: as above.
+        unsafe { self.slab.get_unchecked_mut(idx) }
     }
     #[inline]
     fn find(&self, price: Price) -> Option<u32> {
