@@ -750,6 +750,7 @@ impl<L: Ladder> OrderBook<L> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn match_and_rest<S: ReportSink>(
         &mut self,
         id: OrderId,
@@ -761,8 +762,13 @@ impl<L: Ladder> OrderBook<L> {
         ts: u64,
         sink: &mut S,
     ) -> Execution {
-        let (filled, stp_stop) =
-            self.match_against(id, side, limit, qty, flags.account, flags.stp, ts, sink);
+        // Most limit orders do not cross: decide that here, before the call.
+        let crosses = limit.is_none_or(|l| self.would_cross(side, l));
+        let (filled, stp_stop) = if crosses {
+            self.match_against(id, side, limit, qty, flags.account, flags.stp, ts, sink)
+        } else {
+            (0, false)
+        };
         let rem = qty - filled;
         let mut ex = Execution {
             order_id: id,
@@ -812,11 +818,12 @@ impl<L: Ladder> OrderBook<L> {
         ex
     }
 
-    #[inline]
+    #[inline(always)]
     fn would_cross(&self, side: Side, price: Price) -> bool {
         let opp = self.ladder(side.opposite());
+        // SAFETY: `best` returns an index the ladder handed out.
         opp.best()
-            .is_some_and(|i| side.crosses(price, opp.level(i).price))
+            .is_some_and(|i| side.crosses(price, unsafe { opp.level_unchecked(i) }.price))
     }
 
     /// Whether a FOK order can fill completely, simulating matching exactly (STP and iceberg
@@ -901,6 +908,7 @@ impl<L: Ladder> OrderBook<L> {
 
     /// Match an incoming order against the opposite side. Returns (filled, stopped by STP).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn match_against<S: ReportSink>(
         &mut self,
         taker: OrderId,
@@ -1009,6 +1017,7 @@ impl<L: Ladder> OrderBook<L> {
         (qty - remaining, stp_stop)
     }
 
+    #[inline(always)]
     fn rest(&mut self, id: OrderId, side: Side, price: Price, qty: Qty, f: RestFlags, ts: u64) {
         let (ladder, orders) = match side {
             Side::Buy => (&mut self.bids, &mut self.orders),
@@ -1059,7 +1068,7 @@ impl<L: Ladder> OrderBook<L> {
         self.ids.insert(id, idx);
     }
 
-    #[inline]
+    #[inline(always)]
     fn remove_resting(&mut self, idx: u32) -> OrderRecord {
         // SAFETY: callers pass a live record's index (from the id index or a FIFO link),
         // and `rec.level()` is the level it rests on.

@@ -152,6 +152,59 @@ pub struct SkipLadder {
 }
 
 impl SkipLadder {
+    /// The best level when the window is empty: the skiplist's front, if any.
+    #[cold]
+    #[inline(never)]
+    fn best_far(&self) -> Option<u32> {
+        if self.far_len > 0 {
+            self.shared.far.front().map(|e| e.value().idx)
+        } else {
+            None
+        }
+    }
+
+    /// [`Ladder::find_or_create`] beyond its fast path: a new window level, a move of the
+    /// window, or a level in the skiplist.
+    #[cold]
+    #[inline(never)]
+    fn find_or_create_slow(&mut self, price: Price, k: i64) -> (u32, bool) {
+        if !self.init || k < self.base {
+            self.rebase(k - HEAD);
+        } else if !self.in_window(k) && self.win_active == 0 {
+            // Nothing in the window: move it to the new best instead of using the skiplist.
+            let front = if self.far_len > 0 {
+                self.shared.far.front().map(|e| *e.key())
+            } else {
+                None
+            };
+            self.rebase(front.map_or(k, |f| f.min(k)) - HEAD);
+        }
+        if self.in_window(k) {
+            let p = pos(k);
+            let mut idx = self.slots[p];
+            if idx == NIL {
+                idx = self.slab.alloc(price);
+                self.slots[p] = idx;
+            }
+            (idx, self.slab.get(idx).count == 0)
+        } else if let Some(idx) = self.find(price) {
+            (idx, false)
+        } else {
+            let idx = self.slab.alloc(price);
+            self.far_len += 1;
+            self.far_index.insert(k, idx);
+            self.shared.far.insert(
+                k,
+                FarLevel {
+                    idx,
+                    qty: AtomicU64::new(0),
+                    count: AtomicU32::new(0),
+                },
+            );
+            (idx, true)
+        }
+    }
+
     #[inline]
     fn in_window(&self, k: i64) -> bool {
         // `k - base` can exceed i64::MAX (keys span ±(2^62 - 1), `base` sits HEAD below a
@@ -376,44 +429,18 @@ impl Ladder for SkipLadder {
             None
         }
     }
-    #[inline]
+    #[inline(always)]
     fn find_or_create(&mut self, price: Price) -> (u32, bool) {
+        // The common case first: a window level that exists (resting, or emptied and kept).
         let k = key(self.side, price);
-        if !self.init || k < self.base {
-            self.rebase(k - HEAD);
-        } else if !self.in_window(k) && self.win_active == 0 {
-            // Nothing in the window: move it to the new best instead of using the skiplist.
-            let front = if self.far_len > 0 {
-                self.shared.far.front().map(|e| *e.key())
-            } else {
-                None
-            };
-            self.rebase(front.map_or(k, |f| f.min(k)) - HEAD);
-        }
         if self.in_window(k) {
-            let p = pos(k);
-            let mut idx = self.slots[p];
-            if idx == NIL {
-                idx = self.slab.alloc(price);
-                self.slots[p] = idx;
+            let idx = self.slots[pos(k)];
+            if idx != NIL {
+                // SAFETY: window slots hold indices the slab handed out.
+                return (idx, unsafe { self.slab.get_unchecked(idx) }.count == 0);
             }
-            (idx, self.slab.get(idx).count == 0)
-        } else if let Some(idx) = self.find(price) {
-            (idx, false)
-        } else {
-            let idx = self.slab.alloc(price);
-            self.far_len += 1;
-            self.far_index.insert(k, idx);
-            self.shared.far.insert(
-                k,
-                FarLevel {
-                    idx,
-                    qty: AtomicU64::new(0),
-                    count: AtomicU32::new(0),
-                },
-            );
-            (idx, true)
         }
+        self.find_or_create_slow(price, k)
     }
     #[inline]
     fn activate(&mut self, idx: u32) {
@@ -447,14 +474,12 @@ impl Ladder for SkipLadder {
             self.slab.free(idx);
         }
     }
-    #[inline]
+    #[inline(always)]
     fn best(&self) -> Option<u32> {
         if self.win_active > 0 {
             Some(self.best_idx)
-        } else if self.far_len > 0 {
-            self.shared.far.front().map(|e| e.value().idx)
         } else {
-            None
+            self.best_far()
         }
     }
     fn visit<F: FnMut(&Level) -> bool>(&self, mut f: F) {
