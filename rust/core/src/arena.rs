@@ -273,6 +273,8 @@ pub struct IdIndex {
     in_pages: usize,
     /// Ids ever put into pages, and its value at the last eviction.
     page_inserts: u64,
+    /// Highest page number ever created.
+    newest_pno: u64,
     evicted_at: u64,
     spare: Option<Box<[u32; PAGE]>>,
 }
@@ -358,11 +360,11 @@ impl IdIndex {
         *self.sparse_pages.entry(pno).or_insert(0) += 1;
     }
 
-    /// Whether `pno` continues a rising id stream: it lies past the newest page, and enough
-    /// ids went into pages since the last eviction.
+    /// Whether `pno` continues a rising id stream: it lies past every page created so far,
+    /// and enough ids went into pages since the last eviction.
     fn rising(&self, pno: u64) -> bool {
-        let newest = self.table.iter().rposition(Option::is_some);
-        newest.is_some_and(|r| pno > self.first + r as u64)
+        self.pages > 0
+            && pno > self.newest_pno
             && self.page_inserts - self.evicted_at >= EVICT_EVERY
     }
 
@@ -412,6 +414,7 @@ impl IdIndex {
             live = n;
         }
         self.table[r] = Some(IdPage { slots, live });
+        self.newest_pno = self.newest_pno.max(pno);
         self.pages += 1;
         self.in_pages += live as usize;
         true
