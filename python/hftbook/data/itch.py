@@ -384,6 +384,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="plot the first symbol's best bid/ask and top-level size over time here "
         "(tracks every top-of-book change: pass --symbols on large files)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def print_report(report: ItchReport, console: Any = None) -> None:
@@ -441,6 +442,7 @@ def run_cli(args: argparse.Namespace) -> int:
     symbols = None
     if args.symbols:
         symbols = [s for part in args.symbols for s in part.split(",") if s]
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     try:
@@ -449,6 +451,8 @@ def run_cli(args: argparse.Namespace) -> int:
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
+            console=Console(stderr=True),
+            disable=args.no_progress,
             transient=True,
         ) as bar:
             task = bar.add_task("replaying", total=None)
@@ -457,7 +461,10 @@ def run_cli(args: argparse.Namespace) -> int:
                 bar.update(task, completed=done, total=total or None)
 
             report = replay_itch(
-                args.file, symbols=symbols, track=args.png is not None, progress=show
+                args.file,
+                symbols=symbols,
+                track=args.png is not None,
+                progress=None if args.no_progress else show,
             )
     except DataFormatError as e:
         print(f"hftbook replay itch: error: {e}", file=sys.stderr)
