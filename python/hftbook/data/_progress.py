@@ -62,29 +62,36 @@ def with_progress(
     return result
 
 
-def progress_bar(*, disable: bool = False) -> Any:
+def progress_bar(*, disable: bool = False, console: Any = None, in_bytes: bool = False) -> Any:
     """The rich progress display the ``hftbook replay`` commands share.
 
     Description, bar, ``done/total`` and elapsed time, on stderr (stdout stays for the
-    report), removed when done.
+    report), removed when done. ``console``: another rich console to draw on. ``in_bytes``:
+    count bytes (size and transfer speed) instead of ``done/total`` units.
     """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
+        DownloadColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
+        TransferSpeedColumn,
     )
 
+    counts: list[ProgressColumn] = (
+        [DownloadColumn(), TransferSpeedColumn()] if in_bytes else [MofNCompleteColumn()]
+    )
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        *counts,
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console if console is not None else Console(stderr=True),
         disable=disable,
         transient=True,
     )

@@ -442,19 +442,10 @@ def run_cli(args: argparse.Namespace) -> int:
     symbols = None
     if args.symbols:
         symbols = [s for part in args.symbols for s in part.split(",") if s]
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from hftbook.data._progress import progress_bar
 
     try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=Console(stderr=True),
-            disable=args.no_progress,
-            transient=True,
-        ) as bar:
+        with progress_bar(disable=args.no_progress, in_bytes=True) as bar:
             task = bar.add_task("replaying", total=None)
 
             def show(done: int, total: int) -> None:

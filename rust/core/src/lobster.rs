@@ -297,6 +297,134 @@ fn fast_int_row(data: &[u8], mut pos: usize, out: &mut [i64]) -> Option<usize> {
     Some(pos)
 }
 
+/// Per byte of a 64-byte block, as bit masks: delimiters (`,` or `\n`), bytes an integer
+/// line may hold (digits, delimiters, `-`), and `-`. SSE2 (part of every x86-64 CPU):
+/// 16 bytes per compare, `movemask` to bits.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_masks(b: &[u8; 64]) -> (u64, u64, u64) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x, _mm_sub_epi8,
+    };
+    let (mut delim, mut ok, mut minus) = (0u64, 0u64, 0u64);
+    for (k, q) in b.chunks_exact(16).enumerate() {
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&q[..8]);
+        hi.copy_from_slice(&q[8..]);
+        // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always
+        // available; they only compute on values (no memory access).
+        let (d, m, o) = unsafe {
+            let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
+            let d = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+            );
+            let m = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+            let o = _mm_or_si128(_mm_or_si128(d, m), digit);
+            (
+                _mm_movemask_epi8(d) as u16,
+                _mm_movemask_epi8(m) as u16,
+                _mm_movemask_epi8(o) as u16,
+            )
+        };
+        delim |= u64::from(d) << (16 * k);
+        minus |= u64::from(m) << (16 * k);
+        ok |= u64::from(o) << (16 * k);
+    }
+    (delim, ok, minus)
+}
+
+/// [`block_masks`] for other CPUs: a plain loop.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn block_masks(b: &[u8; 64]) -> (u64, u64, u64) {
+    let (mut delim, mut ok, mut minus) = (0u64, 0u64, 0u64);
+    for (i, &c) in b.iter().enumerate() {
+        let d = (c == b',') | (c == b'\n');
+        let m = c == b'-';
+        delim |= u64::from(d) << i;
+        minus |= u64::from(m) << i;
+        ok |= u64::from(d | m | (c.wrapping_sub(b'0') < 10)) << i;
+    }
+    (delim, ok, minus)
+}
+
+/// The value of the `len` (1..=8) digits that end just before `end` (`end >= 8`; the digits
+/// are known to be ASCII digits): one load of the 8 bytes before `end`, the bytes before the
+/// digits masked off.
+#[inline(always)]
+fn digits_before(data: &[u8], end: usize, len: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&data[end - 8..end]);
+    let w = (u64::from_le_bytes(b) ^ 0x3030_3030_3030_3030) & (u64::MAX << (8 * (8 - len)));
+    let v = (w.wrapping_mul(10) + (w >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0x0000_0000_FFFF_FFFF;
+    v as i64
+}
+
+/// Fastest path for a line of plain integers (see [`fast_int_row`] for the contract): the
+/// delimiters of 64 bytes at a time become a bit mask, so each field's end is found with
+/// one `trailing_zeros` instead of by walking its digits, and the fields of a line are
+/// converted independently of each other. Every byte of the line is checked (digits,
+/// delimiters, `-` only at a field start); any doubt gives `None`. Needs 16 bytes before
+/// `pos` (digits are loaded backwards from their delimiter) and 64 from each block start.
+#[inline(always)]
+fn fast_int_row_masked(data: &[u8], pos: usize, out: &mut [i64]) -> Option<usize> {
+    if pos < 16 {
+        return None;
+    }
+    let cols = out.len();
+    let mut col = 0usize;
+    let mut s = pos; // start of the current field
+    let mut base = pos;
+    // bit 0 of the next block is a field start if the line starts there
+    let mut start_carry = 1u64;
+    loop {
+        let blk = data.get(base..)?.first_chunk::<64>()?;
+        let (delim, ok, minus) = block_masks(blk);
+        let starts = (delim << 1) | start_carry;
+        let mut rest = delim;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let d = base + bit;
+            let neg = data[s] == b'-';
+            let len = d - s - usize::from(neg);
+            if len == 0 || len > 16 || col >= cols {
+                return None;
+            }
+            let v = if len <= 8 {
+                digits_before(data, d, len)
+            } else {
+                digits_before(data, d - 8, len - 8) * 100_000_000 + digits_before(data, d, 8)
+            };
+            out[col] = if neg { -v } else { v };
+            col += 1;
+            s = d + 1;
+            if blk[bit] == b'\n' {
+                // bits 0..=bit of this block belong to the line
+                let line = if bit == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (bit + 1)) - 1
+                };
+                let bad = (!ok | (minus & !starts)) & line;
+                return (col == cols && bad == 0).then_some(d + 1);
+            }
+        }
+        if ok != u64::MAX || minus & !starts != 0 {
+            return None;
+        }
+        start_carry = delim >> 63;
+        base += 64;
+    }
+}
+
 /// Fast path for a message line (see [`fast_int_row`]): the time, then 5 integers.
 #[inline(always)]
 fn fast_message_row(data: &[u8], pos: usize, out: &mut [i64]) -> Option<usize> {
@@ -579,9 +707,15 @@ fn parse_chunk(
                 "empty line inside the file".to_string(),
             ));
         }
-        if let Some(row) = out.get_mut(w..w + cols) {
+        #[cfg(test)]
+        let fast_ok = !tests::CAREFUL_ONLY.with(std::cell::Cell::get);
+        #[cfg(not(test))]
+        let fast_ok = true;
+        if let Some(row) = out.get_mut(w..w + cols).filter(|_| fast_ok) {
             let fast = match kind {
-                Kind::Orderbook => fast_int_row(data, pos, row),
+                Kind::Orderbook => {
+                    fast_int_row_masked(data, pos, row).or_else(|| fast_int_row(data, pos, row))
+                }
                 Kind::Message => fast_message_row(data, pos, row),
             };
             if let Some(next) = fast {
@@ -728,21 +862,29 @@ fn parse_messages_here(data: &[u8], file: &str) -> Result<(Vec<i64>, f64), Lobst
     Ok((v, t.elapsed().as_secs_f64()))
 }
 
-/// The message file is fetched (read or inflated) and parsed on a second thread while this
-/// one fetches the orderbook file; the orderbook is then parsed on every core.
+/// With `parallel`, the message file is fetched (read or inflated) and parsed on a second
+/// thread while this one fetches the orderbook file; the orderbook is then parsed on every
+/// core. Small pairs (`parallel` false) are done on the calling thread: on a busy machine a
+/// new thread can wait milliseconds for a core, longer than their whole parse.
 fn load_pair<'a>(
     message: impl FnOnce() -> Result<std::borrow::Cow<'a, [u8]>, LobsterError> + Send,
     orderbook: impl FnOnce() -> Result<std::borrow::Cow<'a, [u8]>, LobsterError>,
     message_file: String,
     orderbook_file: String,
+    parallel: bool,
 ) -> Result<LoadedPair, LobsterError> {
     let mname = message_file.as_str();
-    let (book_bytes, msgs) = std::thread::scope(|s| {
-        let h = s.spawn(move || parse_messages_here(&message()?, mname));
-        let book = orderbook();
-        let msgs = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (book, msgs)
-    });
+    let (book_bytes, msgs) = if parallel {
+        std::thread::scope(|s| {
+            let h = s.spawn(move || parse_messages_here(&message()?, mname));
+            let book = orderbook();
+            let msgs = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (book, msgs)
+        })
+    } else {
+        let msgs = message().and_then(|m| parse_messages_here(&m, mname));
+        (orderbook(), msgs)
+    };
     let (messages, msg_secs) = msgs?;
     let book_bytes = book_bytes?;
     let t = Instant::now();
@@ -770,11 +912,14 @@ pub fn load_csv(
     message_name: &str,
     orderbook_name: &str,
 ) -> Result<LoadedPair, LobsterError> {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let parallel = size(message).saturating_add(size(orderbook)) >= PARALLEL_MIN_BYTES as u64;
     load_pair(
         || read_file(message, message_name).map(std::borrow::Cow::Owned),
         || read_file(orderbook, orderbook_name).map(std::borrow::Cow::Owned),
         message_name.to_string(),
         orderbook_name.to_string(),
+        parallel,
     )
 }
 
@@ -964,6 +1109,7 @@ pub fn load_zip(archive: &[u8], file: &str) -> Result<LoadedPair, LobsterError> 
         || inflate(archive, &o, file),
         format!("{file}!{}", m.name),
         format!("{file}!{}", o.name),
+        m.size.saturating_add(o.size) >= PARALLEL_MIN_BYTES,
     )
 }
 
@@ -1923,6 +2069,84 @@ mod tests {
             fmt_field(&parse_messages(bad.as_bytes(), "m").unwrap_err()).1,
             "Time"
         );
+    }
+
+    thread_local! {
+        /// Set by a test to parse with the careful per-field parser only (this thread).
+        pub(super) static CAREFUL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    fn parse_careful(data: &[u8], kind: Kind) -> Result<(Vec<i64>, usize), LobsterError> {
+        CAREFUL_ONLY.with(|c| c.set(true));
+        let r = parse_rows_with(data, "o", kind, None, 1, usize::MAX);
+        CAREFUL_ONLY.with(|c| c.set(false));
+        r
+    }
+
+    /// Wide rows (40 fields over several 64-byte blocks, signs and lengths everywhere) and
+    /// every single-byte corruption of them: the fast paths give exactly what the careful
+    /// parser gives, values or the error (line, field, reason).
+    #[test]
+    fn fast_paths_equal_careful_parser_on_wide_rows_and_corruptions() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut text = String::new();
+        for _ in 0..8 {
+            let row: Vec<String> = (0..40)
+                .map(|_| {
+                    let digits = (next() % 16 + 1) as u32;
+                    let v = (next() % 10u64.pow(digits)) as i64;
+                    if next() % 5 == 0 {
+                        format!("-{v}")
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect();
+            text.push_str(&row.join(","));
+            text.push('\n');
+        }
+        let good = text.as_bytes();
+        assert_eq!(
+            parse_orderbook(good, "o").unwrap(),
+            parse_careful(good, Kind::Orderbook).unwrap()
+        );
+        let mut bad = good.to_vec();
+        // every byte of lines 3 and 4 (the fast paths need bytes before and after a line)
+        let line_start = |k: usize| {
+            good.iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == b'\n')
+                .nth(k - 1)
+                .map_or(0, |(i, _)| i + 1)
+        };
+        // the masked path does take these lines
+        let mut row = vec![0i64; 40];
+        assert_eq!(
+            fast_int_row_masked(good, line_start(2), &mut row),
+            Some(line_start(3))
+        );
+        assert_eq!(row, parse_orderbook(good, "o").unwrap().0[80..120]);
+        for at in line_start(2)..line_start(4) {
+            for c in [b'x', b',', b'\n', b'-', b'7', b'\r', b' '] {
+                if good[at] == c {
+                    continue;
+                }
+                bad[at] = c;
+                let fast = parse_orderbook(&bad, "o");
+                assert_eq!(
+                    fast,
+                    parse_careful(&bad, Kind::Orderbook),
+                    "byte {at} -> {c}"
+                );
+            }
+            bad[at] = good[at];
+        }
     }
 
     /// A zip archive of `(name, data, deflate?)` members (no zip writer needed).
