@@ -1,7 +1,7 @@
-"""Progress for long Rust calls run in a worker thread.
+"""Progress for long Rust calls.
 
-The call releases the GIL and updates a shared counter; the calling thread reports the
-counter about 10 times a second.
+The call releases the GIL and updates a shared counter; a reporter thread reads it about
+10 times a second.
 
     >>> from hftbook.data._progress import with_progress
     >>> seen = []
@@ -33,33 +33,30 @@ def with_progress(
     *,
     interval: float = 0.1,
 ) -> T:
-    """``work(counter)``, calling ``progress(done, total)`` every ``interval`` seconds.
+    """``work(counter)``, with ``progress(done, total)`` called every ``interval`` seconds.
 
-    Without ``progress`` this is just ``work(None)`` on the calling thread. Otherwise ``work``
-    runs in a worker thread (it must release the GIL to let the calling thread report) and
-    its exception, if any, is raised here. ``progress`` is called at least once, at the end.
+    Without ``progress`` this is just ``work(None)``. Otherwise ``work`` still runs on the
+    calling thread (it must release the GIL) while a small reporter thread calls
+    ``progress`` from the counter; the last call, with the final figures, is made on the
+    calling thread once ``work`` has returned (also if it raised).
     """
     if progress is None:
         return work(None)
     counter = _core._Counter()
-    box: dict[str, Any] = {}
+    done = threading.Event()
 
-    def run() -> None:
-        try:
-            box["result"] = work(counter)
-        except BaseException as e:  # re-raised in the calling thread
-            box["error"] = e
+    def report() -> None:
+        while not done.wait(interval):
+            progress(counter.value(), counter.total())
 
-    worker = threading.Thread(target=run, name="hftbook-replay", daemon=True)
-    worker.start()
-    while worker.is_alive():
+    reporter = threading.Thread(target=report, name="hftbook-progress", daemon=True)
+    reporter.start()
+    try:
+        return work(counter)
+    finally:
+        done.set()
+        reporter.join()
         progress(counter.value(), counter.total())
-        worker.join(interval)
-    progress(counter.value(), counter.total())
-    if "error" in box:
-        raise box["error"]
-    result: T = box["result"]
-    return result
 
 
 def progress_bar(*, disable: bool = False, console: Any = None, in_bytes: bool = False) -> Any:

@@ -338,8 +338,8 @@ def replay(
         edge_sync: synchronise the window edges from the orderbook file (see the module doc).
         validate: compare with every row (otherwise rows_compared is 0).
         progress: ``progress(messages_done, messages_total)``, called about 10 times a
-            second from the calling thread while the replay runs in a worker thread
-            without the GIL (``hftbook replay lobster`` draws its progress bar with it).
+            second from a reporter thread while the replay runs without the GIL, and once
+            more at the end (``hftbook replay lobster`` draws its progress bar with it).
 
     Raises:
         DataFormatError: bad input (file, line and field named).

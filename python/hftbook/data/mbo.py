@@ -324,9 +324,9 @@ def run_mbo(
 
     The rows go to ``out`` if given and are compared row by row (as text) with the
     ``expected`` CSV if given. Everything runs in Rust without the GIL.
-    ``progress(records_done, records_total)`` is called about 10 times a second from the
-    calling thread while the work runs in a worker thread (the total is 0 until the file is
-    parsed).
+    ``progress(records_done, records_total)`` is called about 10 times a second from a
+    reporter thread while the work runs, and once more at the end (the total is 0 until the
+    file is parsed).
 
     Raises:
         DataFormatError: as :func:`replay_mbo`, or ``expected`` cannot be read.
