@@ -49,6 +49,8 @@
 //! [`ReplayReport::rows_synced`] counts rows where it changed anything.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
@@ -533,6 +535,9 @@ pub(crate) fn advise_huge_pages<T>(buf: &[T]) {
     let _ = buf;
 }
 
+/// Chunks per parsing thread for large inputs (see [`parse_rows_with`]).
+const CHUNKS_PER_THREAD: usize = 4;
+
 /// Inputs below this size are parsed on the calling thread only.
 const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
@@ -586,10 +591,13 @@ fn parse_rows_with(
         }
     };
     // Chunk boundaries just after a newline, so every chunk starts a line.
+    // Several chunks per thread, taken from a shared queue: on a busy machine a thread that
+    // loses its core for a while leaves its remaining chunks to the others.
     let mut bounds = vec![0usize];
+    let pieces = threads.saturating_mul(CHUNKS_PER_THREAD);
     if threads > 1 && data.len() >= min_bytes {
-        for k in 1..threads {
-            let target = data.len() * k / threads;
+        for k in 1..pieces {
+            let target = data.len() * k / pieces;
             if target <= bounds.last().copied().unwrap_or(0) {
                 continue;
             }
@@ -631,20 +639,42 @@ fn parse_rows_with(
                 .map(|p| parse_chunk(data, file, kind, cols, true, p))
                 .collect()
         } else {
+            type Job<'d, 'o> = Mutex<Option<(&'d [u8], &'o mut [i64])>>;
+            let jobs: Vec<Job<'_, '_>> = chunks
+                .iter()
+                .zip(parts)
+                .map(|(c, p)| Mutex::new(Some((*c, p))))
+                .collect();
+            let done: Vec<Mutex<Option<Result<usize, LobsterError>>>> =
+                (0..n_chunks).map(|_| Mutex::new(None)).collect();
+            let next = AtomicUsize::new(0);
+            let work = || loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(k) else { break };
+                let Some((c, p)) = job.lock().ok().and_then(|mut j| j.take()) else {
+                    continue;
+                };
+                let r = parse_chunk(c, file, kind, cols, k + 1 == n_chunks, p);
+                if let Ok(mut slot) = done[k].lock() {
+                    *slot = Some(r);
+                }
+            };
             std::thread::scope(|s| {
-                let handles: Vec<_> = chunks
-                    .iter()
-                    .zip(parts)
-                    .enumerate()
-                    .map(|(k, (c, p))| {
-                        s.spawn(move || parse_chunk(c, file, kind, cols, k + 1 == n_chunks, p))
+                let helpers: Vec<_> = (1..threads.min(n_chunks)).map(|_| s.spawn(work)).collect();
+                work();
+                for h in helpers {
+                    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                }
+            });
+            done.into_iter()
+                .map(|m| {
+                    m.into_inner().ok().flatten().unwrap_or_else(|| {
+                        Err(LobsterError::Input(
+                            "a parse chunk was not parsed".to_string(),
+                        ))
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
+                })
+                .collect()
         }
     };
     let mut lines_before = 0usize;
