@@ -431,15 +431,54 @@ fn fast_int_row_masked(data: &[u8], pos: usize, out: &mut [i64]) -> Option<usize
 #[inline(always)]
 fn fast_message_row(data: &[u8], pos: usize, out: &mut [i64]) -> Option<usize> {
     let (first, rest) = out.split_first_mut()?;
-    if data.get(pos) == Some(&b'-') {
-        return None;
-    }
-    let (t, next) = parse_time(data, pos).ok()?;
+    let (t, next) = fast_time(data, pos)?;
     if data.get(next) != Some(&b',') {
         return None;
     }
     *first = t;
-    fast_int_row(data, next + 1, rest)
+    fast_int_row_masked(data, next + 1, rest).or_else(|| fast_int_row(data, next + 1, rest))
+}
+
+/// Fast path for a time field (see [`parse_time`]): 1 to 7 digits of seconds, optionally a
+/// `.` and up to 9 decimals, read 8 bytes at a time; `None` for anything else.
+#[inline(always)]
+fn fast_time(data: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let s = data.get(pos..)?.first_chunk::<24>()?;
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let (l1, secs) = swar_digits(word(0));
+    if l1 == 0 || l1 == 8 {
+        return None;
+    }
+    let mut p = l1;
+    let mut frac = 0i64;
+    let mut n = 0usize;
+    if s[p] == b'.' {
+        p += 1;
+        let (l2, f) = swar_digits(word(p));
+        frac = f;
+        n = l2;
+        p += l2;
+        if l2 == 8 {
+            let d = s[p].wrapping_sub(b'0');
+            if d < 10 {
+                frac = frac * 10 + i64::from(d);
+                n = 9;
+                p += 1;
+            }
+        }
+    }
+    if s[p].is_ascii_digit() {
+        return None; // more than 9 decimals: the careful parser says so
+    }
+    let scale = POW10
+        .get(MAX_FRACTION_DIGITS - n)
+        .copied()
+        .unwrap_or(1_000_000_000);
+    Some((secs * 1_000_000_000 + frac * scale, pos + p))
 }
 
 /// Number of `\n` bytes (vectorises: byte-wide counters per 128-byte block).
@@ -2174,6 +2213,61 @@ mod tests {
                     parse_careful(&bad, Kind::Orderbook),
                     "byte {at} -> {c}"
                 );
+            }
+            bad[at] = good[at];
+        }
+    }
+
+    /// Message rows (times with 0 to 9 decimals, signs, long ids) and every single-byte
+    /// corruption of some of them: the fast paths give exactly what the careful parser gives.
+    #[test]
+    fn fast_message_rows_equal_careful_parser() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut text = String::new();
+        for k in 0..12u64 {
+            let decimals = (k % 10) as usize;
+            let secs = next() % 90_000;
+            let frac = next() % 1_000_000_000;
+            let time = if decimals == 0 {
+                secs.to_string()
+            } else {
+                format!("{secs}.{:0>9}", frac)[..secs.to_string().len() + 1 + decimals].to_string()
+            };
+            let id = next() % 10u64.pow((next() % 12 + 1) as u32);
+            let dir = if next() % 2 == 0 { "1" } else { "-1" };
+            text.push_str(&format!(
+                "{time},{},{id},{},{},{dir}\n",
+                next() % 7 + 1,
+                next() % 5000,
+                next() % 100_000_000
+            ));
+        }
+        let good = text.as_bytes();
+        let careful = |d: &[u8]| {
+            CAREFUL_ONLY.with(|c| c.set(true));
+            let r = parse_rows_with(d, "m", Kind::Message, Some(6), 1, usize::MAX);
+            CAREFUL_ONLY.with(|c| c.set(false));
+            r
+        };
+        assert_eq!(parse_messages(good, "m"), careful(good).map(|(v, _)| v));
+        let mut row = [0i64; 6];
+        let second = good.iter().position(|&c| c == b'\n').unwrap() + 1;
+        assert!(fast_message_row(good, second, &mut row).is_some());
+        let mut bad = good.to_vec();
+        for at in second..good.len() * 2 / 3 {
+            for c in [b'x', b',', b'\n', b'-', b'7', b'.', b'\r'] {
+                if good[at] == c {
+                    continue;
+                }
+                bad[at] = c;
+                let fast = parse_messages(&bad, "m");
+                assert_eq!(fast, careful(&bad).map(|(v, _)| v), "byte {at} -> {c}");
             }
             bad[at] = good[at];
         }
