@@ -13,6 +13,7 @@ The call releases the GIL and updates a shared counter; a reporter thread reads 
 
 from __future__ import annotations
 
+import _thread
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,25 +39,32 @@ def with_progress(
     Without ``progress`` this is just ``work(None)``. Otherwise ``work`` still runs on the
     calling thread (it must release the GIL) while a small reporter thread calls
     ``progress`` from the counter; the last call, with the final figures, is made on the
-    calling thread once ``work`` has returned (also if it raised).
+    calling thread once ``work`` has returned (also if it raised), and none follows it.
     """
     if progress is None:
         return work(None)
     counter = _core._Counter()
     done = threading.Event()
+    lock = threading.Lock()
 
     def report() -> None:
         while not done.wait(interval):
-            progress(counter.value(), counter.total())
+            with lock:
+                if done.is_set():
+                    return
+                progress(counter.value(), counter.total())
 
-    reporter = threading.Thread(target=report, name="hftbook-progress", daemon=True)
-    reporter.start()
+    # A bare thread: `threading.Thread.start` would wait until the new thread runs, and on a
+    # busy machine that wait (not the replay) can take milliseconds. The reporter is never
+    # joined: under the lock it stops once `done` is set, so no stale figure comes after the
+    # final call below.
+    _thread.start_new_thread(report, ())
     try:
         return work(counter)
     finally:
-        done.set()
-        reporter.join()
-        progress(counter.value(), counter.total())
+        with lock:
+            done.set()
+            progress(counter.value(), counter.total())
 
 
 def progress_bar(*, disable: bool = False, console: Any = None, in_bytes: bool = False) -> Any:
