@@ -8,7 +8,9 @@ One row is a message row and its orderbook row. ``zip`` times
 ``csv`` times ``load(message.csv)`` on the same members extracted to a temporary directory
 (reading both files and parsing them). Runs of the two paths are interleaved so that load
 from other processes on a shared machine hits both alike. ``--replay`` also times
-``replay(data)`` (replay + validation of every row) in messages per second. Needs a release
+``replay(data)`` (replay + validation of every row) in messages per second, interleaved with
+``replay(data, progress=...)`` (a callback that draws nothing: the cost of the progress
+counter and its reporter thread). Needs a release
 build (``maturin develop -r``) for meaningful figures.
 
 The shared data is ``../shared/data`` next to the repository (or ``$HFTBOOK_SHARED_DATA``).
@@ -17,6 +19,7 @@ The shared data is ``../shared/data`` next to the repository (or ``$HFTBOOK_SHAR
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import statistics
@@ -47,6 +50,10 @@ def _stats(rows: int, secs: list[float]) -> dict[str, float]:
         "best_rows_per_second": rows / min(secs),
         "worst_rows_per_second": rows / max(secs),
     }
+
+
+def _no_display(done: int, total: int) -> None:
+    """A progress callback that draws nothing (times the counter and reporter thread)."""
 
 
 def bench(n: int, do_replay: bool) -> list[dict[str, Any]]:
@@ -82,12 +89,21 @@ def bench(n: int, do_replay: bool) -> list[dict[str, Any]]:
                 r["zip"] = _stats(rows, t_zip)
             r["csv"] = _stats(rows, t_csv)
             if do_replay:
-                t_rep = []
+                # (older versions have no progress argument: then only the plain replay)
+                has_progress = "progress" in inspect.signature(lobster.replay).parameters
+                t_rep: list[float] = []
+                t_prog: list[float] = []
                 for _ in range(n):
                     t0 = time.perf_counter()
                     lobster.replay(data)
                     t_rep.append(time.perf_counter() - t0)
+                    if has_progress:
+                        t0 = time.perf_counter()
+                        lobster.replay(data, progress=_no_display)
+                        t_prog.append(time.perf_counter() - t0)
                 r["replay"] = _stats(rows, t_rep)
+                if t_prog:
+                    r["replay_with_progress"] = _stats(rows, t_prog)
             results.append(r)
     return results
 
@@ -100,7 +116,10 @@ def main() -> int:
     args = p.parse_args()
     res = bench(args.n, args.replay)
     print(f"median of {args.n} runs (best-worst), M rows/s; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'sample':<28}{'rows':>9}  {'zip':>20}  {'csv':>20}  {'replay (M msg/s)':>20}")
+    print(
+        f"{'sample':<28}{'rows':>9}  {'zip':>20}  {'csv':>20}  {'replay (M msg/s)':>20}  "
+        f"{'with progress':>20}"
+    )
 
     def cell(s: dict[str, float] | None) -> str:
         if s is None:
@@ -113,7 +132,8 @@ def main() -> int:
     for r in res:
         print(
             f"{r['sample']:<28}{r['rows']:>9,}  {cell(r.get('zip')):>20}  "
-            f"{cell(r['csv']):>20}  {cell(r.get('replay')):>20}"
+            f"{cell(r['csv']):>20}  {cell(r.get('replay')):>20}  "
+            f"{cell(r.get('replay_with_progress')):>20}"
         )
     if args.json is not None:
         args.json.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
