@@ -601,6 +601,20 @@ fn parse_rows_with(
     threads: usize,
     min_bytes: usize,
 ) -> Result<(Vec<i64>, usize), LobsterError> {
+    parse_rows_into(data, file, kind, fixed_cols, threads, min_bytes, None)
+}
+
+/// [`parse_rows_with`] that writes into `ready` when it has exactly the size the file needs
+/// (a buffer another thread allocated and faulted in while this data was still being read).
+fn parse_rows_into(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    fixed_cols: Option<usize>,
+    threads: usize,
+    min_bytes: usize,
+    ready: Option<Vec<i64>>,
+) -> Result<(Vec<i64>, usize), LobsterError> {
     let err = |line: usize, field: &str, reason: String| LobsterError::Format {
         file: file.to_string(),
         line,
@@ -661,8 +675,15 @@ fn parse_rows_with(
         chunks = vec![data];
         slots = vec![most];
     }
-    let mut out = vec![0i64; slots.iter().sum()];
-    advise_huge_pages(&out);
+    let total: usize = slots.iter().sum();
+    let mut out = match ready {
+        Some(v) if v.len() == total => v,
+        _ => {
+            let v = vec![0i64; total];
+            advise_huge_pages(&v);
+            v
+        }
+    };
     let n_chunks = chunks.len();
     let results: Vec<Result<usize, LobsterError>> = {
         let mut parts: Vec<&mut [i64]> = Vec::with_capacity(n_chunks);
@@ -931,10 +952,30 @@ fn parse_messages_here(data: &[u8], file: &str) -> Result<(Vec<i64>, f64), Lobst
     Ok((v, t.elapsed().as_secs_f64()))
 }
 
+/// The orderbook array a valid pair needs, allocated and faulted in ahead of time: one row
+/// per message, 4 columns per level (the level from the file name, `..._orderbook_L.csv`).
+fn orderbook_ahead(rows: usize, orderbook_file: &str) -> Option<Vec<i64>> {
+    let level = member_level(orderbook_file.rsplit('!').next()?, "orderbook")?;
+    let n = rows.checked_mul(4 * usize::try_from(level).ok()?)?;
+    if n > (1 << 30) {
+        return None;
+    }
+    let mut v = vec![0i64; n];
+    advise_huge_pages(&v);
+    // One write per 4 KiB page (`black_box`: the compiler must not drop stores of a zero it
+    // knows is there); the parser overwrites every value.
+    for x in v.iter_mut().step_by(512) {
+        *x = std::hint::black_box(0);
+    }
+    Some(v)
+}
+
 /// With `parallel`, the message file is fetched (read or inflated) and parsed on a second
-/// thread while this one fetches the orderbook file; the orderbook is then parsed on every
-/// core. Small pairs (`parallel` false) are done on the calling thread: on a busy machine a
-/// new thread can wait milliseconds for a core, longer than their whole parse.
+/// thread while this one fetches the orderbook file; that thread then allocates and faults
+/// in the orderbook's output array (its size follows from the message count and the level
+/// in the file name), and the orderbook is parsed on every core. Small pairs (`parallel`
+/// false) are done on the calling thread: on a busy machine a new thread can wait
+/// milliseconds for a core, longer than their whole parse.
 fn load_pair<'a>(
     message: impl FnOnce() -> Result<std::borrow::Cow<'a, [u8]>, LobsterError> + Send,
     orderbook: impl FnOnce() -> Result<std::borrow::Cow<'a, [u8]>, LobsterError>,
@@ -943,21 +984,37 @@ fn load_pair<'a>(
     parallel: bool,
 ) -> Result<LoadedPair, LobsterError> {
     let mname = message_file.as_str();
+    let oname = orderbook_file.as_str();
     let (book_bytes, msgs) = if parallel {
         std::thread::scope(|s| {
-            let h = s.spawn(move || parse_messages_here(&message()?, mname));
+            let h = s.spawn(move || {
+                let (m, secs) = parse_messages_here(&message()?, mname)?;
+                let ahead = orderbook_ahead(m.len() / MESSAGE_COLUMNS, oname);
+                Ok((m, secs, ahead))
+            });
             let book = orderbook();
             let msgs = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             (book, msgs)
         })
     } else {
-        let msgs = message().and_then(|m| parse_messages_here(&m, mname));
+        let msgs = message()
+            .and_then(|m| parse_messages_here(&m, mname))
+            .map(|(m, secs)| (m, secs, None));
         (orderbook(), msgs)
     };
-    let (messages, msg_secs) = msgs?;
+    let (messages, msg_secs, ahead) = msgs?;
     let book_bytes = book_bytes?;
     let t = Instant::now();
-    let (orderbook, orderbook_cols) = parse_orderbook(&book_bytes, &orderbook_file)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let (orderbook, orderbook_cols) = parse_rows_into(
+        &book_bytes,
+        &orderbook_file,
+        Kind::Orderbook,
+        None,
+        threads,
+        PARALLEL_MIN_BYTES,
+        ahead,
+    )?;
     let parse_seconds = msg_secs + t.elapsed().as_secs_f64();
     Ok(LoadedPair {
         messages,
@@ -2449,6 +2506,21 @@ mod tests {
             9,
             "type 9 parses (replay rejects it)"
         );
+        // Named level 2 (8 columns), the orderbook array is allocated ahead (while the
+        // orderbook member inflates) and must come out the same.
+        let o2 = O_NAME.replace("_1.csv", "_2.csv");
+        let ob = row.repeat(rows);
+        assert_eq!(
+            orderbook_ahead(rows, &format!("s.zip!{o2}")).map(|v| v.len()),
+            Some(rows * 8)
+        );
+        let z = make_zip(&[(M_NAME, msgs.as_bytes(), true), (&o2, ob.as_bytes(), true)]);
+        let p = load_zip(&z, "s.zip").unwrap();
+        assert_eq!(
+            (p.orderbook, p.orderbook_cols),
+            parse_orderbook(ob.as_bytes(), "o").unwrap()
+        );
+        assert_eq!(p.messages, parse_messages(msgs.as_bytes(), "m").unwrap());
     }
 
     #[test]
