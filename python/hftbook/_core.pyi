@@ -21,6 +21,7 @@ __all__ = [
     "OrderBook",
     "Profiler",
     "_ByteCounter",
+    "_Counter",
     "__version__",
     "_itch_encode",
     "_itch_generate",
@@ -31,6 +32,8 @@ __all__ = [
     "_mbp10_csv",
     "_panic_in_core",
     "cpu_times",
+    "load_lobster_csv",
+    "load_lobster_zip",
     "memory_stats",
     "parse_lobster_messages",
     "parse_lobster_orderbook",
@@ -288,7 +291,17 @@ def replay_lobster(
     validate: bool = True,
     message_file: str = "messages",
     orderbook_file: str = "orderbook",
+    counter: _Counter | None = None,
 ) -> dict[str, Any]: ...
+def load_lobster_zip(
+    path: str | PathLike[str], name: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], str, str, float]: ...
+def load_lobster_csv(
+    message: str | PathLike[str],
+    orderbook: str | PathLike[str],
+    message_name: str,
+    orderbook_name: str,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], str, str, float]: ...
 
 # --- Databento MBO (wrapped by hftbook.data.mbo) ---
 MBO_UNDEF_PRICE: Final[int]
@@ -305,6 +318,7 @@ def _mbo_replay(
     expected: str | PathLike[str] | None = None,
     out: str | PathLike[str] | None = None,
     crlf: bool = False,
+    counter: _Counter | None = None,
 ) -> dict[str, Any]: ...
 def _mbp10_csv(
     columns: dict[str, Any],
@@ -336,3 +350,11 @@ class _ByteCounter:
 
     def __new__(cls) -> Self: ...
     def value(self) -> int: ...
+
+@final
+class _Counter:
+    """Units done so far by a running replay, and the total (0 while unknown)."""
+
+    def __new__(cls) -> Self: ...
+    def value(self) -> int: ...
+    def total(self) -> int: ...

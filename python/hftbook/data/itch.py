@@ -384,6 +384,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="plot the first symbol's best bid/ask and top-level size over time here "
         "(tracks every top-of-book change: pass --symbols on large files)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def print_report(report: ItchReport, console: Any = None) -> None:
@@ -441,23 +442,20 @@ def run_cli(args: argparse.Namespace) -> int:
     symbols = None
     if args.symbols:
         symbols = [s for part in args.symbols for s in part.split(",") if s]
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from hftbook.data._progress import progress_bar
 
     try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            transient=True,
-        ) as bar:
+        with progress_bar(disable=args.no_progress, in_bytes=True) as bar:
             task = bar.add_task("replaying", total=None)
 
             def show(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total or None)
 
             report = replay_itch(
-                args.file, symbols=symbols, track=args.png is not None, progress=show
+                args.file,
+                symbols=symbols,
+                track=args.png is not None,
+                progress=None if args.no_progress else show,
             )
     except DataFormatError as e:
         print(f"hftbook replay itch: error: {e}", file=sys.stderr)

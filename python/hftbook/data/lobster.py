@@ -30,7 +30,6 @@ import json
 import math
 import re
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hftbook import _core
+from hftbook.data._progress import ProgressFn, with_progress
 from hftbook.exceptions import DataFormatError
 
 __all__ = [
@@ -91,40 +91,6 @@ def parse_orderbook(data: bytes, *, name: str = "orderbook") -> I64Array:
     """
     out: I64Array = _core.parse_lobster_orderbook(data, name)
     return out
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: file not found", path=str(path)) from None
-    except OSError as e:
-        raise DataFormatError(f"{path}: cannot read: {e.strerror or e}", path=str(path)) from None
-
-
-def _read_zip(path: Path) -> tuple[bytes, str, bytes, str]:
-    """The message and orderbook members of a LOBSTER sample zip."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            found: list[str] = []
-            for pattern, what in ((_MESSAGE_RE, "message"), (_ORDERBOOK_RE, "orderbook")):
-                hits = [n for n in names if pattern.search(n)]
-                if len(hits) != 1:
-                    raise DataFormatError(
-                        f"{path}: expected exactly one member named *_{what}_<L>.csv, "
-                        f"found {len(hits)} ({', '.join(hits) or 'none'})",
-                        path=str(path),
-                    )
-                found.append(hits[0])
-            blobs = [z.read(n) for n in found]
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: file not found", path=str(path)) from None
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise DataFormatError(
-            f"{path}: not a readable zip archive (truncated or corrupt?): {e}", path=str(path)
-        ) from None
-    return blobs[0], f"{path}!{found[0]}", blobs[1], f"{path}!{found[1]}"
 
 
 def _check_rows(messages: I64Array, orderbook: I64Array, mname: str, oname: str) -> None:
@@ -191,6 +157,10 @@ class LobsterData:
 def load(source: str | Path, orderbook: str | Path | None = None) -> LobsterData:
     """Read a LOBSTER pair: a sample zip, or a message CSV plus its orderbook CSV.
 
+    All of it runs in Rust without the GIL: a zip's two members are inflated (libdeflate)
+    on two threads, the message file is parsed while the orderbook is still being inflated
+    or read, and the orderbook is then parsed on every core into one array.
+
     With a message CSV and no ``orderbook``, the orderbook file is found next to it by name
     (``..._message_L.csv`` -> ``..._orderbook_L.csv``).
 
@@ -201,7 +171,7 @@ def load(source: str | Path, orderbook: str | Path | None = None) -> LobsterData
     t0 = time.perf_counter()
     src = Path(source)
     if orderbook is None and src.suffix.lower() == ".zip":
-        mbytes, mname, obytes, oname = _read_zip(src)
+        m, b, mname, oname, parse = _core.load_lobster_zip(src, str(src))
     else:
         if orderbook is None:
             if not _MESSAGE_RE.search(src.name):
@@ -211,14 +181,9 @@ def load(source: str | Path, orderbook: str | Path | None = None) -> LobsterData
                     path=str(src),
                 )
             orderbook = src.with_name(_MESSAGE_RE.sub(r"_orderbook_\1.csv", src.name))
-        mbytes, mname = _read(src), str(src)
-        obytes, oname = _read(Path(orderbook)), str(orderbook)
-    t1 = time.perf_counter()
-    m = parse_messages(mbytes, name=mname)
-    b = parse_orderbook(obytes, name=oname)
-    t2 = time.perf_counter()
+        m, b, mname, oname, parse = _core.load_lobster_csv(src, orderbook, str(src), str(orderbook))
     _check_rows(m, b, mname, oname)
-    return LobsterData(m, b, mname, oname, t2 - t1, t2 - t0)
+    return LobsterData(m, b, mname, oname, parse, time.perf_counter() - t0)
 
 
 def _summary(a: npt.NDArray[Any]) -> dict[str, float | int]:
@@ -362,6 +327,7 @@ def replay(
     levels: int | None = None,
     edge_sync: bool = True,
     validate: bool = True,
+    progress: ProgressFn | None = None,
 ) -> LobsterReplayReport:
     """Replay a LOBSTER pair into a fresh book and check it against every orderbook row.
 
@@ -371,6 +337,9 @@ def replay(
         levels: levels to compare (default: all levels of the orderbook file).
         edge_sync: synchronise the window edges from the orderbook file (see the module doc).
         validate: compare with every row (otherwise rows_compared is 0).
+        progress: ``progress(messages_done, messages_total)``, called about 10 times a
+            second from a reporter thread while the replay runs without the GIL, and once
+            more at the end (``hftbook replay lobster`` draws its progress bar with it).
 
     Raises:
         DataFormatError: bad input (file, line and field named).
@@ -383,17 +352,24 @@ def replay(
             path=data.orderbook_file,
             field="levels",
         )
-    t0 = time.perf_counter()
-    r = _core.replay_lobster(
-        np.ascontiguousarray(data.messages, dtype=np.int64),
-        np.ascontiguousarray(data.orderbook, dtype=np.int64),
-        levels,
-        edge_sync=edge_sync,
-        validate=validate,
-        message_file=data.message_file,
-        orderbook_file=data.orderbook_file,
-    )
-    elapsed = time.perf_counter() - t0
+    messages = np.ascontiguousarray(data.messages, dtype=np.int64)
+    book = np.ascontiguousarray(data.orderbook, dtype=np.int64)
+
+    def work(counter: _core._Counter | None) -> tuple[dict[str, Any], float]:
+        t0 = time.perf_counter()
+        r = _core.replay_lobster(
+            messages,
+            book,
+            levels,
+            edge_sync=edge_sync,
+            validate=validate,
+            message_file=data.message_file,
+            orderbook_file=data.orderbook_file,
+            counter=counter,
+        )
+        return r, time.perf_counter() - t0
+
+    r, elapsed = with_progress(work, progress)
     mm = r["first_mismatch"]
     if mm is not None:
         mm = {"line": mm["index"] + 1, **mm}
@@ -534,9 +510,9 @@ def print_report(report: LobsterReplayReport, data: LobsterData, console: Any) -
 def run_cli(args: argparse.Namespace) -> int:
     """Run ``hftbook replay lobster``; 0 if every row matched, 1 if not, 2 on bad input."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from hftbook.cli import UsageError, _check_writable
+    from hftbook.data._progress import progress_bar
 
     prog = "hftbook replay lobster"
     for opt, path in (("--json", args.json), ("--png", args.png)):
@@ -546,20 +522,22 @@ def run_cli(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise UsageError(prog, f"cannot write {opt} {path}: {e}") from None
     console = Console()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=args.no_progress,
-        transient=True,
-    ) as progress:
+    with progress_bar(disable=args.no_progress) as bar:
         try:
-            task = progress.add_task("reading and parsing", total=3)
+            task = bar.add_task("reading and parsing", total=None)
             data = load(args.source, args.orderbook)
-            progress.update(task, advance=1, description=f"replaying {data.rows:,} messages")
-            report = replay(data, levels=args.levels, edge_sync=not args.no_edge_sync)
-            progress.update(task, advance=1, description="writing outputs")
+            bar.update(task, description="replaying messages", total=data.rows, completed=0)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+
+            report = replay(
+                data,
+                levels=args.levels,
+                edge_sync=not args.no_edge_sync,
+                progress=None if args.no_progress else show,
+            )
+            bar.update(task, description="writing outputs")
         except DataFormatError as e:
             raise UsageError(prog, str(e)) from None
         if args.png is not None:
@@ -574,7 +552,6 @@ def run_cli(args: argparse.Namespace) -> int:
                 report.best_ask_size,
                 title=f"{Path(data.message_file.split('!')[-1]).name}: reconstructed top of book",
             )
-        progress.update(task, advance=1)
     print_report(report, data, console)
     if args.json is not None:
         out = report.to_dict()

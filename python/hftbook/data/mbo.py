@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hftbook import _core
+from hftbook.data._progress import ProgressFn, with_progress
 from hftbook.exceptions import DataFormatError
 
 __all__ = [
@@ -317,25 +318,36 @@ def run_mbo(
     tick_size: str | Decimal | int | None = None,
     emit: str = "reference",
     crlf: bool = False,
+    progress: ProgressFn | None = None,
 ) -> MboReport:
     """Replay ``source``, optionally write and compare the MBP-10 CSV; return a report.
 
     The rows go to ``out`` if given and are compared row by row (as text) with the
     ``expected`` CSV if given. Everything runs in Rust without the GIL.
+    ``progress(records_done, records_total)`` is called about 10 times a second from a
+    reporter thread while the work runs, and once more at the end (the total is 0 until the
+    file is parsed).
 
     Raises:
         DataFormatError: as :func:`replay_mbo`, or ``expected`` cannot be read.
     """
     path, data = _split(source)
-    cols = _core._mbo_replay(
-        path,
-        data,
-        tick_nanos=_tick_nanos(tick_size),
-        emit=emit,
-        expected=expected,
-        out=out,
-        crlf=crlf,
-    )
+    tick_nanos = _tick_nanos(tick_size)
+
+    def work(counter: _core._Counter | None) -> dict[str, Any]:
+        cols: dict[str, Any] = _core._mbo_replay(
+            path,
+            data,
+            tick_nanos=tick_nanos,
+            emit=emit,
+            expected=expected,
+            out=out,
+            crlf=crlf,
+            counter=counter,
+        )
+        return cols
+
+    cols = with_progress(work, progress)
     mm = cols.get("first_mismatch")
     return MboReport(
         source=cols["source"],
@@ -384,6 +396,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crlf", action="store_true", help="end --out lines with CRLF like the reference"
     )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
 def _plot(report: MboReport, path: Path) -> None:
@@ -451,15 +464,24 @@ def run_cli(args: argparse.Namespace) -> int:
     Returns 0 when every row matched (or without ``--expected``), 1 on a mismatch or a data
     error (one line on stderr).
     """
+    from hftbook.data._progress import progress_bar
+
     try:
-        report = run_mbo(
-            args.file,
-            expected=args.expected,
-            out=args.out,
-            tick_size=args.tick_size,
-            emit=args.emit,
-            crlf=args.crlf,
-        )
+        with progress_bar(disable=args.no_progress) as bar:
+            task = bar.add_task("replaying MBO records", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+
+            report = run_mbo(
+                args.file,
+                expected=args.expected,
+                out=args.out,
+                tick_size=args.tick_size,
+                emit=args.emit,
+                crlf=args.crlf,
+                progress=None if args.no_progress else show,
+            )
     except (DataFormatError, ValueError) as e:
         print(f"hftbook replay mbo: error: {e}", file=sys.stderr)
         return 1

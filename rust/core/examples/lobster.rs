@@ -3,13 +3,17 @@
 //! several; it leaves out the time other processes held the cores on a shared machine).
 //! The best of `reps` runs is printed.
 //!
-//! `lobster MESSAGE.csv ORDERBOOK.csv [reps]` (default 5 repetitions).
+//! `lobster MESSAGE.csv ORDERBOOK.csv [reps]` (default 5 repetitions), or
+//! `lobster SAMPLE.zip [reps]`: the whole zip load (read, inflate, parse), with the time of
+//! each step on its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use hftbook_core::lobster::{parse_messages, parse_orderbook, replay, ReplayOptions};
+use hftbook_core::lobster::{
+    load_csv, load_zip, load_zip_file, parse_messages, parse_orderbook, replay, ReplayOptions,
+};
 
 #[repr(C)]
 struct Timespec {
@@ -43,6 +47,27 @@ fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 2 && args[1].ends_with(".zip") {
+        let reps: usize = args.get(2).map_or(5, |s| s.parse().unwrap());
+        let path = std::path::Path::new(&args[1]);
+        let z = std::fs::read(path).unwrap();
+        let p = load_zip(&z, &args[1]).unwrap();
+        let n = p.messages.len() / 6;
+        let rate = |s: f64| n as f64 / s / 1e6;
+        let (w, c) = best(reps, || load_zip_file(path, &args[1]).unwrap());
+        println!(
+            "load zip (read, inflate, parse): {:6.2} M rows/s wall, {:6.2} M rows/s cpu",
+            rate(w),
+            rate(c)
+        );
+        let (w, c) = best(reps, || load_zip(&z, &args[1]).unwrap().parse_seconds);
+        println!(
+            "load zip from memory           : {:6.2} M rows/s wall, {:6.2} M rows/s cpu",
+            rate(w),
+            rate(c)
+        );
+        return;
+    }
     assert!(
         args.len() >= 3,
         "usage: lobster MESSAGE.csv ORDERBOOK.csv [reps]"
@@ -67,6 +92,20 @@ fn main() {
         rate(w),
         rate(c),
         b.len() as f64 / 1e6
+    );
+    let (w, c) = best(reps, || {
+        load_csv(
+            std::path::Path::new(&args[1]),
+            std::path::Path::new(&args[2]),
+            &args[1],
+            &args[2],
+        )
+        .unwrap()
+    });
+    println!(
+        "load both files (read, parse): {:6.2} M rows/s wall, {:6.2} M rows/s cpu",
+        rate(w),
+        rate(c)
     );
     let opts = ReplayOptions::new(cols / 4);
     let (w, c) = best(reps, || replay(&msgs, &book, cols, &opts).unwrap());

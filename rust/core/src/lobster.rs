@@ -49,6 +49,8 @@
 //! [`ReplayReport::rows_synced`] counts rows where it changed anything.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
@@ -90,6 +92,15 @@ pub enum LobsterError {
         /// The field: a column name such as `Price` or `BidSize_3`, or `row` / `row count`.
         field: String,
         /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// A file that cannot be read, or a zip archive that is truncated, corrupt or lacks the
+    /// LOBSTER members.
+    #[error("{file}: {reason}")]
+    File {
+        /// The file (as named by the caller).
+        file: String,
+        /// What is wrong.
         reason: String,
     },
     /// Replay arguments that do not fit together (array shapes, level count).
@@ -244,6 +255,232 @@ fn int_error(data: &[u8], pos: usize) -> String {
     }
 }
 
+/// The 8 bytes of `s` from `at` as a little-endian word (`at + 8 <= 17`).
+#[inline(always)]
+fn word_at(s: &[u8; 17], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Fast path for a line of plain integers: fills `out` (one value per field) from the line
+/// at `pos` and returns the position after its `\n`. Each field is an optional `-` and 1 to
+/// 15 digits followed by `,` (`\n` after the last one), read 8 digits at a time from a fixed
+/// 17-byte window. Anything else (CRLF, the last bytes of the buffer, longer numbers, bad
+/// input) gives `None` and the careful per-field parser takes the line, so errors and edge
+/// cases have exactly one implementation.
+#[inline(always)]
+fn fast_int_row(data: &[u8], mut pos: usize, out: &mut [i64]) -> Option<usize> {
+    let last = out.len().checked_sub(1)?;
+    for (c, slot) in out.iter_mut().enumerate() {
+        let s = data.get(pos..)?.first_chunk::<17>()?;
+        let neg = s[0] == b'-';
+        let sign = usize::from(neg);
+        let (len, mut v) = swar_digits(word_at(s, sign));
+        if len == 0 {
+            return None;
+        }
+        let mut n = len;
+        if len == 8 {
+            let (len2, v2) = swar_digits(word_at(s, sign + 8));
+            if len2 == 8 {
+                return None;
+            }
+            v = v * POW10[len2] + v2;
+            n += len2;
+        }
+        let delim = if c == last { b'\n' } else { b',' };
+        if s[sign + n] != delim {
+            return None;
+        }
+        *slot = if neg { -v } else { v };
+        pos += sign + n + 1;
+    }
+    Some(pos)
+}
+
+/// Per byte of a 64-byte block, as bit masks: delimiters (`,` or `\n`), bytes an integer
+/// line may hold (digits, delimiters, `-`), and `-`. SSE2 (part of every x86-64 CPU):
+/// 16 bytes per compare, `movemask` to bits.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_masks(b: &[u8; 64]) -> (u64, u64, u64) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x, _mm_sub_epi8,
+    };
+    let (mut delim, mut ok, mut minus) = (0u64, 0u64, 0u64);
+    for (k, q) in b.chunks_exact(16).enumerate() {
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&q[..8]);
+        hi.copy_from_slice(&q[8..]);
+        // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always
+        // available; they only compute on values (no memory access).
+        let (d, m, o) = unsafe {
+            let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
+            let d = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+            );
+            let m = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+            let o = _mm_or_si128(_mm_or_si128(d, m), digit);
+            (
+                _mm_movemask_epi8(d) as u16,
+                _mm_movemask_epi8(m) as u16,
+                _mm_movemask_epi8(o) as u16,
+            )
+        };
+        delim |= u64::from(d) << (16 * k);
+        minus |= u64::from(m) << (16 * k);
+        ok |= u64::from(o) << (16 * k);
+    }
+    (delim, ok, minus)
+}
+
+/// [`block_masks`] for other CPUs: a plain loop.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn block_masks(b: &[u8; 64]) -> (u64, u64, u64) {
+    let (mut delim, mut ok, mut minus) = (0u64, 0u64, 0u64);
+    for (i, &c) in b.iter().enumerate() {
+        let d = (c == b',') | (c == b'\n');
+        let m = c == b'-';
+        delim |= u64::from(d) << i;
+        minus |= u64::from(m) << i;
+        ok |= u64::from(d | m | (c.wrapping_sub(b'0') < 10)) << i;
+    }
+    (delim, ok, minus)
+}
+
+/// The value of the `len` (1..=8) digits that end just before `end` (`end >= 8`; the digits
+/// are known to be ASCII digits): one load of the 8 bytes before `end`, the bytes before the
+/// digits masked off.
+#[inline(always)]
+fn digits_before(data: &[u8], end: usize, len: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&data[end - 8..end]);
+    let w = (u64::from_le_bytes(b) ^ 0x3030_3030_3030_3030) & (u64::MAX << (8 * (8 - len)));
+    let v = (w.wrapping_mul(10) + (w >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v.wrapping_mul(10_000) + (v >> 32)) & 0x0000_0000_FFFF_FFFF;
+    v as i64
+}
+
+/// Fastest path for a line of plain integers (see [`fast_int_row`] for the contract): the
+/// delimiters of 64 bytes at a time become a bit mask, so each field's end is found with
+/// one `trailing_zeros` instead of by walking its digits, and the fields of a line are
+/// converted independently of each other. Every byte of the line is checked (digits,
+/// delimiters, `-` only at a field start); any doubt gives `None`. Needs 16 bytes before
+/// `pos` (digits are loaded backwards from their delimiter) and 64 from each block start.
+#[inline(always)]
+fn fast_int_row_masked(data: &[u8], pos: usize, out: &mut [i64]) -> Option<usize> {
+    if pos < 16 {
+        return None;
+    }
+    let cols = out.len();
+    let mut col = 0usize;
+    let mut s = pos; // start of the current field
+    let mut base = pos;
+    // bit 0 of the next block is a field start if the line starts there
+    let mut start_carry = 1u64;
+    loop {
+        let blk = data.get(base..)?.first_chunk::<64>()?;
+        let (delim, ok, minus) = block_masks(blk);
+        let starts = (delim << 1) | start_carry;
+        let mut rest = delim;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let d = base + bit;
+            let neg = data[s] == b'-';
+            let len = d - s - usize::from(neg);
+            if len == 0 || len > 16 || col >= cols {
+                return None;
+            }
+            let v = if len <= 8 {
+                digits_before(data, d, len)
+            } else {
+                digits_before(data, d - 8, len - 8) * 100_000_000 + digits_before(data, d, 8)
+            };
+            out[col] = if neg { -v } else { v };
+            col += 1;
+            s = d + 1;
+            if blk[bit] == b'\n' {
+                // bits 0..=bit of this block belong to the line
+                let line = if bit == 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (bit + 1)) - 1
+                };
+                let bad = (!ok | (minus & !starts)) & line;
+                return (col == cols && bad == 0).then_some(d + 1);
+            }
+        }
+        if ok != u64::MAX || minus & !starts != 0 {
+            return None;
+        }
+        start_carry = delim >> 63;
+        base += 64;
+    }
+}
+
+/// Fast path for a message line (see [`fast_int_row`]): the time, then 5 integers.
+#[inline(always)]
+fn fast_message_row(data: &[u8], pos: usize, out: &mut [i64]) -> Option<usize> {
+    let (first, rest) = out.split_first_mut()?;
+    let (t, next) = fast_time(data, pos)?;
+    if data.get(next) != Some(&b',') {
+        return None;
+    }
+    *first = t;
+    fast_int_row_masked(data, next + 1, rest).or_else(|| fast_int_row(data, next + 1, rest))
+}
+
+/// Fast path for a time field (see [`parse_time`]): 1 to 7 digits of seconds, optionally a
+/// `.` and up to 9 decimals, read 8 bytes at a time; `None` for anything else.
+#[inline(always)]
+fn fast_time(data: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let s = data.get(pos..)?.first_chunk::<24>()?;
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let (l1, secs) = swar_digits(word(0));
+    if l1 == 0 || l1 == 8 {
+        return None;
+    }
+    let mut p = l1;
+    let mut frac = 0i64;
+    let mut n = 0usize;
+    if s[p] == b'.' {
+        p += 1;
+        let (l2, f) = swar_digits(word(p));
+        frac = f;
+        n = l2;
+        p += l2;
+        if l2 == 8 {
+            let d = s[p].wrapping_sub(b'0');
+            if d < 10 {
+                frac = frac * 10 + i64::from(d);
+                n = 9;
+                p += 1;
+            }
+        }
+    }
+    if s[p].is_ascii_digit() {
+        return None; // more than 9 decimals: the careful parser says so
+    }
+    let scale = POW10
+        .get(MAX_FRACTION_DIGITS - n)
+        .copied()
+        .unwrap_or(1_000_000_000);
+    Some((secs * 1_000_000_000 + frac * scale, pos + p))
+}
+
 /// Number of `\n` bytes (vectorises: byte-wide counters per 128-byte block).
 fn count_newlines(data: &[u8]) -> usize {
     let mut n = 0usize;
@@ -309,6 +546,37 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     Ok((ns, pos))
 }
 
+/// Ask the kernel to back a large, not yet touched buffer with transparent huge pages.
+///
+/// Parsing a level-10 sample writes ~47 MB of fresh output (and a zip load inflates ~34 MB):
+/// with 4 KiB pages that is ~20,000 page faults, which on a VM cost about as much as the
+/// parsing itself. `MADV_HUGEPAGE` makes that a few dozen 2 MiB faults where the kernel's THP
+/// mode is `madvise` (or `always`). A hint only: contents and semantics do not change, and
+/// failure is ignored. Buffers below 4 MiB are left alone.
+pub(crate) fn advise_huge_pages<T>(buf: &[T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let bytes = std::mem::size_of_val(buf);
+        if bytes < (4 << 20) {
+            return;
+        }
+        let start = buf.as_ptr() as usize;
+        let aligned = start.next_multiple_of(PAGE);
+        let len = (start + bytes).saturating_sub(aligned) / PAGE * PAGE;
+        // SAFETY: [aligned, aligned + len) lies inside `buf`, memory this process owns;
+        // MADV_HUGEPAGE changes only how it is backed, never its contents.
+        unsafe {
+            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
+/// Chunks per parsing thread for large inputs (see [`parse_rows_with`]).
+const CHUNKS_PER_THREAD: usize = 4;
+
 /// Inputs below this size are parsed on the calling thread only.
 const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
@@ -332,6 +600,20 @@ fn parse_rows_with(
     fixed_cols: Option<usize>,
     threads: usize,
     min_bytes: usize,
+) -> Result<(Vec<i64>, usize), LobsterError> {
+    parse_rows_into(data, file, kind, fixed_cols, threads, min_bytes, None)
+}
+
+/// [`parse_rows_with`] that writes into `ready` when it has exactly the size the file needs
+/// (a buffer another thread allocated and faulted in while this data was still being read).
+fn parse_rows_into(
+    data: &[u8],
+    file: &str,
+    kind: Kind,
+    fixed_cols: Option<usize>,
+    threads: usize,
+    min_bytes: usize,
+    ready: Option<Vec<i64>>,
 ) -> Result<(Vec<i64>, usize), LobsterError> {
     let err = |line: usize, field: &str, reason: String| LobsterError::Format {
         file: file.to_string(),
@@ -362,10 +644,13 @@ fn parse_rows_with(
         }
     };
     // Chunk boundaries just after a newline, so every chunk starts a line.
+    // Several chunks per thread, taken from a shared queue: on a busy machine a thread that
+    // loses its core for a while leaves its remaining chunks to the others.
     let mut bounds = vec![0usize];
+    let pieces = threads.saturating_mul(CHUNKS_PER_THREAD);
     if threads > 1 && data.len() >= min_bytes {
-        for k in 1..threads {
-            let target = data.len() * k / threads;
+        for k in 1..pieces {
+            let target = data.len() * k / pieces;
             if target <= bounds.last().copied().unwrap_or(0) {
                 continue;
             }
@@ -390,7 +675,15 @@ fn parse_rows_with(
         chunks = vec![data];
         slots = vec![most];
     }
-    let mut out = vec![0i64; slots.iter().sum()];
+    let total: usize = slots.iter().sum();
+    let mut out = match ready {
+        Some(v) if v.len() == total => v,
+        _ => {
+            let v = vec![0i64; total];
+            advise_huge_pages(&v);
+            v
+        }
+    };
     let n_chunks = chunks.len();
     let results: Vec<Result<usize, LobsterError>> = {
         let mut parts: Vec<&mut [i64]> = Vec::with_capacity(n_chunks);
@@ -406,20 +699,42 @@ fn parse_rows_with(
                 .map(|p| parse_chunk(data, file, kind, cols, true, p))
                 .collect()
         } else {
+            type Job<'d, 'o> = Mutex<Option<(&'d [u8], &'o mut [i64])>>;
+            let jobs: Vec<Job<'_, '_>> = chunks
+                .iter()
+                .zip(parts)
+                .map(|(c, p)| Mutex::new(Some((*c, p))))
+                .collect();
+            let done: Vec<Mutex<Option<Result<usize, LobsterError>>>> =
+                (0..n_chunks).map(|_| Mutex::new(None)).collect();
+            let next = AtomicUsize::new(0);
+            let work = || loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(k) else { break };
+                let Some((c, p)) = job.lock().ok().and_then(|mut j| j.take()) else {
+                    continue;
+                };
+                let r = parse_chunk(c, file, kind, cols, k + 1 == n_chunks, p);
+                if let Ok(mut slot) = done[k].lock() {
+                    *slot = Some(r);
+                }
+            };
             std::thread::scope(|s| {
-                let handles: Vec<_> = chunks
-                    .iter()
-                    .zip(parts)
-                    .enumerate()
-                    .map(|(k, (c, p))| {
-                        s.spawn(move || parse_chunk(c, file, kind, cols, k + 1 == n_chunks, p))
+                let helpers: Vec<_> = (1..threads.min(n_chunks)).map(|_| s.spawn(work)).collect();
+                work();
+                for h in helpers {
+                    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                }
+            });
+            done.into_iter()
+                .map(|m| {
+                    m.into_inner().ok().flatten().unwrap_or_else(|| {
+                        Err(LobsterError::Input(
+                            "a parse chunk was not parsed".to_string(),
+                        ))
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
+                })
+                .collect()
         }
     };
     let mut lines_before = 0usize;
@@ -481,6 +796,23 @@ fn parse_chunk(
                 "row".to_string(),
                 "empty line inside the file".to_string(),
             ));
+        }
+        #[cfg(test)]
+        let fast_ok = !tests::CAREFUL_ONLY.with(std::cell::Cell::get);
+        #[cfg(not(test))]
+        let fast_ok = true;
+        if let Some(row) = out.get_mut(w..w + cols).filter(|_| fast_ok) {
+            let fast = match kind {
+                Kind::Orderbook => {
+                    fast_int_row_masked(data, pos, row).or_else(|| fast_int_row(data, pos, row))
+                }
+                Kind::Message => fast_message_row(data, pos, row),
+            };
+            if let Some(next) = fast {
+                w += cols;
+                pos = next;
+                continue;
+            }
         }
         let mut col = 0usize;
         loop {
@@ -567,6 +899,352 @@ pub fn parse_messages(data: &[u8], file: &str) -> Result<Vec<i64>, LobsterError>
 /// [`LobsterError::Format`] naming `file`, the line and the field.
 pub fn parse_orderbook(data: &[u8], file: &str) -> Result<(Vec<i64>, usize), LobsterError> {
     parse_rows(data, file, Kind::Orderbook, None)
+}
+
+/// A LOBSTER pair read and parsed by [`load_zip`] or [`load_csv`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedPair {
+    /// Messages, 6 columns per row (see [`parse_messages`]).
+    pub messages: Vec<i64>,
+    /// Orderbook rows, `orderbook_cols` columns each (see [`parse_orderbook`]).
+    pub orderbook: Vec<i64>,
+    /// 4 × the levels of the orderbook file.
+    pub orderbook_cols: usize,
+    /// The message file's name as errors give it (`archive.zip!member.csv` for a zip).
+    pub message_file: String,
+    /// The orderbook file's name as errors give it.
+    pub orderbook_file: String,
+    /// Wall-clock seconds of parsing: the message file's parse plus the orderbook's (the
+    /// message file is parsed while the orderbook is still being read or inflated).
+    pub parse_seconds: f64,
+}
+
+/// Read a whole file into a buffer backed by huge pages where the kernel allows it.
+fn read_file(path: &std::path::Path, name: &str) -> Result<Vec<u8>, LobsterError> {
+    use std::io::Read;
+    let fail = |e: std::io::Error| LobsterError::File {
+        file: name.to_string(),
+        reason: if e.kind() == std::io::ErrorKind::NotFound {
+            "file not found".to_string()
+        } else {
+            format!("cannot read: {e}")
+        },
+    };
+    let mut f = std::fs::File::open(path).map_err(fail)?;
+    let len = f.metadata().map_err(fail)?.len();
+    let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
+    advise_huge_pages(buf.spare_capacity_mut());
+    f.read_to_end(&mut buf).map_err(fail)?;
+    Ok(buf)
+}
+
+/// Parse a message file on the calling thread only (the orderbook has the other cores).
+fn parse_messages_here(data: &[u8], file: &str) -> Result<(Vec<i64>, f64), LobsterError> {
+    let t = Instant::now();
+    let (v, _) = parse_rows_with(
+        data,
+        file,
+        Kind::Message,
+        Some(MESSAGE_COLUMNS),
+        1,
+        usize::MAX,
+    )?;
+    Ok((v, t.elapsed().as_secs_f64()))
+}
+
+/// The orderbook array a valid pair needs, allocated and faulted in ahead of time: one row
+/// per message, 4 columns per level (the level from the file name, `..._orderbook_L.csv`).
+fn orderbook_ahead(rows: usize, orderbook_file: &str) -> Option<Vec<i64>> {
+    let level = member_level(orderbook_file.rsplit('!').next()?, "orderbook")?;
+    let n = rows.checked_mul(4 * usize::try_from(level).ok()?)?;
+    if n > (1 << 30) {
+        return None;
+    }
+    let mut v = vec![0i64; n];
+    advise_huge_pages(&v);
+    // One write per 4 KiB page (`black_box`: the compiler must not drop stores of a zero it
+    // knows is there); the parser overwrites every value.
+    for x in v.iter_mut().step_by(512) {
+        *x = std::hint::black_box(0);
+    }
+    Some(v)
+}
+
+/// With `parallel`, the message file is fetched (read or inflated) and parsed on a second
+/// thread while this one fetches the orderbook file; that thread then allocates and faults
+/// in the orderbook's output array (its size follows from the message count and the level
+/// in the file name), and the orderbook is parsed on every core. Small pairs (`parallel`
+/// false) are done on the calling thread: on a busy machine a new thread can wait
+/// milliseconds for a core, longer than their whole parse.
+fn load_pair<'a>(
+    message: impl FnOnce() -> Result<std::borrow::Cow<'a, [u8]>, LobsterError> + Send,
+    orderbook: impl FnOnce() -> Result<std::borrow::Cow<'a, [u8]>, LobsterError>,
+    message_file: String,
+    orderbook_file: String,
+    parallel: bool,
+) -> Result<LoadedPair, LobsterError> {
+    let mname = message_file.as_str();
+    let oname = orderbook_file.as_str();
+    let (book_bytes, msgs) = if parallel {
+        std::thread::scope(|s| {
+            let h = s.spawn(move || {
+                let (m, secs) = parse_messages_here(&message()?, mname)?;
+                let ahead = orderbook_ahead(m.len() / MESSAGE_COLUMNS, oname);
+                Ok((m, secs, ahead))
+            });
+            let book = orderbook();
+            let msgs = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (book, msgs)
+        })
+    } else {
+        let msgs = message()
+            .and_then(|m| parse_messages_here(&m, mname))
+            .map(|(m, secs)| (m, secs, None));
+        (orderbook(), msgs)
+    };
+    let (messages, msg_secs, ahead) = msgs?;
+    let book_bytes = book_bytes?;
+    let t = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let (orderbook, orderbook_cols) = parse_rows_into(
+        &book_bytes,
+        &orderbook_file,
+        Kind::Orderbook,
+        None,
+        threads,
+        PARALLEL_MIN_BYTES,
+        ahead,
+    )?;
+    let parse_seconds = msg_secs + t.elapsed().as_secs_f64();
+    Ok(LoadedPair {
+        messages,
+        orderbook,
+        orderbook_cols,
+        message_file,
+        orderbook_file,
+        parse_seconds,
+    })
+}
+
+/// Read and parse a LOBSTER message CSV and its orderbook CSV (both parsed in parallel: see
+/// [`load_pair`]). Files are named in errors as `message_name` and `orderbook_name`.
+///
+/// # Errors
+/// [`LobsterError::File`] for a file that cannot be read, [`LobsterError::Format`] naming
+/// the file, line and field of bad content.
+pub fn load_csv(
+    message: &std::path::Path,
+    orderbook: &std::path::Path,
+    message_name: &str,
+    orderbook_name: &str,
+) -> Result<LoadedPair, LobsterError> {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let parallel = size(message).saturating_add(size(orderbook)) >= PARALLEL_MIN_BYTES as u64;
+    load_pair(
+        || read_file(message, message_name).map(std::borrow::Cow::Owned),
+        || read_file(orderbook, orderbook_name).map(std::borrow::Cow::Owned),
+        message_name.to_string(),
+        orderbook_name.to_string(),
+        parallel,
+    )
+}
+
+/// Where a member's compressed bytes lie in the archive and what they must inflate to.
+#[derive(Debug, Clone)]
+struct ZipMember {
+    name: String,
+    deflated: bool,
+    start: usize,
+    compressed: usize,
+    size: usize,
+    crc: u32,
+}
+
+/// `L` of a member named `..._{what}_L.csv` (any folder), else `None`.
+fn member_level(name: &str, what: &str) -> Option<u32> {
+    let stem = name.strip_suffix(".csv")?;
+    let (_, level) = stem.rsplit_once(&format!("_{what}_"))?;
+    (!level.is_empty() && level.bytes().all(|c| c.is_ascii_digit()))
+        .then(|| level.parse().ok())
+        .flatten()
+}
+
+fn zip_error(file: &str, detail: impl std::fmt::Display) -> LobsterError {
+    LobsterError::File {
+        file: file.to_string(),
+        reason: format!("not a readable zip archive (truncated or corrupt?): {detail}"),
+    }
+}
+
+/// The message and orderbook members of a LOBSTER sample zip, from its central directory.
+fn zip_members(archive: &[u8], file: &str) -> Result<[ZipMember; 2], LobsterError> {
+    let mut z =
+        zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(|e| zip_error(file, e))?;
+    let names: Vec<String> = z.file_names().map(str::to_string).collect();
+    let mut found = Vec::with_capacity(2);
+    for what in ["message", "orderbook"] {
+        let hits: Vec<usize> = (0..z.len())
+            .filter(|&i| {
+                z.name_for_index(i)
+                    .is_some_and(|n| member_level(n, what).is_some())
+            })
+            .collect();
+        let [index] = hits[..] else {
+            let listed: Vec<&str> = hits.iter().filter_map(|&i| z.name_for_index(i)).collect();
+            return Err(LobsterError::File {
+                file: file.to_string(),
+                reason: format!(
+                    "expected exactly one member named *_{what}_<L>.csv, found {} ({}); \
+                     members: {}",
+                    hits.len(),
+                    if listed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        listed.join(", ")
+                    },
+                    names.join(", ")
+                ),
+            });
+        };
+        let f = z.by_index_raw(index).map_err(|e| zip_error(file, e))?;
+        let name = f.name().to_string();
+        let method = f.compression();
+        let deflated = if method == zip::CompressionMethod::DEFLATE {
+            true
+        } else if method == zip::CompressionMethod::STORE {
+            false
+        } else {
+            return Err(LobsterError::File {
+                file: file.to_string(),
+                reason: format!(
+                    "member {name}: compression method {method:?} is not supported (stored or \
+                     deflate)"
+                ),
+            });
+        };
+        let too_big = |v: u64| zip_error(file, format!("member {name}: size {v} does not fit"));
+        let start = usize::try_from(f.data_start()).map_err(|_| too_big(f.data_start()))?;
+        let compressed =
+            usize::try_from(f.compressed_size()).map_err(|_| too_big(f.compressed_size()))?;
+        let size = usize::try_from(f.size()).map_err(|_| too_big(f.size()))?;
+        if start
+            .checked_add(compressed)
+            .is_none_or(|end| end > archive.len())
+        {
+            return Err(zip_error(
+                file,
+                format!(
+                    "member {name}: its {compressed} compressed bytes at offset {start} run past \
+                     the end of the file ({} bytes)",
+                    archive.len()
+                ),
+            ));
+        }
+        // Deflate expands at most ~1032:1; a larger claim is corruption, not a reason to
+        // allocate it.
+        if size > compressed.saturating_mul(1032).saturating_add(1024) {
+            return Err(zip_error(
+                file,
+                format!("member {name}: {compressed} compressed bytes cannot hold {size}"),
+            ));
+        }
+        found.push(ZipMember {
+            name,
+            deflated,
+            start,
+            compressed,
+            size,
+            crc: f.crc32(),
+        });
+    }
+    let [m, o]: [ZipMember; 2] = found
+        .try_into()
+        .map_err(|_| zip_error(file, "member lookup failed"))?;
+    Ok([m, o])
+}
+
+/// A member's bytes: inflated (libdeflate, whole buffer, exact size) or stored, CRC-checked.
+fn inflate<'a>(
+    archive: &'a [u8],
+    m: &ZipMember,
+    file: &str,
+) -> Result<std::borrow::Cow<'a, [u8]>, LobsterError> {
+    let raw = &archive[m.start..m.start + m.compressed];
+    let bytes = if m.deflated {
+        let mut out = vec![0u8; m.size];
+        advise_huge_pages(&out);
+        let n = libdeflater::Decompressor::new()
+            .deflate_decompress(raw, &mut out)
+            .map_err(|e| {
+                let why = match e {
+                    libdeflater::DecompressionError::BadData => "corrupt deflate stream",
+                    libdeflater::DecompressionError::InsufficientSpace => {
+                        "it inflates to more bytes than the archive directory says"
+                    }
+                };
+                zip_error(file, format!("member {}: {why}", m.name))
+            })?;
+        if n != m.size {
+            return Err(zip_error(
+                file,
+                format!(
+                    "member {}: it inflates to {n} bytes, the archive directory says {}",
+                    m.name, m.size
+                ),
+            ));
+        }
+        std::borrow::Cow::Owned(out)
+    } else {
+        if m.compressed != m.size {
+            return Err(zip_error(
+                file,
+                format!(
+                    "member {}: stored with {} bytes, the archive directory says {}",
+                    m.name, m.compressed, m.size
+                ),
+            ));
+        }
+        std::borrow::Cow::Borrowed(raw)
+    };
+    let crc = libdeflater::crc32(&bytes);
+    if crc != m.crc {
+        return Err(zip_error(
+            file,
+            format!(
+                "member {}: CRC-32 {crc:08x}, the archive says {:08x}",
+                m.name, m.crc
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Parse the message and orderbook members of a LOBSTER sample zip held in memory. The two
+/// members are inflated on two threads (the message file is parsed as soon as it is
+/// inflated) and the orderbook is parsed on every core. Files are named in errors as
+/// `file!member`.
+///
+/// # Errors
+/// [`LobsterError::File`] naming `file` for a truncated or corrupt archive, a corrupt
+/// member (bad deflate data, wrong size or CRC) or missing members;
+/// [`LobsterError::Format`] for bad content.
+pub fn load_zip(archive: &[u8], file: &str) -> Result<LoadedPair, LobsterError> {
+    let [m, o] = zip_members(archive, file)?;
+    load_pair(
+        || inflate(archive, &m, file),
+        || inflate(archive, &o, file),
+        format!("{file}!{}", m.name),
+        format!("{file}!{}", o.name),
+        m.size.saturating_add(o.size) >= PARALLEL_MIN_BYTES,
+    )
+}
+
+/// Read a LOBSTER sample zip from disk and parse it (see [`load_zip`]).
+///
+/// # Errors
+/// As [`load_zip`], and [`LobsterError::File`] if the file cannot be read.
+pub fn load_zip_file(path: &std::path::Path, name: &str) -> Result<LoadedPair, LobsterError> {
+    load_zip(&read_file(path, name)?, name)
 }
 
 /// How to replay.
@@ -1220,6 +1898,24 @@ pub fn replay(
     orderbook_cols: usize,
     opts: &ReplayOptions,
 ) -> Result<ReplayReport, LobsterError> {
+    replay_with_progress(messages, orderbook, orderbook_cols, opts, None)
+}
+
+/// Messages between two updates of a progress counter.
+const PROGRESS_EVERY: usize = 4096;
+
+/// [`replay`] that also stores the number of messages replayed so far in `progress` (every
+/// 4096 messages and at the end; relaxed stores, read by a progress bar on another thread).
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with_progress(
+    messages: &[i64],
+    orderbook: &[i64],
+    orderbook_cols: usize,
+    opts: &ReplayOptions,
+    progress: Option<&std::sync::atomic::AtomicU64>,
+) -> Result<ReplayReport, LobsterError> {
     let started = Instant::now();
     if orderbook_cols == 0 || !orderbook_cols.is_multiple_of(4) {
         return Err(LobsterError::Input(format!(
@@ -1290,6 +1986,11 @@ pub fn replay(
         row_side(row(0), levels, side, &mut rp.cur[side_ix(side)]);
     }
     for i in 1..n {
+        if i % PROGRESS_EVERY == 0 {
+            if let Some(p) = progress {
+                p.store(i as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let m = msg(i);
         rp.apply(i, m).map_err(|e| book_err(i, e))?;
         std::mem::swap(&mut rp.cur, &mut rp.prev);
@@ -1325,6 +2026,9 @@ pub fn replay(
         rp.record_top();
     }
     rp.report.elapsed_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if let Some(p) = progress {
+        p.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(rp.report)
 }
 
@@ -1431,6 +2135,392 @@ mod tests {
         assert_eq!(parse_int(b"-", 0), None);
         assert!(int_error(b"-,", 0).contains("is not an integer"));
         assert_eq!(count_newlines(&[b'\n'; 1000]), 1000);
+    }
+
+    /// The fast line path and the careful per-field parser agree on every integer length,
+    /// sign and position in the buffer, and bad fields far from the end (where the fast
+    /// path runs first) still name their line and field.
+    #[test]
+    fn fast_rows_equal_careful_parsing() {
+        let mut values: Vec<i64> = Vec::new();
+        let mut text = String::new();
+        for digits in 1..=19u32 {
+            for neg in [false, true] {
+                let v = if digits == 19 {
+                    i64::MAX
+                } else {
+                    10i64.pow(digits) - 3
+                };
+                let v = if neg { -v } else { v };
+                values.extend([v, 5, v, 100]);
+                text.push_str(&format!("{v},5,{v},100\n"));
+            }
+        }
+        // Padding rows so that every row above is far from the end of the buffer.
+        for _ in 0..5 {
+            values.extend([1, 2, 3, 4]);
+            text.push_str("1,2,3,4\n");
+        }
+        let (got, cols) = parse_orderbook(text.as_bytes(), "o").unwrap();
+        assert_eq!((got, cols), (values.clone(), 4));
+        // The same rows with CRLF endings take the careful path and agree too.
+        let (crlf, _) = parse_orderbook(text.replace('\n', "\r\n").as_bytes(), "o").unwrap();
+        assert_eq!(crlf, values);
+        for (bad, field) in [
+            ("1,x,3,4", "AskSize_1"),
+            ("1,2,,4", "BidPrice_1"),
+            ("1,2,3,4,", "row"),
+            ("1,2,3", "row"),
+            ("1,2,3,4 ", "BidSize_1"),
+            ("+1,2,3,4", "AskPrice_1"),
+            ("1,2,3,99999999999999999999", "BidSize_1"),
+        ] {
+            let t = text.replacen("1,2,3,4\n", &format!("{bad}\n"), 1);
+            let e = parse_orderbook(t.as_bytes(), "o").unwrap_err();
+            let (line, f) = fmt_field(&e);
+            assert_eq!(line, 39, "{bad}: {e}");
+            if field != "row" {
+                assert_eq!(f, field, "{bad}: {e}");
+            }
+        }
+        let msgs = "34200.004241176,1,16113575,18,5853300,1\n".repeat(4);
+        let m = parse_messages(msgs.as_bytes(), "m").unwrap();
+        assert_eq!(
+            &m[..6],
+            &[34_200_004_241_176, 1, 16_113_575, 18, 5_853_300, 1]
+        );
+        assert_eq!(m.len(), 24);
+        let bad = msgs.replacen("34200.004241176", "-34200.0", 1);
+        assert_eq!(
+            fmt_field(&parse_messages(bad.as_bytes(), "m").unwrap_err()).1,
+            "Time"
+        );
+    }
+
+    thread_local! {
+        /// Set by a test to parse with the careful per-field parser only (this thread).
+        pub(super) static CAREFUL_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    fn parse_careful(data: &[u8], kind: Kind) -> Result<(Vec<i64>, usize), LobsterError> {
+        CAREFUL_ONLY.with(|c| c.set(true));
+        let r = parse_rows_with(data, "o", kind, None, 1, usize::MAX);
+        CAREFUL_ONLY.with(|c| c.set(false));
+        r
+    }
+
+    /// Wide rows (40 fields over several 64-byte blocks, signs and lengths everywhere) and
+    /// every single-byte corruption of them: the fast paths give exactly what the careful
+    /// parser gives, values or the error (line, field, reason).
+    #[test]
+    fn fast_paths_equal_careful_parser_on_wide_rows_and_corruptions() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut text = String::new();
+        for _ in 0..8 {
+            let row: Vec<String> = (0..40)
+                .map(|_| {
+                    let digits = (next() % 16 + 1) as u32;
+                    let v = (next() % 10u64.pow(digits)) as i64;
+                    if next() % 5 == 0 {
+                        format!("-{v}")
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect();
+            text.push_str(&row.join(","));
+            text.push('\n');
+        }
+        let good = text.as_bytes();
+        assert_eq!(
+            parse_orderbook(good, "o").unwrap(),
+            parse_careful(good, Kind::Orderbook).unwrap()
+        );
+        let mut bad = good.to_vec();
+        // every byte of lines 3 and 4 (the fast paths need bytes before and after a line)
+        let line_start = |k: usize| {
+            good.iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == b'\n')
+                .nth(k - 1)
+                .map_or(0, |(i, _)| i + 1)
+        };
+        // the masked path does take these lines
+        let mut row = vec![0i64; 40];
+        assert_eq!(
+            fast_int_row_masked(good, line_start(2), &mut row),
+            Some(line_start(3))
+        );
+        assert_eq!(row, parse_orderbook(good, "o").unwrap().0[80..120]);
+        for at in line_start(2)..line_start(4) {
+            for c in [b'x', b',', b'\n', b'-', b'7', b'\r', b' '] {
+                if good[at] == c {
+                    continue;
+                }
+                bad[at] = c;
+                let fast = parse_orderbook(&bad, "o");
+                assert_eq!(
+                    fast,
+                    parse_careful(&bad, Kind::Orderbook),
+                    "byte {at} -> {c}"
+                );
+            }
+            bad[at] = good[at];
+        }
+    }
+
+    /// Message rows (times with 0 to 9 decimals, signs, long ids) and every single-byte
+    /// corruption of some of them: the fast paths give exactly what the careful parser gives.
+    #[test]
+    fn fast_message_rows_equal_careful_parser() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut text = String::new();
+        for k in 0..12u64 {
+            let decimals = (k % 10) as usize;
+            let secs = next() % 90_000;
+            let frac = next() % 1_000_000_000;
+            let time = if decimals == 0 {
+                secs.to_string()
+            } else {
+                format!("{secs}.{:0>9}", frac)[..secs.to_string().len() + 1 + decimals].to_string()
+            };
+            let id = next() % 10u64.pow((next() % 12 + 1) as u32);
+            let dir = if next() % 2 == 0 { "1" } else { "-1" };
+            text.push_str(&format!(
+                "{time},{},{id},{},{},{dir}\n",
+                next() % 7 + 1,
+                next() % 5000,
+                next() % 100_000_000
+            ));
+        }
+        let good = text.as_bytes();
+        let careful = |d: &[u8]| {
+            CAREFUL_ONLY.with(|c| c.set(true));
+            let r = parse_rows_with(d, "m", Kind::Message, Some(6), 1, usize::MAX);
+            CAREFUL_ONLY.with(|c| c.set(false));
+            r
+        };
+        assert_eq!(parse_messages(good, "m"), careful(good).map(|(v, _)| v));
+        let mut row = [0i64; 6];
+        let second = good.iter().position(|&c| c == b'\n').unwrap() + 1;
+        assert!(fast_message_row(good, second, &mut row).is_some());
+        let mut bad = good.to_vec();
+        for at in second..good.len() * 2 / 3 {
+            for c in [b'x', b',', b'\n', b'-', b'7', b'.', b'\r'] {
+                if good[at] == c {
+                    continue;
+                }
+                bad[at] = c;
+                let fast = parse_messages(&bad, "m");
+                assert_eq!(fast, careful(&bad).map(|(v, _)| v), "byte {at} -> {c}");
+            }
+            bad[at] = good[at];
+        }
+    }
+
+    /// A zip archive of `(name, data, deflate?)` members (no zip writer needed).
+    fn make_zip(members: &[(&str, &[u8], bool)]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for &(name, data, deflate) in members {
+            let body = if deflate {
+                let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+                let mut buf = vec![0u8; c.deflate_compress_bound(data.len())];
+                let n = c.deflate_compress(data, &mut buf).unwrap();
+                buf.truncate(n);
+                buf
+            } else {
+                data.to_vec()
+            };
+            let method: u16 = if deflate { 8 } else { 0 };
+            let crc = libdeflater::crc32(data);
+            let offset = out.len() as u32;
+            let fixed = |v: &mut Vec<u8>| {
+                v.extend(20u16.to_le_bytes()); // version needed
+                v.extend(0u16.to_le_bytes()); // flags
+                v.extend(method.to_le_bytes());
+                v.extend(0u32.to_le_bytes()); // time, date
+                v.extend(crc.to_le_bytes());
+                v.extend((body.len() as u32).to_le_bytes());
+                v.extend((data.len() as u32).to_le_bytes());
+                v.extend((name.len() as u16).to_le_bytes());
+                v.extend(0u16.to_le_bytes()); // extra
+            };
+            out.extend(0x0403_4b50u32.to_le_bytes());
+            fixed(&mut out);
+            out.extend(name.as_bytes());
+            out.extend(&body);
+            central.extend(0x0201_4b50u32.to_le_bytes());
+            central.extend(20u16.to_le_bytes()); // made by
+            fixed(&mut central);
+            central.extend([0u8; 10]); // comment length, disk, attributes
+            central.extend(offset.to_le_bytes());
+            central.extend(name.as_bytes());
+        }
+        let (cd_offset, n) = (out.len() as u32, members.len() as u16);
+        out.extend(&central);
+        out.extend(0x0605_4b50u32.to_le_bytes());
+        out.extend([0u8; 4]);
+        out.extend(n.to_le_bytes());
+        out.extend(n.to_le_bytes());
+        out.extend((central.len() as u32).to_le_bytes());
+        out.extend(cd_offset.to_le_bytes());
+        out.extend([0u8; 2]);
+        out
+    }
+
+    fn file_reason(e: &LobsterError) -> String {
+        match e {
+            LobsterError::File { file, reason } => {
+                assert_eq!(file, "s.zip");
+                reason.clone()
+            }
+            other => panic!("expected a File error, got {other:?}"),
+        }
+    }
+
+    const M_NAME: &str = "X_2012-06-21_34200000_57600000_message_1.csv";
+    const O_NAME: &str = "X_2012-06-21_34200000_57600000_orderbook_1.csv";
+
+    #[test]
+    fn loads_a_zip_like_the_csv_files() {
+        for deflate in [true, false] {
+            let z = make_zip(&[
+                ("ReadMe.txt", b"readme", deflate),
+                (M_NAME, MSG.as_bytes(), deflate),
+                (O_NAME, OB.as_bytes(), deflate),
+            ]);
+            let p = load_zip(&z, "s.zip").unwrap();
+            assert_eq!(p.messages, parse_messages(MSG.as_bytes(), "m").unwrap());
+            assert_eq!(
+                (p.orderbook, p.orderbook_cols),
+                parse_orderbook(OB.as_bytes(), "o").unwrap()
+            );
+            assert_eq!(p.message_file, format!("s.zip!{M_NAME}"));
+            assert_eq!(p.orderbook_file, format!("s.zip!{O_NAME}"));
+        }
+    }
+
+    #[test]
+    fn corrupt_and_truncated_zips_are_file_errors() {
+        let ob = OB.repeat(2000);
+        let z = make_zip(&[
+            (M_NAME, MSG.as_bytes(), true),
+            (O_NAME, ob.as_bytes(), true),
+        ]);
+        assert!(load_zip(&z, "s.zip").is_ok());
+        // Every truncation is an error naming the archive, never a panic.
+        for cut in (0..z.len()).step_by(7) {
+            let r = file_reason(&load_zip(&z[..cut], "s.zip").unwrap_err());
+            assert!(r.contains("not a readable zip archive"), "cut {cut}: {r}");
+        }
+        // A corrupt deflate stream (bytes inside the orderbook member's data changed).
+        let data_at = z
+            .windows(O_NAME.len())
+            .position(|w| w == O_NAME.as_bytes())
+            .unwrap()
+            + O_NAME.len();
+        for (i, flip) in [(2usize, 0xffu8), (10, 0x55), (30, 0x0f)] {
+            let mut bad = z.clone();
+            bad[data_at + i] ^= flip;
+            let r = file_reason(&load_zip(&bad, "s.zip").unwrap_err());
+            assert!(r.contains(O_NAME), "{r}");
+            assert!(
+                r.contains("corrupt deflate stream")
+                    || r.contains("CRC-32")
+                    || r.contains("inflates to"),
+                "{r}"
+            );
+        }
+        // A stored member whose bytes changed fails its CRC.
+        let mut stored = make_zip(&[
+            (M_NAME, MSG.as_bytes(), false),
+            (O_NAME, OB.as_bytes(), false),
+        ]);
+        let at = stored.windows(7).position(|w| w == b"34200.0").unwrap();
+        stored[at] = b'4';
+        assert!(file_reason(&load_zip(&stored, "s.zip").unwrap_err()).contains("CRC-32"));
+        // Missing or doubled members.
+        let one = make_zip(&[(M_NAME, MSG.as_bytes(), true)]);
+        let r = file_reason(&load_zip(&one, "s.zip").unwrap_err());
+        assert!(
+            r.contains("exactly one member named *_orderbook_<L>.csv, found 0 (none)"),
+            "{r}"
+        );
+        let two = make_zip(&[
+            (M_NAME, MSG.as_bytes(), true),
+            ("b_message_1.csv", MSG.as_bytes(), true),
+            (O_NAME, OB.as_bytes(), true),
+        ]);
+        let r = file_reason(&load_zip(&two, "s.zip").unwrap_err());
+        assert!(r.contains("found 2"), "{r}");
+    }
+
+    /// A bad field in the second half of a large orderbook member (parsed in chunks on
+    /// several threads) names its line in the whole file, and the member as the file.
+    #[test]
+    fn zip_errors_keep_global_lines_in_large_members() {
+        let row = "5859400,200,5853300,18,5859500,100,5853200,7\n";
+        let rows = (PARALLEL_MIN_BYTES / row.len()) * 2;
+        let mut ob = row.repeat(rows);
+        let bad_line = rows * 3 / 4;
+        let at = (bad_line - 1) * row.len();
+        ob.replace_range(at + 8..at + 11, "2x0");
+        let msgs = "34200.1,5,0,10,5853300,1\n".repeat(rows);
+        let z = make_zip(&[
+            (M_NAME, msgs.as_bytes(), true),
+            (O_NAME, ob.as_bytes(), true),
+        ]);
+        let e = load_zip(&z, "s.zip").unwrap_err();
+        match &e {
+            LobsterError::Format {
+                file, line, field, ..
+            } => {
+                assert_eq!(file, &format!("s.zip!{O_NAME}"));
+                assert_eq!((*line, field.as_str()), (bad_line, "AskSize_1"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut msgs_bad = msgs.clone();
+        let at = (bad_line - 1) * 25;
+        msgs_bad.replace_range(at + 8..at + 9, "9");
+        assert_eq!(&msgs_bad[at..at + 10], "34200.1,9,");
+        let z = make_zip(&[
+            (M_NAME, msgs_bad.as_bytes(), true),
+            (O_NAME, row.repeat(rows).as_bytes(), true),
+        ]);
+        let p = load_zip(&z, "s.zip").unwrap();
+        assert_eq!(
+            p.messages[(bad_line - 1) * 6 + 1],
+            9,
+            "type 9 parses (replay rejects it)"
+        );
+        // Named level 2 (8 columns), the orderbook array is allocated ahead (while the
+        // orderbook member inflates) and must come out the same.
+        let o2 = O_NAME.replace("_1.csv", "_2.csv");
+        let ob = row.repeat(rows);
+        assert_eq!(
+            orderbook_ahead(rows, &format!("s.zip!{o2}")).map(|v| v.len()),
+            Some(rows * 8)
+        );
+        let z = make_zip(&[(M_NAME, msgs.as_bytes(), true), (&o2, ob.as_bytes(), true)]);
+        let p = load_zip(&z, "s.zip").unwrap();
+        assert_eq!(
+            (p.orderbook, p.orderbook_cols),
+            parse_orderbook(ob.as_bytes(), "o").unwrap()
+        );
+        assert_eq!(p.messages, parse_messages(msgs.as_bytes(), "m").unwrap());
     }
 
     #[test]

@@ -568,6 +568,7 @@ struct Replayer<'a> {
     rule: EmitRule,
     rows: Vec<Mbp10Row>,
     book_events: usize,
+    progress: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
 fn side_of(c: u8) -> Option<Side> {
@@ -801,7 +802,12 @@ impl Replayer<'_> {
     fn run(&mut self) -> Result<(), MboError> {
         let file = self.file;
         let mut pending: Option<MboRecord> = None;
-        for r in &file.records {
+        for (i, r) in file.records.iter().enumerate() {
+            if i % PROGRESS_EVERY == 0 {
+                if let Some(p) = self.progress {
+                    p.store(i as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             let before = match self.rule {
                 EmitRule::TopChange => Some(self.top()),
                 EmitRule::Reference => None,
@@ -932,6 +938,23 @@ pub fn replay_mbo(
     tick_nanos: Option<i64>,
     rule: EmitRule,
 ) -> Result<MbpReplay, MboError> {
+    replay_mbo_with_progress(file, tick_nanos, rule, None)
+}
+
+/// Records between two updates of a progress counter.
+const PROGRESS_EVERY: usize = 1024;
+
+/// [`replay_mbo`] that also stores the number of records applied so far in `progress`
+/// (every 1024 records and at the end; relaxed stores, for a progress bar on another thread).
+///
+/// # Errors
+/// As [`replay_mbo`].
+pub fn replay_mbo_with_progress(
+    file: &MboFile,
+    tick_nanos: Option<i64>,
+    rule: EmitRule,
+    progress: Option<&std::sync::atomic::AtomicU64>,
+) -> Result<MbpReplay, MboError> {
     let tick = tick_nanos.unwrap_or_else(|| auto_tick_nanos(&file.records));
     if tick <= 0 {
         return Err(MboError::Replay {
@@ -948,8 +971,15 @@ pub fn replay_mbo(
         rule,
         rows: Vec::with_capacity(file.records.len()),
         book_events: 0,
+        progress,
     };
     rp.run()?;
+    if let Some(p) = progress {
+        p.store(
+            file.records.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     Ok(MbpReplay {
         resting_orders: rp.book.len(),
         rows: rp.rows,

@@ -1,7 +1,11 @@
 //! LOBSTER parsing and replay for `hftbook.data.lobster`: bytes in, int64 numpy arrays out,
 //! all work done with the GIL released.
 
-use hftbook_core::lobster::{self, LobsterError, ReplayOptions, MESSAGE_COLUMNS};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hftbook_core::lobster::{self, LoadedPair, LobsterError, ReplayOptions, MESSAGE_COLUMNS};
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -36,6 +40,7 @@ fn to_py_err(py: Python<'_>, e: LobsterError) -> PyErr {
             file, line, field, ..
         } => data_error(py, message, Some(file), Some(line), Some(field)),
         LobsterError::Book { line, .. } => data_error(py, message, None, Some(line), None),
+        LobsterError::File { file, .. } => data_error(py, message, Some(file), None, None),
         _ => data_error(py, message, None, None, None),
     }
 }
@@ -66,6 +71,70 @@ fn parse_lobster_orderbook(py: Python<'_>, data: PyBackedBytes, name: &str) -> P
     matrix(py, v, cols)
 }
 
+/// Work done so far by a replay running without the GIL, and its total, readable from
+/// another Python thread (for a progress bar). The total is 0 until the work knows it.
+#[derive(Debug, Default)]
+#[pyclass(name = "_Counter", module = "hftbook._core", frozen)]
+pub struct PyCounter {
+    pub(crate) done: Arc<AtomicU64>,
+    pub(crate) total: Arc<AtomicU64>,
+}
+
+#[pymethods]
+impl PyCounter {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Units done so far (messages or records).
+    fn value(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Units in all (0 while unknown).
+    fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+type Loaded = (Py<PyAny>, Py<PyAny>, String, String, f64);
+
+fn loaded(py: Python<'_>, p: LoadedPair) -> PyResult<Loaded> {
+    Ok((
+        matrix(py, p.messages, MESSAGE_COLUMNS)?,
+        matrix(py, p.orderbook, p.orderbook_cols)?,
+        p.message_file,
+        p.orderbook_file,
+        p.parse_seconds,
+    ))
+}
+
+/// Read and parse a LOBSTER sample zip in Rust without the GIL: the two members are inflated
+/// on two threads and parsed as soon as they are. Returns `(messages, orderbook,
+/// message_file, orderbook_file, parse_seconds)`; `name` names the archive in errors.
+#[pyfunction]
+fn load_lobster_zip(py: Python<'_>, path: PathBuf, name: &str) -> PyResult<Loaded> {
+    let r = run_detached(py, || lobster::load_zip_file(&path, name))?;
+    loaded(py, r.map_err(|e| to_py_err(py, e))?)
+}
+
+/// Read and parse a LOBSTER message CSV and its orderbook CSV in Rust without the GIL (the
+/// message file on one thread while the orderbook is read). Returns as `load_lobster_zip`.
+#[pyfunction]
+fn load_lobster_csv(
+    py: Python<'_>,
+    message: PathBuf,
+    orderbook: PathBuf,
+    message_name: &str,
+    orderbook_name: &str,
+) -> PyResult<Loaded> {
+    let r = run_detached(py, || {
+        lobster::load_csv(&message, &orderbook, message_name, orderbook_name)
+    })?;
+    loaded(py, r.map_err(|e| to_py_err(py, e))?)
+}
+
 fn contiguous<'a>(
     py: Python<'_>,
     a: &'a PyReadonlyArray2<'_, i64>,
@@ -94,7 +163,7 @@ fn arr<T: numpy::Element>(py: Python<'_>, v: Vec<T>) -> Py<PyAny> {
 
 /// Replay LOBSTER messages against their orderbook rows; returns a dict of figures and arrays.
 #[pyfunction]
-#[pyo3(signature = (messages, orderbook, levels=None, *, edge_sync=true, validate=true, message_file="messages", orderbook_file="orderbook"))]
+#[pyo3(signature = (messages, orderbook, levels=None, *, edge_sync=true, validate=true, message_file="messages", orderbook_file="orderbook", counter=None))]
 #[allow(clippy::too_many_arguments)]
 fn replay_lobster<'py>(
     py: Python<'py>,
@@ -105,6 +174,7 @@ fn replay_lobster<'py>(
     validate: bool,
     message_file: &str,
     orderbook_file: &str,
+    counter: Option<PyRef<'py, PyCounter>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     if messages.shape()[1] != MESSAGE_COLUMNS {
         return Err(data_error(
@@ -128,8 +198,15 @@ fn replay_lobster<'py>(
         message_file: message_file.to_string(),
         orderbook_file: orderbook_file.to_string(),
     };
-    let r =
-        run_detached(py, || lobster::replay(m, b, cols, &opts))?.map_err(|e| to_py_err(py, e))?;
+    let done = counter.map(|c| {
+        c.total
+            .store((m.len() / MESSAGE_COLUMNS) as u64, Ordering::Relaxed);
+        c.done.clone()
+    });
+    let r = run_detached(py, || {
+        lobster::replay_with_progress(m, b, cols, &opts, done.as_deref())
+    })?
+    .map_err(|e| to_py_err(py, e))?;
     let d = PyDict::new(py);
     d.set_item("messages", r.messages)?;
     d.set_item("levels", r.levels)?;
@@ -182,5 +259,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_lobster_messages, m)?)?;
     m.add_function(wrap_pyfunction!(parse_lobster_orderbook, m)?)?;
     m.add_function(wrap_pyfunction!(replay_lobster, m)?)?;
+    m.add_function(wrap_pyfunction!(load_lobster_zip, m)?)?;
+    m.add_function(wrap_pyfunction!(load_lobster_csv, m)?)?;
+    m.add_class::<PyCounter>()?;
     Ok(())
 }

@@ -165,7 +165,7 @@ struct Run {
 /// Parse, replay, and optionally write the CSV and compare it with an expected MBP-10 file,
 /// all without the GIL. Returns the rows as columns plus the figures of the report.
 #[pyfunction]
-#[pyo3(signature = (path=None, data=None, *, tick_nanos=None, emit="reference", expected=None, out=None, crlf=false))]
+#[pyo3(signature = (path=None, data=None, *, tick_nanos=None, emit="reference", expected=None, out=None, crlf=false, counter=None))]
 #[allow(clippy::too_many_arguments)]
 fn _mbo_replay<'py>(
     py: Python<'py>,
@@ -176,8 +176,10 @@ fn _mbo_replay<'py>(
     expected: Option<PathBuf>,
     out: Option<PathBuf>,
     crlf: bool,
+    counter: Option<PyRef<'py, crate::lobster::PyCounter>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let rule = rule_of(emit)?;
+    let counter = counter.map(|c| (c.done.clone(), c.total.clone()));
     if let Some(t) = tick_nanos {
         if t <= 0 {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -189,7 +191,15 @@ fn _mbo_replay<'py>(
         let t0 = Instant::now();
         let file = load(path, data).map_err(PyErrLater::Mbo)?;
         let t1 = Instant::now();
-        let replay = mbo::replay_mbo(&file, tick_nanos, rule).map_err(PyErrLater::Mbo)?;
+        let done = counter.as_ref().map(|(done, total)| {
+            total.store(
+                file.records.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            &**done
+        });
+        let replay = mbo::replay_mbo_with_progress(&file, tick_nanos, rule, done)
+            .map_err(PyErrLater::Mbo)?;
         let replay_s = t1.elapsed().as_secs_f64();
         let parse_s = (t1 - t0).as_secs_f64();
         let mut cmp = None;
