@@ -353,6 +353,10 @@ pub fn apply_with<L: Ladder>(
     out.filled_qty.reserve(n);
     out.remaining_qty.reserve(n);
     out.fills.reserve(n / 2 + 16);
+    crate::mem::advise_huge_pages(out.order_ids.spare_capacity_mut());
+    crate::mem::advise_huge_pages(out.filled_qty.spare_capacity_mut());
+    crate::mem::advise_huge_pages(out.remaining_qty.spare_capacity_mut());
+    crate::mem::advise_huge_pages(out.fills.spare_capacity_mut());
     let BatchOutcome {
         order_ids,
         status,

@@ -31,6 +31,7 @@ pub mod itch;
 pub mod ladder;
 pub mod lobster;
 pub mod mbo;
+mod mem;
 pub mod profile;
 pub mod report;
 pub mod types;

@@ -546,34 +546,6 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     Ok((ns, pos))
 }
 
-/// Ask the kernel to back a large, not yet touched buffer with transparent huge pages.
-///
-/// Parsing a level-10 sample writes ~47 MB of fresh output (and a zip load inflates ~34 MB):
-/// with 4 KiB pages that is ~20,000 page faults, which on a VM cost about as much as the
-/// parsing itself. `MADV_HUGEPAGE` makes that a few dozen 2 MiB faults where the kernel's THP
-/// mode is `madvise` (or `always`). A hint only: contents and semantics do not change, and
-/// failure is ignored. Buffers below 4 MiB are left alone.
-pub(crate) fn advise_huge_pages<T>(buf: &[T]) {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        let bytes = std::mem::size_of_val(buf);
-        if bytes < (4 << 20) {
-            return;
-        }
-        let start = buf.as_ptr() as usize;
-        let aligned = start.next_multiple_of(PAGE);
-        let len = (start + bytes).saturating_sub(aligned) / PAGE * PAGE;
-        // SAFETY: [aligned, aligned + len) lies inside `buf`, memory this process owns;
-        // MADV_HUGEPAGE changes only how it is backed, never its contents.
-        unsafe {
-            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = buf;
-}
-
 /// Chunks per parsing thread for large inputs (see [`parse_rows_with`]).
 const CHUNKS_PER_THREAD: usize = 4;
 
@@ -680,7 +652,7 @@ fn parse_rows_into(
         Some(v) if v.len() == total => v,
         _ => {
             let v = vec![0i64; total];
-            advise_huge_pages(&v);
+            crate::mem::advise_huge_pages(&v);
             v
         }
     };
@@ -933,7 +905,7 @@ fn read_file(path: &std::path::Path, name: &str) -> Result<Vec<u8>, LobsterError
     let mut f = std::fs::File::open(path).map_err(fail)?;
     let len = f.metadata().map_err(fail)?.len();
     let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
-    advise_huge_pages(buf.spare_capacity_mut());
+    crate::mem::advise_huge_pages(buf.spare_capacity_mut());
     f.read_to_end(&mut buf).map_err(fail)?;
     Ok(buf)
 }
@@ -961,7 +933,7 @@ fn orderbook_ahead(rows: usize, orderbook_file: &str) -> Option<Vec<i64>> {
         return None;
     }
     let mut v = vec![0i64; n];
-    advise_huge_pages(&v);
+    crate::mem::advise_huge_pages(&v);
     // One write per 4 KiB page (`black_box`: the compiler must not drop stores of a zero it
     // knows is there); the parser overwrites every value.
     for x in v.iter_mut().step_by(512) {
@@ -1172,7 +1144,7 @@ fn inflate<'a>(
     let raw = &archive[m.start..m.start + m.compressed];
     let bytes = if m.deflated {
         let mut out = vec![0u8; m.size];
-        advise_huge_pages(&out);
+        crate::mem::advise_huge_pages(&out);
         let n = libdeflater::Decompressor::new()
             .deflate_decompress(raw, &mut out)
             .map_err(|e| {
