@@ -4,6 +4,7 @@
 use hftbook_core::{
     ErrorKind, OrderError, OrderType, Price, Qty, Side, StpMode, TickSize, TimeInForce,
 };
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyType};
@@ -15,6 +16,29 @@ static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// The `decimal.Decimal` class.
 pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECIMAL.import(py, "decimal", "Decimal")
+}
+
+/// The value of an exact `int` (not a subclass, not a bool) within the range of i64; `None`
+/// for anything else, which then takes the general (and error-reporting) path.
+///
+/// Most per-call arguments are plain ints: this skips PyO3's generic extraction (type
+/// checks, `__index__`, error fetching) for them.
+#[inline]
+pub fn exact_i64(v: &Bound<'_, PyAny>) -> Option<i64> {
+    let p = v.as_ptr();
+    // SAFETY: `p` is a live object; PyLong_CheckExact only reads its type.
+    if unsafe { ffi::PyLong_CheckExact(p) } == 0 {
+        return None;
+    }
+    let mut overflow = 0;
+    // SAFETY: an exact int: no `__index__` is called, so no Python code runs.
+    let x = unsafe { ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow) };
+    // SAFETY: checking (and clearing) the error indicator with the interpreter attached.
+    if overflow != 0 || (x == -1 && unsafe { !ffi::PyErr_Occurred().is_null() }) {
+        unsafe { ffi::PyErr_Clear() };
+        return None;
+    }
+    Some(x)
 }
 
 fn invalid(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>, msg: String) -> PyErr {
@@ -56,6 +80,7 @@ fn code<T: Copy>(
 }
 
 /// `"buy"`/`"sell"` (any case, or `hb.Side`).
+#[inline]
 pub fn side(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Side> {
     // String literals in Python code are interned: most calls pass these very objects.
     if v.is(pyo3::intern!(py, "buy")) {
@@ -68,8 +93,16 @@ pub fn side(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Side> {
 }
 
 /// `"limit"`/`"market"`.
+#[inline]
 pub fn order_type(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<OrderType> {
     v.map_or(Ok(OrderType::Limit), |v| {
+        // The interned literals first, by pointer (as for `side`).
+        if v.is(pyo3::intern!(py, "limit")) {
+            return Ok(OrderType::Limit);
+        }
+        if v.is(pyo3::intern!(py, "market")) {
+            return Ok(OrderType::Market);
+        }
         code(
             py,
             "order_type",
@@ -80,8 +113,13 @@ pub fn order_type(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<Orde
 }
 
 /// `"gtc"`/`"ioc"`/`"fok"`; default GTC (IOC for market orders).
+#[inline]
 pub fn tif(py: Python<'_>, v: Option<&Bound<'_, PyAny>>, ot: OrderType) -> PyResult<TimeInForce> {
     match v {
+        // The interned literals first, by pointer (as for `side`).
+        Some(v) if v.is(pyo3::intern!(py, "gtc")) => Ok(TimeInForce::Gtc),
+        Some(v) if v.is(pyo3::intern!(py, "ioc")) => Ok(TimeInForce::Ioc),
+        Some(v) if v.is(pyo3::intern!(py, "fok")) => Ok(TimeInForce::Fok),
         None => Ok(if ot == OrderType::Market {
             TimeInForce::Ioc
         } else {
@@ -228,6 +266,7 @@ impl Spec {
     }
 
     /// Integer ticks given directly.
+    #[inline]
     pub fn price_ticks(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Price> {
         let bad = || {
             raise(
@@ -242,6 +281,11 @@ impl Spec {
                 None,
             )
         };
+        if let Some(t) = exact_i64(v) {
+            if let Ok(p) = Price::new_checked(t) {
+                return Ok(p);
+            }
+        }
         // Any integer (numpy ones included, through `__index__`) but a bool.
         if v.is_instance_of::<PyBool>() {
             return Err(bad());
@@ -252,6 +296,9 @@ impl Spec {
 
     /// A quantity in units to lots.
     pub fn qty(&self, py: Python<'_>, field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Qty> {
+        if let Some(units) = exact_i64(v).and_then(|u| u64::try_from(u).ok()) {
+            return self.units_to_lots(py, field, units);
+        }
         // Any integer (numpy ones included, through `__index__`) but a bool.
         let units: Option<u64> = if v.is_instance_of::<PyBool>() {
             None
@@ -275,6 +322,7 @@ impl Spec {
     }
 
     /// Units to lots, checking the lot grid.
+    #[inline]
     pub fn units_to_lots(&self, py: Python<'_>, field: &'static str, units: u64) -> PyResult<Qty> {
         if self.lot_size == 1 {
             return Ok(units);
