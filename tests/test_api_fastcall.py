@@ -315,7 +315,7 @@ def test_report_type_reference_count_is_balanced() -> None:
 
 
 def test_reports_cross_threads() -> None:
-    """Reports made on one thread and dropped on another (per-thread free lists)."""
+    """Reports made on other threads and dropped on the main one (the free list is shared)."""
     b = _book()
     made: list[hb.ExecutionReport] = []
     lock = threading.Lock()
@@ -337,3 +337,24 @@ def test_reports_cross_threads() -> None:
     gc.collect()
     assert b.submit("buy", price_ticks=100, qty=1, order_id=9999).order_id == 9999
     assert len(b) == 1501
+
+
+@pytest.mark.parametrize(
+    "n",
+    [1, 7, 255, 256, 2**15 - 1, 2**15, 2**30 - 1, 2**30, 2**30 + 1, 2**31, 2**45 + 3, 2**47],
+)
+def test_ints_of_every_size_are_read_exactly(n: int) -> None:
+    """Small ints are read from the int object itself, larger ones through the C API."""
+    b = hb.OrderBook("INT", tick_size="1", clock="manual")
+    r = b.submit("buy", price_ticks=n, qty=n, order_id=n)
+    assert (r.order_id, r.remaining_qty) == (n, n)
+    assert b.orders("buy")[["order_id", "price_ticks", "qty"]].tolist() == [(n, n, n)]
+    r = b.submit("sell", price_ticks=-n, qty=n, order_id=n + 1)
+    assert r.filled_qty == n
+    assert r.fills[0].price_ticks == n
+    b.submit("sell", price_ticks=n + 5, qty=1, order_id=n + 2)
+    b.submit("buy", price_ticks=-n, qty=3, order_id=n + 3)
+    assert b.orders("buy")["price_ticks"].tolist() == [-n]
+    assert b.cancel(n + 2).cancelled_qty == 1
+    assert b.cancel(n + 3).cancelled_qty == 3
+    assert len(b) == 0

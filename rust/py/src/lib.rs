@@ -1046,6 +1046,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBookReader>()?;
     m.add_class::<PyExecutionReport>()?;
     objects::install_report_alloc(m.py())?;
+    convert::init_int_layout(m.py())?;
     m.add_class::<PyFill>()?;
     m.add_class::<PyLevel>()?;
     m.add_class::<PyOrder>()?;

@@ -1,7 +1,7 @@
 //! Value objects returned to Python: execution reports, fills, levels, orders, depth,
 //! batch results. All frozen (immutable, thread-safe).
 
-use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -418,8 +418,7 @@ impl PyBatchResult {
 // through the base type's `tp_new` (`object_new`, with an empty args tuple), then `tp_alloc`,
 // whose free list takes a mutex on every allocation and every free: ~230 instructions per
 // report (callgrind, W2 per-call stream). Here the type's `tp_alloc`/`tp_free` are a free
-// list of this thread's own (no atomics; objects are only ever allocated and freed with
-// the interpreter attached), and [`new_report`] takes an object from it and writes the
+// list guarded by the GIL (no atomics), and [`new_report`] takes an object from it and writes the
 // Rust value straight into it, at the offset PyO3 itself uses — measured once at start-up
 // from an object PyO3 built, and used only if the type's size shows that the value is
 // all the object holds. Every report is still a new, independent object.
@@ -430,15 +429,18 @@ static REPORT_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null
 /// Offset of the Rust value inside a report object; 0 = unknown (use PyO3's path).
 static REPORT_OFFSET: AtomicUsize = AtomicUsize::new(0);
 
-/// Objects kept per thread for reuse.
+/// Objects kept for reuse.
 const FREE_CAP: usize = 64;
 
-thread_local! {
-    // Const-initialised, no destructor: objects left here when a thread ends are leaked
-    // (at most FREE_CAP small blocks per thread), never freed without the interpreter.
-    static FREE: (Cell<usize>, [Cell<*mut ffi::PyObject>; FREE_CAP]) =
-        const { (Cell::new(0), [const { Cell::new(std::ptr::null_mut()) }; FREE_CAP]) };
-}
+/// The free list. Only touched by `report_alloc`/`report_free`, which CPython calls with
+/// the GIL held; the allocator is installed only on builds with a GIL (see
+/// [`install_report_alloc`]), so the GIL serialises every access.
+struct FreeList(UnsafeCell<(usize, [*mut ffi::PyObject; FREE_CAP])>);
+
+// SAFETY: every access happens with the GIL held (above).
+unsafe impl Sync for FreeList {}
+
+static FREE: FreeList = FreeList(UnsafeCell::new((0, [std::ptr::null_mut(); FREE_CAP])));
 
 /// `tp_alloc` of `ExecutionReport`: the free list, else `PyType_GenericAlloc`.
 unsafe extern "C" fn report_alloc(
@@ -446,17 +448,11 @@ unsafe extern "C" fn report_alloc(
     nitems: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     if nitems == 0 && std::ptr::eq(subtype, REPORT_TYPE.load(Ordering::Relaxed)) {
-        let obj = FREE
-            .try_with(|(n, slots)| {
-                let k = n.get();
-                if k == 0 {
-                    return std::ptr::null_mut();
-                }
-                n.set(k - 1);
-                slots[k - 1].get()
-            })
-            .unwrap_or(std::ptr::null_mut());
-        if !obj.is_null() {
+        // SAFETY: the GIL is held (see FreeList).
+        let (n, slots) = unsafe { &mut *FREE.0.get() };
+        if *n > 0 {
+            *n -= 1;
+            let obj = slots[*n];
             // SAFETY: `obj` is a block of this type's size freed by `report_free`;
             // PyObject_Init sets its type (and takes the heap type's reference) and refcount.
             unsafe { ffi::PyObject_Init(obj, subtype) };
@@ -478,18 +474,11 @@ unsafe extern "C" fn report_free(obj: *mut c_void) {
     // still set.
     let ty = unsafe { ffi::Py_TYPE(o) };
     if std::ptr::eq(ty, REPORT_TYPE.load(Ordering::Relaxed)) {
-        let kept = FREE
-            .try_with(|(n, slots)| {
-                let k = n.get();
-                if k == FREE_CAP {
-                    return false;
-                }
-                slots[k].set(o);
-                n.set(k + 1);
-                true
-            })
-            .unwrap_or(false);
-        if kept {
+        // SAFETY: the GIL is held (see FreeList).
+        let (n, slots) = unsafe { &mut *FREE.0.get() };
+        if *n < FREE_CAP {
+            slots[*n] = o;
+            *n += 1;
             return;
         }
     }
@@ -506,6 +495,14 @@ unsafe extern "C" fn report_free(obj: *mut c_void) {
 /// Install the report allocator on the `ExecutionReport` type and measure where PyO3
 /// puts the value in the object. Call once, after the class was added to the module.
 pub fn install_report_alloc(py: Python<'_>) -> PyResult<()> {
+    // A free-threaded build has no GIL to guard the free list: keep PyO3's allocator.
+    let gil_disabled = py
+        .import("sysconfig")?
+        .call_method1("get_config_var", ("Py_GIL_DISABLED",))?
+        .is_truthy()?;
+    if gil_disabled {
+        return Ok(());
+    }
     let ty = py.get_type::<PyExecutionReport>();
     let tp = ty.as_type_ptr();
     // SAFETY: a heap type we own, already ready; CPython reads tp_alloc/tp_free at each
