@@ -358,3 +358,38 @@ def test_ints_of_every_size_are_read_exactly(n: int) -> None:
     assert b.cancel(n + 2).cancelled_qty == 1
     assert b.cancel(n + 3).cancelled_qty == 3
     assert len(b) == 0
+
+
+def _same_names_two_arities(b: hb.OrderBook) -> hb.ExecutionReport:
+    r = b.submit("buy", price_ticks=100, qty=1)
+    b.submit("buy", None, 5, price_ticks=100, qty=1)  # 'qty' given twice
+    return r
+
+
+def test_keyword_layout_cache_checks_positionals() -> None:
+    """Call sites in one code object share their keyword-name tuple: the cached layout of
+    ('price_ticks', 'qty') from a call with one positional must not be used for a call
+    with three, where 'qty' is also positional."""
+    consts = _same_names_two_arities.__code__.co_consts
+    assert consts.count(("price_ticks", "qty")) == 1
+    b = _book()
+    for _ in range(3):
+        with pytest.raises(TypeError, match=re.escape("multiple values for argument 'qty'")):
+            _same_names_two_arities(b)
+    assert len(b) == 3
+    # Many call shapes (more than the cache holds), each twice, all placed correctly.
+    for i in range(40):
+        names = ["price_ticks", "qty", "order_id", "account", "tif"][: 2 + i % 4]
+        kwargs: dict[str, Any] = {
+            "price_ticks": 200 + i,
+            "qty": 1 + i,
+            "order_id": 1000 + i,
+            "account": 7,
+            "tif": "gtc",
+        }
+        picked = {n: kwargs[n] for n in (names if i % 2 else reversed(names))}
+        r = b.submit("sell", **picked)
+        assert r.remaining_qty == 1 + i
+        if "order_id" in picked:
+            assert r.order_id == 1000 + i
+    assert len(b) == 43

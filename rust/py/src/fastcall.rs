@@ -17,9 +17,11 @@
 //!
 //! Panics are caught and raised as `pyo3_runtime.PanicException`, like every PyO3 method.
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -176,6 +178,85 @@ fn fast_order(
     })
 }
 
+/// Where the keyword values of one `kwnames` tuple go: `slots[k]` is the parameter of the
+/// k-th name; `min_slot` the smallest (the call is valid only with fewer positionals).
+#[derive(Clone, Copy)]
+struct KwLayout {
+    names: *mut ffi::PyObject,
+    len: u8,
+    min_slot: u8,
+    slots: [u8; NAMES.len()],
+}
+
+const KW_ENTRIES: usize = 8;
+
+/// The keyword layouts of the last few `submit` call sites. Each entry owns a reference to
+/// its tuple, so a cached pointer always names that same (immutable) tuple. Touched only
+/// with the GIL held and only on builds with a GIL (`GIL_BUILD`), which serialises access.
+struct KwLayouts(UnsafeCell<([KwLayout; KW_ENTRIES], usize)>);
+
+// SAFETY: see above: every access holds the GIL.
+unsafe impl Sync for KwLayouts {}
+
+static KW_LAYOUTS: KwLayouts = KwLayouts(UnsafeCell::new((
+    [KwLayout {
+        names: ptr::null_mut(),
+        len: 0,
+        min_slot: 0,
+        slots: [0; NAMES.len()],
+    }; KW_ENTRIES],
+    0,
+)));
+
+/// Whether this interpreter has a GIL (set by [`install`]); the layout cache is off otherwise.
+static GIL_BUILD: AtomicBool = AtomicBool::new(false);
+
+impl KwLayouts {
+    /// The cached layout of `kwnames`, if any.
+    ///
+    /// # Safety
+    /// The GIL is held.
+    #[inline]
+    unsafe fn find(&self, kwnames: *mut ffi::PyObject) -> Option<KwLayout> {
+        if !GIL_BUILD.load(Ordering::Relaxed) {
+            return None;
+        }
+        // SAFETY: the GIL serialises access (caller).
+        let (entries, _) = unsafe { &*self.0.get() };
+        entries.iter().find(|e| e.names == kwnames).copied()
+    }
+
+    /// Remember the layout of `kwnames` (a tuple whose names all matched distinct slots),
+    /// replacing the oldest entry.
+    ///
+    /// # Safety
+    /// The GIL is held.
+    unsafe fn remember(&self, kwnames: *mut ffi::PyObject, slots: &[u8]) {
+        if !GIL_BUILD.load(Ordering::Relaxed) || slots.is_empty() || slots.len() > NAMES.len() {
+            return;
+        }
+        // SAFETY: the GIL serialises access (caller).
+        let (entries, next) = unsafe { &mut *self.0.get() };
+        let mut e = KwLayout {
+            names: kwnames,
+            len: slots.len() as u8,
+            min_slot: slots.iter().copied().min().unwrap_or(0),
+            slots: [0; NAMES.len()],
+        };
+        e.slots[..slots.len()].copy_from_slice(slots);
+        let old = std::mem::replace(&mut entries[*next], e);
+        *next = (*next + 1) % KW_ENTRIES;
+        // SAFETY: the entry owns a reference to its tuple (taken here, released on
+        // eviction); the GIL is held.
+        unsafe {
+            ffi::Py_INCREF(kwnames);
+            if !old.names.is_null() {
+                ffi::Py_DECREF(old.names);
+            }
+        }
+    }
+}
+
 /// Parse the vectorcall arguments and run `PyOrderBook::submit`.
 ///
 /// # Safety
@@ -204,20 +285,40 @@ unsafe fn submit_impl(
         *v = unsafe { *args.add(i) };
     }
     if !kwnames.is_null() {
-        // SAFETY: kwnames is a tuple (vectorcall protocol).
-        let names_tuple = unsafe { Borrowed::from_ptr(py, kwnames) };
-        let names_tuple = names_tuple.cast::<PyTuple>()?;
-        let table = interned(py);
-        for (k, kw) in names_tuple.iter_borrowed().enumerate() {
-            let i = slot(table, &kw)?;
-            if !vals[i].is_null() {
-                return Err(PyTypeError::new_err(format!(
-                    "submit() got multiple values for argument '{}'",
-                    NAMES[i]
-                )));
+        // A call site passes the same `kwnames` tuple every time: its slots, once known,
+        // place the keyword values without looking at a name.
+        // SAFETY: see `KwLayouts` (GIL held, cache used only on GIL builds).
+        let known = unsafe { KW_LAYOUTS.find(kwnames) };
+        match known {
+            Some(e) if nargs <= usize::from(e.min_slot) => {
+                for (k, &i) in e.slots[..usize::from(e.len)].iter().enumerate() {
+                    // SAFETY: the k-th keyword value follows the positional arguments
+                    // (the cached tuple is this very tuple, so it has `len` names).
+                    vals[usize::from(i)] = unsafe { *args.add(nargs + k) };
+                }
             }
-            // SAFETY: the k-th keyword value follows the positional arguments.
-            vals[i] = unsafe { *args.add(nargs + k) };
+            _ => {
+                // SAFETY: kwnames is a tuple (vectorcall protocol).
+                let names_tuple = unsafe { Borrowed::from_ptr(py, kwnames) };
+                let names_tuple = names_tuple.cast::<PyTuple>()?;
+                let table = interned(py);
+                let mut slots = [0u8; NAMES.len()];
+                for (k, kw) in names_tuple.iter_borrowed().enumerate() {
+                    let i = slot(table, &kw)?;
+                    if !vals[i].is_null() {
+                        return Err(PyTypeError::new_err(format!(
+                            "submit() got multiple values for argument '{}'",
+                            NAMES[i]
+                        )));
+                    }
+                    // SAFETY: the k-th keyword value follows the positional arguments.
+                    vals[i] = unsafe { *args.add(nargs + k) };
+                    // k < NAMES.len(): every name took a distinct slot.
+                    slots[k] = i as u8;
+                }
+                // SAFETY: as for `find`.
+                unsafe { KW_LAYOUTS.remember(kwnames, &slots[..names_tuple.len()]) };
+            }
         }
     }
     // SAFETY: Py_None is the None singleton.
@@ -536,6 +637,11 @@ fn install_method(
 /// Replace `OrderBook.submit`, `cancel` and `modify` (the PyO3 methods) with the
 /// vectorcall entry points.
 pub fn install(py: Python<'_>) -> PyResult<()> {
+    let gil_disabled = py
+        .import("sysconfig")?
+        .call_method1("get_config_var", ("Py_GIL_DISABLED",))?
+        .is_truthy()?;
+    GIL_BUILD.store(!gil_disabled, Ordering::Relaxed);
     install_method(py, c"submit", submit_fast)?;
     install_method(py, c"cancel", cancel_fast)?;
     install_method(py, c"modify", modify_fast)?;
