@@ -21,7 +21,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -272,7 +272,7 @@ unsafe fn submit_impl(
     // SAFETY: the method descriptor only calls us with an instance of OrderBook (or a
     // subclass) as `self`; the cast below checks it anyway.
     let slf = unsafe { Borrowed::from_ptr(py, slf) };
-    let book = slf.cast::<PyOrderBook>()?;
+    let book = book_of(slf)?;
     let nargs = usize::try_from(nargs).unwrap_or(0);
     if nargs > POSITIONAL {
         return Err(PyTypeError::new_err(format!(
@@ -381,8 +381,27 @@ unsafe fn submit_impl(
     crate::objects::new_report(py, report)
 }
 
+/// The `OrderBook` type object (set by [`install`]).
+static BOOK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(ptr::null_mut());
+
+/// `self` as an `OrderBook`: an exact instance by one pointer comparison, a subclass
+/// instance through PyO3's checked cast (which also rejects anything else).
+#[inline(always)]
+fn book_of<'a, 'py>(slf: Borrowed<'a, 'py, PyAny>) -> PyResult<Borrowed<'a, 'py, PyOrderBook>> {
+    // SAFETY: reading the type of a live object.
+    if std::ptr::eq(
+        unsafe { ffi::Py_TYPE(slf.as_ptr()) },
+        BOOK_TYPE.load(Ordering::Relaxed),
+    ) {
+        // SAFETY: the object's type is exactly OrderBook.
+        return Ok(unsafe { slf.cast_unchecked::<PyOrderBook>() });
+    }
+    Ok(slf.cast::<PyOrderBook>()?)
+}
+
 /// Turn the outcome of an entry point into what CPython expects: the object, or null with
 /// the exception set (a panic becomes `pyo3_runtime.PanicException`, as in PyO3 methods).
+#[inline(always)]
 fn finish(
     py: Python<'_>,
     r: std::thread::Result<PyResult<*mut ffi::PyObject>>,
@@ -514,7 +533,7 @@ unsafe fn cancel_impl(
 ) -> PyResult<*mut ffi::PyObject> {
     // SAFETY: as in submit_impl.
     let slf = unsafe { Borrowed::from_ptr(py, slf) };
-    let book = slf.cast::<PyOrderBook>()?;
+    let book = book_of(slf)?;
     let nargs = usize::try_from(nargs).unwrap_or(0);
     // The common call, `cancel(order_id)`: no parsing at all.
     let id = if nargs == 1 && kwnames.is_null() {
@@ -559,7 +578,7 @@ unsafe fn modify_impl(
 ) -> PyResult<*mut ffi::PyObject> {
     // SAFETY: as in submit_impl.
     let slf = unsafe { Borrowed::from_ptr(py, slf) };
-    let book = slf.cast::<PyOrderBook>()?;
+    let book = book_of(slf)?;
     let nargs = usize::try_from(nargs).unwrap_or(0);
     let table = MODIFY_INTERNED.get_or_init(py, || {
         MODIFY_NAMES.map(|n| PyString::intern(py, n).unbind())
@@ -642,6 +661,10 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         .call_method1("get_config_var", ("Py_GIL_DISABLED",))?
         .is_truthy()?;
     GIL_BUILD.store(!gil_disabled, Ordering::Relaxed);
+    BOOK_TYPE.store(
+        py.get_type::<PyOrderBook>().as_type_ptr(),
+        Ordering::Relaxed,
+    );
     install_method(py, c"submit", submit_fast)?;
     install_method(py, c"cancel", cancel_fast)?;
     install_method(py, c"modify", modify_fast)?;
