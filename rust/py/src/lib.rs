@@ -694,7 +694,11 @@ impl PyOrderBook {
         py: Python<'_>,
         order_id: &Bound<'_, PyAny>,
     ) -> PyResult<PyExecutionReport> {
-        let order_id = Self::resting_id(py, order_id)?;
+        // A plain non-negative int needs no checks (anything else: `resting_id`).
+        let order_id = match convert::exact_i64(order_id) {
+            Some(id) if id >= 0 => id.unsigned_abs(),
+            _ => Self::resting_id(py, order_id)?,
+        };
         let t = self.rec.start();
         let res = self.book.cancel(order_id, &mut ());
         if res.is_ok() {
@@ -734,7 +738,10 @@ impl PyOrderBook {
         qty: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
-        let order_id = Self::resting_id(py, order_id)?;
+        let order_id = match convert::exact_i64(order_id) {
+            Some(id) if id >= 0 => id.unsigned_abs(),
+            _ => Self::resting_id(py, order_id)?,
+        };
         let price = self.resolve_price(py, price, price_ticks)?;
         let qty_arg = qty.filter(|q| !q.is_none());
         let qty = match qty_arg {
