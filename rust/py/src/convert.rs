@@ -4,6 +4,9 @@
 use hftbook_core::{
     ErrorKind, OrderError, OrderType, Price, Qty, Side, StpMode, TickSize, TimeInForce,
 };
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyType};
@@ -15,6 +18,124 @@ static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// The `decimal.Decimal` class.
 pub fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     DECIMAL.import(py, "decimal", "Decimal")
+}
+
+/// How to read a small int's value straight from the object (see [`compact_int`]).
+/// 0: not known, always call `PyLong_AsLongLongAndOverflow`; 1: CPython < 3.12 (signed digit
+/// count in `ob_size`); 2: CPython >= 3.12 (`lv_tag`: digit count << 3 | sign).
+static LONG_LAYOUT: AtomicU8 = AtomicU8::new(0);
+
+/// The value of an int of at most one 30-bit digit, read from the object itself, or `None`
+/// (more digits, or layout unknown). This is what CPython's own `_PyLong_IsCompact` /
+/// `medium_value` do; [`init_int_layout`] enables it only after checking it on sample
+/// values against `PyLong_AsLongLong`.
+///
+/// # Safety
+/// `p` must be an exact `int`.
+#[inline(always)]
+unsafe fn compact_int(p: *mut ffi::PyObject) -> Option<i64> {
+    let layout = LONG_LAYOUT.load(Ordering::Relaxed);
+    if layout == 0 {
+        return None;
+    }
+    let base = p.cast::<u8>();
+    let head = std::mem::size_of::<ffi::PyObject>();
+    // SAFETY: an int object has a word after its header (`ob_size` or `lv_tag`) and at
+    // least one 32-bit digit after that (CPython allocates one even for zero).
+    let (word, digit) = unsafe {
+        (
+            base.add(head).cast::<isize>().read(),
+            i64::from(base.add(head + 8).cast::<u32>().read()),
+        )
+    };
+    if layout == 1 {
+        match word {
+            0 => Some(0),
+            1 => Some(digit),
+            -1 => Some(-digit),
+            _ => None,
+        }
+    } else {
+        let tag = word as usize;
+        (tag < (2 << 3)).then(|| (1 - (tag & 3) as i64) * digit)
+    }
+}
+
+/// Check [`compact_int`]'s reading of ints on this interpreter and enable it if every
+/// sample agrees with `PyLong_AsLongLong` (otherwise the API call is used throughout).
+pub fn init_int_layout(py: Python<'_>) -> PyResult<()> {
+    if std::mem::size_of::<isize>() != 8 {
+        return Ok(());
+    }
+    let version: (u8, u8) = py
+        .import("sys")?
+        .getattr("version_info")?
+        .extract::<(u8, u8, u8, String, u8)>()
+        .map(|v| (v.0, v.1))?;
+    let is_cpython = py
+        .import("sys")?
+        .getattr("implementation")?
+        .getattr("name")?
+        .extract::<String>()?
+        == "cpython";
+    if !is_cpython {
+        return Ok(());
+    }
+    let layout = if version < (3, 12) { 1 } else { 2 };
+    LONG_LAYOUT.store(layout, Ordering::Relaxed);
+    let samples: [i64; 12] = [
+        0,
+        1,
+        -1,
+        7,
+        -7,
+        (1 << 15) - 1,
+        1 << 15,
+        (1 << 30) - 1,
+        -((1 << 30) - 1),
+        1 << 30,
+        -(1 << 40),
+        i64::MAX,
+    ];
+    let ok = samples.iter().all(|&v| {
+        let obj = v.into_pyobject(py).unwrap_or_else(|e| match e {});
+        // SAFETY: an exact int.
+        match unsafe { compact_int(obj.as_ptr()) } {
+            Some(x) => x == v && v.unsigned_abs() < (1 << 30),
+            None => v.unsigned_abs() >= (1 << 30),
+        }
+    });
+    if !ok {
+        LONG_LAYOUT.store(0, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// The value of an exact `int` (not a subclass, not a bool) within the range of i64; `None`
+/// for anything else, which then takes the general (and error-reporting) path.
+///
+/// Most per-call arguments are plain ints: this skips PyO3's generic extraction (type
+/// checks, `__index__`, error fetching) for them, and reads small ones directly.
+#[inline(always)]
+pub fn exact_i64(v: &Bound<'_, PyAny>) -> Option<i64> {
+    let p = v.as_ptr();
+    // SAFETY: `p` is a live object; PyLong_CheckExact only reads its type.
+    if unsafe { ffi::PyLong_CheckExact(p) } == 0 {
+        return None;
+    }
+    // SAFETY: an exact int.
+    if let Some(x) = unsafe { compact_int(p) } {
+        return Some(x);
+    }
+    let mut overflow = 0;
+    // SAFETY: an exact int: no `__index__` is called, so no Python code runs.
+    let x = unsafe { ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow) };
+    // SAFETY: checking (and clearing) the error indicator with the interpreter attached.
+    if overflow != 0 || (x == -1 && unsafe { !ffi::PyErr_Occurred().is_null() }) {
+        unsafe { ffi::PyErr_Clear() };
+        return None;
+    }
+    Some(x)
 }
 
 fn invalid(py: Python<'_>, field: &str, value: &Bound<'_, PyAny>, msg: String) -> PyErr {
@@ -56,6 +177,7 @@ fn code<T: Copy>(
 }
 
 /// `"buy"`/`"sell"` (any case, or `hb.Side`).
+#[inline]
 pub fn side(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Side> {
     // String literals in Python code are interned: most calls pass these very objects.
     if v.is(pyo3::intern!(py, "buy")) {
@@ -68,8 +190,16 @@ pub fn side(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Side> {
 }
 
 /// `"limit"`/`"market"`.
+#[inline]
 pub fn order_type(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<OrderType> {
     v.map_or(Ok(OrderType::Limit), |v| {
+        // The interned literals first, by pointer (as for `side`).
+        if v.is(pyo3::intern!(py, "limit")) {
+            return Ok(OrderType::Limit);
+        }
+        if v.is(pyo3::intern!(py, "market")) {
+            return Ok(OrderType::Market);
+        }
         code(
             py,
             "order_type",
@@ -80,8 +210,13 @@ pub fn order_type(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<Orde
 }
 
 /// `"gtc"`/`"ioc"`/`"fok"`; default GTC (IOC for market orders).
+#[inline]
 pub fn tif(py: Python<'_>, v: Option<&Bound<'_, PyAny>>, ot: OrderType) -> PyResult<TimeInForce> {
     match v {
+        // The interned literals first, by pointer (as for `side`).
+        Some(v) if v.is(pyo3::intern!(py, "gtc")) => Ok(TimeInForce::Gtc),
+        Some(v) if v.is(pyo3::intern!(py, "ioc")) => Ok(TimeInForce::Ioc),
+        Some(v) if v.is(pyo3::intern!(py, "fok")) => Ok(TimeInForce::Fok),
         None => Ok(if ot == OrderType::Market {
             TimeInForce::Ioc
         } else {
@@ -228,6 +363,7 @@ impl Spec {
     }
 
     /// Integer ticks given directly.
+    #[inline]
     pub fn price_ticks(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Price> {
         let bad = || {
             raise(
@@ -242,6 +378,11 @@ impl Spec {
                 None,
             )
         };
+        if let Some(t) = exact_i64(v) {
+            if let Ok(p) = Price::new_checked(t) {
+                return Ok(p);
+            }
+        }
         // Any integer (numpy ones included, through `__index__`) but a bool.
         if v.is_instance_of::<PyBool>() {
             return Err(bad());
@@ -252,6 +393,9 @@ impl Spec {
 
     /// A quantity in units to lots.
     pub fn qty(&self, py: Python<'_>, field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Qty> {
+        if let Some(units) = exact_i64(v).and_then(|u| u64::try_from(u).ok()) {
+            return self.units_to_lots(py, field, units);
+        }
         // Any integer (numpy ones included, through `__index__`) but a bool.
         let units: Option<u64> = if v.is_instance_of::<PyBool>() {
             None
@@ -275,6 +419,7 @@ impl Spec {
     }
 
     /// Units to lots, checking the lot grid.
+    #[inline]
     pub fn units_to_lots(&self, py: Python<'_>, field: &'static str, units: u64) -> PyResult<Qty> {
         if self.lot_size == 1 {
             return Ok(units);

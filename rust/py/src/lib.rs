@@ -199,10 +199,14 @@ impl PyOrderBook {
         self.sink.stp.retain(|&(id, _)| id != ex.order_id);
         PyExecutionReport {
             ex,
+            // A copy of exactly the fills' size: the sink keeps its capacity (moving the
+            // vector out made every sweep grow a new one from empty, push by push).
             fills: if self.sink.fills.is_empty() {
                 Vec::new()
             } else {
-                std::mem::take(&mut self.sink.fills)
+                let fills = self.sink.fills.clone();
+                self.sink.fills.clear();
+                fills
             },
             stp_cancelled: if self.sink.stp.is_empty() {
                 Vec::new()
@@ -210,6 +214,43 @@ impl PyOrderBook {
                 std::mem::take(&mut self.sink.stp)
             },
             spec: self.spec,
+        }
+    }
+
+    /// Run a validated order through the book (the end of `submit`, shared with the
+    /// vectorcall fast path in `fastcall.rs`): `qty_arg` and `display_arg` are the
+    /// caller's values, named in errors.
+    #[inline]
+    fn submit_order(
+        &mut self,
+        py: Python<'_>,
+        o: &NewOrder,
+        qty_arg: &Bound<'_, PyAny>,
+        display_arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyExecutionReport> {
+        let t = self.rec.start();
+        match self.book.submit(o, &mut self.sink) {
+            Ok(ex) => {
+                let kind = if ex.filled_qty > 0 {
+                    OpKind::MATCH
+                } else {
+                    OpKind::ADD
+                };
+                self.rec.stop(kind, t);
+                Ok(self.report(ex))
+            }
+            Err(e) => {
+                let e = errors::in_units(&e, self.spec.lot_size);
+                let value = match errors::field_of(&e) {
+                    "qty" => Some(qty_arg.clone().unbind()),
+                    "display_qty" => display_arg.map(|d| d.clone().unbind()),
+                    "post_only" => {
+                        Some(PyBool::new(py, o.post_only).to_owned().into_any().unbind())
+                    }
+                    _ => None,
+                };
+                Err(order_error(py, &e, value))
+            }
         }
     }
 
@@ -237,6 +278,9 @@ impl PyOrderBook {
     /// The id of an order to look up: `Ok(None)` for an integer no order can have (negative
     /// or beyond 2^64 - 1); an error for a non-integer.
     fn lookup_id(py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+        if let Some(id) = convert::exact_i64(v) {
+            return Ok(u64::try_from(id).ok());
+        }
         if !v.is_instance_of::<PyBool>() {
             if let Ok(id) = v.extract::<u64>() {
                 return Ok(Some(id));
@@ -274,6 +318,9 @@ impl PyOrderBook {
 
     fn order_id(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
         let Some(v) = v else { return Ok(0) };
+        if let Some(id) = convert::exact_i64(v).filter(|&id| id > 0) {
+            return Ok(id.unsigned_abs());
+        }
         if v.is_none() {
             return Ok(0);
         }
@@ -587,7 +634,11 @@ impl PyOrderBook {
         post_only: bool,
         stp: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
+        let fast_account = account
+            .and_then(convert::exact_i64)
+            .and_then(|v| u32::try_from(v).ok());
         let account: u32 = match account {
+            _ if fast_account.is_some() => fast_account.unwrap_or(0),
             None => 0,
             Some(a) if a.is_none() => 0,
             Some(a) if !a.is_instance_of::<PyBool>() && a.extract::<u32>().is_ok() => {
@@ -653,28 +704,7 @@ impl PyOrderBook {
             account,
             stp,
         };
-        let t = self.rec.start();
-        match self.book.submit(&o, &mut self.sink) {
-            Ok(ex) => {
-                let kind = if ex.filled_qty > 0 {
-                    OpKind::MATCH
-                } else {
-                    OpKind::ADD
-                };
-                self.rec.stop(kind, t);
-                Ok(self.report(ex))
-            }
-            Err(e) => {
-                let e = errors::in_units(&e, self.spec.lot_size);
-                let value = match errors::field_of(&e) {
-                    "qty" => Some(qty_arg.clone().unbind()),
-                    "display_qty" => display_arg.map(|d| d.clone().unbind()),
-                    "post_only" => Some(PyBool::new(py, post_only).to_owned().into_any().unbind()),
-                    _ => None,
-                };
-                Err(order_error(py, &e, value))
-            }
-        }
+        self.submit_order(py, &o, qty_arg, display_arg)
     }
 
     /// Cancel a resting order. Raises `UnknownOrder` if it is not resting.
@@ -683,7 +713,11 @@ impl PyOrderBook {
         py: Python<'_>,
         order_id: &Bound<'_, PyAny>,
     ) -> PyResult<PyExecutionReport> {
-        let order_id = Self::resting_id(py, order_id)?;
+        // A plain non-negative int needs no checks (anything else: `resting_id`).
+        let order_id = match convert::exact_i64(order_id) {
+            Some(id) if id >= 0 => id.unsigned_abs(),
+            _ => Self::resting_id(py, order_id)?,
+        };
         let t = self.rec.start();
         let res = self.book.cancel(order_id, &mut ());
         if res.is_ok() {
@@ -723,7 +757,10 @@ impl PyOrderBook {
         qty: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyExecutionReport> {
-        let order_id = Self::resting_id(py, order_id)?;
+        let order_id = match convert::exact_i64(order_id) {
+            Some(id) if id >= 0 => id.unsigned_abs(),
+            _ => Self::resting_id(py, order_id)?,
+        };
         let price = self.resolve_price(py, price, price_ticks)?;
         let qty_arg = qty.filter(|q| !q.is_none());
         let qty = match qty_arg {
@@ -1034,6 +1071,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fastcall::install(m.py())?;
     m.add_class::<PyBookReader>()?;
     m.add_class::<PyExecutionReport>()?;
+    objects::install_report_alloc(m.py())?;
+    convert::init_int_layout(m.py())?;
     m.add_class::<PyFill>()?;
     m.add_class::<PyLevel>()?;
     m.add_class::<PyOrder>()?;
