@@ -3,11 +3,20 @@
 Usage: python benches/py_w2.py [--ops 1000000] [--reps 3] [--json out.json]
 
 Per-call figures include the Python loop and one perf_counter_ns pair per call (as the peer
-table in docs/performance.md does); ops/s is measured on a separate untimed-per-call pass.
-Medians over --reps repetitions, each on a fresh book built from the same seeded workload.
+table in docs/performance.md does; ``timer_floor_*`` is that pair's own cost, an empty
+interval); ops/s is measured on a separate untimed-per-call pass.
+Medians over --reps repetitions (after --warmup unrecorded ones), each on a fresh book built
+from the same seeded workload.
 """
 
 from __future__ import annotations
+
+import os
+
+# numpy's import-time self-check makes one BLAS call, after which OpenBLAS's worker threads
+# busy-wait for a while: on a 2-core machine they take the second core (11 % of all samples
+# of an apply_batch run, perf). Nothing here does linear algebra: one BLAS thread.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import json
@@ -75,6 +84,17 @@ def per_call(prefill: np.ndarray, rows: list[tuple[Any, ...]], timed: bool) -> t
     return len(rows) / dt, lat
 
 
+def timer_floor(n: int = 200_000) -> tuple[float, float]:
+    """p50 and p99 of an empty timed interval: what each per-call latency includes for the
+    two clock reads around it (reported so the call's own share can be read off)."""
+    clock = time.perf_counter_ns
+    lat = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        s = clock()
+        lat[i] = clock() - s
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
 def batch(prefill: np.ndarray, ops: np.ndarray) -> float:
     book = _fresh(prefill)
     t0 = time.perf_counter()
@@ -87,11 +107,20 @@ def main() -> None:
     ap.add_argument("--ops", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="unrecorded repetitions first (the first runs in a process fault in fresh memory)",
+    )
     ap.add_argument("--json")
     a = ap.parse_args()
     prefill, ops = workload_w2(a.ops, a.seed)
     rows = _rows(ops)
     rates, batch_rates, p50, p99, p999 = [], [], [], [], []
+    for _ in range(a.warmup):
+        per_call(prefill, rows, timed=False)
+        batch(prefill, ops)
     for _ in range(a.reps):
         r, _ = per_call(prefill, rows, timed=False)
         rates.append(r)
@@ -100,13 +129,17 @@ def main() -> None:
         p99.append(float(np.percentile(lat, 99)))
         p999.append(float(np.percentile(lat, 99.9)))
         batch_rates.append(batch(prefill, ops))
+    floor50, floor99 = timer_floor()
     out = {
         "ops": a.ops,
         "reps": a.reps,
+        "warmup": a.warmup,
         "per_call_ops_per_s": statistics.median(rates),
         "per_call_p50_ns": statistics.median(p50),
         "per_call_p99_ns": statistics.median(p99),
         "per_call_p999_ns": statistics.median(p999),
+        "timer_floor_p50_ns": floor50,
+        "timer_floor_p99_ns": floor99,
         "apply_batch_ops_per_s": statistics.median(batch_rates),
     }
     print(json.dumps(out, indent=2))
