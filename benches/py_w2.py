@@ -141,6 +141,11 @@ def main() -> None:
         "timer_floor_p50_ns": floor50,
         "timer_floor_p99_ns": floor99,
         "apply_batch_ops_per_s": statistics.median(batch_rates),
+        "per_rep": {
+            "per_call_ops_per_s": rates,
+            "per_call_p99_ns": p99,
+            "apply_batch_ops_per_s": batch_rates,
+        },
     }
     print(json.dumps(out, indent=2))
     if a.json:
