@@ -227,45 +227,192 @@ pub fn validate<L: Ladder>(
     cmds: &[Command],
     adds_only: bool,
 ) -> Result<(), RowError> {
+    // Nearly every row of a real batch is a plain add, cancel or modify, which one short
+    // branch-free test clears; anything else (icebergs, post-only, market orders carrying a
+    // price, bad rows) is checked the exact way, which names the error.
+    let fast = FastCheck::new(book, adds_only);
+    if cmds.len() >= PAR_MIN_ROWS {
+        // Large batches: the fast test runs on two threads (it is memory-bound, ~5 ns a row
+        // on one core); rows it refuses are then checked here, in row order.
+        for (b, first) in fast.first_refused_per_block(cmds) {
+            let start = b * PAR_BLOCK;
+            let block = &cmds[start..(start + PAR_BLOCK).min(cmds.len())];
+            for (i, c) in block.iter().enumerate().skip(first - start) {
+                if !fast.clears(c) {
+                    validate_row(book, start + i, c, adds_only)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    for (row, c) in cmds.iter().enumerate() {
+        if !fast.clears(c) {
+            validate_row(book, row, c, adds_only)?;
+        }
+    }
+    Ok(())
+}
+
+/// The helper thread's entry: a named frame, so instruction counts can include its work
+/// (`benches/icount_gate.py` collects under `run_ops` and under this).
+#[inline(never)]
+fn validate_helper(work: &impl Fn() -> Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    work()
+}
+
+/// Batches of at least this many rows are validated on two threads.
+const PAR_MIN_ROWS: usize = 1 << 17;
+/// Rows per block the two threads take in turn.
+const PAR_BLOCK: usize = 1 << 15;
+
+/// Code bytes of a row (kind, side, order type, tif, post-only, STP) in one word, kind in
+/// the low byte.
+#[inline(always)]
+fn code_word(c: &Command) -> u64 {
+    u64::from_le_bytes([
+        c.kind,
+        c.side,
+        c.order_type,
+        c.tif,
+        c.post_only,
+        c.stp,
+        0,
+        0,
+    ])
+}
+
+/// The high bit of each of the six code bytes.
+const CODE_HIGH: u64 = 0x0000_8080_8080_8080;
+
+/// A sufficient test for a valid row: whatever it clears, [`validate_row`] accepts (a
+/// proptest checks this); it may refuse valid rows, which then take the exact path.
+#[derive(Clone, Copy)]
+struct FastCheck {
+    /// Per byte, `0x7f - max` for the code bytes' largest plain values (kind 2, side 1,
+    /// order type 1, tif 2, post-only 0, STP 4): a byte `b < 0x80` is at most its maximum
+    /// iff `b + add` keeps the byte's high bit clear, and carries nothing.
+    add: u64,
+    /// Clears the kind byte when every row is an add.
+    kind_mask: u64,
+    /// Quantity limits as `qty - lo <= span`; `sane` is false if they admit nothing.
+    lo: u64,
+    span: u64,
+    sane: bool,
+    /// Room for another resting order.
+    room: bool,
+}
+
+impl FastCheck {
+    fn new<L: Ladder>(book: &OrderBook<L>, adds_only: bool) -> Self {
+        let limits = book.limits();
+        let lo = limits.min_qty.max(1);
+        let max = [2u8, 1, 1, 2, 0, 4, 0x7f, 0x7f];
+        FastCheck {
+            add: u64::from_le_bytes(max.map(|m| 0x7f - m)),
+            kind_mask: if adds_only { !0xff } else { !0 },
+            lo,
+            span: limits.max_qty.wrapping_sub(lo),
+            sane: limits.max_qty >= lo,
+            room: book.len() < (u32::MAX - 1) as usize,
+        }
+    }
+
+    /// The blocks (of [`PAR_BLOCK`] rows) holding a row the fast test refuses, in order,
+    /// each with the first such row. The calling thread and one helper take blocks in turn
+    /// from a shared counter, so a helper the OS does not schedule delays nothing but its
+    /// current block.
+    fn first_refused_per_block(&self, cmds: &[Command]) -> Vec<(usize, usize)> {
+        let blocks = cmds.len().div_ceil(PAR_BLOCK);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut refused = Vec::new();
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= blocks {
+                    return refused;
+                }
+                let start = b * PAR_BLOCK;
+                let block = &cmds[start..(start + PAR_BLOCK).min(cmds.len())];
+                if let Some(i) = block.iter().position(|c| !self.clears(c)) {
+                    refused.push((b, start + i));
+                }
+            }
+        };
+        let mut refused = std::thread::scope(|s| {
+            let helper = std::thread::Builder::new().spawn_scoped(s, || validate_helper(&work));
+            let mut mine = work();
+            match helper.map(|h| h.join()) {
+                Ok(Ok(theirs)) => mine.extend(theirs),
+                // Not started: this thread took every block.
+                Err(_) => {}
+                // Cannot happen (the test does not panic), but a lost block must not pass
+                // unchecked: every block goes to the exact path.
+                Ok(Err(_)) => mine = (0..blocks).map(|b| (b, b * PAR_BLOCK)).collect(),
+            }
+            mine
+        });
+        refused.sort_unstable();
+        refused
+    }
+
+    #[inline(always)]
+    fn clears(&self, c: &Command) -> bool {
+        let w = code_word(c) & self.kind_mask;
+        let codes = (w | w.wrapping_add(self.add)) & CODE_HIGH == 0;
+        let add = w & 0xff == u64::from(kind::ADD);
+        // Price::MIN == -Price::MAX: one unsigned compare for the range.
+        let price = (c.price.wrapping_add(Price::MAX.0) as u64) <= 2 * Price::MAX.0 as u64;
+        let qty = (self.sane & (c.qty.wrapping_sub(self.lo) <= self.span)) | (!add & (c.qty == 0));
+        codes & price & qty & (c.display_qty == 0) & (self.room | !add)
+    }
+}
+
+/// The exact checks of [`validate`] on one row.
+#[cold]
+#[inline(never)]
+fn validate_row<L: Ladder>(
+    book: &OrderBook<L>,
+    row: usize,
+    c: &Command,
+    adds_only: bool,
+) -> Result<(), RowError> {
     let limits = book.limits();
     let room = book.len() < (u32::MAX - 1) as usize;
-    for (row, c) in cmds.iter().enumerate() {
-        match if adds_only { kind::ADD } else { c.kind } {
-            kind::ADD => {
-                if room && add_row_ok(c, limits) {
-                    continue;
-                }
-                // Something is wrong: find it the exact way, for the exact error.
-                let o = decode_add(row, c)?;
-                let mut o2 = o;
-                // Live-id duplicates depend on earlier rows; they are checked while applying.
-                o2.id = 0;
-                book.validate(&o2).map_err(|e| row_error(row, e))?;
+    match if adds_only { kind::ADD } else { c.kind } {
+        kind::ADD => {
+            if room && add_row_ok(c, limits) {
+                return Ok(());
             }
-            kind::CANCEL => {}
-            kind::MODIFY => {
-                Price::new_checked(c.price).map_err(|e| row_error(row, e))?;
-                if c.qty != 0 && c.qty < book.limits().min_qty {
-                    return Err(row_error(
-                        row,
-                        OrderError::QtyBelowMin {
-                            qty: c.qty,
-                            min_qty: book.limits().min_qty,
-                        },
-                    ));
-                }
-                if c.qty > book.limits().max_qty {
-                    return Err(row_error(
-                        row,
-                        OrderError::QtyAboveMax {
-                            qty: c.qty,
-                            max_qty: book.limits().max_qty,
-                        },
-                    ));
-                }
-            }
-            k => return Err(bad(row, "kind", k)),
+            // Something is wrong: find it the exact way, for the exact error.
+            let o = decode_add(row, c)?;
+            let mut o2 = o;
+            // Live-id duplicates depend on earlier rows; they are checked while applying.
+            o2.id = 0;
+            book.validate(&o2).map_err(|e| row_error(row, e))?;
         }
+        kind::CANCEL => {}
+        kind::MODIFY => {
+            Price::new_checked(c.price).map_err(|e| row_error(row, e))?;
+            if c.qty != 0 && c.qty < limits.min_qty {
+                return Err(row_error(
+                    row,
+                    OrderError::QtyBelowMin {
+                        qty: c.qty,
+                        min_qty: limits.min_qty,
+                    },
+                ));
+            }
+            if c.qty > limits.max_qty {
+                return Err(row_error(
+                    row,
+                    OrderError::QtyAboveMax {
+                        qty: c.qty,
+                        max_qty: limits.max_qty,
+                    },
+                ));
+            }
+        }
+        k => return Err(bad(row, "kind", k)),
     }
     Ok(())
 }
@@ -273,20 +420,18 @@ pub fn validate<L: Ladder>(
 /// Whether an add row passes every check of [`decode`] and [`OrderBook::validate`] but the
 /// live-id one, as one branch-light test (the common case of a batch; a `false` is
 /// re-checked the exact way, which names the error).
-#[inline]
+#[inline(always)]
 fn add_row_ok(c: &Command, limits: crate::types::QtyLimits) -> bool {
     let codes =
         (c.side <= 1) & (c.order_type <= 1) & (c.tif <= 2) & (c.post_only <= 1) & (c.stp <= 4);
     let qty = (c.qty != 0) & (c.qty >= limits.min_qty) & (c.qty <= limits.max_qty);
     let iceberg = (c.display_qty > 0) & (c.display_qty < c.qty);
-    let shape = if c.order_type == 0 {
-        // Limit: price in range; post-only and iceberg need GTC.
-        (Price::MIN.0..=Price::MAX.0).contains(&c.price)
-            & ((c.post_only == 0 && !iceberg) | (c.tif == 0))
-    } else {
-        // Market: neither post-only nor iceberg.
-        (c.post_only == 0) & !iceberg
-    };
+    // Limit: price in range; post-only and iceberg need GTC. Market: neither post-only nor
+    // iceberg. Both computed, then selected: no branch on the order type.
+    let limit = c.order_type == 0;
+    let price_ok = (Price::MIN.0 <= c.price) & (c.price <= Price::MAX.0);
+    let plain = (c.post_only == 0) & !iceberg;
+    let shape = (limit & price_ok & (plain | (c.tif == 0))) | (!limit & plain);
     codes & qty & (c.display_qty <= c.qty) & shape
 }
 
@@ -477,5 +622,74 @@ mod tests {
             let exact = decode(&c).is_some_and(|o| book.validate(&o).is_ok());
             prop_assert_eq!(add_row_ok(&c, limits), exact, "{:?}", c);
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(6000))]
+        /// Whatever the fast test clears, the exact checks accept: it is a sufficient test.
+        #[test]
+        fn fast_check_clears_only_valid_rows(
+            kind_ in 0u8..4, side in 0u8..3, order_type in 0u8..3, tif in 0u8..4,
+            post_only in 0u8..3, stp in 0u8..6, qty in edge_u64(), display_qty in edge_u64(),
+            price in edge_price(), adds_only in any::<bool>(), pad in any::<[u8; 2]>(),
+            min_qty in prop_oneof![Just(1u64), Just(2), Just(100), Just(0)],
+            max_qty in prop_oneof![Just(100u64), Just(1 << 48), Just(1), Just(u64::MAX)],
+        ) {
+            let limits = QtyLimits { min_qty, max_qty };
+            let book: OrderBook<SkipLadder> = OrderBook::with_options(
+                crate::clock::Clock::manual(1).0, limits, StpMode::default());
+            let c = Command {
+                id: 7, price, qty, display_qty, account: 0, kind: kind_, side, order_type,
+                tif, post_only, stp, _pad: pad,
+            };
+            let fast = FastCheck::new(&book, adds_only);
+            if fast.clears(&c) {
+                prop_assert!(validate_row(&book, 0, &c, adds_only).is_ok(), "{:?}", c);
+            }
+        }
+    }
+
+    fn plain_add(i: usize) -> Command {
+        Command::add(
+            if i.is_multiple_of(2) {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            10_000 + (i % 50) as i64,
+            1 + (i % 7) as u64,
+        )
+    }
+
+    #[test]
+    fn large_batches_name_the_first_bad_row_whatever_block_it_is_in() {
+        let n = PAR_MIN_ROWS + 3 * PAR_BLOCK + 17;
+        let book: OrderBook<SkipLadder> = OrderBook::new();
+        let mut cmds: Vec<Command> = (0..n).map(plain_add).collect();
+        // Valid rows the fast test refuses (icebergs, post-only), in several blocks.
+        for r in [5, PAR_BLOCK + 1, 2 * PAR_BLOCK - 1, n - 1] {
+            cmds[r].display_qty = 1;
+            cmds[r].qty = 5;
+        }
+        cmds[PAR_BLOCK * 3 + 2].post_only = 1;
+        assert_eq!(validate(&book, &cmds, false), Ok(()));
+        // Two bad rows: the earlier one is named, even when it sits in a later block than
+        // a refused-but-valid row.
+        let late = n - 5;
+        let early = PAR_BLOCK * 2 + 9;
+        cmds[late].qty = 0;
+        cmds[early].side = 9;
+        let e = validate(&book, &cmds, false).unwrap_err();
+        assert_eq!((e.row, e.field), (early, "side"));
+        cmds[early].side = 0;
+        let e = validate(&book, &cmds, false).unwrap_err();
+        assert_eq!((e.row, e.field), (late, "qty"));
+        // The same verdicts as one thread gives, row for row.
+        cmds[late].qty = 3;
+        cmds[PAR_BLOCK + 3].kind = 7;
+        let e = validate(&book, &cmds, false).unwrap_err();
+        assert_eq!((e.row, e.field), (PAR_BLOCK + 3, "kind"));
+        let e1 = validate(&book, &cmds[..PAR_MIN_ROWS - 1], false).unwrap_err();
+        assert_eq!(e1.row, e.row);
     }
 }
