@@ -167,8 +167,20 @@ impl OrderArena {
     /// Free a record.
     #[inline]
     pub fn free(&mut self, idx: u32) {
+        let _ = self.get(idx); // the bounds check of the safe entry point
+                               // SAFETY: `idx` is in bounds (checked just above).
+        unsafe { self.free_unchecked(idx) }
+    }
+
+    /// Free a record without a bounds check (the book's hot paths).
+    ///
+    /// # Safety
+    /// As [`OrderArena::get_unchecked`].
+    #[inline(always)]
+    pub unsafe fn free_unchecked(&mut self, idx: u32) {
         let head = self.free;
-        let slot = self.get_mut(idx);
+        // SAFETY: in bounds by the caller's contract.
+        let slot = unsafe { self.get_unchecked_mut(idx) };
         slot.id = 0;
         slot.next = head;
         self.free = idx;

@@ -949,7 +949,7 @@ impl<L: Ladder> OrderBook<L> {
                     let next = rec.next;
                     let (mid, open) = (rec.id, rec.open());
                     unlink(opp, orders, cur);
-                    orders.free(cur);
+                    unsafe { orders.free_unchecked(cur) };
                     ids.remove(mid);
                     sink.report(Report::Cancelled {
                         id: mid,
@@ -998,8 +998,18 @@ impl<L: Ladder> OrderBook<L> {
                             cur = next;
                         }
                     } else {
-                        unlink(opp, orders, cur);
-                        orders.free(cur);
+                        // Fully filled. Matching takes from the front, so `cur` is the
+                        // level's head, and its open lots are already off the level's totals.
+                        let lvl = unsafe { opp.level_unchecked_mut(li) };
+                        debug_assert_eq!(lvl.head, cur);
+                        lvl.head = next;
+                        lvl.count -= 1;
+                        if next != NIL {
+                            unsafe { orders.get_unchecked_mut(next) }.prev = NIL;
+                        } else {
+                            lvl.tail = NIL;
+                        }
+                        unsafe { orders.free_unchecked(cur) };
                         ids.remove(mid);
                         cur = next;
                     }
@@ -1084,7 +1094,8 @@ impl<L: Ladder> OrderBook<L> {
         } else if self.publishing {
             ladder.publish(li);
         }
-        self.orders.free(idx);
+        // SAFETY: `idx` is a live record's index (see above).
+        unsafe { self.orders.free_unchecked(idx) };
         self.ids.remove(rec.id);
         rec
     }
