@@ -108,10 +108,10 @@ impl Side {
     /// Whether a limit `price` on this side can trade against a resting `other` price.
     #[inline]
     pub fn crosses(self, price: Price, other: Price) -> bool {
-        match self {
-            Side::Buy => price >= other,
-            Side::Sell => price <= other,
-        }
+        // Both comparisons, then a select: no branch on the side, which in a real flow is
+        // a coin toss to the branch predictor (a third of a misprediction per W2 order).
+        let buy = self == Side::Buy;
+        (buy & (price >= other)) | (!buy & (price <= other))
     }
 }
 
