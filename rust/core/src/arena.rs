@@ -230,6 +230,24 @@ impl OrderArena {
         }
     }
 
+    /// A raw pointer to the record at `idx`, formed without creating a reference to it or
+    /// its chunk, so that several such pointers can be held and written through in turn.
+    ///
+    /// # Safety
+    /// As [`OrderArena::get_unchecked`].
+    #[inline(always)]
+    pub unsafe fn record_raw(&mut self, idx: u32) -> *mut OrderRecord {
+        debug_assert!(((idx >> CHUNK_BITS) as usize) < self.chunks.len());
+        // SAFETY: the chunk index is in bounds by the caller's contract; `**chunk` is the
+        // boxed array, addressed in place; the inner index is masked below `CHUNK`.
+        unsafe {
+            let chunk = self.chunks.as_mut_ptr().add((idx >> CHUNK_BITS) as usize);
+            (&raw mut **chunk)
+                .cast::<OrderRecord>()
+                .add(idx as usize & (CHUNK - 1))
+        }
+    }
+
     /// Bytes reserved by the arena.
     pub fn reserved_bytes(&self) -> usize {
         self.chunks.len() * CHUNK * std::mem::size_of::<OrderRecord>()

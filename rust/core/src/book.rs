@@ -1354,9 +1354,10 @@ fn list_remove<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
 ///
 /// Whether a neighbour exists is data the branch predictor cannot guess (a cancelled order
 /// is its level's last one about a third of the time on W2), so each link is written
-/// through a pointer chosen without a branch: the neighbour's field, or the level's
-/// head/tail. A missing neighbour's index is replaced by `idx` (a valid record, whose
-/// field is then not written) so that no out-of-bounds address is ever formed.
+/// through a pointer chosen without a branch: the neighbour's field or the level's
+/// head/tail. A missing neighbour is stood in for by `idx` itself, so no out-of-bounds
+/// address is ever formed. (Storing a selected value into both candidates instead lets the
+/// compiler turn the stores back into branches; measured 0.95x.)
 #[inline(always)]
 fn list_remove_links<L: Ladder>(
     ladder: &mut L,
@@ -1366,25 +1367,18 @@ fn list_remove_links<L: Ladder>(
     next: u32,
     li: u32,
 ) {
+    use std::hint::select_unpredictable as pick;
     let (has_prev, has_next) = (prev != NIL, next != NIL);
-    // SAFETY: `idx`, and `prev` / `next` when not NIL, are records of the arena; `li` is
-    // their level. The pointers are used one at a time, with no reference alive.
+    // SAFETY: `idx`, and `prev` / `next` when not NIL, are records of the arena, and `li`
+    // is their level. `record_raw` forms its pointers without creating references, so
+    // both stay valid while written through one after the other; the level pointer comes
+    // from a different structure.
     unsafe {
         let lvl: *mut crate::ladder::Level = ladder.level_unchecked_mut(li);
-        let p_rec: *mut OrderRecord = orders.get_unchecked_mut(if has_prev { prev } else { idx });
-        let n_rec: *mut OrderRecord = orders.get_unchecked_mut(if has_next { next } else { idx });
-        let head_link = if has_prev {
-            &raw mut (*p_rec).next
-        } else {
-            &raw mut (*lvl).head
-        };
-        *head_link = next;
-        let tail_link = if has_next {
-            &raw mut (*n_rec).prev
-        } else {
-            &raw mut (*lvl).tail
-        };
-        *tail_link = prev;
+        let p_rec = orders.record_raw(pick(has_prev, prev, idx));
+        let n_rec = orders.record_raw(pick(has_next, next, idx));
+        *pick(has_prev, &raw mut (*p_rec).next, &raw mut (*lvl).head) = next;
+        *pick(has_next, &raw mut (*n_rec).prev, &raw mut (*lvl).tail) = prev;
     }
 }
 
