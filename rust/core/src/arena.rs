@@ -167,8 +167,9 @@ impl OrderArena {
     /// Free a record.
     #[inline]
     pub fn free(&mut self, idx: u32) {
-        let _ = self.get(idx); // the bounds check of the safe entry point
-                               // SAFETY: `idx` is in bounds (checked just above).
+        // The bounds check of the safe entry point (panics on a bad index).
+        let _ = self.get(idx);
+        // SAFETY: `idx` is in bounds (checked just above).
         unsafe { self.free_unchecked(idx) }
     }
 

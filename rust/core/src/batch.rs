@@ -231,23 +231,18 @@ pub fn validate<L: Ladder>(
     // branch-free test clears; anything else (icebergs, post-only, market orders carrying a
     // price, bad rows) is checked the exact way, which names the error.
     let fast = FastCheck::new(book, adds_only);
-    if cmds.len() >= PAR_MIN_ROWS {
-        // Large batches: the fast test runs on two threads (it is memory-bound, ~5 ns a row
-        // on one core); rows it refuses are then checked here, in row order.
-        for (b, first) in fast.first_refused_per_block(cmds) {
-            let start = b * PAR_BLOCK;
-            let block = &cmds[start..(start + PAR_BLOCK).min(cmds.len())];
-            for (i, c) in block.iter().enumerate().skip(first - start) {
-                if !fast.clears(c) {
-                    validate_row(book, start + i, c, adds_only)?;
-                }
+    // Large batches: the fast test first runs on two threads (it is memory-bound, ~5 ns a
+    // row on one core) and leaves only the row ranges that hold a refused row.
+    let ranges = if cmds.len() >= PAR_MIN_ROWS {
+        fast.refused_ranges(cmds)
+    } else {
+        vec![(0, cmds.len())]
+    };
+    for (start, end) in ranges {
+        for (i, c) in cmds[start..end].iter().enumerate() {
+            if !fast.clears(c) {
+                validate_row(book, start + i, c, adds_only)?;
             }
-        }
-        return Ok(());
-    }
-    for (row, c) in cmds.iter().enumerate() {
-        if !fast.clears(c) {
-            validate_row(book, row, c, adds_only)?;
         }
     }
     Ok(())
@@ -317,11 +312,11 @@ impl FastCheck {
         }
     }
 
-    /// The blocks (of [`PAR_BLOCK`] rows) holding a row the fast test refuses, in order,
-    /// each with the first such row. The calling thread and one helper take blocks in turn
-    /// from a shared counter, so a helper the OS does not schedule delays nothing but its
-    /// current block.
-    fn first_refused_per_block(&self, cmds: &[Command]) -> Vec<(usize, usize)> {
+    /// For each block (of [`PAR_BLOCK`] rows) holding a row the fast test refuses, in row
+    /// order, the rows from the first refused one to the block's end. The calling thread
+    /// and one helper take blocks in turn from a shared counter, so a helper the OS does
+    /// not schedule delays nothing but its current block.
+    fn refused_ranges(&self, cmds: &[Command]) -> Vec<(usize, usize)> {
         let blocks = cmds.len().div_ceil(PAR_BLOCK);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = || {
@@ -331,10 +326,9 @@ impl FastCheck {
                 if b >= blocks {
                     return refused;
                 }
-                let start = b * PAR_BLOCK;
-                let block = &cmds[start..(start + PAR_BLOCK).min(cmds.len())];
-                if let Some(i) = block.iter().position(|c| !self.clears(c)) {
-                    refused.push((b, start + i));
+                let (start, end) = (b * PAR_BLOCK, ((b + 1) * PAR_BLOCK).min(cmds.len()));
+                if let Some(i) = cmds[start..end].iter().position(|c| !self.clears(c)) {
+                    refused.push((start + i, end));
                 }
             }
         };
@@ -347,7 +341,7 @@ impl FastCheck {
                 Err(_) => {}
                 // Cannot happen (the test does not panic), but a lost block must not pass
                 // unchecked: every block goes to the exact path.
-                Ok(Err(_)) => mine = (0..blocks).map(|b| (b, b * PAR_BLOCK)).collect(),
+                Ok(Err(_)) => mine = vec![(0, cmds.len())],
             }
             mine
         });
@@ -420,18 +414,20 @@ fn validate_row<L: Ladder>(
 /// Whether an add row passes every check of [`decode`] and [`OrderBook::validate`] but the
 /// live-id one, as one branch-light test (the common case of a batch; a `false` is
 /// re-checked the exact way, which names the error).
-#[inline(always)]
+#[inline]
 fn add_row_ok(c: &Command, limits: crate::types::QtyLimits) -> bool {
     let codes =
         (c.side <= 1) & (c.order_type <= 1) & (c.tif <= 2) & (c.post_only <= 1) & (c.stp <= 4);
     let qty = (c.qty != 0) & (c.qty >= limits.min_qty) & (c.qty <= limits.max_qty);
     let iceberg = (c.display_qty > 0) & (c.display_qty < c.qty);
-    // Limit: price in range; post-only and iceberg need GTC. Market: neither post-only nor
-    // iceberg. Both computed, then selected: no branch on the order type.
-    let limit = c.order_type == 0;
-    let price_ok = (Price::MIN.0 <= c.price) & (c.price <= Price::MAX.0);
-    let plain = (c.post_only == 0) & !iceberg;
-    let shape = (limit & price_ok & (plain | (c.tif == 0))) | (!limit & plain);
+    let shape = if c.order_type == 0 {
+        // Limit: price in range; post-only and iceberg need GTC.
+        (Price::MIN.0..=Price::MAX.0).contains(&c.price)
+            & ((c.post_only == 0 && !iceberg) | (c.tif == 0))
+    } else {
+        // Market: neither post-only nor iceberg.
+        (c.post_only == 0) & !iceberg
+    };
     codes & qty & (c.display_qty <= c.qty) & shape
 }
 

@@ -999,16 +999,11 @@ impl<L: Ladder> OrderBook<L> {
                         }
                     } else {
                         // Fully filled. Matching takes from the front, so `cur` is the
-                        // level's head, and its open lots are already off the level's totals.
-                        let lvl = unsafe { opp.level_unchecked_mut(li) };
-                        debug_assert_eq!(lvl.head, cur);
-                        lvl.head = next;
-                        lvl.count -= 1;
-                        if next != NIL {
-                            unsafe { orders.get_unchecked_mut(next) }.prev = NIL;
-                        } else {
-                            lvl.tail = NIL;
-                        }
+                        // level's head (no previous record), and its open lots are already
+                        // off the level's totals: only the links and the count change.
+                        debug_assert_eq!(unsafe { opp.level_unchecked(li) }.head, cur);
+                        list_remove_links(opp, orders, cur, NIL, next, li);
+                        unsafe { opp.level_unchecked_mut(li) }.count -= 1;
                         unsafe { orders.free_unchecked(cur) };
                         ids.remove(mid);
                         cur = next;
