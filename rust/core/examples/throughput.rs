@@ -4,7 +4,10 @@
 //! wall clock, and the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, which leaves out the
 //! time other processes held the core; their cache pollution still counts).
 //!
-//! `throughput [reps] [n] [seed]` (defaults: 7 repetitions, 1 000 000 ops, seed 1).
+//! `throughput [reps] [n] [seed] [workloads]` (defaults: 7 repetitions, 1 000 000 ops, seed 1,
+//! `w1,w2`). `workloads` is a comma-separated list of `w1`, `w2` and the five market flows
+//! (`normal`, `static`, `swing_25`, `swing_40`, `flash_crash`, or `flows` for all five; a
+//! flow has `n` orders, about `2 n` messages, see `workload::flow`).
 //! The workloads are generated, and each book built and prefilled, before its timed window.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -61,11 +64,29 @@ fn main() {
     let reps: usize = args.get(1).map_or(7, |s| s.parse().expect("reps"));
     let n: usize = args.get(2).map_or(1_000_000, |s| s.parse().expect("n"));
     let seed: u64 = args.get(3).map_or(1, |s| s.parse().expect("seed"));
+    let which = args.get(4).map_or("w1,w2", String::as_str);
     let names = ["skip", "btree", "plainskip"];
-    let w1 = workload::w1(n, seed);
-    let w2 = workload::w2(n, seed);
-    let loads: [(&str, &[Command], &[Command]); 2] = [("W1", &[], &w1), ("W2", &w2.0, &w2.1)];
-    for (wl, prefill, ops) in loads {
+    let mut loads: Vec<(String, Vec<Command>, Vec<Command>)> = Vec::new();
+    for w in which.split(',') {
+        match w {
+            "w1" => loads.push(("W1".into(), Vec::new(), workload::w1(n, seed))),
+            "w2" => {
+                let (p, o) = workload::w2(n, seed);
+                loads.push(("W2".into(), p, o));
+            }
+            "flows" => {
+                for f in workload::Flow::ALL {
+                    loads.push((f.name().into(), Vec::new(), workload::flow(f, n, seed)));
+                }
+            }
+            other => {
+                let f = workload::Flow::from_name(other).expect("unknown workload");
+                loads.push((f.name().into(), Vec::new(), workload::flow(f, n, seed)));
+            }
+        }
+    }
+    for (wl, prefill, ops) in &loads {
+        let (prefill, ops) = (prefill.as_slice(), ops.as_slice());
         let mut wall = [vec![], vec![], vec![]];
         let mut cpu = [vec![], vec![], vec![]];
         // One unrecorded warm-up round, then `reps` interleaved rounds.

@@ -51,6 +51,10 @@
 //! `OrderBook<BTreeLadder>` while it generates; every ladder behaves identically, so the
 //! cancels stay valid on all of them.
 
+pub mod flow;
+
+pub use flow::{flow, flow_with, Flow};
+
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
