@@ -309,7 +309,7 @@ mod tests {
                 });
             hi - lo
         };
-        assert_eq!(span(Flow::Static), 2 * FLOW_MAX_DIST as i64 + 1);
+        assert!(span(Flow::Static) <= 2 * FLOW_MAX_DIST as i64 + 1);
         assert!(span(Flow::Normal) < 4_000);
         assert!(span(Flow::Swing25) > 4_000, "{}", span(Flow::Swing25));
         assert!(span(Flow::FlashCrash) > span(Flow::Swing25));
