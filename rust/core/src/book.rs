@@ -353,8 +353,14 @@ impl<L: Ladder> OrderBook<L> {
         self.trade_seq
     }
 
+    /// The order-id index (read-only: its statistics, for tests and benchmarks).
+    pub fn id_index(&self) -> &IdIndex {
+        &self.ids
+    }
+
+    /// One side's price ladder (read-only: its statistics, for tests and benchmarks).
     #[inline]
-    fn ladder(&self, side: Side) -> &L {
+    pub fn ladder(&self, side: Side) -> &L {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,

@@ -14,7 +14,7 @@ mod btree;
 mod skip;
 
 pub use btree::BTreeLadder;
-pub use skip::{PlainSkipLadder, SidePub, SkipLadder, WINDOW};
+pub use skip::{PlainSkipLadder, SidePub, SkipLadder, MAX_WINDOW, WINDOW};
 
 use crate::arena::NIL;
 use crate::types::{Price, Qty, Side};
@@ -68,6 +68,10 @@ impl LevelSlab {
             self.levels.push(Level::new(price));
             (self.levels.len() - 1) as u32
         }
+    }
+    /// Level records ever allocated (live, cached or free).
+    pub fn capacity(&self) -> usize {
+        self.levels.len()
     }
     /// Release a level.
     #[inline]
@@ -179,7 +183,7 @@ pub trait Ladder: Send + std::fmt::Debug {
     #[inline]
     fn publish(&self, _idx: u32) {}
     /// Publish every level (when the first reader appears).
-    fn publish_all(&self) {}
+    fn publish_all(&mut self) {}
     /// The lock-free view of this side for readers on other threads, if the ladder has one.
     fn side_pub(&self) -> Option<std::sync::Arc<SidePub>> {
         None

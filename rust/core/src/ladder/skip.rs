@@ -1,22 +1,38 @@
 //! SkipMap ladders.
 //!
 //! [`SkipLadder`] keeps the skiplist off the common path. Levels whose side-aware key lies in
-//! a window of [`WINDOW`] ticks starting at `base` live in a ring indexed by price
-//! (`key mod WINDOW`), with a bitmap of non-empty slots: finding, creating, emptying and
-//! refilling a level there is an array access and a bit flip, and the best level is two
-//! `trailing_zeros`. An emptied level stays cached in its slot, so a level at the touch that
-//! empties and refills costs no allocation and no skiplist insert/remove. Only levels worse
-//! than the window (deep in the book) live in the `SkipMap`. When the touch moves, the
-//! window re-centres (`rebase`): levels that leave it move into the `SkipMap`, levels that
-//! enter it move out — a cost paid once per move of `WINDOW / 2` ticks or more, not per level
-//! life.
+//! a window of `width` ticks starting at `base` live in a ring indexed by price
+//! (`key mod width`), with a three-level bitmap of non-empty slots: finding, creating,
+//! emptying and refilling a level there is an array access and a bit flip, and the best
+//! level is at most three `trailing_zeros`. An emptied level stays cached in its slot, so a
+//! level at the touch that empties and refills costs no allocation and no skiplist
+//! insert/remove. Only levels worse than the window live in the `SkipMap`.
 //!
-//! Invariant: every key in the `SkipMap` is `>= base + WINDOW`, so the window's levels are
+//! The window grows with the book: it starts at [`WINDOW`] ticks and doubles (up to the
+//! ladder's `MAX`, [`MAX_WINDOW`] by default) whenever a level would otherwise have to leave
+//! it for the skiplist: a new level worse than the window, or a better price whose re-centre
+//! would push resting levels out. So a book whose side spans up to `MAX` ticks keeps every
+//! level in the ring, however far and often its touch jumps, and nothing moves between the
+//! structures per operation. A side that spans more keeps its deepest levels in the skiplist.
+//!
+//! The window re-centres (`rebase`) when a better price arrives below `base`, when the best
+//! level drifts more than half the window from `base`, or when the window empties while the
+//! skiplist holds levels. A re-centre walks the bitmap words of the range that leaves the
+//! window (64 ticks a word) and moves only the levels it finds there: its cost is the
+//! levels moved plus `range / 64` words, never a walk over every tick. Between two
+//! re-centres the best must move at least an eighth of the window (hysteresis).
+//!
+//! Invariant: every key in the `SkipMap` is `>= base + width`, so the window's levels are
 //! always better than the skiplist's and best-first order is "window, then skiplist".
+//!
+//! Readers on other threads see the window through a [`SidePub`]: the writer mirrors the
+//! bitmap and per-slot aggregates into atomics once the first reader appears, and replaces
+//! the mirror (through `crossbeam_epoch`) when the window grows.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crossbeam_epoch::{self as epoch, Atomic, Owned};
 use crossbeam_skiplist::SkipMap;
 use rustc_hash::FxHashMap;
 
@@ -24,20 +40,113 @@ use super::{key, price_of, Ladder, Level, LevelSlab};
 use crate::arena::NIL;
 use crate::types::{Price, Qty, Side};
 
-/// Ticks covered by the price-indexed window (a power of two).
+/// Ticks covered by a new ladder's price-indexed window (a power of two).
 pub const WINDOW: usize = 2048;
-const WORDS: usize = WINDOW / 64;
-/// Where the best level sits in the window after a re-centre: room for this many better
-/// ticks before the window has to move down.
-const HEAD: i64 = (WINDOW / 8) as i64;
-/// Re-centre when the best level drifts further than this from `base`.
-const DRIFT: i64 = (WINDOW / 2) as i64;
+/// The default ladder's largest window, in ticks: a side spanning up to this many ticks keeps
+/// every level in the ring.
+pub const MAX_WINDOW: usize = 1 << 16;
 
-const _: () = assert!(WINDOW.is_power_of_two() && WORDS <= 64);
+const _: () = assert!(WINDOW.is_power_of_two() && MAX_WINDOW.is_power_of_two());
+const _: () = assert!(WINDOW >= 64 && MAX_WINDOW >= WINDOW && MAX_WINDOW <= 1 << 24);
 
+/// Where the best level sits in a window of `width` after a re-centre: room for this many
+/// better ticks before the window has to move down.
 #[inline]
-fn pos(k: i64) -> usize {
-    (k as u64 as usize) & (WINDOW - 1)
+fn head(width: usize) -> i64 {
+    (width / 8) as i64
+}
+
+/// Bits `0..n` set (`n <= 64`).
+#[inline]
+fn low_mask(n: u64) -> u64 {
+    if n >= 64 {
+        !0
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// A three-level bitmap over ring positions: a bit per slot, a bit per non-zero word, a bit
+/// per non-zero summary word. Finding the next set position is at most three
+/// `trailing_zeros`.
+#[derive(Debug)]
+struct Bits {
+    words: Box<[u64]>,
+    mid: Box<[u64]>,
+    top: u64,
+}
+
+impl Bits {
+    fn new(width: usize) -> Bits {
+        let words = width / 64;
+        Bits {
+            words: vec![0; words].into_boxed_slice(),
+            mid: vec![0; words.div_ceil(64)].into_boxed_slice(),
+            top: 0,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, p: usize) {
+        let w = p / 64;
+        self.words[w] |= 1 << (p % 64);
+        self.mid[w / 64] |= 1 << (w % 64);
+        self.top |= 1 << (w / 64);
+    }
+
+    #[inline]
+    fn clear(&mut self, p: usize) {
+        let w = p / 64;
+        self.words[w] &= !(1 << (p % 64));
+        if self.words[w] == 0 {
+            let m = w / 64;
+            self.mid[m] &= !(1 << (w % 64));
+            if self.mid[m] == 0 {
+                self.top &= !(1 << m);
+            }
+        }
+    }
+
+    /// First set position in the summary word `m` (which must be non-zero).
+    #[inline]
+    fn first_in_mid(&self, m: usize) -> usize {
+        let w = m * 64 + self.mid[m].trailing_zeros() as usize;
+        w * 64 + self.words[w].trailing_zeros() as usize
+    }
+
+    /// First set position at or after `start`, wrapping around to the lowest set position.
+    #[inline]
+    fn first_from(&self, start: usize) -> Option<usize> {
+        let w = start / 64;
+        let m = self.words[w] & (!0u64 << (start % 64));
+        if m != 0 {
+            return Some(w * 64 + m.trailing_zeros() as usize);
+        }
+        let mw = w / 64;
+        let after = (w % 64) as u64 + 1;
+        let mm = if after >= 64 {
+            0
+        } else {
+            self.mid[mw] & (!0u64 << after)
+        };
+        if mm != 0 {
+            let w2 = mw * 64 + mm.trailing_zeros() as usize;
+            return Some(w2 * 64 + self.words[w2].trailing_zeros() as usize);
+        }
+        let tafter = mw as u64 + 1;
+        let tm = if tafter >= 64 {
+            0
+        } else {
+            self.top & (!0u64 << tafter)
+        };
+        if tm != 0 {
+            return Some(self.first_in_mid(tm.trailing_zeros() as usize));
+        }
+        if self.top == 0 {
+            return None;
+        }
+        Some(self.first_in_mid(self.top.trailing_zeros() as usize))
+    }
 }
 
 /// A level beyond the window, as stored in the `SkipMap`.
@@ -48,28 +157,61 @@ pub struct FarLevel {
     count: AtomicU32,
 }
 
-/// The lock-free, reader-visible image of one side: the window's bitmap and per-slot
-/// aggregates, and the `SkipMap` of levels beyond it. Written only by the book's writer.
+/// The reader-visible mirror of a window: its base, bitmap and per-slot aggregates.
+#[derive(Debug)]
+struct PubWindow {
+    base: AtomicI64,
+    width: usize,
+    bits: Box<[AtomicU64]>,
+    qty: Box<[AtomicU64]>,
+    count: Box<[AtomicU32]>,
+}
+
+impl PubWindow {
+    fn new(base: i64, width: usize) -> PubWindow {
+        PubWindow {
+            base: AtomicI64::new(base),
+            width,
+            bits: (0..width / 64).map(|_| AtomicU64::new(0)).collect(),
+            qty: (0..width).map(|_| AtomicU64::new(0)).collect(),
+            count: (0..width).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    fn pos(&self, k: i64) -> usize {
+        (k as u64 as usize) & (self.width - 1)
+    }
+}
+
+/// The lock-free, reader-visible image of one side: a mirror of the window (present once a
+/// reader has appeared) and the `SkipMap` of levels beyond it. Written only by the book's
+/// writer.
 #[derive(Debug)]
 pub struct SidePub {
     side: Side,
-    init: AtomicBool,
-    base: AtomicI64,
-    bits: [AtomicU64; WORDS],
-    qty: Box<[AtomicU64]>,
-    count: Box<[AtomicU32]>,
+    win: Atomic<PubWindow>,
     far: SkipMap<i64, FarLevel>,
+}
+
+impl Drop for SidePub {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader holds this side any more, and a window replaced
+        // earlier was handed to the epoch collector, not left here.
+        unsafe {
+            let w = self.win.load(Ordering::Relaxed, epoch::unprotected());
+            if !w.is_null() {
+                drop(w.into_owned());
+            }
+        }
+    }
 }
 
 impl SidePub {
     fn new(side: Side) -> SidePub {
         SidePub {
             side,
-            init: AtomicBool::new(false),
-            base: AtomicI64::new(0),
-            bits: std::array::from_fn(|_| AtomicU64::new(0)),
-            qty: (0..WINDOW).map(|_| AtomicU64::new(0)).collect(),
-            count: (0..WINDOW).map(|_| AtomicU32::new(0)).collect(),
+            win: Atomic::null(),
             far: SkipMap::new(),
         }
     }
@@ -77,30 +219,36 @@ impl SidePub {
     /// Up to `n` levels `(price, displayed lots, orders)`, best first, read lock-free.
     ///
     /// Each level's figures are individually atomic; the list is re-read if the window moved
-    /// while it was being read. For a snapshot consistent across levels use the writer's
-    /// `depth` or validate with [`crate::BookReader`]'s sequence.
+    /// or grew while it was being read. For a snapshot consistent across levels use the
+    /// writer's `depth` or validate with [`crate::BookReader`]'s sequence.
     pub fn levels(&self, n: usize, out: &mut Vec<(Price, Qty, u32)>) {
+        let guard = epoch::pin();
         for _attempt in 0..16 {
             out.clear();
-            let base = self.base.load(Ordering::Acquire);
-            if self.init.load(Ordering::Acquire) {
-                let start = pos(base);
+            let shared = self.win.load(Ordering::Acquire, &guard);
+            // SAFETY: the window is only destroyed through the epoch collector, after it was
+            // replaced; `guard` keeps it alive while it is read here.
+            let win = unsafe { shared.as_ref() };
+            let mut base = 0;
+            if let Some(w) = win {
+                base = w.base.load(Ordering::Acquire);
+                let start = w.pos(base);
                 let mut step = 0usize;
-                while step < WINDOW && out.len() < n {
-                    let p = (start + step) & (WINDOW - 1);
-                    let word = self.bits[p / 64].load(Ordering::Relaxed) >> (p % 64);
+                while step < w.width && out.len() < n {
+                    let p = (start + step) & (w.width - 1);
+                    let word = w.bits[p / 64].load(Ordering::Relaxed) >> (p % 64);
                     if word == 0 {
                         step += 64 - p % 64;
                         continue;
                     }
                     step += word.trailing_zeros() as usize;
-                    if step >= WINDOW {
+                    if step >= w.width {
                         break;
                     }
-                    let p = (start + step) & (WINDOW - 1);
-                    let c = self.count[p].load(Ordering::Relaxed);
+                    let p = (start + step) & (w.width - 1);
+                    let c = w.count[p].load(Ordering::Relaxed);
                     if c > 0 {
-                        let q = self.qty[p].load(Ordering::Relaxed);
+                        let q = w.qty[p].load(Ordering::Relaxed);
                         out.push((price_of(self.side, base + step as i64), q, c));
                     }
                     step += 1;
@@ -119,24 +267,36 @@ impl SidePub {
                     ));
                 }
             }
-            if self.base.load(Ordering::Acquire) == base {
+            let again = self.win.load(Ordering::Acquire, &guard);
+            if again == shared && win.is_none_or(|w| w.base.load(Ordering::Acquire) == base) {
                 return;
             }
         }
     }
 }
 
-/// The default ladder: a price-indexed ring at the touch plus a `SkipMap` for deep levels.
-/// See the module docs.
+/// The default ladder: a price-indexed ring at the touch, growing with the book up to `MAX`
+/// ticks, plus a `SkipMap` for levels beyond it. See the module docs.
+///
+/// `MAX` (a power of two, at least [`WINDOW`]) is the widest the window may grow; the default
+/// [`MAX_WINDOW`] suits every instrument whose book spans less than 65 536 ticks a side. A
+/// smaller `MAX` trades memory (16 bytes a tick a side while readers exist, 4 without) for
+/// skiplist work on wide books; the tests use `SkipLadder<WINDOW>` to exercise the skiplist.
 #[derive(Debug)]
-pub struct SkipLadder {
+pub struct SkipLadder<const MAX: usize = MAX_WINDOW> {
     side: Side,
     slab: LevelSlab,
     init: bool,
     base: i64,
-    slots: Box<[u32; WINDOW]>,
-    bits: [u64; WORDS],
-    summary: u64,
+    /// Window width in ticks (a power of two, `WINDOW..=MAX`), and `width - 1`.
+    width: usize,
+    mask: usize,
+    /// Ring slot -> level index (`NIL`: no level cached there).
+    slots: Box<[u32]>,
+    /// Slots holding a non-empty level.
+    active: Bits,
+    /// Slots holding a level, empty or not (what a re-centre has to move or free).
+    cached: Box<[u64]>,
     win_active: usize,
     /// Levels in the skiplist, tracked here so an empty skiplist costs no epoch pin.
     far_len: usize,
@@ -148,10 +308,73 @@ pub struct SkipLadder {
     /// Key and level of the best window level (valid while `win_active > 0`).
     best_key: i64,
     best_idx: u32,
+    /// Whether the window is mirrored for readers (since the first `publish_all`).
+    mirror: bool,
+    /// Re-centre scratch: keys of the levels in a departing range.
+    scratch: Vec<i64>,
+    /// Window moves and growths so far (for tests and benchmarks).
+    moves: u64,
     shared: Arc<SidePub>,
 }
 
-impl SkipLadder {
+impl<const MAX: usize> SkipLadder<MAX> {
+    const VALID: () = assert!(MAX.is_power_of_two() && MAX >= WINDOW && MAX <= 1 << 24);
+
+    #[inline]
+    fn pos(&self, k: i64) -> usize {
+        (k as u64 as usize) & self.mask
+    }
+
+    #[inline]
+    fn in_window(&self, k: i64) -> bool {
+        // `k - base` can exceed i64::MAX (keys span ±(2^62 - 1), `base` sits below a key):
+        // with `k >= base` the difference is exact as a u64.
+        self.init && k >= self.base && (k.wrapping_sub(self.base) as u64) < self.width as u64
+    }
+
+    /// The reader mirror of the window, if readers have appeared. Writer only.
+    #[inline]
+    fn pub_window(&self) -> Option<&PubWindow> {
+        if !self.mirror {
+            return None;
+        }
+        // SAFETY: only this ladder (the writer) replaces or frees the window, and only
+        // through `&mut self`, so the window loaded here outlives the `&self` borrow.
+        unsafe {
+            self.shared
+                .win
+                .load(Ordering::Acquire, epoch::unprotected())
+                .as_ref()
+        }
+    }
+
+    #[inline]
+    fn mirror_word(&self, p: usize) {
+        if let Some(w) = self.pub_window() {
+            w.bits[p / 64].store(self.active.words[p / 64], Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn set_active(&mut self, p: usize) {
+        self.active.set(p);
+        self.mirror_word(p);
+    }
+
+    #[inline]
+    fn clear_active(&mut self, p: usize) {
+        self.active.clear(p);
+        self.mirror_word(p);
+    }
+
+    fn publish_slot(&self, p: usize, lvl: Option<&Level>) {
+        if let Some(w) = self.pub_window() {
+            let (q, c) = lvl.map_or((0, 0), |l| (l.visible, l.count));
+            w.qty[p].store(q, Ordering::Relaxed);
+            w.count[p].store(c, Ordering::Relaxed);
+        }
+    }
+
     /// The best level when the window is empty: the skiplist's front, if any.
     #[cold]
     #[inline(never)]
@@ -163,31 +386,62 @@ impl SkipLadder {
         }
     }
 
-    /// [`Ladder::find_or_create`] beyond its fast path: a new window level, a move of the
-    /// window, or a level in the skiplist.
+    fn far_front_key(&self) -> Option<i64> {
+        if self.far_len > 0 {
+            self.shared.far.front().map(|e| *e.key())
+        } else {
+            None
+        }
+    }
+
+    /// [`Ladder::find_or_create`] beyond its fast path: a new window level, a move or growth
+    /// of the window, or a level in the skiplist.
     #[cold]
     #[inline(never)]
     fn find_or_create_slow(&mut self, price: Price, k: i64) -> (u32, bool) {
-        if !self.init || k < self.base {
-            self.rebase(k - HEAD);
-        } else if !self.in_window(k) && self.win_active == 0 {
-            // Nothing in the window: move it to the new best instead of using the skiplist.
-            let front = if self.far_len > 0 {
-                self.shared.far.front().map(|e| *e.key())
+        if !self.init {
+            self.rebase(k - head(self.width));
+        } else if k < self.base {
+            // A better price than the window: move it down, growing it first if resting
+            // levels would otherwise leave it for the skiplist.
+            while self.width < MAX {
+                let w = self.width as i64;
+                let lo = (k - head(self.width) + w).max(self.base);
+                let hi = self.base + w;
+                if lo >= hi || !self.any_active(lo, (hi - lo) as u64) {
+                    break;
+                }
+                self.grow(self.width * 2);
+            }
+            self.rebase(k - head(self.width));
+        } else if !self.in_window(k) {
+            if self.win_active == 0 {
+                // Nothing in the window: move it to the new best instead of growing it.
+                let front = self.far_front_key();
+                self.rebase(front.map_or(k, |f| f.min(k)) - head(self.width));
             } else {
-                None
-            };
-            self.rebase(front.map_or(k, |f| f.min(k)) - HEAD);
+                // A level worse than the window: grow to take it in; at the largest width,
+                // move the window up to the best instead (what leaves it then is empty).
+                let need = k.wrapping_sub(self.base) as u64 + 1;
+                if need > MAX as u64 && self.best_key - head(self.width) > self.base {
+                    self.rebase(self.best_key - head(self.width));
+                }
+                let need = k.wrapping_sub(self.base) as u64 + 1;
+                if need <= MAX as u64 {
+                    self.grow(need.next_power_of_two() as usize);
+                }
+            }
         }
         if self.in_window(k) {
-            let p = pos(k);
+            let p = self.pos(k);
             let mut idx = self.slots[p];
             if idx == NIL {
                 idx = self.slab.alloc(price);
                 self.slots[p] = idx;
+                self.cached[p / 64] |= 1 << (p % 64);
             }
             (idx, self.slab.get(idx).count == 0)
-        } else if let Some(idx) = self.find(price) {
+        } else if let Some(idx) = self.far_index.get(&k).copied() {
             (idx, false)
         } else {
             let idx = self.slab.alloc(price);
@@ -205,56 +459,39 @@ impl SkipLadder {
         }
     }
 
-    #[inline]
-    fn in_window(&self, k: i64) -> bool {
-        // `k - base` can exceed i64::MAX (keys span ±(2^62 - 1), `base` sits HEAD below a
-        // key): with `k >= base` the difference is exact as a u64.
-        self.init && k >= self.base && (k.wrapping_sub(self.base) as u64) < WINDOW as u64
-    }
-
-    #[inline]
-    fn set_bit(&mut self, p: usize) {
-        let w = p / 64;
-        self.bits[w] |= 1 << (p % 64);
-        self.summary |= 1 << w;
-        self.shared.bits[w].store(self.bits[w], Ordering::Relaxed);
-    }
-
-    #[inline]
-    fn clear_bit(&mut self, p: usize) {
-        let w = p / 64;
-        self.bits[w] &= !(1 << (p % 64));
-        if self.bits[w] == 0 {
-            self.summary &= !(1 << w);
+    /// Whether a non-empty level lies in the window's keys `[lo, lo + len)`
+    /// (`len <= width`). Walks bitmap words, 64 keys at a time.
+    fn any_active(&self, lo: i64, len: u64) -> bool {
+        let mut off = 0u64;
+        while off < len {
+            let p = self.pos(lo.wrapping_add(off as i64));
+            let b = (p % 64) as u64;
+            let chunk = (64 - b).min(len - off);
+            if (self.active.words[p / 64] >> b) & low_mask(chunk) != 0 {
+                return true;
+            }
+            off += chunk;
         }
-        self.shared.bits[w].store(self.bits[w], Ordering::Relaxed);
+        false
     }
 
-    /// First non-empty slot at or after ring position `start`, in ring order.
-    #[inline]
-    fn first_from(&self, start: usize) -> Option<usize> {
-        let w = start / 64;
-        let m = self.bits[w] & (!0u64 << (start % 64));
-        if m != 0 {
-            return Some(w * 64 + m.trailing_zeros() as usize);
+    /// Keys of the levels cached in the window's keys `[lo, lo + len)` (`len <= width`),
+    /// ascending, into `self.scratch`. Walks bitmap words, 64 keys at a time.
+    fn collect_cached(&mut self, lo: i64, len: u64) {
+        self.scratch.clear();
+        let mut off = 0u64;
+        while off < len {
+            let p = self.pos(lo.wrapping_add(off as i64));
+            let b = (p % 64) as u64;
+            let chunk = (64 - b).min(len - off);
+            let mut bits = (self.cached[p / 64] >> b) & low_mask(chunk);
+            while bits != 0 {
+                let t = u64::from(bits.trailing_zeros());
+                self.scratch.push(lo.wrapping_add((off + t) as i64));
+                bits &= bits - 1;
+            }
+            off += chunk;
         }
-        let after = if w + 1 >= 64 {
-            0
-        } else {
-            self.summary & (!0u64 << (w + 1))
-        };
-        let s = if after != 0 { after } else { self.summary };
-        if s == 0 {
-            return None;
-        }
-        let w2 = s.trailing_zeros() as usize;
-        Some(w2 * 64 + self.bits[w2].trailing_zeros() as usize)
-    }
-
-    /// Key of the best level in the window (cached).
-    #[inline]
-    fn best_window_key(&self) -> Option<i64> {
-        (self.win_active > 0).then_some(self.best_key)
     }
 
     /// Find the best window level again from the bitmap.
@@ -262,84 +499,94 @@ impl SkipLadder {
         if self.win_active == 0 {
             return;
         }
-        let start = pos(self.base);
-        if let Some(p) = self.first_from(start) {
-            self.best_key = self.base + ((p + WINDOW - start) & (WINDOW - 1)) as i64;
+        let start = self.pos(self.base);
+        if let Some(p) = self.active.first_from(start) {
+            self.best_key = self.base + ((p + self.width - start) & self.mask) as i64;
             self.best_idx = self.slots[p];
         }
-    }
-
-    fn publish_slot(&self, p: usize, lvl: &Level) {
-        self.shared.qty[p].store(lvl.visible, Ordering::Relaxed);
-        self.shared.count[p].store(lvl.count, Ordering::Relaxed);
     }
 
     /// Move the window to start at `nb`. Levels leaving it go to the skiplist (if they hold
     /// orders; only allowed for keys worse than the new window) or are freed (if empty);
     /// skiplist levels entering it move into the ring.
     fn rebase(&mut self, nb: i64) {
-        let w = WINDOW as i64;
+        let w = self.width as i64;
         if !self.init {
             self.init = true;
             self.base = nb;
         } else if nb < self.base {
             // Moving down: keys [max(nb + W, base), base + W) leave, to the skiplist.
             let lo = (nb + w).max(self.base);
-            for k in lo..self.base + w {
-                self.evict(k, true);
+            let hi = self.base + w;
+            if lo < hi {
+                self.collect_cached(lo, (hi - lo) as u64);
+                for i in 0..self.scratch.len() {
+                    self.evict(self.scratch[i], true);
+                }
             }
             self.base = nb;
+            self.moves += 1;
         } else if nb > self.base {
             // Moving up: keys [base, min(nb, base + W)) leave; they are better than the best
             // level, hence empty.
             let hi = nb.min(self.base + w);
-            for k in self.base..hi {
-                self.evict(k, false);
+            self.collect_cached(self.base, (hi - self.base) as u64);
+            for i in 0..self.scratch.len() {
+                self.evict(self.scratch[i], false);
             }
             self.base = nb;
-            // Pull skiplist levels now inside the window.
-            while self.far_len > 0 {
-                let Some((k, idx)) = self.shared.far.front().map(|e| {
-                    let kv = (*e.key(), e.value().idx);
-                    if kv.0 < nb + w {
-                        e.remove();
-                    }
-                    kv
-                }) else {
-                    break;
-                };
-                if k >= nb + w {
-                    break;
-                }
-                self.far_len -= 1;
-                self.far_index.remove(&k);
-                let p = pos(k);
-                debug_assert_eq!(self.slots[p], NIL);
-                self.slots[p] = idx;
-                self.set_bit(p);
-                self.win_active += 1;
-                self.publish_slot(p, self.slab.get(idx));
-            }
+            self.moves += 1;
+            self.pull_far();
         }
         self.recompute_best();
-        self.shared.base.store(self.base, Ordering::Release);
-        self.shared.init.store(true, Ordering::Release);
+        if let Some(pw) = self.pub_window() {
+            pw.base.store(self.base, Ordering::Release);
+        }
+    }
+
+    /// Move the skiplist's levels that are now inside the window into the ring.
+    fn pull_far(&mut self) {
+        let end = self.base + self.width as i64;
+        while self.far_len > 0 {
+            let Some((k, idx)) = self.shared.far.front().map(|e| {
+                let kv = (*e.key(), e.value().idx);
+                if kv.0 < end {
+                    e.remove();
+                }
+                kv
+            }) else {
+                break;
+            };
+            if k >= end {
+                break;
+            }
+            self.far_len -= 1;
+            self.far_index.remove(&k);
+            let p = self.pos(k);
+            debug_assert_eq!(self.slots[p], NIL);
+            self.slots[p] = idx;
+            self.cached[p / 64] |= 1 << (p % 64);
+            self.set_active(p);
+            self.win_active += 1;
+            self.publish_slot(p, Some(self.slab.get(idx)));
+        }
     }
 
     fn evict(&mut self, k: i64, to_far: bool) {
-        let p = pos(k);
+        let p = self.pos(k);
         let idx = self.slots[p];
         if idx == NIL {
             return;
         }
         self.slots[p] = NIL;
+        self.cached[p / 64] &= !(1 << (p % 64));
         let lvl = *self.slab.get(idx);
         if lvl.count > 0 {
             debug_assert!(
                 to_far,
                 "a non-empty level cannot leave the window on the better side"
             );
-            self.clear_bit(p);
+            self.clear_active(p);
             self.win_active -= 1;
             self.far_len += 1;
             self.far_index.insert(k, idx);
@@ -354,21 +601,88 @@ impl SkipLadder {
         } else {
             self.slab.free(idx);
         }
-        self.shared.qty[p].store(0, Ordering::Relaxed);
-        self.shared.count[p].store(0, Ordering::Relaxed);
+        self.publish_slot(p, None);
     }
 
-    fn maybe_recenter(&mut self) {
-        match self.best_window_key() {
-            Some(b) if b - self.base > DRIFT => self.rebase(b - HEAD),
-            Some(_) => {}
-            None if self.far_len > 0 => {
-                let front = self.shared.far.front().map(|e| *e.key());
-                if let Some(k) = front {
-                    self.rebase(k - HEAD);
+    /// Widen the window to `new_width` ticks (a power of two, `<= MAX`), keeping its base:
+    /// every cached level is re-placed in the wider ring and skiplist levels now inside it
+    /// move in. Costs the old width / 64 words plus the levels moved; at most
+    /// `log2(MAX / WINDOW)` times in a ladder's life.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, new_width: usize) {
+        let new_width = new_width.clamp(self.width, MAX);
+        if new_width == self.width {
+            return;
+        }
+        let old_mask = self.mask;
+        let old_start = self.pos(self.base);
+        let old_slots = std::mem::replace(&mut self.slots, vec![NIL; new_width].into_boxed_slice());
+        let old_cached =
+            std::mem::replace(&mut self.cached, vec![0; new_width / 64].into_boxed_slice());
+        self.active = Bits::new(new_width);
+        self.width = new_width;
+        self.mask = new_width - 1;
+        // The mirror is rebuilt whole below: nothing is published meanwhile.
+        let mirror = std::mem::replace(&mut self.mirror, false);
+        for (wi, &word) in old_cached.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let p = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let k = self.base + ((p + old_mask + 1 - old_start) & old_mask) as i64;
+                let np = self.pos(k);
+                let idx = old_slots[p];
+                self.slots[np] = idx;
+                self.cached[np / 64] |= 1 << (np % 64);
+                if self.slab.get(idx).count > 0 {
+                    self.active.set(np);
                 }
             }
-            None => {}
+        }
+        self.pull_far();
+        self.recompute_best();
+        self.moves += 1;
+        self.mirror = mirror;
+        if mirror {
+            self.install_mirror();
+        }
+    }
+
+    /// Build a complete reader mirror of the window and publish it, retiring the old one
+    /// through the epoch collector.
+    fn install_mirror(&mut self) {
+        let w = PubWindow::new(self.base, self.width);
+        for (wi, &word) in self.active.words.iter().enumerate() {
+            w.bits[wi].store(word, Ordering::Relaxed);
+            let mut bits = word;
+            while bits != 0 {
+                let p = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let lvl = self.slab.get(self.slots[p]);
+                w.qty[p].store(lvl.visible, Ordering::Relaxed);
+                w.count[p].store(lvl.count, Ordering::Relaxed);
+            }
+        }
+        let guard = epoch::pin();
+        let old = self
+            .shared
+            .win
+            .swap(Owned::new(w), Ordering::AcqRel, &guard);
+        if !old.is_null() {
+            // SAFETY: `old` is no longer reachable from `win`; readers that loaded it hold
+            // a guard, so destruction waits for them.
+            unsafe { guard.defer_destroy(old) };
+        }
+        self.mirror = true;
+    }
+
+    /// The window emptied: if the skiplist holds levels, move the window to its best.
+    fn maybe_recenter(&mut self) {
+        if self.win_active == 0 {
+            if let Some(k) = self.far_front_key() {
+                self.rebase(k - head(self.width));
+            }
         }
     }
 
@@ -376,23 +690,45 @@ impl SkipLadder {
     pub fn far_levels(&self) -> usize {
         self.shared.far.len()
     }
+
+    /// Level records allocated by this side (live, cached or free); for tests and benchmarks.
+    pub fn level_records(&self) -> usize {
+        self.slab.capacity()
+    }
+
+    /// The window's width in ticks; for tests and benchmarks.
+    pub fn window_width(&self) -> usize {
+        self.width
+    }
+
+    /// Re-centres and growths of the window so far; for tests and benchmarks.
+    pub fn window_moves(&self) -> u64 {
+        self.moves
+    }
 }
 
-impl Ladder for SkipLadder {
+impl<const MAX: usize> Ladder for SkipLadder<MAX> {
     fn new(side: Side) -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::VALID;
         SkipLadder {
             side,
             slab: LevelSlab::default(),
             init: false,
             base: 0,
-            slots: Box::new([NIL; WINDOW]),
-            bits: [0; WORDS],
-            summary: 0,
+            width: WINDOW,
+            mask: WINDOW - 1,
+            slots: vec![NIL; WINDOW].into_boxed_slice(),
+            active: Bits::new(WINDOW),
+            cached: vec![0; WINDOW / 64].into_boxed_slice(),
             win_active: 0,
             far_len: 0,
             far_index: FxHashMap::default(),
             best_key: 0,
             best_idx: NIL,
+            mirror: false,
+            scratch: Vec::new(),
+            moves: 0,
             shared: Arc::new(SidePub::new(side)),
         }
     }
@@ -418,7 +754,7 @@ impl Ladder for SkipLadder {
     fn find(&self, price: Price) -> Option<u32> {
         let k = key(self.side, price);
         if self.in_window(k) {
-            let idx = self.slots[pos(k)];
+            let idx = self.slots[self.pos(k)];
             if idx != NIL && self.slab.get(idx).count > 0 {
                 return Some(idx);
             }
@@ -434,7 +770,7 @@ impl Ladder for SkipLadder {
         // The common case first: a window level that exists (resting, or emptied and kept).
         let k = key(self.side, price);
         if self.in_window(k) {
-            let idx = self.slots[pos(k)];
+            let idx = self.slots[self.pos(k)];
             if idx != NIL {
                 // SAFETY: window slots hold indices the slab handed out.
                 return (idx, unsafe { self.slab.get_unchecked(idx) }.count == 0);
@@ -446,7 +782,7 @@ impl Ladder for SkipLadder {
     fn activate(&mut self, idx: u32) {
         let k = key(self.side, self.slab.get(idx).price);
         if self.in_window(k) {
-            self.set_bit(pos(k));
+            self.set_active(self.pos(k));
             self.win_active += 1;
             if self.win_active == 1 || k < self.best_key {
                 self.best_key = k;
@@ -458,15 +794,14 @@ impl Ladder for SkipLadder {
     fn deactivate(&mut self, idx: u32) {
         let k = key(self.side, self.slab.get(idx).price);
         if self.in_window(k) {
-            let p = pos(k);
-            self.clear_bit(p);
+            let p = self.pos(k);
+            self.clear_active(p);
             self.win_active -= 1;
-            self.shared.count[p].store(0, Ordering::Relaxed);
-            self.shared.qty[p].store(0, Ordering::Relaxed);
+            self.publish_slot(p, None);
             if k == self.best_key {
                 self.recompute_best();
+                self.maybe_recenter();
             }
-            self.maybe_recenter();
         } else {
             self.shared.far.remove(&k);
             self.far_index.remove(&k);
@@ -484,16 +819,17 @@ impl Ladder for SkipLadder {
     }
     fn visit<F: FnMut(&Level) -> bool>(&self, mut f: F) {
         if self.win_active > 0 {
-            let start = pos(self.base);
             let mut seen = 0;
-            let mut p = start;
+            let mut p = self.pos(self.base);
             while seen < self.win_active {
-                let Some(q) = self.first_from(p) else { break };
+                let Some(q) = self.active.first_from(p) else {
+                    break;
+                };
                 if !f(self.slab.get(self.slots[q])) {
                     return;
                 }
                 seen += 1;
-                p = (q + 1) & (WINDOW - 1);
+                p = (q + 1) & self.mask;
             }
         }
         if self.far_len == 0 {
@@ -513,22 +849,14 @@ impl Ladder for SkipLadder {
         let lvl = self.slab.get(idx);
         let k = key(self.side, lvl.price);
         if self.in_window(k) {
-            self.publish_slot(pos(k), lvl);
+            self.publish_slot(self.pos(k), Some(lvl));
         } else if let Some(e) = self.shared.far.get(&k) {
             e.value().qty.store(lvl.visible, Ordering::Relaxed);
             e.value().count.store(lvl.count, Ordering::Relaxed);
         }
     }
-    fn publish_all(&self) {
-        for p in 0..WINDOW {
-            let idx = self.slots[p];
-            if idx != NIL && self.bits[p / 64] & (1 << (p % 64)) != 0 {
-                self.publish_slot(p, self.slab.get(idx));
-            } else {
-                self.shared.qty[p].store(0, Ordering::Relaxed);
-                self.shared.count[p].store(0, Ordering::Relaxed);
-            }
-        }
+    fn publish_all(&mut self) {
+        self.install_mirror();
         if self.far_len > 0 {
             for e in self.shared.far.iter() {
                 let lvl = self.slab.get(e.value().idx);

@@ -24,9 +24,10 @@
 //! - **Time**: orders arrive as a Poisson process with a mean gap of
 //!   [`FLOW_MEAN_GAP_NS`] (2 µs, a busy symbol in a burst), so a few hundred short-lived
 //!   orders are live at once; messages are sorted by time (ties keep generation order).
-//! - **Ids**: sequential in arrival order from 1 ([`flow`]), or the arrival order's random
-//!   permutation of `1..=n` ([`flow_with`] with `shuffled_ids`), the shape of a venue whose
-//!   ids come from elsewhere.
+//! - **Ids**: `1..=n` numbered in generation order, along the path, before the shuffle (the
+//!   benchmark's construction), so they arrive as a random permutation ([`flow`]); or
+//!   numbered in arrival order ([`flow_with`] with `shuffled_ids = false`), the shape of ids
+//!   from a counter.
 //!
 //! The same `(flow, n, seed)` gives the same messages on every run (the RNG is
 //! `Xoshiro256PlusPlus`; normals by Box–Muller; the crate versions are pinned by
@@ -138,13 +139,14 @@ fn exponential(r: &mut Xoshiro256PlusPlus, mean: f64) -> f64 {
     -(1.0 - r.random::<f64>()).ln() * mean
 }
 
-/// `flow` with `n` orders and sequential ids (about `2 n` messages). See the module docs.
+/// `flow` with `n` orders (about `2 n` messages), ids numbered in generation order (they
+/// arrive shuffled). See the module docs.
 pub fn flow(flow: Flow, n: usize, seed: u64) -> Vec<Command> {
-    flow_with(flow, n, seed, false)
+    flow_with(flow, n, seed, true)
 }
 
-/// [`flow`], with the ids in arrival order either sequential from 1 or (`shuffled_ids`)
-/// a random permutation of `1..=n`.
+/// [`flow`], with the ids numbered in generation order (`shuffled_ids`: they arrive as a
+/// random permutation of `1..=n`, as in the benchmark) or in arrival order (sequential).
 pub fn flow_with(flow: Flow, n: usize, seed: u64, shuffled_ids: bool) -> Vec<Command> {
     let mut r = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xF10_u64.rotate_left(40));
     let cdf = distance_cdf();
@@ -154,7 +156,7 @@ pub fn flow_with(flow: Flow, n: usize, seed: u64, shuffled_ids: bool) -> Vec<Com
     let sigma = flow.swing() / (n.max(1) as f64).sqrt();
     let drift = -0.5 * sigma * sigma;
     let mut log_mid = 0.0f64;
-    let mut orders: Vec<(Side, i64, u64)> = Vec::with_capacity(n);
+    let mut orders: Vec<(Side, i64, u64, u64)> = Vec::with_capacity(n);
     for i in 0..n {
         if sigma > 0.0 {
             log_mid += drift + sigma * normal(&mut r);
@@ -168,24 +170,19 @@ pub fn flow_with(flow: Flow, n: usize, seed: u64, shuffled_ids: bool) -> Vec<Com
         } else {
             (Side::Sell, mid + 1 + k)
         };
-        orders.push((side, price.max(1), qty));
+        orders.push((side, price.max(1), qty, i as u64 + 1));
     }
 
     // 2. Arrival order: a Fisher–Yates shuffle.
     for i in (1..orders.len()).rev() {
         orders.swap(i, r.random_range(0..=i));
     }
-    let mut ids: Vec<u64> = (1..=n as u64).collect();
-    if shuffled_ids {
-        for i in (1..ids.len()).rev() {
-            ids.swap(i, r.random_range(0..=i));
-        }
-    }
 
     // 3. The lifecycle of each order on a nanosecond timeline.
     let mut events: Vec<(u64, Command)> = Vec::with_capacity(n * 9 / 4);
     let mut now = 0f64;
-    for (&(side, price, qty), &id) in orders.iter().zip(&ids) {
+    for (k, &(side, price, qty, gen_id)) in orders.iter().enumerate() {
+        let id = if shuffled_ids { gen_id } else { k as u64 + 1 };
         now += exponential(&mut r, FLOW_MEAN_GAP_NS);
         let t = now as u64;
         if r.random_bool(P_IOC) {
@@ -277,24 +274,25 @@ mod tests {
                 "mods {}",
                 pct(modifies)
             );
-            // Ids arrive sequentially.
-            let ids: Vec<u64> = a
+            assert!(a.iter().all(|c| c.kind != kind::ADD || c.price >= 1));
+            // Ids arrive as a permutation of 1..=n; the same orders with sequential ids.
+            let mut ids: Vec<u64> = a
                 .iter()
                 .filter(|c| c.kind == kind::ADD)
                 .map(|c| c.id)
                 .collect();
-            assert!(ids.windows(2).all(|w| w[0] + 1 == w[1]));
-            assert!(a.iter().all(|c| c.kind != kind::ADD || c.price >= 1));
+            assert!(ids.windows(2).any(|w| w[0] + 1 != w[1]));
+            ids.sort_unstable();
+            assert_eq!(ids, (1..=20_000).collect::<Vec<_>>());
+            let s = flow_with(f, 20_000, 23, false);
+            let seq: Vec<u64> = s
+                .iter()
+                .filter(|c| c.kind == kind::ADD)
+                .map(|c| c.id)
+                .collect();
+            assert!(seq.windows(2).all(|w| w[0] + 1 == w[1]));
+            assert_eq!(s.len(), a.len());
         }
-        let s = flow_with(Flow::Normal, 5_000, 1, true);
-        let mut ids: Vec<u64> = s
-            .iter()
-            .filter(|c| c.kind == kind::ADD)
-            .map(|c| c.id)
-            .collect();
-        assert!(ids.windows(2).any(|w| w[0] + 1 != w[1]));
-        ids.sort_unstable();
-        assert_eq!(ids, (1..=5_000).collect::<Vec<_>>());
     }
 
     #[test]
