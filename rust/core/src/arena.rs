@@ -263,15 +263,20 @@ const MAX_GROW: u64 = 1024;
 /// many ids (1 in 8: a page then costs at most 32 bytes per id it took in).
 const RISING_FILL: u32 = (PAGE / 8) as u32;
 /// A page other than the newest that falls to this many live ids is "thin": it moves them to
-/// the hash map and is freed if it falls to [`STRAGGLERS`], or if pages hold fewer than this
-/// many live ids on average (pages then cost more than 64 bytes per live id). The few
-/// long-lived orders of an old id range must not keep whole pages alive.
+/// the hash map and is freed if it falls to [`STRAGGLERS`], or if pages hold fewer than
+/// [`MIN_AVG_LIVE`] live ids on average. The few long-lived orders of an old id range must
+/// not keep whole pages alive.
 const DEMOTE_LIVE: u32 = (PAGE / 16) as u32;
 /// A thin page with this many live ids or fewer is always demoted.
 const STRAGGLERS: u32 = 16;
-/// With no page at all, the first id of a fresh page gets one if the hash map holds fewer
-/// ids than this (a book starting up or idle again), not while it serves a sparse stream.
-const FRESH_START: usize = 64;
+/// Thin pages are demoted while pages hold fewer live ids than this on average (more than
+/// 256 bytes of pages per live id); above it they stay, so a book whose orders all leave
+/// (a cancel storm, a session end) does not move its last ids to the hash map first.
+const MIN_AVG_LIVE: usize = 64;
+/// This many ids in a row of one page going to the hash map open that page (taking them
+/// in): the start of a dense stream (a fresh book), or one that jumped. Ids in random order
+/// over a range never do that.
+const RUN_OPENS: u32 = 64;
 
 #[derive(Debug)]
 struct IdPage {
@@ -321,6 +326,9 @@ pub struct IdIndex {
     spare: Option<Box<[u32; PAGE]>>,
     /// Ids ever inserted into the hash map.
     map_inserts: u64,
+    /// The page of the last ids that went to the hash map, and how many in a row did.
+    run_pno: u64,
+    run_len: u32,
     /// Pages created and demoted so far (for tests and benchmarks).
     created: u64,
     demoted: u64,
@@ -337,8 +345,8 @@ impl IdIndex {
     #[inline(always)]
     pub fn get(&self, id: OrderId) -> Option<u32> {
         if let Some(p) = self.page(id) {
-            let v = p.slots[(id as usize) & (PAGE - 1)];
-            return (v != NIL).then_some(v);
+            // Slots hold `index + 1` (0: no id), so a new page is zeroed memory.
+            return p.slots[(id as usize) & (PAGE - 1)].checked_sub(1);
         }
         if self.sparse.is_empty() {
             None
@@ -362,8 +370,8 @@ impl IdIndex {
             .ok()
             .and_then(|r| self.table.get_mut(r))
         {
-            debug_assert_eq!(p.slots[slot], NIL);
-            p.slots[slot] = idx;
+            debug_assert_eq!(p.slots[slot], 0);
+            p.slots[slot] = idx + 1;
             p.live += 1;
             p.inserted += 1;
             self.in_pages += 1;
@@ -384,7 +392,7 @@ impl IdIndex {
             return false;
         }
         if self.pages == 0 {
-            return self.sparse.len() < FRESH_START;
+            return false;
         }
         // The next page of a rising stream: the newest page took in enough ids, and more than
         // the hash map did since the page was created (ids in random order over a range fill
@@ -407,6 +415,17 @@ impl IdIndex {
             self.insert(id, idx);
             return;
         }
+        if self.run_pno == pno && self.run_len > 0 {
+            self.run_len += 1;
+            if self.run_len >= RUN_OPENS && self.in_reach(pno) && self.create_page(pno) {
+                self.run_len = 0;
+                self.insert(id, idx);
+                return;
+            }
+        } else {
+            self.run_pno = pno;
+            self.run_len = 1;
+        }
         self.map_inserts += 1;
         if self.sparse.is_empty() {
             self.sparse_lo = id;
@@ -423,7 +442,7 @@ impl IdIndex {
         let page = self
             .spare
             .take()
-            .or_else(|| vec![NIL; PAGE].into_boxed_slice().try_into().ok());
+            .or_else(|| vec![0u32; PAGE].into_boxed_slice().try_into().ok());
         let Some(mut slots) = page else {
             return false;
         };
@@ -432,7 +451,7 @@ impl IdIndex {
         if !self.sparse.is_empty() && lo <= self.sparse_hi && hi >= self.sparse_lo {
             self.sparse.retain(|&k, &mut v| {
                 if k >> PAGE_BITS == pno {
-                    slots[(k as usize) & (PAGE - 1)] = v;
+                    slots[(k as usize) & (PAGE - 1)] = v + 1;
                     live += 1;
                     false
                 } else {
@@ -473,13 +492,17 @@ impl IdIndex {
             .ok()
             .and_then(|r| self.table.get_mut(r))
         {
-            if p.slots[slot] != NIL {
-                p.slots[slot] = NIL;
+            if p.slots[slot] != 0 {
+                p.slots[slot] = 0;
                 p.live -= 1;
                 self.in_pages -= 1;
-                // Thinned: free it if empty, demote it if it is not the newest page.
-                if p.live <= DEMOTE_LIVE
-                    && (p.live == 0 || rel != self.newest_pno.wrapping_sub(self.first))
+                // Thinned: free it if empty; demote it if it is not the newest page and holds
+                // only stragglers, or pages hold too few live ids overall.
+                let live = p.live;
+                if live <= DEMOTE_LIVE
+                    && (live == 0
+                        || (rel != self.newest_pno.wrapping_sub(self.first)
+                            && (live <= STRAGGLERS || self.pages * MIN_AVG_LIVE > self.len())))
                 {
                     self.page_thinned(rel as usize);
                 }
@@ -495,9 +518,7 @@ impl IdIndex {
         self.sparse.remove(&id);
     }
 
-    /// The page `table[r]` fell to [`DEMOTE_LIVE`] live ids or fewer: free it if empty,
-    /// demote it if it is not the newest and holds only stragglers or pages are too sparse
-    /// overall.
+    /// The page `table[r]` thinned out (see `remove`): free it if empty, else demote it.
     #[cold]
     #[inline(never)]
     fn page_thinned(&mut self, r: usize) {
@@ -506,16 +527,14 @@ impl IdIndex {
         };
         if live == 0 {
             self.free_page(r);
-        } else if self.first + r as u64 != self.newest_pno
-            && (live <= STRAGGLERS || self.pages * DEMOTE_LIVE as usize > self.len())
-        {
+        } else {
             self.demote_page(r);
         }
     }
 
     fn free_page(&mut self, r: usize) {
         if let Some(page) = self.table[r].take() {
-            // An empty page is all NIL again: keep one to reuse without a memset.
+            // An empty page is all zero again: keep one to reuse without a memset.
             self.spare = Some(page.slots);
         }
         self.pages -= 1;
@@ -547,9 +566,9 @@ impl IdIndex {
         self.sparse_hi = self.sparse_hi.max(base | (PAGE as u64 - 1));
         self.sparse.reserve(page.live as usize);
         for (i, v) in page.slots.iter_mut().enumerate() {
-            if *v != NIL {
-                self.sparse.insert(base + i as u64, *v);
-                *v = NIL;
+            if *v != 0 {
+                self.sparse.insert(base + i as u64, *v - 1);
+                *v = 0;
             }
         }
         self.in_pages -= page.live as usize;
@@ -595,7 +614,7 @@ impl IdIndex {
         let mut newest = None;
         for (r, p) in self.table.iter().enumerate() {
             let Some(p) = p else { continue };
-            let live = p.slots.iter().filter(|&&v| v != NIL).count();
+            let live = p.slots.iter().filter(|&&v| v != 0).count();
             if live != p.live as usize {
                 return Err(format!("page live {} but {live} slots used", p.live));
             }
@@ -651,7 +670,7 @@ mod tests {
         assert_eq!(ix.len(), 9_999 + 1000);
         // Pages are bounded by live ids / MIN_PAGE_FILL (+1): sparse ids cannot blow memory up.
         assert!(
-            ix.pages <= ix.len() / DEMOTE_LIVE as usize + 1,
+            ix.pages <= ix.len() / MIN_AVG_LIVE + 1,
             "{} pages",
             ix.pages
         );
@@ -727,7 +746,7 @@ mod tests {
         }
         // The bound holds when a page is created; removals since may lower len() a little.
         assert!(
-            ix.pages <= ix.len() / DEMOTE_LIVE as usize + 2,
+            ix.pages <= ix.len() / MIN_AVG_LIVE + 2,
             "{} pages",
             ix.pages
         );
@@ -738,11 +757,16 @@ mod tests {
     #[test]
     fn id_index_page_takes_in_ids_from_the_hash_map() {
         let mut ix = IdIndex::default();
-        // A fresh index: the first id opens a page.
-        for id in 0..10u64 {
+        // A fresh index: ids go to the hash map until a run of them in one page opens it.
+        for id in 0..RUN_OPENS as u64 - 1 {
+            ix.insert(id, 1);
+        }
+        assert_eq!(ix.pages, 0);
+        for id in RUN_OPENS as u64 - 1..100 {
             ix.insert(id, 1);
         }
         assert_eq!(ix.pages, 1);
+        assert!(ix.sparse.is_empty());
         // The next page's ids while the first is still thin: not yet a rising stream.
         for id in PAGE as u64..PAGE as u64 + 10 {
             ix.insert(id, 2);
@@ -752,7 +776,7 @@ mod tests {
         assert!(ix.page(PAGE as u64).is_none());
         assert_eq!(ix.sparse.len(), 11);
         // The first page fills: the next id of page 1 opens it and takes its ids in.
-        for id in 10..(RISING_FILL as u64 + 10) {
+        for id in 100..(RISING_FILL as u64 + 100) {
             ix.insert(id, 1);
         }
         ix.insert(PAGE as u64 + 10, 7);
@@ -761,6 +785,7 @@ mod tests {
         assert_eq!(ix.get(PAGE as u64 + 3), Some(2));
         assert_eq!(ix.get(PAGE as u64 + 10), Some(7));
         assert_eq!(ix.get(5 * PAGE as u64 + 3), Some(9));
+        assert_eq!(ix.get(7), Some(1));
         assert_eq!(ix.sparse.len(), 1);
     }
 

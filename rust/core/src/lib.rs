@@ -41,7 +41,7 @@ pub use book::{BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, 
 pub use clock::Clock;
 pub use decimal::TickSize;
 pub use error::{ErrorKind, OrderError};
-pub use ladder::{BTreeLadder, Ladder, PlainSkipLadder, SkipLadder};
+pub use ladder::{BTreeLadder, Ladder, PlainSkipLadder, SkipLadder, MAX_WINDOW, WINDOW};
 pub use report::{
     CancelReason, Execution, Fill, FillSink, OrderStatus, Reason, RejectReason, Report, ReportSink,
 };

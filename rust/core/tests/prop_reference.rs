@@ -22,7 +22,7 @@ use std::sync::Arc;
 use hftbook_core::{
     BTreeLadder, BookReader, Clock, Execution, Ladder, NewOrder, OrderBook, OrderError, OrderId,
     OrderType, PlainSkipLadder, Price, Qty, QtyLimits, Report, Side, SkipLadder, StpMode,
-    TimeInForce,
+    TimeInForce, WINDOW,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
@@ -106,8 +106,9 @@ enum Op {
 enum Mode {
     Narrow,
     Wide,
-    /// Distances from the centre that straddle the SkipLadder's window geometry (window of
-    /// 2048 ticks, best placed 256 ticks in after a re-centre, re-centre past 1024).
+    /// Distances from the centre that straddle the SkipLadder's window geometry (a window of
+    /// 2048 ticks at first, doubling as the book spreads; the best placed an eighth of the
+    /// window in after a re-centre).
     Edges,
 }
 
@@ -341,10 +342,13 @@ fn norm<T: std::fmt::Debug>(r: &Result<T, OrderError>) -> Result<String, String>
 struct Harness {
     r: RefBook,
     skip: OrderBook<SkipLadder>,
+    /// The SkipLadder held at its smallest window: deep levels live in its skiplist and its
+    /// window re-centres (the default one grows instead, up to 65 536 ticks).
+    small: OrderBook<SkipLadder<WINDOW>>,
     btree: OrderBook<BTreeLadder>,
     plain: OrderBook<PlainSkipLadder>,
-    /// Readers of skip, btree, plain, while they exist (see [`Cmd::Readers`]).
-    readers: Option<[BookReader; 3]>,
+    /// Readers of skip, btree, plain, small, while they exist (see [`Cmd::Readers`]).
+    readers: Option<[BookReader; 4]>,
     now: Arc<AtomicU64>,
     centre: i64,
     step: usize,
@@ -461,6 +465,7 @@ impl Harness {
         let mut h = Harness {
             r: RefBook::new(limits, stp_default),
             skip: OrderBook::with_options(clock.clone(), limits, stp_default),
+            small: OrderBook::with_options(clock.clone(), limits, stp_default),
             btree: OrderBook::with_options(clock.clone(), limits, stp_default),
             plain: OrderBook::with_options(clock, limits, stp_default),
             readers: None,
@@ -480,6 +485,7 @@ impl Harness {
                 reader_of(&mut self.skip),
                 reader_of(&mut self.btree),
                 reader_of(&mut self.plain),
+                reader_of(&mut self.small),
             ]);
         } else if !on {
             self.readers = None;
@@ -598,6 +604,7 @@ impl Harness {
             check_op(&mut self.skip, "skip", op, &expected, &want, &what)?;
             check_op(&mut self.btree, "btree", op, &expected, &want, &what)?;
             check_op(&mut self.plain, "plain", op, &expected, &want, &what)?;
+            check_op(&mut self.small, "small", op, &expected, &want, &what)?;
             self.compare_all(&what, Some(&want))?;
             self.stats.note(&expected, &want, &self.r);
         }
@@ -607,21 +614,27 @@ impl Harness {
     /// Compare the whole visible state of every book with the reference.
     fn compare_all(&self, what: &str, _reports: Option<&Vec<Report>>) -> Result<(), TestCaseError> {
         let live = self.live_ids();
-        let [rs, rb, rp] = match &self.readers {
-            Some([a, b, c]) => [Some(a), Some(b), Some(c)],
-            None => [None, None, None],
+        let [rs, rb, rp, rm] = match &self.readers {
+            Some([a, b, c, d]) => [Some(a), Some(b), Some(c), Some(d)],
+            None => [None, None, None, None],
         };
         let (r, seen) = (&self.r, &self.seen_ids);
         compare_state(&self.skip, rs, "skip", r, &live, seen, what)?;
         compare_state(&self.btree, rb, "btree", r, &live, seen, what)?;
         compare_state(&self.plain, rp, "plain", r, &live, seen, what)?;
-        if let Some(rs) = rs {
-            // The SkipLadder's lock-free depth view must match the writer's depth exactly.
-            // (usize::MAX: "all levels"; this used to overflow the reader's buffer.)
-            let (seq, bids, asks) = rs.depth(usize::MAX);
-            prop_assert_eq!(seq, Some(self.skip.seq()), "skip reader seq, {}", what);
-            prop_assert_eq!(bids, r.depth(Side::Buy), "skip reader bids, {}", what);
-            prop_assert_eq!(asks, r.depth(Side::Sell), "skip reader asks, {}", what);
+        compare_state(&self.small, rm, "small", r, &live, seen, what)?;
+        for (reader, seq, name) in [
+            (rs, self.skip.seq(), "skip"),
+            (rm, self.small.seq(), "small"),
+        ] {
+            if let Some(rs) = reader {
+                // The SkipLadder's lock-free depth view must match the writer's depth exactly.
+                // (usize::MAX: "all levels"; this used to overflow the reader's buffer.)
+                let (rseq, bids, asks) = rs.depth(usize::MAX);
+                prop_assert_eq!(rseq, Some(seq), "{} reader seq, {}", name, what);
+                prop_assert_eq!(bids, r.depth(Side::Buy), "{} reader bids, {}", name, what);
+                prop_assert_eq!(asks, r.depth(Side::Sell), "{} reader asks, {}", name, what);
+            }
         }
         Ok(())
     }

@@ -86,22 +86,40 @@ impl Bits {
         }
     }
 
-    #[inline]
-    fn set(&mut self, p: usize) {
+    /// Set position `p`.
+    ///
+    /// # Safety
+    /// `p` must be below the width the bitmap was made for.
+    #[inline(always)]
+    unsafe fn set(&mut self, p: usize) {
         let w = p / 64;
-        self.words[w] |= 1 << (p % 64);
-        self.mid[w / 64] |= 1 << (w % 64);
+        debug_assert!(w < self.words.len());
+        // SAFETY: `p < width`, so `w < width / 64 = words.len()` and
+        // `w / 64 < mid.len()` (its length is `words.len()` rounded up to 64).
+        unsafe {
+            *self.words.get_unchecked_mut(w) |= 1 << (p % 64);
+            *self.mid.get_unchecked_mut(w / 64) |= 1 << (w % 64);
+        }
         self.top |= 1 << (w / 64);
     }
 
-    #[inline]
-    fn clear(&mut self, p: usize) {
+    /// Clear position `p`.
+    ///
+    /// # Safety
+    /// As [`Bits::set`].
+    #[inline(always)]
+    unsafe fn clear(&mut self, p: usize) {
         let w = p / 64;
-        self.words[w] &= !(1 << (p % 64));
-        if self.words[w] == 0 {
+        debug_assert!(w < self.words.len());
+        // SAFETY: as in `set`.
+        let word = unsafe { self.words.get_unchecked_mut(w) };
+        *word &= !(1 << (p % 64));
+        if *word == 0 {
             let m = w / 64;
-            self.mid[m] &= !(1 << (w % 64));
-            if self.mid[m] == 0 {
+            // SAFETY: as in `set`.
+            let mid = unsafe { self.mid.get_unchecked_mut(m) };
+            *mid &= !(1 << (w % 64));
+            if *mid == 0 {
                 self.top &= !(1 << m);
             }
         }
@@ -348,23 +366,41 @@ impl<const MAX: usize> SkipLadder<MAX> {
         }
     }
 
-    #[inline]
+    #[cold]
+    #[inline(never)]
     fn mirror_word(&self, p: usize) {
         if let Some(w) = self.pub_window() {
             w.bits[p / 64].store(self.active.words[p / 64], Ordering::Relaxed);
         }
     }
 
-    #[inline]
+    /// Mark ring position `p` non-empty (`p` comes from `pos`, hence `< width`).
+    #[inline(always)]
     fn set_active(&mut self, p: usize) {
-        self.active.set(p);
-        self.mirror_word(p);
+        debug_assert!(p < self.width);
+        // SAFETY: masked with `width - 1`; `active` is made for `width`.
+        unsafe { self.active.set(p & self.mask) };
+        if self.mirror {
+            self.mirror_word(p);
+        }
     }
 
-    #[inline]
+    /// Mark ring position `p` empty (`p < width`).
+    #[inline(always)]
     fn clear_active(&mut self, p: usize) {
-        self.active.clear(p);
-        self.mirror_word(p);
+        debug_assert!(p < self.width);
+        // SAFETY: as in `set_active`.
+        unsafe { self.active.clear(p & self.mask) };
+        if self.mirror {
+            self.mirror_word(p);
+        }
+    }
+
+    /// The level cached at ring position `p` (`NIL` if none), without a bounds check.
+    #[inline(always)]
+    fn slot(&self, p: usize) -> u32 {
+        // SAFETY: `slots.len() == width` and `mask == width - 1`.
+        unsafe { *self.slots.get_unchecked(p & self.mask) }
     }
 
     fn publish_slot(&self, p: usize, lvl: Option<&Level>) {
@@ -636,7 +672,8 @@ impl<const MAX: usize> SkipLadder<MAX> {
                 self.slots[np] = idx;
                 self.cached[np / 64] |= 1 << (np % 64);
                 if self.slab.get(idx).count > 0 {
-                    self.active.set(np);
+                    // SAFETY: `np` comes from `pos`, below the new width `active` was made for.
+                    unsafe { self.active.set(np) };
                 }
             }
         }
@@ -770,7 +807,7 @@ impl<const MAX: usize> Ladder for SkipLadder<MAX> {
         // The common case first: a window level that exists (resting, or emptied and kept).
         let k = key(self.side, price);
         if self.in_window(k) {
-            let idx = self.slots[self.pos(k)];
+            let idx = self.slot(self.pos(k));
             if idx != NIL {
                 // SAFETY: window slots hold indices the slab handed out.
                 return (idx, unsafe { self.slab.get_unchecked(idx) }.count == 0);

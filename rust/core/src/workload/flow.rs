@@ -244,7 +244,7 @@ mod tests {
     use super::*;
     use crate::batch::kind;
     use crate::book::OrderBook;
-    use crate::ladder::{BTreeLadder, Ladder, PlainSkipLadder, SkipLadder};
+    use crate::ladder::{BTreeLadder, Ladder, PlainSkipLadder, SkipLadder, WINDOW};
     use crate::workload::run;
 
     #[test]
@@ -327,11 +327,47 @@ mod tests {
             let a = replay::<BTreeLadder>(&c);
             let s = replay::<SkipLadder>(&c);
             let p = replay::<PlainSkipLadder>(&c);
+            let m = replay::<SkipLadder<WINDOW>>(&c);
+            assert_eq!(a.snapshot(10_000), m.snapshot(10_000), "{}", f.name());
             assert_eq!(a.trade_count(), s.trade_count(), "{}", f.name());
             assert_eq!(a.trade_count(), p.trade_count(), "{}", f.name());
             assert_eq!(a.snapshot(10_000), s.snapshot(10_000), "{}", f.name());
             assert_eq!(a.snapshot(10_000), p.snapshot(10_000), "{}", f.name());
             assert!(a.trade_count() > 0, "{}", f.name());
+        }
+    }
+
+    #[test]
+    fn the_default_ladder_keeps_swinging_books_in_its_window() {
+        // The book's worst case: the window grows to the book's span once, then nothing moves
+        // between the ring and the skiplist, however far the touch jumps.
+        for f in [Flow::Swing25, Flow::FlashCrash] {
+            let c = flow(f, 100_000, 23);
+            let mut b: OrderBook<SkipLadder> = OrderBook::new();
+            for chunk in c.chunks(5_000) {
+                run(&mut b, chunk);
+                for side in [Side::Buy, Side::Sell] {
+                    assert_eq!(b.ladder(side).far_levels(), 0, "{}", f.name());
+                }
+            }
+            for side in [Side::Buy, Side::Sell] {
+                let l = b.ladder(side);
+                assert!(l.window_width() > WINDOW, "{}: never grew", f.name());
+                assert!(
+                    l.window_moves() < 40,
+                    "{}: {} moves",
+                    f.name(),
+                    l.window_moves()
+                );
+            }
+            // Ids arriving as a permutation live in the hash map: no page churn.
+            let (created, demoted) = b.id_index().page_moves();
+            assert!(
+                created < 64 && demoted < 8,
+                "{}: {created}/{demoted}",
+                f.name()
+            );
+            b.check_invariants().unwrap();
         }
     }
 }
