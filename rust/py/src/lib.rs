@@ -145,6 +145,7 @@ impl ReportSink for CallSink {
                 id,
                 qty,
                 reason: hftbook_core::CancelReason::SelfTrade,
+                ..
             } => self.stp.push((id, qty)),
             _ => {}
         }
