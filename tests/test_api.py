@@ -580,6 +580,54 @@ def test_report_statuses_and_reasons(book: hb.OrderBook) -> None:
     assert len(book) == 0
 
 
+def test_cancel_report_acknowledges_side_price_and_qty(book: hb.OrderBook) -> None:
+    book.submit("buy", price="99.95", qty=5, order_id=1)
+    book.submit("buy", price="99.95", qty=3, order_id=2)
+    book.submit("sell", price="100.10", qty=10, display_qty=2, order_id=3)  # iceberg
+    book.submit("buy", price="100.10", qty=1, tif="ioc")  # 9 left: 1 shown, 8 reserve
+    resting = {o.order_id: o for o in (book.order(1), book.order(2), book.order(3))}
+    for oid, side, price, ticks, qty in [
+        (3, "sell", Decimal("100.10"), 10_010, 9),
+        (1, "buy", Decimal("99.95"), 9_995, 5),
+        (2, "buy", Decimal("99.95"), 9_995, 3),  # the level's last order
+    ]:
+        was = resting[oid]
+        r = book.cancel(oid)
+        assert (r.order_id, r.status, r.reason) == (oid, "cancelled", "requested")
+        assert (r.side, r.price, r.price_ticks, r.cancelled_qty) == (side, price, ticks, qty)
+        assert (r.side, r.price, r.price_ticks, r.cancelled_qty) == (
+            was.side,
+            was.price,
+            was.price_ticks,
+            was.qty,
+        )
+        assert isinstance(r.price, Decimal)
+        assert (r.filled_qty, r.remaining_qty, r.fills, r.self_trade_cancels) == (0, 0, [], [])
+    assert len(book) == 0
+    with pytest.raises(hb.UnknownOrder):
+        book.cancel(1)
+
+
+def test_cancel_report_units_and_negative_prices() -> None:
+    b = hb.OrderBook("X", tick_size="0.25", lot_size=100)
+    b.submit("sell", price="-1.75", qty=700, order_id=7)
+    r = b.cancel(7)
+    assert (r.side, r.price, r.price_ticks, r.cancelled_qty) == ("sell", Decimal("-1.75"), -7, 700)
+
+
+def test_side_and_price_are_none_on_submit_and_modify_reports(book: hb.OrderBook) -> None:
+    reports = [
+        book.submit("sell", price="10", qty=5, order_id=1),
+        book.submit("buy", price="11", qty=7, tif="ioc"),  # cancelled residual
+        book.submit("buy", price="9", qty=2, order_id=2),
+        book.modify(2, qty=1),
+        book.modify(2, price="9.5"),
+    ]
+    for r in reports:
+        assert (r.side, r.price, r.price_ticks) == (None, None, None)
+    assert reports[1].status == "cancelled"
+
+
 def test_self_trade_cancels_on_report() -> None:
     b = hb.OrderBook("X", stp_default="cancel_oldest")
     b.submit("sell", price="10", qty=2, account=1, order_id=1)
@@ -649,6 +697,11 @@ def test_reprs(book: hb.OrderBook) -> None:
     )
     r = book.submit("buy", price="1", qty=1, tif="fok")
     assert repr(r).endswith("reason='fok_not_fillable')")
+    assert repr(book.cancel(2)) == (
+        "ExecutionReport(order_id=2, status='cancelled', filled_qty=0, remaining_qty=0, "
+        "cancelled_qty=2, fills=0, reason='requested', side='buy', price=100.00)"
+    )
+    book.submit("buy", price="100.00", qty=2, account=9, order_id=2)
     assert repr(book.best_ask()) == "Level(price=100.25, qty=6, orders=1)"
     assert repr(book.order(2)) == (
         "Order(order_id=2, side='buy', price=100.00, qty=2, visible_qty=2, account=9)"

@@ -42,6 +42,8 @@ def _report(r: hb.ExecutionReport) -> tuple[Any, ...]:
         r.reason,
         [(f.maker_id, f.taker_id, f.price_ticks, f.qty) for f in r.fills],
         r.self_trade_cancels,
+        r.side,
+        r.price_ticks,
     )
 
 
@@ -237,7 +239,8 @@ def test_cancel_errors(order_id: Any, exc: type[Exception], message: str) -> Non
 def test_cancel_accepts_any_integer(oid: Any) -> None:
     b = _book()
     b.submit("buy", price_ticks=100, qty=1, order_id=1)
-    assert b.cancel(oid).cancelled_qty == 1
+    r = b.cancel(oid)
+    assert (r.order_id, r.side, r.price_ticks, r.cancelled_qty) == (1, "buy", 100, 1)
     assert len(b) == 0
 
 

@@ -79,7 +79,13 @@ class Fill:
 
 @final
 class ExecutionReport:
-    """What one submit, cancel or modify did."""
+    """What one submit, cancel or modify did.
+
+    A report of ``cancel()`` acknowledges the cancel the way a venue does: ``side``,
+    ``price`` / ``price_ticks`` of the order as it rested and ``cancelled_qty``, its open
+    quantity (displayed + iceberg reserve). On reports of ``submit()`` and ``modify()``
+    ``side``, ``price`` and ``price_ticks`` are None.
+    """
 
     @property
     def order_id(self) -> int: ...
@@ -93,7 +99,17 @@ class ExecutionReport:
     @property
     def remaining_qty(self) -> int: ...
     @property
-    def cancelled_qty(self) -> int: ...
+    def cancelled_qty(self) -> int:
+        """Quantity cancelled: IOC residual, self-trade, or for ``cancel()`` the open qty."""
+    @property
+    def side(self) -> str | None:
+        """'buy' or 'sell': the side of the order ``cancel()`` took off; else None."""
+    @property
+    def price(self) -> Decimal | None:
+        """Exact price the order ``cancel()`` took off rested at; else None."""
+    @property
+    def price_ticks(self) -> int | None:
+        """``price`` in ticks; None on reports of ``submit()`` and ``modify()``."""
     @property
     def fills(self) -> list[Fill]: ...
     @property
@@ -225,7 +241,8 @@ class OrderBook:
         post_only: bool = False,
         stp: _Stp | None = None,
     ) -> ExecutionReport: ...
-    def cancel(self, order_id: int) -> ExecutionReport: ...
+    def cancel(self, order_id: int) -> ExecutionReport:
+        """Cancel a resting order; the report carries its side, price and open qty."""
     def modify(
         self,
         order_id: int,

@@ -113,10 +113,31 @@ pub enum Report {
     /// A trade.
     Fill(Fill),
     /// Lots of an order were taken off the book or not allowed to rest.
+    ///
+    /// Carries what a venue's cancel acknowledgement carries (side, price, lots), so that a
+    /// consumer needs no lookup of its own. Who is cancelled, by `reason`:
+    ///
+    /// - [`CancelReason::Requested`] ([`OrderBook::cancel`](crate::OrderBook::cancel)): the
+    ///   resting order, at the price it rested at.
+    /// - [`CancelReason::SelfTrade`], a resting maker (STP `cancel_oldest` / `cancel_both`):
+    ///   the maker, on the side opposite the incoming order's, at its level's price.
+    /// - [`CancelReason::SelfTrade`], the incoming order (STP `cancel_newest` /
+    ///   `cancel_both`), and [`CancelReason::UnfilledIoc`] (IOC or market residual): the
+    ///   incoming order (or a modified order that re-entered matching), on its side, at its
+    ///   limit price — for a market order the sentinel [`Report::Accepted`] shows too:
+    ///   [`Price::MAX`] for a buy, [`Price::MIN`] for a sell.
     Cancelled {
         /// Order id.
         id: OrderId,
-        /// Lots cancelled.
+        /// The cancelled order's side.
+        side: Side,
+        /// The cancelled order's price: the level it rested at, or an incoming order's limit
+        /// (the sentinel [`Price::MAX`]/[`Price::MIN`] for a market order).
+        price: Price,
+        /// Lots cancelled, which is every lot the order still had open: for a requested
+        /// cancel or an STP-cancelled maker, its open lots (displayed + iceberg reserve);
+        /// for an IOC/market residual or an STP-stopped incoming order, the residual that
+        /// was not allowed to rest (its lots minus what it filled in this operation).
         qty: Qty,
         /// Why.
         reason: CancelReason,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use hftbook_core::batch::{self, BatchOutcome, Command};
 use hftbook_core::{
-    BookReader, Clock, ErrorKind, Fill, LevelView, NewOrder, OrderBook, OrderView, QtyLimits,
-    Report, ReportSink, Side, SkipLadder, TickSize,
+    BookReader, Clock, ErrorKind, Fill, LevelView, NewOrder, OrderBook, OrderView, Price,
+    QtyLimits, Report, ReportSink, Side, SkipLadder, TickSize,
 };
 use numpy::{
     IntoPyArray, PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods,
@@ -145,8 +145,27 @@ impl ReportSink for CallSink {
                 id,
                 qty,
                 reason: hftbook_core::CancelReason::SelfTrade,
+                ..
             } => self.stp.push((id, qty)),
             _ => {}
+        }
+    }
+}
+
+/// The sink of a per-call `cancel`: keeps the side and price its `Cancelled` report carries
+/// (the book read them while taking the order off; no lookup of our own).
+#[derive(Debug)]
+struct CancelAck {
+    side: Side,
+    price: Price,
+}
+
+impl ReportSink for CancelAck {
+    #[inline]
+    fn report(&mut self, r: Report) {
+        if let Report::Cancelled { side, price, .. } = r {
+            self.side = side;
+            self.price = price;
         }
     }
 }
@@ -213,6 +232,7 @@ impl PyOrderBook {
             } else {
                 std::mem::take(&mut self.sink.stp)
             },
+            cancelled: None,
             spec: self.spec,
         }
     }
@@ -708,6 +728,10 @@ impl PyOrderBook {
     }
 
     /// Cancel a resting order. Raises `UnknownOrder` if it is not resting.
+    ///
+    /// The report acknowledges the cancel: `cancelled_qty` is the order's open quantity
+    /// (displayed + iceberg reserve), `side`, `price` and `price_ticks` are the side and
+    /// price it rested at.
     fn cancel(
         &mut self,
         py: Python<'_>,
@@ -719,7 +743,11 @@ impl PyOrderBook {
             _ => Self::resting_id(py, order_id)?,
         };
         let t = self.rec.start();
-        let res = self.book.cancel(order_id, &mut ());
+        let mut ack = CancelAck {
+            side: Side::Buy,
+            price: Price(0),
+        };
+        let res = self.book.cancel(order_id, &mut ack);
         if res.is_ok() {
             self.rec.stop(OpKind::CANCEL, t);
         }
@@ -737,6 +765,7 @@ impl PyOrderBook {
                 },
                 fills: Vec::new(),
                 stp_cancelled: Vec::new(),
+                cancelled: Some((ack.side, ack.price)),
                 spec: self.spec,
             }),
             Err(e) => Err(order_error(py, &e, None)),

@@ -5,7 +5,7 @@ use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use hftbook_core::{Execution, Fill, LevelView, OrderStatus, OrderView, Reason, Side};
+use hftbook_core::{Execution, Fill, LevelView, OrderStatus, OrderView, Price, Reason, Side};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
@@ -109,12 +109,19 @@ impl PyFill {
 }
 
 /// What happened to one submit, cancel or modify.
+///
+/// A report of `cancel()` acknowledges the cancel the way a venue does: `side`, `price`
+/// (exact) / `price_ticks` of the order as it rested, and `cancelled_qty`, its open
+/// quantity (displayed + iceberg reserve). On reports of `submit()` and `modify()` these
+/// three are None (a submit's side and price are the caller's own arguments).
 #[derive(Debug)]
 #[pyclass(name = "ExecutionReport", module = "hftbook._core", frozen)]
 pub struct PyExecutionReport {
     pub ex: Execution,
     pub fills: Vec<Fill>,
     pub stp_cancelled: Vec<(u64, u64)>,
+    /// Side and price of the order a `cancel()` took off the book; None for other calls.
+    pub cancelled: Option<(Side, Price)>,
     pub spec: Spec,
 }
 
@@ -147,9 +154,29 @@ impl PyExecutionReport {
         self.spec.units(self.ex.remaining_qty)
     }
     /// Quantity cancelled by this operation (units): IOC residual, self-trade, cancel.
+    /// For `cancel()`, the order's open quantity (displayed + iceberg reserve).
     #[getter]
     fn cancelled_qty(&self) -> u64 {
         self.spec.units(self.ex.cancelled_qty)
+    }
+    /// Side ("buy" or "sell") of the order `cancel()` took off the book; None on reports
+    /// of `submit()` and `modify()`.
+    #[getter]
+    fn side<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
+        self.cancelled.map(|(side, _)| side_str(py, side).clone())
+    }
+    /// Price, exact, at which the order `cancel()` took off the book rested; None on
+    /// reports of `submit()` and `modify()`.
+    #[getter]
+    fn price<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.cancelled
+            .map(|(_, price)| self.spec.decimal(py, price.0))
+            .transpose()
+    }
+    /// `price` in ticks; None on reports of `submit()` and `modify()`.
+    #[getter]
+    fn price_ticks(&self) -> Option<i64> {
+        self.cancelled.map(|(_, price)| price.0)
     }
     /// The trades, in order.
     #[getter]
@@ -197,16 +224,24 @@ impl PyExecutionReport {
             .ex
             .reason
             .map_or_else(|| "None".to_string(), |r| format!("'{}'", r.as_str()));
+        let cancelled = self.cancelled.map_or_else(String::new, |(side, price)| {
+            format!(
+                ", side='{}', price={}",
+                side.as_str(),
+                self.spec.tick.format(price)
+            )
+        });
         format!(
             "ExecutionReport(order_id={}, status='{}', filled_qty={}, remaining_qty={}, \
-             cancelled_qty={}, fills={}, reason={})",
+             cancelled_qty={}, fills={}, reason={}{})",
             self.ex.order_id,
             self.ex.status.as_str(),
             self.spec.units(self.ex.filled_qty),
             self.spec.units(self.ex.remaining_qty),
             self.spec.units(self.ex.cancelled_qty),
             self.fills.len(),
-            reason
+            reason,
+            cancelled
         )
     }
 }
@@ -527,6 +562,7 @@ pub fn install_report_alloc(py: Python<'_>) -> PyResult<()> {
             },
             fills: Vec::new(),
             stp_cancelled: Vec::new(),
+            cancelled: None,
             spec: crate::convert::Spec::new(tick, 1),
         },
     )?;

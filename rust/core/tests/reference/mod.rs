@@ -272,6 +272,8 @@ impl RefBook {
                         self.take_out(opp, 0, 0);
                         out.push(Report::Cancelled {
                             id: maker.id,
+                            side: maker.side,
+                            price: Price(maker.price),
                             qty: maker.open(),
                             reason: CancelReason::SelfTrade,
                         });
@@ -369,6 +371,8 @@ impl RefBook {
             };
             out.push(Report::Cancelled {
                 id,
+                side: proto.side,
+                price: Price(proto.price),
                 qty: left,
                 reason,
             });
@@ -444,14 +448,16 @@ impl RefBook {
                 return Ok(Self::rejected(id, RejectReason::FokNotFillable, out));
             }
         }
+        // A market order has no limit: its reports show the side's extreme price.
+        let shown_price = match (market, o.side) {
+            (false, _) => o.price,
+            (true, Side::Buy) => Price::MAX,
+            (true, Side::Sell) => Price::MIN,
+        };
         out.push(Report::Accepted {
             id,
             side: o.side,
-            price: match (market, o.side) {
-                (false, _) => o.price,
-                (true, Side::Buy) => Price::MAX,
-                (true, Side::Sell) => Price::MIN,
-            },
+            price: shown_price,
             qty: o.qty,
             ts,
         });
@@ -460,7 +466,7 @@ impl RefBook {
         let proto = RefOrder {
             id,
             side: o.side,
-            price: o.price.0,
+            price: shown_price.0,
             visible: 0,
             hidden: 0,
             display: if iceberg { o.display_qty } else { 0 },
@@ -485,6 +491,8 @@ impl RefBook {
         let o = self.take_out(side, li, qi);
         out.push(Report::Cancelled {
             id,
+            side: o.side,
+            price: Price(o.price),
             qty: o.open(),
             reason: CancelReason::Requested,
         });
