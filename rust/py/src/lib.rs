@@ -106,11 +106,6 @@ fn bytes_as<'py, T: numpy::Element>(
     }
 }
 
-/// [`bytes_as`] for records already in a slice (one copy).
-fn structured<'py>(py: Python<'py>, dt: &Bound<'py, PyAny>, bytes: &[u8]) -> PyResult<Py<PyAny>> {
-    bytes_as(py, bytes.to_vec(), dt)
-}
-
 /// Fills as a `FILL_DTYPE` array without copying them: the vector's buffer becomes the
 /// array's memory.
 fn fills_array(py: Python<'_>, fills: Vec<Fill>) -> PyResult<Py<PyAny>> {
@@ -1031,12 +1026,42 @@ impl PyBookReader {
     }
 }
 
+/// Commands as a `COMMAND_DTYPE` array, written field by field into zeroed 48-byte rows.
+///
+/// Not a byte view of the slice: `Command`'s fields end at byte 44 and its last 4 bytes are
+/// the struct's trailing padding, which Rust leaves uninitialised (reading them is undefined
+/// behaviour, and in practice they held stray bytes, so two identical workloads differed in
+/// `tobytes()`). Built as u64 words so the array's memory is 8-byte aligned, as
+/// `apply_batch` requires.
 fn commands_array(py: Python<'_>, cmds: &[Command]) -> PyResult<Py<PyAny>> {
-    // Command is #[repr(C)] plain data, 48 bytes, explicit padding (asserted in core).
-    let bytes: &[u8] = unsafe {
-        std::slice::from_raw_parts(cmds.as_ptr().cast::<u8>(), std::mem::size_of_val(cmds))
-    };
-    structured(py, dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?, bytes)
+    const ROW: usize = std::mem::size_of::<Command>();
+    const _: () = assert!(ROW == 48);
+    let mut words: Vec<u64> = Vec::with_capacity(cmds.len() * ROW / 8);
+    for c in cmds {
+        // The little-endian layout of `COMMAND_DTYPE` (`hftbook._dtypes`).
+        let mut row = [0u8; ROW];
+        row[0..8].copy_from_slice(&c.id.to_le_bytes());
+        row[8..16].copy_from_slice(&c.price.to_le_bytes());
+        row[16..24].copy_from_slice(&c.qty.to_le_bytes());
+        row[24..32].copy_from_slice(&c.display_qty.to_le_bytes());
+        row[32..36].copy_from_slice(&c.account.to_le_bytes());
+        row[36..44].copy_from_slice(&[
+            c.kind,
+            c.side,
+            c.order_type,
+            c.tif,
+            c.post_only,
+            c.stp,
+            c._pad[0],
+            c._pad[1],
+        ]);
+        words.extend(row.chunks_exact(8).map(|w| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            u64::from_ne_bytes(b)
+        }));
+    }
+    bytes_as(py, words, dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?)
 }
 
 /// W1 workload: `n` non-crossing limit adds within ±500 ticks of the mid (seeded), as a
