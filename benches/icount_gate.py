@@ -73,6 +73,7 @@ def _flow(name: str, ladder: str, flow: str, shuffled_ids: bool = False) -> Case
         "msg",
     )
 
+
 CASES: tuple[Case, ...] = (
     Case("w2_skip", "skip", "w2", 200_000, "W2 trading mix, SkipLadder"),
     Case("w2_btree", "btree", "w2", 200_000, "W2 trading mix, BTreeMap ladder"),

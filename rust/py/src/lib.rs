@@ -1080,6 +1080,54 @@ fn workload_w2(py: Python<'_>, n: usize, seed: u64) -> PyResult<(Py<PyAny>, Py<P
     Ok((commands_array(py, &pre)?, commands_array(py, &ops)?))
 }
 
+/// The market flows' names (`Flow::ALL`'s order), exported as `FLOW_NAMES`.
+fn flow_names() -> Vec<&'static str> {
+    hftbook_core::workload::Flow::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect()
+}
+
+/// One of the five market flows as a `COMMAND_DTYPE` array: `n` orders, about `2 n`
+/// messages (adds, 15 % of them IOC; cancels; modifies; and cancels / modifies of orders
+/// already gone, which the book refuses as `unknown_order`) around $167.52 in $0.005 ticks
+/// (price 33 504 ticks), replayed from an empty book.
+///
+/// `name` is one of `FLOW_NAMES`: `normal` (the mid diffuses 2 % over the run), `static`
+/// (it never moves), `swing_25` and `swing_40` (25 % and 40 %), `flash_crash` (60 %). Order
+/// ids are 1, 2, ..., n in arrival order, or with `shuffled_ids` a random permutation of
+/// them.
+/// The same `(name, n, seed, shuffled_ids)` always gives the same array; the same generator
+/// feeds the Rust benchmarks (`hftbook_core::workload::flow`).
+///
+/// >>> import hftbook as hb
+/// >>> from hftbook._core import workload_flow
+/// >>> cmds = workload_flow("swing_25", 1_000, seed=7)
+/// >>> cmds.dtype == hb.COMMAND_DTYPE, len(cmds)
+/// (True, 2015)
+/// >>> book = hb.OrderBook("FLOW", tick_size="0.005")
+/// >>> res = book.apply_batch(cmds)
+/// >>> sorted({hb.STATUS_NAMES[s] for s in res.status})
+/// ['cancelled', 'filled', 'new', 'partially_filled', 'rejected']
+#[pyfunction]
+#[pyo3(signature = (name, n, seed=23, shuffled_ids=false))]
+fn workload_flow(
+    py: Python<'_>,
+    name: &str,
+    n: usize,
+    seed: u64,
+    shuffled_ids: bool,
+) -> PyResult<Py<PyAny>> {
+    let Some(flow) = hftbook_core::workload::Flow::from_name(name) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "flow '{name}' is not a market flow: expected one of {}",
+            flow_names().join(", ")
+        )));
+    };
+    let cmds = py.detach(|| hftbook_core::workload::flow_with(flow, n, seed, shuffled_ids));
+    commands_array(py, &cmds)
+}
+
 /// Test hook: panics inside the same detached, unwind-catching wrapper every batch uses, to
 /// prove a Rust panic surfaces as `HftbookError` and the interpreter survives.
 #[pyfunction]
@@ -1105,6 +1153,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBatchResult>()?;
     m.add_function(wrap_pyfunction!(workload_w1, m)?)?;
     m.add_function(wrap_pyfunction!(workload_w2, m)?)?;
+    m.add_function(wrap_pyfunction!(workload_flow, m)?)?;
+    m.add("FLOW_NAMES", PyList::new(m.py(), flow_names())?.to_tuple())?;
     m.add_function(wrap_pyfunction!(_panic_in_core, m)?)?;
     m.add_class::<PyProfiler>()?;
     m.add_function(wrap_pyfunction!(profile::memory_stats, m)?)?;
