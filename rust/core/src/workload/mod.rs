@@ -52,7 +52,7 @@
 //! cancels stay valid on all of them.
 //!
 //! # The five market flows
-//! [`flow`] / [`flow_with`]: steady, static, swinging and crashing markets, about two
+//! [`flow()`] / [`flow_with`]: steady, static, swinging and crashing markets, about two
 //! messages per order (see [`mod@flow`]).
 //!
 //! # Runners
