@@ -5,6 +5,12 @@
 //! - `w1`: 1M non-crossing adds into an empty book (`workload::w1`).
 //! - `w2`: 1M ops of the trading mix on the 10k-order prefill (`workload::w2`); the prefill
 //!   is applied in the untimed setup.
+//! - `flows`: the five market flows (`workload::flow`: `normal`, `static`, `swing_25`,
+//!   `swing_40`, `flash_crash`; 200k orders, about 400k messages of adds, cancels, modifies
+//!   and refused cancels / modifies of dead orders) replayed on a fresh, empty book per
+//!   iteration, throughput per message; plus `normal_shuffled_ids` (`workload::flow_with`,
+//!   ids a random permutation) on the default ladder only. The streams are generated once,
+//!   before any timing.
 //! - micro-ops: add at an existing level, add creating a level, cancel the head / middle /
 //!   tail of a 2000-order FIFO, an aggressive order matching across 1 / 3 / 10 levels, and
 //!   modify keeping / losing time priority. Operations that change the book's shape are
@@ -44,6 +50,7 @@ type G<'a> = BenchmarkGroup<'a, WallTime>;
 
 // ---------------------------------------------------------------- workloads
 
+/// `cmds` replayed on a fresh, empty book per iteration (W1 and the flows).
 fn w1_one<L: Ladder>(g: &mut G<'_>, name: &str, cmds: &[Command]) {
     g.bench_function(name, |b| {
         b.iter_batched(
@@ -95,6 +102,32 @@ fn workloads(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(6))
         .throughput(Throughput::Elements(N_BIG as u64));
     trio!(g, w2_one, &w2);
+    g.finish();
+}
+
+/// Orders of each flow in the `flows` group (about twice as many messages).
+const FLOW_ORDERS: usize = 200_000;
+
+fn flows(c: &mut Criterion) {
+    let streams: Vec<(&str, Vec<Command>)> = workload::Flow::ALL
+        .into_iter()
+        .map(|f| (f.name(), workload::flow(f, FLOW_ORDERS, SEED)))
+        .collect();
+    let shuffled = workload::flow_with(workload::Flow::Normal, FLOW_ORDERS, SEED, true);
+    let mut g = c.benchmark_group("flows");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (name, cmds) in &streams {
+        g.throughput(Throughput::Elements(cmds.len() as u64));
+        // Ids `flows/<flow>/<ladder>`: a filter `flows/swing_25` picks one flow.
+        w1_one::<SkipLadder>(&mut g, &format!("{name}/skip"), cmds);
+        w1_one::<BTreeLadder>(&mut g, &format!("{name}/btree"), cmds);
+        w1_one::<PlainSkipLadder>(&mut g, &format!("{name}/plainskip"), cmds);
+    }
+    g.throughput(Throughput::Elements(shuffled.len() as u64));
+    w1_one::<SkipLadder>(&mut g, "normal_shuffled_ids/skip", &shuffled);
     g.finish();
 }
 
@@ -504,5 +537,5 @@ fn micro_ops(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, micro_ops, workloads);
+criterion_group!(benches, micro_ops, workloads, flows);
 criterion_main!(benches);

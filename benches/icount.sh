@@ -3,10 +3,12 @@
 #
 #   benches/icount.sh            # W2, 200 000 ops on the 10 000-order prefill, seed 1
 #   N=100000 WL=w1 benches/icount.sh
+#   N=50000 WL=flow_swing_25 benches/icount.sh   # a market flow: N orders, ~2 N messages
 #
 # Builds rust/core/examples/icount.rs in release, runs it under
 # `valgrind --tool=callgrind` once per ladder and reads the inclusive count of `run_ops`
-# (the book work only: generation and prefill are outside it).
+# (`run_ops_with_reports` for a flow; the book work only: generation and prefill are outside
+# it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -30,8 +32,10 @@ for l in skip btree plainskip; do
         exit 1
     fi
     IR[$l]=$ir
+    # Per command applied (the `ops` the example prints: for a flow, its messages).
+    ops=$(awk '/^ops/ {print $2}' "$OUT/log.$WL.$l")
     printf '%-10s %s  %14s instructions  %8.1f per op\n' "$l" "$(grep '^ops' "$OUT/log.$WL.$l")" \
-        "$ir" "$(echo "$ir $N" | awk '{print $1 / $2}')"
+        "$ir" "$(echo "$ir $ops" | awk '{print $1 / $2}')"
 done
 echo "workload $WL, n $N, seed $SEED; callgrind files in $OUT"
 awk -v s="${IR[skip]}" -v b="${IR[btree]}" -v p="${IR[plainskip]}" 'BEGIN {

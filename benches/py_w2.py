@@ -1,6 +1,11 @@
 """Python API throughput on the W1/W2 workloads: per call (submit/cancel) and apply_batch.
 
 Usage: python benches/py_w2.py [--ops 1000000] [--reps 3] [--json out.json]
+       python benches/py_w2.py --workload swing_25 --ops 200000   # a market flow
+
+``--workload`` is ``w2`` (default: ``--ops`` ops on the 10k-order prefill) or one of the five
+market flows (``hftbook._core.FLOW_NAMES``: ``--ops`` orders, about twice as many messages,
+on an empty book; rates are then per message).
 
 Per-call figures include the Python loop and one perf_counter_ns pair per call (as the peer
 table in docs/performance.md does; ``timer_floor_*`` is that pair's own cost, an empty
@@ -27,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import hftbook as hb
-from hftbook._core import workload_w2
+from hftbook._core import FLOW_NAMES, workload_flow, workload_w2
 
 SIDES = ("buy", "sell")
 TIFS = ("gtc", "ioc", "fok")
@@ -77,7 +82,10 @@ def per_call(prefill: np.ndarray, rows: list[tuple[Any, ...]], timed: bool) -> t
             except hb.UnknownOrder:
                 pass
         else:
-            modify(oid, price_ticks=price, qty=qty or None)
+            try:
+                modify(oid, price_ticks=price, qty=qty or None)
+            except hb.UnknownOrder:  # the flows modify some orders after their cancel
+                pass
         if timed:
             lat[i] = clock() - s  # type: ignore[index]
     dt = time.perf_counter() - t0
@@ -113,9 +121,18 @@ def main() -> None:
         default=1,
         help="unrecorded repetitions first (the first runs in a process fault in fresh memory)",
     )
+    ap.add_argument(
+        "--workload",
+        default="w2",
+        choices=("w2", *FLOW_NAMES),
+        help="w2, or a market flow (then --ops is its orders, about half its messages)",
+    )
     ap.add_argument("--json")
     a = ap.parse_args()
-    prefill, ops = workload_w2(a.ops, a.seed)
+    if a.workload == "w2":
+        prefill, ops = workload_w2(a.ops, a.seed)
+    else:
+        prefill, ops = np.zeros(0, dtype=hb.COMMAND_DTYPE), workload_flow(a.workload, a.ops, a.seed)
     rows = _rows(ops)
     rates, batch_rates, p50, p99, p999 = [], [], [], [], []
     for _ in range(a.warmup):
@@ -131,7 +148,9 @@ def main() -> None:
         batch_rates.append(batch(prefill, ops))
     floor50, floor99 = timer_floor()
     out = {
+        "workload": a.workload,
         "ops": a.ops,
+        "messages": len(ops),
         "reps": a.reps,
         "warmup": a.warmup,
         "per_call_ops_per_s": statistics.median(rates),

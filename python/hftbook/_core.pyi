@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "FLOW_NAMES",
     "MBO_UNDEF_PRICE",
     "REASON_NAMES",
     "STATUS_NAMES",
@@ -39,6 +40,7 @@ __all__ = [
     "parse_lobster_orderbook",
     "replay_lobster",
     "reset_peak_memory",
+    "workload_flow",
     "workload_w1",
     "workload_w2",
 ]
@@ -46,6 +48,7 @@ __all__ = [
 __version__: Final[str]
 STATUS_NAMES: Final[tuple[str, ...]]
 REASON_NAMES: Final[tuple[str, ...]]
+FLOW_NAMES: Final[tuple[str, ...]]
 
 _Side: TypeAlias = Literal["buy", "sell"] | str
 _PriceLike: TypeAlias = str | Decimal | int | float
@@ -200,6 +203,12 @@ class BookReader:
 def _panic_in_core() -> None: ...
 def workload_w1(n: int, seed: int) -> npt.NDArray[np.void]: ...
 def workload_w2(n: int, seed: int) -> tuple[npt.NDArray[np.void], npt.NDArray[np.void]]: ...
+def workload_flow(
+    name: Literal["normal", "static", "swing_25", "swing_40", "flash_crash"] | str,
+    n: int,
+    seed: int = 23,
+    shuffled_ids: bool = False,
+) -> npt.NDArray[np.void]: ...
 
 @final
 class OrderBook:

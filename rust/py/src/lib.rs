@@ -106,11 +106,6 @@ fn bytes_as<'py, T: numpy::Element>(
     }
 }
 
-/// [`bytes_as`] for records already in a slice (one copy).
-fn structured<'py>(py: Python<'py>, dt: &Bound<'py, PyAny>, bytes: &[u8]) -> PyResult<Py<PyAny>> {
-    bytes_as(py, bytes.to_vec(), dt)
-}
-
 /// Fills as a `FILL_DTYPE` array without copying them: the vector's buffer becomes the
 /// array's memory.
 fn fills_array(py: Python<'_>, fills: Vec<Fill>) -> PyResult<Py<PyAny>> {
@@ -1060,12 +1055,42 @@ impl PyBookReader {
     }
 }
 
+/// Commands as a `COMMAND_DTYPE` array, written field by field into zeroed 48-byte rows.
+///
+/// Not a byte view of the slice: `Command`'s fields end at byte 44 and its last 4 bytes are
+/// the struct's trailing padding, which Rust leaves uninitialised (reading them is undefined
+/// behaviour, and in practice they held stray bytes, so two identical workloads differed in
+/// `tobytes()`). Built as u64 words so the array's memory is 8-byte aligned, as
+/// `apply_batch` requires.
 fn commands_array(py: Python<'_>, cmds: &[Command]) -> PyResult<Py<PyAny>> {
-    // Command is #[repr(C)] plain data, 48 bytes, explicit padding (asserted in core).
-    let bytes: &[u8] = unsafe {
-        std::slice::from_raw_parts(cmds.as_ptr().cast::<u8>(), std::mem::size_of_val(cmds))
-    };
-    structured(py, dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?, bytes)
+    const ROW: usize = std::mem::size_of::<Command>();
+    const _: () = assert!(ROW == 48);
+    let mut words: Vec<u64> = Vec::with_capacity(cmds.len() * ROW / 8);
+    for c in cmds {
+        // The little-endian layout of `COMMAND_DTYPE` (`hftbook._dtypes`).
+        let mut row = [0u8; ROW];
+        row[0..8].copy_from_slice(&c.id.to_le_bytes());
+        row[8..16].copy_from_slice(&c.price.to_le_bytes());
+        row[16..24].copy_from_slice(&c.qty.to_le_bytes());
+        row[24..32].copy_from_slice(&c.display_qty.to_le_bytes());
+        row[32..36].copy_from_slice(&c.account.to_le_bytes());
+        row[36..44].copy_from_slice(&[
+            c.kind,
+            c.side,
+            c.order_type,
+            c.tif,
+            c.post_only,
+            c.stp,
+            c._pad[0],
+            c._pad[1],
+        ]);
+        words.extend(row.chunks_exact(8).map(|w| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            u64::from_ne_bytes(b)
+        }));
+    }
+    bytes_as(py, words, dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?)
 }
 
 /// W1 workload: `n` non-crossing limit adds within ±500 ticks of the mid (seeded), as a
@@ -1082,6 +1107,54 @@ fn workload_w1(py: Python<'_>, n: usize, seed: u64) -> PyResult<Py<PyAny>> {
 fn workload_w2(py: Python<'_>, n: usize, seed: u64) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     let (pre, ops) = py.detach(|| hftbook_core::workload::w2(n, seed));
     Ok((commands_array(py, &pre)?, commands_array(py, &ops)?))
+}
+
+/// The market flows' names (`Flow::ALL`'s order), exported as `FLOW_NAMES`.
+fn flow_names() -> Vec<&'static str> {
+    hftbook_core::workload::Flow::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect()
+}
+
+/// One of the five market flows as a `COMMAND_DTYPE` array: `n` orders, about `2 n`
+/// messages (adds, 15 % of them IOC; cancels; modifies; and cancels / modifies of orders
+/// already gone, which the book refuses as `unknown_order`) around $167.52 in $0.005 ticks
+/// (price 33 504 ticks), replayed from an empty book.
+///
+/// `name` is one of `FLOW_NAMES`: `normal` (the mid diffuses 2 % over the run), `static`
+/// (it never moves), `swing_25` and `swing_40` (25 % and 40 %), `flash_crash` (60 %). Order
+/// ids are 1, 2, ..., n in arrival order, or with `shuffled_ids` a random permutation of
+/// them.
+/// The same `(name, n, seed, shuffled_ids)` always gives the same array; the same generator
+/// feeds the Rust benchmarks (`hftbook_core::workload::flow`).
+///
+/// >>> import hftbook as hb
+/// >>> from hftbook._core import workload_flow
+/// >>> cmds = workload_flow("swing_25", 1_000, seed=7)
+/// >>> cmds.dtype == hb.COMMAND_DTYPE, len(cmds)
+/// (True, 2015)
+/// >>> book = hb.OrderBook("FLOW", tick_size="0.005")
+/// >>> res = book.apply_batch(cmds)
+/// >>> sorted({hb.STATUS_NAMES[s] for s in res.status})
+/// ['cancelled', 'filled', 'new', 'partially_filled', 'rejected']
+#[pyfunction]
+#[pyo3(signature = (name, n, seed=23, shuffled_ids=false))]
+fn workload_flow(
+    py: Python<'_>,
+    name: &str,
+    n: usize,
+    seed: u64,
+    shuffled_ids: bool,
+) -> PyResult<Py<PyAny>> {
+    let Some(flow) = hftbook_core::workload::Flow::from_name(name) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "flow '{name}' is not a market flow: expected one of {}",
+            flow_names().join(", ")
+        )));
+    };
+    let cmds = py.detach(|| hftbook_core::workload::flow_with(flow, n, seed, shuffled_ids));
+    commands_array(py, &cmds)
 }
 
 /// Test hook: panics inside the same detached, unwind-catching wrapper every batch uses, to
@@ -1109,6 +1182,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBatchResult>()?;
     m.add_function(wrap_pyfunction!(workload_w1, m)?)?;
     m.add_function(wrap_pyfunction!(workload_w2, m)?)?;
+    m.add_function(wrap_pyfunction!(workload_flow, m)?)?;
+    m.add("FLOW_NAMES", PyList::new(m.py(), flow_names())?.to_tuple())?;
     m.add_function(wrap_pyfunction!(_panic_in_core, m)?)?;
     m.add_class::<PyProfiler>()?;
     m.add_function(wrap_pyfunction!(profile::memory_stats, m)?)?;

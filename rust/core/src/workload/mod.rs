@@ -50,6 +50,16 @@
 //! To know which orders are live and how much a sweep takes, the generator runs an
 //! `OrderBook<BTreeLadder>` while it generates; every ladder behaves identically, so the
 //! cancels stay valid on all of them.
+//!
+//! # The five market flows
+//! [`flow()`] / [`flow_with`]: steady, static, swinging and crashing markets, about two
+//! messages per order (see [`mod@flow`]).
+//!
+//! # Runners
+//! [`run`] applies commands through the public `submit` / `cancel` / `modify` API with a sink
+//! that only counts fills (the book's own work); [`run_with_reports`] does the same but
+//! delivers every report into a [`ReportLog`], cleared per message, as a venue's gateway
+//! would.
 
 pub mod flow;
 
@@ -520,6 +530,71 @@ pub fn run<L: Ladder>(book: &mut OrderBook<L>, cmds: &[Command]) -> u64 {
     sink.fills
 }
 
+/// A venue gateway's outgoing report buffer: [`run_with_reports`] delivers every report of
+/// one message into `reports`, in order, and clears it before the next message (as a gateway
+/// would once it has sent them out).
+#[derive(Debug, Default, Clone)]
+pub struct ReportLog {
+    /// The reports of the message being applied.
+    pub reports: Vec<Report>,
+}
+
+impl ReportLog {
+    /// An empty log with room for `capacity` reports (one message's worth).
+    pub fn with_capacity(capacity: usize) -> ReportLog {
+        ReportLog {
+            reports: Vec::with_capacity(capacity),
+        }
+    }
+}
+
+impl ReportSink for ReportLog {
+    #[inline(always)]
+    fn report(&mut self, r: Report) {
+        self.reports.push(r);
+    }
+}
+
+/// Apply one command through the public API with `sink` (what [`run`] does per command).
+#[inline(always)]
+fn apply_one<L: Ladder, S: ReportSink>(book: &mut OrderBook<L>, c: &Command, sink: &mut S) {
+    match c.kind {
+        kind::ADD => {
+            if let Ok(o) = decode_add(0, c) {
+                let _ = book.submit(&o, sink);
+            }
+        }
+        kind::CANCEL => {
+            let _ = book.cancel(c.id, sink);
+        }
+        kind::MODIFY => {
+            let qty = (c.qty != 0).then_some(c.qty);
+            let _ = book.modify(c.id, Some(crate::types::Price(c.price)), qty, sink);
+        }
+        _ => {}
+    }
+}
+
+/// [`run`] with report delivery, the timing path of a venue's gateway: each command goes
+/// through `submit` / `cancel` / `modify` exactly as in [`run`], every report it produces
+/// (accepted, fills, rested, cancelled, modified, rejected — a cancel or modify of a dead
+/// order included) is pushed into `log`, and the log is cleared after each message. Returns
+/// the number of reports delivered. Invalid rows are skipped as in [`run`].
+#[inline]
+pub fn run_with_reports<L: Ladder>(
+    book: &mut OrderBook<L>,
+    cmds: &[Command],
+    log: &mut ReportLog,
+) -> u64 {
+    let mut delivered = 0u64;
+    for c in cmds {
+        apply_one(book, c, log);
+        delivered += log.reports.len() as u64;
+        log.reports.clear();
+    }
+    delivered
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -681,6 +756,78 @@ mod tests {
             "{} resting at the end",
             b.len()
         );
+    }
+
+    /// Every report of `cmds`, collected by a plain `Vec<Report>` sink.
+    fn all_reports<L: Ladder>(book: &mut OrderBook<L>, cmds: &[Command]) -> Vec<Report> {
+        let mut all = Vec::new();
+        for c in cmds {
+            apply_one(book, c, &mut all);
+        }
+        all
+    }
+
+    #[test]
+    fn run_with_reports_delivers_every_report() {
+        let (pre, ops) = w2(20_000, 9);
+        let mut cases: Vec<(&str, Vec<Command>, Vec<Command>)> = vec![("w2", pre, ops)];
+        for f in Flow::ALL {
+            cases.push((f.name(), Vec::new(), flow(f, 5_000, 9)));
+        }
+        cases.push((
+            "shuffled",
+            Vec::new(),
+            flow_with(Flow::Normal, 5_000, 9, true),
+        ));
+        for (name, pre, ops) in &cases {
+            let mut a: OrderBook<SkipLadder> = OrderBook::new();
+            let mut b: OrderBook<SkipLadder> = OrderBook::new();
+            let mut c: OrderBook<BTreeLadder> = OrderBook::new();
+            run(&mut a, pre);
+            run(&mut b, pre);
+            run(&mut c, pre);
+            let trades_before = a.trade_count();
+            let expected = all_reports(&mut a, ops);
+            let mut log = ReportLog::default();
+            let n = run_with_reports(&mut b, ops, &mut log);
+            assert_eq!(n, expected.len() as u64, "{name}");
+            assert!(
+                log.reports.is_empty(),
+                "{name}: the log is cleared per message"
+            );
+            assert_eq!(run_with_reports(&mut c, ops, &mut log), n, "{name}");
+            // At least one report per message, and a fill report per trade.
+            assert!(
+                n >= ops.len() as u64,
+                "{name}: {n} reports for {} msgs",
+                ops.len()
+            );
+            let fills = expected
+                .iter()
+                .filter(|r| matches!(r, Report::Fill(_)))
+                .count();
+            assert_eq!(fills as u64, a.trade_count() - trades_before, "{name}");
+            assert_eq!(a.trade_count(), b.trade_count(), "{name}");
+            assert_eq!(a.snapshot(10_000), b.snapshot(10_000), "{name}");
+            assert_eq!(a.snapshot(10_000), c.snapshot(10_000), "{name}");
+            b.check_invariants().unwrap();
+            if *name != "w2" {
+                // The flows' dead cancels and stale modifies are refused and reported.
+                let refused = expected
+                    .iter()
+                    .filter(|r| {
+                        matches!(
+                            r,
+                            Report::Rejected {
+                                reason: crate::report::RejectReason::UnknownOrder,
+                                ..
+                            }
+                        )
+                    })
+                    .count();
+                assert!(refused > 0, "{name}: no refused message");
+            }
+        }
     }
 
     #[test]
