@@ -61,13 +61,13 @@ class Case:
 FLOW_ORDERS = 50_000
 
 
-def _flow(name: str, ladder: str, flow: str, shuffled_ids: bool = False) -> Case:
+def _flow(name: str, ladder: str, flow: str, seq_ids: bool = False) -> Case:
     """A market-flow case: ``FLOW_ORDERS`` orders, reports delivered, counted per message."""
-    ids = ", ids a random permutation" if shuffled_ids else ""
+    ids = ", ids in arrival order" if seq_ids else ""
     return Case(
         name,
         ladder,
-        f"flow_{flow}_shuffled_ids" if shuffled_ids else f"flow_{flow}",
+        f"flow_{flow}_seq_ids" if seq_ids else f"flow_{flow}",
         FLOW_ORDERS,
         f"{flow} flow, {FLOW_ORDERS // 1000}k orders{ids}, reports delivered, {ladder} ladder",
         "msg",
@@ -90,7 +90,7 @@ CASES: tuple[Case, ...] = (
     _flow("flow_flash_crash_skip", "skip", "flash_crash"),
     _flow("flow_normal_btree", "btree", "normal"),
     _flow("flow_swing25_btree", "btree", "swing_25"),
-    _flow("flow_normal_shuffled_skip", "skip", "normal", shuffled_ids=True),
+    _flow("flow_normal_seq_skip", "skip", "normal", seq_ids=True),
 )
 
 # `run_ops`, or `run_ops_with_reports` (the flow cases).

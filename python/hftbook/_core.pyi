@@ -207,7 +207,7 @@ def workload_flow(
     name: Literal["normal", "static", "swing_25", "swing_40", "flash_crash"] | str,
     n: int,
     seed: int = 23,
-    shuffled_ids: bool = False,
+    shuffled_ids: bool = True,
 ) -> npt.NDArray[np.void]: ...
 
 @final

@@ -14,7 +14,7 @@
 //! - `flow_normal`, `flow_static`, `flow_swing_25`, `flow_swing_40`, `flow_flash_crash`: the
 //!   five market flows (`workload::flow`) with n *orders* (about 2 n messages: adds, cancels,
 //!   modifies, and cancels / modifies of dead orders the book refuses) on an empty book;
-//!   `flow_normal_shuffled_ids`: the normal flow with its ids a random permutation
+//!   `flow_normal_seq_ids`: the normal flow with its ids numbered in arrival order
 //!   (`workload::flow_with`).
 //!
 //! The flows run through `workload::run_with_reports` (in `run_ops_with_reports`), not
@@ -114,13 +114,13 @@ fn main() {
         "cancel_storm" => (workload::cancel_storm(n, seed), Mode::Run),
         "deep" => (workload::deep_book(n, n / 2, seed), Mode::Run),
         "huge_level" => (workload::huge_level(n, n / 4, seed), Mode::Run),
-        "flow_normal_shuffled_ids" => flow("normal", true),
+        "flow_normal_seq_ids" => flow("normal", false),
         other => match other.strip_prefix("flow_") {
-            Some(f) if Flow::from_name(f).is_some() => flow(f, false),
+            Some(f) if Flow::from_name(f).is_some() => flow(f, true),
             _ => panic!(
                 "unknown workload {other} (w1, w2, batch_w2, sweep, cancel_storm, deep, \
                  huge_level, flow_normal, flow_static, flow_swing_25, flow_swing_40, \
-                 flow_flash_crash, flow_normal_shuffled_ids)"
+                 flow_flash_crash, flow_normal_seq_ids)"
             ),
         },
     };

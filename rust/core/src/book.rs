@@ -1116,7 +1116,9 @@ impl<L: Ladder> OrderBook<L> {
     /// the level it rested at, read from the level `unlink` just updated, next to the count
     /// read anyway (no second lookup), and before `deactivate` may release the level.
     #[inline(always)]
-    fn remove_resting(&mut self, idx: u32) -> (OrderRecord, Price) {
+    /// Take the live record `idx` off its level and free it; `FORGET_ID`: also drop its id
+    /// from the id index (a cancel has already taken it out with its one lookup).
+    fn remove_resting<const FORGET_ID: bool>(&mut self, idx: u32) -> (OrderRecord, Price) {
         // SAFETY: callers pass a live record's index (from the id index or a FIFO link),
         // and `rec.level()` is the level it rests on.
         let rec = *unsafe { self.orders.get_unchecked(idx) };
@@ -1135,7 +1137,9 @@ impl<L: Ladder> OrderBook<L> {
         }
         // SAFETY: `idx` is a live record's index (see above).
         unsafe { self.orders.free_unchecked(idx) };
-        self.ids.remove(rec.id);
+        if FORGET_ID {
+            self.ids.remove(rec.id);
+        }
         (rec, price)
     }
 
@@ -1145,7 +1149,7 @@ impl<L: Ladder> OrderBook<L> {
     /// # Errors
     /// [`OrderError::UnknownOrder`] if `id` is not resting (a `Rejected` report is sent too).
     pub fn cancel<S: ReportSink>(&mut self, id: OrderId, sink: &mut S) -> Result<Qty, OrderError> {
-        let Some(idx) = self.ids.get(id) else {
+        let Some(idx) = self.ids.take(id) else {
             sink.report(Report::Rejected {
                 id,
                 reason: RejectReason::UnknownOrder,
@@ -1153,7 +1157,7 @@ impl<L: Ladder> OrderBook<L> {
             return Err(OrderError::UnknownOrder { id });
         };
         self.begin();
-        let (rec, price) = self.remove_resting(idx);
+        let (rec, price) = self.remove_resting::<false>(idx);
         sink.report(Report::Cancelled {
             id,
             side: rec.side(),
@@ -1246,7 +1250,7 @@ impl<L: Ladder> OrderBook<L> {
                 reason: Some(Reason::Reject(RejectReason::PostOnlyWouldTake)),
             }
         } else {
-            self.remove_resting(idx);
+            self.remove_resting::<true>(idx);
             sink.report(Report::Modified {
                 id,
                 price: new_price,

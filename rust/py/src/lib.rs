@@ -1124,8 +1124,9 @@ fn flow_names() -> Vec<&'static str> {
 ///
 /// `name` is one of `FLOW_NAMES`: `normal` (the mid diffuses 2 % over the run), `static`
 /// (it never moves), `swing_25` and `swing_40` (25 % and 40 %), `flash_crash` (60 %). Order
-/// ids are 1, 2, ..., n in arrival order, or with `shuffled_ids` a random permutation of
-/// them.
+/// ids are 1, 2, ..., n numbered along the price path before the arrival order is shuffled,
+/// so they arrive as a random permutation (`shuffled_ids=True`, the cross-engine
+/// benchmark's construction), or with `shuffled_ids=False` numbered in arrival order.
 /// The same `(name, n, seed, shuffled_ids)` always gives the same array; the same generator
 /// feeds the Rust benchmarks (`hftbook_core::workload::flow`).
 ///
@@ -1139,7 +1140,7 @@ fn flow_names() -> Vec<&'static str> {
 /// >>> sorted({hb.STATUS_NAMES[s] for s in res.status})
 /// ['cancelled', 'filled', 'new', 'partially_filled', 'rejected']
 #[pyfunction]
-#[pyo3(signature = (name, n, seed=23, shuffled_ids=false))]
+#[pyo3(signature = (name, n, seed=23, shuffled_ids=true))]
 fn workload_flow(
     py: Python<'_>,
     name: &str,
