@@ -125,6 +125,14 @@ impl Bits {
         }
     }
 
+    /// Whether position `p` is set (`p` below the width, masked by the caller).
+    #[inline(always)]
+    fn test(&self, p: usize) -> bool {
+        debug_assert!(p / 64 < self.words.len());
+        // SAFETY: `p < width`, so `p / 64 < words.len()`.
+        (unsafe { *self.words.get_unchecked(p / 64) } >> (p % 64)) & 1 == 1
+    }
+
     /// First set position in the summary word `m` (which must be non-zero).
     #[inline]
     fn first_in_mid(&self, m: usize) -> usize {
@@ -542,6 +550,22 @@ impl<const MAX: usize> SkipLadder<MAX> {
         }
     }
 
+    /// The best level `k` emptied: the new best is the first non-empty slot after it. The
+    /// search starts at the old best, whose bitmap words are hot, not at `base`, which the
+    /// touch may have left far behind.
+    #[inline]
+    fn next_best(&mut self, k: i64) {
+        if self.win_active == 0 {
+            return;
+        }
+        let start = self.pos(k);
+        if let Some(p) = self.active.first_from(start) {
+            // Nothing is better than `k` in the window, so the ring order from `k` is key order.
+            self.best_key = k + ((p + self.width - start) & self.mask) as i64;
+            self.best_idx = self.slot(p);
+        }
+    }
+
     /// Move the window to start at `nb`. Levels leaving it go to the skiplist (if they hold
     /// orders; only allowed for keys worse than the new window) or are freed (if empty);
     /// skiplist levels entering it move into the ring.
@@ -807,10 +831,12 @@ impl<const MAX: usize> Ladder for SkipLadder<MAX> {
         // The common case first: a window level that exists (resting, or emptied and kept).
         let k = key(self.side, price);
         if self.in_window(k) {
-            let idx = self.slot(self.pos(k));
+            let p = self.pos(k);
+            let idx = self.slot(p);
             if idx != NIL {
-                // SAFETY: window slots hold indices the slab handed out.
-                return (idx, unsafe { self.slab.get_unchecked(idx) }.count == 0);
+                // Empty or not from the bitmap (small, hot), not from the level record: the
+                // record's load then overlaps with the caller's work instead of stalling here.
+                return (idx, !self.active.test(p));
             }
         }
         self.find_or_create_slow(price, k)
@@ -836,7 +862,7 @@ impl<const MAX: usize> Ladder for SkipLadder<MAX> {
             self.win_active -= 1;
             self.publish_slot(p, None);
             if k == self.best_key {
-                self.recompute_best();
+                self.next_best(k);
                 self.maybe_recenter();
             }
         } else {
