@@ -523,7 +523,8 @@ pub struct IdIndex {
     /// Highest page number that exists (valid while `pages > 0`).
     newest_pno: u64,
     sparse: IdMap,
-    /// Bounds of the ids put into `sparse` since it was last empty (may be loose).
+    /// Bounds of the ids put into `sparse` since it was last empty (may be loose; `(MAX, 0)`
+    /// or the initial `(0, 0)` while it is empty).
     sparse_lo: OrderId,
     sparse_hi: OrderId,
     spare: Option<Box<[u32; PAGE]>>,
@@ -619,7 +620,11 @@ impl IdIndex {
     #[inline(never)]
     fn insert_slow(&mut self, id: OrderId, idx: u32) {
         let pno = id >> PAGE_BITS;
-        if self.opens_page(pno) && self.create_page(pno) {
+        if self.pages != 0
+            && pno == self.newest_pno.wrapping_add(1)
+            && self.opens_page(pno)
+            && self.create_page(pno)
+        {
             self.insert(id, idx);
             return;
         }
@@ -635,13 +640,9 @@ impl IdIndex {
             self.run_len = 1;
         }
         self.map_inserts += 1;
-        if self.sparse.is_empty() {
-            self.sparse_lo = id;
-            self.sparse_hi = id;
-        } else {
-            self.sparse_lo = self.sparse_lo.min(id);
-            self.sparse_hi = self.sparse_hi.max(id);
-        }
+        // Bounds reset to (MAX, 0) whenever the map empties (`take_sparse`).
+        self.sparse_lo = self.sparse_lo.min(id);
+        self.sparse_hi = self.sparse_hi.max(id);
         self.sparse.insert(id, idx);
     }
 
@@ -730,10 +731,11 @@ impl IdIndex {
 
     #[inline(never)]
     fn take_sparse(&mut self, id: OrderId) -> Option<u32> {
-        if self.sparse.is_empty() {
-            return None;
+        let v = self.sparse.remove(id);
+        if v.is_some() && self.sparse.is_empty() {
+            (self.sparse_lo, self.sparse_hi) = (OrderId::MAX, 0);
         }
-        self.sparse.remove(id)
+        v
     }
 
     /// The page `table[r]` thinned out (see `remove`): free it if empty, else demote it.
@@ -776,10 +778,6 @@ impl IdIndex {
             return;
         };
         let base = (self.first + r as u64) << PAGE_BITS;
-        if self.sparse.is_empty() {
-            self.sparse_lo = base;
-            self.sparse_hi = base;
-        }
         self.sparse_lo = self.sparse_lo.min(base);
         self.sparse_hi = self.sparse_hi.max(base | (PAGE as u64 - 1));
         self.sparse.reserve(page.live as usize);
