@@ -559,8 +559,8 @@ impl IdIndex {
         }
     }
 
-    /// The hash tier's lookup, out of line: the page path stays small where it is inlined.
-    #[inline(never)]
+    /// The hash tier's lookup (after the page path found no page).
+    #[inline]
     fn get_sparse(&self, id: OrderId) -> Option<u32> {
         self.sparse.get(id)
     }
@@ -729,7 +729,7 @@ impl IdIndex {
         self.take_sparse(id)
     }
 
-    #[inline(never)]
+    #[inline]
     fn take_sparse(&mut self, id: OrderId) -> Option<u32> {
         let v = self.sparse.remove(id);
         if v.is_some() && self.sparse.is_empty() {

@@ -17,8 +17,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use hftbook_core::{
-    BookReader, Clock, LevelView, NewOrder, OrderBook, OrderId, Price, Qty, QtyLimits, Side,
-    SkipLadder, StpMode, TimeInForce,
+    BookReader, Clock, Ladder, LevelView, NewOrder, OrderBook, OrderId, Price, Qty, QtyLimits,
+    Side, SkipLadder, StpMode, TimeInForce, WINDOW,
 };
 
 const OPS: usize = 60_000;
@@ -139,7 +139,7 @@ fn flow(seed: u64, n: usize) -> Vec<Op> {
     ops
 }
 
-fn apply(book: &mut OrderBook<SkipLadder>, op: &Op) {
+fn apply<L: Ladder>(book: &mut OrderBook<L>, op: &Op) {
     match *op {
         Op::Submit(o) => {
             let _ = book.submit(&o, &mut ());
@@ -153,7 +153,7 @@ fn apply(book: &mut OrderBook<SkipLadder>, op: &Op) {
     }
 }
 
-fn new_book() -> OrderBook<SkipLadder> {
+fn new_book<L: Ladder>() -> OrderBook<L> {
     let (clock, _handle) = Clock::manual(1);
     OrderBook::with_options(clock, QtyLimits::default(), StpMode::CancelNewest)
 }
@@ -182,9 +182,9 @@ struct Record {
     seq_after: Vec<u64>,
 }
 
-fn record(ops: &[Op]) -> Record {
-    let mut book = new_book();
-    let snap = |b: &OrderBook<SkipLadder>| {
+fn record<L: Ladder>(ops: &[Op]) -> Record {
+    let mut book = new_book::<L>();
+    let snap = |b: &OrderBook<L>| {
         (
             (b.best_bid(), b.best_ask()),
             digest(&b.depth(Side::Buy, DEPTH), &b.depth(Side::Sell, DEPTH)),
@@ -311,9 +311,30 @@ fn reader_loop(
 
 #[test]
 fn readers_never_see_torn_or_crossed_books() {
+    let book = readers_race_the_writer::<SkipLadder>();
+    // The window grew while readers were reading (its reader mirror was replaced).
+    for side in [Side::Buy, Side::Sell] {
+        assert!(
+            book.ladder(side).window_width() > WINDOW,
+            "{side:?} never grew"
+        );
+    }
+}
+
+#[test]
+fn readers_never_see_torn_or_crossed_books_with_a_fixed_window() {
+    // The window held at its smallest: deep levels live in the skiplist and the window
+    // re-centres, under the readers' feet.
+    let book = readers_race_the_writer::<SkipLadder<WINDOW>>();
+    let far = book.ladder(Side::Buy).far_levels() + book.ladder(Side::Sell).far_levels();
+    let moves = book.ladder(Side::Buy).window_moves() + book.ladder(Side::Sell).window_moves();
+    assert!(far > 0 && moves > 10, "far {far}, moves {moves}");
+}
+
+fn readers_race_the_writer<L: Ladder>() -> OrderBook<L> {
     let t0 = Instant::now();
     let ops = flow(0x5EED_0001, OPS);
-    let rec = Arc::new(record(&ops));
+    let rec = Arc::new(record::<L>(&ops));
     let last = rec.top.len() - 1;
     assert!(
         last > OPS / 2,
@@ -322,7 +343,7 @@ fn readers_never_see_torn_or_crossed_books() {
 
     // The book publishes only while a reader exists: run stretches of the flow with no
     // reader at all, so each new set of readers starts from a book that changed unobserved.
-    let mut book = new_book();
+    let mut book = new_book::<L>();
     let mut total = ReaderStats::default();
     let cuts = [0, OPS / 10, OPS / 2, OPS * 6 / 10, OPS];
     for (k, w) in cuts.windows(2).enumerate() {
@@ -350,11 +371,12 @@ fn readers_never_see_torn_or_crossed_books() {
         last,
         t0.elapsed()
     );
+    book
 }
 
 /// Apply `ops[range]` while `READERS` threads read the book; returns their summed stats.
-fn replay_with_readers(
-    book: &mut OrderBook<SkipLadder>,
+fn replay_with_readers<L: Ladder>(
+    book: &mut OrderBook<L>,
     ops: &[Op],
     range: std::ops::Range<usize>,
     rec: &Arc<Record>,
