@@ -13,6 +13,8 @@ pub struct BTreeLadder {
     slab: LevelSlab,
 }
 
+impl super::sealed::Sealed for BTreeLadder {}
+
 impl Ladder for BTreeLadder {
     fn new(side: Side) -> Self {
         BTreeLadder {

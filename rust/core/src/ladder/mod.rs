@@ -129,12 +129,41 @@ pub fn price_of(side: Side, key: i64) -> Price {
     }
 }
 
+mod sealed {
+    /// Only this crate's ladders implement [`super::Ladder`].
+    pub trait Sealed {}
+}
+
 /// One side's price levels. Only the book's writer thread calls these.
 ///
 /// A level exists in the ladder from [`Ladder::find_or_create`] until [`Ladder::deactivate`];
 /// the book adds an order right after creating a level, so no empty level is ever seen by
 /// [`Ladder::best`] or [`Ladder::visit`].
-pub trait Ladder: Send + std::fmt::Debug {
+///
+/// The trait is **sealed**: the book trusts a ladder's answers for unchecked reads (a level's
+/// `head` / `tail` index the order arena without bounds checks), so only the crate's own
+/// ladders ([`SkipLadder`], [`BTreeLadder`], [`PlainSkipLadder`]), whose indices come from the
+/// arena and the level slab, may implement it. A ladder written elsewhere does not compile:
+///
+/// ```compile_fail,E0277
+/// use hftbook_core::ladder::{Ladder, Level};
+/// use hftbook_core::{Price, Side};
+/// #[derive(Debug)]
+/// struct Liar(Level);
+/// impl Ladder for Liar {
+///     fn new(_: Side) -> Self { Liar(Level { head: 40_000_000, ..Level::new(Price(1)) }) }
+///     fn level(&self, _: u32) -> &Level { &self.0 }
+///     fn level_mut(&mut self, _: u32) -> &mut Level { &mut self.0 }
+///     fn find(&self, _: Price) -> Option<u32> { Some(0) }
+///     fn find_or_create(&mut self, _: Price) -> (u32, bool) { (0, false) }
+///     fn activate(&mut self, _: u32) {}
+///     fn deactivate(&mut self, _: u32) {}
+///     fn best(&self) -> Option<u32> { Some(0) }
+///     fn visit<F: FnMut(&Level) -> bool>(&self, _: F) {}
+///     fn len(&self) -> usize { 1 }
+/// }
+/// ```
+pub trait Ladder: sealed::Sealed + Send + std::fmt::Debug {
     /// An empty ladder for `side`.
     fn new(side: Side) -> Self
     where

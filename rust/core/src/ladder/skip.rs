@@ -768,6 +768,8 @@ impl<const MAX: usize> SkipLadder<MAX> {
     }
 }
 
+impl<const MAX: usize> super::sealed::Sealed for SkipLadder<MAX> {}
+
 impl<const MAX: usize> Ladder for SkipLadder<MAX> {
     fn new(side: Side) -> Self {
         #[allow(clippy::let_unit_value)]
@@ -941,6 +943,8 @@ pub struct PlainSkipLadder {
     map: SkipMap<i64, u32>,
     slab: LevelSlab,
 }
+
+impl super::sealed::Sealed for PlainSkipLadder {}
 
 impl Ladder for PlainSkipLadder {
     fn new(side: Side) -> Self {
