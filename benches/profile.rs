@@ -130,11 +130,11 @@ fn alloc(c: &mut Criterion) {
     g.bench_function("mimalloc_64b", |b| {
         b.iter(|| {
             for _ in 0..OPS {
-                unsafe {
-                    let p = plain.alloc(layout);
-                    black_box(p);
-                    plain.dealloc(p, layout);
-                }
+                // SAFETY: `layout` has a non-zero size.
+                let p = unsafe { plain.alloc(layout) };
+                black_box(p);
+                // SAFETY: `p` was allocated by `plain` with `layout` and is freed once.
+                unsafe { plain.dealloc(p, layout) };
             }
         })
     });
@@ -142,11 +142,11 @@ fn alloc(c: &mut Criterion) {
     g.bench_function("counting_mimalloc_64b", |b| {
         b.iter(|| {
             for _ in 0..OPS {
-                unsafe {
-                    let p = counting.alloc(layout);
-                    black_box(p);
-                    counting.dealloc(p, layout);
-                }
+                // SAFETY: `layout` has a non-zero size.
+                let p = unsafe { counting.alloc(layout) };
+                black_box(p);
+                // SAFETY: `p` was allocated by `counting` with `layout` and is freed once.
+                unsafe { counting.dealloc(p, layout) };
             }
         })
     });

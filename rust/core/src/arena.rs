@@ -206,12 +206,11 @@ impl OrderArena {
     #[inline(always)]
     pub unsafe fn get_unchecked(&self, idx: u32) -> &OrderRecord {
         debug_assert!(((idx >> CHUNK_BITS) as usize) < self.chunks.len());
-        // SAFETY: in bounds by the caller's contract; the inner index is masked.
-        unsafe {
-            self.chunks
-                .get_unchecked((idx >> CHUNK_BITS) as usize)
-                .get_unchecked(idx as usize & (CHUNK - 1))
-        }
+        // SAFETY: the chunk index is in bounds by the caller's contract (`idx` came from
+        // `alloc`, and chunks are never released).
+        let chunk = unsafe { self.chunks.get_unchecked((idx >> CHUNK_BITS) as usize) };
+        // SAFETY: the inner index is masked below `CHUNK`, the length of every chunk.
+        unsafe { chunk.get_unchecked(idx as usize & (CHUNK - 1)) }
     }
 
     /// The record at `idx`, mutable, without a bounds check.
@@ -221,12 +220,11 @@ impl OrderArena {
     #[inline(always)]
     pub unsafe fn get_unchecked_mut(&mut self, idx: u32) -> &mut OrderRecord {
         debug_assert!(((idx >> CHUNK_BITS) as usize) < self.chunks.len());
-        // SAFETY: in bounds by the caller's contract; the inner index is masked.
-        unsafe {
-            self.chunks
-                .get_unchecked_mut((idx >> CHUNK_BITS) as usize)
-                .get_unchecked_mut(idx as usize & (CHUNK - 1))
-        }
+        // SAFETY: the chunk index is in bounds by the caller's contract (`idx` came from
+        // `alloc`, and chunks are never released).
+        let chunk = unsafe { self.chunks.get_unchecked_mut((idx >> CHUNK_BITS) as usize) };
+        // SAFETY: the inner index is masked below `CHUNK`, the length of every chunk.
+        unsafe { chunk.get_unchecked_mut(idx as usize & (CHUNK - 1)) }
     }
 
     /// A raw pointer to the record at `idx`, formed without creating a reference to it or
@@ -237,14 +235,15 @@ impl OrderArena {
     #[inline(always)]
     pub unsafe fn record_raw(&mut self, idx: u32) -> *mut OrderRecord {
         debug_assert!(((idx >> CHUNK_BITS) as usize) < self.chunks.len());
-        // SAFETY: the chunk index is in bounds by the caller's contract; `**chunk` is the
-        // boxed array, addressed in place; the inner index is masked below `CHUNK`.
-        unsafe {
-            let chunk = self.chunks.as_mut_ptr().add((idx >> CHUNK_BITS) as usize);
-            (&raw mut **chunk)
-                .cast::<OrderRecord>()
-                .add(idx as usize & (CHUNK - 1))
-        }
+        // SAFETY: the chunk index is in bounds by the caller's contract, so the offset stays
+        // inside the vector's buffer.
+        let chunk = unsafe { self.chunks.as_mut_ptr().add((idx >> CHUNK_BITS) as usize) };
+        // SAFETY: `chunk` points to an initialised `Box` of the vector; `**chunk` is the
+        // boxed array, addressed in place (no reference to it or its chunk is created).
+        let first = unsafe { &raw mut **chunk }.cast::<OrderRecord>();
+        // SAFETY: the inner index is masked below `CHUNK`, so the offset stays inside the
+        // boxed array.
+        unsafe { first.add(idx as usize & (CHUNK - 1)) }
     }
 
     /// Bytes reserved by the arena.

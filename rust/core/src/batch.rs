@@ -554,15 +554,21 @@ pub fn apply_with<L: Ladder>(
         }
         Ok(())
     });
-    // SAFETY: the first `written` slots past each vector's length were initialised above
+    // SAFETY: the first `written` slots past `order_ids`'s length were initialised above
     // (capacity for `n >= written` of them was reserved).
-    unsafe {
-        order_ids.set_len(order_ids.len() + written);
-        status.set_len(status.len() + written);
-        reason.set_len(reason.len() + written);
-        filled_qty.set_len(filled_qty.len() + written);
-        remaining_qty.set_len(remaining_qty.len() + written);
-    }
+    unsafe { order_ids.set_len(order_ids.len() + written) };
+    // SAFETY: the first `written` slots past `status`'s length were initialised above
+    // (capacity for `n >= written` of them was reserved).
+    unsafe { status.set_len(status.len() + written) };
+    // SAFETY: the first `written` slots past `reason`'s length were initialised above
+    // (capacity for `n >= written` of them was reserved).
+    unsafe { reason.set_len(reason.len() + written) };
+    // SAFETY: the first `written` slots past `filled_qty`'s length were initialised above
+    // (capacity for `n >= written` of them was reserved).
+    unsafe { filled_qty.set_len(filled_qty.len() + written) };
+    // SAFETY: the first `written` slots past `remaining_qty`'s length were initialised above
+    // (capacity for `n >= written` of them was reserved).
+    unsafe { remaining_qty.set_len(remaining_qty.len() + written) };
     if fills.capacity() > 2 * fills.len() + 4096 {
         fills.shrink_to_fit();
     }

@@ -958,9 +958,9 @@ impl<L: Ladder> OrderBook<L> {
         sink: &mut S,
     ) -> (Qty, bool) {
         let publishing = self.publishing;
-        // SAFETY (every unchecked access below): level indices come from the ladder's
-        // `best`, record indices from a level's FIFO links; both were handed out by the
-        // ladder / arena, whose storage never shrinks.
+        // Every unchecked access below: level indices come from the ladder's `best`, record
+        // indices from a level's FIFO links; both were handed out by the ladder / arena,
+        // whose storage never shrinks.
         let (opp, orders, ids) = match side {
             Side::Buy => (&mut self.asks, &mut self.orders, &mut self.ids),
             Side::Sell => (&mut self.bids, &mut self.orders, &mut self.ids),
@@ -969,14 +969,18 @@ impl<L: Ladder> OrderBook<L> {
         let mut stp_stop = false;
         while remaining > 0 {
             let Some(li) = opp.best() else { break };
+            // SAFETY: `li` came from the ladder's `best()`; level storage never shrinks.
             let lprice = unsafe { opp.level_unchecked(li) }.price;
             if let Some(l) = limit {
                 if !side.crosses(l, lprice) {
                     break;
                 }
             }
+            // SAFETY: `li` came from the ladder's `best()`; level storage never shrinks.
             let mut cur = unsafe { opp.level_unchecked(li) }.head;
             while remaining > 0 && cur != NIL {
+                // SAFETY: `cur` is a live record of level `li`'s FIFO (its head or a `next`
+                // link), handed out by the arena, whose storage never shrinks.
                 let rec = unsafe { orders.get_unchecked_mut(cur) };
                 if self_trade(account, stp, rec.account) {
                     if stp == StpMode::CancelNewest {
@@ -986,6 +990,8 @@ impl<L: Ladder> OrderBook<L> {
                     let next = rec.next;
                     let (mid, open) = (rec.id, rec.open());
                     unlink(opp, orders, cur);
+                    // SAFETY: `cur` is a live record of the arena, just unlinked from its
+                    // level and not used again (`next` was read before).
                     unsafe { orders.free_unchecked(cur) };
                     ids.remove(mid);
                     sink.report(Report::Cancelled {
@@ -1020,6 +1026,7 @@ impl<L: Ladder> OrderBook<L> {
                     taker_side: side as u8,
                     _pad: [0; 7],
                 }));
+                // SAFETY: `li` came from the ladder's `best()`; level storage never shrinks.
                 unsafe { opp.level_unchecked_mut(li) }.visible -= q;
                 if rec.visible == 0 {
                     if rec.hidden > 0 {
@@ -1028,6 +1035,8 @@ impl<L: Ladder> OrderBook<L> {
                         rec.hidden -= v;
                         rec.visible = v;
                         rec.ts = ts;
+                        // SAFETY: `li` came from the ladder's `best()`; level storage never
+                        // shrinks.
                         let lvl = unsafe { opp.level_unchecked_mut(li) };
                         lvl.hidden -= v;
                         lvl.visible += v;
@@ -1040,15 +1049,22 @@ impl<L: Ladder> OrderBook<L> {
                         // Fully filled. Matching takes from the front, so `cur` is the
                         // level's head (no previous record), and its open lots are already
                         // off the level's totals: only the links and the count change.
+                        // SAFETY: `li` came from the ladder's `best()`; level storage never
+                        // shrinks.
                         debug_assert_eq!(unsafe { opp.level_unchecked(li) }.head, cur);
                         list_remove_links(opp, orders, cur, NIL, next, li);
+                        // SAFETY: `li` came from the ladder's `best()`; level storage never
+                        // shrinks.
                         unsafe { opp.level_unchecked_mut(li) }.count -= 1;
+                        // SAFETY: `cur` is a live record of the arena, just unlinked from its
+                        // level and not used again (`next` was read before).
                         unsafe { orders.free_unchecked(cur) };
                         ids.remove(mid);
                         cur = next;
                     }
                 }
             }
+            // SAFETY: `li` came from the ladder's `best()`; level storage never shrinks.
             if unsafe { opp.level_unchecked(li) }.count == 0 {
                 opp.deactivate(li);
             } else if publishing {
@@ -1074,8 +1090,7 @@ impl<L: Ladder> OrderBook<L> {
             qty
         };
         // Join the back of the level's FIFO: the record is built already linked.
-        // SAFETY (unchecked accesses below): `li` was just handed out by `find_or_create`,
-        // `tail` is a record of its FIFO.
+        // SAFETY: `li` was just handed out by `find_or_create`; level storage never shrinks.
         let tail = unsafe { ladder.level_unchecked(li) }.tail;
         let rec = OrderRecord {
             id,
@@ -1093,8 +1108,11 @@ impl<L: Ladder> OrderBook<L> {
             return;
         };
         if tail != NIL {
+            // SAFETY: `tail` (not NIL) is a live record of level `li`'s FIFO, handed out by
+            // the arena, whose storage never shrinks.
             unsafe { orders.get_unchecked_mut(tail) }.next = idx;
         }
+        // SAFETY: `li` was just handed out by `find_or_create`; level storage never shrinks.
         let lvl = unsafe { ladder.level_unchecked_mut(li) };
         if tail == NIL {
             lvl.head = idx;
@@ -1128,6 +1146,8 @@ impl<L: Ladder> OrderBook<L> {
         };
         unlink(ladder, &mut self.orders, idx);
         let li = rec.level();
+        // SAFETY: `li` is the level the live record `idx` rested on (see above); level
+        // storage never shrinks.
         let lvl = unsafe { ladder.level_unchecked(li) };
         let price = lvl.price;
         if lvl.count == 0 {
@@ -1375,14 +1395,16 @@ struct RestFlags {
 
 // The FIFO helpers below take a live record's index and follow its links and level: every
 // index was handed out by the arena / ladder (whose storage never shrinks), hence the
-// unchecked accesses (SAFETY for each of them).
+// unchecked accesses (each with its own SAFETY comment).
 
 /// Unlink a record from its level's FIFO and take it out of the level's aggregates.
 #[inline(always)]
 fn unlink<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
+    // SAFETY: callers pass a live record's index, handed out by the arena (never shrinks).
     let r = unsafe { orders.get_unchecked(idx) };
     let (prev, next, li, visible, hidden) = (r.prev, r.next, r.level(), r.visible, r.hidden);
     list_remove_links(ladder, orders, idx, prev, next, li);
+    // SAFETY: `li` is the live record's level, handed out by the ladder (never shrinks).
     let lvl = unsafe { ladder.level_unchecked_mut(li) };
     lvl.count -= 1;
     lvl.visible -= visible;
@@ -1391,6 +1413,7 @@ fn unlink<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
 
 #[inline(always)]
 fn list_remove<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, idx: u32) {
+    // SAFETY: callers pass a live record's index, handed out by the arena (never shrinks).
     let r = unsafe { orders.get_unchecked(idx) };
     let (prev, next, li) = (r.prev, r.next, r.level());
     list_remove_links(ladder, orders, idx, prev, next, li);
@@ -1415,31 +1438,52 @@ fn list_remove_links<L: Ladder>(
 ) {
     use std::hint::select_unpredictable as pick;
     let (has_prev, has_next) = (prev != NIL, next != NIL);
-    // SAFETY: `idx`, and `prev` / `next` when not NIL, are records of the arena, and `li`
-    // is their level. `record_raw` forms its pointers without creating references, so
-    // both stay valid while written through one after the other; the level pointer comes
-    // from a different structure.
-    unsafe {
-        let lvl: *mut crate::ladder::Level = ladder.level_unchecked_mut(li);
-        let p_rec = orders.record_raw(pick(has_prev, prev, idx));
-        let n_rec = orders.record_raw(pick(has_next, next, idx));
-        *pick(has_prev, &raw mut (*p_rec).next, &raw mut (*lvl).head) = next;
-        *pick(has_next, &raw mut (*n_rec).prev, &raw mut (*lvl).tail) = prev;
-    }
+    // `idx`, and `prev` / `next` when not NIL, are records of the arena, and `li` is their
+    // level. `record_raw` forms its pointers without creating references, so both stay
+    // valid while written through one after the other; the level pointer comes from a
+    // different structure.
+    // SAFETY: `li` is the level of the live record `idx`, handed out by the ladder (never
+    // shrinks).
+    let lvl: *mut crate::ladder::Level = unsafe { ladder.level_unchecked_mut(li) };
+    // SAFETY: `prev` when not NIL, else `idx`, is a record index handed out by the arena.
+    let p_rec = unsafe { orders.record_raw(pick(has_prev, prev, idx)) };
+    // SAFETY: `next` when not NIL, else `idx`, is a record index handed out by the arena.
+    let n_rec = unsafe { orders.record_raw(pick(has_next, next, idx)) };
+    // SAFETY: `p_rec` points to a record in the arena's storage; only its address is formed.
+    let p_next = unsafe { &raw mut (*p_rec).next };
+    // SAFETY: `n_rec` points to a record in the arena's storage; only its address is formed.
+    let n_prev = unsafe { &raw mut (*n_rec).prev };
+    // SAFETY: `lvl` points to a level in the ladder's storage; only its address is formed.
+    let l_head = unsafe { &raw mut (*lvl).head };
+    // SAFETY: `lvl` points to a level in the ladder's storage; only its address is formed.
+    let l_tail = unsafe { &raw mut (*lvl).tail };
+    // SAFETY: either pointer is valid for writes and no reference to its target is live
+    // (see above).
+    unsafe { *pick(has_prev, p_next, l_head) = next };
+    // SAFETY: either pointer is valid for writes and no reference to its target is live
+    // (see above); the write before went through a raw pointer, so it invalidated neither.
+    unsafe { *pick(has_next, n_prev, l_tail) = prev };
 }
 
 #[inline(always)]
 fn list_push_back<L: Ladder>(ladder: &mut L, orders: &mut OrderArena, li: u32, idx: u32) {
+    // SAFETY: `li` is a level handed out by the ladder, whose storage never shrinks.
     let tail = unsafe { ladder.level_unchecked(li) }.tail;
     {
+        // SAFETY: callers pass a live record's index, handed out by the arena (never
+        // shrinks).
         let r = unsafe { orders.get_unchecked_mut(idx) };
         r.prev = tail;
         r.next = NIL;
     }
     if tail != NIL {
+        // SAFETY: `tail` (not NIL) is a live record of level `li`'s FIFO, handed out by the
+        // arena, whose storage never shrinks.
         unsafe { orders.get_unchecked_mut(tail) }.next = idx;
     } else {
+        // SAFETY: `li` is a level handed out by the ladder, whose storage never shrinks.
         unsafe { ladder.level_unchecked_mut(li) }.head = idx;
     }
+    // SAFETY: `li` is a level handed out by the ladder, whose storage never shrinks.
     unsafe { ladder.level_unchecked_mut(li) }.tail = idx;
 }

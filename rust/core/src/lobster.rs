@@ -305,39 +305,48 @@ fn fast_int_row(data: &[u8], mut pos: usize, out: &mut [i64]) -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn block_masks(b: &[u8; 64]) -> (u64, u64, u64) {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        _mm_set_epi64x, _mm_sub_epi8,
-    };
     let (mut delim, mut ok, mut minus) = (0u64, 0u64, 0u64);
     for (k, q) in b.chunks_exact(16).enumerate() {
         let mut lo = [0u8; 8];
         let mut hi = [0u8; 8];
         lo.copy_from_slice(&q[..8]);
         hi.copy_from_slice(&q[8..]);
-        // SAFETY: SSE2 is part of the x86-64 baseline, so these intrinsics are always
-        // available; they only compute on values (no memory access).
-        let (d, m, o) = unsafe {
-            let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
-            let d = _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
-            );
-            let m = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
-            let t = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
-            let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
-            let o = _mm_or_si128(_mm_or_si128(d, m), digit);
-            (
-                _mm_movemask_epi8(d) as u16,
-                _mm_movemask_epi8(m) as u16,
-                _mm_movemask_epi8(o) as u16,
-            )
-        };
+        // SAFETY: `sse2_masks` only requires SSE2, which is part of the x86-64 baseline
+        // (enabled in every x86-64 build), so every CPU this code runs on has it.
+        let (d, m, o) = unsafe { sse2_masks(lo, hi) };
         delim |= u64::from(d) << (16 * k);
         minus |= u64::from(m) << (16 * k);
         ok |= u64::from(o) << (16 * k);
     }
     (delim, ok, minus)
+}
+
+/// The masks of [`block_masks`] for one 16-byte group (`lo`: bytes 0-7, `hi`: 8-15). The
+/// intrinsics only compute on values (no memory access); they are safe to call here since
+/// this function enables SSE2, the one feature they need. Inlined into `block_masks`
+/// (SSE2 is already enabled there, so inlining is allowed).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn sse2_masks(lo: [u8; 8], hi: [u8; 8]) -> (u16, u16, u16) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x, _mm_sub_epi8,
+    };
+    let v = _mm_set_epi64x(i64::from_le_bytes(hi), i64::from_le_bytes(lo));
+    let d = _mm_or_si128(
+        _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8)),
+        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
+    );
+    let m = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+    let t = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+    let digit = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+    let o = _mm_or_si128(_mm_or_si128(d, m), digit);
+    (
+        _mm_movemask_epi8(d) as u16,
+        _mm_movemask_epi8(m) as u16,
+        _mm_movemask_epi8(o) as u16,
+    )
 }
 
 /// [`block_masks`] for other CPUs: a plain loop.

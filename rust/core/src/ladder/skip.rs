@@ -94,12 +94,11 @@ impl Bits {
     unsafe fn set(&mut self, p: usize) {
         let w = p / 64;
         debug_assert!(w < self.words.len());
-        // SAFETY: `p < width`, so `w < width / 64 = words.len()` and
-        // `w / 64 < mid.len()` (its length is `words.len()` rounded up to 64).
-        unsafe {
-            *self.words.get_unchecked_mut(w) |= 1 << (p % 64);
-            *self.mid.get_unchecked_mut(w / 64) |= 1 << (w % 64);
-        }
+        // SAFETY: `p < width`, so `w < width / 64 = words.len()`.
+        *unsafe { self.words.get_unchecked_mut(w) } |= 1 << (p % 64);
+        // SAFETY: `w < words.len()` (above), so `w / 64 < mid.len()` (its length is
+        // `words.len()` rounded up to 64).
+        *unsafe { self.mid.get_unchecked_mut(w / 64) } |= 1 << (w % 64);
         self.top |= 1 << (w / 64);
     }
 
@@ -222,13 +221,16 @@ pub struct SidePub {
 
 impl Drop for SidePub {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no reader holds this side any more, and a window replaced
-        // earlier was handed to the epoch collector, not left here.
-        unsafe {
-            let w = self.win.load(Ordering::Relaxed, epoch::unprotected());
-            if !w.is_null() {
-                drop(w.into_owned());
-            }
+        // SAFETY: `&mut self`: no reader holds this side any more, so loading without a
+        // pin (`unprotected`) cannot race a concurrent reclamation.
+        let w = self
+            .win
+            .load(Ordering::Relaxed, unsafe { epoch::unprotected() });
+        if !w.is_null() {
+            // SAFETY: `w` is the side's current window, owned by it alone (a window replaced
+            // earlier was handed to the epoch collector, not left here), and it is dropped
+            // once, with the side.
+            drop(unsafe { w.into_owned() });
         }
     }
 }
@@ -365,13 +367,12 @@ impl<const MAX: usize> SkipLadder<MAX> {
             return None;
         }
         // SAFETY: only this ladder (the writer) replaces or frees the window, and only
-        // through `&mut self`, so the window loaded here outlives the `&self` borrow.
-        unsafe {
-            self.shared
-                .win
-                .load(Ordering::Acquire, epoch::unprotected())
-                .as_ref()
-        }
+        // through `&mut self`, so no reclamation can run while the `&self` borrow lasts and
+        // the unpinned load is sound.
+        let guard = unsafe { epoch::unprotected() };
+        // SAFETY: the pointer is null or the live window (see above), which outlives the
+        // `&self` borrow the returned reference is tied to.
+        unsafe { self.shared.win.load(Ordering::Acquire, guard).as_ref() }
     }
 
     #[cold]

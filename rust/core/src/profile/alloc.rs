@@ -140,18 +140,22 @@ mod tests {
     fn counts_alloc_realloc_dealloc() {
         let a = CountingAlloc::new(System);
         let l = Layout::from_size_align(64, 8).unwrap();
-        unsafe {
-            let p = a.alloc(l);
-            let q = a.alloc_zeroed(l);
-            assert_eq!(a.stats().live_bytes, 128);
-            let p = a.realloc(p, l, 256);
-            assert_eq!(a.stats().live_bytes, 320);
-            let l2 = Layout::from_size_align(256, 8).unwrap();
-            let p = a.realloc(p, l2, 16);
-            assert_eq!(a.stats().live_bytes, 80);
-            a.dealloc(p, Layout::from_size_align(16, 8).unwrap());
-            a.dealloc(q, l);
-        }
+        // SAFETY: `l` has a non-zero size.
+        let p = unsafe { a.alloc(l) };
+        // SAFETY: `l` has a non-zero size.
+        let q = unsafe { a.alloc_zeroed(l) };
+        assert_eq!(a.stats().live_bytes, 128);
+        // SAFETY: `p` was allocated by `a` with layout `l`; 256 is non-zero and no overflow.
+        let p = unsafe { a.realloc(p, l, 256) };
+        assert_eq!(a.stats().live_bytes, 320);
+        let l2 = Layout::from_size_align(256, 8).unwrap();
+        // SAFETY: `p` is now a block of `a` with layout `l2`; 16 is non-zero.
+        let p = unsafe { a.realloc(p, l2, 16) };
+        assert_eq!(a.stats().live_bytes, 80);
+        // SAFETY: `p` is a block of `a` with size 16, alignment 8.
+        unsafe { a.dealloc(p, Layout::from_size_align(16, 8).unwrap()) };
+        // SAFETY: `q` was allocated by `a` with layout `l` and not freed yet.
+        unsafe { a.dealloc(q, l) };
         let s = a.stats();
         assert_eq!(
             s,
@@ -175,7 +179,10 @@ mod tests {
                 std::thread::spawn(|| {
                     let l = Layout::from_size_align(24, 8).unwrap();
                     for _ in 0..10_000 {
-                        unsafe { A.dealloc(A.alloc(l), l) };
+                        // SAFETY: `l` has a non-zero size.
+                        let p = unsafe { A.alloc(l) };
+                        // SAFETY: `p` was allocated by `A` with layout `l`.
+                        unsafe { A.dealloc(p, l) };
                     }
                 })
             })

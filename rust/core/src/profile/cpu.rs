@@ -32,8 +32,11 @@ pub struct ThreadTimes {
 
 #[cfg(unix)]
 fn rusage(who: libc::c_int) -> io::Result<CpuTimes> {
-    // SAFETY: `getrusage` writes a `rusage` into the zeroed struct we own.
+    // SAFETY: `rusage` is plain integers and `timeval`s, for which all-zero bytes are a
+    // valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `getrusage` writes a `rusage` into the struct we own, through a valid
+    // exclusive pointer to it.
     if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return Err(io::Error::last_os_error());
     }
