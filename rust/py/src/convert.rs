@@ -40,14 +40,19 @@ unsafe fn compact_int(p: *mut ffi::PyObject) -> Option<i64> {
     }
     let base = p.cast::<u8>();
     let head = std::mem::size_of::<ffi::PyObject>();
-    // SAFETY: an int object has a word after its header (`ob_size` or `lv_tag`) and at
+    // An int object (caller) has a word after its header (`ob_size` or `lv_tag`) and at
     // least one 32-bit digit after that (CPython allocates one even for zero).
-    let (word, digit) = unsafe {
-        (
-            base.add(head).cast::<isize>().read(),
-            i64::from(base.add(head + 8).cast::<u32>().read()),
-        )
-    };
+    // SAFETY: `head` is the size of the object header, so the offset stays inside the
+    // int object's allocation.
+    let word_ptr = unsafe { base.add(head) }.cast::<isize>();
+    // SAFETY: `word_ptr` points at the initialised, word-aligned `ob_size` / `lv_tag`
+    // field right after the header.
+    let word = unsafe { word_ptr.read() };
+    // SAFETY: the first digit starts 8 bytes after the header (after the word), still
+    // inside the allocation, which always holds at least one digit.
+    let digit_ptr = unsafe { base.add(head + 8) }.cast::<u32>();
+    // SAFETY: `digit_ptr` points at the initialised, 4-byte-aligned first digit.
+    let digit = i64::from(unsafe { digit_ptr.read() });
     if layout == 1 {
         match word {
             0 => Some(0),
@@ -130,8 +135,11 @@ pub fn exact_i64(v: &Bound<'_, PyAny>) -> Option<i64> {
     let mut overflow = 0;
     // SAFETY: an exact int: no `__index__` is called, so no Python code runs.
     let x = unsafe { ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow) };
-    // SAFETY: checking (and clearing) the error indicator with the interpreter attached.
+    // SAFETY: checking the error indicator with the interpreter attached (`v` is a bound
+    // object, so the GIL is held); PyErr_Occurred returns a borrowed pointer we only test.
     if overflow != 0 || (x == -1 && unsafe { !ffi::PyErr_Occurred().is_null() }) {
+        // SAFETY: clearing the error indicator (set by PyLong_AsLongLongAndOverflow, or
+        // none) with the GIL held.
         unsafe { ffi::PyErr_Clear() };
         return None;
     }

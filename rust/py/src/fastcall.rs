@@ -246,13 +246,15 @@ impl KwLayouts {
         e.slots[..slots.len()].copy_from_slice(slots);
         let old = std::mem::replace(&mut entries[*next], e);
         *next = (*next + 1) % KW_ENTRIES;
-        // SAFETY: the entry owns a reference to its tuple (taken here, released on
-        // eviction); the GIL is held.
-        unsafe {
-            ffi::Py_INCREF(kwnames);
-            if !old.names.is_null() {
-                ffi::Py_DECREF(old.names);
-            }
+        // The entry owns a reference to its tuple (taken here, released on eviction).
+        // SAFETY: `kwnames` is a live tuple (vectorcall protocol, borrowed for the call);
+        // the GIL is held (caller), so the refcount update is not racing.
+        unsafe { ffi::Py_INCREF(kwnames) };
+        if !old.names.is_null() {
+            // SAFETY: the evicted entry owned a reference to `old.names` (taken by the
+            // INCREF above when it was remembered), non-null here; the GIL is held, and
+            // the entry no longer refers to it.
+            unsafe { ffi::Py_DECREF(old.names) };
         }
     }
 }
@@ -281,8 +283,11 @@ unsafe fn submit_impl(
     }
     let mut vals: [*mut ffi::PyObject; 11] = [ptr::null_mut(); 11];
     for (i, v) in vals.iter_mut().enumerate().take(nargs) {
-        // SAFETY: i < nargs (vectorcall protocol).
-        *v = unsafe { *args.add(i) };
+        // SAFETY: i < nargs, so the offset stays inside the argument vector (vectorcall
+        // protocol).
+        let at = unsafe { args.add(i) };
+        // SAFETY: `at` points at the i-th positional argument, initialised by the caller.
+        *v = unsafe { *at };
     }
     if !kwnames.is_null() {
         // A call site passes the same `kwnames` tuple every time: its slots, once known,
@@ -293,8 +298,12 @@ unsafe fn submit_impl(
             Some(e) if nargs <= usize::from(e.min_slot) => {
                 for (k, &i) in e.slots[..usize::from(e.len)].iter().enumerate() {
                     // SAFETY: the k-th keyword value follows the positional arguments
-                    // (the cached tuple is this very tuple, so it has `len` names).
-                    vals[usize::from(i)] = unsafe { *args.add(nargs + k) };
+                    // (the cached tuple is this very tuple, so it has `len` names, and
+                    // k < len): the offset stays inside the argument vector.
+                    let at = unsafe { args.add(nargs + k) };
+                    // SAFETY: `at` points at the k-th keyword value, initialised by the
+                    // caller (vectorcall protocol).
+                    vals[usize::from(i)] = unsafe { *at };
                 }
             }
             _ => {
@@ -311,8 +320,12 @@ unsafe fn submit_impl(
                             NAMES[i]
                         )));
                     }
-                    // SAFETY: the k-th keyword value follows the positional arguments.
-                    vals[i] = unsafe { *args.add(nargs + k) };
+                    // SAFETY: the k-th keyword value follows the positional arguments
+                    // (k < len(kwnames)): the offset stays inside the argument vector.
+                    let at = unsafe { args.add(nargs + k) };
+                    // SAFETY: `at` points at the k-th keyword value, initialised by the
+                    // caller (vectorcall protocol).
+                    vals[i] = unsafe { *at };
                     // k < NAMES.len(): every name took a distinct slot.
                     slots[k] = i as u8;
                 }
@@ -388,11 +401,10 @@ static BOOK_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(ptr::null_mut())
 /// instance through PyO3's checked cast (which also rejects anything else).
 #[inline(always)]
 fn book_of<'a, 'py>(slf: Borrowed<'a, 'py, PyAny>) -> PyResult<Borrowed<'a, 'py, PyOrderBook>> {
-    // SAFETY: reading the type of a live object.
-    if std::ptr::eq(
-        unsafe { ffi::Py_TYPE(slf.as_ptr()) },
-        BOOK_TYPE.load(Ordering::Relaxed),
-    ) {
+    // SAFETY: `slf` is a live object (borrowed for the call); Py_TYPE only reads its
+    // type field.
+    let ty = unsafe { ffi::Py_TYPE(slf.as_ptr()) };
+    if std::ptr::eq(ty, BOOK_TYPE.load(Ordering::Relaxed)) {
         // SAFETY: the object's type is exactly OrderBook.
         return Ok(unsafe { slf.cast_unchecked::<PyOrderBook>() });
     }
@@ -475,8 +487,11 @@ unsafe fn parse_args<const N: usize>(
     }
     let mut vals: [*mut ffi::PyObject; N] = [ptr::null_mut(); N];
     for (i, v) in vals.iter_mut().enumerate().take(nargs) {
-        // SAFETY: i < nargs (vectorcall protocol).
-        *v = unsafe { *args.add(i) };
+        // SAFETY: i < nargs, so the offset stays inside the argument vector (vectorcall
+        // protocol).
+        let at = unsafe { args.add(i) };
+        // SAFETY: `at` points at the i-th positional argument, initialised by the caller.
+        *v = unsafe { *at };
     }
     if !kwnames.is_null() {
         // SAFETY: kwnames is a tuple (vectorcall protocol).
@@ -502,8 +517,12 @@ unsafe fn parse_args<const N: usize>(
                     names[i]
                 )));
             }
-            // SAFETY: the k-th keyword value follows the positional arguments.
-            vals[i] = unsafe { *args.add(nargs + k) };
+            // SAFETY: the k-th keyword value follows the positional arguments
+            // (k < len(kwnames)): the offset stays inside the argument vector.
+            let at = unsafe { args.add(nargs + k) };
+            // SAFETY: `at` points at the k-th keyword value, initialised by the caller
+            // (vectorcall protocol).
+            vals[i] = unsafe { *at };
         }
     }
     if vals[0].is_null() {
@@ -646,9 +665,12 @@ fn install_method(
         ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
         ml_doc: text.into_raw().cast_const() as *const c_char,
     }));
-    // SAFETY: `def` is leaked (lives as long as the type); the type pointer is valid.
-    let descr =
-        unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyDescr_NewMethod(ty.as_type_ptr(), def))? };
+    // SAFETY: `def` is leaked (lives as long as the type); the type pointer is valid (a
+    // ready type kept alive by `ty`); the GIL is held (`py`).
+    let raw = unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), def) };
+    // SAFETY: PyDescr_NewMethod returns a new (owned) reference, or null with an
+    // exception set, which `from_owned_ptr_or_err` turns into the error.
+    let descr = unsafe { Bound::from_owned_ptr_or_err(py, raw)? };
     ty.setattr(attr, descr)?;
     Ok(())
 }

@@ -78,15 +78,25 @@ fn bytes_as<'py, T: numpy::Element>(
     let n = bytes.len() * std::mem::size_of::<T>() / itemsize;
     let base = bytes.into_pyarray(py);
     let mut dims = [n as npyffi::npy_intp];
-    // SAFETY: `base` owns `n * itemsize` initialised bytes, allocated by Rust's allocator with
-    // the alignment of `T` only — so ALIGNED is not claimed; numpy recomputes the flags.
+    // `base` owns `n * itemsize` initialised bytes, allocated by Rust's allocator with the
+    // alignment of `T` only — so ALIGNED is not claimed; numpy recomputes the flags.
     // NewFromDescr steals the descriptor reference from `into_dtype_ptr`; SetBaseObject
     // steals the reference to `base` we hand it, which keeps the memory alive.
-    unsafe {
-        let data = (*base.as_array_ptr()).fields.data;
-        let ptr = PY_ARRAY_API.PyArray_NewFromDescr(
+    // SAFETY: `base` is a live numpy array (kept alive by the `Bound`), so its array
+    // pointer is non-null and its `data` field is readable; the GIL is held (`py`).
+    let data = unsafe { (*base.as_array_ptr()).fields.data };
+    // SAFETY: the GIL is held (`py`); numpy's C API is imported (`into_pyarray` above
+    // already used it), and the returned type object is borrowed from numpy, which keeps it
+    // alive.
+    let array_type = unsafe { npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type) };
+    // SAFETY: the GIL is held; `array_type` is numpy's ndarray type; the descriptor is a
+    // new reference that NewFromDescr steals; `dims` holds `nd = 1` dimension and lives
+    // across the call; null strides mean C order; `data` points at `n * itemsize` bytes
+    // owned by `base`, which becomes the array's base below, before `arr` escapes.
+    let ptr = unsafe {
+        PY_ARRAY_API.PyArray_NewFromDescr(
             py,
-            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            array_type,
             descr.clone().into_dtype_ptr(),
             1,
             dims.as_mut_ptr(),
@@ -94,16 +104,21 @@ fn bytes_as<'py, T: numpy::Element>(
             data.cast(),
             flags::NPY_ARRAY_C_CONTIGUOUS | flags::NPY_ARRAY_WRITEABLE,
             std::ptr::null_mut(),
-        );
-        if ptr.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        let arr = Bound::from_owned_ptr(py, ptr);
-        if PY_ARRAY_API.PyArray_SetBaseObject(py, ptr.cast(), base.into_ptr()) < 0 {
-            return Err(PyErr::fetch(py));
-        }
-        Ok(arr.unbind())
+        )
+    };
+    if ptr.is_null() {
+        return Err(PyErr::fetch(py));
     }
+    // SAFETY: `ptr` is a non-null new (owned) reference to an ndarray returned by
+    // NewFromDescr; the GIL is held.
+    let arr = unsafe { Bound::from_owned_ptr(py, ptr) };
+    // SAFETY: the GIL is held; `ptr` is a live ndarray (owned by `arr`) whose base is not
+    // set yet; `base.into_ptr()` is an owned reference that SetBaseObject steals (also on
+    // failure).
+    if unsafe { PY_ARRAY_API.PyArray_SetBaseObject(py, ptr.cast(), base.into_ptr()) } < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(arr.unbind())
 }
 
 /// Fills as a `FILL_DTYPE` array without copying them: the vector's buffer becomes the
@@ -412,6 +427,9 @@ impl PyOrderBook {
         let ptr = unsafe { (*a.as_array_ptr()).fields.data } as *const Command;
         let slice: &'a [Command] = if (ptr as usize).is_multiple_of(std::mem::align_of::<Command>())
         {
+            // SAFETY: `ptr` is non-null and aligned for `Command` (just checked) and points
+            // at `n` initialised `Command`s of a C-contiguous array (see above), which `a`
+            // keeps alive and unmodified by us for 'a.
             unsafe { std::slice::from_raw_parts(ptr, n) }
         } else {
             return Err(invalid(

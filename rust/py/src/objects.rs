@@ -517,13 +517,17 @@ unsafe extern "C" fn report_free(obj: *mut c_void) {
             return;
         }
     }
-    // SAFETY: the inverse of PyType_GenericAlloc.
-    unsafe {
-        if ffi::PyType_IS_GC(ty) != 0 {
-            ffi::PyObject_GC_Del(obj);
-        } else {
-            ffi::PyObject_Free(obj);
-        }
+    // Free the block as the inverse of PyType_GenericAlloc.
+    // SAFETY: `ty` is the live type of `o` (read above; the instance's reference keeps
+    // it alive until tp_free returns); PyType_IS_GC only reads its flags.
+    if unsafe { ffi::PyType_IS_GC(ty) } != 0 {
+        // SAFETY: PyType_GenericAlloc allocated a GC type's object with the GC allocator
+        // (GC header in front); `obj` is non-null, untracked and freed only here.
+        unsafe { ffi::PyObject_GC_Del(obj) };
+    } else {
+        // SAFETY: PyType_GenericAlloc allocated a non-GC type's object with PyObject_Malloc;
+        // `obj` is non-null and freed only here.
+        unsafe { ffi::PyObject_Free(obj) };
     }
 }
 
@@ -540,12 +544,14 @@ pub fn install_report_alloc(py: Python<'_>) -> PyResult<()> {
     }
     let ty = py.get_type::<PyExecutionReport>();
     let tp = ty.as_type_ptr();
-    // SAFETY: a heap type we own, already ready; CPython reads tp_alloc/tp_free at each
-    // allocation and deallocation (PyO3's tp_dealloc reads tp_free from the type too).
-    unsafe {
-        (*tp).tp_alloc = Some(report_alloc);
-        (*tp).tp_free = Some(report_free);
-    }
+    // CPython reads tp_alloc/tp_free at each allocation and deallocation (PyO3's
+    // tp_dealloc reads tp_free from the type too), so the slots can be replaced now.
+    // SAFETY: `tp` is a non-null, ready heap type we own, kept alive by `ty`; the GIL is
+    // held (`py`), so no other thread reads the slot while it is written.
+    unsafe { (*tp).tp_alloc = Some(report_alloc) };
+    // SAFETY: as for `tp_alloc`; no report was allocated by `report_alloc` yet, and
+    // `report_free` also frees blocks from PyType_GenericAlloc (PyO3's allocator).
+    unsafe { (*tp).tp_free = Some(report_free) };
     REPORT_TYPE.store(tp, Ordering::Relaxed);
     let tick = hftbook_core::TickSize::parse("1")
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
@@ -590,15 +596,25 @@ pub fn install_report_alloc(py: Python<'_>) -> PyResult<()> {
 /// costs ~110 instructions per report.
 unsafe extern "C" fn report_dealloc(obj: *mut ffi::PyObject) {
     let offset = REPORT_OFFSET.load(Ordering::Relaxed);
-    // SAFETY: `obj` is a dead report (refcount 0) whose value, at `offset`, was
-    // initialised by PyO3 or `new_report`; the type is not subclassable, not GC-tracked,
-    // and has no dict or weakref slots. The value's drop only frees two vectors.
-    unsafe {
-        let ty = ffi::Py_TYPE(obj);
-        std::ptr::drop_in_place(obj.cast::<u8>().add(offset).cast::<PyExecutionReport>());
-        report_free(obj.cast());
-        ffi::Py_DECREF(ty.cast());
-    }
+    // `obj` is a dead report (refcount 0) whose value, at `offset`, was initialised by
+    // PyO3 or `new_report`; the type is not subclassable, not GC-tracked, and has no dict
+    // or weakref slots. The value's drop only frees two vectors.
+    // SAFETY: `obj` is non-null and still a valid object header (CPython calls tp_dealloc
+    // before freeing it); Py_TYPE only reads its type field.
+    let ty = unsafe { ffi::Py_TYPE(obj) };
+    // SAFETY: `offset` (measured at install) lies inside the object's basic size, so the
+    // offset pointer stays inside its allocation.
+    let value = unsafe { obj.cast::<u8>().add(offset) }.cast::<PyExecutionReport>();
+    // SAFETY: `value` is aligned (checked at install) and holds an initialised value that
+    // nothing else references (refcount 0); it is dropped exactly once, here.
+    unsafe { std::ptr::drop_in_place(value) };
+    // SAFETY: `obj` is a block of the report type whose value was just dropped, as
+    // `report_free` (tp_free) requires; nothing touches it afterwards.
+    unsafe { report_free(obj.cast()) };
+    // SAFETY: each instance of a heap type owns a reference to its type (taken by
+    // PyObject_Init / PyType_GenericAlloc); `ty` was read before the block was freed and
+    // the GIL is held (tp_dealloc is called with it).
+    unsafe { ffi::Py_DECREF(ty.cast()) };
 }
 
 /// A new `ExecutionReport` object holding `r` (a new reference).
@@ -615,12 +631,10 @@ pub fn new_report(py: Python<'_>, r: PyExecutionReport) -> PyResult<*mut ffi::Py
         return Err(PyErr::fetch(py));
     }
     // SAFETY: the value lives at `offset` and is all that follows the header (checked at
-    // install); the block is uninitialised there (fresh, or its old value was dropped).
-    unsafe {
-        obj.cast::<u8>()
-            .add(offset)
-            .cast::<PyExecutionReport>()
-            .write(r);
-    }
+    // install), so the offset pointer stays inside the object's allocation.
+    let value = unsafe { obj.cast::<u8>().add(offset) }.cast::<PyExecutionReport>();
+    // SAFETY: `value` is aligned (checked at install) and valid for writes; the block is
+    // uninitialised there (fresh, or its old value was dropped), so nothing is leaked.
+    unsafe { value.write(r) };
     Ok(obj)
 }
