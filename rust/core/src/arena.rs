@@ -815,11 +815,6 @@ impl IdIndex {
         (self.created, self.demoted)
     }
 
-    /// Live ids held in pages and in the hash map.
-    pub fn tiers(&self) -> (usize, usize) {
-        (self.in_pages, self.sparse.len())
-    }
-
     /// Check the index's internal consistency (tests and `OrderBook::check_invariants`).
     pub fn check(&self) -> Result<(), String> {
         for id in self.sparse.ids() {

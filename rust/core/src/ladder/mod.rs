@@ -69,10 +69,6 @@ impl LevelSlab {
             (self.levels.len() - 1) as u32
         }
     }
-    /// Level records ever allocated (live, cached or free).
-    pub fn capacity(&self) -> usize {
-        self.levels.len()
-    }
     /// Release a level.
     #[inline]
     pub fn free(&mut self, idx: u32) {

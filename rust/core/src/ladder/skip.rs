@@ -753,11 +753,6 @@ impl<const MAX: usize> SkipLadder<MAX> {
         self.shared.far.len()
     }
 
-    /// Level records allocated by this side (live, cached or free); for tests and benchmarks.
-    pub fn level_records(&self) -> usize {
-        self.slab.capacity()
-    }
-
     /// The window's width in ticks; for tests and benchmarks.
     pub fn window_width(&self) -> usize {
         self.width
