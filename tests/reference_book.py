@@ -1,6 +1,6 @@
 """A pure-Python, deliberately naive reference order book for the stateful test.
 
-It implements the matching rules of ``rust/core/src/book.rs`` as directly as possible, with
+It implements the matching rules of ``rust/core/src/book/mod.rs`` as directly as possible, with
 no attempt at speed: each side is a list of ``[price, [orders...]]`` levels kept best first,
 each level a plain list used as a FIFO. Prices are integer ticks, quantities integer units
 (``lot_size`` 1). It is the oracle ``tests/test_stateful.py`` compares ``hb.OrderBook`` to.

@@ -21,21 +21,19 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod arena;
-pub mod batch;
 pub mod book;
 pub mod clock;
+pub mod data;
 pub mod decimal;
 pub mod error;
-pub mod itch;
-pub mod ladder;
-pub mod lobster;
-pub mod mbo;
 mod mem;
 pub mod profile;
-pub mod report;
-pub mod types;
 pub mod workload;
+
+// The book's parts and the market-data readers keep their short paths
+// (`hftbook_core::arena`, `hftbook_core::lobster`, ...).
+pub use book::{arena, batch, ladder, report, types};
+pub use data::{itch, lobster, mbo};
 
 pub use book::{BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, TopOfBook};
 pub use clock::Clock;

@@ -1008,7 +1008,7 @@ fn load_pair<'a>(
 }
 
 /// Read and parse a LOBSTER message CSV and its orderbook CSV (both parsed in parallel: see
-/// [`load_pair`]). Files are named in errors as `message_name` and `orderbook_name`.
+/// `load_pair`). Files are named in errors as `message_name` and `orderbook_name`.
 ///
 /// # Errors
 /// [`LobsterError::File`] for a file that cannot be read, [`LobsterError::Format`] naming

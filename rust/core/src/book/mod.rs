@@ -2,6 +2,16 @@
 //!
 //! One thread owns an [`OrderBook`] and mutates it; other threads read its top of book and
 //! depth lock-free through a [`BookReader`].
+//!
+//! The parts: [`types`] (prices, quantities, orders), [`arena`] (order records and the id
+//! index), [`ladder`] (price levels: a ring at the touch over a `SkipMap`), [`report`] (what
+//! every operation reports) and [`batch`] (fixed-size command records applied in bulk).
+
+pub mod arena;
+pub mod batch;
+pub mod ladder;
+pub mod report;
+pub mod types;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};

@@ -499,9 +499,9 @@ struct IdPage {
 ///   table's first page), so a lookup is a subtraction and two loads. A page is created for
 ///   the next page of a rising stream (the newest page took in at least 1 in 8 of its ids)
 ///   or for the first id of a fresh book; it is freed when it empties, and a page other than
-///   the newest that falls to [`DEMOTE_LIVE`] live ids (its long-lived stragglers) moves them
+///   the newest that falls to `DEMOTE_LIVE` live ids (its long-lived stragglers) moves them
 ///   to the hash map, once.
-/// - **a hash map** ([`IdMap`]: open addressing, one multiply) for everything else: sparse ids, ids
+/// - **a hash map** (`IdMap`: open addressing, one multiply) for everything else: sparse ids, ids
 ///   arriving in random order over a range (a permutation), ids far from the table,
 ///   stragglers of old pages. It is a plain map: no id ever moves between the tiers on
 ///   the common path.
