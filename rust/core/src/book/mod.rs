@@ -593,40 +593,7 @@ impl<L: Ladder> OrderBook<L> {
     /// The first rule the order breaks.
     #[inline]
     pub fn validate(&self, o: &NewOrder) -> Result<(), OrderError> {
-        self.check_qty(o.qty)?;
-        if o.display_qty > o.qty {
-            return Err(OrderError::DisplayAboveQty {
-                display_qty: o.display_qty,
-                qty: o.qty,
-            });
-        }
-        match o.order_type {
-            OrderType::Market => {
-                if o.post_only {
-                    return Err(OrderError::InvalidCombination(
-                        "post_only needs a limit order: a market order always takes liquidity",
-                    ));
-                }
-                if o.display_qty > 0 && o.display_qty < o.qty {
-                    return Err(OrderError::InvalidCombination(
-                        "display_qty needs a resting limit order: a market order never rests",
-                    ));
-                }
-            }
-            OrderType::Limit => {
-                Price::new_checked(o.price.0)?;
-                if o.post_only && o.tif != TimeInForce::Gtc {
-                    return Err(OrderError::InvalidCombination(
-                        "post_only needs tif gtc: an IOC or FOK order never rests",
-                    ));
-                }
-                if o.display_qty > 0 && o.display_qty < o.qty && o.tif != TimeInForce::Gtc {
-                    return Err(OrderError::InvalidCombination(
-                        "display_qty (iceberg) needs tif gtc: an IOC or FOK order never rests",
-                    ));
-                }
-            }
-        }
+        o.check(self.limits)?;
         if o.id != 0 && self.ids.contains(o.id) {
             return Err(OrderError::DuplicateOrderId { id: o.id });
         }
@@ -637,22 +604,7 @@ impl<L: Ladder> OrderBook<L> {
     }
 
     fn check_qty(&self, qty: Qty) -> Result<(), OrderError> {
-        if qty == 0 {
-            return Err(OrderError::ZeroQuantity { field: "qty" });
-        }
-        if qty < self.limits.min_qty {
-            return Err(OrderError::QtyBelowMin {
-                qty,
-                min_qty: self.limits.min_qty,
-            });
-        }
-        if qty > self.limits.max_qty {
-            return Err(OrderError::QtyAboveMax {
-                qty,
-                max_qty: self.limits.max_qty,
-            });
-        }
-        Ok(())
+        crate::types::check_qty(qty, self.limits)
     }
 
     /// The next id from the counter that no live order uses.

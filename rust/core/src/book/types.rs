@@ -294,6 +294,76 @@ impl NewOrder {
         self.post_only = true;
         self
     }
+
+    /// Check the rules that need no book: quantity limits, iceberg display, the price range
+    /// of a limit order and the combinations of type, time in force, post-only and display.
+    /// [`OrderBook::validate`](crate::OrderBook::validate) adds the checks that need the book
+    /// (duplicate id, capacity).
+    ///
+    /// # Errors
+    /// The first rule the order breaks.
+    pub fn check(&self, limits: QtyLimits) -> Result<(), OrderError> {
+        let o = self;
+        check_qty(o.qty, limits)?;
+        if o.display_qty > o.qty {
+            return Err(OrderError::DisplayAboveQty {
+                display_qty: o.display_qty,
+                qty: o.qty,
+            });
+        }
+        match o.order_type {
+            OrderType::Market => {
+                if o.post_only {
+                    return Err(OrderError::InvalidCombination(
+                        "post_only needs a limit order: a market order always takes liquidity",
+                    ));
+                }
+                if o.display_qty > 0 && o.display_qty < o.qty {
+                    return Err(OrderError::InvalidCombination(
+                        "display_qty needs a resting limit order: a market order never rests",
+                    ));
+                }
+            }
+            OrderType::Limit => {
+                Price::new_checked(o.price.0)?;
+                if o.post_only && o.tif != TimeInForce::Gtc {
+                    return Err(OrderError::InvalidCombination(
+                        "post_only needs tif gtc: an IOC or FOK order never rests",
+                    ));
+                }
+                if o.display_qty > 0 && o.display_qty < o.qty && o.tif != TimeInForce::Gtc {
+                    return Err(OrderError::InvalidCombination(
+                        "display_qty (iceberg) needs tif gtc: an IOC or FOK order never rests",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Check a quantity against the instrument's limits.
+///
+/// # Errors
+/// [`OrderError::ZeroQuantity`], [`OrderError::QtyBelowMin`] or [`OrderError::QtyAboveMax`].
+#[inline]
+pub fn check_qty(qty: Qty, limits: QtyLimits) -> Result<(), OrderError> {
+    if qty == 0 {
+        return Err(OrderError::ZeroQuantity { field: "qty" });
+    }
+    if qty < limits.min_qty {
+        return Err(OrderError::QtyBelowMin {
+            qty,
+            min_qty: limits.min_qty,
+        });
+    }
+    if qty > limits.max_qty {
+        return Err(OrderError::QtyAboveMax {
+            qty,
+            max_qty: limits.max_qty,
+        });
+    }
+    Ok(())
 }
 
 /// Instrument rules used to validate orders: quantity limits in lots.
