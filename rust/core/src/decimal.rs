@@ -68,6 +68,12 @@ fn pow10(n: u32) -> Option<i128> {
 }
 
 impl TickSize {
+    /// One cent: `0.01`.
+    pub const CENT: TickSize = TickSize {
+        mantissa: 1,
+        scale: 2,
+    };
+
     /// Parse a tick size such as `"0.01"`.
     ///
     /// # Errors

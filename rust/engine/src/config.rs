@@ -1,0 +1,656 @@
+//! Engine configuration: TOML (`hftbook.toml`) or an equivalent table, validated with errors
+//! that name the file, the key, the value and the rule.
+//!
+//! ```toml
+//! [engine]
+//! shards = 1                # restart-only
+//! lane_capacity = 65536     # normal lane, items (restart-only)
+//! priority_capacity = 4096  # priority lane, items (restart-only)
+//! event_capacity = 1048576  # events buffered per shard for poll() (restart-only)
+//! batch_size = 256          # commands a shard takes from the normal lane per loop
+//! on_full = "block"         # "block" (wait up to full_timeout_ms) or "reject"
+//! full_timeout_ms = 1000
+//! idle_spin = 200           # empty polls spent spinning before yielding
+//! idle_yield = 50           # empty polls spent yielding before parking
+//! park_ms = 50              # longest park (timers are checked at least this often)
+//! paused_orders = "queue"   # while paused: "queue" new orders or "reject" them
+//! keep_events = true        # keep an event stream for poll() (restart-only)
+//! trade_events = true       # public trade prints
+//! book_events = false       # L2 level changes
+//!
+//! [breaker]
+//! enabled = true
+//! reject_rate = 0.5         # fraction of new orders rejected over a window ...
+//! window = 1000             # ... of this many orders
+//! max_queue_delay_us = 100000
+//! cooldown_ms = 1000        # open -> half-open
+//! probe_orders = 100        # healthy orders in half-open before it closes
+//!
+//! [symbols.AAPL]
+//! tick_size = "0.01"
+//! lot_size = 1
+//! min_qty = 1
+//! max_qty = 1000000
+//! band_pct = 10.0           # reject prices more than 10 % from the reference
+//! band_ticks = 500          # ... or more than 500 ticks (the tighter one applies)
+//! reference_price = "150.00"  # reference before the first trade
+//! halt_pct = 5.0            # a move of more than 5 % ...
+//! halt_window_ms = 1000     # ... within 1 s ...
+//! halt_duration_ms = 5000   # ... halts the symbol for 5 s
+//! shard = 0                 # default: symbols are dealt to shards round robin
+//! stp = "none"              # default self-trade prevention
+//! ```
+
+use std::collections::BTreeMap;
+
+use hftbook_core::{StpMode, TickSize};
+use toml::Value;
+
+/// A configuration error: where, what and which rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{key} = {value}: {rule}", .file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file, when the config came from one.
+    pub file: Option<String>,
+    /// Dotted key (`symbols.AAPL.band_pct`).
+    pub key: String,
+    /// The value as written.
+    pub value: String,
+    /// The rule it breaks.
+    pub rule: String,
+}
+
+/// What to do with a producer's command when its lane is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFull {
+    /// Wait up to `full_timeout_ms`, then raise `Backpressure`.
+    Block,
+    /// Raise `Backpressure` at once.
+    Reject,
+}
+
+/// Engine section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSection {
+    /// Shard threads.
+    pub shards: usize,
+    /// Normal lane capacity (items).
+    pub lane_capacity: usize,
+    /// Priority lane capacity (items).
+    pub priority_capacity: usize,
+    /// Events buffered per shard for `poll`.
+    pub event_capacity: usize,
+    /// Commands per loop from the normal lane.
+    pub batch_size: usize,
+    /// Full-lane policy.
+    pub on_full: OnFull,
+    /// Longest wait for a full lane (ms).
+    pub full_timeout_ms: u64,
+    /// Empty polls spinning.
+    pub idle_spin: u32,
+    /// Empty polls yielding.
+    pub idle_yield: u32,
+    /// Longest park (ms).
+    pub park_ms: u64,
+    /// Reject (true) or queue (false) new orders while paused.
+    pub reject_when_paused: bool,
+    /// Keep an event stream for poll().
+    pub keep_events: bool,
+    /// Publish trade prints.
+    pub trade_events: bool,
+    /// Publish L2 level changes.
+    pub book_events: bool,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            shards: 1,
+            lane_capacity: 65536,
+            priority_capacity: 4096,
+            event_capacity: 1 << 20,
+            batch_size: 256,
+            on_full: OnFull::Block,
+            full_timeout_ms: 1000,
+            idle_spin: 200,
+            idle_yield: 50,
+            park_ms: 50,
+            reject_when_paused: false,
+            keep_events: true,
+            trade_events: true,
+            book_events: false,
+        }
+    }
+}
+
+/// Circuit breaker section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerSection {
+    /// Whether the breaker can open.
+    pub enabled: bool,
+    /// Rejected fraction of new orders over `window` that opens it.
+    pub reject_rate: f64,
+    /// Orders per measurement window.
+    pub window: u64,
+    /// Queueing delay (enqueue → processing) that opens it, µs.
+    pub max_queue_delay_us: u64,
+    /// Open → half-open after this long, ms.
+    pub cooldown_ms: u64,
+    /// Healthy orders in half-open before it closes.
+    pub probe_orders: u64,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        BreakerSection {
+            enabled: true,
+            reject_rate: 0.5,
+            window: 1000,
+            max_queue_delay_us: 100_000,
+            cooldown_ms: 1000,
+            probe_orders: 100,
+        }
+    }
+}
+
+/// One symbol's options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolConfig {
+    /// Tick size (decimal text as written).
+    pub tick_size: String,
+    /// Tick size, parsed.
+    pub tick: TickSize,
+    /// Lot size (units per lot; informational for conversions).
+    pub lot_size: u64,
+    /// Smallest order, lots.
+    pub min_qty: u64,
+    /// Largest order, lots.
+    pub max_qty: u64,
+    /// Band in percent of the reference price.
+    pub band_pct: Option<f64>,
+    /// Band in ticks from the reference price.
+    pub band_ticks: Option<i64>,
+    /// Reference price (ticks) before the first trade.
+    pub reference_price: Option<i64>,
+    /// Volatility halt: move in percent ...
+    pub halt_pct: Option<f64>,
+    /// ... within this window (ms) ...
+    pub halt_window_ms: u64,
+    /// ... halts for this long (ms).
+    pub halt_duration_ms: u64,
+    /// Shard (default: round robin).
+    pub shard: Option<usize>,
+    /// Default self-trade prevention.
+    pub stp: StpMode,
+}
+
+impl Default for SymbolConfig {
+    fn default() -> Self {
+        SymbolConfig {
+            tick_size: "0.01".into(),
+            tick: TickSize::CENT,
+            lot_size: 1,
+            min_qty: 1,
+            max_qty: 1 << 48,
+            band_pct: None,
+            band_ticks: None,
+            reference_price: None,
+            halt_pct: None,
+            halt_window_ms: 1000,
+            halt_duration_ms: 5000,
+            shard: None,
+            stp: StpMode::None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EngineConfig {
+    /// `[engine]`.
+    pub engine: EngineSection,
+    /// `[breaker]`.
+    pub breaker: BreakerSection,
+    /// `[symbols.*]`, by name (sorted).
+    pub symbols: BTreeMap<String, SymbolConfig>,
+}
+
+struct Ctx<'a> {
+    file: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: &str, value: &Value, rule: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.map(str::to_owned),
+            key: key.to_owned(),
+            value: show(value),
+            rule: rule.into(),
+        }
+    }
+    fn uint(&self, key: &str, v: &Value, min: u64, max: u64) -> Result<u64, ConfigError> {
+        match v {
+            Value::Integer(i) if *i >= 0 && (*i as u64) >= min && (*i as u64) <= max => {
+                Ok(*i as u64)
+            }
+            Value::Integer(_) => Err(self.err(key, v, format!("must be between {min} and {max}"))),
+            _ => Err(self.err(key, v, "must be an integer")),
+        }
+    }
+    fn float(&self, key: &str, v: &Value, min_excl: f64, max: f64) -> Result<f64, ConfigError> {
+        let f = match v {
+            Value::Float(f) => *f,
+            Value::Integer(i) => *i as f64,
+            _ => return Err(self.err(key, v, "must be a number")),
+        };
+        if !(f > min_excl && f <= max) {
+            return Err(self.err(key, v, format!("must be > {min_excl} and <= {max}")));
+        }
+        Ok(f)
+    }
+    fn boolean(&self, key: &str, v: &Value) -> Result<bool, ConfigError> {
+        v.as_bool()
+            .ok_or_else(|| self.err(key, v, "must be true or false"))
+    }
+    fn choice<'v>(
+        &self,
+        key: &str,
+        v: &'v Value,
+        options: &[&str],
+    ) -> Result<&'v str, ConfigError> {
+        match v.as_str() {
+            Some(s) if options.contains(&s) => Ok(s),
+            _ => Err(self.err(key, v, format!("must be one of {}", options.join(", ")))),
+        }
+    }
+    fn table<'v>(&self, key: &str, v: &'v Value) -> Result<&'v toml::Table, ConfigError> {
+        v.as_table()
+            .ok_or_else(|| self.err(key, v, "must be a table"))
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+fn price_ticks(ctx: &Ctx<'_>, key: &str, v: &Value, tick: &TickSize) -> Result<i64, ConfigError> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        _ => return Err(ctx.err(key, v, "must be a decimal price such as \"150.00\"")),
+    };
+    tick.ticks_from_str(&text)
+        .map(|p| p.0)
+        .map_err(|e| ctx.err(key, v, e.to_string()))
+}
+
+/// Parse one symbol's options from a table (`key` prefix for errors).
+///
+/// # Errors
+/// The first key that breaks a rule, or an unknown key.
+pub fn parse_symbol(
+    file: Option<&str>,
+    prefix: &str,
+    t: &toml::Table,
+) -> Result<SymbolConfig, ConfigError> {
+    let ctx = Ctx { file };
+    let mut s = SymbolConfig::default();
+    // tick_size first: reference_price needs it.
+    if let Some(v) = t.get("tick_size") {
+        let key = format!("{prefix}.tick_size");
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Integer(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            _ => return Err(ctx.err(&key, v, "must be a decimal such as \"0.01\"")),
+        };
+        s.tick = TickSize::parse(&text).map_err(|e| ctx.err(&key, v, e.to_string()))?;
+        s.tick_size = text;
+    }
+    let tick = s.tick;
+    for (k, v) in t {
+        let key = format!("{prefix}.{k}");
+        match k.as_str() {
+            "tick_size" => {}
+            "lot_size" => s.lot_size = ctx.uint(&key, v, 1, u32::MAX as u64)?,
+            "min_qty" => s.min_qty = ctx.uint(&key, v, 1, 1 << 48)?,
+            "max_qty" => s.max_qty = ctx.uint(&key, v, 1, 1 << 48)?,
+            "band_pct" => s.band_pct = Some(ctx.float(&key, v, 0.0, 1000.0)?),
+            "band_ticks" => s.band_ticks = Some(ctx.uint(&key, v, 1, 1 << 40)? as i64),
+            "reference_price" => s.reference_price = Some(price_ticks(&ctx, &key, v, &tick)?),
+            "halt_pct" => s.halt_pct = Some(ctx.float(&key, v, 0.0, 1000.0)?),
+            "halt_window_ms" => s.halt_window_ms = ctx.uint(&key, v, 1, 86_400_000)?,
+            "halt_duration_ms" => s.halt_duration_ms = ctx.uint(&key, v, 1, 86_400_000)?,
+            "shard" => s.shard = Some(ctx.uint(&key, v, 0, 1023)? as usize),
+            "stp" => {
+                s.stp = match ctx.choice(
+                    &key,
+                    v,
+                    &["none", "cancel_newest", "cancel_oldest", "cancel_both"],
+                )? {
+                    "cancel_newest" => StpMode::CancelNewest,
+                    "cancel_oldest" => StpMode::CancelOldest,
+                    "cancel_both" => StpMode::CancelBoth,
+                    _ => StpMode::None,
+                }
+            }
+            _ => {
+                return Err(ctx.err(
+                    &key,
+                    v,
+                    "unknown key (known: tick_size, lot_size, min_qty, max_qty, band_pct, \
+                     band_ticks, reference_price, halt_pct, halt_window_ms, halt_duration_ms, \
+                     shard, stp)",
+                ))
+            }
+        }
+    }
+    if s.min_qty > s.max_qty {
+        return Err(ConfigError {
+            file: file.map(str::to_owned),
+            key: format!("{prefix}.min_qty"),
+            value: s.min_qty.to_string(),
+            rule: format!("must not exceed max_qty ({})", s.max_qty),
+        });
+    }
+    Ok(s)
+}
+
+impl EngineConfig {
+    /// Parse TOML text (`file` names it in errors).
+    ///
+    /// # Errors
+    /// A syntax error or the first key that breaks a rule.
+    pub fn from_toml(text: &str, file: Option<&str>) -> Result<EngineConfig, ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            file: file.map(str::to_owned),
+            key: "(syntax)".into(),
+            value: e
+                .span()
+                .map(|s| format!("bytes {}..{}", s.start, s.end))
+                .unwrap_or_default(),
+            rule: e.message().to_owned(),
+        })?;
+        Self::from_table(&table, file)
+    }
+
+    /// Build from a parsed table.
+    ///
+    /// # Errors
+    /// The first key that breaks a rule, or an unknown key or section.
+    pub fn from_table(t: &toml::Table, file: Option<&str>) -> Result<EngineConfig, ConfigError> {
+        let ctx = Ctx { file };
+        let mut c = EngineConfig::default();
+        for (section, v) in t {
+            match section.as_str() {
+                "engine" => {
+                    for (k, v) in ctx.table("engine", v)? {
+                        let key = format!("engine.{k}");
+                        let e = &mut c.engine;
+                        match k.as_str() {
+                            "shards" => e.shards = ctx.uint(&key, v, 1, 1024)? as usize,
+                            "lane_capacity" => {
+                                e.lane_capacity = ctx.uint(&key, v, 2, 1 << 26)? as usize
+                            }
+                            "priority_capacity" => {
+                                e.priority_capacity = ctx.uint(&key, v, 2, 1 << 26)? as usize
+                            }
+                            "event_capacity" => {
+                                e.event_capacity = ctx.uint(&key, v, 64, 1 << 28)? as usize
+                            }
+                            "batch_size" => e.batch_size = ctx.uint(&key, v, 1, 1 << 20)? as usize,
+                            "on_full" => {
+                                e.on_full = match ctx.choice(&key, v, &["block", "reject"])? {
+                                    "reject" => OnFull::Reject,
+                                    _ => OnFull::Block,
+                                }
+                            }
+                            "full_timeout_ms" => {
+                                e.full_timeout_ms = ctx.uint(&key, v, 0, 3_600_000)?
+                            }
+                            "idle_spin" => e.idle_spin = ctx.uint(&key, v, 0, 1 << 24)? as u32,
+                            "idle_yield" => e.idle_yield = ctx.uint(&key, v, 0, 1 << 24)? as u32,
+                            "park_ms" => e.park_ms = ctx.uint(&key, v, 1, 60_000)?,
+                            "paused_orders" => {
+                                e.reject_when_paused =
+                                    ctx.choice(&key, v, &["queue", "reject"])? == "reject"
+                            }
+                            "keep_events" => e.keep_events = ctx.boolean(&key, v)?,
+                            "trade_events" => e.trade_events = ctx.boolean(&key, v)?,
+                            "book_events" => e.book_events = ctx.boolean(&key, v)?,
+                            _ => {
+                                return Err(ctx.err(
+                                    &key,
+                                    v,
+                                    "unknown key (known: shards, lane_capacity, \
+                                     priority_capacity, event_capacity, batch_size, on_full, \
+                                     full_timeout_ms, idle_spin, idle_yield, park_ms, \
+                                     paused_orders, keep_events, trade_events, book_events)",
+                                ))
+                            }
+                        }
+                    }
+                }
+                "breaker" => {
+                    for (k, v) in ctx.table("breaker", v)? {
+                        let key = format!("breaker.{k}");
+                        let b = &mut c.breaker;
+                        match k.as_str() {
+                            "enabled" => b.enabled = ctx.boolean(&key, v)?,
+                            "reject_rate" => b.reject_rate = ctx.float(&key, v, 0.0, 1.0)?,
+                            "window" => b.window = ctx.uint(&key, v, 1, 1 << 32)?,
+                            "max_queue_delay_us" => {
+                                b.max_queue_delay_us = ctx.uint(&key, v, 1, 3_600_000_000)?
+                            }
+                            "cooldown_ms" => b.cooldown_ms = ctx.uint(&key, v, 1, 86_400_000)?,
+                            "probe_orders" => b.probe_orders = ctx.uint(&key, v, 1, 1 << 32)?,
+                            _ => {
+                                return Err(ctx.err(
+                                    &key,
+                                    v,
+                                    "unknown key (known: enabled, reject_rate, window, \
+                                     max_queue_delay_us, cooldown_ms, probe_orders)",
+                                ))
+                            }
+                        }
+                    }
+                }
+                "symbols" => {
+                    for (name, v) in ctx.table("symbols", v)? {
+                        let prefix = format!("symbols.{name}");
+                        check_symbol_name(&ctx, &prefix, name)?;
+                        let s = parse_symbol(file, &prefix, ctx.table(&prefix, v)?)?;
+                        c.symbols.insert(name.clone(), s);
+                    }
+                }
+                _ => {
+                    return Err(ctx.err(
+                        section,
+                        v,
+                        "unknown section (known: engine, breaker, symbols)",
+                    ))
+                }
+            }
+        }
+        for (name, s) in &c.symbols {
+            if let Some(sh) = s.shard {
+                if sh >= c.engine.shards {
+                    return Err(ConfigError {
+                        file: file.map(str::to_owned),
+                        key: format!("symbols.{name}.shard"),
+                        value: sh.to_string(),
+                        rule: format!("must be below engine.shards ({})", c.engine.shards),
+                    });
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Keys whose change needs a restart, between `self` (running) and `new`.
+    pub fn restart_only_changes(&self, new: &EngineConfig) -> Vec<String> {
+        let (a, b) = (&self.engine, &new.engine);
+        let mut out = Vec::new();
+        if a.shards != b.shards {
+            out.push("engine.shards".into());
+        }
+        if a.lane_capacity != b.lane_capacity {
+            out.push("engine.lane_capacity".into());
+        }
+        if a.priority_capacity != b.priority_capacity {
+            out.push("engine.priority_capacity".into());
+        }
+        if a.event_capacity != b.event_capacity {
+            out.push("engine.event_capacity".into());
+        }
+        if a.keep_events != b.keep_events {
+            out.push("engine.keep_events".into());
+        }
+        for (name, old) in &self.symbols {
+            match new.symbols.get(name) {
+                None => out.push(format!("symbols.{name} (removed)")),
+                Some(s) => {
+                    if s.tick_size != old.tick_size {
+                        out.push(format!("symbols.{name}.tick_size"));
+                    }
+                    if s.lot_size != old.lot_size {
+                        out.push(format!("symbols.{name}.lot_size"));
+                    }
+                    if s.shard != old.shard {
+                        out.push(format!("symbols.{name}.shard"));
+                    }
+                    if (s.min_qty, s.max_qty, s.stp) != (old.min_qty, old.max_qty, old.stp) {
+                        out.push(format!("symbols.{name}.min_qty/max_qty/stp"));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Symbol names: 1 to 32 characters, letters, digits and `._-/:`.
+///
+/// # Errors
+/// A name that breaks the rule.
+fn check_symbol_name(ctx: &Ctx<'_>, key: &str, name: &str) -> Result<(), ConfigError> {
+    if valid_symbol_name(name) {
+        Ok(())
+    } else {
+        Err(ctx.err(
+            key,
+            &Value::String(name.to_owned()),
+            "a symbol is 1 to 32 characters: letters, digits and . _ - / :",
+        ))
+    }
+}
+
+/// Whether `name` is a valid symbol name (1 to 32 of letters, digits, `._-/:`).
+pub fn valid_symbol_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = EngineConfig::from_toml(
+            r#"
+            [engine]
+            shards = 2
+            on_full = "reject"
+            [breaker]
+            reject_rate = 0.25
+            [symbols.AAPL]
+            tick_size = "0.01"
+            band_pct = 10
+            reference_price = "150.00"
+            shard = 1
+            "#,
+            Some("hftbook.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.engine.shards, 2);
+        assert_eq!(c.engine.on_full, OnFull::Reject);
+        assert_eq!(c.breaker.reject_rate, 0.25);
+        let s = &c.symbols["AAPL"];
+        assert_eq!(s.reference_price, Some(15000));
+        assert_eq!(s.band_pct, Some(10.0));
+    }
+
+    #[test]
+    fn errors_name_file_key_value_and_rule() {
+        let cases = [
+            ("[engine]\nshards = 0", "engine.shards", "0", "between 1"),
+            ("[engine]\nbogus = 1", "engine.bogus", "1", "unknown key"),
+            (
+                "[engine]\non_full = \"drop\"",
+                "engine.on_full",
+                "\"drop\"",
+                "one of",
+            ),
+            (
+                "[breaker]\nreject_rate = 2.0",
+                "breaker.reject_rate",
+                "2.0",
+                "<= 1",
+            ),
+            (
+                "[symbols.X]\ntick_size = \"abc\"",
+                "symbols.X.tick_size",
+                "\"abc\"",
+                "tick",
+            ),
+            (
+                "[symbols.X]\ntick_size = \"0.01\"\nreference_price = \"1.001\"",
+                "symbols.X.reference_price",
+                "\"1.001\"",
+                "multiple",
+            ),
+            (
+                "[symbols.X]\nshard = 3",
+                "symbols.X.shard",
+                "3",
+                "below engine.shards",
+            ),
+            (
+                "[symbols.X]\nmin_qty = 5\nmax_qty = 2",
+                "symbols.X.min_qty",
+                "5",
+                "max_qty",
+            ),
+            ("[nope]\na = 1", "nope", "", "unknown section"),
+            ("[engine\n", "(syntax)", "", ""),
+        ];
+        for (text, key, value, rule) in cases {
+            let e = EngineConfig::from_toml(text, Some("f.toml")).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+            assert!(e.value.contains(value), "{text}: {e}");
+            assert!(e.rule.contains(rule), "{text}: {e}");
+            assert!(e.to_string().starts_with("f.toml: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn restart_only_changes_are_listed() {
+        let a = EngineConfig::from_toml("[symbols.A]\nband_pct = 5", None).unwrap();
+        let mut b = a.clone();
+        b.engine.shards = 2;
+        b.engine.batch_size = 10;
+        b.symbols.get_mut("A").unwrap().band_pct = Some(7.0);
+        assert_eq!(
+            a.restart_only_changes(&b),
+            vec!["engine.shards".to_string()]
+        );
+    }
+}

@@ -1,0 +1,1695 @@
+//! The engine: symbols dealt to shards, the producer API, events out, lifecycle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use crossbeam_queue::ArrayQueue;
+use hftbook_core::{
+    BookReader, Clock, NewOrder, OrderBook, OrderError, OrderType, Price, QtyLimits, Side,
+    TimeInForce,
+};
+use rustc_hash::FxHashSet;
+
+use crate::config::{valid_symbol_name, ConfigError, EngineConfig, OnFull, SymbolConfig};
+use crate::lanes::{Ingress, Lanes};
+use crate::record::{cmd, flag, kind, order_type, reason, tif, Command, Event, ALL, EVENT_GAP};
+use crate::route::{OrderRoutes, RouteError};
+use crate::shard::{EventOut, NewSymbol, Shard};
+use crate::stats::{Latencies, ShardStats};
+
+/// Engine states.
+pub const STATE_CREATED: u8 = 0;
+/// Running.
+pub const STATE_RUNNING: u8 = 1;
+/// Paused: no matching; cancels run; new orders queued or rejected.
+pub const STATE_PAUSED: u8 = 2;
+/// Stopping: intake closed, lanes draining.
+pub const STATE_STOPPING: u8 = 3;
+/// Stopped: every thread joined.
+pub const STATE_STOPPED: u8 = 4;
+/// State names, by code.
+pub const STATE_NAMES: [&str; 5] = ["created", "running", "paused", "stopping", "stopped"];
+
+/// What can go wrong when calling the engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A symbol the engine does not trade.
+    #[error("symbol {0:?} is not traded by this engine (add it with add_symbol)")]
+    UnknownSymbol(String),
+    /// A symbol added twice.
+    #[error("symbol {0:?} is already traded by this engine")]
+    DuplicateSymbol(String),
+    /// An argument breaks a rule.
+    #[error("{field} = {value}: {rule}")]
+    Invalid {
+        /// Argument or column.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// The rule.
+        rule: String,
+    },
+    /// A batch row breaks a rule (nothing of the batch was queued).
+    #[error("row {row}: {field} = {value}: {rule}")]
+    InvalidRow {
+        /// Row index.
+        row: usize,
+        /// Column.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// The rule.
+        rule: String,
+    },
+    /// The lane stayed full.
+    #[error("the {lane} lane of shard {shard} is full (waited {waited_us} µs); {enqueued} of the call's commands were queued before it")]
+    Backpressure {
+        /// "priority" or "normal".
+        lane: &'static str,
+        /// Shard.
+        shard: usize,
+        /// How long the call waited.
+        waited_us: u64,
+        /// Commands of this call queued before the lane refused (batches).
+        enqueued: usize,
+    },
+    /// The engine is stopping or stopped.
+    #[error("the engine is {state}: it takes no new commands")]
+    NotRunning {
+        /// State name.
+        state: &'static str,
+    },
+    /// A cancel or modify of an id this engine never issued.
+    #[error("order {0} was never issued by this engine")]
+    UnknownOrder(u64),
+    /// A lifecycle call in the wrong state.
+    #[error("cannot {action} an engine that is {state}")]
+    Lifecycle {
+        /// What was asked.
+        action: &'static str,
+        /// State name.
+        state: &'static str,
+    },
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A symbol's live figures, readable from any thread.
+#[derive(Debug)]
+pub struct SymbolLive {
+    /// Last trade price, ticks (`i64::MIN` before the first trade).
+    pub last_trade: AtomicI64,
+    /// Trades printed.
+    pub trades: AtomicU64,
+    /// 0 trading, 1 halted.
+    pub status: AtomicU8,
+    /// The book's lock-free read side.
+    pub reader: BookReader,
+}
+
+/// One symbol of the table.
+#[derive(Debug, Clone)]
+pub struct SymbolEntry {
+    /// Name.
+    pub name: String,
+    /// Shard that owns it.
+    pub shard: usize,
+    /// Options (the hot-reloadable ones change in place).
+    pub cfg: SymbolConfig,
+    /// Live figures.
+    pub live: Arc<SymbolLive>,
+}
+
+/// Symbols by index and by name. Replaced as a whole (copy on write) when a symbol is added
+/// or reconfigured; producers read it lock-free.
+#[derive(Debug, Default, Clone)]
+pub struct SymbolTable {
+    /// By index.
+    pub entries: Vec<SymbolEntry>,
+    /// Name → index.
+    pub by_name: HashMap<String, u32>,
+}
+
+/// A log line for the host (Python's `logging`).
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    /// Topic: lifecycle, config, breaker, halt.
+    pub topic: &'static str,
+    /// Text.
+    pub message: String,
+    /// Engine time (ns).
+    pub ts: u64,
+}
+
+/// State shared by the engine handle, the producers and the shards.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub routes: OrderRoutes,
+    pub next_order_id: AtomicU64,
+    pub cmd_seq: AtomicU64,
+    pub event_seq: AtomicU64,
+    pub clock: Clock,
+    pub breaker: AtomicU8,
+    pub breaker_since: AtomicU64,
+    pub config: ArcSwap<EngineConfig>,
+    pub config_gen: AtomicU64,
+    pub symbols: ArcSwap<SymbolTable>,
+    pub state: AtomicU8,
+    pub stopping: AtomicBool,
+    pub discard: AtomicBool,
+    pub abandon: AtomicBool,
+    pub subs: ArcSwap<Vec<Arc<Subscription>>>,
+    pub inbox: Vec<Mutex<Vec<NewSymbol>>>,
+    pub inbox_flag: Vec<AtomicU8>,
+    pub logs: ArrayQueue<LogRecord>,
+    pub control: ArrayQueue<Event>,
+}
+
+impl Shared {
+    pub fn log(&self, topic: &'static str, message: String) {
+        let ts = self.clock.now();
+        let _ = self.logs.force_push(LogRecord { topic, message, ts });
+    }
+    pub fn symbol_name(&self, idx: u32) -> String {
+        self.symbols
+            .load()
+            .entries
+            .get(idx as usize)
+            .map_or_else(|| format!("#{idx}"), |e| e.name.clone())
+    }
+}
+
+/// Which events a subscriber receives. Empty sets mean "all".
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Bit per event kind code (0 = all kinds).
+    pub kinds: u32,
+    /// Symbol indices.
+    pub symbols: Option<FxHashSet<u32>>,
+    /// Accounts (events with another account, or none, are not delivered).
+    pub accounts: Option<FxHashSet<u32>>,
+}
+
+impl Filter {
+    /// Whether `e` passes.
+    #[inline]
+    pub fn matches(&self, e: &Event) -> bool {
+        (self.kinds == 0 || self.kinds & (1 << e.kind) != 0)
+            && self.symbols.as_ref().is_none_or(|s| s.contains(&e.symbol))
+            && self
+                .accounts
+                .as_ref()
+                .is_none_or(|a| a.contains(&e.account))
+    }
+}
+
+/// A subscriber's queue. Lossless subscribers make the shard wait when full (backpressure);
+/// conflating ones (market data) lose events and get [`EVENT_GAP`] on the next one.
+#[derive(Debug)]
+pub struct Subscription {
+    filter: Filter,
+    queue: ArrayQueue<Event>,
+    conflate: bool,
+    gap: AtomicBool,
+    /// Events this subscriber lost to conflation.
+    pub conflated: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Subscription {
+    pub(crate) fn offer(&self, events: &[Event], shared: &Shared) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        for e in events {
+            if !self.filter.matches(e) {
+                continue;
+            }
+            let mut ev = *e;
+            if self.gap.load(Ordering::Relaxed) {
+                ev.flags |= EVENT_GAP;
+            }
+            loop {
+                match self.queue.push(ev) {
+                    Ok(()) => {
+                        if ev.flags & EVENT_GAP != 0 {
+                            self.gap.store(false, Ordering::Relaxed);
+                        }
+                        break;
+                    }
+                    Err(back) => {
+                        if self.conflate {
+                            self.gap.store(true, Ordering::Relaxed);
+                            self.conflated.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        if self.closed.load(Ordering::Acquire)
+                            || shared.abandon.load(Ordering::Acquire)
+                        {
+                            return;
+                        }
+                        ev = back;
+                        std::thread::sleep(Duration::from_micros(20));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take up to `max` events, waiting up to `timeout` for the first.
+    pub fn pop_batch(&self, out: &mut Vec<Event>, max: usize, timeout: Duration) -> usize {
+        let start = out.len();
+        let deadline = Instant::now() + timeout;
+        loop {
+            while out.len() - start < max {
+                match self.queue.pop() {
+                    Some(e) => out.push(e),
+                    None => break,
+                }
+            }
+            if out.len() > start
+                || Instant::now() >= deadline
+                || self.closed.load(Ordering::Acquire)
+            {
+                return out.len() - start;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// Stop delivering to this subscriber.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+    /// Whether closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// A new order, as the producer API takes it (prices in ticks, quantities in lots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderRequest {
+    /// Symbol index ([`Engine::symbol_index`]).
+    pub symbol: u32,
+    /// Side.
+    pub side: Side,
+    /// [`order_type`] code.
+    pub order_type: u8,
+    /// Limit price (limit, stop-limit).
+    pub price: i64,
+    /// Trigger (stop, stop-limit).
+    pub stop_price: i64,
+    /// Lots.
+    pub qty: u64,
+    /// Iceberg display lots (0 = all).
+    pub display_qty: u64,
+    /// [`tif`] code.
+    pub tif: u8,
+    /// GTD expiry (engine time, ns).
+    pub expire_at: u64,
+    /// Post-only.
+    pub post_only: bool,
+    /// STP code (0 = symbol default).
+    pub stp: u8,
+    /// Account.
+    pub account: u32,
+    /// Client id.
+    pub client_id: u64,
+    /// Send through the priority lane.
+    pub urgent: bool,
+}
+
+impl OrderRequest {
+    /// A GTC limit order.
+    pub fn limit(symbol: u32, side: Side, price: i64, qty: u64) -> OrderRequest {
+        OrderRequest {
+            symbol,
+            side,
+            order_type: order_type::LIMIT,
+            price,
+            stop_price: 0,
+            qty,
+            display_qty: 0,
+            tif: tif::GTC,
+            expire_at: 0,
+            post_only: false,
+            stp: 0,
+            account: 0,
+            client_id: 0,
+            urgent: false,
+        }
+    }
+    /// The command record (order id 0).
+    pub fn to_command(&self) -> Command {
+        Command {
+            kind: cmd::SUBMIT,
+            symbol: self.symbol,
+            side: self.side as u8,
+            order_type: self.order_type,
+            price: self.price,
+            stop_price: self.stop_price,
+            qty: self.qty,
+            display_qty: self.display_qty,
+            tif: self.tif,
+            expire_at: self.expire_at,
+            stp: self.stp,
+            account: self.account,
+            client_id: self.client_id,
+            flags: (if self.urgent { flag::URGENT } else { 0 })
+                | (if self.post_only { flag::POST_ONLY } else { 0 }),
+            ..Command::default()
+        }
+    }
+}
+
+/// What `stop` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// Commands executed after intake closed (the drain).
+    pub drained: u64,
+    /// Queued commands refused with `rejected: shutdown` (stop without drain).
+    pub refused: u64,
+    /// Events nobody could receive (the engine stopped while its event buffer was full).
+    pub events_discarded: u64,
+    /// Whether every thread ended within the timeout.
+    pub clean: bool,
+}
+
+/// What `reload_config` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Keys applied.
+    pub applied: Vec<String>,
+    /// Keys that changed but need a restart (not applied).
+    pub restart_only: Vec<String>,
+    /// Symbols added.
+    pub added_symbols: Vec<String>,
+}
+
+/// A shard's figures.
+#[derive(Debug, Clone)]
+pub struct ShardSnapshot {
+    /// Commands executed.
+    pub commands: u64,
+    /// Events published.
+    pub events: u64,
+    /// Rejections by reason code.
+    pub rejects: Vec<u64>,
+    /// Lane depths now (priority, normal) and highest seen.
+    pub depth: (u64, u64),
+    /// Highest depths seen.
+    pub high_water: (u64, u64),
+    /// Commands queued (priority, normal).
+    pub pushed: (u64, u64),
+    /// Producer waits on a full lane (priority, normal).
+    pub waits: (u64, u64),
+    /// Producer calls refused by a full lane (priority, normal).
+    pub lane_rejections: (u64, u64),
+    /// Commands that waited for an earlier command of the same order.
+    pub parked: u64,
+    /// Times the shard parked idle.
+    pub parks: u64,
+    /// Times the shard waited on a full event buffer.
+    pub event_waits: u64,
+    /// Events discarded at shutdown.
+    pub events_discarded: u64,
+    /// Thread CPU time, ns.
+    pub cpu_ns: u64,
+    /// Latency histograms.
+    pub latencies: Latencies,
+}
+
+/// The trading engine. See the crate docs.
+pub struct Engine {
+    shared: Arc<Shared>,
+    lanes: Vec<Arc<Lanes>>,
+    stats: Vec<Arc<ShardStats>>,
+    consumers: Vec<Mutex<Option<rtrb::Consumer<Event>>>>,
+    producers: Mutex<Vec<Option<rtrb::Producer<Event>>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    admin: Mutex<()>,
+    next_shard: AtomicUsize,
+    poll_cursor: AtomicUsize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("shards", &self.lanes.len())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine (not started) with the config's symbols.
+    ///
+    /// # Errors
+    /// A symbol that cannot be added.
+    pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
+        Self::with_clock(config, Clock::default())
+    }
+
+    /// An engine with a given clock (tests and replay use a manual one).
+    ///
+    /// # Errors
+    /// A symbol that cannot be added.
+    pub fn with_clock(config: EngineConfig, clock: Clock) -> Result<Engine, EngineError> {
+        let shards = config.engine.shards.max(1);
+        let mut consumers = Vec::new();
+        let mut producers = Vec::new();
+        for _ in 0..shards {
+            if config.engine.keep_events {
+                let (p, c) = rtrb::RingBuffer::new(config.engine.event_capacity);
+                producers.push(Some(p));
+                consumers.push(Mutex::new(Some(c)));
+            } else {
+                producers.push(None);
+                consumers.push(Mutex::new(None));
+            }
+        }
+        let lanes = (0..shards)
+            .map(|_| {
+                Arc::new(Lanes::new(
+                    config.engine.priority_capacity,
+                    config.engine.lane_capacity,
+                ))
+            })
+            .collect();
+        let symbols = config.symbols.clone();
+        let shared = Arc::new(Shared {
+            routes: OrderRoutes::new(),
+            next_order_id: AtomicU64::new(1),
+            cmd_seq: AtomicU64::new(0),
+            event_seq: AtomicU64::new(0),
+            clock,
+            breaker: AtomicU8::new(0),
+            breaker_since: AtomicU64::new(0),
+            config: ArcSwap::from_pointee(config),
+            config_gen: AtomicU64::new(0),
+            symbols: ArcSwap::from_pointee(SymbolTable::default()),
+            state: AtomicU8::new(STATE_CREATED),
+            stopping: AtomicBool::new(false),
+            discard: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
+            subs: ArcSwap::from_pointee(Vec::new()),
+            inbox: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+            inbox_flag: (0..shards).map(|_| AtomicU8::new(0)).collect(),
+            logs: ArrayQueue::new(4096),
+            control: ArrayQueue::new(4096),
+        });
+        let engine = Engine {
+            shared,
+            lanes,
+            stats: (0..shards)
+                .map(|_| Arc::new(ShardStats::default()))
+                .collect(),
+            consumers,
+            producers: Mutex::new(producers),
+            threads: Mutex::new(Vec::new()),
+            admin: Mutex::new(()),
+            next_shard: AtomicUsize::new(0),
+            poll_cursor: AtomicUsize::new(0),
+        };
+        for (name, cfg) in symbols {
+            engine.add_symbol_inner(&name, cfg, false)?;
+        }
+        Ok(engine)
+    }
+
+    /// Shards.
+    pub fn shards(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The engine's clock (ns): the time base of `expire_at`, timestamps and halts.
+    pub fn now(&self) -> u64 {
+        self.shared.clock.now()
+    }
+
+    /// The running configuration.
+    pub fn config(&self) -> Arc<EngineConfig> {
+        self.shared.config.load_full()
+    }
+
+    /// The symbol table.
+    pub fn symbols(&self) -> Arc<SymbolTable> {
+        self.shared.symbols.load_full()
+    }
+
+    /// A symbol's index.
+    pub fn symbol_index(&self, name: &str) -> Option<u32> {
+        self.shared.symbols.load().by_name.get(name).copied()
+    }
+
+    /// State code ([`STATE_NAMES`]).
+    pub fn state(&self) -> u8 {
+        self.shared.state.load(Ordering::Acquire)
+    }
+
+    /// Add a symbol (at any time; a running engine starts trading it at once).
+    ///
+    /// # Errors
+    /// An invalid name, a duplicate, or a shard beyond the engine's.
+    pub fn add_symbol(&self, name: &str, cfg: SymbolConfig) -> Result<u32, EngineError> {
+        self.add_symbol_inner(name, cfg, true)
+    }
+
+    fn add_symbol_inner(
+        &self,
+        name: &str,
+        cfg: SymbolConfig,
+        log: bool,
+    ) -> Result<u32, EngineError> {
+        let _g = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        if !valid_symbol_name(name) {
+            return Err(EngineError::Invalid {
+                field: "symbol",
+                value: format!("{name:?}"),
+                rule: "a symbol is 1 to 32 characters: letters, digits and . _ - / :".into(),
+            });
+        }
+        let table = self.shared.symbols.load_full();
+        if table.by_name.contains_key(name) {
+            return Err(EngineError::DuplicateSymbol(name.to_owned()));
+        }
+        let shard = match cfg.shard {
+            Some(s) if s >= self.lanes.len() => {
+                return Err(EngineError::Invalid {
+                    field: "shard",
+                    value: s.to_string(),
+                    rule: format!("must be below the engine's shards ({})", self.lanes.len()),
+                })
+            }
+            Some(s) => s,
+            None => self.next_shard.fetch_add(1, Ordering::Relaxed) % self.lanes.len(),
+        };
+        let idx = table.entries.len() as u32;
+        let limits = QtyLimits {
+            min_qty: cfg.min_qty,
+            max_qty: cfg.max_qty,
+        };
+        let mut book: OrderBook =
+            OrderBook::with_options(self.shared.clock.clone(), limits, cfg.stp);
+        let live = Arc::new(SymbolLive {
+            last_trade: AtomicI64::new(i64::MIN),
+            trades: AtomicU64::new(0),
+            status: AtomicU8::new(0),
+            reader: book.reader(),
+        });
+        {
+            let mut inbox = self.shared.inbox[shard]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            inbox.push(NewSymbol {
+                idx,
+                book,
+                cfg: cfg.clone(),
+                live: live.clone(),
+            });
+        }
+        let mut next = (*table).clone();
+        next.entries.push(SymbolEntry {
+            name: name.to_owned(),
+            shard,
+            cfg,
+            live,
+        });
+        next.by_name.insert(name.to_owned(), idx);
+        self.shared.symbols.store(Arc::new(next));
+        self.shared.inbox_flag[shard].store(1, Ordering::Release);
+        self.lanes[shard].wake();
+        if log {
+            self.shared
+                .log("config", format!("symbol {name} added on shard {shard}"));
+        }
+        Ok(idx)
+    }
+
+    /// Start the shard threads.
+    ///
+    /// # Errors
+    /// Already started, or stopped.
+    pub fn start(&self) -> Result<(), EngineError> {
+        let _g = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.state();
+        if st != STATE_CREATED {
+            return Err(EngineError::Lifecycle {
+                action: "start",
+                state: STATE_NAMES[st as usize],
+            });
+        }
+        let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.state.store(STATE_RUNNING, Ordering::Release);
+        for (i, lanes) in self.lanes.iter().enumerate() {
+            let shard = Shard::new(
+                i,
+                self.shared.clone(),
+                lanes.clone(),
+                self.stats[i].clone(),
+                EventOut {
+                    main: producers.get_mut(i).and_then(Option::take),
+                },
+            );
+            let h = std::thread::Builder::new()
+                .name(format!("hftbook-shard-{i}"))
+                .spawn(move || shard.run());
+            match h {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    self.shared
+                        .log("lifecycle", format!("could not start shard {i}: {e}"));
+                    return Err(EngineError::Lifecycle {
+                        action: "start (thread spawn failed)",
+                        state: "created",
+                    });
+                }
+            }
+        }
+        self.shared.log(
+            "lifecycle",
+            format!("engine started with {} shard(s)", self.lanes.len()),
+        );
+        Ok(())
+    }
+
+    /// Pause matching (cancels still run; new orders queue or are rejected per config).
+    ///
+    /// # Errors
+    /// Not running.
+    pub fn pause(&self) -> Result<(), EngineError> {
+        self.transition(STATE_RUNNING, STATE_PAUSED, "pause")
+    }
+
+    /// Resume after `pause`.
+    ///
+    /// # Errors
+    /// Not paused.
+    pub fn resume(&self) -> Result<(), EngineError> {
+        self.transition(STATE_PAUSED, STATE_RUNNING, "resume")
+    }
+
+    fn transition(&self, from: u8, to: u8, action: &'static str) -> Result<(), EngineError> {
+        self.shared
+            .state
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|st| EngineError::Lifecycle {
+                action,
+                state: STATE_NAMES[st as usize],
+            })?;
+        for l in &self.lanes {
+            l.wake();
+        }
+        self.shared
+            .log("lifecycle", format!("engine {}", STATE_NAMES[to as usize]));
+        Ok(())
+    }
+
+    /// Stop: close intake, drain (or refuse) what is queued, join every thread.
+    pub fn stop(&self, drain: bool, timeout: Duration) -> StopReport {
+        let _g = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.state();
+        if st == STATE_STOPPED {
+            return StopReport {
+                clean: true,
+                ..StopReport::default()
+            };
+        }
+        let before: u64 = self
+            .stats
+            .iter()
+            .map(|s| s.commands.load(Ordering::Relaxed))
+            .sum();
+        let refused_before = self
+            .stats
+            .iter()
+            .map(|s| s.rejects[reason::SHUTDOWN as usize].load(Ordering::Relaxed))
+            .sum::<u64>();
+        self.shared.state.store(STATE_STOPPING, Ordering::Release);
+        self.shared.discard.store(!drain, Ordering::Release);
+        self.shared.stopping.store(true, Ordering::Release);
+        let mut threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        if st == STATE_CREATED && drain {
+            // Never started: run the shards now so that queued commands are drained.
+            drop(threads);
+            drop(_g);
+            let _ = self.start_for_drain();
+            threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut clean = true;
+        loop {
+            for l in &self.lanes {
+                l.wake();
+            }
+            if threads.iter().all(|h| h.is_finished()) {
+                break;
+            }
+            if Instant::now() >= deadline && !self.shared.abandon.load(Ordering::Acquire) {
+                // Nobody is taking events: let the shards finish without delivering them.
+                clean = false;
+                self.shared.abandon.store(true, Ordering::Release);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for h in threads {
+            let _ = h.join();
+        }
+        self.shared.state.store(STATE_STOPPED, Ordering::Release);
+        let after: u64 = self
+            .stats
+            .iter()
+            .map(|s| s.commands.load(Ordering::Relaxed))
+            .sum();
+        let refused = self
+            .stats
+            .iter()
+            .map(|s| s.rejects[reason::SHUTDOWN as usize].load(Ordering::Relaxed))
+            .sum::<u64>()
+            - refused_before;
+        let discarded = self
+            .stats
+            .iter()
+            .map(|s| s.events_discarded.load(Ordering::Relaxed))
+            .sum();
+        let report = StopReport {
+            drained: after - before,
+            refused,
+            events_discarded: discarded,
+            clean,
+        };
+        self.shared.log(
+            "lifecycle",
+            format!(
+                "engine stopped: {} command(s) drained, {} refused, {} event(s) discarded",
+                report.drained, report.refused, report.events_discarded
+            ),
+        );
+        report
+    }
+
+    fn start_for_drain(&self) -> Result<(), EngineError> {
+        // Same as start, from the stopping state.
+        self.shared.state.store(STATE_CREATED, Ordering::Release);
+        let r = self.start();
+        self.shared.state.store(STATE_STOPPING, Ordering::Release);
+        r
+    }
+
+    fn check_intake(&self) -> Result<(), EngineError> {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            let st = self.state();
+            return Err(EngineError::NotRunning {
+                state: STATE_NAMES[st as usize],
+            });
+        }
+        Ok(())
+    }
+
+    fn push(
+        &self,
+        shard: usize,
+        urgent: bool,
+        item: Ingress,
+        enqueued: usize,
+    ) -> Result<(), EngineError> {
+        let lanes = &self.lanes[shard];
+        let mut item = match lanes.try_push(urgent, item) {
+            Ok(()) => return Ok(()),
+            Err(back) => back,
+        };
+        let cfg = self.shared.config.load();
+        let stats = if urgent {
+            &lanes.priority_stats
+        } else {
+            &lanes.normal_stats
+        };
+        let lane = if urgent { "priority" } else { "normal" };
+        let start = Instant::now();
+        if cfg.engine.on_full == OnFull::Reject {
+            stats.rejections.fetch_add(1, Ordering::Relaxed);
+            return Err(EngineError::Backpressure {
+                lane,
+                shard,
+                waited_us: 0,
+                enqueued,
+            });
+        }
+        stats.waits.fetch_add(1, Ordering::Relaxed);
+        let deadline = start + Duration::from_millis(cfg.engine.full_timeout_ms);
+        let mut spins = 0u32;
+        loop {
+            match lanes.try_push(urgent, item) {
+                Ok(()) => return Ok(()),
+                Err(back) => item = back,
+            }
+            if self.shared.stopping.load(Ordering::Acquire) {
+                return Err(EngineError::NotRunning {
+                    state: STATE_NAMES[self.state() as usize],
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                stats.rejections.fetch_add(1, Ordering::Relaxed);
+                return Err(EngineError::Backpressure {
+                    lane,
+                    shard,
+                    waited_us: now.duration_since(start).as_micros() as u64,
+                    enqueued,
+                });
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else if spins < 128 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(10));
+            }
+        }
+    }
+
+    fn shard_of(&self, symbol: u32) -> Result<usize, EngineError> {
+        self.shared
+            .symbols
+            .load()
+            .entries
+            .get(symbol as usize)
+            .map(|e| e.shard)
+            .ok_or_else(|| EngineError::UnknownSymbol(format!("#{symbol}")))
+    }
+
+    /// Check a submit command against the symbol's rules (producer side, nothing queued).
+    ///
+    /// # Errors
+    /// The first field that breaks a rule.
+    pub fn validate_submit(&self, c: &Command) -> Result<(), EngineError> {
+        let table = self.shared.symbols.load();
+        let Some(entry) = table.entries.get(c.symbol as usize) else {
+            return Err(EngineError::UnknownSymbol(format!("#{}", c.symbol)));
+        };
+        let bad = |field: &'static str, value: String, rule: &str| EngineError::Invalid {
+            field,
+            value,
+            rule: rule.to_owned(),
+        };
+        if c.side > 1 {
+            return Err(bad(
+                "side",
+                c.side.to_string(),
+                "must be 0 (buy) or 1 (sell)",
+            ));
+        }
+        if c.order_type > order_type::STOP_LIMIT {
+            return Err(bad(
+                "order_type",
+                c.order_type.to_string(),
+                "must be 0 limit, 1 market, 2 stop or 3 stop_limit",
+            ));
+        }
+        if c.tif > tif::GTD {
+            return Err(bad(
+                "tif",
+                c.tif.to_string(),
+                "must be 0 gtc, 1 ioc, 2 fok, 3 day or 4 gtd",
+            ));
+        }
+        if c.stp > 4 {
+            return Err(bad(
+                "stp",
+                c.stp.to_string(),
+                "must be 0 (symbol default) to 4",
+            ));
+        }
+        if c.flags & !(flag::URGENT | flag::POST_ONLY) != 0 {
+            return Err(bad(
+                "flags",
+                c.flags.to_string(),
+                "only urgent (1) and post_only (2) may be set",
+            ));
+        }
+        let stop = matches!(c.order_type, order_type::STOP | order_type::STOP_LIMIT);
+        let market = matches!(c.order_type, order_type::MARKET | order_type::STOP);
+        if stop {
+            Price::new_checked(c.stop_price)
+                .map_err(|e| bad("stop_price", c.stop_price.to_string(), &e.to_string()))?;
+        } else if c.stop_price != 0 {
+            return Err(bad(
+                "stop_price",
+                c.stop_price.to_string(),
+                "only stop and stop_limit orders take a stop_price",
+            ));
+        }
+        if c.order_type == order_type::MARKET && matches!(c.tif, tif::DAY | tif::GTD) {
+            return Err(bad(
+                "tif",
+                tif::NAMES[c.tif as usize].to_owned(),
+                "a market order never rests: use ioc or fok",
+            ));
+        }
+        if c.tif == tif::GTD {
+            let now = self.shared.clock.now();
+            if c.expire_at <= now {
+                return Err(bad(
+                    "expire_at",
+                    c.expire_at.to_string(),
+                    &format!("a GTD order must expire after the engine's now ({now} ns)"),
+                ));
+            }
+        } else if c.expire_at != 0 {
+            return Err(bad(
+                "expire_at",
+                c.expire_at.to_string(),
+                "only GTD orders (tif gtd) take expire_at",
+            ));
+        }
+        let book_tif = match c.tif {
+            tif::IOC => TimeInForce::Ioc,
+            tif::FOK => TimeInForce::Fok,
+            _ => TimeInForce::Gtc,
+        };
+        let o = NewOrder {
+            id: 0,
+            side: if c.side == 0 { Side::Buy } else { Side::Sell },
+            order_type: if market {
+                OrderType::Market
+            } else {
+                OrderType::Limit
+            },
+            price: Price(c.price),
+            qty: c.qty,
+            display_qty: c.display_qty,
+            tif: book_tif,
+            post_only: c.flags & flag::POST_ONLY != 0,
+            account: c.account,
+            stp: None,
+        };
+        let limits = QtyLimits {
+            min_qty: entry.cfg.min_qty,
+            max_qty: entry.cfg.max_qty,
+        };
+        o.check(limits).map_err(|e| order_error(&e, c))
+    }
+
+    /// Submit a new order; returns its engine order id at once (the outcome comes as events).
+    ///
+    /// # Errors
+    /// Invalid arguments (nothing queued), backpressure, a stopped engine.
+    pub fn submit(&self, r: &OrderRequest) -> Result<u64, EngineError> {
+        self.submit_command(r.to_command())
+    }
+
+    /// Submit a command record (`kind` submit; `order_id` is assigned here).
+    ///
+    /// # Errors
+    /// As [`Engine::submit`].
+    pub fn submit_command(&self, mut c: Command) -> Result<u64, EngineError> {
+        self.check_intake()?;
+        c.kind = cmd::SUBMIT;
+        self.validate_submit(&c)?;
+        let shard = self.shard_of(c.symbol)?;
+        let id = self.shared.next_order_id.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .routes
+            .open(id, c.symbol)
+            .map_err(|_| EngineError::Invalid {
+                field: "order_id",
+                value: id.to_string(),
+                rule: "the engine ran out of order ids (2^32)".into(),
+            })?;
+        c.order_id = id;
+        c.order_seq = 0;
+        c.seq = 0;
+        c.ts_enqueued = self.shared.clock.now();
+        let urgent = c.flags & flag::URGENT != 0;
+        if let Err(e) = self.push(shard, urgent, Ingress::One(c), 0) {
+            // The id is burnt: mark its submit as done so later commands naming it run
+            // (and report it unknown) instead of waiting for it.
+            self.shared.routes.mark_applied(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    fn order_command(&self, order_id: u64, symbol: Option<u32>) -> Result<(u32, u32), EngineError> {
+        match self.shared.routes.next_command(order_id) {
+            Ok((sym, seq)) => {
+                if let Some(s) = symbol {
+                    if s != sym {
+                        return Err(EngineError::Invalid {
+                            field: "symbol",
+                            value: self.shared.symbol_name(s),
+                            rule: format!(
+                                "order {order_id} belongs to {}",
+                                self.shared.symbol_name(sym)
+                            ),
+                        });
+                    }
+                }
+                Ok((sym, seq))
+            }
+            Err(RouteError::TooManyCommands) => Err(EngineError::Invalid {
+                field: "order_id",
+                value: order_id.to_string(),
+                rule: format!(
+                    "an order takes at most {} commands",
+                    crate::route::MAX_ORDER_COMMANDS
+                ),
+            }),
+            Err(_) => match symbol {
+                // Not issued here: let the shard report it as unknown, in sequence.
+                Some(s) => Ok((s, u32::MAX)),
+                None => Err(EngineError::UnknownOrder(order_id)),
+            },
+        }
+    }
+
+    /// Cancel an order (priority lane). The outcome comes as a `cancelled` or `rejected`
+    /// event.
+    ///
+    /// # Errors
+    /// An id never issued (without `symbol`), backpressure, a stopped engine.
+    pub fn cancel(
+        &self,
+        order_id: u64,
+        symbol: Option<u32>,
+        account: u32,
+    ) -> Result<(), EngineError> {
+        self.check_intake()?;
+        if let Some(s) = symbol {
+            self.shard_of(s)?;
+        }
+        let (sym, seq) = self.order_command(order_id, symbol)?;
+        let shard = self.shard_of(sym)?;
+        let c = Command {
+            kind: cmd::CANCEL,
+            symbol: sym,
+            order_id,
+            order_seq: seq,
+            account,
+            ts_enqueued: self.shared.clock.now(),
+            ..Command::default()
+        };
+        self.push_ordered(shard, true, c)
+    }
+
+    fn push_ordered(&self, shard: usize, urgent: bool, c: Command) -> Result<(), EngineError> {
+        let r = self.push(shard, urgent, Ingress::One(c), 0);
+        if r.is_err() && c.order_seq != u32::MAX {
+            // Keep the order's command count consistent: the refused command counts as run.
+            self.burn(c);
+        }
+        r
+    }
+
+    fn burn(&self, c: Command) {
+        // The shard runs a no-op for this order_seq: send it when there is room, from a
+        // helper thread, so the caller gets its error now.
+        let lanes = self.lanes.clone();
+        let shard = self.shard_of(c.symbol).unwrap_or(0);
+        let mut noop = c;
+        noop.kind = cmd::NOOP;
+        noop.price = 0;
+        let shared = self.shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("hftbook-burn".into())
+            .spawn(move || {
+                let mut item = Ingress::One(noop);
+                loop {
+                    match lanes[shard].try_push(true, item) {
+                        Ok(()) => return,
+                        Err(back) => item = back,
+                    }
+                    if shared.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            });
+    }
+
+    /// Modify an order's price and/or open lots (normal lane, or priority with `urgent`).
+    ///
+    /// # Errors
+    /// Invalid arguments, an id never issued (without `symbol`), backpressure, stopped.
+    pub fn modify(
+        &self,
+        order_id: u64,
+        price: Option<i64>,
+        qty: Option<u64>,
+        symbol: Option<u32>,
+        account: u32,
+        urgent: bool,
+    ) -> Result<(), EngineError> {
+        self.check_intake()?;
+        if price.is_none() && qty.is_none() {
+            return Err(EngineError::Invalid {
+                field: "price",
+                value: "None".into(),
+                rule: "a modify needs a new price, a new qty or both".into(),
+            });
+        }
+        if let Some(p) = price {
+            Price::new_checked(p).map_err(|e| EngineError::Invalid {
+                field: "price",
+                value: p.to_string(),
+                rule: e.to_string(),
+            })?;
+        }
+        if qty == Some(0) {
+            return Err(EngineError::Invalid {
+                field: "qty",
+                value: "0".into(),
+                rule: "must be positive (cancel the order to take it off)".into(),
+            });
+        }
+        if let Some(s) = symbol {
+            self.shard_of(s)?;
+        }
+        let (sym, seq) = self.order_command(order_id, symbol)?;
+        if let (Some(q), Some(e)) = (qty, self.shared.symbols.load().entries.get(sym as usize)) {
+            if q > e.cfg.max_qty || q < e.cfg.min_qty {
+                let c = Command {
+                    symbol: sym,
+                    order_id,
+                    order_seq: seq,
+                    kind: cmd::NOOP,
+                    ..Command::default()
+                };
+                self.burn(c);
+                return Err(EngineError::Invalid {
+                    field: "qty",
+                    value: q.to_string(),
+                    rule: format!(
+                        "must be between min_qty {} and max_qty {}",
+                        e.cfg.min_qty, e.cfg.max_qty
+                    ),
+                });
+            }
+        }
+        let shard = self.shard_of(sym)?;
+        let mut c = Command::modify(sym, order_id, price, qty.unwrap_or(0));
+        c.order_seq = seq;
+        c.account = account;
+        c.ts_enqueued = self.shared.clock.now();
+        if urgent {
+            c.flags |= flag::URGENT;
+        }
+        self.push_ordered(shard, urgent, c)
+    }
+
+    /// Cancel every open order of a symbol (or all symbols), optionally one account's and one
+    /// side's.
+    ///
+    /// # Errors
+    /// Unknown symbol, backpressure, stopped.
+    pub fn mass_cancel(
+        &self,
+        account: u32,
+        symbol: Option<u32>,
+        side: Option<Side>,
+    ) -> Result<(), EngineError> {
+        self.check_intake()?;
+        let c = Command {
+            kind: cmd::MASS_CANCEL,
+            account,
+            symbol: symbol.unwrap_or(ALL),
+            side: side.map_or(2, |s| s as u8),
+            ts_enqueued: self.shared.clock.now(),
+            ..Command::default()
+        };
+        match symbol {
+            Some(s) => self.push(self.shard_of(s)?, true, Ingress::One(c), 0),
+            None => {
+                for sh in 0..self.lanes.len() {
+                    self.push(sh, true, Ingress::One(c), 0)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Halt a symbol (new orders rejected; cancels work).
+    ///
+    /// # Errors
+    /// Unknown symbol, backpressure, stopped.
+    pub fn halt(&self, symbol: u32) -> Result<(), EngineError> {
+        self.symbol_command(cmd::HALT, symbol)
+    }
+
+    /// Resume a halted symbol.
+    ///
+    /// # Errors
+    /// Unknown symbol, backpressure, stopped.
+    pub fn resume_symbol(&self, symbol: u32) -> Result<(), EngineError> {
+        self.symbol_command(cmd::RESUME, symbol)
+    }
+
+    fn symbol_command(&self, k: u8, symbol: u32) -> Result<(), EngineError> {
+        self.check_intake()?;
+        let shard = self.shard_of(symbol)?;
+        let c = Command {
+            kind: k,
+            symbol,
+            ts_enqueued: self.shared.clock.now(),
+            ..Command::default()
+        };
+        self.push(shard, true, Ingress::One(c), 0)
+    }
+
+    /// End the session: every DAY order expires.
+    ///
+    /// # Errors
+    /// Backpressure, stopped.
+    pub fn end_session(&self) -> Result<(), EngineError> {
+        self.check_intake()?;
+        let c = Command {
+            kind: cmd::END_SESSION,
+            symbol: ALL,
+            ts_enqueued: self.shared.clock.now(),
+            ..Command::default()
+        };
+        for sh in 0..self.lanes.len() {
+            self.push(sh, true, Ingress::One(c), 0)?;
+        }
+        Ok(())
+    }
+
+    /// Validate a batch of commands (every row first: nothing is queued if one is bad), assign
+    /// order ids to its submits (written into `cmds`), and queue it in row order (normal
+    /// lane: a batch keeps its rows in order; its cancels do not jump the queue).
+    ///
+    /// # Errors
+    /// The first bad row (nothing queued), or backpressure / stopped (the error says how many
+    /// commands were queued before it).
+    pub fn submit_batch(&self, cmds: &mut [Command]) -> Result<(), EngineError> {
+        self.check_intake()?;
+        let table = self.shared.symbols.load_full();
+        let mut submits = 0u64;
+        for (row, c) in cmds.iter().enumerate() {
+            let row_err = |e: EngineError| match e {
+                EngineError::Invalid { field, value, rule } => EngineError::InvalidRow {
+                    row,
+                    field,
+                    value,
+                    rule,
+                },
+                EngineError::UnknownSymbol(s) => EngineError::InvalidRow {
+                    row,
+                    field: "symbol",
+                    value: s,
+                    rule: "no such symbol index".into(),
+                },
+                other => other,
+            };
+            match c.kind {
+                cmd::SUBMIT => {
+                    self.validate_submit(c).map_err(row_err)?;
+                    submits += 1;
+                }
+                cmd::CANCEL | cmd::MODIFY => {
+                    if table.entries.get(c.symbol as usize).is_none() {
+                        return Err(row_err(EngineError::UnknownSymbol(format!(
+                            "#{}",
+                            c.symbol
+                        ))));
+                    }
+                    if c.order_id == 0 {
+                        return Err(row_err(EngineError::Invalid {
+                            field: "order_id",
+                            value: "0".into(),
+                            rule: "a cancel or modify names an order".into(),
+                        }));
+                    }
+                    if c.kind == cmd::MODIFY {
+                        if c.flags & flag::HAS_PRICE != 0 {
+                            Price::new_checked(c.price).map_err(|e| {
+                                row_err(EngineError::Invalid {
+                                    field: "price",
+                                    value: c.price.to_string(),
+                                    rule: e.to_string(),
+                                })
+                            })?;
+                        } else if c.qty == 0 {
+                            return Err(row_err(EngineError::Invalid {
+                                field: "qty",
+                                value: "0".into(),
+                                rule: "a modify needs a new price (flags has_price) or a new qty"
+                                    .into(),
+                            }));
+                        }
+                    }
+                }
+                other => {
+                    return Err(row_err(EngineError::Invalid {
+                        field: "kind",
+                        value: other.to_string(),
+                        rule: "a batch row is 0 submit, 1 cancel or 2 modify".into(),
+                    }))
+                }
+            }
+        }
+        // Assign ids (one atomic add for the batch) and per-order command numbers.
+        let mut next = self
+            .shared
+            .next_order_id
+            .fetch_add(submits, Ordering::Relaxed);
+        let now = self.shared.clock.now();
+        let shards = self.lanes.len();
+        let mut per_shard: Vec<Vec<Command>> = vec![Vec::new(); shards];
+        for c in cmds.iter_mut() {
+            c.seq = 0;
+            c.ts_enqueued = now;
+            c.flags &= !flag::URGENT;
+            if c.kind == cmd::SUBMIT {
+                c.order_id = next;
+                c.order_seq = 0;
+                let _ = self.shared.routes.open(next, c.symbol);
+                next += 1;
+            } else {
+                c.order_seq = match self.shared.routes.next_command(c.order_id) {
+                    Ok((sym, seq)) if sym == c.symbol => seq,
+                    _ => u32::MAX,
+                };
+            }
+            let shard = table.entries.get(c.symbol as usize).map_or(0, |e| e.shard);
+            per_shard[shard].push(*c);
+        }
+        let mut enqueued = 0usize;
+        const CHUNK: usize = 1024;
+        for (shard, list) in per_shard.into_iter().enumerate() {
+            for chunk in list.chunks(CHUNK) {
+                let n = chunk.len();
+                self.push(shard, false, Ingress::Many(chunk.into()), enqueued)?;
+                enqueued += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Take up to `max` events from the poll stream into `out`, waiting up to `timeout` for
+    /// the first. Returns how many were taken.
+    pub fn poll(&self, out: &mut Vec<Event>, max: usize, timeout: Duration) -> usize {
+        let start_len = out.len();
+        let deadline = Instant::now() + timeout;
+        let n = self.consumers.len();
+        let mut spins = 0u32;
+        loop {
+            while out.len() - start_len < max {
+                match self.shared.control.pop() {
+                    Some(e) => out.push(e),
+                    None => break,
+                }
+            }
+            let first = self.poll_cursor.fetch_add(1, Ordering::Relaxed);
+            for k in 0..n {
+                let want = max - (out.len() - start_len);
+                if want == 0 {
+                    break;
+                }
+                let i = (first + k) % n;
+                let mut g = self.consumers[i].lock().unwrap_or_else(|p| p.into_inner());
+                let Some(c) = g.as_mut() else { continue };
+                let avail = c.slots().min(want);
+                if avail == 0 {
+                    continue;
+                }
+                if let Ok(chunk) = c.read_chunk(avail) {
+                    let (a, b) = chunk.as_slices();
+                    out.extend_from_slice(a);
+                    out.extend_from_slice(b);
+                    chunk.commit_all();
+                }
+            }
+            let got = out.len() - start_len;
+            if got > 0 || timeout.is_zero() || Instant::now() >= deadline {
+                return got;
+            }
+            spins += 1;
+            if spins < 100 {
+                std::hint::spin_loop();
+            } else if spins < 200 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// Subscribe: a queue of the events that pass `filter`. Lossless subscribers (`conflate`
+    /// false) make the shards wait when their queue is full.
+    pub fn subscribe(&self, filter: Filter, capacity: usize, conflate: bool) -> Arc<Subscription> {
+        let sub = Arc::new(Subscription {
+            filter,
+            queue: ArrayQueue::new(capacity.max(1)),
+            conflate,
+            gap: AtomicBool::new(false),
+            conflated: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        self.shared.subs.rcu(|v| {
+            let mut v: Vec<Arc<Subscription>> =
+                v.iter().filter(|s| !s.is_closed()).cloned().collect();
+            v.push(sub.clone());
+            v
+        });
+        sub
+    }
+
+    /// Remove a subscriber.
+    pub fn unsubscribe(&self, sub: &Arc<Subscription>) {
+        sub.close();
+        self.shared.subs.rcu(|v| {
+            v.iter()
+                .filter(|s| !Arc::ptr_eq(s, sub) && !s.is_closed())
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+    }
+
+    /// Apply a new configuration between batches: safe changes now, restart-only ones
+    /// reported and skipped. Emits an engine event either way.
+    ///
+    /// # Errors
+    /// A new symbol that cannot be added (the rest is applied).
+    pub fn reload(&self, new: EngineConfig) -> Result<ReloadReport, EngineError> {
+        let old = self.shared.config.load_full();
+        let restart_only = old.restart_only_changes(&new);
+        let mut merged = (*old).clone();
+        let mut applied = Vec::new();
+        macro_rules! take {
+            ($sec:ident . $f:ident) => {
+                if merged.$sec.$f != new.$sec.$f {
+                    merged.$sec.$f = new.$sec.$f.clone();
+                    applied.push(concat!(stringify!($sec), ".", stringify!($f)).to_string());
+                }
+            };
+        }
+        take!(engine.batch_size);
+        take!(engine.on_full);
+        take!(engine.full_timeout_ms);
+        take!(engine.idle_spin);
+        take!(engine.idle_yield);
+        take!(engine.park_ms);
+        take!(engine.reject_when_paused);
+        take!(engine.trade_events);
+        take!(engine.book_events);
+        take!(breaker.enabled);
+        take!(breaker.reject_rate);
+        take!(breaker.window);
+        take!(breaker.max_queue_delay_us);
+        take!(breaker.cooldown_ms);
+        take!(breaker.probe_orders);
+        // Symbols: bands and halts change in place; new ones are added.
+        let table = self.shared.symbols.load_full();
+        let mut next = (*table).clone();
+        let mut added = Vec::new();
+        for (name, s) in &new.symbols {
+            match table.by_name.get(name) {
+                Some(&idx) => {
+                    let e = &mut next.entries[idx as usize];
+                    let c = &mut e.cfg;
+                    let before = (
+                        c.band_pct,
+                        c.band_ticks,
+                        c.reference_price,
+                        c.halt_pct,
+                        c.halt_window_ms,
+                        c.halt_duration_ms,
+                    );
+                    let after = (
+                        s.band_pct,
+                        s.band_ticks,
+                        s.reference_price,
+                        s.halt_pct,
+                        s.halt_window_ms,
+                        s.halt_duration_ms,
+                    );
+                    if before != after {
+                        c.band_pct = s.band_pct;
+                        c.band_ticks = s.band_ticks;
+                        c.reference_price = s.reference_price;
+                        c.halt_pct = s.halt_pct;
+                        c.halt_window_ms = s.halt_window_ms;
+                        c.halt_duration_ms = s.halt_duration_ms;
+                        applied.push(format!("symbols.{name} (bands, halts)"));
+                    }
+                    if let Some(m) = merged.symbols.get_mut(name) {
+                        *m = c.clone();
+                    }
+                }
+                None => added.push((name.clone(), s.clone())),
+            }
+        }
+        self.shared.symbols.store(Arc::new(next));
+        self.shared.config.store(Arc::new(merged.clone()));
+        let mut report = ReloadReport {
+            applied,
+            restart_only,
+            added_symbols: Vec::new(),
+        };
+        for (name, s) in added {
+            self.add_symbol(&name, s.clone())?;
+            let mut m = (*self.shared.config.load_full()).clone();
+            m.symbols.insert(name.clone(), s);
+            self.shared.config.store(Arc::new(m));
+            report.added_symbols.push(name);
+        }
+        self.shared.config_gen.fetch_add(1, Ordering::AcqRel);
+        for l in &self.lanes {
+            l.wake();
+        }
+        self.control_event(reason::CONFIG_APPLIED, report.restart_only.len() as i64);
+        self.shared.log(
+            "config",
+            format!(
+                "configuration reloaded: applied [{}]; added symbols [{}]; restart-only, not applied [{}]",
+                report.applied.join(", "),
+                report.added_symbols.join(", "),
+                report.restart_only.join(", ")
+            ),
+        );
+        Ok(report)
+    }
+
+    /// Report a rejected configuration (the running one stays).
+    pub fn config_rejected(&self, err: &ConfigError) {
+        self.control_event(reason::CONFIG_REJECTED, 0);
+        self.shared.log(
+            "config",
+            format!("configuration rejected, running config kept: {err}"),
+        );
+    }
+
+    fn control_event(&self, why: u8, detail: i64) {
+        let now = self.shared.clock.now();
+        let e = Event {
+            seq: self.shared.event_seq.fetch_add(1, Ordering::Relaxed) + 1,
+            kind: kind::ENGINE,
+            symbol: u32::MAX,
+            reason: why,
+            detail,
+            ts_enqueued: now,
+            ts_processed: now,
+            ..Event::default()
+        };
+        for s in self.shared.subs.load().iter() {
+            s.offer(std::slice::from_ref(&e), &self.shared);
+        }
+        if self.config().engine.keep_events {
+            let _ = self.shared.control.force_push(e);
+        }
+    }
+
+    /// Log lines since the last call.
+    pub fn drain_logs(&self) -> Vec<LogRecord> {
+        let mut v = Vec::new();
+        while let Some(r) = self.shared.logs.pop() {
+            v.push(r);
+        }
+        v
+    }
+
+    /// Per-shard figures.
+    pub fn shard_stats(&self) -> Vec<ShardSnapshot> {
+        self.stats
+            .iter()
+            .zip(&self.lanes)
+            .map(|(s, l)| {
+                let ld = |x: &AtomicU64| x.load(Ordering::Relaxed);
+                ShardSnapshot {
+                    commands: ld(&s.commands),
+                    events: ld(&s.events),
+                    rejects: s.rejects.iter().map(ld).collect(),
+                    depth: (l.priority.len() as u64, l.normal.len() as u64),
+                    high_water: (ld(&s.priority_high), ld(&s.normal_high)),
+                    pushed: (ld(&l.priority_stats.pushed), ld(&l.normal_stats.pushed)),
+                    waits: (ld(&l.priority_stats.waits), ld(&l.normal_stats.waits)),
+                    lane_rejections: (
+                        ld(&l.priority_stats.rejections),
+                        ld(&l.normal_stats.rejections),
+                    ),
+                    parked: ld(&s.parked),
+                    parks: ld(&s.parks),
+                    event_waits: ld(&s.event_waits),
+                    events_discarded: ld(&s.events_discarded),
+                    cpu_ns: ld(&s.cpu_ns),
+                    latencies: s.latencies(),
+                }
+            })
+            .collect()
+    }
+
+    /// Breaker state code.
+    pub fn breaker_state(&self) -> u8 {
+        self.shared.breaker.load(Ordering::Acquire)
+    }
+
+    /// Orders issued so far (the next id minus one).
+    pub fn orders_issued(&self) -> u64 {
+        self.shared.next_order_id.load(Ordering::Relaxed) - 1
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let st = self.state();
+        if st != STATE_STOPPED {
+            let _ = self.stop(true, Duration::from_secs(1));
+        }
+    }
+}
+
+fn order_error(e: &OrderError, c: &Command) -> EngineError {
+    let (field, value) = match e {
+        OrderError::PriceOutOfRange { .. } => ("price", c.price.to_string()),
+        OrderError::ZeroQuantity { field } => (*field, "0".to_string()),
+        OrderError::QtyBelowMin { .. } | OrderError::QtyAboveMax { .. } => {
+            ("qty", c.qty.to_string())
+        }
+        OrderError::DisplayAboveQty { .. } => ("display_qty", c.display_qty.to_string()),
+        OrderError::InvalidCombination(_) => (
+            "order",
+            format!(
+                "{} {}",
+                order_type::NAMES[c.order_type as usize],
+                tif::NAMES[c.tif as usize]
+            ),
+        ),
+        _ => ("order", String::new()),
+    };
+    EngineError::Invalid {
+        field,
+        value,
+        rule: e.to_string(),
+    }
+}

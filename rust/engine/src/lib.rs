@@ -1,0 +1,41 @@
+//! hftbook-engine: the multi-symbol trading engine around `hftbook-core`'s book.
+//!
+//! Symbols are dealt to **shards**; a shard is one thread, the only writer of its symbols'
+//! books. Producers (any threads) validate a command, give a new order its engine-wide id and
+//! queue it in the shard's **priority** lane (cancels, mass cancels, halts, urgent orders) or
+//! **normal** lane; both are bounded lock-free queues. Every command the shard executes is
+//! stamped with a sequence number and every outcome is one fixed-size [`Event`].
+//!
+//! ```
+//! use hftbook_engine::{Engine, EngineConfig, OrderRequest, SymbolConfig};
+//! use hftbook_core::Side;
+//! use std::time::Duration;
+//!
+//! let engine = Engine::new(EngineConfig::default()).unwrap();
+//! let aapl = engine.add_symbol("AAPL", SymbolConfig::default()).unwrap();
+//! engine.start().unwrap();
+//! let bid = engine.submit(&OrderRequest::limit(aapl, Side::Buy, 10_000, 5)).unwrap();
+//! let ask = engine.submit(&OrderRequest::limit(aapl, Side::Sell, 10_000, 3)).unwrap();
+//! engine.stop(true, Duration::from_secs(5));
+//! let mut events = Vec::new();
+//! engine.poll(&mut events, 100, Duration::ZERO);
+//! let kinds: Vec<&str> = events.iter().map(|e| e.kind_name()).collect();
+//! assert_eq!(kinds, ["accepted", "accepted", "fill", "fill", "trade"]);
+//! assert_eq!((events[2].order_id, events[3].order_id), (ask, bid));
+//! ```
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod engine;
+pub mod lanes;
+pub mod record;
+pub mod route;
+mod shard;
+pub mod stats;
+
+pub use config::{BreakerSection, ConfigError, EngineConfig, EngineSection, OnFull, SymbolConfig};
+pub use engine::{
+    Engine, EngineError, Filter, LogRecord, OrderRequest, ReloadReport, ShardSnapshot, StopReport,
+    Subscription, SymbolEntry, SymbolLive, SymbolTable, STATE_NAMES,
+};
+pub use record::{Command, Event, EVENT_KINDS, REASONS};

@@ -1,0 +1,1543 @@
+//! The shard: one thread, the only writer of its symbols' books.
+//!
+//! Each loop it installs symbols added since the last loop, runs its timer (GTD expiry, halt
+//! ends, breaker cool-down) as a sequenced [`cmd::TICK`], drains the priority lane, takes up
+//! to `batch_size` commands from the normal lane, and publishes the loop's events in one go.
+//! See `docs/engine.md` for the guarantees.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hftbook_core::{
+    CancelReason, NewOrder, OrderBook, OrderError, OrderType, Price, RejectReason, Report,
+    ReportSink, Side, StpMode, TimeInForce,
+};
+use rustc_hash::FxHashMap;
+
+use crate::config::SymbolConfig;
+use crate::engine::{Shared, SymbolLive, STATE_PAUSED};
+use crate::lanes::{Ingress, Lanes};
+use crate::record::EVENT_MAKER;
+use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
+use crate::stats::{ShardStats, StatsWriter};
+
+/// A symbol handed to a shard.
+pub(crate) struct NewSymbol {
+    pub idx: u32,
+    pub book: OrderBook,
+    pub cfg: SymbolConfig,
+    pub live: Arc<SymbolLive>,
+}
+
+impl std::fmt::Debug for NewSymbol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSymbol").field("idx", &self.idx).finish()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Meta {
+    client_id: u64,
+    account: u32,
+}
+
+struct Sym {
+    idx: u32,
+    book: OrderBook,
+    cfg: SymbolConfig,
+    live: Arc<SymbolLive>,
+    symbol_seq: u64,
+    last_trade: Option<i64>,
+    halted_until: Option<u64>,
+    halted: bool,
+    /// Resting orders' client id and account.
+    meta: FxHashMap<u64, Meta>,
+    /// Pending stops: buy stops trigger at last >= stop, sell stops at last <= stop.
+    buy_stops: BTreeMap<(i64, u64), Command>,
+    sell_stops: BTreeMap<(i64, u64), Command>,
+    stop_index: FxHashMap<u64, (u8, i64)>,
+    day_orders: Vec<u64>,
+    gtd: BinaryHeap<Reverse<(u64, u64)>>,
+    /// Trades in the halt window: (time, price).
+    window: VecDeque<(u64, i64)>,
+}
+
+/// Per-loop context: the shard's events and what a command did.
+struct Out {
+    events: Vec<Event>,
+    cmd: Command,
+    now: u64,
+    trades: u32,
+    last_px: i64,
+    taker_filled: u64,
+    rested: bool,
+    book_touched: Vec<(u8, i64)>,
+    want_book: bool,
+    want_trades: bool,
+}
+
+struct SymSink<'a> {
+    out: &'a mut Out,
+    sym_idx: u32,
+    symbol_seq: &'a mut u64,
+    meta: &'a mut FxHashMap<u64, Meta>,
+    cancel_reason: u8,
+    cancel_kind: u8,
+}
+
+impl SymSink<'_> {
+    fn ev(&mut self, kind_: u8) -> Event {
+        *self.symbol_seq += 1;
+        let c = &self.out.cmd;
+        Event {
+            symbol_seq: *self.symbol_seq,
+            symbol: self.sym_idx,
+            kind: kind_,
+            ts_enqueued: c.ts_enqueued,
+            ts_processed: self.out.now,
+            cmd_seq: c.seq as u32,
+            ..Event::default()
+        }
+    }
+}
+
+impl ReportSink for SymSink<'_> {
+    fn report(&mut self, r: Report) {
+        match r {
+            Report::Accepted {
+                id,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                let c = self.out.cmd;
+                let mut e = self.ev(kind::ACCEPTED);
+                e.order_id = id;
+                e.client_id = c.client_id;
+                e.account = c.account;
+                e.side = side as u8;
+                e.price = price.0;
+                e.qty = qty;
+                e.leaves_qty = qty;
+                self.out.events.push(e);
+            }
+            Report::Fill(f) => {
+                let c = self.out.cmd;
+                self.out.trades += 1;
+                self.out.last_px = f.price;
+                self.out.taker_filled += f.qty;
+                let taker_side = f.taker_side;
+                let maker_meta = self.meta.get(&f.maker_id).copied().unwrap_or(Meta {
+                    client_id: 0,
+                    account: 0,
+                });
+                if f.maker_remaining == 0 {
+                    self.meta.remove(&f.maker_id);
+                }
+                // Taker's fill.
+                let mut e = self.ev(kind::FILL);
+                e.order_id = f.taker_id;
+                e.client_id = c.client_id;
+                e.account = c.account;
+                e.side = taker_side;
+                e.price = f.price;
+                e.qty = f.qty;
+                e.leaves_qty = c.qty.saturating_sub(self.out.taker_filled);
+                e.maker_id = f.maker_id;
+                e.taker_id = f.taker_id;
+                self.out.events.push(e);
+                // Maker's fill.
+                let mut e = self.ev(kind::FILL);
+                e.order_id = f.maker_id;
+                e.client_id = maker_meta.client_id;
+                e.account = maker_meta.account;
+                e.side = taker_side ^ 1;
+                e.price = f.price;
+                e.qty = f.qty;
+                e.leaves_qty = f.maker_remaining;
+                e.maker_id = f.maker_id;
+                e.taker_id = f.taker_id;
+                e.flags = EVENT_MAKER;
+                self.out.events.push(e);
+                if self.out.want_trades {
+                    let mut e = self.ev(kind::TRADE);
+                    e.side = taker_side;
+                    e.price = f.price;
+                    e.qty = f.qty;
+                    e.maker_id = f.maker_id;
+                    e.taker_id = f.taker_id;
+                    self.out.events.push(e);
+                }
+                if self.out.want_book {
+                    self.out.book_touched.push((taker_side ^ 1, f.price));
+                }
+            }
+            Report::Cancelled {
+                id,
+                side,
+                price,
+                qty,
+                reason: why,
+            } => {
+                let c = self.out.cmd;
+                let m = if id == c.order_id && c.kind == cmd::SUBMIT {
+                    Some(Meta {
+                        client_id: c.client_id,
+                        account: c.account,
+                    })
+                } else {
+                    self.meta.remove(&id)
+                };
+                let m = m.unwrap_or(Meta {
+                    client_id: 0,
+                    account: 0,
+                });
+                let (k, rsn) = match why {
+                    CancelReason::Requested => (self.cancel_kind, self.cancel_reason),
+                    CancelReason::UnfilledIoc => (kind::CANCELLED, reason::UNFILLED_IOC),
+                    CancelReason::SelfTrade => (kind::CANCELLED, reason::SELF_TRADE),
+                };
+                // A modify that re-entered matching and lost its residual is still that order.
+                if c.kind == cmd::MODIFY && id == c.order_id {
+                    self.meta.remove(&id);
+                }
+                let mut e = self.ev(k);
+                e.order_id = id;
+                e.client_id = m.client_id;
+                e.account = m.account;
+                e.side = side as u8;
+                e.price = price.0;
+                e.qty = qty;
+                e.leaves_qty = 0;
+                e.reason = rsn;
+                self.out.events.push(e);
+                if self.out.want_book && why != CancelReason::UnfilledIoc {
+                    self.out.book_touched.push((side as u8, price.0));
+                }
+            }
+            Report::Modified { id, price, qty, .. } => {
+                let m = self.meta.get(&id).copied();
+                let mut e = self.ev(kind::MODIFIED);
+                e.order_id = id;
+                if let Some(m) = m {
+                    e.client_id = m.client_id;
+                    e.account = m.account;
+                }
+                e.price = price.0;
+                e.qty = qty;
+                e.leaves_qty = qty;
+                self.out.events.push(e);
+            }
+            Report::Rejected { id, reason: why } => {
+                let c = self.out.cmd;
+                let mut e = self.ev(kind::REJECTED);
+                e.order_id = id;
+                e.client_id = c.client_id;
+                e.account = c.account;
+                e.side = c.side;
+                e.price = c.price;
+                e.qty = c.qty;
+                e.reason = match why {
+                    RejectReason::FokNotFillable => reason::FOK_NOT_FILLABLE,
+                    RejectReason::PostOnlyWouldTake => reason::POST_ONLY_WOULD_TAKE,
+                    RejectReason::UnknownOrder => reason::UNKNOWN_ORDER,
+                    RejectReason::NoLiquidity => reason::NO_LIQUIDITY,
+                    RejectReason::SelfTrade => reason::SELF_TRADE,
+                };
+                self.out.events.push(e);
+            }
+            Report::Rested { id, price, .. } => {
+                let c = self.out.cmd;
+                if c.kind == cmd::SUBMIT && id == c.order_id {
+                    self.meta.insert(
+                        id,
+                        Meta {
+                            client_id: c.client_id,
+                            account: c.account,
+                        },
+                    );
+                    self.out.rested = true;
+                }
+                if self.out.want_book {
+                    self.out
+                        .book_touched
+                        .push((if c.kind == cmd::SUBMIT { c.side } else { 2 }, price.0));
+                }
+            }
+        }
+    }
+}
+
+/// Where a shard's events go.
+pub(crate) struct EventOut {
+    pub main: Option<rtrb::Producer<Event>>,
+}
+
+impl std::fmt::Debug for EventOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventOut")
+    }
+}
+
+pub(crate) struct Shard {
+    pub id: usize,
+    shared: Arc<Shared>,
+    lanes: Arc<Lanes>,
+    stats: StatsWriter,
+    syms: Vec<Option<Sym>>,
+    out: Out,
+    events: EventOut,
+    /// Commands waiting for earlier commands that name the same order.
+    parked: FxHashMap<u64, BTreeMap<u32, Command>>,
+    /// New orders held while paused (queue mode).
+    held: VecDeque<Command>,
+    paused: bool,
+    breaker: u8,
+    breaker_since: u64,
+    window_orders: u64,
+    window_rejects: u64,
+    logical_time: u64,
+}
+
+impl Shard {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        lanes: Arc<Lanes>,
+        stats: Arc<ShardStats>,
+        events: EventOut,
+    ) -> Shard {
+        let cfg = shared.config.load();
+        let out = Out {
+            events: Vec::with_capacity(4096),
+            cmd: Command::default(),
+            now: 0,
+            trades: 0,
+            last_px: 0,
+            taker_filled: 0,
+            rested: false,
+            book_touched: Vec::new(),
+            want_book: cfg.engine.book_events,
+            want_trades: cfg.engine.trade_events,
+        };
+        Shard {
+            id,
+            shared,
+            lanes,
+            stats: StatsWriter::new(stats),
+            syms: Vec::new(),
+            out,
+            events,
+            parked: FxHashMap::default(),
+            held: VecDeque::new(),
+            paused: false,
+            breaker: breaker::CLOSED,
+            breaker_since: 0,
+            window_orders: 0,
+            window_rejects: 0,
+            logical_time: 0,
+        }
+    }
+
+    fn install(&mut self) {
+        let mut inbox = self.shared.inbox[self.id]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for s in inbox.drain(..) {
+            let i = s.idx as usize;
+            if self.syms.len() <= i {
+                self.syms.resize_with(i + 1, || None);
+            }
+            self.syms[i] = Some(Sym {
+                idx: s.idx,
+                book: s.book,
+                cfg: s.cfg,
+                live: s.live,
+                symbol_seq: 0,
+                last_trade: None,
+                halted_until: None,
+                halted: false,
+                meta: FxHashMap::default(),
+                buy_stops: BTreeMap::new(),
+                sell_stops: BTreeMap::new(),
+                stop_index: FxHashMap::default(),
+                day_orders: Vec::new(),
+                gtd: BinaryHeap::new(),
+                window: VecDeque::new(),
+            });
+        }
+    }
+
+    fn refresh_config(&mut self) {
+        let cfg = self.shared.config.load();
+        self.out.want_book = cfg.engine.book_events;
+        self.out.want_trades = cfg.engine.trade_events;
+        let table = self.shared.symbols.load();
+        for s in self.syms.iter_mut().flatten() {
+            if let Some(e) = table.entries.get(s.idx as usize) {
+                s.cfg = e.cfg.clone();
+            }
+        }
+    }
+
+    /// The thread body.
+    pub fn run(mut self) {
+        self.lanes.set_thread(std::thread::current());
+        let mut idle: u32 = 0;
+        let mut config_gen = u64::MAX;
+        let mut publish_at = 0u64;
+        loop {
+            if self.shared.inbox_flag[self.id].load(Ordering::Acquire) != 0 {
+                self.shared.inbox_flag[self.id].store(0, Ordering::Release);
+                self.install();
+            }
+            let g = self.shared.config_gen.load(Ordering::Acquire);
+            if g != config_gen {
+                config_gen = g;
+                self.refresh_config();
+            }
+            let now = self.shared.clock.now();
+            self.out.now = now;
+            self.timers(now);
+            let stopping = self.shared.stopping.load(Ordering::Acquire);
+            let engine_state = self.shared.state.load(Ordering::Acquire);
+            let want_pause = engine_state == STATE_PAUSED && !stopping;
+            if want_pause != self.paused {
+                self.set_paused(want_pause);
+            }
+            let mut done = 0usize;
+            while let Some(item) = self.lanes.priority.pop() {
+                done += self.take(item);
+            }
+            if !self.paused || self.shared.config.load().engine.reject_when_paused {
+                let batch = self.shared.config.load().engine.batch_size;
+                while done < batch {
+                    let Some(item) = self.lanes.normal.pop() else {
+                        break;
+                    };
+                    done += self.take(item);
+                }
+            }
+            if !self.paused && !self.held.is_empty() {
+                while let Some(c) = self.held.pop_front() {
+                    self.execute(c);
+                    self.release_parked(c.order_id);
+                    done += 1;
+                }
+            }
+            let (pd, nd) = self.lanes.depth();
+            self.stats.lane_depth(pd as u64, nd as u64);
+            if !self.out.events.is_empty() {
+                self.publish();
+            }
+            if now >= publish_at {
+                self.stats.publish();
+                publish_at = now + 10_000_000;
+            }
+            if done > 0 {
+                idle = 0;
+                self.stats.busy_loops.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if stopping && self.lanes.is_empty() {
+                break;
+            }
+            idle = idle.saturating_add(1);
+            let cfg = self.shared.config.load();
+            if idle <= cfg.engine.idle_spin {
+                std::hint::spin_loop();
+            } else if idle <= cfg.engine.idle_spin + cfg.engine.idle_yield {
+                std::thread::yield_now();
+            } else {
+                self.stats.parks.fetch_add(1, Ordering::Relaxed);
+                let park = Duration::from_millis(cfg.engine.park_ms);
+                drop(cfg);
+                self.stats.publish();
+                self.lanes.park(park);
+            }
+        }
+        self.stats.publish();
+    }
+
+    fn take(&mut self, item: Ingress) -> usize {
+        match item {
+            Ingress::One(c) => {
+                self.accept(c);
+                1
+            }
+            Ingress::Many(cs) => {
+                let n = cs.len();
+                for c in cs.iter() {
+                    self.accept(*c);
+                }
+                n
+            }
+        }
+    }
+
+    /// A command from a lane: keep per-order order, then execute.
+    fn accept(&mut self, c: Command) {
+        let delay = self.out.now.saturating_sub(c.ts_enqueued);
+        self.stats.queue_wait(delay);
+        if self.breaker_cfg_trips_on_delay(delay) {
+            self.trip_breaker();
+        }
+        if self.shared.discard.load(Ordering::Relaxed)
+            && matches!(c.kind, cmd::SUBMIT | cmd::CANCEL | cmd::MODIFY)
+        {
+            // Stop without drain: refuse what is still queued, visibly.
+            let mut c = c;
+            self.stamp(&mut c);
+            self.out.cmd = c;
+            self.reject(c, reason::SHUTDOWN, 0);
+            return;
+        }
+        if is_ordered(&c) {
+            let applied = self.shared.routes.applied(c.order_id);
+            if c.order_seq != applied {
+                self.stats.parked.fetch_add(1, Ordering::Relaxed);
+                self.parked
+                    .entry(c.order_id)
+                    .or_default()
+                    .insert(c.order_seq, c);
+                return;
+            }
+            self.run_ordered(c);
+            self.release_parked(c.order_id);
+        } else {
+            self.execute(c);
+        }
+    }
+
+    fn run_ordered(&mut self, c: Command) {
+        if c.kind == cmd::SUBMIT
+            && self.paused
+            && !self.shared.config.load().engine.reject_when_paused
+        {
+            // Held: applied only when it runs, so commands naming it keep waiting.
+            self.held.push_back(c);
+            return;
+        }
+        self.execute(c);
+    }
+
+    /// Run the parked commands whose turn has come after a command of order `id` ran.
+    fn release_parked(&mut self, id: u64) {
+        while let Some(q) = self.parked.get_mut(&id) {
+            let next = self.shared.routes.applied(id);
+            let Some(c) = q.remove(&next) else { break };
+            if q.is_empty() {
+                self.parked.remove(&id);
+            }
+            self.run_ordered(c);
+        }
+    }
+
+    fn stamp(&mut self, c: &mut Command) {
+        c.seq = self.shared.cmd_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        if c.ts_enqueued > self.logical_time {
+            self.logical_time = c.ts_enqueued;
+        }
+    }
+
+    /// Execute one command (sequenced here).
+    fn execute(&mut self, mut c: Command) {
+        self.stamp(&mut c);
+        self.out.cmd = c;
+        self.stats.commands.fetch_add(1, Ordering::Relaxed);
+        let ordered = is_ordered(&c);
+        match c.kind {
+            cmd::SUBMIT => self.submit(c),
+            cmd::CANCEL => self.cancel(c, kind::CANCELLED, reason::USER),
+            cmd::MODIFY => self.modify(c),
+            cmd::MASS_CANCEL => self.mass_cancel(c),
+            cmd::HALT => self.halt(c.symbol, reason::OPERATOR, 0, None),
+            cmd::RESUME => self.resume_symbol(c.symbol, reason::OPERATOR),
+            cmd::END_SESSION => self.end_session(),
+            _ => {}
+        }
+        if ordered {
+            self.shared.routes.mark_applied(c.order_id);
+        }
+    }
+
+    fn sym_mut(&mut self, idx: u32) -> Option<&mut Sym> {
+        if self.syms.get(idx as usize).is_none_or(|s| s.is_none()) {
+            self.install();
+        }
+        self.syms.get_mut(idx as usize).and_then(|s| s.as_mut())
+    }
+
+    fn reject(&mut self, c: Command, why: u8, detail: i64) {
+        let now = self.out.now;
+        let Some(s) = self.sym_mut(c.symbol) else {
+            return;
+        };
+        s.symbol_seq += 1;
+        let e = Event {
+            symbol_seq: s.symbol_seq,
+            symbol: c.symbol,
+            kind: kind::REJECTED,
+            order_id: c.order_id,
+            client_id: c.client_id,
+            account: c.account,
+            side: c.side,
+            price: c.price,
+            qty: c.qty,
+            reason: why,
+            detail,
+            ts_enqueued: c.ts_enqueued,
+            ts_processed: now,
+            cmd_seq: c.seq as u32,
+            ..Event::default()
+        };
+        self.out.events.push(e);
+        self.stats.reject(why);
+    }
+
+    fn count_order(&mut self, rejected: bool) {
+        let cfg = self.shared.config.load();
+        let b = &cfg.breaker;
+        if !b.enabled {
+            return;
+        }
+        self.window_orders += 1;
+        if rejected {
+            self.window_rejects += 1;
+        }
+        let window = if self.breaker == breaker::HALF_OPEN {
+            b.probe_orders
+        } else {
+            b.window
+        };
+        if self.window_orders >= window {
+            let rate = self.window_rejects as f64 / self.window_orders as f64;
+            let unhealthy = rate >= b.reject_rate;
+            self.window_orders = 0;
+            self.window_rejects = 0;
+            drop(cfg);
+            if unhealthy {
+                self.trip_breaker();
+            } else if self.breaker == breaker::HALF_OPEN {
+                self.set_breaker(breaker::CLOSED, true);
+            }
+        }
+    }
+
+    fn breaker_cfg_trips_on_delay(&self, delay_ns: u64) -> bool {
+        let cfg = self.shared.config.load();
+        cfg.breaker.enabled
+            && self.breaker != breaker::OPEN
+            && delay_ns / 1000 > cfg.breaker.max_queue_delay_us
+    }
+
+    fn trip_breaker(&mut self) {
+        if self.breaker != breaker::OPEN {
+            self.set_breaker(breaker::OPEN, true);
+        }
+    }
+
+    /// Change the breaker: as a sequenced command, with an engine event when this shard made
+    /// the transition (`announce`).
+    fn set_breaker(&mut self, state: u8, announce: bool) {
+        let now = self.out.now;
+        let mut c = Command {
+            kind: cmd::BREAKER,
+            side: state,
+            ts_enqueued: now,
+            ..Command::default()
+        };
+        self.stamp(&mut c);
+        self.breaker = state;
+        self.breaker_since = now;
+        self.window_orders = 0;
+        self.window_rejects = 0;
+        if announce {
+            let prev = self.shared.breaker.swap(state, Ordering::AcqRel);
+            self.shared.breaker_since.store(now, Ordering::Release);
+            if prev != state {
+                self.engine_event(reason::BREAKER, state as i64, c.seq);
+                self.shared.log(
+                    "breaker",
+                    format!(
+                        "circuit breaker {} (shard {})",
+                        crate::record::breaker::NAMES[state as usize],
+                        self.id
+                    ),
+                );
+            }
+        }
+    }
+
+    fn engine_event(&mut self, why: u8, detail: i64, seq: u64) {
+        let now = self.out.now;
+        self.out.events.push(Event {
+            kind: kind::ENGINE,
+            symbol: u32::MAX,
+            reason: why,
+            detail,
+            ts_enqueued: now,
+            ts_processed: now,
+            cmd_seq: seq as u32,
+            ..Event::default()
+        });
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        let mut c = Command {
+            kind: cmd::PAUSE,
+            side: paused as u8,
+            ts_enqueued: self.out.now,
+            ..Command::default()
+        };
+        self.stamp(&mut c);
+        self.paused = paused;
+        if self.id == 0 {
+            self.engine_event(reason::PAUSE, paused as i64, c.seq);
+        }
+    }
+
+    fn timers(&mut self, now: u64) {
+        // Breaker: follow the engine-wide state; run the cool-down.
+        let global = self.shared.breaker.load(Ordering::Acquire);
+        if global != self.breaker {
+            self.set_breaker(global, false);
+        }
+        if self.breaker == breaker::OPEN {
+            let cool = self.shared.config.load().breaker.cooldown_ms * 1_000_000;
+            let since = self.shared.breaker_since.load(Ordering::Acquire);
+            if now.saturating_sub(since) >= cool
+                && self
+                    .shared
+                    .breaker
+                    .compare_exchange(
+                        breaker::OPEN,
+                        breaker::HALF_OPEN,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+            {
+                self.breaker = breaker::OPEN;
+                self.set_breaker(breaker::HALF_OPEN, false);
+                let seq = self.shared.cmd_seq.load(Ordering::Relaxed);
+                self.engine_event(reason::BREAKER, breaker::HALF_OPEN as i64, seq);
+                self.shared.log(
+                    "breaker",
+                    format!("circuit breaker half_open (shard {})", self.id),
+                );
+            }
+        }
+        // Symbol timers: is anything due?
+        let due = self.syms.iter().flatten().any(|s| {
+            s.halted_until.is_some_and(|t| t <= now)
+                || s.gtd.peek().is_some_and(|Reverse((t, _))| *t <= now)
+        });
+        if !due {
+            return;
+        }
+        let mut c = Command {
+            kind: cmd::TICK,
+            price: now as i64,
+            ts_enqueued: now,
+            ..Command::default()
+        };
+        self.stamp(&mut c);
+        self.out.cmd = c;
+        let n = self.syms.len();
+        for i in 0..n {
+            let (resume, expired) = {
+                let Some(Some(s)) = self.syms.get_mut(i) else {
+                    continue;
+                };
+                let resume = s.halted_until.is_some_and(|t| t <= now);
+                let mut expired = Vec::new();
+                while s.gtd.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+                    if let Some(Reverse((_, id))) = s.gtd.pop() {
+                        expired.push(id);
+                    }
+                }
+                (resume, expired)
+            };
+            if resume {
+                self.resume_symbol(i as u32, reason::VOLATILITY);
+            }
+            for id in expired {
+                self.expire(i as u32, id);
+            }
+        }
+    }
+
+    fn submit(&mut self, c: Command) {
+        let breaker_open = self.breaker == breaker::OPEN;
+        let paused_reject = self.paused;
+        let Some(s) = self.sym_mut(c.symbol) else {
+            return;
+        };
+        if s.halted {
+            self.reject(c, reason::HALTED, 0);
+            self.count_order(true);
+            return;
+        }
+        if breaker_open {
+            self.reject(c, reason::BREAKER_OPEN, 0);
+            return;
+        }
+        if paused_reject {
+            self.reject(c, reason::PAUSED, 0);
+            return;
+        }
+        let priced = matches!(c.order_type, order_type::LIMIT | order_type::STOP_LIMIT);
+        if priced {
+            if let Some(edge) = band_violation(s, c.price) {
+                self.reject(c, reason::PRICE_BAND, edge);
+                self.count_order(true);
+                return;
+            }
+        }
+        if matches!(c.order_type, order_type::STOP | order_type::STOP_LIMIT) {
+            self.accept_stop(c);
+            self.count_order(false);
+            return;
+        }
+        let rejected = self.enter(c.symbol, c);
+        self.count_order(rejected);
+    }
+
+    /// Send an order into the book; returns whether it was rejected.
+    fn enter(&mut self, sym: u32, c: Command) -> bool {
+        let o = to_new_order(&c);
+        self.out.cmd = c;
+        self.out.trades = 0;
+        self.out.taker_filled = 0;
+        self.out.rested = false;
+        let before = self.out.events.len();
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return true;
+        };
+        let mut sink = SymSink {
+            out: &mut self.out,
+            sym_idx: sym,
+            symbol_seq: &mut s.symbol_seq,
+            meta: &mut s.meta,
+            cancel_reason: reason::USER,
+            cancel_kind: kind::CANCELLED,
+        };
+        let res = s.book.submit(&o, &mut sink);
+        let rejected = match res {
+            Ok(_) => self.out.events[before..]
+                .iter()
+                .any(|e| e.kind == kind::REJECTED),
+            Err(e) => {
+                let why = if matches!(e, OrderError::BookFull) {
+                    reason::BOOK_FULL
+                } else {
+                    reason::INVALID
+                };
+                self.reject(c, why, 0);
+                return true;
+            }
+        };
+        if self.out.rested {
+            if let Some(Some(s)) = self.syms.get_mut(sym as usize) {
+                match c.tif {
+                    tif::DAY => s.day_orders.push(c.order_id),
+                    tif::GTD => s.gtd.push(Reverse((c.expire_at, c.order_id))),
+                    _ => {}
+                }
+            }
+        }
+        self.after_match(sym);
+        rejected
+    }
+
+    /// Trades happened: last trade, stops, volatility guard, book deltas.
+    fn after_match(&mut self, sym: u32) {
+        self.flush_book(sym);
+        if self.out.trades == 0 {
+            return;
+        }
+        let px = self.out.last_px;
+        let t = self.logical_time;
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return;
+        };
+        s.last_trade = Some(px);
+        s.live.last_trade.store(px, Ordering::Release);
+        s.live
+            .trades
+            .fetch_add(u64::from(self.out.trades), Ordering::Relaxed);
+        self.out.trades = 0;
+        // Volatility guard.
+        if let Some(pct) = s.cfg.halt_pct {
+            let win = s.cfg.halt_window_ms * 1_000_000;
+            s.window.push_back((t, px));
+            while s
+                .window
+                .front()
+                .is_some_and(|(ts, _)| t.saturating_sub(*ts) > win)
+            {
+                s.window.pop_front();
+            }
+            let (lo, hi) = s
+                .window
+                .iter()
+                .fold((i64::MAX, i64::MIN), |(lo, hi), (_, p)| {
+                    (lo.min(*p), hi.max(*p))
+                });
+            if lo > 0 && !s.halted {
+                let bps = (hi - lo) as f64 / lo as f64 * 10_000.0;
+                if bps > pct * 100.0 {
+                    let until = self.out.now + s.cfg.halt_duration_ms * 1_000_000;
+                    s.window.clear();
+                    self.halt(sym, reason::VOLATILITY, bps as i64, Some(until));
+                    return;
+                }
+            }
+        }
+        self.trigger_stops(sym, px);
+    }
+
+    fn trigger_stops(&mut self, sym: u32, px: i64) {
+        loop {
+            let next = {
+                let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+                    return;
+                };
+                if s.halted {
+                    return;
+                }
+                let buy = s
+                    .buy_stops
+                    .first_key_value()
+                    .map(|(k, _)| *k)
+                    .filter(|k| k.0 <= px);
+                let sell = s
+                    .sell_stops
+                    .last_key_value()
+                    .map(|(k, _)| *k)
+                    .filter(|k| k.0 >= px);
+                if let Some(k) = buy {
+                    s.buy_stops.remove(&k)
+                } else if let Some(k) = sell {
+                    s.sell_stops.remove(&k)
+                } else {
+                    None
+                }
+            };
+            let Some(c) = next else { return };
+            self.fire_stop(sym, c);
+        }
+    }
+
+    fn fire_stop(&mut self, sym: u32, c: Command) {
+        let now = self.out.now;
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return;
+        };
+        s.stop_index.remove(&c.order_id);
+        s.symbol_seq += 1;
+        self.out.events.push(Event {
+            symbol_seq: s.symbol_seq,
+            symbol: sym,
+            kind: kind::TRIGGERED,
+            order_id: c.order_id,
+            client_id: c.client_id,
+            account: c.account,
+            side: c.side,
+            price: c.stop_price,
+            qty: c.qty,
+            leaves_qty: c.qty,
+            ts_enqueued: c.ts_enqueued,
+            ts_processed: now,
+            cmd_seq: self.out.cmd.seq as u32,
+            ..Event::default()
+        });
+        let mut entry = c;
+        entry.order_type = if c.order_type == order_type::STOP {
+            order_type::MARKET
+        } else {
+            order_type::LIMIT
+        };
+        if entry.order_type == order_type::MARKET && entry.tif != tif::FOK {
+            entry.tif = tif::IOC;
+        }
+        entry.seq = self.out.cmd.seq;
+        self.enter_triggered(sym, entry);
+    }
+
+    fn enter_triggered(&mut self, sym: u32, c: Command) {
+        // Same as enter(), but the accepted event was sent when the stop was accepted.
+        let o = to_new_order(&c);
+        let saved = self.out.cmd;
+        self.out.cmd = c;
+        self.out.trades = 0;
+        self.out.taker_filled = 0;
+        self.out.rested = false;
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return;
+        };
+        let before = self.out.events.len();
+        let mut sink = SymSink {
+            out: &mut self.out,
+            sym_idx: sym,
+            symbol_seq: &mut s.symbol_seq,
+            meta: &mut s.meta,
+            cancel_reason: reason::USER,
+            cancel_kind: kind::CANCELLED,
+        };
+        let res = s.book.submit(&o, &mut sink);
+        // Drop the book's second "accepted" for the triggered order.
+        if let Some(pos) = self.out.events[before..]
+            .iter()
+            .position(|e| e.kind == kind::ACCEPTED && e.order_id == c.order_id)
+        {
+            self.out.events.remove(before + pos);
+            // Keep symbol_seq gap-free: renumber what followed.
+            let s = self.syms.get_mut(sym as usize).and_then(|s| s.as_mut());
+            if let Some(s) = s {
+                s.symbol_seq -= 1;
+                for e in &mut self.out.events[before + pos..] {
+                    if e.symbol == sym && e.kind != kind::ENGINE {
+                        e.symbol_seq -= 1;
+                    }
+                }
+            }
+        }
+        if res.is_err() {
+            self.reject(c, reason::INVALID, 0);
+        }
+        if self.out.rested {
+            if let Some(Some(s)) = self.syms.get_mut(sym as usize) {
+                match c.tif {
+                    tif::DAY => s.day_orders.push(c.order_id),
+                    tif::GTD => s.gtd.push(Reverse((c.expire_at, c.order_id))),
+                    _ => {}
+                }
+            }
+        }
+        self.after_match(sym);
+        self.out.cmd = saved;
+    }
+
+    fn accept_stop(&mut self, c: Command) {
+        let now = self.out.now;
+        let Some(Some(s)) = self.syms.get_mut(c.symbol as usize) else {
+            return;
+        };
+        s.symbol_seq += 1;
+        self.out.events.push(Event {
+            symbol_seq: s.symbol_seq,
+            symbol: c.symbol,
+            kind: kind::ACCEPTED,
+            order_id: c.order_id,
+            client_id: c.client_id,
+            account: c.account,
+            side: c.side,
+            price: if c.order_type == order_type::STOP {
+                c.stop_price
+            } else {
+                c.price
+            },
+            qty: c.qty,
+            leaves_qty: c.qty,
+            detail: c.stop_price,
+            ts_enqueued: c.ts_enqueued,
+            ts_processed: now,
+            cmd_seq: c.seq as u32,
+            ..Event::default()
+        });
+        let triggered = s.last_trade.is_some_and(|lt| {
+            if c.side == 0 {
+                lt >= c.stop_price
+            } else {
+                lt <= c.stop_price
+            }
+        });
+        if triggered {
+            self.fire_stop(c.symbol, c);
+            return;
+        }
+        s.stop_index.insert(c.order_id, (c.side, c.stop_price));
+        if c.side == 0 {
+            s.buy_stops.insert((c.stop_price, c.order_id), c);
+        } else {
+            s.sell_stops.insert((c.stop_price, c.order_id), c);
+        }
+    }
+
+    /// Take a pending stop off; returns it.
+    fn take_stop(&mut self, sym: u32, id: u64) -> Option<Command> {
+        let s = self.syms.get_mut(sym as usize)?.as_mut()?;
+        let (side, px) = s.stop_index.remove(&id)?;
+        if side == 0 {
+            s.buy_stops.remove(&(px, id))
+        } else {
+            s.sell_stops.remove(&(px, id))
+        }
+    }
+
+    fn stop_cancelled(&mut self, sym: u32, st: Command, k: u8, why: u8) {
+        let now = self.out.now;
+        let seq = self.out.cmd.seq;
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return;
+        };
+        s.symbol_seq += 1;
+        self.out.events.push(Event {
+            symbol_seq: s.symbol_seq,
+            symbol: sym,
+            kind: k,
+            order_id: st.order_id,
+            client_id: st.client_id,
+            account: st.account,
+            side: st.side,
+            price: st.price,
+            qty: st.qty,
+            leaves_qty: 0,
+            reason: why,
+            ts_enqueued: self.out.cmd.ts_enqueued,
+            ts_processed: now,
+            cmd_seq: seq as u32,
+            ..Event::default()
+        });
+    }
+
+    /// Cancel one order (user, mass cancel, expiry): `k` is the event kind.
+    fn cancel_one(&mut self, sym: u32, id: u64, k: u8, why: u8) -> bool {
+        if let Some(st) = self.take_stop(sym, id) {
+            self.stop_cancelled(sym, st, k, why);
+            return true;
+        }
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return false;
+        };
+        // Only a user's cancel of an unknown order is reported (by the book, as rejected).
+        if why != reason::USER && s.book.order(id).is_none() {
+            return false;
+        }
+        let mut sink = SymSink {
+            out: &mut self.out,
+            sym_idx: sym,
+            symbol_seq: &mut s.symbol_seq,
+            meta: &mut s.meta,
+            cancel_reason: why,
+            cancel_kind: k,
+        };
+        let ok = s.book.cancel(id, &mut sink).is_ok();
+        if ok {
+            self.flush_book(sym);
+        }
+        ok
+    }
+
+    fn cancel(&mut self, c: Command, k: u8, why: u8) {
+        if self.sym_mut(c.symbol).is_none() {
+            return;
+        }
+        if !self.cancel_one(c.symbol, c.order_id, k, why) {
+            // The book reports an unknown order as rejected through the sink.
+            let last = self.out.events.last();
+            if !last.is_some_and(|e| e.kind == kind::REJECTED && e.order_id == c.order_id) {
+                self.reject(c, reason::UNKNOWN_ORDER, 0);
+            } else {
+                self.stats.reject(reason::UNKNOWN_ORDER);
+            }
+        }
+    }
+
+    fn modify(&mut self, c: Command) {
+        let paused = self.paused;
+        let Some(s) = self.sym_mut(c.symbol) else {
+            return;
+        };
+        if paused {
+            self.reject(c, reason::PAUSED, 0);
+            return;
+        }
+        let has_price = c.flags & flag::HAS_PRICE != 0;
+        if has_price {
+            if let Some(edge) = band_violation(s, c.price) {
+                self.reject(c, reason::PRICE_BAND, edge);
+                return;
+            }
+        }
+        // A pending stop: change its limit price / qty in place.
+        if s.stop_index.contains_key(&c.order_id) {
+            if let Some(mut st) = self.take_stop(c.symbol, c.order_id) {
+                if has_price {
+                    st.price = c.price;
+                }
+                if c.qty != 0 {
+                    st.qty = c.qty;
+                }
+                let Some(Some(s)) = self.syms.get_mut(c.symbol as usize) else {
+                    return;
+                };
+                s.stop_index.insert(st.order_id, (st.side, st.stop_price));
+                if st.side == 0 {
+                    s.buy_stops.insert((st.stop_price, st.order_id), st);
+                } else {
+                    s.sell_stops.insert((st.stop_price, st.order_id), st);
+                }
+                s.symbol_seq += 1;
+                let e = Event {
+                    symbol_seq: s.symbol_seq,
+                    symbol: c.symbol,
+                    kind: kind::MODIFIED,
+                    order_id: st.order_id,
+                    client_id: st.client_id,
+                    account: st.account,
+                    side: st.side,
+                    price: st.price,
+                    qty: st.qty,
+                    leaves_qty: st.qty,
+                    ts_enqueued: c.ts_enqueued,
+                    ts_processed: self.out.now,
+                    cmd_seq: c.seq as u32,
+                    ..Event::default()
+                };
+                self.out.events.push(e);
+            }
+            return;
+        }
+        let Some(Some(s)) = self.syms.get_mut(c.symbol as usize) else {
+            return;
+        };
+        let old = s.book.order(c.order_id);
+        self.out.cmd = c;
+        self.out.trades = 0;
+        self.out.taker_filled = 0;
+        let mut sink = SymSink {
+            out: &mut self.out,
+            sym_idx: c.symbol,
+            symbol_seq: &mut s.symbol_seq,
+            meta: &mut s.meta,
+            cancel_reason: reason::USER,
+            cancel_kind: kind::CANCELLED,
+        };
+        let price = has_price.then_some(Price(c.price));
+        let qty = (c.qty != 0).then_some(c.qty);
+        match s.book.modify(c.order_id, price, qty, &mut sink) {
+            Ok(_) => {
+                if let Some(o) = old {
+                    // Fill in side on the modified event.
+                    for e in self.out.events.iter_mut().rev() {
+                        if e.kind == kind::MODIFIED && e.order_id == c.order_id {
+                            e.side = o.side as u8;
+                            break;
+                        }
+                    }
+                    if self.out.want_book {
+                        self.out.book_touched.push((o.side as u8, o.price.0));
+                    }
+                }
+                self.after_match(c.symbol);
+            }
+            Err(OrderError::UnknownOrder { .. }) => {
+                // The book reported "rejected" through the sink.
+                self.stats.reject(reason::UNKNOWN_ORDER);
+            }
+            Err(_) => self.reject(c, reason::INVALID, 0),
+        }
+    }
+
+    fn mass_cancel(&mut self, c: Command) {
+        let targets: Vec<u32> = if c.symbol == ALL {
+            self.syms.iter().flatten().map(|s| s.idx).collect()
+        } else {
+            vec![c.symbol]
+        };
+        for sym in targets {
+            let ids: Vec<u64> = {
+                let Some(s) = self.sym_mut(sym) else { continue };
+                let mut ids = Vec::new();
+                for side in [Side::Buy, Side::Sell] {
+                    if c.side < 2 && side as u8 != c.side {
+                        continue;
+                    }
+                    for o in s.book.orders(side) {
+                        let acct = s.meta.get(&o.id).map_or(o.account, |m| m.account);
+                        if c.account == 0 || acct == c.account {
+                            ids.push(o.id);
+                        }
+                    }
+                }
+                for (id, st) in s.buy_stops.iter().chain(s.sell_stops.iter()) {
+                    if (c.account == 0 || st.account == c.account)
+                        && (c.side >= 2 || st.side == c.side)
+                    {
+                        ids.push(id.1);
+                    }
+                }
+                ids
+            };
+            for id in ids {
+                self.cancel_one(sym, id, kind::CANCELLED, reason::MASS_CANCEL);
+            }
+        }
+    }
+
+    fn halt(&mut self, sym: u32, why: u8, detail: i64, until: Option<u64>) {
+        let now = self.out.now;
+        let seq = self.out.cmd.seq;
+        let name = self.shared.symbol_name(sym);
+        if self.sym_mut(sym).is_none() {
+            return;
+        }
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return;
+        };
+        s.halted = true;
+        s.halted_until = until;
+        s.live.status.store(1, Ordering::Release);
+        s.symbol_seq += 1;
+        self.out.events.push(Event {
+            symbol_seq: s.symbol_seq,
+            symbol: sym,
+            kind: kind::STATUS,
+            reason: if why == reason::VOLATILITY {
+                reason::VOLATILITY
+            } else {
+                reason::HALTED
+            },
+            detail,
+            leaves_qty: until.unwrap_or(0),
+            ts_enqueued: now,
+            ts_processed: now,
+            cmd_seq: seq as u32,
+            ..Event::default()
+        });
+        self.shared.log(
+            "halt",
+            format!(
+                "{name} halted ({}{})",
+                crate::record::REASONS[why as usize],
+                if why == reason::VOLATILITY {
+                    format!(", move {detail} bps")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+
+    fn resume_symbol(&mut self, sym: u32, why: u8) {
+        let now = self.out.now;
+        let seq = self.out.cmd.seq;
+        if self.sym_mut(sym).is_none() {
+            return;
+        }
+        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
+            return;
+        };
+        if !s.halted {
+            return;
+        }
+        s.halted = false;
+        s.halted_until = None;
+        s.live.status.store(0, Ordering::Release);
+        s.symbol_seq += 1;
+        self.out.events.push(Event {
+            symbol_seq: s.symbol_seq,
+            symbol: sym,
+            kind: kind::STATUS,
+            reason: reason::TRADING,
+            detail: why as i64,
+            ts_enqueued: now,
+            ts_processed: now,
+            cmd_seq: seq as u32,
+            ..Event::default()
+        });
+        let name = self.shared.symbol_name(sym);
+        self.shared.log("halt", format!("{name} trading again"));
+    }
+
+    fn expire(&mut self, sym: u32, id: u64) {
+        self.cancel_one(sym, id, kind::EXPIRED, reason::EXPIRY);
+    }
+
+    fn end_session(&mut self) {
+        let n = self.syms.len();
+        for i in 0..n {
+            let (ids, stops) = {
+                let Some(Some(s)) = self.syms.get_mut(i) else {
+                    continue;
+                };
+                let ids = std::mem::take(&mut s.day_orders);
+                let stops: Vec<u64> = s
+                    .buy_stops
+                    .values()
+                    .chain(s.sell_stops.values())
+                    .filter(|c| c.tif == tif::DAY)
+                    .map(|c| c.order_id)
+                    .collect();
+                (ids, stops)
+            };
+            for id in ids.into_iter().chain(stops) {
+                let live =
+                    self.syms.get(i).and_then(|s| s.as_ref()).is_some_and(|s| {
+                        s.book.order(id).is_some() || s.stop_index.contains_key(&id)
+                    });
+                if live {
+                    self.expire(i as u32, id);
+                }
+            }
+        }
+    }
+
+    /// Emit book events for the levels the last command touched.
+    fn flush_book(&mut self, sym: u32) {
+        if !self.out.want_book || self.out.book_touched.is_empty() {
+            return;
+        }
+        let mut touched = std::mem::take(&mut self.out.book_touched);
+        touched.sort_unstable();
+        touched.dedup();
+        let now = self.out.now;
+        let c = self.out.cmd;
+        if let Some(Some(s)) = self.syms.get_mut(sym as usize) {
+            for &(side, px) in &touched {
+                let sides: &[Side] = match side {
+                    0 => &[Side::Buy],
+                    1 => &[Side::Sell],
+                    _ => &[Side::Buy, Side::Sell],
+                };
+                for &sd in sides {
+                    let lv = s.book.level(sd, Price(px));
+                    s.symbol_seq += 1;
+                    self.out.events.push(Event {
+                        symbol_seq: s.symbol_seq,
+                        symbol: sym,
+                        kind: kind::BOOK,
+                        side: sd as u8,
+                        price: px,
+                        qty: lv.map_or(0, |l| l.qty),
+                        leaves_qty: lv.map_or(0, |l| u64::from(l.orders)),
+                        ts_enqueued: c.ts_enqueued,
+                        ts_processed: now,
+                        cmd_seq: c.seq as u32,
+                        ..Event::default()
+                    });
+                }
+            }
+        }
+        touched.clear();
+        self.out.book_touched = touched;
+    }
+
+    /// Publish the loop's events: number them, then hand them to the poll stream and the
+    /// subscribers. Waits (never drops) while a lossless consumer is full.
+    fn publish(&mut self) {
+        let n = self.out.events.len() as u64;
+        let first = self.shared.event_seq.fetch_add(n, Ordering::Relaxed) + 1;
+        for (i, e) in self.out.events.iter_mut().enumerate() {
+            e.seq = first + i as u64;
+        }
+        self.stats.events.fetch_add(n, Ordering::Relaxed);
+        let subs = self.shared.subs.load();
+        for sub in subs.iter() {
+            sub.offer(&self.out.events, &self.shared);
+        }
+        if let Some(p) = self.events.main.as_mut() {
+            let mut rest: &[Event] = &self.out.events;
+            let mut waited = false;
+            while !rest.is_empty() {
+                let k = p.slots().min(rest.len());
+                if k > 0 {
+                    if let Ok(mut chunk) = p.write_chunk_uninit(k) {
+                        let (a, b) = chunk.as_mut_slices();
+                        let na = a.len();
+                        for (slot, e) in a.iter_mut().zip(rest) {
+                            slot.write(*e);
+                        }
+                        for (slot, e) in b.iter_mut().zip(&rest[na..]) {
+                            slot.write(*e);
+                        }
+                        // SAFETY: every slot of both slices was written just above.
+                        unsafe { chunk.commit_all() };
+                        rest = &rest[k..];
+                        continue;
+                    }
+                }
+                if self.shared.abandon.load(Ordering::Acquire) {
+                    self.stats
+                        .events_discarded
+                        .fetch_add(rest.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                if !waited {
+                    waited = true;
+                    self.stats.event_waits.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
+        self.out.events.clear();
+    }
+}
+
+/// Whether a command takes part in its order's command sequence.
+fn is_ordered(c: &Command) -> bool {
+    c.order_id != 0
+        && matches!(c.kind, cmd::SUBMIT | cmd::CANCEL | cmd::MODIFY | cmd::NOOP)
+        && c.order_seq != u32::MAX
+}
+
+fn band_violation(s: &Sym, price: i64) -> Option<i64> {
+    let reference = s.last_trade.or(s.cfg.reference_price)?;
+    let mut width = i64::MAX;
+    if let Some(t) = s.cfg.band_ticks {
+        width = width.min(t);
+    }
+    if let Some(p) = s.cfg.band_pct {
+        width = width.min((reference.unsigned_abs() as f64 * p / 100.0).floor() as i64);
+    }
+    if width == i64::MAX {
+        return None;
+    }
+    let (lo, hi) = (
+        reference.saturating_sub(width),
+        reference.saturating_add(width),
+    );
+    if price > hi {
+        Some(hi)
+    } else if price < lo {
+        Some(lo)
+    } else {
+        None
+    }
+}
+
+fn to_new_order(c: &Command) -> NewOrder {
+    NewOrder {
+        id: c.order_id,
+        side: if c.side == 0 { Side::Buy } else { Side::Sell },
+        order_type: if c.order_type == order_type::MARKET || c.order_type == order_type::STOP {
+            OrderType::Market
+        } else {
+            OrderType::Limit
+        },
+        price: Price(c.price),
+        qty: c.qty,
+        display_qty: c.display_qty,
+        tif: match c.tif {
+            tif::IOC => TimeInForce::Ioc,
+            tif::FOK => TimeInForce::Fok,
+            _ => TimeInForce::Gtc,
+        },
+        post_only: c.flags & flag::POST_ONLY != 0,
+        account: c.account,
+        stp: match c.stp {
+            1 => Some(StpMode::None),
+            2 => Some(StpMode::CancelNewest),
+            3 => Some(StpMode::CancelOldest),
+            4 => Some(StpMode::CancelBoth),
+            _ => None,
+        },
+    }
+}
