@@ -7,6 +7,8 @@ import numpy as np
 __all__ = [
     "BOOK_ORDER_DTYPE",
     "COMMAND_DTYPE",
+    "ENGINE_COMMAND_DTYPE",
+    "EVENT_DTYPE",
     "FILL_DTYPE",
     "LEVEL_DTYPE",
     "ORDER_DTYPE",
@@ -80,4 +82,63 @@ BOOK_ORDER_DTYPE = np.dtype(
         ("account", "<u4"),
         ("timestamp", "<u8"),
     ]
+)
+
+#: One engine event (112 bytes, the engine's ``Event``), as :meth:`Engine.poll` returns them.
+#: ``kind`` indexes :data:`hftbook.EVENT_KINDS`, ``reason`` :data:`hftbook.ENGINE_REASONS`,
+#: ``symbol`` :attr:`Engine.symbols`; ``side`` 0 buy / 1 sell; ``flags`` bit 0 = this fill's
+#: order was the maker, bit 1 = events were conflated away before this one.
+EVENT_DTYPE = _dtype(
+    {
+        "seq": ("<u8", 0),
+        "symbol_seq": ("<u8", 8),
+        "order_id": ("<u8", 16),
+        "client_id": ("<u8", 24),
+        "maker_id": ("<u8", 32),
+        "taker_id": ("<u8", 40),
+        "price_ticks": ("<i8", 48),
+        "qty": ("<u8", 56),
+        "leaves_qty": ("<u8", 64),
+        "detail": ("<i8", 72),
+        "ts_enqueued": ("<u8", 80),
+        "ts_processed": ("<u8", 88),
+        "account": ("<u4", 96),
+        "symbol": ("<u4", 100),
+        "cmd_seq": ("<u4", 104),
+        "kind": ("u1", 108),
+        "side": ("u1", 109),
+        "reason": ("u1", 110),
+        "flags": ("u1", 111),
+    },
+    112,
+)
+
+#: One command of :meth:`Engine.submit_batch` (96 bytes, the engine's ``Command``).
+#: ``kind``: 0 submit, 1 cancel, 2 modify. ``symbol``: index into :attr:`Engine.symbols`.
+#: ``side``: 0 buy, 1 sell. ``order_type``: 0 limit, 1 market, 2 stop, 3 stop_limit.
+#: ``tif``: 0 gtc, 1 ioc, 2 fok, 3 day, 4 gtd. ``flags``: 2 post_only (submit), 4 the modify
+#: sets ``price_ticks``. ``seq``, ``order_seq``, ``ts_enqueued`` and (on submits)
+#: ``order_id`` are filled in by the engine.
+ENGINE_COMMAND_DTYPE = _dtype(
+    {
+        "seq": ("<u8", 0),
+        "order_id": ("<u8", 8),
+        "client_id": ("<u8", 16),
+        "price_ticks": ("<i8", 24),
+        "stop_price_ticks": ("<i8", 32),
+        "qty": ("<u8", 40),
+        "display_qty": ("<u8", 48),
+        "expire_at": ("<u8", 56),
+        "ts_enqueued": ("<u8", 64),
+        "account": ("<u4", 72),
+        "symbol": ("<u4", 76),
+        "order_seq": ("<u4", 80),
+        "kind": ("u1", 84),
+        "side": ("u1", 85),
+        "order_type": ("u1", 86),
+        "tif": ("u1", 87),
+        "stp": ("u1", 88),
+        "flags": ("u1", 89),
+    },
+    96,
 )

@@ -15,14 +15,19 @@ the book exactly as it was::
 from __future__ import annotations
 
 __all__ = [
+    "Backpressure",
+    "ConfigError",
     "DataFormatError",
     "DuplicateOrderId",
+    "EngineStateError",
+    "EngineStopped",
     "HftbookError",
     "InvalidOrder",
     "InvalidPrice",
     "InvalidQuantity",
     "ReportError",
     "UnknownOrder",
+    "UnknownSymbol",
 ]
 
 
@@ -108,3 +113,62 @@ class DataFormatError(HftbookError, ValueError):
         self.path = path
         self.line = line
         self.offset = offset
+
+
+class UnknownSymbol(HftbookError, KeyError):
+    """The engine does not trade this symbol (add it with ``Engine.add_symbol``)."""
+
+
+class Backpressure(HftbookError):
+    """An engine lane stayed full: the command was not queued.
+
+    Attributes:
+        lane: ``"priority"`` or ``"normal"``.
+        shard: the shard whose lane was full.
+        waited: seconds the call waited (0 with ``on_full = "reject"``).
+        enqueued: for ``submit_batch``, rows queued before the lane refused (in row order).
+    """
+
+    def __init__(
+        self, message: str, lane: str, shard: int, waited: float, enqueued: int
+    ) -> None:
+        super().__init__(message)
+        self.lane = lane
+        self.shard = shard
+        self.waited = waited
+        self.enqueued = enqueued
+
+
+class EngineStopped(HftbookError, RuntimeError):
+    """The engine is stopping or stopped and takes no new commands."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class EngineStateError(HftbookError, RuntimeError):
+    """A lifecycle call in the wrong state (start twice, resume while running, ...)."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class ConfigError(HftbookError, ValueError):
+    """An engine configuration breaks a rule.
+
+    Attributes:
+        key: the dotted key (``"symbols.AAPL.band_pct"``).
+        value: the value as written.
+        rule: the rule it breaks.
+        file: the file it came from, or None.
+    """
+
+    def __init__(
+        self, message: str, key: str, value: str, rule: str, file: str | None = None
+    ) -> None:
+        super().__init__(message, field=key, value=value)
+        self.key = key
+        self.rule = rule
+        self.file = file

@@ -1654,6 +1654,11 @@ impl Engine {
         self.shared.breaker.load(Ordering::Acquire)
     }
 
+    /// The symbol of an order id this engine issued.
+    pub fn order_symbol(&self, order_id: u64) -> Option<u32> {
+        self.shared.routes.symbol(order_id)
+    }
+
     /// Orders issued so far (the next id minus one).
     pub fn orders_issued(&self) -> u64 {
         self.shared.next_order_id.load(Ordering::Relaxed) - 1

@@ -238,9 +238,14 @@ impl ReportSink for SymSink<'_> {
                 e.order_id = id;
                 e.client_id = c.client_id;
                 e.account = c.account;
-                e.side = c.side;
-                e.price = c.price;
-                e.qty = c.qty;
+                // A refused cancel or modify is not about a side or a price.
+                if c.kind == cmd::SUBMIT {
+                    e.side = c.side;
+                    e.price = c.price;
+                    e.qty = c.qty;
+                } else {
+                    e.side = 2;
+                }
                 e.reason = match why {
                     RejectReason::FokNotFillable => reason::FOK_NOT_FILLABLE,
                     RejectReason::PostOnlyWouldTake => reason::POST_ONLY_WOULD_TAKE,

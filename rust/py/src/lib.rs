@@ -15,9 +15,10 @@ use numpy::{
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
 
 mod convert;
+mod engine;
 mod errors;
 mod fastcall;
 mod itch;
@@ -1038,6 +1039,13 @@ pub struct PyBookReader {
     spec: Spec,
 }
 
+impl PyBookReader {
+    /// A reader over `reader` with the instrument's conversions.
+    pub(crate) fn from_parts(reader: BookReader, spec: Spec) -> PyBookReader {
+        PyBookReader { reader, spec }
+    }
+}
+
 #[pymethods]
 impl PyBookReader {
     /// `(seq, best_bid, best_ask)`: a consistent pair as of one operation (Levels or None).
@@ -1191,6 +1199,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOrderBook>()?;
     fastcall::install(m.py())?;
     m.add_class::<PyBookReader>()?;
+    m.add_class::<engine::PyEngineCore>()?;
+    m.add_class::<engine::PySubscription>()?;
+    m.add(
+        "EVENT_KINDS",
+        PyTuple::new(m.py(), hftbook_engine::EVENT_KINDS)?,
+    )?;
+    m.add(
+        "ENGINE_REASONS",
+        PyTuple::new(m.py(), hftbook_engine::REASONS)?,
+    )?;
     m.add_class::<PyExecutionReport>()?;
     objects::install_report_alloc(m.py())?;
     convert::init_int_layout(m.py())?;

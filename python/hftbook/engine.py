@@ -1,0 +1,526 @@
+"""The multi-symbol trading engine: shards, lanes, events, lifecycle and hot-reloaded config.
+
+Example::
+
+    >>> import hftbook as hb
+    >>> with hb.Engine(symbols={"AAPL": {"tick_size": "0.01"}}) as engine:
+    ...     bid = engine.submit("AAPL", "buy", price="100.00", qty=5, client_id=7)
+    ...     ask = engine.submit("AAPL", "sell", price="100.00", qty=3)
+    ...     engine.stop()
+    ...     events = list(engine.events())
+    >>> [(e.kind, e.order_id == bid, e.qty) for e in events if e.kind == "fill"]
+    [('fill', False, 3), ('fill', True, 3)]
+    >>> events[-2].price, events[-2].client_id, events[-2].leaves_qty
+    (Decimal('100.00'), 7, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from hftbook import _core
+from hftbook._dtypes import ENGINE_COMMAND_DTYPE
+from hftbook.exceptions import ConfigError, HftbookError
+
+__all__ = ["EVENT_KINDS", "ENGINE_REASONS", "Engine", "Event", "Subscription"]
+
+#: Event kind names, indexed by the numpy ``kind`` column.
+EVENT_KINDS: tuple[str, ...] = tuple(_core.EVENT_KINDS)
+#: Engine reason names, indexed by the numpy ``reason`` column ("" = none).
+ENGINE_REASONS: tuple[str, ...] = tuple(_core.ENGINE_REASONS)
+
+_log = logging.getLogger("hftbook")
+_SIDES = ("buy", "sell")
+_BREAKER = ("closed", "open", "half_open")
+
+
+class Event:
+    """One engine event as an object (``Engine.poll`` gives the same data as numpy rows).
+
+    Attributes: ``seq``, ``symbol`` (str), ``symbol_seq``, ``kind`` (str), ``order_id``,
+    ``client_id``, ``account``, ``side`` ("buy"/"sell", None when not about a side),
+    ``price`` (Decimal, None when no price), ``price_ticks``, ``qty``, ``leaves_qty``,
+    ``maker_id``, ``taker_id``, ``reason`` (str, "" for none), ``text``, ``ts_enqueued``,
+    ``ts_processed``, ``is_maker``, ``gap``.
+    """
+
+    __slots__ = (
+        "account",
+        "client_id",
+        "detail",
+        "gap",
+        "is_maker",
+        "kind",
+        "leaves_qty",
+        "maker_id",
+        "order_id",
+        "price",
+        "price_ticks",
+        "qty",
+        "reason",
+        "seq",
+        "side",
+        "symbol",
+        "symbol_seq",
+        "taker_id",
+        "text",
+        "ts_enqueued",
+        "ts_processed",
+    )
+
+    seq: int
+    symbol: str
+    symbol_seq: int
+    kind: str
+    order_id: int
+    client_id: int
+    account: int
+    side: str | None
+    price: Decimal | None
+    price_ticks: int
+    qty: int
+    leaves_qty: int
+    maker_id: int
+    taker_id: int
+    reason: str
+    text: str
+    detail: int
+    ts_enqueued: int
+    ts_processed: int
+    is_maker: bool
+    gap: bool
+
+    def __repr__(self) -> str:
+        parts = [f"seq={self.seq}", f"kind={self.kind!r}", f"symbol={self.symbol!r}"]
+        if self.order_id:
+            parts.append(f"order_id={self.order_id}")
+        if self.side is not None:
+            parts.append(f"side={self.side!r}")
+        if self.price is not None:
+            parts.append(f"price={self.price}")
+        if self.qty:
+            parts.append(f"qty={self.qty}")
+        if self.reason:
+            parts.append(f"reason={self.reason!r}")
+        return "Event(" + ", ".join(parts) + ")"
+
+
+_PRICED = {"accepted", "rejected", "fill", "cancelled", "modified", "triggered", "expired",
+           "trade", "book"}
+_SIDED = _PRICED
+
+
+def _price(ticks: int, tick: Decimal) -> Decimal:
+    return (ticks * tick).quantize(tick) if tick.as_tuple().exponent < 0 else ticks * tick
+
+
+def _text(ev: Event, tick: Decimal) -> str:
+    r = ev.reason
+    if ev.kind == "rejected":
+        if r == "price_band":
+            return (
+                f"price {ev.price} is outside the price band: the limit is "
+                f"{_price(ev.detail, tick)}"
+            )
+        if r == "halted":
+            return f"{ev.symbol} is halted: new orders are rejected, cancels work"
+        if r == "breaker_open":
+            return "the engine circuit breaker is open: new orders are rejected"
+        if r == "unknown_order":
+            return f"order {ev.order_id} is not open"
+        if r == "paused":
+            return "the engine is paused and rejects new orders"
+        if r == "shutdown":
+            return "the engine stopped before this command ran"
+        return r.replace("_", " ")
+    if ev.kind == "status":
+        if r == "volatility":
+            return f"{ev.symbol} halted: last trade moved {ev.detail} bps within the halt window"
+        if r == "halted":
+            return f"{ev.symbol} halted by an operator"
+        if r == "trading":
+            return f"{ev.symbol} trading"
+    if ev.kind == "engine":
+        if r == "breaker":
+            return f"circuit breaker {_BREAKER[ev.detail % 3]}"
+        if r == "pause":
+            return "engine paused" if ev.detail else "engine resumed"
+        if r == "config_applied":
+            return "configuration reloaded"
+        if r == "config_rejected":
+            return "configuration rejected; the running configuration stays"
+    return r.replace("_", " ")
+
+
+class Subscription:
+    """A running subscriber: a dispatcher thread calling ``callback`` with batches."""
+
+    def __init__(self, engine: Engine, core: Any, callback: Callable[[Any], object],
+                 as_array: bool) -> None:
+        self._engine = engine
+        self._core = core
+        self._callback = callback
+        self._as_array = as_array
+        self._stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="hftbook-dispatch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            arr = self._core.pop(65536, 0.05)
+            if len(arr):
+                batch: Any = arr if self._as_array else self._engine.to_events(arr)
+                try:
+                    self._callback(batch)
+                except BaseException as e:  # noqa: BLE001 - reported, never kills the engine
+                    self.errors.append(e)
+                    _log.exception("hftbook subscriber callback raised")
+            self._engine._pump_logs()
+        # Deliver what is left.
+        arr = self._core.pop(65536, 0.0)
+        if len(arr):
+            self._callback(arr if self._as_array else self._engine.to_events(arr))
+
+    @property
+    def conflated(self) -> int:
+        """Events this subscriber lost to conflation (``conflate=True`` only)."""
+        return int(self._core.conflated)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the dispatcher (after delivering what is queued) and unsubscribe."""
+        self._stop.set()
+        self._thread.join(timeout)
+        self._core.close()
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def _load(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    if config is None:
+        return {}, None
+    if isinstance(config, Mapping):
+        return dict(config), None
+    path = Path(config)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}", "(file)", str(path),
+                          "must be a readable TOML file", str(path)) from e
+    try:
+        return tomllib.loads(text), str(path)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}", "(syntax)", "", str(e), str(path)) from e
+
+
+class Engine(_core.EngineCore):
+    """A multi-symbol trading engine: one thread per shard owns its symbols' books.
+
+    Args:
+        config: a TOML file path (``hftbook.toml``) or a dict of the same shape
+            (``{"engine": {...}, "breaker": {...}, "symbols": {"AAPL": {...}}}``).
+        symbols: symbol → options (``tick_size``, ``lot_size``, ``min_qty``, ``max_qty``,
+            ``band_pct``, ``band_ticks``, ``reference_price``, ``halt_pct``,
+            ``halt_window_ms``, ``halt_duration_ms``, ``shard``, ``stp``); merged over the
+            config's ``[symbols]``.
+        shards: shard threads (restart-only).
+        **options: any ``[engine]`` key (``batch_size``, ``on_full``, ``lane_capacity``, ...)
+            or ``breaker`` (a dict of ``[breaker]`` keys).
+
+    Events arrive three ways: :meth:`poll` (numpy, fastest), :meth:`events` (objects) and
+    :meth:`subscribe` (a callback on a dispatcher thread, with filters applied in Rust).
+    """
+
+    _config_path: str | None
+    _config_dict: dict[str, Any]
+    _tick_cache: dict[int, Decimal]
+    _watch: threading.Thread | None
+    _watch_stop: threading.Event
+
+    def __new__(
+        cls,
+        config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+        *,
+        symbols: Mapping[str, Mapping[str, Any]] | None = None,
+        shards: int | None = None,
+        **options: Any,
+    ) -> Engine:
+        base, path = _load(config)
+        extra: dict[str, Any] = {}
+        engine_opts = {k: v for k, v in options.items() if k != "breaker"}
+        if shards is not None:
+            engine_opts["shards"] = shards
+        if engine_opts:
+            extra["engine"] = engine_opts
+        if "breaker" in options:
+            extra["breaker"] = options["breaker"]
+        if symbols:
+            extra["symbols"] = {k: dict(v) for k, v in symbols.items()}
+        merged = _merge(base, extra)
+        self = super().__new__(cls, merged, path)
+        self._config_path = path
+        self._config_dict = merged
+        self._tick_cache = {}
+        self._watch = None
+        self._watch_stop = threading.Event()
+        return self
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        """Start the shard threads. Returns the engine."""
+        self._start()
+        self._pump_logs()
+        return self
+
+    def pause(self) -> None:
+        """Pause matching: cancels still run; new orders queue (or are rejected, per
+        ``paused_orders``)."""
+        self._pause()
+        self._pump_logs()
+
+    def resume(self, symbol: str | None = None) -> None:
+        """Resume the engine after :meth:`pause`, or a halted ``symbol``."""
+        if symbol is None:
+            self._resume()
+        else:
+            self._resume_symbol(symbol)
+        self._pump_logs()
+
+    def stop(self, drain: bool = True, timeout: float = 5.0) -> dict[str, Any]:
+        """Stop intake, drain every lane (or refuse what is queued with ``drain=False``),
+        join every thread. Returns what it did: ``drained``, ``refused``,
+        ``events_discarded``, ``clean``."""
+        self.stop_watching()
+        drained, refused, discarded, clean = self._stop(drain, timeout)
+        self._pump_logs()
+        return {"drained": drained, "refused": refused, "events_discarded": discarded,
+                "clean": clean}
+
+    def __enter__(self) -> Engine:
+        if self.state == "created":
+            self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def add_symbol(self, symbol: str, **options: Any) -> int:
+        """Add a symbol (also while running). Returns its index in :attr:`symbols`."""
+        idx = int(self._add_symbol(symbol, options))
+        self._config_dict.setdefault("symbols", {})[symbol] = dict(options)
+        self._pump_logs()
+        return idx
+
+    # -- events ------------------------------------------------------------------------------
+
+    def tick_size(self, symbol: int | str) -> Decimal:
+        """A symbol's tick size."""
+        idx = symbol if isinstance(symbol, int) else self.symbols.index(symbol)
+        t = self._tick_cache.get(idx)
+        if t is None:
+            t = Decimal(self.tick_sizes[idx])
+            self._tick_cache[idx] = t
+        return t
+
+    def to_events(self, rows: np.ndarray) -> list[Event]:
+        """Numpy event rows (``EVENT_DTYPE``) as :class:`Event` objects."""
+        names = self.symbols
+        out: list[Event] = []
+        for r in rows.tolist():
+            (seq, symbol_seq, order_id, client_id, maker_id, taker_id, price_ticks, qty,
+             leaves_qty, detail, ts_enq, ts_proc, account, symbol, _cmd, kind, side, reason,
+             flags) = r
+            ev = Event.__new__(Event)
+            ev.seq = seq
+            ev.symbol = names[symbol] if symbol < len(names) else ""
+            ev.symbol_seq = symbol_seq
+            ev.kind = EVENT_KINDS[kind]
+            ev.order_id = order_id
+            ev.client_id = client_id
+            ev.account = account
+            priced = ev.kind in _PRICED and symbol < len(names)
+            ev.side = _SIDES[side] if priced and side < 2 else None
+            tick = self.tick_size(symbol) if symbol < len(names) else Decimal(1)
+            ev.price_ticks = price_ticks
+            ev.price = _price(price_ticks, tick) if priced and ev.kind != "engine" else None
+            if ev.kind in ("accepted", "cancelled", "expired") and abs(price_ticks) >= 2**62 - 1:
+                ev.price = None  # market order sentinel
+            ev.qty = qty
+            ev.leaves_qty = leaves_qty
+            ev.maker_id = maker_id
+            ev.taker_id = taker_id
+            ev.reason = ENGINE_REASONS[reason] if reason < len(ENGINE_REASONS) else "?"
+            ev.detail = detail
+            ev.ts_enqueued = ts_enq
+            ev.ts_processed = ts_proc
+            ev.is_maker = bool(flags & 1)
+            ev.gap = bool(flags & 2)
+            ev.text = _text(ev, tick)
+            out.append(ev)
+        return out
+
+    def events(self, max_events: int | None = None, timeout: float = 0.0) -> Iterator[Event]:
+        """Iterate over events as objects until none arrives within ``timeout`` seconds
+        (or ``max_events`` were given)."""
+        given = 0
+        while max_events is None or given < max_events:
+            want = 65536 if max_events is None else min(65536, max_events - given)
+            arr = self.poll(want, timeout)
+            self._pump_logs()
+            if not len(arr):
+                return
+            for ev in self.to_events(arr):
+                yield ev
+                given += 1
+
+    def subscribe(
+        self,
+        callback: Callable[[Any], object],
+        kinds: Iterable[str] | None = None,
+        symbols: Iterable[str] | None = None,
+        accounts: Iterable[int] | None = None,
+        *,
+        capacity: int = 65536,
+        conflate: bool = False,
+        as_array: bool = False,
+    ) -> Subscription:
+        """Call ``callback(batch)`` from a dispatcher thread with each batch of matching
+        events (a list of :class:`Event`, or a numpy array with ``as_array=True``).
+
+        Filters run in Rust. A lossless subscriber (the default) that falls behind makes the
+        engine wait (backpressure reaches the producers); ``conflate=True`` (market data)
+        drops events instead and marks the next one ``gap=True``.
+        """
+        mask = 0
+        for k in kinds or ():
+            if k not in EVENT_KINDS:
+                raise HftbookError(f"kinds: {k!r} is not an event kind ({', '.join(EVENT_KINDS)})",
+                                   field="kinds", value=k)
+            mask |= 1 << EVENT_KINDS.index(k)
+        syms = None
+        if symbols is not None:
+            syms = []
+            for s in symbols:
+                if s not in self.symbols:
+                    from hftbook.exceptions import UnknownSymbol
+
+                    raise UnknownSymbol(f"symbol {s!r} is not traded by this engine", "symbols", s)
+                syms.append(self.symbols.index(s))
+        accts = None if accounts is None else [int(a) for a in accounts]
+        core = self._subscribe(mask, syms, accts, capacity, conflate)
+        return Subscription(self, core, callback, as_array)
+
+    # -- config ------------------------------------------------------------------------------
+
+    def reload_config(self, config: str | os.PathLike[str] | Mapping[str, Any] | None = None
+                      ) -> dict[str, list[str]]:
+        """Re-read the config file (or apply ``config``): safe changes apply between
+        batches; restart-only changes are reported, not applied; an invalid config raises
+        :class:`ConfigError`, emits an engine event and leaves the running config as it was.
+        """
+        source = config if config is not None else self._config_path
+        if source is None:
+            raise ConfigError("reload_config: this engine has no config file; pass one",
+                              "(file)", "None", "a path or a dict is needed")
+        try:
+            new, path = _load(source)
+        except ConfigError as e:
+            self._config_rejected(e.key, str(e.value), e.rule, e.file)
+            self._pump_logs()
+            raise
+        applied, restart_only, added = self._reload(new, path)
+        self._pump_logs()
+        return {"applied": list(applied), "restart_only": list(restart_only),
+                "added_symbols": list(added)}
+
+    def watch_config(self, interval: float = 1.0) -> None:
+        """Reload the config file whenever it changes (checked every ``interval`` s)."""
+        if self._config_path is None:
+            raise ConfigError("watch_config: this engine has no config file", "(file)", "None",
+                              "create the engine from a TOML path")
+        path = Path(self._config_path)
+        self._watch_stop.clear()
+
+        def loop() -> None:
+            last = path.stat().st_mtime_ns if path.exists() else 0
+            while not self._watch_stop.wait(interval):
+                try:
+                    m = path.stat().st_mtime_ns
+                except OSError:
+                    continue
+                if m != last:
+                    last = m
+                    try:
+                        self.reload_config()
+                    except HftbookError:
+                        pass  # reported as an engine event and a log line
+
+        self._watch = threading.Thread(target=loop, name="hftbook-config-watch", daemon=True)
+        self._watch.start()
+
+    def stop_watching(self) -> None:
+        """Stop the config file watcher."""
+        self._watch_stop.set()
+        if self._watch is not None:
+            self._watch.join(5)
+            self._watch = None
+
+    # -- stats and logs ----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, lane depths and high-water marks, backpressure, breaker state, latency
+        percentiles per stage (queue wait, match, publish) and CPU time, per shard and in
+        total."""
+        s: dict[str, Any] = self._stats()
+        shards = s["shards"]
+        s["commands"] = sum(x["commands"] for x in shards)
+        s["events"] = sum(x["events"] for x in shards)
+        rej: dict[str, int] = {}
+        for x in shards:
+            for k, v in x["rejections"].items():
+                rej[k] = rej.get(k, 0) + v
+        s["rejections"] = rej
+        s["cpu_seconds"] = sum(x["cpu_seconds"] for x in shards)
+        self._pump_logs()
+        return s
+
+    def last_trade(self, symbol: str) -> Decimal | None:
+        """The symbol's last trade price (read lock-free), or None."""
+        ticks, _n, _halted = self._live(symbol)
+        return None if ticks is None else _price(ticks, self.tick_size(symbol))
+
+    def is_halted(self, symbol: str) -> bool:
+        """Whether the symbol is halted now."""
+        return bool(self._live(symbol)[2])
+
+    def _pump_logs(self) -> None:
+        for topic, message, ts in self._drain_logs():
+            _log.info(message, extra={"hftbook_topic": topic, "hftbook_ts_ns": ts})
+
+    def commands_array(self, n: int) -> np.ndarray:
+        """An empty (zeroed) command array of ``n`` rows for :meth:`submit_batch`."""
+        return np.zeros(n, dtype=ENGINE_COMMAND_DTYPE)
+
+    def __repr__(self) -> str:
+        return f"Engine(state={self.state!r}, shards={self.shards}, symbols={list(self.symbols)})"
+

@@ -1,0 +1,1002 @@
+//! Binding of `hftbook-engine`: `EngineCore` (subclassed by `hftbook.Engine` in Python) and
+//! `Subscription`. Prices cross in currency units (converted with the symbol's tick size) or
+//! in ticks; events leave as numpy arrays of `hftbook.EVENT_DTYPE`, no per-event objects.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hftbook_core::{ErrorKind, Side, TickSize};
+use hftbook_engine::engine::{STATE_NAMES, STATE_PAUSED};
+use hftbook_engine::record::{order_type as ot, tif as tf};
+use hftbook_engine::{
+    Command, ConfigError, Engine, EngineConfig, EngineError, Event, Filter, OrderRequest,
+    Subscription,
+};
+use numpy::PyArray1;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use rustc_hash::FxHashSet;
+use zerocopy::IntoBytes;
+
+use crate::convert::{self, decimal_type, Spec};
+use crate::errors::raise;
+use crate::{bytes_as, dtype, run_detached, PyBookReader};
+
+static EVENT_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static ENGINE_COMMAND_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static EXC: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static BACKPRESSURE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STOPPED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONFIG_ERR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static UNKNOWN_SYMBOL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STATE_ERR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn exc<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyType>> {
+    cell.import(py, "hftbook.exceptions", name)
+}
+
+fn make(obj: PyResult<Bound<'_, PyAny>>) -> PyErr {
+    match obj {
+        Ok(obj) => PyErr::from_value(obj),
+        Err(e) => e,
+    }
+}
+
+/// Map an engine error to its Python exception (one place).
+pub(crate) fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        EngineError::UnknownSymbol(s) => make(
+            exc(py, &UNKNOWN_SYMBOL, "UnknownSymbol")
+                .and_then(|c| c.call1((msg, "symbol", s, None::<usize>))),
+        ),
+        EngineError::DuplicateSymbol(s) => raise(
+            py,
+            ErrorKind::InvalidOrder,
+            msg,
+            Some("symbol"),
+            Some(PyString::new(py, &s).into_any().unbind()),
+            None,
+        ),
+        EngineError::Invalid { field, value, .. } => {
+            let kind = match field {
+                "price" | "stop_price" => ErrorKind::InvalidPrice,
+                "qty" | "display_qty" => ErrorKind::InvalidQuantity,
+                _ => ErrorKind::InvalidOrder,
+            };
+            raise(
+                py,
+                kind,
+                msg,
+                Some(field),
+                Some(PyString::new(py, &value).into_any().unbind()),
+                None,
+            )
+        }
+        EngineError::InvalidRow {
+            row, field, value, ..
+        } => {
+            let kind = match field {
+                "price" | "stop_price" => ErrorKind::InvalidPrice,
+                "qty" | "display_qty" => ErrorKind::InvalidQuantity,
+                _ => ErrorKind::InvalidOrder,
+            };
+            raise(
+                py,
+                kind,
+                msg,
+                Some(field),
+                Some(PyString::new(py, &value).into_any().unbind()),
+                Some(row),
+            )
+        }
+        EngineError::Backpressure {
+            lane,
+            shard,
+            waited_us,
+            enqueued,
+        } => make(
+            exc(py, &BACKPRESSURE, "Backpressure")
+                .and_then(|c| c.call1((msg, lane, shard, waited_us as f64 / 1e6, enqueued))),
+        ),
+        EngineError::NotRunning { state } => {
+            make(exc(py, &STOPPED, "EngineStopped").and_then(|c| c.call1((msg, state))))
+        }
+        EngineError::UnknownOrder(id) => raise(
+            py,
+            ErrorKind::UnknownOrder,
+            msg,
+            Some("order_id"),
+            Some(
+                id.into_pyobject(py)
+                    .map_or_else(|_| py.None(), |v| v.into_any().unbind()),
+            ),
+            None,
+        ),
+        EngineError::Lifecycle { state, .. } => {
+            make(exc(py, &STATE_ERR, "EngineStateError").and_then(|c| c.call1((msg, state))))
+        }
+        EngineError::Config(c) => config_error(py, &c),
+        _ => make(exc(py, &EXC, "HftbookError").and_then(|c| c.call1((msg,)))),
+    }
+}
+
+fn config_error(py: Python<'_>, c: &ConfigError) -> PyErr {
+    make(exc(py, &CONFIG_ERR, "ConfigError").and_then(|cls| {
+        cls.call1((
+            c.to_string(),
+            c.key.clone(),
+            c.value.clone(),
+            c.rule.clone(),
+            c.file.clone(),
+        ))
+    }))
+}
+
+/// A Python value (dict, list, str, int, float, bool, Decimal) as a TOML value.
+fn to_toml(py: Python<'_>, key: &str, v: &Bound<'_, PyAny>) -> PyResult<toml::Value> {
+    if v.is_instance_of::<PyBool>() {
+        return Ok(toml::Value::Boolean(v.extract()?));
+    }
+    if let Ok(i) = v.cast::<PyInt>() {
+        return Ok(toml::Value::Integer(i.extract().map_err(|_| {
+            config_error(
+                py,
+                &ConfigError {
+                    file: None,
+                    key: key.into(),
+                    value: i.to_string(),
+                    rule: "must fit a 64-bit integer".into(),
+                },
+            )
+        })?));
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return Ok(toml::Value::Float(f.value()));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(toml::Value::String(s.to_str()?.to_owned()));
+    }
+    if v.is_instance(decimal_type(py)?)? {
+        let text: String = v.call_method1("__format__", ("f",))?.extract()?;
+        return Ok(toml::Value::String(text));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut t = toml::Table::new();
+        for (k, val) in d.iter() {
+            let k: String = k.str()?.to_string();
+            let sub = if key.is_empty() {
+                k.clone()
+            } else {
+                format!("{key}.{k}")
+            };
+            if val.is_none() {
+                continue;
+            }
+            t.insert(k, to_toml(py, &sub, &val)?);
+        }
+        return Ok(toml::Value::Table(t));
+    }
+    if let Ok(l) = v.cast::<PyList>() {
+        let mut a = Vec::new();
+        for (i, x) in l.iter().enumerate() {
+            a.push(to_toml(py, &format!("{key}[{i}]"), &x)?);
+        }
+        return Ok(toml::Value::Array(a));
+    }
+    Err(config_error(
+        py,
+        &ConfigError {
+            file: None,
+            key: key.into(),
+            value: v.repr().map_or_else(|_| "?".into(), |r| r.to_string()),
+            rule: "must be a table, list, string, number or boolean".into(),
+        },
+    ))
+}
+
+fn parse_config(
+    py: Python<'_>,
+    config: &Bound<'_, PyAny>,
+    file: Option<&str>,
+) -> PyResult<EngineConfig> {
+    let v = to_toml(py, "", config)?;
+    let toml::Value::Table(t) = v else {
+        return Err(PyTypeError::new_err("config must be a dict"));
+    };
+    EngineConfig::from_table(&t, file).map_err(|e| config_error(py, &e))
+}
+
+/// The engine's Rust side. Use `hftbook.Engine`.
+#[pyclass(name = "EngineCore", module = "hftbook._core", subclass, frozen)]
+pub struct PyEngineCore {
+    engine: Arc<Engine>,
+    specs: RwLock<Vec<(Spec, String)>>,
+}
+
+impl std::fmt::Debug for PyEngineCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PyEngineCore").finish()
+    }
+}
+
+fn code(py: Python<'_>, field: &str, v: &Bound<'_, PyAny>, names: &[&str]) -> PyResult<u8> {
+    if let Ok(s) = v.cast::<PyString>() {
+        let s = s.to_str()?.to_ascii_lowercase();
+        if let Some(i) = names.iter().position(|n| *n == s) {
+            return Ok(i as u8);
+        }
+    } else if !v.is_instance_of::<PyBool>() {
+        if let Some(i) = convert::exact_i64(v) {
+            if (0..names.len() as i64).contains(&i) {
+                return Ok(i as u8);
+            }
+        }
+    }
+    Err(raise(
+        py,
+        ErrorKind::InvalidOrder,
+        format!(
+            "{field} {} is not valid: use one of {}",
+            v.repr().map_or_else(|_| "?".into(), |r| r.to_string()),
+            names.join(", ")
+        ),
+        Some(field),
+        Some(v.clone().unbind()),
+        None,
+    ))
+}
+
+fn uint(py: Python<'_>, field: &str, v: &Bound<'_, PyAny>, max: u64) -> PyResult<u64> {
+    if !v.is_instance_of::<PyBool>() {
+        if let Some(i) = convert::exact_i64(v) {
+            if i >= 0 && (i as u64) <= max {
+                return Ok(i as u64);
+            }
+        } else if let Ok(i) = v.extract::<u64>() {
+            if i <= max {
+                return Ok(i);
+            }
+        }
+    }
+    let kind = if field.ends_with("qty") {
+        ErrorKind::InvalidQuantity
+    } else {
+        ErrorKind::InvalidOrder
+    };
+    Err(raise(
+        py,
+        kind,
+        format!(
+            "{field} {} must be an integer between 0 and {max}",
+            v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+        ),
+        Some(field),
+        Some(v.clone().unbind()),
+        None,
+    ))
+}
+
+impl PyEngineCore {
+    fn symbol(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<u32> {
+        if let Ok(s) = v.cast::<PyString>() {
+            let name = s.to_str()?;
+            return self
+                .engine
+                .symbol_index(name)
+                .ok_or_else(|| engine_error(py, EngineError::UnknownSymbol(name.to_owned())));
+        }
+        if !v.is_instance_of::<PyBool>() {
+            if let Some(i) = convert::exact_i64(v) {
+                if i >= 0 && (i as usize) < self.engine.symbols().entries.len() {
+                    return Ok(i as u32);
+                }
+            }
+        }
+        Err(engine_error(
+            py,
+            EngineError::UnknownSymbol(v.str().map_or_else(|_| "?".into(), |s| s.to_string())),
+        ))
+    }
+
+    fn spec(&self, idx: u32) -> Spec {
+        if let Ok(g) = self.specs.read() {
+            if let Some((s, _)) = g.get(idx as usize) {
+                return *s;
+            }
+        }
+        let table = self.engine.symbols();
+        let mut g = self.specs.write().unwrap_or_else(|p| p.into_inner());
+        for e in table.entries.iter().skip(g.len()) {
+            g.push((Spec::new(e.cfg.tick, e.cfg.lot_size), e.name.clone()));
+        }
+        g.get(idx as usize)
+            .map_or_else(|| Spec::new(TickSize::CENT, 1), |(s, _)| *s)
+    }
+
+    fn price(
+        &self,
+        py: Python<'_>,
+        idx: u32,
+        field: &'static str,
+        price: Option<&Bound<'_, PyAny>>,
+        ticks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<i64>> {
+        let spec = self.spec(idx);
+        match (price, ticks) {
+            (Some(p), None) if !p.is_none() => {
+                let t = spec.price(py, p).map_err(|e| rename_field(py, e, field))?;
+                Ok(Some(t.0))
+            }
+            (None, Some(t)) if !t.is_none() => Ok(Some(
+                spec.price_ticks(py, t)
+                    .map_err(|e| rename_field(py, e, field))?
+                    .0,
+            )),
+            (Some(p), Some(t)) if !p.is_none() && !t.is_none() => Err(raise(
+                py,
+                ErrorKind::InvalidOrder,
+                format!("give {field} or {field}_ticks, not both"),
+                Some(field),
+                None,
+                None,
+            )),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn rename_field(py: Python<'_>, e: PyErr, field: &'static str) -> PyErr {
+    if field != "price" {
+        let v = e.value(py);
+        let _ = v.setattr("field", field);
+    }
+    e
+}
+
+#[pymethods]
+impl PyEngineCore {
+    #[new]
+    #[pyo3(signature = (config, file=None))]
+    fn new(py: Python<'_>, config: &Bound<'_, PyAny>, file: Option<&str>) -> PyResult<Self> {
+        let cfg = parse_config(py, config, file)?;
+        let engine = Engine::new(cfg).map_err(|e| engine_error(py, e))?;
+        Ok(PyEngineCore {
+            engine: Arc::new(engine),
+            specs: RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Add a symbol: `options` as in the `[symbols.NAME]` table. Returns its index.
+    #[pyo3(signature = (symbol, options))]
+    fn _add_symbol(
+        &self,
+        py: Python<'_>,
+        symbol: &str,
+        options: &Bound<'_, PyDict>,
+    ) -> PyResult<u32> {
+        let v = to_toml(py, &format!("symbols.{symbol}"), options)?;
+        let toml::Value::Table(t) = v else {
+            return Err(PyTypeError::new_err("options must be a dict"));
+        };
+        let cfg = hftbook_engine::config::parse_symbol(None, &format!("symbols.{symbol}"), &t)
+            .map_err(|e| config_error(py, &e))?;
+        self.engine
+            .add_symbol(symbol, cfg)
+            .map_err(|e| engine_error(py, e))
+    }
+
+    /// Symbol names, by index.
+    #[getter]
+    fn symbols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let t = self.engine.symbols();
+        PyTuple::new(py, t.entries.iter().map(|e| e.name.clone()))
+    }
+
+    /// Shard of each symbol, by index.
+    #[getter]
+    fn symbol_shards<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let t = self.engine.symbols();
+        PyTuple::new(py, t.entries.iter().map(|e| e.shard))
+    }
+
+    /// Tick size of each symbol (decimal text), by index.
+    #[getter]
+    fn tick_sizes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let t = self.engine.symbols();
+        PyTuple::new(py, t.entries.iter().map(|e| e.cfg.tick.to_string()))
+    }
+
+    /// Number of shards.
+    #[getter]
+    fn shards(&self) -> usize {
+        self.engine.shards()
+    }
+
+    /// "created", "running", "paused", "stopping" or "stopped".
+    #[getter]
+    fn state(&self) -> &'static str {
+        STATE_NAMES[self.engine.state() as usize]
+    }
+
+    /// Engine time, ns (the time base of `expire_at`).
+    fn now(&self) -> u64 {
+        self.engine.now()
+    }
+
+    fn _start(&self, py: Python<'_>) -> PyResult<()> {
+        self.engine.start().map_err(|e| engine_error(py, e))
+    }
+    fn _pause(&self, py: Python<'_>) -> PyResult<()> {
+        self.engine.pause().map_err(|e| engine_error(py, e))
+    }
+    fn _resume(&self, py: Python<'_>) -> PyResult<()> {
+        if self.engine.state() != STATE_PAUSED {
+            return Err(engine_error(
+                py,
+                EngineError::Lifecycle {
+                    action: "resume",
+                    state: STATE_NAMES[self.engine.state() as usize],
+                },
+            ));
+        }
+        self.engine.resume().map_err(|e| engine_error(py, e))
+    }
+    /// `(drained, refused, events_discarded, clean)`.
+    fn _stop(&self, py: Python<'_>, drain: bool, timeout: f64) -> PyResult<(u64, u64, u64, bool)> {
+        let e = self.engine.clone();
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let r = run_detached(py, move || e.stop(drain, t))?;
+        Ok((r.drained, r.refused, r.events_discarded, r.clean))
+    }
+
+    /// Submit an order; returns its engine order id at once (the outcome comes as events).
+    #[pyo3(signature = (symbol, side, price=None, qty=None, *, order_type=None, tif=None, stop_price=None, expire_at=None, display_qty=None, post_only=false, stp=None, account=0, client_id=0, urgent=false, price_ticks=None, stop_price_ticks=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        py: Python<'_>,
+        symbol: &Bound<'_, PyAny>,
+        side: &Bound<'_, PyAny>,
+        price: Option<&Bound<'_, PyAny>>,
+        qty: Option<&Bound<'_, PyAny>>,
+        order_type: Option<&Bound<'_, PyAny>>,
+        tif: Option<&Bound<'_, PyAny>>,
+        stop_price: Option<&Bound<'_, PyAny>>,
+        expire_at: Option<&Bound<'_, PyAny>>,
+        display_qty: Option<&Bound<'_, PyAny>>,
+        post_only: bool,
+        stp: Option<&Bound<'_, PyAny>>,
+        account: u32,
+        client_id: u64,
+        urgent: bool,
+        price_ticks: Option<&Bound<'_, PyAny>>,
+        stop_price_ticks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let sym = self.symbol(py, symbol)?;
+        let side = convert::side(py, side)?;
+        let otype = match order_type {
+            Some(v) if !v.is_none() => code(py, "order_type", v, &ot::NAMES)?,
+            _ => ot::LIMIT,
+        };
+        let t = match tif {
+            Some(v) if !v.is_none() => code(py, "tif", v, &tf::NAMES)?,
+            _ if otype == ot::MARKET => tf::IOC,
+            _ => tf::GTC,
+        };
+        let px = self.price(py, sym, "price", price, price_ticks)?;
+        let needs_price = matches!(otype, ot::LIMIT | ot::STOP_LIMIT);
+        let px = match (px, needs_price) {
+            (Some(p), true) => p,
+            (None, true) => {
+                return Err(raise(
+                    py,
+                    ErrorKind::InvalidPrice,
+                    format!("a {} order needs a price", ot::NAMES[otype as usize]),
+                    Some("price"),
+                    None,
+                    None,
+                ))
+            }
+            (Some(_), false) => {
+                return Err(raise(
+                    py,
+                    ErrorKind::InvalidOrder,
+                    format!(
+                        "a {} order takes no price (it trades at the market)",
+                        ot::NAMES[otype as usize]
+                    ),
+                    Some("price"),
+                    price.map(|p| p.clone().unbind()),
+                    None,
+                ))
+            }
+            (None, false) => 0,
+        };
+        let sp = self.price(py, sym, "stop_price", stop_price, stop_price_ticks)?;
+        let is_stop = matches!(otype, ot::STOP | ot::STOP_LIMIT);
+        let sp = match (sp, is_stop) {
+            (Some(p), true) => p,
+            (None, true) => {
+                return Err(raise(
+                    py,
+                    ErrorKind::InvalidPrice,
+                    "a stop or stop_limit order needs a stop_price".into(),
+                    Some("stop_price"),
+                    None,
+                    None,
+                ))
+            }
+            (Some(_), false) => {
+                return Err(raise(
+                    py,
+                    ErrorKind::InvalidOrder,
+                    "only stop and stop_limit orders take a stop_price".into(),
+                    Some("stop_price"),
+                    stop_price.map(|p| p.clone().unbind()),
+                    None,
+                ))
+            }
+            (None, false) => 0,
+        };
+        let Some(q) = qty.filter(|q| !q.is_none()) else {
+            return Err(raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                "qty is required".into(),
+                Some("qty"),
+                None,
+                None,
+            ));
+        };
+        let lot = self.spec(sym).lot_size;
+        let units = uint(py, "qty", q, u64::MAX)?;
+        if units % lot != 0 {
+            return Err(raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                format!("qty {units} is not a multiple of lot_size {lot}"),
+                Some("qty"),
+                Some(q.clone().unbind()),
+                None,
+            ));
+        }
+        let disp = match display_qty {
+            Some(d) if !d.is_none() => uint(py, "display_qty", d, u64::MAX)? / lot,
+            _ => 0,
+        };
+        let exp = match expire_at {
+            Some(e) if !e.is_none() => uint(py, "expire_at", e, u64::MAX)?,
+            _ => 0,
+        };
+        let stp_code = match stp {
+            Some(s) if !s.is_none() => convert::stp_field(py, "stp", s)? as u8 + 1,
+            _ => 0,
+        };
+        let r = OrderRequest {
+            symbol: sym,
+            side,
+            order_type: otype,
+            price: px,
+            stop_price: sp,
+            qty: units / lot,
+            display_qty: disp,
+            tif: t,
+            expire_at: exp,
+            post_only,
+            stp: stp_code,
+            account,
+            client_id,
+            urgent,
+        };
+        match self.engine.submit(&r) {
+            Ok(id) => Ok(id),
+            Err(EngineError::Backpressure { .. })
+                if self.engine.config().engine.on_full == hftbook_engine::OnFull::Block =>
+            {
+                // Wait without holding the GIL, then report.
+                let e = self.engine.clone();
+                match run_detached(py, move || e.submit(&r))? {
+                    Ok(id) => Ok(id),
+                    Err(err) => Err(engine_error(py, err)),
+                }
+            }
+            Err(e) => Err(engine_error(py, e)),
+        }
+    }
+
+    /// Cancel an order (priority lane).
+    #[pyo3(signature = (order_id, *, symbol=None, account=0))]
+    fn cancel(
+        &self,
+        py: Python<'_>,
+        order_id: u64,
+        symbol: Option<&Bound<'_, PyAny>>,
+        account: u32,
+    ) -> PyResult<()> {
+        let sym = match symbol {
+            Some(s) if !s.is_none() => Some(self.symbol(py, s)?),
+            _ => None,
+        };
+        let e = self.engine.clone();
+        run_detached(py, move || e.cancel(order_id, sym, account))?.map_err(|e| engine_error(py, e))
+    }
+
+    /// Modify an order's price and/or qty.
+    #[pyo3(signature = (order_id, *, price=None, qty=None, price_ticks=None, symbol=None, account=0, urgent=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn modify(
+        &self,
+        py: Python<'_>,
+        order_id: u64,
+        price: Option<&Bound<'_, PyAny>>,
+        qty: Option<&Bound<'_, PyAny>>,
+        price_ticks: Option<&Bound<'_, PyAny>>,
+        symbol: Option<&Bound<'_, PyAny>>,
+        account: u32,
+        urgent: bool,
+    ) -> PyResult<()> {
+        let sym = match symbol {
+            Some(s) if !s.is_none() => Some(self.symbol(py, s)?),
+            _ => None,
+        };
+        let owner = match sym {
+            Some(s) => s,
+            None => self
+                .engine_symbol_of(order_id)
+                .ok_or_else(|| engine_error(py, EngineError::UnknownOrder(order_id)))?,
+        };
+        let px = self.price(py, owner, "price", price, price_ticks)?;
+        let lot = self.spec(owner).lot_size;
+        let q = match qty {
+            Some(q) if !q.is_none() => {
+                let units = uint(py, "qty", q, u64::MAX)?;
+                if units % lot != 0 {
+                    return Err(raise(
+                        py,
+                        ErrorKind::InvalidQuantity,
+                        format!("qty {units} is not a multiple of lot_size {lot}"),
+                        Some("qty"),
+                        Some(q.clone().unbind()),
+                        None,
+                    ));
+                }
+                Some(units / lot)
+            }
+            _ => None,
+        };
+        let e = self.engine.clone();
+        run_detached(py, move || e.modify(order_id, px, q, sym, account, urgent))?
+            .map_err(|e| engine_error(py, e))
+    }
+
+    /// Cancel every open order (of `account`, `symbol`, `side` when given).
+    #[pyo3(signature = (*, account=None, symbol=None, side=None))]
+    fn mass_cancel(
+        &self,
+        py: Python<'_>,
+        account: Option<u32>,
+        symbol: Option<&Bound<'_, PyAny>>,
+        side: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let sym = match symbol {
+            Some(s) if !s.is_none() => Some(self.symbol(py, s)?),
+            _ => None,
+        };
+        let sd: Option<Side> = match side {
+            Some(s) if !s.is_none() => Some(convert::side(py, s)?),
+            _ => None,
+        };
+        self.engine
+            .mass_cancel(account.unwrap_or(0), sym, sd)
+            .map_err(|e| engine_error(py, e))
+    }
+
+    /// Halt a symbol: new orders rejected, cancels work.
+    fn halt(&self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let s = self.symbol(py, symbol)?;
+        self.engine.halt(s).map_err(|e| engine_error(py, e))
+    }
+
+    fn _resume_symbol(&self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<()> {
+        let s = self.symbol(py, symbol)?;
+        self.engine
+            .resume_symbol(s)
+            .map_err(|e| engine_error(py, e))
+    }
+
+    /// End the session: every DAY order expires.
+    fn end_session(&self, py: Python<'_>) -> PyResult<()> {
+        self.engine.end_session().map_err(|e| engine_error(py, e))
+    }
+
+    /// Up to `max_events` events as a numpy array of `EVENT_DTYPE`, waiting up to `timeout`
+    /// seconds for the first (the GIL is released while waiting).
+    #[pyo3(signature = (max_events=65536, timeout=0.0))]
+    fn poll(&self, py: Python<'_>, max_events: usize, timeout: f64) -> PyResult<Py<PyAny>> {
+        let e = self.engine.clone();
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let events = if t.is_zero() {
+            let mut v = Vec::new();
+            e.poll(&mut v, max_events, t);
+            v
+        } else {
+            run_detached(py, move || {
+                let mut v = Vec::new();
+                e.poll(&mut v, max_events, t);
+                v
+            })?
+        };
+        events_array(py, events)
+    }
+
+    /// Queue a numpy array of `ENGINE_COMMAND_DTYPE` rows (validated first: nothing queued if
+    /// a row is bad). The rows are copied before the GIL is released. Returns the engine
+    /// order ids (0 for cancel and modify rows).
+    fn submit_batch(&self, py: Python<'_>, commands: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let dt = dtype(py, &ENGINE_COMMAND_DTYPE, "ENGINE_COMMAND_DTYPE")?;
+        let arr_dt = commands.getattr("dtype")?;
+        if !arr_dt.eq(dt)? {
+            return Err(PyTypeError::new_err(format!(
+                "commands must be a numpy array of hftbook.ENGINE_COMMAND_DTYPE, got dtype {}",
+                arr_dt.str()?
+            )));
+        }
+        let bytes_obj = commands.call_method0("tobytes")?;
+        let bytes: &[u8] = bytes_obj.extract()?;
+        let n = bytes.len() / std::mem::size_of::<Command>();
+        let mut cmds = vec![Command::default(); n];
+        cmds.as_mut_bytes()
+            .copy_from_slice(&bytes[..n * std::mem::size_of::<Command>()]);
+        for c in cmds.iter_mut() {
+            c._pad = [0; 6];
+        }
+        let e = self.engine.clone();
+        let (res, cmds) = run_detached(py, move || {
+            let r = e.submit_batch(&mut cmds);
+            (r, cmds)
+        })?;
+        res.map_err(|e| engine_error(py, e))?;
+        let ids: Vec<u64> = cmds
+            .iter()
+            .map(|c| if c.kind == 0 { c.order_id } else { 0 })
+            .collect();
+        Ok(PyArray1::from_vec(py, ids).into_any().unbind())
+    }
+
+    /// A subscriber queue with filters applied in Rust.
+    #[pyo3(signature = (kinds=0, symbols=None, accounts=None, capacity=65536, conflate=false))]
+    fn _subscribe(
+        &self,
+        kinds: u32,
+        symbols: Option<Vec<u32>>,
+        accounts: Option<Vec<u32>>,
+        capacity: usize,
+        conflate: bool,
+    ) -> PySubscription {
+        let f = Filter {
+            kinds,
+            symbols: symbols.map(|v| v.into_iter().collect::<FxHashSet<u32>>()),
+            accounts: accounts.map(|v| v.into_iter().collect::<FxHashSet<u32>>()),
+        };
+        PySubscription {
+            sub: self.engine.subscribe(f, capacity, conflate),
+            engine: self.engine.clone(),
+        }
+    }
+
+    /// Apply a new configuration (a dict like the TOML file). Returns
+    /// `(applied, restart_only, added_symbols)`.
+    #[pyo3(signature = (config, file=None))]
+    fn _reload(
+        &self,
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        file: Option<&str>,
+    ) -> PyResult<(Vec<String>, Vec<String>, Vec<String>)> {
+        let cfg = match parse_config(py, config, file) {
+            Ok(c) => c,
+            Err(e) => {
+                if let Ok(key) = e.value(py).getattr("key") {
+                    let ce = ConfigError {
+                        file: file.map(str::to_owned),
+                        key: key.to_string(),
+                        value: e
+                            .value(py)
+                            .getattr("value")
+                            .map_or_else(|_| String::new(), |v| v.to_string()),
+                        rule: e
+                            .value(py)
+                            .getattr("rule")
+                            .map_or_else(|_| String::new(), |v| v.to_string()),
+                    };
+                    self.engine.config_rejected(&ce);
+                }
+                return Err(e);
+            }
+        };
+        let r = self.engine.reload(cfg).map_err(|e| engine_error(py, e))?;
+        Ok((r.applied, r.restart_only, r.added_symbols))
+    }
+
+    /// Record that a configuration was rejected before it reached the engine.
+    fn _config_rejected(&self, key: String, value: String, rule: String, file: Option<String>) {
+        self.engine.config_rejected(&ConfigError {
+            file,
+            key,
+            value,
+            rule,
+        });
+    }
+
+    /// Log lines since the last call: `(topic, message, ts_ns)`.
+    fn _drain_logs(&self) -> Vec<(&'static str, String, u64)> {
+        self.engine
+            .drain_logs()
+            .into_iter()
+            .map(|r| (r.topic, r.message, r.ts))
+            .collect()
+    }
+
+    /// Raw statistics (see `hftbook.Engine.stats`).
+    fn _stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let shards = PyList::empty(py);
+        for s in self.engine.shard_stats() {
+            let sd = PyDict::new(py);
+            sd.set_item("commands", s.commands)?;
+            sd.set_item("events", s.events)?;
+            let rej = PyDict::new(py);
+            for (i, n) in s.rejects.iter().enumerate() {
+                if *n > 0 {
+                    rej.set_item(hftbook_engine::REASONS[i], *n)?;
+                }
+            }
+            sd.set_item("rejections", rej)?;
+            sd.set_item("priority_depth", s.depth.0)?;
+            sd.set_item("normal_depth", s.depth.1)?;
+            sd.set_item("priority_high_water", s.high_water.0)?;
+            sd.set_item("normal_high_water", s.high_water.1)?;
+            sd.set_item("priority_queued", s.pushed.0)?;
+            sd.set_item("normal_queued", s.pushed.1)?;
+            sd.set_item("backpressure_waits", s.waits.0 + s.waits.1)?;
+            sd.set_item(
+                "backpressure_rejections",
+                s.lane_rejections.0 + s.lane_rejections.1,
+            )?;
+            sd.set_item("parked", s.parked)?;
+            sd.set_item("parks", s.parks)?;
+            sd.set_item("event_waits", s.event_waits)?;
+            sd.set_item("events_discarded", s.events_discarded)?;
+            sd.set_item("cpu_seconds", s.cpu_ns as f64 / 1e9)?;
+            let lat = PyDict::new(py);
+            for (name, h) in [
+                ("queue_wait", &s.latencies.queue_wait),
+                ("match", &s.latencies.matching),
+                ("publish", &s.latencies.publish),
+            ] {
+                let ld = PyDict::new(py);
+                ld.set_item("count", h.len())?;
+                for (q, k) in [(0.5, "p50_ns"), (0.99, "p99_ns"), (0.999, "p999_ns")] {
+                    ld.set_item(
+                        k,
+                        if h.is_empty() {
+                            0
+                        } else {
+                            h.value_at_quantile(q)
+                        },
+                    )?;
+                }
+                ld.set_item("max_ns", h.max())?;
+                lat.set_item(name, ld)?;
+            }
+            sd.set_item("latency", lat)?;
+            shards.append(sd)?;
+        }
+        d.set_item("shards", shards)?;
+        d.set_item("state", STATE_NAMES[self.engine.state() as usize])?;
+        d.set_item(
+            "breaker",
+            hftbook_engine::record::breaker::NAMES[self.engine.breaker_state() as usize % 3],
+        )?;
+        d.set_item("orders_issued", self.engine.orders_issued())?;
+        Ok(d)
+    }
+
+    /// A lock-free read view of a symbol's book (`top()`, `depth(n)`).
+    fn book(&self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<PyBookReader> {
+        let s = self.symbol(py, symbol)?;
+        let t = self.engine.symbols();
+        let e = &t.entries[s as usize];
+        Ok(PyBookReader::from_parts(
+            e.live.reader.clone(),
+            self.spec(s),
+        ))
+    }
+
+    /// `(last_trade_ticks or None, trades, halted)` of a symbol, read lock-free.
+    fn _live(
+        &self,
+        py: Python<'_>,
+        symbol: &Bound<'_, PyAny>,
+    ) -> PyResult<(Option<i64>, u64, bool)> {
+        let s = self.symbol(py, symbol)?;
+        let t = self.engine.symbols();
+        let l = &t.entries[s as usize].live;
+        let lt = l.last_trade.load(std::sync::atomic::Ordering::Acquire);
+        Ok((
+            (lt != i64::MIN).then_some(lt),
+            l.trades.load(std::sync::atomic::Ordering::Relaxed),
+            l.status.load(std::sync::atomic::Ordering::Acquire) != 0,
+        ))
+    }
+}
+
+impl PyEngineCore {
+    fn engine_symbol_of(&self, order_id: u64) -> Option<u32> {
+        self.engine.order_symbol(order_id)
+    }
+}
+
+/// Events as a numpy array of `EVENT_DTYPE` (one copy of the records, no Python objects).
+fn events_array(py: Python<'_>, events: Vec<Event>) -> PyResult<Py<PyAny>> {
+    let dt = dtype(py, &EVENT_DTYPE, "EVENT_DTYPE")?;
+    let words: Vec<u64> = {
+        let mut w = vec![0u64; events.len() * 14];
+        w.as_mut_bytes().copy_from_slice(events.as_bytes());
+        w
+    };
+    bytes_as(py, words, dt)
+}
+
+/// A subscriber's queue (filters applied in Rust).
+#[pyclass(name = "Subscription", module = "hftbook._core", frozen)]
+pub struct PySubscription {
+    sub: Arc<Subscription>,
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for PySubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Subscription")
+    }
+}
+
+#[pymethods]
+impl PySubscription {
+    /// Up to `max_events` events (numpy), waiting up to `timeout` s for the first (GIL
+    /// released).
+    #[pyo3(signature = (max_events=65536, timeout=0.05))]
+    fn pop(&self, py: Python<'_>, max_events: usize, timeout: f64) -> PyResult<Py<PyAny>> {
+        let s = self.sub.clone();
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let v = run_detached(py, move || {
+            let mut v = Vec::new();
+            s.pop_batch(&mut v, max_events, t);
+            v
+        })?;
+        events_array(py, v)
+    }
+    /// Stop receiving.
+    fn close(&self) {
+        self.engine.unsubscribe(&self.sub);
+    }
+    /// Whether closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.sub.is_closed()
+    }
+    /// Events lost to conflation (conflating subscribers only).
+    #[getter]
+    fn conflated(&self) -> u64 {
+        self.sub
+            .conflated
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
