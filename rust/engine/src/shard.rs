@@ -1210,6 +1210,13 @@ impl Shard {
         };
         let old = s.book.order(c.order_id);
         self.out.cmd = c;
+        if c.qty == 0 {
+            // A price-only modify keeps the open lots: the taker fills of a modify that
+            // crosses count their leaves from those, not from 0.
+            if let Some(o) = old {
+                self.out.cmd.qty = o.qty;
+            }
+        }
         self.out.trades = 0;
         self.out.taker_filled = 0;
         let mut sink = SymSink {
