@@ -1063,6 +1063,11 @@ impl Shard {
             return;
         }
         s.stop_index.insert(c.order_id, (c.side, c.stop_price));
+        if c.tif == tif::GTD {
+            // A pending GTD stop expires like a resting one (expire() finds it in the stop
+            // book; once triggered and resting, enter_triggered queues it again, harmlessly).
+            s.gtd.push(Reverse((c.expire_at, c.order_id)));
+        }
         if c.side == 0 {
             s.buy_stops.insert((c.stop_price, c.order_id), c);
         } else {
