@@ -738,8 +738,9 @@ impl Engine {
         self.shared.stopping.store(true, Ordering::Release);
         let mut threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        if st == STATE_CREATED && drain {
-            // Never started: run the shards now so that queued commands are drained.
+        if st == STATE_CREATED {
+            // Never started: run the shards now so that queued commands are drained, or
+            // refused with `rejected: shutdown` (never dropped silently).
             drop(threads);
             drop(_g);
             let _ = self.start_for_drain();

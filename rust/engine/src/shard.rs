@@ -1068,6 +1068,11 @@ impl Shard {
             return;
         }
         s.stop_index.insert(c.order_id, (c.side, c.stop_price));
+        if c.tif == tif::GTD {
+            // A pending GTD stop expires like a resting one (expire() finds it in the stop
+            // book; once triggered and resting, enter_triggered queues it again, harmlessly).
+            s.gtd.push(Reverse((c.expire_at, c.order_id)));
+        }
         if c.side == 0 {
             s.buy_stops.insert((c.stop_price, c.order_id), c);
         } else {
@@ -1215,6 +1220,13 @@ impl Shard {
         };
         let old = s.book.order(c.order_id);
         self.out.cmd = c;
+        if c.qty == 0 {
+            // A price-only modify keeps the open lots: the taker fills of a modify that
+            // crosses count their leaves from those, not from 0.
+            if let Some(o) = old {
+                self.out.cmd.qty = o.qty;
+            }
+        }
         self.out.trades = 0;
         self.out.taker_filled = 0;
         let mut sink = SymSink {
