@@ -53,22 +53,22 @@ from hftbook._dtypes import (
     LEVEL_DTYPE,
     ORDER_DTYPE,
 )
-from hftbook.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from hftbook.engine import ENGINE_REASONS, EVENT_KINDS, Engine, Event, Subscription
+from hftbook.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from hftbook.exceptions import (
     Backpressure,
     ConfigError,
-    EngineStateError,
-    EngineStopped,
-    UnknownSymbol,
     DataFormatError,
     DuplicateOrderId,
+    EngineStateError,
+    EngineStopped,
     HftbookError,
     InvalidOrder,
     InvalidPrice,
     InvalidQuantity,
     ReportError,
     UnknownOrder,
+    UnknownSymbol,
 )
 from hftbook.profiling import LatencyReport, compare
 

@@ -6,8 +6,11 @@ from typing import Any, Final, Literal, Self, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 __all__ = [
+    "ENGINE_REASONS",
+    "EVENT_KINDS",
     "FLOW_NAMES",
     "MBO_UNDEF_PRICE",
     "REASON_NAMES",
@@ -15,12 +18,14 @@ __all__ = [
     "BatchResult",
     "BookReader",
     "Depth",
+    "EngineCore",
     "ExecutionReport",
     "Fill",
     "Level",
     "Order",
     "OrderBook",
     "Profiler",
+    "Subscription",
     "_ByteCounter",
     "_Counter",
     "__version__",
@@ -388,6 +393,7 @@ class _Counter:
 EVENT_KINDS: Final[tuple[str, ...]]
 ENGINE_REASONS: Final[tuple[str, ...]]
 
+@disjoint_base
 class EngineCore:
     """The engine's Rust side; use :class:`hftbook.Engine`."""
 
@@ -465,9 +471,7 @@ class EngineCore:
     def _reload(
         self, config: Any, file: str | None = None
     ) -> tuple[list[str], list[str], list[str]]: ...
-    def _config_rejected(
-        self, key: str, value: str, rule: str, file: str | None
-    ) -> None: ...
+    def _config_rejected(self, key: str, value: str, rule: str, file: str | None) -> None: ...
     def _drain_logs(self) -> list[tuple[str, str, int]]: ...
     def _stats(self) -> dict[str, Any]: ...
     def book(self, symbol: str | int) -> BookReader: ...

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from hftbook import _core
 from hftbook._dtypes import ENGINE_COMMAND_DTYPE
 from hftbook.exceptions import ConfigError, HftbookError
 
-__all__ = ["EVENT_KINDS", "ENGINE_REASONS", "Engine", "Event", "Subscription"]
+__all__ = ["ENGINE_REASONS", "EVENT_KINDS", "Engine", "Event", "Subscription"]
 
 #: Event kind names, indexed by the numpy ``kind`` column.
 EVENT_KINDS: tuple[str, ...] = tuple(_core.EVENT_KINDS)
@@ -115,13 +115,24 @@ class Event:
         return "Event(" + ", ".join(parts) + ")"
 
 
-_PRICED = {"accepted", "rejected", "fill", "cancelled", "modified", "triggered", "expired",
-           "trade", "book"}
+_PRICED = {
+    "accepted",
+    "rejected",
+    "fill",
+    "cancelled",
+    "modified",
+    "triggered",
+    "expired",
+    "trade",
+    "book",
+}
 _SIDED = _PRICED
 
 
 def _price(ticks: int, tick: Decimal) -> Decimal:
-    return (ticks * tick).quantize(tick) if tick.as_tuple().exponent < 0 else ticks * tick
+    exp = tick.as_tuple().exponent
+    scaled = ticks * tick
+    return scaled.quantize(tick) if isinstance(exp, int) and exp < 0 else scaled
 
 
 def _text(ev: Event, tick: Decimal) -> str:
@@ -165,8 +176,9 @@ def _text(ev: Event, tick: Decimal) -> str:
 class Subscription:
     """A running subscriber: a dispatcher thread calling ``callback`` with batches."""
 
-    def __init__(self, engine: Engine, core: Any, callback: Callable[[Any], object],
-                 as_array: bool) -> None:
+    def __init__(
+        self, engine: Engine, core: Any, callback: Callable[[Any], object], as_array: bool
+    ) -> None:
         self._engine = engine
         self._core = core
         self._callback = callback
@@ -183,7 +195,7 @@ class Subscription:
                 batch: Any = arr if self._as_array else self._engine.to_events(arr)
                 try:
                     self._callback(batch)
-                except BaseException as e:  # noqa: BLE001 - reported, never kills the engine
+                except BaseException as e:
                     self.errors.append(e)
                     _log.exception("hftbook subscriber callback raised")
             self._engine._pump_logs()
@@ -214,7 +226,9 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _load(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+def _load(
+    config: str | os.PathLike[str] | Mapping[str, Any] | None,
+) -> tuple[dict[str, Any], str | None]:
     if config is None:
         return {}, None
     if isinstance(config, Mapping):
@@ -223,8 +237,13 @@ def _load(config: str | os.PathLike[str] | Mapping[str, Any] | None) -> tuple[di
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}", "(file)", str(path),
-                          "must be a readable TOML file", str(path)) from e
+        raise ConfigError(
+            f"{path}: cannot read: {e.strerror}",
+            "(file)",
+            str(path),
+            "must be a readable TOML file",
+            str(path),
+        ) from e
     try:
         return tomllib.loads(text), str(path)
     except tomllib.TOMLDecodeError as e:
@@ -262,7 +281,7 @@ class Engine(_core.EngineCore):
         symbols: Mapping[str, Mapping[str, Any]] | None = None,
         shards: int | None = None,
         **options: Any,
-    ) -> Engine:
+    ) -> Self:
         base, path = _load(config)
         extra: dict[str, Any] = {}
         engine_opts = {k: v for k, v in options.items() if k != "breaker"}
@@ -293,7 +312,8 @@ class Engine(_core.EngineCore):
 
     def pause(self) -> None:
         """Pause matching: cancels still run; new orders queue (or are rejected, per
-        ``paused_orders``)."""
+        ``paused_orders``).
+        """
         self._pause()
         self._pump_logs()
 
@@ -308,20 +328,29 @@ class Engine(_core.EngineCore):
     def stop(self, drain: bool = True, timeout: float = 5.0) -> dict[str, Any]:
         """Stop intake, drain every lane (or refuse what is queued with ``drain=False``),
         join every thread. Returns what it did: ``drained``, ``refused``,
-        ``events_discarded``, ``clean``."""
+        ``events_discarded``, ``clean``.
+        """
         self.stop_watching()
         drained, refused, discarded, clean = self._stop(drain, timeout)
         self._pump_logs()
-        return {"drained": drained, "refused": refused, "events_discarded": discarded,
-                "clean": clean}
+        return {
+            "drained": drained,
+            "refused": refused,
+            "events_discarded": discarded,
+            "clean": clean,
+        }
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Self:
         if self.state == "created":
             self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def add_symbol(self, symbol: str, **options: Any) -> int:
@@ -347,9 +376,27 @@ class Engine(_core.EngineCore):
         names = self.symbols
         out: list[Event] = []
         for r in rows.tolist():
-            (seq, symbol_seq, order_id, client_id, maker_id, taker_id, price_ticks, qty,
-             leaves_qty, detail, ts_enq, ts_proc, account, symbol, _cmd, kind, side, reason,
-             flags) = r
+            (
+                seq,
+                symbol_seq,
+                order_id,
+                client_id,
+                maker_id,
+                taker_id,
+                price_ticks,
+                qty,
+                leaves_qty,
+                detail,
+                ts_enq,
+                ts_proc,
+                account,
+                symbol,
+                _cmd,
+                kind,
+                side,
+                reason,
+                flags,
+            ) = r
             ev = Event.__new__(Event)
             ev.seq = seq
             ev.symbol = names[symbol] if symbol < len(names) else ""
@@ -381,7 +428,8 @@ class Engine(_core.EngineCore):
 
     def events(self, max_events: int | None = None, timeout: float = 0.0) -> Iterator[Event]:
         """Iterate over events as objects until none arrives within ``timeout`` seconds
-        (or ``max_events`` were given)."""
+        (or ``max_events`` were given).
+        """
         given = 0
         while max_events is None or given < max_events:
             want = 65536 if max_events is None else min(65536, max_events - given)
@@ -414,8 +462,11 @@ class Engine(_core.EngineCore):
         mask = 0
         for k in kinds or ():
             if k not in EVENT_KINDS:
-                raise HftbookError(f"kinds: {k!r} is not an event kind ({', '.join(EVENT_KINDS)})",
-                                   field="kinds", value=k)
+                raise HftbookError(
+                    f"kinds: {k!r} is not an event kind ({', '.join(EVENT_KINDS)})",
+                    field="kinds",
+                    value=k,
+                )
             mask |= 1 << EVENT_KINDS.index(k)
         syms = None
         if symbols is not None:
@@ -432,16 +483,21 @@ class Engine(_core.EngineCore):
 
     # -- config ------------------------------------------------------------------------------
 
-    def reload_config(self, config: str | os.PathLike[str] | Mapping[str, Any] | None = None
-                      ) -> dict[str, list[str]]:
+    def reload_config(
+        self, config: str | os.PathLike[str] | Mapping[str, Any] | None = None
+    ) -> dict[str, list[str]]:
         """Re-read the config file (or apply ``config``): safe changes apply between
         batches; restart-only changes are reported, not applied; an invalid config raises
         :class:`ConfigError`, emits an engine event and leaves the running config as it was.
         """
         source = config if config is not None else self._config_path
         if source is None:
-            raise ConfigError("reload_config: this engine has no config file; pass one",
-                              "(file)", "None", "a path or a dict is needed")
+            raise ConfigError(
+                "reload_config: this engine has no config file; pass one",
+                "(file)",
+                "None",
+                "a path or a dict is needed",
+            )
         try:
             new, path = _load(source)
         except ConfigError as e:
@@ -450,14 +506,21 @@ class Engine(_core.EngineCore):
             raise
         applied, restart_only, added = self._reload(new, path)
         self._pump_logs()
-        return {"applied": list(applied), "restart_only": list(restart_only),
-                "added_symbols": list(added)}
+        return {
+            "applied": list(applied),
+            "restart_only": list(restart_only),
+            "added_symbols": list(added),
+        }
 
     def watch_config(self, interval: float = 1.0) -> None:
         """Reload the config file whenever it changes (checked every ``interval`` s)."""
         if self._config_path is None:
-            raise ConfigError("watch_config: this engine has no config file", "(file)", "None",
-                              "create the engine from a TOML path")
+            raise ConfigError(
+                "watch_config: this engine has no config file",
+                "(file)",
+                "None",
+                "create the engine from a TOML path",
+            )
         path = Path(self._config_path)
         self._watch_stop.clear()
 
@@ -490,7 +553,8 @@ class Engine(_core.EngineCore):
     def stats(self) -> dict[str, Any]:
         """Counters, lane depths and high-water marks, backpressure, breaker state, latency
         percentiles per stage (queue wait, match, publish) and CPU time, per shard and in
-        total."""
+        total.
+        """
         s: dict[str, Any] = self._stats()
         shards = s["shards"]
         s["commands"] = sum(x["commands"] for x in shards)
@@ -523,4 +587,3 @@ class Engine(_core.EngineCore):
 
     def __repr__(self) -> str:
         return f"Engine(state={self.state!r}, shards={self.shards}, symbols={list(self.symbols)})"
-

@@ -129,9 +129,7 @@ class Backpressure(HftbookError):
         enqueued: for ``submit_batch``, rows queued before the lane refused (in row order).
     """
 
-    def __init__(
-        self, message: str, lane: str, shard: int, waited: float, enqueued: int
-    ) -> None:
+    def __init__(self, message: str, lane: str, shard: int, waited: float, enqueued: int) -> None:
         super().__init__(message)
         self.lane = lane
         self.shard = shard
