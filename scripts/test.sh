@@ -27,6 +27,8 @@ step "Rust: cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "Rust: cargo test (hftbook-core: unit, property, scenario, concurrency tests)"
 cargo test -p hftbook-core
+step "Rust: cargo test (hftbook-engine: replay property, lanes, orders, protection, lifecycle)"
+cargo test -p hftbook-engine
 
 step "Instruction-count regression gate (callgrind vs benches/icount_baseline.json)"
 if ! command -v valgrind >/dev/null 2>&1; then
