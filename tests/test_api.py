@@ -55,6 +55,7 @@ def test_module_exports() -> None:
         14: "no_liquidity",
         15: "self_trade",
         20: "duplicate_order_id",
+        21: "no_room",
     }
     assert hb.REASON_NAMES[0] == ""
 
@@ -67,6 +68,9 @@ def test_exception_hierarchy() -> None:
     assert issubclass(hb.UnknownOrder, KeyError)
     assert issubclass(hb.UnknownOrder, hb.HftbookError)
     assert not issubclass(hb.UnknownOrder, ValueError)
+    assert issubclass(hb.CapacityError, MemoryError)
+    assert issubclass(hb.CapacityError, hb.HftbookError)
+    assert not issubclass(hb.CapacityError, ValueError)
 
 
 # --------------------------------------------------------------------------- construction

@@ -416,21 +416,139 @@ def test_not_contiguous(book: hb.OrderBook) -> None:
     assert hb.STATUS_NAMES[res.status[0]] == "cancelled"
 
 
-def test_misaligned(book: hb.OrderBook) -> None:
+def test_misaligned() -> None:
+    """The rows are copied out of the array before the batch runs, so an array at an odd
+    address is read like any other."""
+    book = new_book()
     buf = np.zeros(4 * 48 + 1, dtype=np.uint8)
     a = buf[1:].view(hb.ORDER_DTYPE)
     assert a.ctypes.data % 8 != 0
-    a["qty"] = 1
-    a["price_ticks"] = 50
-    refused(
-        book,
-        hb.InvalidOrder,
-        lambda: book.submit_batch(a),
-        field="array",
-        row=None,
-        words=("aligned",),
-    )
-    assert len(book.submit_batch(a.copy())) == 4
+    a["qty"] = [1, 2, 3, 4]
+    a["price_ticks"] = [50, 51, 52, 53]
+    a["order_id"] = [11, 12, 13, 14]
+    res = book.submit_batch(a)
+    assert res.status.tolist() == [0, 0, 0, 0]
+    assert [(o["order_id"], o["price_ticks"], o["qty"]) for o in book.orders("buy")] == [
+        (14, 53, 4),
+        (13, 52, 3),
+        (12, 51, 2),
+        (11, 50, 1),
+    ]
+    other = new_book()
+    other.submit_batch(a.copy())
+    assert snapshot(other) == snapshot(book)
+
+
+# ------------------------------------------------------------------ records as bytes
+
+
+def rows_bytes(a: np.ndarray) -> np.ndarray:
+    """The records of a structured array as a (rows, itemsize) uint8 matrix."""
+    return np.frombuffer(a.tobytes(), dtype=np.uint8).reshape(len(a), a.dtype.itemsize)
+
+
+def test_command_arrays_are_fully_initialised_and_round_trip_as_bytes() -> None:
+    """Every byte of a command array the core builds is set: the same workload gives the
+    same bytes, and the padding bytes (42..48) are zero. (The core's ``Command`` used to end
+    its fields at byte 44 and leave 4 uninitialised bytes per row.)"""
+    from hftbook._core import workload_flow, workload_w1, workload_w2
+
+    for make in (
+        lambda: workload_w1(5_000, 3),
+        lambda: workload_w2(5_000, 3)[1],
+        lambda: workload_flow("swing_25", 2_000, 3),
+    ):
+        a, b = make(), make()
+        assert a.dtype == hb.COMMAND_DTYPE
+        assert a.tobytes() == b.tobytes()
+        assert not rows_bytes(a)[:, 42:].any()
+    # The bytes are the records: rebuilt from them, the batch does the same.
+    cmds = workload_w2(5_000, 3)[1]
+    again = np.frombuffer(bytearray(cmds.tobytes()), dtype=hb.COMMAND_DTYPE)
+    b1, b2 = new_book(), new_book()
+    r1, r2 = b1.apply_batch(cmds), b2.apply_batch(again)
+    assert r1.fills.tobytes() == r2.fills.tobytes()
+    assert snapshot(b1) == snapshot(b2)
+
+
+def test_fill_level_and_order_arrays_are_fully_initialised() -> None:
+    """Fills, depth and L3 arrays built by the core are the same bytes for the same flow,
+    and a fill's padding bytes (57..64) are zero."""
+    from hftbook._core import workload_w2
+
+    pre, ops = workload_w2(20_000, 9)
+    books = [new_book(), new_book()]
+    results = []
+    for b in books:
+        b.apply_batch(pre)
+        results.append(b.apply_batch(ops))
+    f1, f2 = (r.fills for r in results)
+    assert len(f1) > 1_000
+    assert f1.dtype == hb.FILL_DTYPE
+    assert f1.tobytes() == f2.tobytes()
+    assert not rows_bytes(f1)[:, 57:].any()
+    d1, d2 = (b.depth(50) for b in books)
+    assert d1.bids.dtype == hb.LEVEL_DTYPE
+    assert d1.bids.dtype.itemsize == 28
+    assert d1.bids.tobytes() == d2.bids.tobytes()
+    assert d1.asks.tobytes() == d2.asks.tobytes()
+    o1, o2 = (b.orders("sell") for b in books)
+    assert o1.dtype == hb.BOOK_ORDER_DTYPE
+    assert o1.dtype.itemsize == 60
+    assert o1.tobytes() == o2.tobytes()
+    # The fields land where the dtype says: the first L3 row is the best ask's head.
+    head = books[0].order(int(o1["order_id"][0]))
+    assert head is not None
+    assert (o1["price_ticks"][0], o1["qty"][0]) == (head.price_ticks, head.qty)
+    assert o1["price_ticks"][0] == d1.asks["price_ticks"][0]
+
+
+# ------------------------------------------------------------------ no room to rest
+
+
+def test_no_room_to_rest_raises_capacity_error_and_changes_nothing() -> None:
+    """When the order arena cannot grow (simulated with a one-chunk limit: 4096 orders), a
+    new order is refused before it trades with a ``CapacityError`` naming the arena; batch
+    rows get ``no_room``. (The book used to match the order, fail to store its residual
+    silently, and report it resting.)"""
+    book = new_book()
+    book._set_arena_chunk_limit(1)
+    n = 4096
+    orders = np.zeros(n, dtype=hb.ORDER_DTYPE)
+    orders["order_id"] = np.arange(1, n + 1)
+    orders["side"] = np.arange(n) % 2
+    orders["price_ticks"] = np.where(orders["side"] == 0, 900, 1000) + np.arange(n) % 10
+    orders["qty"] = 5
+    assert (book.submit_batch(orders).status == 0).all()
+    before = snapshot(book)
+    for call in (
+        lambda: book.submit("buy", price_ticks=950, qty=1),
+        # Would sweep the 1000 level, then rest: it does not trade either.
+        lambda: book.submit("buy", price_ticks=1000, qty=1_000_000),
+        lambda: book.submit("sell", price_ticks=1001, qty=1, order_id=99_999),
+    ):
+        with pytest.raises(hb.CapacityError) as err:
+            call()
+        assert "order arena" in str(err.value)
+        assert isinstance(err.value, MemoryError)
+        assert snapshot(book) == before
+    extra = orders[:1].copy()
+    extra["order_id"] = 0
+    res = book.submit_batch(extra)
+    assert [hb.STATUS_NAMES[s] for s in res.status] == ["rejected"]
+    assert [hb.REASON_NAMES[r] for r in res.reason] == ["no_room"]
+    assert snapshot(book) == before
+    # A modify that re-queues the order reuses its own slot.
+    assert book.modify(3, price_ticks=905).status == "new"
+    # A cancel makes room for one order.
+    book.cancel(4)
+    assert book.submit("buy", price_ticks=950, qty=1).status == "new"
+    with pytest.raises(hb.CapacityError):
+        book.submit("buy", price_ticks=950, qty=1)
+    book._set_arena_chunk_limit(None)
+    assert book.submit("buy", price_ticks=950, qty=1).status == "new"
+    book.check_invariants()
+    assert len(book) == n + 1
 
 
 @pytest.mark.parametrize(

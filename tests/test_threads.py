@@ -264,3 +264,82 @@ def test_two_threads_submit_to_one_book() -> None:
     for side in ("buy", "sell"):
         for oid in book.orders(side)["order_id"].tolist():
             assert oid in reports
+
+
+@pytest.mark.parametrize("adds_only", [False, True], ids=["apply_batch", "submit_batch"])
+def test_rewriting_the_array_during_a_batch_changes_nothing(adds_only: bool) -> None:
+    """A thread that scribbles invalid rows (bad side, kind and order type codes,
+    out-of-range prices, zero quantities) into the array while a large batch runs without
+    the GIL changes nothing the book sees: the batch applies the rows as they were when it
+    was called. (It used to read the array after releasing the GIL, so rows rewritten
+    after validation reached the book unchecked: a data race, an error half-way through,
+    or a corrupted book.)"""
+    from book_state import snapshot
+
+    n = 1_500_000
+    cmds = flow(n, seed=5)
+    if adds_only:
+        adds = cmds[cmds["kind"] == ADD]
+        arr = np.zeros(len(adds), dtype=hb.ORDER_DTYPE)
+        for name in hb.ORDER_DTYPE.names:
+            arr[name] = adds[name]
+    else:
+        arr = cmds
+    rows = len(arr)
+    pristine = arr.copy()
+
+    def run(book: hb.OrderBook, a: np.ndarray) -> hb.BatchResult:
+        return book.submit_batch(a) if adds_only else book.apply_batch(a)
+
+    ref = hb.OrderBook("T", tick_size="0.01", clock="manual")
+    expected = run(ref, pristine)
+
+    book = hb.OrderBook("T", tick_size="0.01", clock="manual")
+    reader = book.reader()
+    start_seq = reader.top()[0]
+    done = threading.Event()
+    result: list[hb.BatchResult] = []
+    first_write_seq: list[int] = []
+
+    def writer() -> None:
+        try:
+            result.append(run(book, arr))
+        finally:
+            done.set()
+
+    def vandal() -> None:
+        rng = np.random.default_rng(1)
+        # Start once the book has applied rows: validation is over, application under way.
+        while reader.top()[0] == start_seq and not done.is_set():
+            pass
+        while not done.is_set():
+            seq = reader.top()[0]
+            for column, value in (
+                ("side", 9),
+                ("price_ticks", 2**62),
+                ("price_ticks", -(2**63)),
+                ("qty", 0),
+                ("order_type", 7),
+                ("tif", 200),
+                ("kind", 7),
+            ):
+                if column in arr.dtype.names:
+                    arr[column][rng.integers(rows // 8, rows, size=2_000)] = value
+            if not first_write_seq:
+                first_write_seq.append(seq)
+
+    threads = [Runner(writer), Runner(vandal)]
+    for t in threads:
+        t.start()
+    join_all(threads)
+
+    # The scribbling happened while the batch was being applied.
+    assert first_write_seq, "the batch finished before the other thread wrote"
+    assert start_seq < first_write_seq[0] < book.seq
+    assert (arr != pristine).any()
+    book.check_invariants()
+    (res,) = result
+    for column in ("order_ids", "status", "reason", "filled_qty", "remaining_qty"):
+        assert np.array_equal(getattr(res, column), getattr(expected, column)), column
+    assert res.fills.tobytes() == expected.fills.tobytes()
+    assert snapshot(book) == snapshot(ref)

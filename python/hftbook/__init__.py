@@ -57,6 +57,7 @@ from hftbook.engine import ENGINE_REASONS, EVENT_KINDS, Engine, Event, Subscript
 from hftbook.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from hftbook.exceptions import (
     Backpressure,
+    CapacityError,
     ConfigError,
     DataFormatError,
     DuplicateOrderId,
@@ -87,6 +88,7 @@ __all__ = [
     "Backpressure",
     "BatchResult",
     "BookReader",
+    "CapacityError",
     "ConfigError",
     "DataFormatError",
     "Depth",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "Backpressure",
+    "CapacityError",
     "ConfigError",
     "DataFormatError",
     "DuplicateOrderId",
@@ -78,6 +79,15 @@ class DuplicateOrderId(InvalidOrder):
 
 class UnknownOrder(HftbookError, KeyError):
     """Cancel or modify of an order that is not resting (unknown, filled or cancelled)."""
+
+
+class CapacityError(HftbookError, MemoryError):
+    """The book ran out of room for a resting order; nothing was changed.
+
+    The message names what ran out: memory for the order arena (which grows 4096 orders at
+    a time) or the 2^32 - 2 orders a book can index. Checked before the order trades, so a
+    submit or modify that raises it has not matched either.
+    """
 
 
 class ReportError(HftbookError, ValueError):

@@ -82,6 +82,15 @@ pub enum OrderError {
     /// The book holds the most resting orders it can index (2^32 - 2).
     #[error("the book is full: it cannot rest more than 4294967294 orders")]
     BookFull,
+    /// Memory for the order to rest could not be allocated; checked before anything
+    /// changes, so the book is as it was.
+    #[error("out of memory: could not allocate {bytes} bytes for {what}; nothing was changed")]
+    OutOfMemory {
+        /// What could not grow.
+        what: &'static str,
+        /// The allocation that failed, in bytes.
+        bytes: usize,
+    },
     /// The order id is not resting on the book (never existed, filled or cancelled).
     #[error("order_id {id} is not resting on the book (unknown, filled or cancelled)")]
     UnknownOrder {
@@ -103,6 +112,8 @@ pub enum ErrorKind {
     UnknownOrder,
     /// `InvalidOrder`.
     InvalidOrder,
+    /// `CapacityError`: the book ran out of memory or index space for resting orders.
+    Capacity,
 }
 
 impl OrderError {
@@ -119,9 +130,10 @@ impl OrderError {
             | OrderError::DisplayAboveQty { .. } => ErrorKind::InvalidQuantity,
             OrderError::DuplicateOrderId { .. } => ErrorKind::DuplicateOrderId,
             OrderError::UnknownOrder { .. } => ErrorKind::UnknownOrder,
-            OrderError::InvalidTickSize { .. }
-            | OrderError::InvalidCombination(_)
-            | OrderError::BookFull => ErrorKind::InvalidOrder,
+            OrderError::InvalidTickSize { .. } | OrderError::InvalidCombination(_) => {
+                ErrorKind::InvalidOrder
+            }
+            OrderError::BookFull | OrderError::OutOfMemory { .. } => ErrorKind::Capacity,
         }
     }
 }

@@ -158,6 +158,7 @@ fn error_name(k: ErrorKind) -> &'static str {
         ErrorKind::DuplicateOrderId => "duplicate_order_id",
         ErrorKind::UnknownOrder => "unknown_order",
         ErrorKind::InvalidOrder => "invalid_order",
+        ErrorKind::Capacity => "capacity",
     }
 }
 

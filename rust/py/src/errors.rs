@@ -12,6 +12,7 @@ static INVALID_PRICE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INVALID_QUANTITY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DUPLICATE_ORDER_ID: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static UNKNOWN_ORDER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CAPACITY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn class<'py>(
     py: Python<'py>,
@@ -36,6 +37,7 @@ pub fn raise(
         ErrorKind::DuplicateOrderId => (&DUPLICATE_ORDER_ID, "DuplicateOrderId"),
         ErrorKind::UnknownOrder => (&UNKNOWN_ORDER, "UnknownOrder"),
         ErrorKind::InvalidOrder => (&INVALID_ORDER, "InvalidOrder"),
+        ErrorKind::Capacity => (&CAPACITY_ERROR, "CapacityError"),
     };
     match class(py, cell, name) {
         Ok(cls) => match cls.call1((message, field, value, row)) {

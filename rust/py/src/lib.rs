@@ -16,6 +16,8 @@ use numpy::{
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use zerocopy::byteorder::little_endian;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 mod convert;
 mod engine;
@@ -122,23 +124,69 @@ fn bytes_as<'py, T: numpy::Element>(
     Ok(arr.unbind())
 }
 
+/// A vector of plain-data records as the `u64` words of the same allocation, without
+/// copying: how a `Vec<Fill>` or `Vec<Command>` becomes a numpy array's memory.
+///
+/// `T: IntoBytes` proves (at compile time, by the derive) that every byte of a record is
+/// initialised, so each word is a valid `u64`; `T: FromBytes` that any bytes numpy code
+/// writes into the (writeable) array still make valid records. The layout conditions for
+/// handing the allocation over are checked at compile time per `T`.
+fn into_words<T: IntoBytes + FromBytes + Immutable>(records: Vec<T>) -> Vec<u64> {
+    const {
+        assert!(
+            std::mem::size_of::<T>() > 0
+                && std::mem::size_of::<T>().is_multiple_of(8)
+                && std::mem::align_of::<T>() == std::mem::align_of::<u64>(),
+            "records must be whole, 8-aligned u64 words"
+        );
+    }
+    let words = std::mem::size_of::<T>() / 8;
+    let mut records = std::mem::ManuallyDrop::new(records);
+    let (ptr, len, cap) = (records.as_mut_ptr(), records.len(), records.capacity());
+    // SAFETY: `ptr` was allocated by the global allocator for `cap` `T`s, which is the
+    // same size (`cap * words * 8` bytes) and alignment (8) as `cap * words` u64s, so the
+    // vector frees it with the layout it was allocated with; the first `len * words` words
+    // are initialised (`T: IntoBytes`: records have no padding, and all `len` are
+    // initialised). The original vector is not dropped (`ManuallyDrop`).
+    unsafe { Vec::from_raw_parts(ptr.cast::<u64>(), len * words, cap * words) }
+}
+
 /// Fills as a `FILL_DTYPE` array without copying them: the vector's buffer becomes the
 /// array's memory.
 fn fills_array(py: Python<'_>, fills: Vec<Fill>) -> PyResult<Py<PyAny>> {
-    const WORDS: usize = std::mem::size_of::<Fill>() / 8;
-    const _: () = assert!(
-        std::mem::size_of::<Fill>().is_multiple_of(8) && std::mem::align_of::<Fill>() == 8,
-        "Fill must be whole, 8-aligned u64 words"
-    );
-    let mut fills = std::mem::ManuallyDrop::new(fills);
-    let (ptr, len, cap) = (fills.as_mut_ptr(), fills.len(), fills.capacity());
-    // SAFETY: `Fill` is #[repr(C)] plain data with no padding (64 bytes, asserted in core),
-    // so its bytes are valid u64 words; size and alignment of the allocation are the same
-    // whether it is seen as `cap` Fills or `cap * 8` u64s (both 8-aligned), which is what
-    // `from_raw_parts` needs to free it later. The original vector is not dropped.
-    let words = unsafe { Vec::from_raw_parts(ptr.cast::<u64>(), len * WORDS, cap * WORDS) };
-    bytes_as(py, words, dtype(py, &FILL_DTYPE, "FILL_DTYPE")?)
+    bytes_as(py, into_words(fills), dtype(py, &FILL_DTYPE, "FILL_DTYPE")?)
 }
+
+/// One row of `hftbook.LEVEL_DTYPE` (28 bytes, packed, little-endian): the record
+/// `depth()` returns. Unaligned little-endian fields, so the struct has no padding and the
+/// numpy layout on any host; the derives prove both.
+#[derive(Debug, IntoBytes, FromBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct LevelRow {
+    price_ticks: little_endian::I64,
+    price: little_endian::F64,
+    qty: little_endian::U64,
+    orders: little_endian::U32,
+}
+
+const _: () = assert!(std::mem::size_of::<LevelRow>() == 28);
+
+/// One row of `hftbook.BOOK_ORDER_DTYPE` (60 bytes, packed, little-endian): the record
+/// `orders()` returns.
+#[derive(Debug, IntoBytes, FromBytes, Immutable, KnownLayout, Unaligned)]
+#[repr(C)]
+struct BookOrderRow {
+    order_id: little_endian::U64,
+    price_ticks: little_endian::I64,
+    price: little_endian::F64,
+    qty: little_endian::U64,
+    visible_qty: little_endian::U64,
+    hidden_qty: little_endian::U64,
+    account: little_endian::U32,
+    timestamp: little_endian::U64,
+}
+
+const _: () = assert!(std::mem::size_of::<BookOrderRow>() == 60);
 
 /// Collects what per-call reports need: fills and self-trade cancels of makers.
 #[derive(Default, Debug)]
@@ -199,26 +247,32 @@ pub struct PyOrderBook {
 }
 
 fn level_bytes(spec: &Spec, levels: &[LevelView], out: &mut Vec<u8>) {
-    out.reserve(levels.len() * 28);
+    out.reserve(levels.len() * std::mem::size_of::<LevelRow>());
     for l in levels {
-        out.extend_from_slice(&l.price.0.to_le_bytes());
-        out.extend_from_slice(&spec.price_f64(l.price.0).to_le_bytes());
-        out.extend_from_slice(&spec.units(l.qty).to_le_bytes());
-        out.extend_from_slice(&l.orders.to_le_bytes());
+        let row = LevelRow {
+            price_ticks: l.price.0.into(),
+            price: spec.price_f64(l.price.0).into(),
+            qty: spec.units(l.qty).into(),
+            orders: l.orders.into(),
+        };
+        out.extend_from_slice(row.as_bytes());
     }
 }
 
 fn order_bytes(spec: &Spec, orders: &[OrderView]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(orders.len() * 60);
+    let mut out = Vec::with_capacity(orders.len() * std::mem::size_of::<BookOrderRow>());
     for o in orders {
-        out.extend_from_slice(&o.id.to_le_bytes());
-        out.extend_from_slice(&o.price.0.to_le_bytes());
-        out.extend_from_slice(&spec.price_f64(o.price.0).to_le_bytes());
-        out.extend_from_slice(&spec.units(o.qty).to_le_bytes());
-        out.extend_from_slice(&spec.units(o.visible).to_le_bytes());
-        out.extend_from_slice(&spec.units(o.hidden).to_le_bytes());
-        out.extend_from_slice(&o.account.to_le_bytes());
-        out.extend_from_slice(&o.ts.to_le_bytes());
+        let row = BookOrderRow {
+            order_id: o.id.into(),
+            price_ticks: o.price.0.into(),
+            price: spec.price_f64(o.price.0).into(),
+            qty: spec.units(o.qty).into(),
+            visible_qty: spec.units(o.visible).into(),
+            hidden_qty: spec.units(o.hidden).into(),
+            account: o.account.into(),
+            timestamp: o.ts.into(),
+        };
+        out.extend_from_slice(row.as_bytes());
     }
     out
 }
@@ -377,13 +431,19 @@ impl PyOrderBook {
         }
     }
 
-    /// Validate and borrow (or convert) a batch array.
-    fn commands<'a>(
+    /// The rows of a batch array, copied out of it while the GIL is held.
+    ///
+    /// The copy is the batch's contract with other threads: the batch then validates and
+    /// applies its own rows without the GIL, so a thread that writes the array meanwhile
+    /// changes nothing the book sees (reading the array after releasing the GIL was a data
+    /// race, and a row rewritten between validation and application reached the book
+    /// unchecked). Cost: one memcpy, 48 bytes a row (docs/performance.md has the figure).
+    fn commands(
         &self,
         py: Python<'_>,
-        arr: &'a Bound<'_, PyAny>,
+        arr: &Bound<'_, PyAny>,
         adds_only: bool,
-    ) -> PyResult<std::borrow::Cow<'a, [Command]>> {
+    ) -> PyResult<Vec<Command>> {
         let (cell, name) = if adds_only {
             (&ORDER_DTYPE, "ORDER_DTYPE")
         } else {
@@ -420,27 +480,30 @@ impl PyOrderBook {
         }
         let n = a.len();
         if n == 0 {
-            return Ok(std::borrow::Cow::Owned(Vec::new()));
+            return Ok(Vec::new());
         }
-        // SAFETY: the dtype is equivalent to `Command`'s #[repr(C)] layout (checked above),
-        // the array is 1-D and C-contiguous with `n` elements, and we check alignment. The
-        // array object is kept alive by `arr` for the lifetime 'a.
-        let ptr = unsafe { (*a.as_array_ptr()).fields.data } as *const Command;
-        let slice: &'a [Command] = if (ptr as usize).is_multiple_of(std::mem::align_of::<Command>())
-        {
-            // SAFETY: `ptr` is non-null and aligned for `Command` (just checked) and points
-            // at `n` initialised `Command`s of a C-contiguous array (see above), which `a`
-            // keeps alive and unmodified by us for 'a.
-            unsafe { std::slice::from_raw_parts(ptr, n) }
-        } else {
-            return Err(invalid(
-                "the array data is not 8-byte aligned: pass a.copy()".into(),
-            ));
+        // SAFETY: `a` is a live ndarray (kept alive by `arr`), so its array pointer is
+        // non-null and its `data` field is readable; the GIL is held.
+        let data = unsafe { (*a.as_array_ptr()).fields.data };
+        let len = n * std::mem::size_of::<Command>();
+        // SAFETY: `data` points at the `n` rows of a C-contiguous 1-D array whose dtype is
+        // `Command`'s 48-byte layout (both checked above): `len` bytes, initialised (numpy
+        // memory), alive while `arr` is. The view lives only until the copy below, with the
+        // GIL held: no Python thread can write the array meanwhile.
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>().cast_const(), len) };
+        let mut owned = match <[Command]>::ref_from_bytes(bytes) {
+            // Any 48 bytes are a `Command` (`FromBytes`); alignment is checked here.
+            Ok(rows) => rows.to_vec(),
+            // A misaligned array (a view at an odd offset): copied byte for byte instead.
+            Err(_) => {
+                let mut rows = vec![Command::default(); n];
+                rows.as_mut_bytes().copy_from_slice(bytes);
+                rows
+            }
         };
         if self.spec.lot_size == 1 {
-            return Ok(std::borrow::Cow::Borrowed(slice));
+            return Ok(owned);
         }
-        let mut owned = slice.to_vec();
         for (row, c) in owned.iter_mut().enumerate() {
             let conv = |field: &'static str, v: u64| {
                 self.spec.units_to_lots(py, field, v).map_err(|e| {
@@ -458,7 +521,7 @@ impl PyOrderBook {
             c.qty = conv("qty", c.qty)?;
             c.display_qty = conv("display_qty", c.display_qty)?;
         }
-        Ok(std::borrow::Cow::Owned(owned))
+        Ok(owned)
     }
 
     fn batch_result(&self, py: Python<'_>, out: BatchOutcome) -> PyResult<PyBatchResult> {
@@ -915,6 +978,14 @@ impl PyOrderBook {
     /// Submit an array of new orders (`hftbook.ORDER_DTYPE`). The whole array is validated
     /// first (nothing applied if a row is invalid; the error names the row and field); the
     /// GIL is released while it runs.
+    ///
+    /// The rows are copied out of the array before the GIL is released, and the batch
+    /// validates and applies that copy: another thread may write the array while the call
+    /// runs (it changes nothing the book sees), and the array can be reused as soon as the
+    /// call returns. The copy costs one memcpy of 48 bytes a row and that much memory for
+    /// the call's duration. (On a free-threaded Python, a thread writing the array while
+    /// it is copied is a data race, as for any numpy array: the rows read are then
+    /// unspecified but still validated.)
     fn submit_batch(
         &mut self,
         py: Python<'_>,
@@ -926,6 +997,10 @@ impl PyOrderBook {
     /// Apply a mixed stream of adds, cancels and modifies (`hftbook.COMMAND_DTYPE`).
     /// Validated as a whole first; cancels/modifies of orders that are not resting are
     /// per-row `rejected` statuses. The GIL is released while it runs.
+    ///
+    /// As `submit_batch`, the rows are copied out of the array before the GIL is released
+    /// (48 bytes a row), so writes to the array from another thread during the call change
+    /// nothing the book sees.
     fn apply_batch(
         &mut self,
         py: Python<'_>,
@@ -941,6 +1016,14 @@ impl PyOrderBook {
             reader: self.book.reader(),
             spec: self.spec,
         }
+    }
+
+    /// Test hook: let the order arena hold at most `chunks` chunks of 4096 resting orders
+    /// (None: no limit but memory). Growing beyond them then fails as an allocation
+    /// failure does (`hftbook.CapacityError`).
+    #[pyo3(signature = (chunks))]
+    fn _set_arena_chunk_limit(&mut self, chunks: Option<usize>) {
+        self.book.set_arena_chunk_limit(chunks);
     }
 
     /// Set the manual clock (books created with `clock="manual"`), in nanoseconds.
@@ -1081,42 +1164,17 @@ impl PyBookReader {
     }
 }
 
-/// Commands as a `COMMAND_DTYPE` array, written field by field into zeroed 48-byte rows.
-///
-/// Not a byte view of the slice: `Command`'s fields end at byte 44 and its last 4 bytes are
-/// the struct's trailing padding, which Rust leaves uninitialised (reading them is undefined
-/// behaviour, and in practice they held stray bytes, so two identical workloads differed in
-/// `tobytes()`). Built as u64 words so the array's memory is 8-byte aligned, as
-/// `apply_batch` requires.
-fn commands_array(py: Python<'_>, cmds: &[Command]) -> PyResult<Py<PyAny>> {
-    const ROW: usize = std::mem::size_of::<Command>();
-    const _: () = assert!(ROW == 48);
-    let mut words: Vec<u64> = Vec::with_capacity(cmds.len() * ROW / 8);
-    for c in cmds {
-        // The little-endian layout of `COMMAND_DTYPE` (`hftbook._dtypes`).
-        let mut row = [0u8; ROW];
-        row[0..8].copy_from_slice(&c.id.to_le_bytes());
-        row[8..16].copy_from_slice(&c.price.to_le_bytes());
-        row[16..24].copy_from_slice(&c.qty.to_le_bytes());
-        row[24..32].copy_from_slice(&c.display_qty.to_le_bytes());
-        row[32..36].copy_from_slice(&c.account.to_le_bytes());
-        row[36..44].copy_from_slice(&[
-            c.kind,
-            c.side,
-            c.order_type,
-            c.tif,
-            c.post_only,
-            c.stp,
-            c._pad[0],
-            c._pad[1],
-        ]);
-        words.extend(row.chunks_exact(8).map(|w| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            u64::from_ne_bytes(b)
-        }));
-    }
-    bytes_as(py, words, dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?)
+/// Commands as a `COMMAND_DTYPE` array, without copying them: `Command` has no padding
+/// (its `IntoBytes` derive proves it), so the vector's memory is the array's, every byte
+/// initialised. (The struct used to end its fields at byte 44 and leave 4 uninitialised
+/// padding bytes per row, which a byte view exposed; two identical workloads then differed
+/// in `tobytes()`.) Kept in u64 words so the memory is 8-byte aligned.
+fn commands_array(py: Python<'_>, cmds: Vec<Command>) -> PyResult<Py<PyAny>> {
+    bytes_as(
+        py,
+        into_words(cmds),
+        dtype(py, &COMMAND_DTYPE, "COMMAND_DTYPE")?,
+    )
 }
 
 /// W1 workload: `n` non-crossing limit adds within ±500 ticks of the mid (seeded), as a
@@ -1124,7 +1182,7 @@ fn commands_array(py: Python<'_>, cmds: &[Command]) -> PyResult<Py<PyAny>> {
 #[pyfunction]
 fn workload_w1(py: Python<'_>, n: usize, seed: u64) -> PyResult<Py<PyAny>> {
     let cmds = py.detach(|| hftbook_core::workload::w1(n, seed));
-    commands_array(py, &cmds)
+    commands_array(py, cmds)
 }
 
 /// W2 workload: `(prefill, ops)` — 10k resting orders, then `n` ops (~60 % adds near the
@@ -1132,7 +1190,7 @@ fn workload_w1(py: Python<'_>, n: usize, seed: u64) -> PyResult<Py<PyAny>> {
 #[pyfunction]
 fn workload_w2(py: Python<'_>, n: usize, seed: u64) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
     let (pre, ops) = py.detach(|| hftbook_core::workload::w2(n, seed));
-    Ok((commands_array(py, &pre)?, commands_array(py, &ops)?))
+    Ok((commands_array(py, pre)?, commands_array(py, ops)?))
 }
 
 /// The market flows' names (`Flow::ALL`'s order), exported as `FLOW_NAMES`.
@@ -1181,7 +1239,7 @@ fn workload_flow(
         )));
     };
     let cmds = py.detach(|| hftbook_core::workload::flow_with(flow, n, seed, shuffled_ids));
-    commands_array(py, &cmds)
+    commands_array(py, cmds)
 }
 
 /// Test hook: panics inside the same detached, unwind-catching wrapper every batch uses, to
@@ -1230,7 +1288,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "STATUS_NAMES",
         PyList::new(m.py(), STATUS_NAMES)?.to_tuple(),
     )?;
-    let mut reasons = vec![""; 21];
+    let mut reasons = vec![""; batch::REASON_NO_ROOM as usize + 1];
     for r in [
         hftbook_core::CancelReason::Requested,
         hftbook_core::CancelReason::UnfilledIoc,
@@ -1248,6 +1306,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         reasons[10 + r as usize] = r.as_str();
     }
     reasons[batch::REASON_DUPLICATE_ID as usize] = "duplicate_order_id";
+    reasons[batch::REASON_NO_ROOM as usize] = "no_room";
     m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     lobster::register(m)?;

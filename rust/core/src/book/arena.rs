@@ -1,6 +1,7 @@
 //! Storage for resting orders: a chunked arena of fixed 56-byte records threaded into
 //! per-level FIFO lists, and an id index that costs ~4 bytes per order for dense ids.
 
+use crate::error::OrderError;
 use crate::types::{AccountId, OrderId, Qty, Side, StpMode};
 
 /// "No record": the end of a list.
@@ -98,7 +99,44 @@ pub struct OrderArena {
     free: u32,
     used: u32,
     live: usize,
+    /// Chunks the arena may hold (`None`: as many as memory and the index space allow).
+    /// Set by tests to make growth fail as an allocation failure would.
+    chunk_limit: Option<usize>,
 }
+
+/// A record slot taken out of an [`OrderArena`] before an operation changes anything, so
+/// that the order it is for can rest whatever matching does: [`OrderArena::fill`] stores the
+/// record in it, [`OrderArena::release`] hands it back. Only the arena creates one (from its
+/// free list or fresh storage it has already allocated), so filling it cannot fail.
+#[derive(Debug)]
+#[must_use = "a reserved slot is filled or released, or it is lost to the arena"]
+pub(crate) struct Slot(u32);
+
+/// Why [`OrderArena::reserve`] found no slot (a register-sized error for the hot path;
+/// [`OrderError`] carries the details).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NoRoom {
+    /// 2^32 - 1 slots are in use.
+    Full,
+    /// A new chunk could not be allocated.
+    OutOfMemory,
+}
+
+impl From<NoRoom> for OrderError {
+    #[cold]
+    fn from(e: NoRoom) -> Self {
+        match e {
+            NoRoom::Full => OrderError::BookFull,
+            NoRoom::OutOfMemory => OrderError::OutOfMemory {
+                what: "the order arena (room for 4096 more resting orders)",
+                bytes: CHUNK_BYTES,
+            },
+        }
+    }
+}
+
+/// Bytes of one arena chunk (4096 records of 56 bytes).
+pub const CHUNK_BYTES: usize = CHUNK * std::mem::size_of::<OrderRecord>();
 
 impl OrderArena {
     /// An empty arena.
@@ -108,6 +146,7 @@ impl OrderArena {
             free: NIL,
             used: 0,
             live: 0,
+            chunk_limit: None,
         }
     }
 
@@ -121,45 +160,104 @@ impl OrderArena {
         self.live == 0
     }
 
-    /// Store a record and return its index. Returns `None` when 2^32 - 1 records are live.
+    /// Store a record and return its index.
+    ///
+    /// # Errors
+    /// As [`OrderArena::reserve`].
+    #[inline]
+    pub fn alloc(&mut self, rec: OrderRecord) -> Result<u32, OrderError> {
+        let slot = self.reserve().map_err(OrderError::from)?;
+        Ok(self.fill(slot, rec))
+    }
+
+    /// Take a slot for one record: the most recently freed one, or the next fresh one
+    /// (allocating a chunk of 4096 if the last is full).
+    ///
+    /// # Errors
+    /// [`NoRoom::Full`] when 2^32 - 1 slots are in use, or [`NoRoom::OutOfMemory`] when a
+    /// new chunk cannot be allocated. The arena is then unchanged.
     #[inline(always)]
-    pub fn alloc(&mut self, rec: OrderRecord) -> Option<u32> {
+    pub(crate) fn reserve(&mut self) -> Result<Slot, NoRoom> {
         if self.free != NIL {
-            self.live += 1;
             let idx = self.free;
             // SAFETY: free-list indices are records this arena allocated.
-            let slot = unsafe { self.get_unchecked_mut(idx) };
-            let next_free = slot.next;
-            *slot = rec;
-            self.free = next_free;
-            return Some(idx);
+            self.free = unsafe { self.get_unchecked(idx) }.next;
+            return Ok(Slot(idx));
         }
-        self.alloc_fresh(rec)
+        self.reserve_fresh()
     }
 
     #[cold]
     #[inline(never)]
-    fn alloc_fresh(&mut self, rec: OrderRecord) -> Option<u32> {
-        self.live += 1;
+    fn reserve_fresh(&mut self) -> Result<Slot, NoRoom> {
         if self.used == NIL {
-            self.live -= 1;
-            return None;
+            return Err(NoRoom::Full);
         }
         let idx = self.used;
         if (idx as usize) >> CHUNK_BITS == self.chunks.len() {
-            // A fixed-size chunk type lets the compiler drop the inner bounds check.
-            let Ok(chunk) = vec![OrderRecord::EMPTY; CHUNK]
-                .into_boxed_slice()
-                .try_into()
-            else {
-                self.live -= 1;
-                return None;
-            };
-            self.chunks.push(chunk);
+            self.grow()?;
         }
         self.used += 1;
-        *self.get_mut(idx) = rec;
-        Some(idx)
+        Ok(Slot(idx))
+    }
+
+    /// Add one chunk, or fail without changing anything (no abort on allocation failure).
+    fn grow(&mut self) -> Result<(), NoRoom> {
+        let oom = NoRoom::OutOfMemory;
+        if self.chunk_limit.is_some_and(|l| self.chunks.len() >= l) {
+            return Err(oom);
+        }
+        let mut records = Vec::new();
+        if records.try_reserve_exact(CHUNK).is_err() || self.chunks.try_reserve(1).is_err() {
+            return Err(oom);
+        }
+        records.resize(CHUNK, OrderRecord::EMPTY);
+        // A fixed-size chunk type lets the compiler drop the inner bounds check.
+        let Ok(chunk) = records.into_boxed_slice().try_into() else {
+            return Err(oom);
+        };
+        self.chunks.push(chunk);
+        Ok(())
+    }
+
+    /// Store `rec` in a reserved slot; returns its index. Cannot fail: the slot is the
+    /// arena's own, in storage it has already allocated.
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, slot: Slot, rec: OrderRecord) -> u32 {
+        // SAFETY: a `Slot` holds an index this arena handed out (`reserve` or `vacate`; the
+        // type is crate-private and each book owns one arena), in storage that never
+        // shrinks.
+        *unsafe { self.get_unchecked_mut(slot.0) } = rec;
+        self.live += 1;
+        slot.0
+    }
+
+    /// Hand a reserved slot back unused (the order did not rest).
+    #[inline(always)]
+    pub(crate) fn release(&mut self, slot: Slot) {
+        let head = self.free;
+        // SAFETY: as in `fill`.
+        let r = unsafe { self.get_unchecked_mut(slot.0) };
+        r.id = 0;
+        r.next = head;
+        self.free = slot.0;
+    }
+
+    /// Turn the live record `idx` (already unlinked from its level) into a reserved slot
+    /// for the record that replaces it: a modify that re-queues an order reuses its slot,
+    /// so it can always rest again.
+    #[inline(always)]
+    pub(crate) fn vacate(&mut self, idx: u32) -> Slot {
+        debug_assert!(self.get(idx).id != 0, "vacating a free record");
+        self.live -= 1;
+        Slot(idx)
+    }
+
+    /// Let the arena hold at most `chunks` chunks of 4096 records (tests: growth beyond
+    /// them then fails as an allocation failure does).
+    #[doc(hidden)]
+    pub fn set_chunk_limit(&mut self, chunks: Option<usize>) {
+        self.chunk_limit = chunks;
     }
 
     /// Free a record.
@@ -871,6 +969,57 @@ mod tests {
         a.free(i);
         assert_eq!(a.alloc(r).unwrap(), i);
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn a_reserved_slot_is_never_handed_out_twice_and_release_returns_it() {
+        let mut a = OrderArena::new();
+        let r = OrderRecord {
+            id: 7,
+            ..OrderRecord::EMPTY
+        };
+        let i = a.alloc(r).unwrap();
+        a.free(i);
+        let s = a.reserve().unwrap();
+        assert_eq!(s.0, i);
+        // The freed record is reserved: the next slot is a fresh one.
+        let t = a.reserve().unwrap();
+        assert_ne!(t.0, i);
+        assert_eq!(a.len(), 0);
+        a.release(s);
+        assert_eq!(a.fill(t, r), 1);
+        assert_eq!(a.alloc(r).unwrap(), i);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn growth_beyond_the_chunk_limit_is_an_error_that_changes_nothing() {
+        let mut a = OrderArena::new();
+        a.set_chunk_limit(Some(1));
+        let r = OrderRecord {
+            id: 7,
+            ..OrderRecord::EMPTY
+        };
+        for _ in 0..CHUNK {
+            a.alloc(r).unwrap();
+        }
+        let e = a.alloc(r).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                OrderError::OutOfMemory {
+                    bytes: CHUNK_BYTES,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("order arena"), "{e}");
+        assert_eq!((a.len(), a.reserved_bytes()), (CHUNK, CHUNK_BYTES));
+        a.free(5);
+        assert_eq!(a.alloc(r).unwrap(), 5);
+        a.set_chunk_limit(None);
+        assert_eq!(a.alloc(r).unwrap(), CHUNK as u32);
     }
 
     #[test]

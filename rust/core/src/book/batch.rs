@@ -18,13 +18,30 @@ pub mod kind {
     pub const MODIFY: u8 = 2;
 }
 
-/// One command of a batch. `#[repr(C)]`, 48 bytes, no pointers: a numpy structured array
-/// with `hftbook.COMMAND_DTYPE` is a `&[Command]` without copying.
+/// One command of a batch. `#[repr(C)]`, 48 bytes, no pointers and no padding: the layout of
+/// a row of a numpy structured array with `hftbook.COMMAND_DTYPE`.
+///
+/// Plain data proven by the compiler: the `zerocopy` derives refuse to compile if the
+/// struct had a padding byte (`IntoBytes`: every byte of a value is initialised, so a slice
+/// of commands can be viewed as bytes) or a field with invalid bit patterns (`FromBytes`:
+/// any 48 bytes, e.g. a row of a numpy array, are a `Command`). The last field used to end
+/// at byte 44, leaving 4 uninitialised padding bytes per row; `_pad` now fills them.
 ///
 /// Field codes: `side` 0 buy / 1 sell; `order_type` 0 limit / 1 market; `tif` 0 gtc / 1 ioc /
 /// 2 fok; `post_only` 0/1; `stp` 0 = book default, 1 none, 2 cancel-newest, 3 cancel-oldest,
 /// 4 cancel-both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
+)]
 #[repr(C)]
 pub struct Command {
     /// Order id (0 on an add: the book assigns one).
@@ -49,11 +66,22 @@ pub struct Command {
     pub post_only: u8,
     /// STP mode code.
     pub stp: u8,
-    /// Padding.
-    pub _pad: [u8; 2],
+    /// Padding to the 8-byte boundary (ignored when applied; zero in the records the crate
+    /// builds).
+    pub _pad: [u8; 6],
 }
 
-const _: () = assert!(std::mem::size_of::<Command>() == 48);
+// The layout `hftbook._dtypes.COMMAND_DTYPE` mirrors (no hole: `IntoBytes` is derived).
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Command>() == 48 && align_of::<Command>() == 8);
+    assert!(offset_of!(Command, id) == 0 && offset_of!(Command, price) == 8);
+    assert!(offset_of!(Command, qty) == 16 && offset_of!(Command, display_qty) == 24);
+    assert!(offset_of!(Command, account) == 32 && offset_of!(Command, kind) == 36);
+    assert!(offset_of!(Command, side) == 37 && offset_of!(Command, order_type) == 38);
+    assert!(offset_of!(Command, tif) == 39 && offset_of!(Command, post_only) == 40);
+    assert!(offset_of!(Command, stp) == 41 && offset_of!(Command, _pad) == 42);
+};
 
 impl Command {
     /// A limit add.
@@ -196,6 +224,11 @@ fn row_of(ex: &crate::report::Execution) -> (u64, u8, u8, u64, u64) {
 
 /// Reason code of an add whose caller id was live when the row was applied.
 pub const REASON_DUPLICATE_ID: u8 = 20;
+
+/// Reason code of an add the book had no room for when the row was applied (the order
+/// arena could not allocate, or the book holds the most orders it can index): nothing of
+/// the row was applied.
+pub const REASON_NO_ROOM: u8 = 21;
 
 /// Reason code of an [`Execution`](crate::report::Execution) reason.
 pub fn reason_code(r: Option<Reason>) -> u8 {
@@ -443,7 +476,9 @@ pub fn error_field(e: &OrderError) -> &'static str {
         OrderError::DisplayAboveQty { .. } => "display_qty",
         OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. } => "id",
         OrderError::InvalidTickSize { .. } => "tick_size",
-        OrderError::InvalidCombination(_) | OrderError::BookFull => "order",
+        OrderError::InvalidCombination(_)
+        | OrderError::BookFull
+        | OrderError::OutOfMemory { .. } => "order",
     }
 }
 
@@ -459,7 +494,8 @@ fn row_error(row: usize, e: OrderError) -> RowError {
 /// Validate the whole batch, then apply it. Business outcomes are per-row codes; a cancel or
 /// modify of an order that is not resting gives status `Rejected` with reason
 /// `10 + UnknownOrder`; an add whose caller id is live at that point gives `Rejected` with
-/// reason [`REASON_DUPLICATE_ID`] and does nothing.
+/// reason [`REASON_DUPLICATE_ID`] and does nothing, and one the book has no room for
+/// (out of memory) `Rejected` with [`REASON_NO_ROOM`].
 ///
 /// # Errors
 /// The first invalid row; nothing is applied then.
@@ -527,6 +563,9 @@ pub fn apply_with<L: Ladder>(
                     // Every rule but the live-id check was validated for the whole batch.
                     match book.submit_prevalidated(&o, &mut sink) {
                         Ok(ex) => row_of(&ex),
+                        Err(OrderError::BookFull | OrderError::OutOfMemory { .. }) => {
+                            (c.id, OrderStatus::Rejected as u8, REASON_NO_ROOM, 0, 0)
+                        }
                         Err(_) => (c.id, OrderStatus::Rejected as u8, REASON_DUPLICATE_ID, 0, 0),
                     }
                 }
@@ -619,7 +658,7 @@ mod tests {
                 crate::clock::Clock::manual(1).0, limits, StpMode::default());
             let c = Command {
                 id: 0, price, qty, display_qty, account: 0, kind: kind::ADD, side, order_type,
-                tif, post_only, stp, _pad: [0; 2],
+                tif, post_only, stp, _pad: [0; 6],
             };
             let exact = decode(&c).is_some_and(|o| book.validate(&o).is_ok());
             prop_assert_eq!(add_row_ok(&c, limits), exact, "{:?}", c);
@@ -633,7 +672,7 @@ mod tests {
         fn fast_check_clears_only_valid_rows(
             kind_ in 0u8..4, side in 0u8..3, order_type in 0u8..3, tif in 0u8..4,
             post_only in 0u8..3, stp in 0u8..6, qty in edge_u64(), display_qty in edge_u64(),
-            price in edge_price(), adds_only in any::<bool>(), pad in any::<[u8; 2]>(),
+            price in edge_price(), adds_only in any::<bool>(), pad in any::<[u8; 6]>(),
             min_qty in prop_oneof![Just(1u64), Just(2), Just(100), Just(0)],
             max_qty in prop_oneof![Just(100u64), Just(1 << 48), Just(1), Just(u64::MAX)],
         ) {

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::arena::{IdIndex, OrderArena, OrderRecord, NIL};
+use crate::arena::{IdIndex, OrderArena, OrderRecord, Slot, NIL};
 use crate::clock::Clock;
 use crate::error::OrderError;
 use crate::ladder::{Ladder, SidePub, SkipLadder};
@@ -330,6 +330,14 @@ impl<L: Ladder> OrderBook<L> {
     /// The quantity limits.
     pub fn limits(&self) -> QtyLimits {
         self.limits
+    }
+
+    /// Let the order arena hold at most `chunks` chunks of 4096 resting orders (`None`: no
+    /// limit but memory). For tests: growing beyond them then fails as an allocation
+    /// failure would ([`OrderError::OutOfMemory`]).
+    #[doc(hidden)]
+    pub fn set_arena_chunk_limit(&mut self, chunks: Option<usize>) {
+        self.orders.set_chunk_limit(chunks);
     }
 
     /// The default self-trade prevention mode.
@@ -669,18 +677,33 @@ impl<L: Ladder> OrderBook<L> {
         sink: &mut S,
     ) -> Result<Execution, OrderError> {
         self.validate(o)?;
-        Ok(self.enter(o, sink))
+        self.enter(o, sink)
     }
 
-    /// Enter a validated order: assign its id, stamp it, match it, rest or cancel the residual.
+    /// Enter a validated order: take the arena slot it would rest in, assign its id, stamp
+    /// it, match it, rest or cancel the residual.
+    ///
+    /// The slot is taken first, so that running out of memory is an error before anything
+    /// changed rather than an order reported `Rested` that is not on the book. Only an order
+    /// that can rest (a GTC limit) takes one; holding a slot is what lets the residual rest.
     #[inline]
-    fn enter<S: ReportSink>(&mut self, o: &NewOrder, sink: &mut S) -> Execution {
+    fn enter<S: ReportSink>(
+        &mut self,
+        o: &NewOrder,
+        sink: &mut S,
+    ) -> Result<Execution, OrderError> {
+        let rests = o.order_type == OrderType::Limit && o.tif == TimeInForce::Gtc;
+        let slot = if rests {
+            Some(self.orders.reserve().map_err(OrderError::from)?)
+        } else {
+            None
+        };
         let id = if o.id == 0 { self.assign_id() } else { o.id };
         let ts = self.now();
         self.begin();
-        let ex = self.execute(id, o, ts, sink);
+        let ex = self.execute(id, o, ts, slot, sink);
         self.end();
-        ex
+        Ok(ex)
     }
 
     /// [`OrderBook::submit`] for an order that already passed [`OrderBook::validate`]
@@ -696,7 +719,7 @@ impl<L: Ladder> OrderBook<L> {
         if self.orders.len() >= (u32::MAX - 1) as usize {
             return Err(OrderError::BookFull);
         }
-        Ok(self.enter(o, sink))
+        self.enter(o, sink)
     }
 
     fn execute<S: ReportSink>(
@@ -704,6 +727,7 @@ impl<L: Ladder> OrderBook<L> {
         id: OrderId,
         o: &NewOrder,
         ts: u64,
+        slot: Option<Slot>,
         sink: &mut S,
     ) -> Execution {
         let market = o.order_type == OrderType::Market;
@@ -721,9 +745,11 @@ impl<L: Ladder> OrderBook<L> {
             }
         };
         if o.post_only && self.would_cross(o.side, o.price) {
+            self.release(slot);
             return reject(sink, RejectReason::PostOnlyWouldTake);
         }
         if o.tif == TimeInForce::Fok && !self.fok_fillable(o.side, limit, o.qty, o.account, stp) {
+            self.release(slot);
             return reject(sink, RejectReason::FokNotFillable);
         }
         let shown_price = limit.unwrap_or(match o.side {
@@ -742,14 +768,13 @@ impl<L: Ladder> OrderBook<L> {
         } else {
             o.display_qty
         };
-        let rests = !market && o.tif == TimeInForce::Gtc;
         let flags = RestFlags {
             account: o.account,
             stp,
             post_only: o.post_only,
             display,
         };
-        self.match_and_rest(id, o.side, limit, o.qty, flags, rests, ts, sink)
+        self.match_and_rest(id, o.side, limit, o.qty, flags, ts, slot, sink)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -761,8 +786,8 @@ impl<L: Ladder> OrderBook<L> {
         limit: Option<Price>,
         qty: Qty,
         flags: RestFlags,
-        rests: bool,
         ts: u64,
+        slot: Option<Slot>,
         sink: &mut S,
     ) -> Execution {
         // Most limit orders do not cross: decide that here, before the call.
@@ -782,18 +807,19 @@ impl<L: Ladder> OrderBook<L> {
             reason: None,
         };
         if rem == 0 {
+            self.release(slot);
             return ex;
         }
         let cancel_reason = if stp_stop {
             Some(CancelReason::SelfTrade)
-        } else if !rests {
+        } else if slot.is_none() {
             Some(CancelReason::UnfilledIoc)
         } else {
             None
         };
-        match (cancel_reason, limit) {
-            (None, Some(price)) => {
-                self.rest(id, side, price, rem, flags, ts);
+        match (cancel_reason, limit, slot) {
+            (None, Some(price), Some(slot)) => {
+                self.rest(id, side, price, rem, flags, ts, slot);
                 sink.report(Report::Rested {
                     id,
                     price,
@@ -806,7 +832,8 @@ impl<L: Ladder> OrderBook<L> {
                     OrderStatus::PartiallyFilled
                 };
             }
-            (reason, _) => {
+            (reason, _, slot) => {
+                self.release(slot);
                 let reason = reason.unwrap_or(CancelReason::UnfilledIoc);
                 report_residual_cancel(sink, id, side, limit, rem, reason);
                 ex.cancelled_qty = rem;
@@ -1039,8 +1066,28 @@ impl<L: Ladder> OrderBook<L> {
         (qty - remaining, stp_stop)
     }
 
+    /// Hand back the slot of an order that does not rest.
     #[inline(always)]
-    fn rest(&mut self, id: OrderId, side: Side, price: Price, qty: Qty, f: RestFlags, ts: u64) {
+    fn release(&mut self, slot: Option<Slot>) {
+        if let Some(slot) = slot {
+            self.orders.release(slot);
+        }
+    }
+
+    /// Rest `qty` of order `id` at the back of its level, in the arena slot reserved for it
+    /// before matching (so resting cannot fail).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn rest(
+        &mut self,
+        id: OrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+        f: RestFlags,
+        ts: u64,
+        slot: Slot,
+    ) {
         let (ladder, orders) = match side {
             Side::Buy => (&mut self.bids, &mut self.orders),
             Side::Sell => (&mut self.asks, &mut self.orders),
@@ -1065,10 +1112,7 @@ impl<L: Ladder> OrderBook<L> {
             meta: OrderRecord::pack_meta(li, side, f.stp, f.post_only),
             account: f.account,
         };
-        // validate() guarantees room for one more record.
-        let Some(idx) = orders.alloc(rec) else {
-            return;
-        };
+        let idx = orders.fill(slot, rec);
         if tail != NIL {
             // SAFETY: `tail` (not NIL) is a live record of level `li`'s FIFO, handed out by
             // the arena, whose storage never shrinks.
@@ -1092,13 +1136,24 @@ impl<L: Ladder> OrderBook<L> {
         self.ids.insert(id, idx);
     }
 
-    /// Take a resting order off the book. Returns its record (as it was) and the price of
-    /// the level it rested at, read from the level `unlink` just updated, next to the count
-    /// read anyway (no second lookup), and before `deactivate` may release the level.
-    #[inline(always)]
     /// Take the live record `idx` off its level and free it; `FORGET_ID`: also drop its id
-    /// from the id index (a cancel has already taken it out with its one lookup).
+    /// from the id index (a cancel has already taken it out with its one lookup). Returns
+    /// its record (as it was) and the price of the level it rested at.
+    #[inline(always)]
     fn remove_resting<const FORGET_ID: bool>(&mut self, idx: u32) -> (OrderRecord, Price) {
+        let out = self.unlink_resting::<FORGET_ID>(idx);
+        // SAFETY: `idx` is a live record's index (the caller's contract, see
+        // `unlink_resting`), now off its level.
+        unsafe { self.orders.free_unchecked(idx) };
+        out
+    }
+
+    /// [`OrderBook::remove_resting`] without freeing the record: the caller frees it or
+    /// reuses its slot. Returns the record (as it was) and the price of the level it rested
+    /// at, read from the level `unlink` just updated, next to the count read anyway (no
+    /// second lookup), and before `deactivate` may release the level.
+    #[inline(always)]
+    fn unlink_resting<const FORGET_ID: bool>(&mut self, idx: u32) -> (OrderRecord, Price) {
         // SAFETY: callers pass a live record's index (from the id index or a FIFO link),
         // and `rec.level()` is the level it rests on.
         let rec = *unsafe { self.orders.get_unchecked(idx) };
@@ -1117,8 +1172,6 @@ impl<L: Ladder> OrderBook<L> {
         } else if self.publishing {
             ladder.publish(li);
         }
-        // SAFETY: `idx` is a live record's index (see above).
-        unsafe { self.orders.free_unchecked(idx) };
         if FORGET_ID {
             self.ids.remove(rec.id);
         }
@@ -1232,7 +1285,9 @@ impl<L: Ladder> OrderBook<L> {
                 reason: Some(Reason::Reject(RejectReason::PostOnlyWouldTake)),
             }
         } else {
-            self.remove_resting::<true>(idx);
+            self.unlink_resting::<true>(idx);
+            // The order re-queues in its own record's slot: it can always rest again.
+            let slot = Some(self.orders.vacate(idx));
             sink.report(Report::Modified {
                 id,
                 price: new_price,
@@ -1245,7 +1300,7 @@ impl<L: Ladder> OrderBook<L> {
                 post_only: rec.post_only(),
                 display: rec.display,
             };
-            self.match_and_rest(id, side, Some(new_price), new_qty, flags, true, ts, sink)
+            self.match_and_rest(id, side, Some(new_price), new_qty, flags, ts, slot, sink)
         };
         self.end();
         Ok(ex)

@@ -4,9 +4,21 @@ use crate::types::{OrderId, Price, Qty, Side};
 
 /// One trade between a resting (maker) order and an incoming (taker) order.
 ///
-/// Plain data (`#[repr(C)]`, no padding holes that matter) so that a slice of fills can be viewed
-/// as bytes or as a numpy structured array without copying.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Plain data (`#[repr(C)]`, 64 bytes, no padding: the `zerocopy` derives prove it) so that a
+/// slice of fills can be viewed as bytes or as a numpy structured array
+/// (`hftbook.FILL_DTYPE`) without copying.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
+)]
 #[repr(C)]
 pub struct Fill {
     /// Trade sequence number in this book (1, 2, 3, ...).
@@ -29,7 +41,13 @@ pub struct Fill {
     pub _pad: [u8; 7],
 }
 
-const _: () = assert!(std::mem::size_of::<Fill>() == 64);
+// The layout `hftbook._dtypes.FILL_DTYPE` mirrors (no hole: `IntoBytes` is derived).
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<Fill>() == 64 && align_of::<Fill>() == 8);
+    assert!(offset_of!(Fill, price) == 32 && offset_of!(Fill, maker_remaining) == 48);
+    assert!(offset_of!(Fill, taker_side) == 56 && offset_of!(Fill, _pad) == 57);
+};
 
 impl Fill {
     /// The taker's side.
