@@ -14,6 +14,8 @@ import pytest
         "hftbook.enums",
         "hftbook.simulate",
         "hftbook.cli",
+        "hftbook.engine",
+        "hftbook.engine_cli",
         "hftbook.profiling",
         "hftbook.perf_cli",
         "hftbook.data",

@@ -315,10 +315,19 @@ SIMULATE = Command(
 )
 
 from hftbook.bench import BENCH  # noqa: E402 (after Command: hftbook.bench builds BENCH from it)
+from hftbook.engine_cli import add_engine_arguments, engine_main  # noqa: E402
+
+ENGINE = Command(
+    name="engine",
+    help="run a seeded synthetic multi-symbol flow through hftbook.Engine (Ctrl-C stops it "
+    "gracefully)",
+    add_arguments=add_engine_arguments,
+    run=lambda args: engine_main(args, UsageError),
+)
 from hftbook.perf_cli import PERF  # noqa: E402  (perf_cli builds PERF from Command)
 
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE, replay_command(), PERF, BENCH)
+COMMANDS: tuple[Command, ...] = (SIMULATE, ENGINE, replay_command(), PERF, BENCH)
 
 
 # -------------------------------------------------------------------------------------- main

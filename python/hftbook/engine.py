@@ -6,7 +6,7 @@ Example::
     >>> with hb.Engine(symbols={"AAPL": {"tick_size": "0.01"}}) as engine:
     ...     bid = engine.submit("AAPL", "buy", price="100.00", qty=5, client_id=7)
     ...     ask = engine.submit("AAPL", "sell", price="100.00", qty=3)
-    ...     engine.stop()
+    ...     report = engine.stop()
     ...     events = list(engine.events())
     >>> [(e.kind, e.order_id == bid, e.qty) for e in events if e.kind == "fill"]
     [('fill', False, 3), ('fill', True, 3)]
@@ -282,6 +282,7 @@ class Engine(_core.EngineCore):
         shards: int | None = None,
         **options: Any,
     ) -> Self:
+        """Build the engine from ``config``, ``symbols``, ``shards`` and ``options``."""
         base, path = _load(config)
         extra: dict[str, Any] = {}
         engine_opts = {k: v for k, v in options.items() if k != "breaker"}
@@ -311,8 +312,10 @@ class Engine(_core.EngineCore):
         return self
 
     def pause(self) -> None:
-        """Pause matching: cancels still run; new orders queue (or are rejected, per
-        ``paused_orders``).
+        """Pause matching.
+
+        Cancels still run; new orders wait in the lanes (or are rejected with ``paused``
+        when ``paused_orders = "reject"``). Each shard pauses at its next loop.
         """
         self._pause()
         self._pump_logs()
@@ -326,9 +329,12 @@ class Engine(_core.EngineCore):
         self._pump_logs()
 
     def stop(self, drain: bool = True, timeout: float = 5.0) -> dict[str, Any]:
-        """Stop intake, drain every lane (or refuse what is queued with ``drain=False``),
-        join every thread. Returns what it did: ``drained``, ``refused``,
-        ``events_discarded``, ``clean``.
+        """Stop the engine: close intake, drain every lane, join every thread.
+
+        With ``drain=False`` what is still queued is refused (a ``rejected`` event with
+        reason ``shutdown`` each) instead of run. Returns what it did: ``drained``,
+        ``refused``, ``events_discarded`` and ``clean`` (False when events could not be
+        delivered within ``timeout`` seconds and were discarded).
         """
         self.stop_watching()
         drained, refused, discarded, clean = self._stop(drain, timeout)
@@ -427,8 +433,9 @@ class Engine(_core.EngineCore):
         return out
 
     def events(self, max_events: int | None = None, timeout: float = 0.0) -> Iterator[Event]:
-        """Iterate over events as objects until none arrives within ``timeout`` seconds
-        (or ``max_events`` were given).
+        """Iterate over events as :class:`Event` objects.
+
+        Stops when none arrives within ``timeout`` seconds, or after ``max_events``.
         """
         given = 0
         while max_events is None or given < max_events:
@@ -452,12 +459,12 @@ class Engine(_core.EngineCore):
         conflate: bool = False,
         as_array: bool = False,
     ) -> Subscription:
-        """Call ``callback(batch)`` from a dispatcher thread with each batch of matching
-        events (a list of :class:`Event`, or a numpy array with ``as_array=True``).
+        """Call ``callback(batch)`` from a dispatcher thread with each batch of events.
 
-        Filters run in Rust. A lossless subscriber (the default) that falls behind makes the
-        engine wait (backpressure reaches the producers); ``conflate=True`` (market data)
-        drops events instead and marks the next one ``gap=True``.
+        A batch is a list of :class:`Event` (a numpy array with ``as_array=True``). Filters
+        run in Rust. A lossless subscriber (the default) that falls behind makes the engine
+        wait (backpressure reaches the producers); ``conflate=True`` (market data) drops
+        events instead and marks the next one ``gap=True``.
         """
         mask = 0
         for k in kinds or ():
@@ -486,9 +493,12 @@ class Engine(_core.EngineCore):
     def reload_config(
         self, config: str | os.PathLike[str] | Mapping[str, Any] | None = None
     ) -> dict[str, list[str]]:
-        """Re-read the config file (or apply ``config``): safe changes apply between
-        batches; restart-only changes are reported, not applied; an invalid config raises
-        :class:`ConfigError`, emits an engine event and leaves the running config as it was.
+        """Re-read the config file (or apply ``config``).
+
+        Safe changes apply between batches; restart-only changes are reported, not applied;
+        an invalid config raises :class:`ConfigError`, emits an engine event and leaves the
+        running config as it was. Returns ``applied``, ``restart_only`` and
+        ``added_symbols``.
         """
         source = config if config is not None else self._config_path
         if source is None:
@@ -551,9 +561,11 @@ class Engine(_core.EngineCore):
     # -- stats and logs ----------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Counters, lane depths and high-water marks, backpressure, breaker state, latency
-        percentiles per stage (queue wait, match, publish) and CPU time, per shard and in
-        total.
+        """The engine's counters and latencies, per shard and in total.
+
+        Counters (commands, events, rejections by reason), lane depths and high-water
+        marks, backpressure waits and rejections, breaker state, latency percentiles per
+        stage (queue wait, match, publish) and the shard threads' CPU time.
         """
         s: dict[str, Any] = self._stats()
         shards = s["shards"]

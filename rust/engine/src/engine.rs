@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use hftbook_core::{
     BookReader, Clock, NewOrder, OrderBook, OrderError, OrderType, Price, QtyLimits, Side,
     TimeInForce,
@@ -167,6 +168,10 @@ pub(crate) struct Shared {
     pub subs: ArcSwap<Vec<Arc<Subscription>>>,
     pub inbox: Vec<Mutex<Vec<NewSymbol>>>,
     pub inbox_flag: Vec<AtomicU8>,
+    /// Per shard: commands queued in its normal lane inside batch chunks. `submit_batch`
+    /// keeps it at most `lane_capacity`, so a batch producer meets backpressure after as
+    /// many queued commands as a per-order producer does (a lane slot holds a whole chunk).
+    pub batch_queued: Vec<CachePadded<AtomicUsize>>,
     pub logs: ArrayQueue<LogRecord>,
     pub control: ArrayQueue<Event>,
 }
@@ -502,6 +507,9 @@ impl Engine {
             subs: ArcSwap::from_pointee(Vec::new()),
             inbox: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
             inbox_flag: (0..shards).map(|_| AtomicU8::new(0)).collect(),
+            batch_queued: (0..shards)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
             logs: ArrayQueue::new(4096),
             control: ArrayQueue::new(4096),
         });
@@ -824,7 +832,48 @@ impl Engine {
         enqueued: usize,
     ) -> Result<(), EngineError> {
         let lanes = &self.lanes[shard];
-        let mut item = match lanes.try_push(urgent, item) {
+        self.push_with(shard, urgent, item, enqueued, |item| {
+            lanes.try_push(urgent, item)
+        })
+    }
+
+    /// Push a batch chunk: within the shard's batch budget (`lane_capacity` commands queued
+    /// in chunks), then into the normal lane.
+    fn push_chunk(
+        &self,
+        shard: usize,
+        chunk: &[Command],
+        enqueued: usize,
+    ) -> Result<(), EngineError> {
+        let lanes = &self.lanes[shard];
+        let budget = &self.shared.batch_queued[shard];
+        let cap = self.shared.config.load().engine.lane_capacity;
+        let n = chunk.len();
+        let item = Ingress::Many(chunk.into());
+        self.push_with(shard, false, item, enqueued, |item| {
+            let queued = budget.load(Ordering::Acquire);
+            // An empty budget always takes one chunk, so a chunk larger than the lane fits.
+            if queued > 0 && queued + n > cap {
+                return Err(item);
+            }
+            budget.fetch_add(n, Ordering::AcqRel);
+            lanes.try_push(false, item).inspect_err(|_| {
+                budget.fetch_sub(n, Ordering::AcqRel);
+            })
+        })
+    }
+
+    /// Try `try_once` until it succeeds, the `on_full` policy gives up, or intake closes.
+    fn push_with(
+        &self,
+        shard: usize,
+        urgent: bool,
+        item: Ingress,
+        enqueued: usize,
+        mut try_once: impl FnMut(Ingress) -> Result<(), Ingress>,
+    ) -> Result<(), EngineError> {
+        let lanes = &self.lanes[shard];
+        let mut item = match try_once(item) {
             Ok(()) => return Ok(()),
             Err(back) => back,
         };
@@ -849,7 +898,7 @@ impl Engine {
         let deadline = start + Duration::from_millis(cfg.engine.full_timeout_ms);
         let mut spins = 0u32;
         loop {
-            match lanes.try_push(urgent, item) {
+            match try_once(item) {
                 Ok(()) => return Ok(()),
                 Err(back) => item = back,
             }
@@ -1107,33 +1156,43 @@ impl Engine {
         let r = self.push(shard, urgent, Ingress::One(c), 0);
         if r.is_err() && c.order_seq != u32::MAX {
             // Keep the order's command count consistent: the refused command counts as run.
-            self.burn(c);
+            self.burn(vec![c]);
         }
         r
     }
 
-    fn burn(&self, c: Command) {
-        // The shard runs a no-op for this order_seq: send it when there is room, from a
-        // helper thread, so the caller gets its error now.
+    fn burn(&self, cmds: Vec<Command>) {
+        // The shard runs a no-op for each command's order_seq: send them when there is
+        // room, from one helper thread, so the caller gets its error now.
+        if cmds.is_empty() {
+            return;
+        }
         let lanes = self.lanes.clone();
-        let shard = self.shard_of(c.symbol).unwrap_or(0);
-        let mut noop = c;
-        noop.kind = cmd::NOOP;
-        noop.price = 0;
+        let noops: Vec<(usize, Command)> = cmds
+            .into_iter()
+            .map(|c| {
+                let mut noop = c;
+                noop.kind = cmd::NOOP;
+                noop.price = 0;
+                (self.shard_of(c.symbol).unwrap_or(0), noop)
+            })
+            .collect();
         let shared = self.shared.clone();
         let _ = std::thread::Builder::new()
             .name("hftbook-burn".into())
             .spawn(move || {
-                let mut item = Ingress::One(noop);
-                loop {
-                    match lanes[shard].try_push(true, item) {
-                        Ok(()) => return,
-                        Err(back) => item = back,
+                for (shard, noop) in noops {
+                    let mut item = Ingress::One(noop);
+                    loop {
+                        match lanes[shard].try_push(true, item) {
+                            Ok(()) => break,
+                            Err(back) => item = back,
+                        }
+                        if shared.stopping.load(Ordering::Acquire) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_micros(100));
                     }
-                    if shared.stopping.load(Ordering::Acquire) {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_micros(100));
                 }
             });
     }
@@ -1176,27 +1235,26 @@ impl Engine {
         if let Some(s) = symbol {
             self.shard_of(s)?;
         }
-        let (sym, seq) = self.order_command(order_id, symbol)?;
-        if let (Some(q), Some(e)) = (qty, self.shared.symbols.load().entries.get(sym as usize)) {
-            if q > e.cfg.max_qty || q < e.cfg.min_qty {
-                let c = Command {
-                    symbol: sym,
-                    order_id,
-                    order_seq: seq,
-                    kind: cmd::NOOP,
-                    ..Command::default()
-                };
-                self.burn(c);
+        // Check the quantity against the order's symbol before numbering the command, so a
+        // refused call leaves nothing behind.
+        let known = self.order_symbol(order_id).or(symbol);
+        let limits = known.and_then(|s| {
+            let table = self.shared.symbols.load();
+            table
+                .entries
+                .get(s as usize)
+                .map(|e| (e.cfg.min_qty, e.cfg.max_qty))
+        });
+        if let (Some(q), Some((min_qty, max_qty))) = (qty, limits) {
+            if q > max_qty || q < min_qty {
                 return Err(EngineError::Invalid {
                     field: "qty",
                     value: q.to_string(),
-                    rule: format!(
-                        "must be between min_qty {} and max_qty {}",
-                        e.cfg.min_qty, e.cfg.max_qty
-                    ),
+                    rule: format!("must be between min_qty {min_qty} and max_qty {max_qty}"),
                 });
             }
         }
+        let (sym, seq) = self.order_command(order_id, symbol)?;
         let shard = self.shard_of(sym)?;
         let mut c = Command::modify(sym, order_id, price, qty.unwrap_or(0));
         c.order_seq = seq;
@@ -1387,14 +1445,36 @@ impl Engine {
         }
         let mut enqueued = 0usize;
         const CHUNK: usize = 1024;
-        for (shard, list) in per_shard.into_iter().enumerate() {
-            for chunk in list.chunks(CHUNK) {
-                let n = chunk.len();
-                self.push(shard, false, Ingress::Many(chunk.into()), enqueued)?;
-                enqueued += n;
+        for (shard, list) in per_shard.iter().enumerate() {
+            for (k, chunk) in list.chunks(CHUNK).enumerate() {
+                if let Err(e) = self.push_chunk(shard, chunk, enqueued) {
+                    // Nothing after this point was queued: settle those commands' order
+                    // numbering so that later commands naming them do not wait forever.
+                    let rest = per_shard[shard][k * CHUNK..]
+                        .iter()
+                        .chain(per_shard[shard + 1..].iter().flatten());
+                    self.settle_unqueued(rest.copied().collect());
+                    return Err(e);
+                }
+                enqueued += chunk.len();
             }
         }
         Ok(())
+    }
+
+    /// Commands that were numbered for their orders but never queued (a batch refused half
+    /// way): their submits count as done (the ids are burnt, later commands naming them are
+    /// reported unknown) and their cancels / modifies run as no-ops.
+    fn settle_unqueued(&self, cmds: Vec<Command>) {
+        let mut noops = Vec::new();
+        for c in cmds {
+            if c.kind == cmd::SUBMIT {
+                self.shared.routes.mark_applied(c.order_id);
+            } else if c.order_seq != u32::MAX {
+                noops.push(c);
+            }
+        }
+        self.burn(noops);
     }
 
     /// Take up to `max` events from the poll stream into `out`, waiting up to `timeout` for

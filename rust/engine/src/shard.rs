@@ -306,6 +306,8 @@ pub(crate) struct Shard {
     window_orders: u64,
     window_rejects: u64,
     logical_time: u64,
+    /// Counts order commands; every 16th is timed through the book.
+    sample: u32,
 }
 
 impl Shard {
@@ -345,6 +347,7 @@ impl Shard {
             window_orders: 0,
             window_rejects: 0,
             logical_time: 0,
+            sample: 0,
         }
     }
 
@@ -437,7 +440,10 @@ impl Shard {
             let (pd, nd) = self.lanes.depth();
             self.stats.lane_depth(pd as u64, nd as u64);
             if !self.out.events.is_empty() {
+                let t0 = self.shared.clock.now();
                 self.publish();
+                let ns = self.shared.clock.now().saturating_sub(t0);
+                self.stats.publish_time(ns);
             }
             if now >= publish_at {
                 self.stats.publish();
@@ -476,6 +482,7 @@ impl Shard {
             }
             Ingress::Many(cs) => {
                 let n = cs.len();
+                self.shared.batch_queued[self.id].fetch_sub(n, Ordering::AcqRel);
                 for c in cs.iter() {
                     self.accept(*c);
                 }
@@ -555,6 +562,11 @@ impl Shard {
         self.out.cmd = c;
         self.stats.commands.fetch_add(1, Ordering::Relaxed);
         let ordered = is_ordered(&c);
+        let timed = c.kind <= cmd::MODIFY && {
+            self.sample = self.sample.wrapping_add(1);
+            self.sample & 15 == 0
+        };
+        let t0 = if timed { self.shared.clock.now() } else { 0 };
         match c.kind {
             cmd::SUBMIT => self.submit(c),
             cmd::CANCEL => self.cancel(c, kind::CANCELLED, reason::USER),
@@ -564,6 +576,10 @@ impl Shard {
             cmd::RESUME => self.resume_symbol(c.symbol, reason::OPERATOR),
             cmd::END_SESSION => self.end_session(),
             _ => {}
+        }
+        if timed {
+            let ns = self.shared.clock.now().saturating_sub(t0);
+            self.stats.matching(ns);
         }
         if ordered {
             self.shared.routes.mark_applied(c.order_id);

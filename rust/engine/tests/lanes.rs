@@ -309,3 +309,49 @@ fn slow_consumer_backpressures_producers_losslessly() {
     assert_eq!(rep.events_discarded, 0);
     assert!(rep.clean);
 }
+
+/// A lane slot holds a whole batch chunk, so `submit_batch` is bounded by commands, not
+/// slots: with `lane_capacity` 2048 a stalled shard takes two 1024-command chunks and the
+/// third is refused. The refused rows' ids are burnt, and a cancel naming one of them later
+/// is reported unknown (it does not wait forever for a submit that never came).
+#[test]
+fn submit_batch_is_bounded_by_commands_and_a_refused_tail_leaves_no_hole() {
+    use hftbook_engine::record::{reason, Command};
+    let mut cfg = quiet_config(1);
+    cfg.engine.on_full = OnFull::Reject;
+    cfg.engine.lane_capacity = 2048;
+    let (e, s) = engine_with(cfg, &["X"]);
+    let sym = s[0];
+    let mut batch: Vec<Command> = (0..5000)
+        .map(|i| OrderRequest::limit(sym, Side::Buy, 100 + (i % 50), 1).to_command())
+        .collect();
+    let err = e.submit_batch(&mut batch).unwrap_err();
+    match err {
+        EngineError::Backpressure { lane, enqueued, .. } => {
+            assert_eq!((lane, enqueued), ("normal", 2048))
+        }
+        other => panic!("expected Backpressure, got {other:?}"),
+    }
+    let queued: Vec<u64> = batch[..2048].iter().map(|c| c.order_id).collect();
+    let burnt = batch[4000].order_id;
+    e.start().unwrap();
+    let mut ev = Vec::new();
+    poll_until(&e, &mut ev, "the queued chunks", |ev| {
+        ev.iter().filter(|x| x.kind == kind::ACCEPTED).count() == 2048
+    });
+    for id in &queued {
+        assert!(has(&ev, kind::ACCEPTED, *id), "order {id} was queued");
+    }
+    e.cancel(burnt, Some(sym), 0).unwrap();
+    poll_until(&e, &mut ev, "the cancel of a burnt id", |ev| {
+        ev.iter().any(|x| {
+            x.kind == kind::REJECTED && x.order_id == burnt && x.reason == reason::UNKNOWN_ORDER
+        })
+    });
+    // The budget was given back: a new batch of the lane's size goes in.
+    let mut again: Vec<Command> = (0..2048)
+        .map(|i| OrderRequest::limit(sym, Side::Sell, 1000 + (i % 50), 1).to_command())
+        .collect();
+    e.submit_batch(&mut again).unwrap();
+    e.stop(true, Duration::from_secs(10));
+}

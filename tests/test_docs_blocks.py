@@ -1,0 +1,27 @@
+"""The engine's code examples in the README and docs/engine.md run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def _blocks(path: Path, must_contain: str = "") -> list[str]:
+    return [b for b in _BLOCK.findall(path.read_text(encoding="utf-8")) if must_contain in b]
+
+
+@pytest.mark.parametrize(
+    ("doc", "must_contain"),
+    [("docs/engine.md", ""), ("README.md", "hb.Engine")],
+)
+def test_engine_examples_run(doc: str, must_contain: str) -> None:
+    blocks = _blocks(ROOT / doc, must_contain)
+    assert blocks, f"{doc} has no engine example"
+    namespace: dict[str, object] = {}
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"{doc} block {i}", "exec"), namespace)
