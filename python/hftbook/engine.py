@@ -51,7 +51,13 @@ class Event:
     ``client_id``, ``account``, ``side`` ("buy"/"sell", None when not about a side),
     ``price`` (Decimal, None when no price), ``price_ticks``, ``qty``, ``leaves_qty``,
     ``maker_id``, ``taker_id``, ``reason`` (str, "" for none), ``text``, ``ts_enqueued``,
-    ``ts_processed``, ``is_maker``, ``gap``.
+    ``ts_processed``, ``is_maker``, ``gap``, ``snapshot``.
+
+    A conflated subscriber (``subscribe(..., conflate=True)``) that lost events gets, per
+    symbol, a ``book`` event with ``gap`` and ``snapshot`` set, ``side`` None and ``detail``
+    = the number of levels that follow: clear that symbol's book, then apply the ``book``
+    events with ``snapshot`` set (the L2 levels, best first, up to 100 a side), then the
+    deltas after them.
     """
 
     __slots__ = (
@@ -70,6 +76,7 @@ class Event:
         "reason",
         "seq",
         "side",
+        "snapshot",
         "symbol",
         "symbol_seq",
         "taker_id",
@@ -99,6 +106,7 @@ class Event:
     ts_processed: int
     is_maker: bool
     gap: bool
+    snapshot: bool
 
     def __repr__(self) -> str:
         parts = [f"seq={self.seq}", f"kind={self.kind!r}", f"symbol={self.symbol!r}"]
@@ -208,6 +216,11 @@ class Subscription:
     def conflated(self) -> int:
         """Events this subscriber lost to conflation (``conflate=True`` only)."""
         return int(self._core.conflated)
+
+    @property
+    def snapshots(self) -> int:
+        """L2 snapshots delivered after gaps (conflating subscribers only)."""
+        return int(self._core.snapshots)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the dispatcher (after delivering what is queued) and unsubscribe."""
@@ -428,6 +441,9 @@ class Engine(_core.EngineCore):
             ev.ts_processed = ts_proc
             ev.is_maker = bool(flags & 1)
             ev.gap = bool(flags & 2)
+            ev.snapshot = bool(flags & 4)
+            if ev.snapshot and side == 2:
+                ev.price = None  # a snapshot header: no level
             ev.text = _text(ev, tick)
             out.append(ev)
         return out

@@ -17,7 +17,8 @@ use rustc_hash::FxHashSet;
 
 use crate::config::{valid_symbol_name, ConfigError, EngineConfig, OnFull, SymbolConfig};
 use crate::lanes::{Ingress, Lanes};
-use crate::record::{cmd, flag, kind, order_type, reason, tif, Command, Event, ALL, EVENT_GAP};
+use crate::record::{cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
+
 use crate::route::{OrderRoutes, RouteError};
 use crate::shard::{EventOut, NewSymbol, Shard};
 use crate::stats::{Latencies, ShardStats};
@@ -215,44 +216,68 @@ impl Filter {
 }
 
 /// A subscriber's queue. Lossless subscribers make the shard wait when full (backpressure);
-/// conflating ones (market data) lose events and get [`EVENT_GAP`] on the next one.
+/// conflating ones (market data) lose events instead, and after a gap receive an L2 snapshot
+/// of the symbols they follow, marked [`crate::record::EVENT_GAP`] | [`crate::record::EVENT_SNAPSHOT`].
 #[derive(Debug)]
 pub struct Subscription {
     filter: Filter,
     queue: ArrayQueue<Event>,
     conflate: bool,
-    gap: AtomicBool,
+    /// Per shard: events of that shard's symbols were conflated away and no snapshot has
+    /// been delivered since.
+    gaps: Box<[AtomicBool]>,
     /// Events this subscriber lost to conflation.
     pub conflated: AtomicU64,
+    /// Snapshots delivered after gaps.
+    pub snapshots: AtomicU64,
     closed: AtomicBool,
 }
 
 impl Subscription {
-    pub(crate) fn offer(&self, events: &[Event], shared: &Shared) {
+    /// Offer a shard's published events. `snapshot` writes the L2 snapshot of the shard's
+    /// symbols that pass the filter (see [`EVENT_SNAPSHOT`]); a conflated subscriber in a gap
+    /// gets that instead of the events, once its queue has room for all of it.
+    pub(crate) fn offer(
+        &self,
+        events: &[Event],
+        shared: &Shared,
+        shard: usize,
+        snapshot: &mut dyn FnMut(&Filter, usize, &mut Vec<Event>),
+    ) {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        for e in events {
+        let gap = &self.gaps[shard.min(self.gaps.len() - 1)];
+        if self.conflate && gap.load(Ordering::Relaxed) {
+            let mut snap = Vec::new();
+            snapshot(&self.filter, self.queue.capacity(), &mut snap);
+            let free = self.queue.capacity() - self.queue.len();
+            // Only this shard pushes this shard's events, but other shards share the queue:
+            // push what fits; a snapshot cut short stays a gap and is sent again.
+            if snap.len() <= free && snap.iter().all(|e| self.queue.push(*e).is_ok()) {
+                gap.store(false, Ordering::Relaxed);
+                self.snapshots.fetch_add(1, Ordering::Relaxed);
+            }
+            // The snapshot shows the books after these events: they are not sent.
+            let lost = events.iter().filter(|e| self.filter.matches(e)).count();
+            self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
+            return;
+        }
+        for (i, e) in events.iter().enumerate() {
             if !self.filter.matches(e) {
                 continue;
             }
             let mut ev = *e;
-            if self.gap.load(Ordering::Relaxed) {
-                ev.flags |= EVENT_GAP;
-            }
             loop {
                 match self.queue.push(ev) {
-                    Ok(()) => {
-                        if ev.flags & EVENT_GAP != 0 {
-                            self.gap.store(false, Ordering::Relaxed);
-                        }
-                        break;
-                    }
+                    Ok(()) => break,
                     Err(back) => {
                         if self.conflate {
-                            self.gap.store(true, Ordering::Relaxed);
-                            self.conflated.fetch_add(1, Ordering::Relaxed);
-                            break;
+                            gap.store(true, Ordering::Relaxed);
+                            let lost = events[i..].iter().filter(|e| self.filter.matches(e));
+                            self.conflated
+                                .fetch_add(lost.count() as u64, Ordering::Relaxed);
+                            return;
                         }
                         if self.closed.load(Ordering::Acquire)
                             || shared.abandon.load(Ordering::Acquire)
@@ -264,6 +289,26 @@ impl Subscription {
                     }
                 }
             }
+        }
+    }
+
+    /// Offer an engine event raised outside the shards (config applied or rejected): no
+    /// book is behind it, so a conflated subscriber that has no room just counts it lost.
+    pub(crate) fn offer_control(&self, e: &Event, shared: &Shared) {
+        if self.closed.load(Ordering::Acquire) || !self.filter.matches(e) {
+            return;
+        }
+        let mut ev = *e;
+        while let Err(back) = self.queue.push(ev) {
+            if self.conflate {
+                self.conflated.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            if self.closed.load(Ordering::Acquire) || shared.abandon.load(Ordering::Acquire) {
+                return;
+            }
+            ev = back;
+            std::thread::sleep(Duration::from_micros(20));
         }
     }
 
@@ -1533,8 +1578,11 @@ impl Engine {
             filter,
             queue: ArrayQueue::new(capacity.max(1)),
             conflate,
-            gap: AtomicBool::new(false),
+            gaps: (0..self.lanes.len())
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             conflated: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
         self.shared.subs.rcu(|v| {
@@ -1684,7 +1732,7 @@ impl Engine {
             ..Event::default()
         };
         for s in self.shared.subs.load().iter() {
-            s.offer(std::slice::from_ref(&e), &self.shared);
+            s.offer_control(&e, &self.shared);
         }
         if self.config().engine.keep_events {
             let _ = self.shared.control.force_push(e);

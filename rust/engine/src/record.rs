@@ -389,6 +389,14 @@ const _: () = assert!(std::mem::size_of::<Event>() == 112);
 pub const EVENT_MAKER: u8 = 1;
 /// [`Event::flags`] bit: events before this one were conflated away for this subscriber.
 pub const EVENT_GAP: u8 = 2;
+/// [`Event::flags`] bit: part of an L2 snapshot sent to a conflated subscriber after a gap.
+/// Per symbol, a header (`kind` book, `side` 2, flags gap + snapshot, `detail` = levels that
+/// follow, `symbol_seq` = the symbol's sequence the snapshot is as of), then one event per
+/// level (`side`, `price`, `qty`, `leaves_qty` = orders), best first, at most
+/// [`SNAPSHOT_LEVELS`] a side.
+pub const EVENT_SNAPSHOT: u8 = 4;
+/// Levels per side in a conflated subscriber's resync snapshot.
+pub const SNAPSHOT_LEVELS: usize = 100;
 
 impl Event {
     /// The kind's name.

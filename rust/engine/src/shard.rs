@@ -18,10 +18,11 @@ use hftbook_core::{
 use rustc_hash::FxHashMap;
 
 use crate::config::SymbolConfig;
+use crate::engine::Filter;
 use crate::engine::{Shared, SymbolLive, STATE_PAUSED};
 use crate::lanes::{Ingress, Lanes};
-use crate::record::EVENT_MAKER;
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
+use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
 use crate::stats::{ShardStats, StatsWriter};
 
 /// A symbol handed to a shard.
@@ -1474,7 +1475,14 @@ impl Shard {
         self.stats.events.fetch_add(n, Ordering::Relaxed);
         let subs = self.shared.subs.load();
         for sub in subs.iter() {
-            sub.offer(&self.out.events, &self.shared);
+            let syms = &self.syms;
+            let now = self.out.now;
+            sub.offer(
+                &self.out.events,
+                &self.shared,
+                self.id,
+                &mut |f, room, out| snapshot(syms, f, room, now, out),
+            );
         }
         if let Some(p) = self.events.main.as_mut() {
             let mut rest: &[Event] = &self.out.events;
@@ -1511,6 +1519,50 @@ impl Shard {
             }
         }
         self.out.events.clear();
+    }
+}
+
+/// The L2 snapshot of the symbols in `syms` that pass `filter` (see [`EVENT_SNAPSHOT`]),
+/// at most [`SNAPSHOT_LEVELS`] a side, fewer when `room` events could not hold that.
+fn snapshot(syms: &[Option<Sym>], filter: &Filter, room: usize, now: u64, out: &mut Vec<Event>) {
+    let wanted = |s: &&Sym| {
+        filter
+            .symbols
+            .as_ref()
+            .is_none_or(|set| set.contains(&s.idx))
+    };
+    let n = syms.iter().flatten().filter(wanted).count().max(1);
+    let levels = SNAPSHOT_LEVELS.min((room / n).saturating_sub(1) / 2);
+    for s in syms.iter().flatten().filter(wanted) {
+        let header = out.len();
+        out.push(Event {
+            symbol: s.idx,
+            symbol_seq: s.symbol_seq,
+            kind: kind::BOOK,
+            side: 2,
+            flags: EVENT_GAP | EVENT_SNAPSHOT,
+            ts_enqueued: now,
+            ts_processed: now,
+            ..Event::default()
+        });
+        for side in [Side::Buy, Side::Sell] {
+            for lv in s.book.depth(side, levels) {
+                out.push(Event {
+                    symbol: s.idx,
+                    symbol_seq: s.symbol_seq,
+                    kind: kind::BOOK,
+                    side: side as u8,
+                    price: lv.price.0,
+                    qty: lv.qty,
+                    leaves_qty: u64::from(lv.orders),
+                    flags: EVENT_SNAPSHOT,
+                    ts_enqueued: now,
+                    ts_processed: now,
+                    ..Event::default()
+                });
+            }
+        }
+        out[header].detail = (out.len() - header - 1) as i64;
     }
 }
 

@@ -355,3 +355,92 @@ fn submit_batch_is_bounded_by_commands_and_a_refused_tail_leaves_no_hole() {
     e.submit_batch(&mut again).unwrap();
     e.stop(true, Duration::from_secs(10));
 }
+
+/// A conflated market-data subscriber that falls behind loses events, then gets a gap-marked
+/// L2 snapshot and the deltas after it: the book it rebuilds equals the one a lossless
+/// subscriber of every book event rebuilds.
+#[test]
+fn conflated_subscriber_resyncs_from_a_snapshot() {
+    use std::collections::BTreeMap;
+
+    use hftbook_engine::record::{EVENT_GAP, EVENT_SNAPSHOT};
+    use hftbook_engine::Filter;
+
+    type Book = BTreeMap<(u8, i64), u64>;
+    fn apply(book: &mut Book, ev: &[hftbook_engine::Event]) -> usize {
+        let mut snapshots = 0;
+        for e in ev.iter().filter(|e| e.kind == kind::BOOK) {
+            if e.flags & EVENT_SNAPSHOT != 0 && e.side == 2 {
+                assert_ne!(e.flags & EVENT_GAP, 0, "a snapshot header marks the gap");
+                book.clear();
+                snapshots += 1;
+            } else if e.qty == 0 {
+                book.remove(&(e.side, e.price));
+            } else {
+                book.insert((e.side, e.price), e.qty);
+            }
+        }
+        snapshots
+    }
+
+    let mut cfg = quiet_config(1);
+    cfg.engine.book_events = true;
+    let (e, s) = engine_with(cfg, &["X"]);
+    let sym = s[0];
+    let only_book = || Filter {
+        kinds: 1 << kind::BOOK,
+        ..Filter::default()
+    };
+    let truth_sub = e.subscribe(only_book(), 1 << 16, false);
+    let md = e.subscribe(only_book(), 512, true);
+    e.start().unwrap();
+    let (mut truth, mut seen) = (Book::new(), Book::new());
+    let mut buf = Vec::new();
+    let mut rng = common::Rng::new(11);
+    let mut snapshots = 0;
+    for round in 0..4 {
+        // A burst the 512-event queue cannot hold (two book events an order at most).
+        for _ in 0..1500 {
+            let side = if rng.below(2) == 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let px = if side == Side::Buy {
+                900 + rng.below(90)
+            } else {
+                1010 + rng.below(90)
+            };
+            e.submit(&OrderRequest::limit(sym, side, px as i64, 1 + rng.below(5)))
+                .unwrap();
+        }
+        wait_for("the burst", || e.shard_stats()[0].depth == (0, 0));
+        // Catch up, then one more order: its publish finds room and sends the snapshot.
+        buf.clear();
+        md.pop_batch(&mut buf, usize::MAX, Duration::ZERO);
+        snapshots += apply(&mut seen, &buf);
+        e.submit(&OrderRequest::limit(sym, Side::Buy, 800 + round, 1))
+            .unwrap();
+        wait_for("the snapshot", || {
+            md.snapshots.load(std::sync::atomic::Ordering::Relaxed) > round as u64
+        });
+        // The next delta after the snapshot arrives normally.
+        e.submit(&OrderRequest::limit(sym, Side::Sell, 1200 + round, 1))
+            .unwrap();
+        wait_for("the shard", || e.shard_stats()[0].depth == (0, 0));
+        std::thread::sleep(Duration::from_millis(20));
+        buf.clear();
+        md.pop_batch(&mut buf, usize::MAX, Duration::from_millis(50));
+        snapshots += apply(&mut seen, &buf);
+        buf.clear();
+        while truth_sub.pop_batch(&mut buf, usize::MAX, Duration::from_millis(20)) > 0 {}
+        apply(&mut truth, &buf);
+        assert_eq!(seen, truth, "round {round}: the rebuilt book differs");
+    }
+    assert!(
+        snapshots >= 4,
+        "every round resynced ({snapshots} snapshots)"
+    );
+    assert!(md.conflated.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    e.stop(true, Duration::from_secs(10));
+}

@@ -999,4 +999,11 @@ impl PySubscription {
             .conflated
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+    /// L2 snapshots delivered after gaps (conflating subscribers only).
+    #[getter]
+    fn snapshots(&self) -> u64 {
+        self.sub
+            .snapshots
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
