@@ -399,6 +399,27 @@ pub const EVENT_SNAPSHOT: u8 = 4;
 pub const SNAPSHOT_LEVELS: usize = 100;
 
 impl Event {
+    /// An event about the order `c` carries (id, client id, account, side, limit price,
+    /// qty as leaves), numbered `symbol_seq`, processed at `now` by command `cmd_seq`.
+    pub fn of_order(c: &Command, kind_: u8, symbol_seq: u64, now: u64, cmd_seq: u64) -> Event {
+        Event {
+            symbol_seq,
+            symbol: c.symbol,
+            kind: kind_,
+            order_id: c.order_id,
+            client_id: c.client_id,
+            account: c.account,
+            side: c.side,
+            price: c.price,
+            qty: c.qty,
+            leaves_qty: c.qty,
+            ts_enqueued: c.ts_enqueued,
+            ts_processed: now,
+            cmd_seq: cmd_seq as u32,
+            ..Event::default()
+        }
+    }
+
     /// The kind's name.
     pub fn kind_name(&self) -> &'static str {
         EVENT_KINDS.get(self.kind as usize).copied().unwrap_or("?")

@@ -832,15 +832,32 @@ impl Shard {
 
     /// Send an order into the book; returns whether it was rejected.
     fn enter(&mut self, sym: u32, c: Command) -> bool {
-        let o = to_new_order(&c);
         self.out.cmd = c;
+        let Some((res, before)) = self.book_submit(sym, &c) else {
+            return true;
+        };
+        if let Err(e) = res {
+            self.book_error(c, &e);
+            return true;
+        }
+        let rejected = self.out.events[before..]
+            .iter()
+            .any(|e| e.kind == kind::REJECTED);
+        self.settle(sym, &c);
+        rejected
+    }
+
+    /// Run `c` through its symbol's book with the shard's sink. Returns the book's result
+    /// and where the order's events start in the loop's events (None: no such symbol).
+    fn book_submit(&mut self, sym: u32, c: &Command) -> Option<(Result<(), OrderError>, usize)> {
+        let o = to_new_order(c);
         self.out.trades = 0;
         self.out.taker_filled = 0;
         self.out.rested = false;
-        let before = self.out.events.len();
         let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
-            return true;
+            return None;
         };
+        let before = self.out.events.len();
         let mut sink = SymSink {
             out: &mut self.out,
             sym_idx: sym,
@@ -849,21 +866,23 @@ impl Shard {
             cancel_reason: reason::USER,
             cancel_kind: kind::CANCELLED,
         };
-        let res = s.book.submit(&o, &mut sink);
-        let rejected = match res {
-            Ok(_) => self.out.events[before..]
-                .iter()
-                .any(|e| e.kind == kind::REJECTED),
-            Err(e) => {
-                let why = if matches!(e, OrderError::BookFull) {
-                    reason::BOOK_FULL
-                } else {
-                    reason::INVALID
-                };
-                self.reject(c, why, 0);
-                return true;
-            }
+        let res = s.book.submit(&o, &mut sink).map(|_| ());
+        Some((res, before))
+    }
+
+    /// The book refused an order outright: a `rejected` event with the reason.
+    fn book_error(&mut self, c: Command, e: &OrderError) {
+        let why = if matches!(e, OrderError::BookFull) {
+            reason::BOOK_FULL
+        } else {
+            reason::INVALID
         };
+        self.reject(c, why, 0);
+    }
+
+    /// After the book took an order: expiry timers for a DAY or GTD order that rested, then
+    /// what its trades set off.
+    fn settle(&mut self, sym: u32, c: &Command) {
         if self.out.rested {
             if let Some(Some(s)) = self.syms.get_mut(sym as usize) {
                 match c.tif {
@@ -874,7 +893,6 @@ impl Shard {
             }
         }
         self.after_match(sym);
-        rejected
     }
 
     /// Trades happened: last trade, stops, volatility guard, book deltas.
@@ -963,21 +981,10 @@ impl Shard {
         };
         s.stop_index.remove(&c.order_id);
         s.symbol_seq += 1;
+        let cmd_seq = self.out.cmd.seq;
         self.out.events.push(Event {
-            symbol_seq: s.symbol_seq,
-            symbol: sym,
-            kind: kind::TRIGGERED,
-            order_id: c.order_id,
-            client_id: c.client_id,
-            account: c.account,
-            side: c.side,
             price: c.stop_price,
-            qty: c.qty,
-            leaves_qty: c.qty,
-            ts_enqueued: c.ts_enqueued,
-            ts_processed: now,
-            cmd_seq: self.out.cmd.seq as u32,
-            ..Event::default()
+            ..Event::of_order(&c, kind::TRIGGERED, s.symbol_seq, now, cmd_seq)
         });
         let mut entry = c;
         entry.order_type = if c.order_type == order_type::STOP {
@@ -993,56 +1000,31 @@ impl Shard {
     }
 
     fn enter_triggered(&mut self, sym: u32, c: Command) {
-        // Same as enter(), but the accepted event was sent when the stop was accepted.
-        let o = to_new_order(&c);
+        // As enter(), but the accepted event was sent when the stop was accepted.
         let saved = self.out.cmd;
         self.out.cmd = c;
-        self.out.trades = 0;
-        self.out.taker_filled = 0;
-        self.out.rested = false;
-        let Some(Some(s)) = self.syms.get_mut(sym as usize) else {
-            return;
-        };
-        let before = self.out.events.len();
-        let mut sink = SymSink {
-            out: &mut self.out,
-            sym_idx: sym,
-            symbol_seq: &mut s.symbol_seq,
-            meta: &mut s.meta,
-            cancel_reason: reason::USER,
-            cancel_kind: kind::CANCELLED,
-        };
-        let res = s.book.submit(&o, &mut sink);
-        // Drop the book's second "accepted" for the triggered order.
-        if let Some(pos) = self.out.events[before..]
-            .iter()
-            .position(|e| e.kind == kind::ACCEPTED && e.order_id == c.order_id)
-        {
-            self.out.events.remove(before + pos);
-            // Keep symbol_seq gap-free: renumber what followed.
-            let s = self.syms.get_mut(sym as usize).and_then(|s| s.as_mut());
-            if let Some(s) = s {
-                s.symbol_seq -= 1;
-                for e in &mut self.out.events[before + pos..] {
-                    if e.symbol == sym && e.kind != kind::ENGINE {
-                        e.symbol_seq -= 1;
+        if let Some((res, before)) = self.book_submit(sym, &c) {
+            // Drop the book's second "accepted" for the triggered order.
+            if let Some(pos) = self.out.events[before..]
+                .iter()
+                .position(|e| e.kind == kind::ACCEPTED && e.order_id == c.order_id)
+            {
+                self.out.events.remove(before + pos);
+                // Keep symbol_seq gap-free: renumber what followed.
+                if let Some(Some(s)) = self.syms.get_mut(sym as usize) {
+                    s.symbol_seq -= 1;
+                    for e in &mut self.out.events[before + pos..] {
+                        if e.symbol == sym && e.kind != kind::ENGINE {
+                            e.symbol_seq -= 1;
+                        }
                     }
                 }
             }
-        }
-        if res.is_err() {
-            self.reject(c, reason::INVALID, 0);
-        }
-        if self.out.rested {
-            if let Some(Some(s)) = self.syms.get_mut(sym as usize) {
-                match c.tif {
-                    tif::DAY => s.day_orders.push(c.order_id),
-                    tif::GTD => s.gtd.push(Reverse((c.expire_at, c.order_id))),
-                    _ => {}
-                }
+            match res {
+                Err(e) => self.book_error(c, &e),
+                Ok(()) => self.settle(sym, &c),
             }
         }
-        self.after_match(sym);
         self.out.cmd = saved;
     }
 
@@ -1053,25 +1035,13 @@ impl Shard {
         };
         s.symbol_seq += 1;
         self.out.events.push(Event {
-            symbol_seq: s.symbol_seq,
-            symbol: c.symbol,
-            kind: kind::ACCEPTED,
-            order_id: c.order_id,
-            client_id: c.client_id,
-            account: c.account,
-            side: c.side,
             price: if c.order_type == order_type::STOP {
                 c.stop_price
             } else {
                 c.price
             },
-            qty: c.qty,
-            leaves_qty: c.qty,
             detail: c.stop_price,
-            ts_enqueued: c.ts_enqueued,
-            ts_processed: now,
-            cmd_seq: c.seq as u32,
-            ..Event::default()
+            ..Event::of_order(&c, kind::ACCEPTED, s.symbol_seq, now, c.seq)
         });
         let triggered = s.last_trade.is_some_and(|lt| {
             if c.side == 0 {
@@ -1115,22 +1085,13 @@ impl Shard {
             return;
         };
         s.symbol_seq += 1;
+        let ts_enqueued = self.out.cmd.ts_enqueued;
         self.out.events.push(Event {
-            symbol_seq: s.symbol_seq,
             symbol: sym,
-            kind: k,
-            order_id: st.order_id,
-            client_id: st.client_id,
-            account: st.account,
-            side: st.side,
-            price: st.price,
-            qty: st.qty,
             leaves_qty: 0,
             reason: why,
-            ts_enqueued: self.out.cmd.ts_enqueued,
-            ts_processed: now,
-            cmd_seq: seq as u32,
-            ..Event::default()
+            ts_enqueued,
+            ..Event::of_order(&st, k, s.symbol_seq, now, seq)
         });
     }
 

@@ -64,38 +64,10 @@ pub(crate) fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
             Some(PyString::new(py, &s).into_any().unbind()),
             None,
         ),
-        EngineError::Invalid { field, value, .. } => {
-            let kind = match field {
-                "price" | "stop_price" => ErrorKind::InvalidPrice,
-                "qty" | "display_qty" => ErrorKind::InvalidQuantity,
-                _ => ErrorKind::InvalidOrder,
-            };
-            raise(
-                py,
-                kind,
-                msg,
-                Some(field),
-                Some(PyString::new(py, &value).into_any().unbind()),
-                None,
-            )
-        }
+        EngineError::Invalid { field, value, .. } => field_error(py, msg, field, &value, None),
         EngineError::InvalidRow {
             row, field, value, ..
-        } => {
-            let kind = match field {
-                "price" | "stop_price" => ErrorKind::InvalidPrice,
-                "qty" | "display_qty" => ErrorKind::InvalidQuantity,
-                _ => ErrorKind::InvalidOrder,
-            };
-            raise(
-                py,
-                kind,
-                msg,
-                Some(field),
-                Some(PyString::new(py, &value).into_any().unbind()),
-                Some(row),
-            )
-        }
+        } => field_error(py, msg, field, &value, Some(row)),
         EngineError::Backpressure {
             lane,
             shard,
@@ -125,6 +97,24 @@ pub(crate) fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
         EngineError::Config(c) => config_error(py, &c),
         _ => make(exc(py, &EXC, "HftbookError").and_then(|c| c.call1((msg,)))),
     }
+}
+
+/// An argument (or a batch row's column) that breaks a rule: the exception class follows the
+/// field (prices → `InvalidPrice`, quantities → `InvalidQuantity`, the rest `InvalidOrder`).
+fn field_error(
+    py: Python<'_>,
+    msg: String,
+    field: &'static str,
+    value: &str,
+    row: Option<usize>,
+) -> PyErr {
+    let kind = match field {
+        "price" | "stop_price" => ErrorKind::InvalidPrice,
+        "qty" | "display_qty" => ErrorKind::InvalidQuantity,
+        _ => ErrorKind::InvalidOrder,
+    };
+    let value = PyString::new(py, value).into_any().unbind();
+    raise(py, kind, msg, Some(field), Some(value), row)
 }
 
 fn config_error(py: Python<'_>, c: &ConfigError) -> PyErr {
