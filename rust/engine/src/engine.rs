@@ -343,6 +343,16 @@ impl Subscription {
     }
 }
 
+/// What [`Engine::try_submit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrySubmit {
+    /// Queued under this order id.
+    Queued(u64),
+    /// The lane was full: the prepared command (id assigned), for
+    /// [`Engine::submit_prepared`].
+    Full(Command),
+}
+
 /// A new order, as the producer API takes it (prices in ticks, quantities in lots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderRequest {
@@ -1107,11 +1117,50 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::submit`].
-    pub fn submit_command(&self, mut c: Command) -> Result<u64, EngineError> {
+    pub fn submit_command(&self, c: Command) -> Result<u64, EngineError> {
+        let c = self.prepare_submit(c)?;
+        self.submit_prepared(c)
+    }
+
+    /// Submit without waiting: a full lane gives the prepared command back (its id
+    /// assigned) for [`Engine::submit_prepared`], which waits per `on_full`. The binding
+    /// uses it to wait for room without holding the GIL.
+    ///
+    /// # Errors
+    /// Invalid arguments (nothing queued), a stopped engine.
+    pub fn try_submit(&self, r: &OrderRequest) -> Result<TrySubmit, EngineError> {
+        let c = self.prepare_submit(r.to_command())?;
+        let shard = self.shard_of(c.symbol)?;
+        let urgent = c.flags & flag::URGENT != 0;
+        match self.lanes[shard].try_push(urgent, Ingress::One(c)) {
+            Ok(()) => Ok(TrySubmit::Queued(c.order_id)),
+            Err(_) => Ok(TrySubmit::Full(c)),
+        }
+    }
+
+    /// Queue a command from [`Engine::try_submit`], waiting for room per `on_full`. On an
+    /// error the order id is burnt (later commands naming it are reported unknown).
+    ///
+    /// # Errors
+    /// Backpressure, a stopped engine.
+    pub fn submit_prepared(&self, c: Command) -> Result<u64, EngineError> {
+        let shard = self.shard_of(c.symbol)?;
+        let urgent = c.flags & flag::URGENT != 0;
+        if let Err(e) = self.push(shard, urgent, Ingress::One(c), 0) {
+            // The id is burnt: mark its submit as done so later commands naming it run
+            // (and report it unknown) instead of waiting for it.
+            self.shared.routes.mark_applied(c.order_id);
+            return Err(e);
+        }
+        Ok(c.order_id)
+    }
+
+    /// Validate a new order and give it an id, its command number and its enqueue time.
+    fn prepare_submit(&self, mut c: Command) -> Result<Command, EngineError> {
         self.check_intake()?;
         c.kind = cmd::SUBMIT;
         self.validate_submit(&c)?;
-        let shard = self.shard_of(c.symbol)?;
+        self.shard_of(c.symbol)?;
         let id = self.shared.next_order_id.fetch_add(1, Ordering::Relaxed);
         self.shared
             .routes
@@ -1125,14 +1174,7 @@ impl Engine {
         c.order_seq = 0;
         c.seq = 0;
         c.ts_enqueued = self.shared.clock.now();
-        let urgent = c.flags & flag::URGENT != 0;
-        if let Err(e) = self.push(shard, urgent, Ingress::One(c), 0) {
-            // The id is burnt: mark its submit as done so later commands naming it run
-            // (and report it unknown) instead of waiting for it.
-            self.shared.routes.mark_applied(id);
-            return Err(e);
-        }
-        Ok(id)
+        Ok(c)
     }
 
     fn order_command(&self, order_id: u64, symbol: Option<u32>) -> Result<(u32, u32), EngineError> {

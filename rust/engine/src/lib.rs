@@ -36,6 +36,6 @@ pub mod stats;
 pub use config::{BreakerSection, ConfigError, EngineConfig, EngineSection, OnFull, SymbolConfig};
 pub use engine::{
     Engine, EngineError, Filter, LogRecord, OrderRequest, ReloadReport, ShardSnapshot, StopReport,
-    Subscription, SymbolEntry, SymbolLive, SymbolTable, STATE_NAMES,
+    Subscription, SymbolEntry, SymbolLive, SymbolTable, TrySubmit, STATE_NAMES,
 };
 pub use record::{Command, Event, EVENT_KINDS, REASONS};

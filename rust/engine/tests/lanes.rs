@@ -444,3 +444,35 @@ fn conflated_subscriber_resyncs_from_a_snapshot() {
     assert!(md.conflated.load(std::sync::atomic::Ordering::Relaxed) > 0);
     e.stop(true, Duration::from_secs(10));
 }
+
+/// `try_submit` never waits: a full lane hands the prepared command back with its id, and
+/// `submit_prepared` queues that same order once there is room.
+#[test]
+fn try_submit_hands_back_the_prepared_order_when_full() {
+    use hftbook_engine::TrySubmit;
+    let mut cfg = quiet_config(1);
+    cfg.engine.lane_capacity = 2;
+    cfg.engine.full_timeout_ms = 5_000;
+    let (e, s) = engine_with(cfg, &["X"]);
+    let e = Arc::new(e);
+    let r = OrderRequest::limit(s[0], Side::Buy, 100, 1);
+    for _ in 0..2 {
+        assert!(matches!(e.try_submit(&r).unwrap(), TrySubmit::Queued(_)));
+    }
+    let t = Instant::now();
+    let TrySubmit::Full(c) = e.try_submit(&r).unwrap() else {
+        panic!("the lane holds two")
+    };
+    assert!(t.elapsed() < Duration::from_secs(1), "try_submit must not wait");
+    assert_eq!(e.shard_stats()[0].lane_rejections, (0, 0), "not a rejection");
+    let e2 = e.clone();
+    let waiter = std::thread::spawn(move || e2.submit_prepared(c));
+    std::thread::sleep(Duration::from_millis(50));
+    e.start().unwrap();
+    assert_eq!(waiter.join().unwrap().unwrap(), c.order_id);
+    let mut ev = Vec::new();
+    poll_until(&e, &mut ev, "the third order", |ev| {
+        has(ev, kind::ACCEPTED, c.order_id)
+    });
+    e.stop(true, Duration::from_secs(10));
+}

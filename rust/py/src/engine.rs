@@ -10,7 +10,7 @@ use hftbook_engine::engine::{STATE_NAMES, STATE_PAUSED};
 use hftbook_engine::record::{order_type as ot, tif as tf};
 use hftbook_engine::{
     Command, ConfigError, Engine, EngineConfig, EngineError, Event, Filter, OrderRequest,
-    Subscription,
+    Subscription, TrySubmit,
 };
 use numpy::PyArray1;
 use pyo3::exceptions::PyTypeError;
@@ -585,17 +585,12 @@ impl PyEngineCore {
             client_id,
             urgent,
         };
-        match self.engine.submit(&r) {
-            Ok(id) => Ok(id),
-            Err(EngineError::Backpressure { .. })
-                if self.engine.config().engine.on_full == hftbook_engine::OnFull::Block =>
-            {
-                // Wait without holding the GIL, then report.
+        match self.engine.try_submit(&r) {
+            Ok(TrySubmit::Queued(id)) => Ok(id),
+            Ok(TrySubmit::Full(c)) => {
+                // The lane is full: wait for room (per on_full) without holding the GIL.
                 let e = self.engine.clone();
-                match run_detached(py, move || e.submit(&r))? {
-                    Ok(id) => Ok(id),
-                    Err(err) => Err(engine_error(py, err)),
-                }
+                run_detached(py, move || e.submit_prepared(c))?.map_err(|e| engine_error(py, e))
             }
             Err(e) => Err(engine_error(py, e)),
         }
