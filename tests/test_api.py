@@ -54,6 +54,7 @@ def test_module_exports() -> None:
         13: "unknown_order",
         14: "no_liquidity",
         15: "self_trade",
+        16: "invalid",
         20: "duplicate_order_id",
         21: "no_room",
     }

@@ -8,8 +8,11 @@ from hftbook import _core
 
 
 def test_rust_panic_is_a_python_exception_and_the_interpreter_survives() -> None:
-    with pytest.raises(hb.HftbookError, match="deliberate test panic"):
+    with pytest.raises(hb.HftbookError, match="deliberate test panic") as info:
         _core._panic_in_core()
+    # The one panic policy: an HftbookError that says it is an internal error.
+    assert type(info.value) is hb.HftbookError
+    assert "internal error in hftbook core" in str(info.value)
     # The interpreter and the extension still work afterwards.
     book = hb.OrderBook("X", tick_size="0.01")
     assert book.submit("buy", price="1.00", qty=1).status == "new"

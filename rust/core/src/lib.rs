@@ -41,7 +41,8 @@ pub use decimal::TickSize;
 pub use error::{ErrorKind, OrderError};
 pub use ladder::{BTreeLadder, Ladder, PlainSkipLadder, SkipLadder, MAX_WINDOW, WINDOW};
 pub use report::{
-    CancelReason, Execution, Fill, FillSink, OrderStatus, Reason, RejectReason, Report, ReportSink,
+    CancelReason, Execution, Fill, FillSink, OrderStatus, Reason, ReasonCode, RejectReason, Report,
+    ReportSink,
 };
 pub use types::{
     AccountId, NewOrder, OrderId, OrderType, Price, Qty, QtyLimits, Side, StpMode, TimeInForce,

@@ -463,8 +463,15 @@ fn try_submit_hands_back_the_prepared_order_when_full() {
     let TrySubmit::Full(c) = e.try_submit(&r).unwrap() else {
         panic!("the lane holds two")
     };
-    assert!(t.elapsed() < Duration::from_secs(1), "try_submit must not wait");
-    assert_eq!(e.shard_stats()[0].lane_rejections, (0, 0), "not a rejection");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "try_submit must not wait"
+    );
+    assert_eq!(
+        e.shard_stats()[0].lane_rejections,
+        (0, 0),
+        "not a rejection"
+    );
     let e2 = e.clone();
     let waiter = std::thread::spawn(move || e2.submit_prepared(c));
     std::thread::sleep(Duration::from_millis(50));

@@ -48,6 +48,24 @@ pub fn raise(
     }
 }
 
+/// The one panic policy: a panic inside hftbook's Rust code, caught where Python calls in
+/// (every GIL-released call through `run_detached`, and the fast-call entry points of
+/// `OrderBook.submit/cancel/modify`), becomes an `hftbook.HftbookError` whose message says
+/// it is an internal error, names the call and carries the panic's message. The interpreter
+/// and the extension keep working. (PyO3 methods outside those paths, which do no matching,
+/// keep PyO3's default, `pyo3_runtime.PanicException`; neither ever aborts the process.)
+pub fn panic_error(py: Python<'_>, what: &str, payload: &(dyn std::any::Any + Send)) -> PyErr {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    internal(
+        py,
+        format!("internal error in hftbook core during {what} (please report): {msg}"),
+    )
+}
+
 /// A generic `HftbookError` (internal failures, e.g. a caught panic).
 pub fn internal(py: Python<'_>, message: String) -> PyErr {
     match class(py, &HFTBOOK_ERROR, "HftbookError") {

@@ -15,7 +15,8 @@
 //! The entries replace the PyO3 methods at module initialisation, with the same `__doc__`
 //! and `__text_signature__`; `cancel` and `modify` raise PyO3's own `TypeError` messages.
 //!
-//! Panics are caught and raised as `pyo3_runtime.PanicException`, like every PyO3 method.
+//! Panics are caught and raised as `hftbook.HftbookError` (the crate's one panic policy,
+//! `errors::panic_error`).
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, CString};
@@ -25,7 +26,6 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
-use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyTuple};
@@ -412,7 +412,7 @@ fn book_of<'a, 'py>(slf: Borrowed<'a, 'py, PyAny>) -> PyResult<Borrowed<'a, 'py,
 }
 
 /// Turn the outcome of an entry point into what CPython expects: the object, or null with
-/// the exception set (a panic becomes `pyo3_runtime.PanicException`, as in PyO3 methods).
+/// the exception set (a panic becomes an `HftbookError`: [`crate::errors::panic_error`]).
 #[inline(always)]
 fn finish(
     py: Python<'_>,
@@ -422,14 +422,7 @@ fn finish(
     let err = match r {
         Ok(Ok(obj)) => return obj,
         Ok(Err(e)) => e,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| format!("panic in OrderBook.{what}"));
-            PanicException::new_err(msg)
-        }
+        Err(payload) => crate::errors::panic_error(py, &format!("OrderBook.{what}"), &*payload),
     };
     err.restore(py);
     ptr::null_mut()

@@ -30,7 +30,7 @@ mod objects;
 mod profile;
 
 use convert::Spec;
-use errors::{internal, order_error, raise, row_error};
+use errors::{internal, order_error, panic_error, raise, row_error};
 use hftbook_core::profile::{OpKind, Profiler, Recorder};
 use objects::{PyBatchResult, PyDepth, PyExecutionReport, PyFill, PyLevel, PyOrder};
 use profile::PyProfiler;
@@ -49,20 +49,11 @@ fn dtype<'py>(
     cell.import(py, "hftbook._dtypes", name)
 }
 
-/// Run `f` without the GIL; a panic becomes an `HftbookError` instead of killing Python.
+/// Run `f` without the GIL; a panic becomes an `HftbookError` instead of killing Python
+/// (see [`errors::panic_error`]).
 fn run_detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
     py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
-        .map_err(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            internal(
-                py,
-                format!("internal error in hftbook core (please report): {msg}"),
-            )
-        })
+        .map_err(|p| panic_error(py, "a call with the GIL released", &*p))
 }
 
 /// A 1-D numpy array of the structured dtype `dt` over `bytes` (whole records), without
@@ -1288,25 +1279,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "STATUS_NAMES",
         PyList::new(m.py(), STATUS_NAMES)?.to_tuple(),
     )?;
-    let mut reasons = vec![""; batch::REASON_NO_ROOM as usize + 1];
-    for r in [
-        hftbook_core::CancelReason::Requested,
-        hftbook_core::CancelReason::UnfilledIoc,
-        hftbook_core::CancelReason::SelfTrade,
-    ] {
-        reasons[r as usize] = r.as_str();
-    }
-    for r in [
-        hftbook_core::RejectReason::FokNotFillable,
-        hftbook_core::RejectReason::PostOnlyWouldTake,
-        hftbook_core::RejectReason::UnknownOrder,
-        hftbook_core::RejectReason::NoLiquidity,
-        hftbook_core::RejectReason::SelfTrade,
-    ] {
-        reasons[10 + r as usize] = r.as_str();
-    }
-    reasons[batch::REASON_DUPLICATE_ID as usize] = "duplicate_order_id";
-    reasons[batch::REASON_NO_ROOM as usize] = "no_room";
+    let reasons = hftbook_core::ReasonCode::names();
     m.add("REASON_NAMES", PyList::new(m.py(), reasons)?.to_tuple())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     lobster::register(m)?;

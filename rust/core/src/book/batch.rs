@@ -4,7 +4,7 @@
 use crate::book::OrderBook;
 use crate::error::OrderError;
 use crate::ladder::Ladder;
-use crate::report::{Fill, OrderStatus, Reason, ReportSink};
+use crate::report::{Fill, OrderStatus, Reason, ReasonCode, ReportSink};
 use crate::types::{NewOrder, OrderType, Price, Side, StpMode, TimeInForce};
 
 /// Command kinds.
@@ -192,8 +192,8 @@ fn decode_error(row: usize, c: &Command) -> RowError {
     }
 }
 
-/// Per-row outcome codes: `status` is an [`OrderStatus`] code; `reason` is 0 (none),
-/// a [`crate::report::CancelReason`] code, or 10 + a [`crate::report::RejectReason`] code.
+/// Per-row outcome codes: `status` is an [`OrderStatus`] code; `reason` a
+/// [`ReasonCode`].
 #[derive(Debug, Default, Clone)]
 pub struct BatchOutcome {
     /// Order id per row (assigned ids included).
@@ -223,20 +223,16 @@ fn row_of(ex: &crate::report::Execution) -> (u64, u8, u8, u64, u64) {
 }
 
 /// Reason code of an add whose caller id was live when the row was applied.
-pub const REASON_DUPLICATE_ID: u8 = 20;
+pub const REASON_DUPLICATE_ID: u8 = ReasonCode::DuplicateOrderId as u8;
 
 /// Reason code of an add the book had no room for when the row was applied (the order
 /// arena could not allocate, or the book holds the most orders it can index): nothing of
 /// the row was applied.
-pub const REASON_NO_ROOM: u8 = 21;
+pub const REASON_NO_ROOM: u8 = ReasonCode::NoRoom as u8;
 
 /// Reason code of an [`Execution`](crate::report::Execution) reason.
-pub fn reason_code(r: Option<Reason>) -> u8 {
-    match r {
-        None => 0,
-        Some(Reason::Cancel(c)) => c as u8,
-        Some(Reason::Reject(r)) => 10 + r as u8,
-    }
+pub const fn reason_code(r: Option<Reason>) -> u8 {
+    ReasonCode::of(r) as u8
 }
 
 struct Fills<'a>(&'a mut Vec<Fill>);
@@ -563,24 +559,44 @@ pub fn apply_with<L: Ladder>(
                     // Every rule but the live-id check was validated for the whole batch.
                     match book.submit_prevalidated(&o, &mut sink) {
                         Ok(ex) => row_of(&ex),
-                        Err(OrderError::BookFull | OrderError::OutOfMemory { .. }) => {
-                            (c.id, OrderStatus::Rejected as u8, REASON_NO_ROOM, 0, 0)
-                        }
-                        Err(_) => (c.id, OrderStatus::Rejected as u8, REASON_DUPLICATE_ID, 0, 0),
+                        // Validated already: a live caller id or no room.
+                        Err(e) => (
+                            c.id,
+                            OrderStatus::Rejected as u8,
+                            ReasonCode::of_error(&e) as u8,
+                            0,
+                            0,
+                        ),
                     }
                 }
                 kind::CANCEL => match book.cancel(c.id, &mut ()) {
-                    Ok(_) => (c.id, OrderStatus::Cancelled as u8, 1, 0, 0),
-                    Err(_) => (c.id, OrderStatus::Rejected as u8, 13, 0, 0),
+                    Ok(_) => (
+                        c.id,
+                        OrderStatus::Cancelled as u8,
+                        ReasonCode::Requested as u8,
+                        0,
+                        0,
+                    ),
+                    Err(e) => (
+                        c.id,
+                        OrderStatus::Rejected as u8,
+                        ReasonCode::of_error(&e) as u8,
+                        0,
+                        0,
+                    ),
                 },
                 _ => {
                     let qty = (c.qty != 0).then_some(c.qty);
                     match book.modify(c.id, Some(Price(c.price)), qty, &mut sink) {
                         Ok(ex) => row_of(&ex),
-                        Err(OrderError::UnknownOrder { .. }) => {
-                            (c.id, OrderStatus::Rejected as u8, 13, 0, 0)
-                        }
-                        Err(_) => (c.id, OrderStatus::Rejected as u8, 0, 0, 0),
+                        // The book's own code for why (unknown order, no room, a rule).
+                        Err(e) => (
+                            c.id,
+                            OrderStatus::Rejected as u8,
+                            ReasonCode::of_error(&e) as u8,
+                            0,
+                            0,
+                        ),
                     }
                 }
             };

@@ -112,6 +112,111 @@ impl RejectReason {
     }
 }
 
+/// The one table of reason codes a batch row (`BatchOutcome::reason`, numpy `reason`) and
+/// Python's `hftbook.REASON_NAMES` use: 0 none, 1–3 cancels ([`CancelReason`]), 11–15
+/// rejections (10 + [`RejectReason`]), 16–21 the batch path's own refusals. The numbers are
+/// part of the numpy interface and never change; new codes take new numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ReasonCode {
+    /// No reason: the row was accepted / filled / resting.
+    None = 0,
+    /// Cancelled: the owner asked for it.
+    Requested = 1,
+    /// Cancelled: what an IOC or market order did not fill at once.
+    UnfilledIoc = 2,
+    /// Cancelled by self-trade prevention.
+    SelfTradeCancelled = 3,
+    /// Rejected: a fill-or-kill order could not fill completely.
+    FokNotFillable = 11,
+    /// Rejected: a post-only order would have taken liquidity.
+    PostOnlyWouldTake = 12,
+    /// Rejected: the cancel or modify named an order that is not resting.
+    UnknownOrder = 13,
+    /// Rejected: a market or IOC order found nothing to trade against.
+    NoLiquidity = 14,
+    /// Rejected by self-trade prevention before it traded.
+    SelfTradeRejected = 15,
+    /// Rejected: a modify broke an order rule when it was applied (a price or quantity
+    /// out of range for the book).
+    Invalid = 16,
+    /// Rejected: an add whose caller-given id was live when the row was applied.
+    DuplicateOrderId = 20,
+    /// Rejected: the book had no room for the order when the row was applied.
+    NoRoom = 21,
+}
+
+impl ReasonCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ReasonCode; 12] = [
+        ReasonCode::None,
+        ReasonCode::Requested,
+        ReasonCode::UnfilledIoc,
+        ReasonCode::SelfTradeCancelled,
+        ReasonCode::FokNotFillable,
+        ReasonCode::PostOnlyWouldTake,
+        ReasonCode::UnknownOrder,
+        ReasonCode::NoLiquidity,
+        ReasonCode::SelfTradeRejected,
+        ReasonCode::Invalid,
+        ReasonCode::DuplicateOrderId,
+        ReasonCode::NoRoom,
+    ];
+
+    /// Snake-case name ("" for none).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::None => "",
+            ReasonCode::Requested => CancelReason::Requested.as_str(),
+            ReasonCode::UnfilledIoc => CancelReason::UnfilledIoc.as_str(),
+            ReasonCode::SelfTradeCancelled => CancelReason::SelfTrade.as_str(),
+            ReasonCode::FokNotFillable => RejectReason::FokNotFillable.as_str(),
+            ReasonCode::PostOnlyWouldTake => RejectReason::PostOnlyWouldTake.as_str(),
+            ReasonCode::UnknownOrder => RejectReason::UnknownOrder.as_str(),
+            ReasonCode::NoLiquidity => RejectReason::NoLiquidity.as_str(),
+            ReasonCode::SelfTradeRejected => RejectReason::SelfTrade.as_str(),
+            ReasonCode::Invalid => "invalid",
+            ReasonCode::DuplicateOrderId => "duplicate_order_id",
+            ReasonCode::NoRoom => "no_room",
+        }
+    }
+
+    /// Names indexed by code ("" where no code is assigned), for tables.
+    pub fn names() -> Vec<&'static str> {
+        let mut v = vec![""; ReasonCode::NoRoom as usize + 1];
+        for r in ReasonCode::ALL {
+            v[r as usize] = r.as_str();
+        }
+        v
+    }
+
+    /// The code of an execution's reason.
+    pub const fn of(r: Option<Reason>) -> ReasonCode {
+        match r {
+            None => ReasonCode::None,
+            Some(Reason::Cancel(CancelReason::Requested)) => ReasonCode::Requested,
+            Some(Reason::Cancel(CancelReason::UnfilledIoc)) => ReasonCode::UnfilledIoc,
+            Some(Reason::Cancel(CancelReason::SelfTrade)) => ReasonCode::SelfTradeCancelled,
+            Some(Reason::Reject(RejectReason::FokNotFillable)) => ReasonCode::FokNotFillable,
+            Some(Reason::Reject(RejectReason::PostOnlyWouldTake)) => ReasonCode::PostOnlyWouldTake,
+            Some(Reason::Reject(RejectReason::UnknownOrder)) => ReasonCode::UnknownOrder,
+            Some(Reason::Reject(RejectReason::NoLiquidity)) => ReasonCode::NoLiquidity,
+            Some(Reason::Reject(RejectReason::SelfTrade)) => ReasonCode::SelfTradeRejected,
+        }
+    }
+
+    /// The code of an operation the book refused with `e` while applying a row.
+    pub const fn of_error(e: &crate::error::OrderError) -> ReasonCode {
+        use crate::error::OrderError as E;
+        match e {
+            E::UnknownOrder { .. } => ReasonCode::UnknownOrder,
+            E::DuplicateOrderId { .. } => ReasonCode::DuplicateOrderId,
+            E::BookFull | E::OutOfMemory { .. } => ReasonCode::NoRoom,
+            _ => ReasonCode::Invalid,
+        }
+    }
+}
+
 /// One event of the report stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Report {
@@ -287,4 +392,55 @@ pub struct Execution {
     pub cancelled_qty: Qty,
     /// Why it was cancelled or rejected.
     pub reason: Option<Reason>,
+}
+
+#[cfg(test)]
+mod reason_code_tests {
+    use super::*;
+
+    #[test]
+    fn codes_keep_their_numbers_and_names() {
+        let names = ReasonCode::names();
+        assert_eq!(names.len(), 22);
+        let named: Vec<(usize, &str)> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_empty())
+            .map(|(i, n)| (i, *n))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (1, "requested"),
+                (2, "unfilled_ioc"),
+                (3, "self_trade"),
+                (11, "fok_not_fillable"),
+                (12, "post_only_would_take"),
+                (13, "unknown_order"),
+                (14, "no_liquidity"),
+                (15, "self_trade"),
+                (16, "invalid"),
+                (20, "duplicate_order_id"),
+                (21, "no_room"),
+            ]
+        );
+        // Every execution reason maps to the code of the same name.
+        for r in [
+            Reason::Cancel(CancelReason::Requested),
+            Reason::Cancel(CancelReason::UnfilledIoc),
+            Reason::Cancel(CancelReason::SelfTrade),
+            Reason::Reject(RejectReason::FokNotFillable),
+            Reason::Reject(RejectReason::PostOnlyWouldTake),
+            Reason::Reject(RejectReason::UnknownOrder),
+            Reason::Reject(RejectReason::NoLiquidity),
+            Reason::Reject(RejectReason::SelfTrade),
+        ] {
+            let name = match r {
+                Reason::Cancel(c) => c.as_str(),
+                Reason::Reject(j) => j.as_str(),
+            };
+            assert_eq!(ReasonCode::of(Some(r)).as_str(), name);
+        }
+        assert_eq!(ReasonCode::of(None), ReasonCode::None);
+    }
 }
