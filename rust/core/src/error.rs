@@ -71,8 +71,13 @@ pub enum OrderError {
         qty: Qty,
     },
     /// Parameters that cannot go together.
-    #[error("{0}")]
-    InvalidCombination(&'static str),
+    #[error("{rule}")]
+    InvalidCombination {
+        /// The argument that cannot go with the rest (`post_only`, `display_qty`).
+        field: &'static str,
+        /// The rule, as a sentence that starts with the field.
+        rule: &'static str,
+    },
     /// The caller's id is already used by a live order.
     #[error("order_id {id} is already used by a live order; ids may be reused only after a fill or cancel")]
     DuplicateOrderId {
@@ -99,41 +104,30 @@ pub enum OrderError {
     },
 }
 
-/// Which Python exception class an error maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// `InvalidPrice`.
-    InvalidPrice,
-    /// `InvalidQuantity`.
-    InvalidQuantity,
-    /// `DuplicateOrderId`.
-    DuplicateOrderId,
-    /// `UnknownOrder`.
-    UnknownOrder,
-    /// `InvalidOrder`.
-    InvalidOrder,
-    /// `CapacityError`: the book ran out of memory or index space for resting orders.
-    Capacity,
-}
-
 impl OrderError {
-    /// The error's family.
-    pub fn kind(&self) -> ErrorKind {
+    /// The request field the error is about, as the APIs name it (`price`, `qty`,
+    /// `display_qty`, `post_only`, `order_id`, `tick_size`; `order` when it is about the
+    /// whole order, e.g. the book is full).
+    pub fn field(&self) -> &'static str {
         match self {
             OrderError::PriceOutOfRange { .. }
             | OrderError::PriceNotOnTick { .. }
             | OrderError::PriceNotANumber { .. }
-            | OrderError::MissingPrice => ErrorKind::InvalidPrice,
-            OrderError::ZeroQuantity { .. }
-            | OrderError::QtyBelowMin { .. }
-            | OrderError::QtyAboveMax { .. }
-            | OrderError::DisplayAboveQty { .. } => ErrorKind::InvalidQuantity,
-            OrderError::DuplicateOrderId { .. } => ErrorKind::DuplicateOrderId,
-            OrderError::UnknownOrder { .. } => ErrorKind::UnknownOrder,
-            OrderError::InvalidTickSize { .. } | OrderError::InvalidCombination(_) => {
-                ErrorKind::InvalidOrder
+            | OrderError::MissingPrice => "price",
+            OrderError::ZeroQuantity { field } | OrderError::InvalidCombination { field, .. } => {
+                field
             }
-            OrderError::BookFull | OrderError::OutOfMemory { .. } => ErrorKind::Capacity,
+            OrderError::QtyBelowMin { .. } | OrderError::QtyAboveMax { .. } => "qty",
+            OrderError::DisplayAboveQty { .. } => "display_qty",
+            OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. } => "order_id",
+            OrderError::InvalidTickSize { .. } => "tick_size",
+            OrderError::BookFull | OrderError::OutOfMemory { .. } => "order",
         }
+    }
+
+    /// Whether the book ran out of room (memory or index space) rather than the request
+    /// breaking a rule.
+    pub fn is_capacity(&self) -> bool {
+        matches!(self, OrderError::BookFull | OrderError::OutOfMemory { .. })
     }
 }

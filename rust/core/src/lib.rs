@@ -38,7 +38,7 @@ pub use data::{itch, lobster, mbo};
 pub use book::{BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, TopOfBook};
 pub use clock::Clock;
 pub use decimal::TickSize;
-pub use error::{ErrorKind, OrderError};
+pub use error::OrderError;
 pub use ladder::{BTreeLadder, Ladder, PlainSkipLadder, SkipLadder, MAX_WINDOW, WINDOW};
 pub use report::{
     CancelReason, Execution, Fill, FillSink, OrderStatus, Reason, ReasonCode, RejectReason, Report,

@@ -327,7 +327,7 @@ fn case(mode: Mode, max_len: usize) -> impl Strategy<Value = Case> {
 /// the implementation's).
 fn norm_err(e: &OrderError) -> String {
     match e {
-        OrderError::InvalidCombination(_) => "InvalidCombination".to_string(),
+        OrderError::InvalidCombination { field, .. } => format!("InvalidCombination({field})"),
         other => format!("{other:?}"),
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use hftbook_core::{
-    BTreeLadder, Clock, ErrorKind, Execution, Ladder, NewOrder, OrderBook, OrderType,
+    BTreeLadder, Clock, Execution, Ladder, NewOrder, OrderBook, OrderError, OrderType,
     PlainSkipLadder, Price, QtyLimits, Report, Side, SkipLadder, StpMode, TimeInForce,
 };
 use serde::Deserialize;
@@ -151,14 +151,21 @@ fn parse_stp(s: &str) -> Result<StpMode, String> {
     }
 }
 
-fn error_name(k: ErrorKind) -> &'static str {
-    match k {
-        ErrorKind::InvalidPrice => "invalid_price",
-        ErrorKind::InvalidQuantity => "invalid_quantity",
-        ErrorKind::DuplicateOrderId => "duplicate_order_id",
-        ErrorKind::UnknownOrder => "unknown_order",
-        ErrorKind::InvalidOrder => "invalid_order",
-        ErrorKind::Capacity => "capacity",
+/// The error family a scenario names (the Python exception class, in snake case).
+fn error_name(e: &OrderError) -> &'static str {
+    match e {
+        OrderError::PriceOutOfRange { .. }
+        | OrderError::PriceNotOnTick { .. }
+        | OrderError::PriceNotANumber { .. }
+        | OrderError::MissingPrice => "invalid_price",
+        OrderError::ZeroQuantity { .. }
+        | OrderError::QtyBelowMin { .. }
+        | OrderError::QtyAboveMax { .. }
+        | OrderError::DisplayAboveQty { .. } => "invalid_quantity",
+        OrderError::DuplicateOrderId { .. } => "duplicate_order_id",
+        OrderError::UnknownOrder { .. } => "unknown_order",
+        e if e.is_capacity() => "capacity",
+        _ => "invalid_order",
     }
 }
 
@@ -202,7 +209,7 @@ fn from_execution(ex: &Execution, reports: &[Report]) -> Outcome {
 fn from_error(e: &hftbook_core::OrderError, reports: &[Report]) -> Outcome {
     let mut out = Outcome {
         status: "rejected".into(),
-        error: Some(error_name(e.kind()).into()),
+        error: Some(error_name(e).into()),
         ..Outcome::default()
     };
     out.reason = from_reports(reports, None, &mut out);

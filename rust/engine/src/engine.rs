@@ -292,6 +292,14 @@ impl Subscription {
         }
     }
 
+    /// Whether this conflating subscriber lost events of `shard` and still waits for its
+    /// snapshot.
+    pub(crate) fn in_gap(&self, shard: usize) -> bool {
+        self.conflate
+            && !self.closed.load(Ordering::Relaxed)
+            && self.gaps[shard.min(self.gaps.len() - 1)].load(Ordering::Relaxed)
+    }
+
     /// Offer an engine event raised outside the shards (config applied or rejected): no
     /// book is behind it, so a conflated subscriber that has no room just counts it lost.
     pub(crate) fn offer_control(&self, e: &Event, shared: &Shared) {
@@ -1853,13 +1861,13 @@ fn order_error(e: &OrderError, c: &Command) -> EngineError {
             ("qty", c.qty.to_string())
         }
         OrderError::DisplayAboveQty { .. } => ("display_qty", c.display_qty.to_string()),
-        OrderError::InvalidCombination(_) => (
-            "order",
-            format!(
-                "{} {}",
-                order_type::NAMES[c.order_type as usize],
-                tif::NAMES[c.tif as usize]
-            ),
+        OrderError::InvalidCombination { field, .. } => (
+            *field,
+            if *field == "display_qty" {
+                c.display_qty.to_string()
+            } else {
+                "True".to_string()
+            },
         ),
         _ => ("order", String::new()),
     };

@@ -450,6 +450,11 @@ impl Shard {
                 self.stats.publish();
                 publish_at = now + 10_000_000;
             }
+            if done == 0 {
+                // Quiet: a conflated subscriber still waiting for its snapshot gets it now
+                // rather than at the next event.
+                self.resync_gaps();
+            }
             if done > 0 {
                 idle = 0;
                 self.stats.busy_loops.fetch_add(1, Ordering::Relaxed);
@@ -1423,6 +1428,18 @@ impl Shard {
         }
         touched.clear();
         self.out.book_touched = touched;
+    }
+
+    /// Send the pending snapshots of conflated subscribers that lost events of this shard.
+    fn resync_gaps(&mut self) {
+        let subs = self.shared.subs.load();
+        for sub in subs.iter().filter(|s| s.in_gap(self.id)) {
+            let syms = &self.syms;
+            let now = self.out.now;
+            sub.offer(&[], &self.shared, self.id, &mut |f, room, out| {
+                snapshot(syms, f, room, now, out)
+            });
+        }
     }
 
     /// Publish the loop's events: number them, then hand them to the poll stream and the

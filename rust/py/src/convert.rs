@@ -1,9 +1,7 @@
 //! Python values → core values: sides and codes from enums or strings, exact prices from
 //! str / Decimal / int / float, quantities from units to lots.
 
-use hftbook_core::{
-    ErrorKind, OrderError, OrderType, Price, Qty, Side, StpMode, TickSize, TimeInForce,
-};
+use hftbook_core::{OrderError, OrderType, Price, Qty, Side, StpMode, TickSize, TimeInForce};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use pyo3::ffi;
@@ -11,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyType};
 
-use crate::errors::{order_error, raise};
+use crate::errors::{order_error, raise, ErrorKind};
 
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hftbook_core::{ErrorKind, Side, TickSize};
+use hftbook_core::{Side, TickSize};
 use hftbook_engine::engine::{STATE_NAMES, STATE_PAUSED};
 use hftbook_engine::record::{order_type as ot, tif as tf};
 use hftbook_engine::{
@@ -21,7 +21,7 @@ use rustc_hash::FxHashSet;
 use zerocopy::IntoBytes;
 
 use crate::convert::{self, decimal_type, Spec};
-use crate::errors::raise;
+use crate::errors::{raise, ErrorKind};
 use crate::{bytes_as, dtype, run_detached, PyBookReader};
 
 static EVENT_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();

@@ -1,7 +1,7 @@
 //! One mapping from core errors to the Python exception hierarchy of `hftbook.exceptions`.
 
 use hftbook_core::batch::RowError;
-use hftbook_core::{ErrorKind, OrderError};
+use hftbook_core::OrderError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
@@ -20,6 +20,44 @@ fn class<'py>(
     name: &str,
 ) -> PyResult<&'py Bound<'py, PyType>> {
     cell.import(py, "hftbook.exceptions", name)
+}
+
+/// The Python exception class an error is raised as (`hftbook.exceptions`). The core's
+/// errors carry their field and rule as data; which class they become is decided here only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `InvalidPrice`.
+    InvalidPrice,
+    /// `InvalidQuantity`.
+    InvalidQuantity,
+    /// `DuplicateOrderId`.
+    DuplicateOrderId,
+    /// `UnknownOrder`.
+    UnknownOrder,
+    /// `InvalidOrder`.
+    InvalidOrder,
+    /// `CapacityError`: the book ran out of memory or index space for resting orders.
+    Capacity,
+}
+
+impl ErrorKind {
+    /// The class of a core error.
+    pub fn of(e: &OrderError) -> ErrorKind {
+        match e {
+            OrderError::PriceOutOfRange { .. }
+            | OrderError::PriceNotOnTick { .. }
+            | OrderError::PriceNotANumber { .. }
+            | OrderError::MissingPrice => ErrorKind::InvalidPrice,
+            OrderError::ZeroQuantity { .. }
+            | OrderError::QtyBelowMin { .. }
+            | OrderError::QtyAboveMax { .. }
+            | OrderError::DisplayAboveQty { .. } => ErrorKind::InvalidQuantity,
+            OrderError::DuplicateOrderId { .. } => ErrorKind::DuplicateOrderId,
+            OrderError::UnknownOrder { .. } => ErrorKind::UnknownOrder,
+            e if e.is_capacity() => ErrorKind::Capacity,
+            _ => ErrorKind::InvalidOrder,
+        }
+    }
 }
 
 /// Build an hftbook exception of `kind` with its `field`, `value` and `row` attributes.
@@ -79,13 +117,7 @@ pub fn internal(py: Python<'_>, message: String) -> PyErr {
 
 /// The request field an error is about, as the Python API names it.
 pub fn field_of(e: &OrderError) -> &'static str {
-    match e {
-        OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. } => "order_id",
-        // A combination rule's text starts with the field that cannot go with the rest.
-        OrderError::InvalidCombination(rule) if rule.starts_with("post_only") => "post_only",
-        OrderError::InvalidCombination(rule) if rule.starts_with("display_qty") => "display_qty",
-        _ => hftbook_core::batch::error_field(e),
-    }
+    e.field()
 }
 
 /// The error with its quantities in units: the core counts lots of `lot_size` units, the
@@ -117,13 +149,20 @@ pub fn order_error(py: Python<'_>, e: &OrderError, value: Option<Py<PyAny>>) -> 
         }
         _ => None,
     });
-    raise(py, e.kind(), e.to_string(), Some(field_of(e)), value, None)
+    raise(
+        py,
+        ErrorKind::of(e),
+        e.to_string(),
+        Some(field_of(e)),
+        value,
+        None,
+    )
 }
 
 /// The batch array column a row error is about (the core names `price` and `id`).
 pub fn row_field(e: &RowError) -> &'static str {
     match (e.field, &e.source_error) {
-        (_, Some(src @ OrderError::InvalidCombination(_))) => field_of(src),
+        (_, Some(src @ OrderError::InvalidCombination { .. })) => field_of(src),
         ("price", _) => "price_ticks",
         ("id", _) => "order_id",
         (f, _) => f,
@@ -135,7 +174,7 @@ pub fn row_field(e: &RowError) -> &'static str {
 pub fn row_error(py: Python<'_>, e: &RowError, lot: u64, value: Option<Py<PyAny>>) -> PyErr {
     let field = row_field(e);
     let (kind, rule) = match &e.source_error {
-        Some(src) => (src.kind(), in_units(src, lot).to_string()),
+        Some(src) => (ErrorKind::of(src), in_units(src, lot).to_string()),
         None => (ErrorKind::InvalidOrder, e.message.clone()),
     };
     let message = format!("row {}: {field}: {rule}", e.row);

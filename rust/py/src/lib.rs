@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use hftbook_core::batch::{self, BatchOutcome, Command};
 use hftbook_core::{
-    BookReader, Clock, ErrorKind, Fill, LevelView, NewOrder, OrderBook, OrderView, Price,
-    QtyLimits, Report, ReportSink, Side, SkipLadder, TickSize,
+    BookReader, Clock, Fill, LevelView, NewOrder, OrderBook, OrderView, Price, QtyLimits, Report,
+    ReportSink, Side, SkipLadder, TickSize,
 };
 use numpy::{
     IntoPyArray, PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods,
@@ -30,7 +30,7 @@ mod objects;
 mod profile;
 
 use convert::Spec;
-use errors::{internal, order_error, panic_error, raise, row_error};
+use errors::{internal, order_error, panic_error, raise, row_error, ErrorKind};
 use hftbook_core::profile::{OpKind, Profiler, Recorder};
 use objects::{PyBatchResult, PyDepth, PyExecutionReport, PyFill, PyLevel, PyOrder};
 use profile::PyProfiler;

@@ -460,22 +460,9 @@ fn add_row_ok(c: &Command, limits: crate::types::QtyLimits) -> bool {
     codes & qty & (c.display_qty <= c.qty) & shape
 }
 
-/// The field an [`OrderError`] is about.
+/// The field an [`OrderError`] is about ([`OrderError::field`]).
 pub fn error_field(e: &OrderError) -> &'static str {
-    match e {
-        OrderError::PriceOutOfRange { .. }
-        | OrderError::PriceNotOnTick { .. }
-        | OrderError::PriceNotANumber { .. }
-        | OrderError::MissingPrice => "price",
-        OrderError::ZeroQuantity { field } => field,
-        OrderError::QtyBelowMin { .. } | OrderError::QtyAboveMax { .. } => "qty",
-        OrderError::DisplayAboveQty { .. } => "display_qty",
-        OrderError::DuplicateOrderId { .. } | OrderError::UnknownOrder { .. } => "id",
-        OrderError::InvalidTickSize { .. } => "tick_size",
-        OrderError::InvalidCombination(_)
-        | OrderError::BookFull
-        | OrderError::OutOfMemory { .. } => "order",
-    }
+    e.field()
 }
 
 fn row_error(row: usize, e: OrderError) -> RowError {

@@ -314,27 +314,33 @@ impl NewOrder {
         match o.order_type {
             OrderType::Market => {
                 if o.post_only {
-                    return Err(OrderError::InvalidCombination(
-                        "post_only needs a limit order: a market order always takes liquidity",
-                    ));
+                    return Err(OrderError::InvalidCombination {
+                        field: "post_only",
+                        rule:
+                            "post_only needs a limit order: a market order always takes liquidity",
+                    });
                 }
                 if o.display_qty > 0 && o.display_qty < o.qty {
-                    return Err(OrderError::InvalidCombination(
-                        "display_qty needs a resting limit order: a market order never rests",
-                    ));
+                    return Err(OrderError::InvalidCombination {
+                        field: "display_qty",
+                        rule: "display_qty needs a resting limit order: a market order never rests",
+                    });
                 }
             }
             OrderType::Limit => {
                 Price::new_checked(o.price.0)?;
                 if o.post_only && o.tif != TimeInForce::Gtc {
-                    return Err(OrderError::InvalidCombination(
-                        "post_only needs tif gtc: an IOC or FOK order never rests",
-                    ));
+                    return Err(OrderError::InvalidCombination {
+                        field: "post_only",
+                        rule: "post_only needs tif gtc: an IOC or FOK order never rests",
+                    });
                 }
                 if o.display_qty > 0 && o.display_qty < o.qty && o.tif != TimeInForce::Gtc {
-                    return Err(OrderError::InvalidCombination(
-                        "display_qty (iceberg) needs tif gtc: an IOC or FOK order never rests",
-                    ));
+                    return Err(OrderError::InvalidCombination {
+                        field: "display_qty",
+                        rule:
+                            "display_qty (iceberg) needs tif gtc: an IOC or FOK order never rests",
+                    });
                 }
             }
         }

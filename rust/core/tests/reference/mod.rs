@@ -220,18 +220,30 @@ impl RefBook {
         let iceberg = o.display_qty > 0 && o.display_qty < o.qty;
         if o.order_type == OrderType::Market {
             if o.post_only {
-                return Err(OrderError::InvalidCombination("market + post_only"));
+                return Err(OrderError::InvalidCombination {
+                    field: "post_only",
+                    rule: "market + post_only",
+                });
             }
             if iceberg {
-                return Err(OrderError::InvalidCombination("market + iceberg"));
+                return Err(OrderError::InvalidCombination {
+                    field: "display_qty",
+                    rule: "market + iceberg",
+                });
             }
         } else {
             Self::check_price(o.price.0)?;
             if o.post_only && o.tif != TimeInForce::Gtc {
-                return Err(OrderError::InvalidCombination("post_only + ioc/fok"));
+                return Err(OrderError::InvalidCombination {
+                    field: "post_only",
+                    rule: "post_only + ioc/fok",
+                });
             }
             if iceberg && o.tif != TimeInForce::Gtc {
-                return Err(OrderError::InvalidCombination("iceberg + ioc/fok"));
+                return Err(OrderError::InvalidCombination {
+                    field: "display_qty",
+                    rule: "iceberg + ioc/fok",
+                });
             }
         }
         if o.id != 0 && self.is_live(o.id) {
