@@ -85,7 +85,7 @@ pub enum EngineError {
         state: &'static str,
     },
     /// A cancel or modify of an id this engine never issued.
-    #[error("order {0} was never issued by this engine")]
+    #[error("order_id {0} was never issued by this engine")]
     UnknownOrder(u64),
     /// A lifecycle call in the wrong state.
     #[error("cannot {action} an engine that is {state}")]
@@ -367,6 +367,24 @@ impl OrderRequest {
             ..Command::default()
         }
     }
+}
+
+/// What [`Engine::try_submit`] did.
+#[derive(Debug)]
+pub enum TrySubmit {
+    /// Queued: the engine order id.
+    Queued(u64),
+    /// Refused (nothing queued, no id used).
+    Err(EngineError),
+    /// The lane is full: finish with [`Engine::finish_submit`].
+    Full(PendingSubmit),
+}
+
+/// An order with its id, waiting for room in its lane.
+#[derive(Debug)]
+pub struct PendingSubmit {
+    c: Command,
+    shard: usize,
 }
 
 /// What `stop` did.
@@ -1009,15 +1027,47 @@ impl Engine {
         self.submit_command(r.to_command())
     }
 
-    /// Submit a command record (`kind` submit; `order_id` is assigned here).
+    /// Submit without waiting: a full lane hands the order back as [`TrySubmit::Full`] (its
+    /// id assigned, nothing counted) so that the caller can wait for room with
+    /// [`Engine::finish_submit`] somewhere cheaper to block (the Python binding releases the
+    /// GIL first).
+    pub fn try_submit(&self, r: &OrderRequest) -> TrySubmit {
+        let c = match self.prepare_submit(r.to_command()) {
+            Ok(c) => c,
+            Err(e) => return TrySubmit::Err(e),
+        };
+        let shard = match self.shard_of(c.symbol) {
+            Ok(s) => s,
+            Err(e) => return TrySubmit::Err(e),
+        };
+        let urgent = c.flags & flag::URGENT != 0;
+        match self.lanes[shard].try_push(urgent, Ingress::One(c)) {
+            Ok(()) => TrySubmit::Queued(c.order_id),
+            Err(_) => TrySubmit::Full(PendingSubmit { c, shard }),
+        }
+    }
+
+    /// Queue an order [`Engine::try_submit`] found no room for, per `on_full`.
     ///
     /// # Errors
-    /// As [`Engine::submit`].
-    pub fn submit_command(&self, mut c: Command) -> Result<u64, EngineError> {
+    /// Backpressure, a stopped engine.
+    pub fn finish_submit(&self, p: PendingSubmit) -> Result<u64, EngineError> {
+        let urgent = p.c.flags & flag::URGENT != 0;
+        let id = p.c.order_id;
+        if let Err(e) = self.push(p.shard, urgent, Ingress::One(p.c), 0) {
+            // The id is burnt: mark its submit as done so later commands naming it run
+            // (and report it unknown) instead of waiting for it.
+            self.shared.routes.mark_applied(id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    fn prepare_submit(&self, mut c: Command) -> Result<Command, EngineError> {
         self.check_intake()?;
         c.kind = cmd::SUBMIT;
         self.validate_submit(&c)?;
-        let shard = self.shard_of(c.symbol)?;
+        self.shard_of(c.symbol)?;
         let id = self.shared.next_order_id.fetch_add(1, Ordering::Relaxed);
         self.shared
             .routes
@@ -1031,14 +1081,17 @@ impl Engine {
         c.order_seq = 0;
         c.seq = 0;
         c.ts_enqueued = self.shared.clock.now();
-        let urgent = c.flags & flag::URGENT != 0;
-        if let Err(e) = self.push(shard, urgent, Ingress::One(c), 0) {
-            // The id is burnt: mark its submit as done so later commands naming it run
-            // (and report it unknown) instead of waiting for it.
-            self.shared.routes.mark_applied(id);
-            return Err(e);
-        }
-        Ok(id)
+        Ok(c)
+    }
+
+    /// Submit a command record (`kind` submit; `order_id` is assigned here).
+    ///
+    /// # Errors
+    /// As [`Engine::submit`].
+    pub fn submit_command(&self, c: Command) -> Result<u64, EngineError> {
+        let c = self.prepare_submit(c)?;
+        let shard = self.shard_of(c.symbol)?;
+        self.finish_submit(PendingSubmit { c, shard })
     }
 
     fn order_command(&self, order_id: u64, symbol: Option<u32>) -> Result<(u32, u32), EngineError> {
@@ -1267,7 +1320,8 @@ impl Engine {
         self.push(shard, true, Ingress::One(c), 0)
     }
 
-    /// End the session: every DAY order expires.
+    /// End the session: every DAY order expires, including the ones queued before this
+    /// call (the command takes the normal lane, behind them).
     ///
     /// # Errors
     /// Backpressure, stopped.
@@ -1280,7 +1334,7 @@ impl Engine {
             ..Command::default()
         };
         for sh in 0..self.lanes.len() {
-            self.push(sh, true, Ingress::One(c), 0)?;
+            self.push(sh, false, Ingress::One(c), 0)?;
         }
         Ok(())
     }

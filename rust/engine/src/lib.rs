@@ -35,7 +35,8 @@ pub mod stats;
 
 pub use config::{BreakerSection, ConfigError, EngineConfig, EngineSection, OnFull, SymbolConfig};
 pub use engine::{
-    Engine, EngineError, Filter, LogRecord, OrderRequest, ReloadReport, ShardSnapshot, StopReport,
-    Subscription, SymbolEntry, SymbolLive, SymbolTable, STATE_NAMES,
+    Engine, EngineError, Filter, LogRecord, OrderRequest, PendingSubmit, ReloadReport,
+    ShardSnapshot, StopReport, Subscription, SymbolEntry, SymbolLive, SymbolTable, TrySubmit,
+    STATE_NAMES,
 };
 pub use record::{Command, Event, EVENT_KINDS, REASONS};

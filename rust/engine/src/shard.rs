@@ -306,6 +306,8 @@ pub(crate) struct Shard {
     window_orders: u64,
     window_rejects: u64,
     logical_time: u64,
+    /// Engine time of the last resume: time queued while paused is not ingress congestion.
+    resumed_at: u64,
 }
 
 impl Shard {
@@ -345,6 +347,7 @@ impl Shard {
             window_orders: 0,
             window_rejects: 0,
             logical_time: 0,
+            resumed_at: 0,
         }
     }
 
@@ -486,9 +489,15 @@ impl Shard {
 
     /// A command from a lane: keep per-order order, then execute.
     fn accept(&mut self, c: Command) {
+        // Queued after this loop read the clock: it cannot be processed before it was queued.
+        self.out.now = self.out.now.max(c.ts_enqueued);
         let delay = self.out.now.saturating_sub(c.ts_enqueued);
         self.stats.queue_wait(delay);
-        if self.breaker_cfg_trips_on_delay(delay) {
+        let running_delay = self
+            .out
+            .now
+            .saturating_sub(c.ts_enqueued.max(self.resumed_at));
+        if self.breaker_cfg_trips_on_delay(running_delay) {
             self.trip_breaker();
         }
         if self.shared.discard.load(Ordering::Relaxed)
@@ -701,6 +710,9 @@ impl Shard {
         };
         self.stamp(&mut c);
         self.paused = paused;
+        if !paused {
+            self.resumed_at = self.out.now;
+        }
         if self.id == 0 {
             self.engine_event(reason::PAUSE, paused as i64, c.seq);
         }
@@ -832,7 +844,12 @@ impl Shard {
             cancel_reason: reason::USER,
             cancel_kind: kind::CANCELLED,
         };
+        // Match latency, sampled 1 command in 16.
+        let timed = (c.seq & 15 == 0).then(std::time::Instant::now);
         let res = s.book.submit(&o, &mut sink);
+        if let Some(t0) = timed {
+            self.stats.matching(t0.elapsed().as_nanos() as u64);
+        }
         let rejected = match res {
             Ok(_) => self.out.events[before..]
                 .iter()
@@ -1450,6 +1467,7 @@ impl Shard {
     /// Publish the loop's events: number them, then hand them to the poll stream and the
     /// subscribers. Waits (never drops) while a lossless consumer is full.
     fn publish(&mut self) {
+        let t0 = std::time::Instant::now();
         let n = self.out.events.len() as u64;
         let first = self.shared.event_seq.fetch_add(n, Ordering::Relaxed) + 1;
         for (i, e) in self.out.events.iter_mut().enumerate() {
@@ -1495,6 +1513,7 @@ impl Shard {
             }
         }
         self.out.events.clear();
+        self.stats.publish_time(t0.elapsed().as_nanos() as u64);
     }
 }
 
