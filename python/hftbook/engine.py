@@ -549,9 +549,11 @@ class Engine(_core.EngineCore):
             )
         path = Path(self._config_path)
         self._watch_stop.clear()
+        # The baseline is taken now: an edit made right after this call is a change.
+        start = path.stat().st_mtime_ns if path.exists() else 0
 
         def loop() -> None:
-            last = path.stat().st_mtime_ns if path.exists() else 0
+            last = start
             while not self._watch_stop.wait(interval):
                 try:
                     m = path.stat().st_mtime_ns

@@ -87,7 +87,7 @@ pub enum EngineError {
         state: &'static str,
     },
     /// A cancel or modify of an id this engine never issued.
-    #[error("order {0} was never issued by this engine")]
+    #[error("order_id {0} was never issued by this engine")]
     UnknownOrder(u64),
     /// A lifecycle call in the wrong state.
     #[error("cannot {action} an engine that is {state}")]
@@ -173,6 +173,8 @@ pub(crate) struct Shared {
     /// keeps it at most `lane_capacity`, so a batch producer meets backpressure after as
     /// many queued commands as a per-order producer does (a lane slot holds a whole chunk).
     pub batch_queued: Vec<CachePadded<AtomicUsize>>,
+    /// Producer calls between their check of `stopping` and their push.
+    pub producers: CachePadded<AtomicUsize>,
     pub logs: ArrayQueue<LogRecord>,
     pub control: ArrayQueue<Event>,
 }
@@ -348,6 +350,15 @@ impl Subscription {
     /// Whether closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// A producer inside intake (see `Engine::intake`).
+struct IntakeGuard<'a>(&'a AtomicUsize);
+
+impl Drop for IntakeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -570,6 +581,7 @@ impl Engine {
             subs: ArcSwap::from_pointee(Vec::new()),
             inbox: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
             inbox_flag: (0..shards).map(|_| AtomicU8::new(0)).collect(),
+            producers: CachePadded::new(AtomicUsize::new(0)),
             batch_queued: (0..shards)
                 .map(|_| CachePadded::new(AtomicUsize::new(0)))
                 .collect(),
@@ -806,7 +818,7 @@ impl Engine {
             .sum::<u64>();
         self.shared.state.store(STATE_STOPPING, Ordering::Release);
         self.shared.discard.store(!drain, Ordering::Release);
-        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let mut threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         if st == STATE_CREATED {
@@ -877,8 +889,18 @@ impl Engine {
         r
     }
 
+    /// Enter intake: counted in `Shared::producers` until the guard drops, so that a shard
+    /// never exits between a producer's check of `stopping` and its push (the shard leaves
+    /// only when it sees `stopping`, then no producer inside, then empty lanes: all SeqCst).
+    fn intake(&self) -> Result<IntakeGuard<'_>, EngineError> {
+        self.shared.producers.fetch_add(1, Ordering::SeqCst);
+        let guard = IntakeGuard(&self.shared.producers);
+        self.check_intake()?;
+        Ok(guard)
+    }
+
     fn check_intake(&self) -> Result<(), EngineError> {
-        if self.shared.stopping.load(Ordering::Acquire) {
+        if self.shared.stopping.load(Ordering::SeqCst) {
             let st = self.state();
             return Err(EngineError::NotRunning {
                 state: STATE_NAMES[st as usize],
@@ -1126,6 +1148,7 @@ impl Engine {
     /// # Errors
     /// As [`Engine::submit`].
     pub fn submit_command(&self, c: Command) -> Result<u64, EngineError> {
+        let _intake = self.intake()?;
         let c = self.prepare_submit(c)?;
         self.submit_prepared(c)
     }
@@ -1137,6 +1160,7 @@ impl Engine {
     /// # Errors
     /// Invalid arguments (nothing queued), a stopped engine.
     pub fn try_submit(&self, r: &OrderRequest) -> Result<TrySubmit, EngineError> {
+        let _intake = self.intake()?;
         let c = self.prepare_submit(r.to_command())?;
         let shard = self.shard_of(c.symbol)?;
         let urgent = c.flags & flag::URGENT != 0;
@@ -1152,6 +1176,14 @@ impl Engine {
     /// # Errors
     /// Backpressure, a stopped engine.
     pub fn submit_prepared(&self, c: Command) -> Result<u64, EngineError> {
+        let _intake = match self.intake() {
+            Ok(g) => g,
+            Err(e) => {
+                // Stopped while the caller waited: the id is burnt.
+                self.shared.routes.mark_applied(c.order_id);
+                return Err(e);
+            }
+        };
         let shard = self.shard_of(c.symbol)?;
         let urgent = c.flags & flag::URGENT != 0;
         if let Err(e) = self.push(shard, urgent, Ingress::One(c), 0) {
@@ -1165,7 +1197,6 @@ impl Engine {
 
     /// Validate a new order and give it an id, its command number and its enqueue time.
     fn prepare_submit(&self, mut c: Command) -> Result<Command, EngineError> {
-        self.check_intake()?;
         c.kind = cmd::SUBMIT;
         self.validate_submit(&c)?;
         self.shard_of(c.symbol)?;
@@ -1229,7 +1260,7 @@ impl Engine {
         symbol: Option<u32>,
         account: u32,
     ) -> Result<(), EngineError> {
-        self.check_intake()?;
+        let _intake = self.intake()?;
         if let Some(s) = symbol {
             self.shard_of(s)?;
         }
@@ -1305,7 +1336,7 @@ impl Engine {
         account: u32,
         urgent: bool,
     ) -> Result<(), EngineError> {
-        self.check_intake()?;
+        let _intake = self.intake()?;
         if price.is_none() && qty.is_none() {
             return Err(EngineError::Invalid {
                 field: "price",
@@ -1372,7 +1403,7 @@ impl Engine {
         symbol: Option<u32>,
         side: Option<Side>,
     ) -> Result<(), EngineError> {
-        self.check_intake()?;
+        let _intake = self.intake()?;
         let c = Command {
             kind: cmd::MASS_CANCEL,
             account,
@@ -1409,7 +1440,7 @@ impl Engine {
     }
 
     fn symbol_command(&self, k: u8, symbol: u32) -> Result<(), EngineError> {
-        self.check_intake()?;
+        let _intake = self.intake()?;
         let shard = self.shard_of(symbol)?;
         let c = Command {
             kind: k,
@@ -1420,12 +1451,13 @@ impl Engine {
         self.push(shard, true, Ingress::One(c), 0)
     }
 
-    /// End the session: every DAY order expires.
+    /// End the session: every DAY order expires, including the ones queued before this
+    /// call (the command takes the normal lane, behind them).
     ///
     /// # Errors
     /// Backpressure, stopped.
     pub fn end_session(&self) -> Result<(), EngineError> {
-        self.check_intake()?;
+        let _intake = self.intake()?;
         let c = Command {
             kind: cmd::END_SESSION,
             symbol: ALL,
@@ -1433,7 +1465,7 @@ impl Engine {
             ..Command::default()
         };
         for sh in 0..self.lanes.len() {
-            self.push(sh, true, Ingress::One(c), 0)?;
+            self.push(sh, false, Ingress::One(c), 0)?;
         }
         Ok(())
     }
@@ -1446,7 +1478,7 @@ impl Engine {
     /// The first bad row (nothing queued), or backpressure / stopped (the error says how many
     /// commands were queued before it).
     pub fn submit_batch(&self, cmds: &mut [Command]) -> Result<(), EngineError> {
-        self.check_intake()?;
+        let _intake = self.intake()?;
         let table = self.shared.symbols.load_full();
         let mut submits = 0u64;
         for (row, c) in cmds.iter().enumerate() {

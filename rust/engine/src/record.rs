@@ -205,7 +205,7 @@ impl Command {
     pub fn is_urgent(&self) -> bool {
         matches!(
             self.kind,
-            cmd::CANCEL | cmd::MASS_CANCEL | cmd::HALT | cmd::RESUME | cmd::END_SESSION
+            cmd::CANCEL | cmd::MASS_CANCEL | cmd::HALT | cmd::RESUME
         ) || self.flags & flag::URGENT != 0
     }
     /// The command's kind name.

@@ -309,6 +309,8 @@ pub(crate) struct Shard {
     logical_time: u64,
     /// Counts order commands; every 16th is timed through the book.
     sample: u32,
+    /// Engine time of the last resume: time queued while paused is not ingress congestion.
+    resumed_at: u64,
 }
 
 impl Shard {
@@ -349,6 +351,7 @@ impl Shard {
             window_rejects: 0,
             logical_time: 0,
             sample: 0,
+            resumed_at: 0,
         }
     }
 
@@ -460,7 +463,12 @@ impl Shard {
                 self.stats.busy_loops.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if stopping && self.lanes.is_empty() {
+            // Leave only when no producer is between its intake check and its push (then
+            // every push it makes is in the lanes), and the lanes are empty: in this order.
+            if stopping
+                && self.shared.producers.load(Ordering::SeqCst) == 0
+                && self.lanes.is_empty()
+            {
                 break;
             }
             idle = idle.saturating_add(1);
@@ -499,9 +507,15 @@ impl Shard {
 
     /// A command from a lane: keep per-order order, then execute.
     fn accept(&mut self, c: Command) {
+        // Queued after this loop read the clock: it cannot be processed before it was queued.
+        self.out.now = self.out.now.max(c.ts_enqueued);
         let delay = self.out.now.saturating_sub(c.ts_enqueued);
         self.stats.queue_wait(delay);
-        if self.breaker_cfg_trips_on_delay(delay) {
+        let running_delay = self
+            .out
+            .now
+            .saturating_sub(c.ts_enqueued.max(self.resumed_at));
+        if self.breaker_cfg_trips_on_delay(running_delay) {
             self.trip_breaker();
         }
         if self.shared.discard.load(Ordering::Relaxed)
@@ -723,6 +737,9 @@ impl Shard {
         };
         self.stamp(&mut c);
         self.paused = paused;
+        if !paused {
+            self.resumed_at = self.out.now;
+        }
         if self.id == 0 {
             self.engine_event(reason::PAUSE, paused as i64, c.seq);
         }

@@ -373,3 +373,59 @@ fn config_errors_name_key_value_and_rule() {
     ));
     e.stop(true, Duration::from_secs(10));
 }
+
+/// Producers racing with `stop`: every submit that returned an order id has an outcome
+/// (accepted or rejected) in the events; none is left in a lane when the shards exit.
+#[test]
+fn submits_racing_with_stop_are_never_lost() {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    for round in 0..20 {
+        let mut cfg = common::quiet_config(2);
+        cfg.engine.event_capacity = 1 << 20;
+        let (e, s) = common::engine_with(cfg, &["A", "B"]);
+        let e = Arc::new(e);
+        e.start().unwrap();
+        let go = Arc::new(AtomicBool::new(false));
+        let producers: Vec<_> = (0..3)
+            .map(|t| {
+                let (e, go, sym) = (e.clone(), go.clone(), s[t % 2]);
+                std::thread::spawn(move || {
+                    while !go.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    let mut ids = Vec::new();
+                    for i in 0..20_000u64 {
+                        let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+                        let px = if side == Side::Buy { 90 } else { 110 };
+                        match e.submit(&OrderRequest::limit(sym, side, px, 1)) {
+                            Ok(id) => ids.push(id),
+                            Err(_) => break, // stopped
+                        }
+                    }
+                    ids
+                })
+            })
+            .collect();
+        go.store(true, Ordering::Release);
+        std::thread::sleep(Duration::from_micros(200 * (round % 5)));
+        e.stop(true, Duration::from_secs(30));
+        let sent: HashSet<u64> = producers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let mut ev = Vec::new();
+        common::poll_rest(&e, &mut ev);
+        let answered: HashSet<u64> = ev
+            .iter()
+            .filter(|x| x.kind == kind::ACCEPTED || x.kind == kind::REJECTED)
+            .map(|x| x.order_id)
+            .collect();
+        let lost: Vec<_> = sent.difference(&answered).take(5).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: ids without an outcome: {lost:?}"
+        );
+    }
+}

@@ -66,8 +66,20 @@ pub(crate) fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
         ),
         EngineError::Invalid { field, value, .. } => field_error(py, msg, field, &value, None),
         EngineError::InvalidRow {
-            row, field, value, ..
-        } => field_error(py, msg, field, &value, Some(row)),
+            row,
+            field,
+            value,
+            rule,
+        } => {
+            // Name the command dtype's column.
+            let column = match field {
+                "price" => "price_ticks",
+                "stop_price" => "stop_price_ticks",
+                f => f,
+            };
+            let msg = format!("row {row}: {column} = {value}: {rule}");
+            field_error(py, msg, column, &value, Some(row))
+        }
         EngineError::Backpressure {
             lane,
             shard,
@@ -109,7 +121,7 @@ fn field_error(
     row: Option<usize>,
 ) -> PyErr {
     let kind = match field {
-        "price" | "stop_price" => ErrorKind::InvalidPrice,
+        "price" | "stop_price" | "price_ticks" | "stop_price_ticks" => ErrorKind::InvalidPrice,
         "qty" | "display_qty" => ErrorKind::InvalidQuantity,
         _ => ErrorKind::InvalidOrder,
     };
@@ -273,6 +285,81 @@ fn uint(py: Python<'_>, field: &str, v: &Bound<'_, PyAny>, max: u64) -> PyResult
     ))
 }
 
+/// A strict bool argument (`True`/`False`), or an error naming the field.
+fn flag_arg(py: Python<'_>, field: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(b.is_true());
+    }
+    Err(raise(
+        py,
+        ErrorKind::InvalidOrder,
+        format!(
+            "{field} {} must be True or False",
+            v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+        ),
+        Some(field),
+        Some(v.clone().unbind()),
+        None,
+    ))
+}
+
+fn opt_uint(py: Python<'_>, field: &str, v: Option<&Bound<'_, PyAny>>, max: u64) -> PyResult<u64> {
+    match v {
+        Some(v) if !v.is_none() => uint(py, field, v, max),
+        _ => Ok(0),
+    }
+}
+
+fn opt_flag(py: Python<'_>, field: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    match v {
+        Some(v) if !v.is_none() => flag_arg(py, field, v),
+        _ => Ok(false),
+    }
+}
+
+/// A timeout in seconds: a non-negative number (infinity waits "forever", i.e. 30 years).
+fn seconds_arg(py: Python<'_>, field: &str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let secs = if v.is_instance_of::<PyBool>() {
+        None
+    } else {
+        v.extract::<f64>().ok()
+    };
+    match secs {
+        Some(s) if s >= 0.0 => Ok(Duration::from_secs_f64(s.min(1e9))),
+        _ => Err(make(exc(py, &EXC, "HftbookError").and_then(|c| {
+            c.call1((
+                format!(
+                    "{field} {} must be a number of seconds >= 0",
+                    v.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                ),
+                field,
+                v.clone(),
+            ))
+        }))),
+    }
+}
+
+/// Scale the lot counts of events to units (`qty` as the caller gave it to `submit`).
+fn lots_to_units(engine: &Engine, events: &mut [Event]) {
+    let t = engine.symbols();
+    if t.entries.iter().all(|e| e.cfg.lot_size == 1) {
+        return;
+    }
+    for e in events.iter_mut() {
+        let Some(s) = t.entries.get(e.symbol as usize) else {
+            continue;
+        };
+        let lot = s.cfg.lot_size;
+        if lot == 1 {
+            continue;
+        }
+        e.qty = e.qty.saturating_mul(lot);
+        if e.kind != hftbook_engine::record::kind::BOOK {
+            e.leaves_qty = e.leaves_qty.saturating_mul(lot);
+        }
+    }
+}
+
 impl PyEngineCore {
     fn symbol(&self, py: Python<'_>, v: &Bound<'_, PyAny>) -> PyResult<u32> {
         if let Ok(s) = v.cast::<PyString>() {
@@ -346,6 +433,12 @@ fn rename_field(py: Python<'_>, e: PyErr, field: &'static str) -> PyErr {
     if field != "price" {
         let v = e.value(py);
         let _ = v.setattr("field", field);
+        if let Ok(msg) = v.str() {
+            let msg = msg.to_string();
+            if let Some(rest) = msg.strip_prefix("price") {
+                let _ = v.setattr("args", (format!("{field}{rest}"),));
+            }
+        }
     }
     e
 }
@@ -439,15 +532,20 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// `(drained, refused, events_discarded, clean)`.
-    fn _stop(&self, py: Python<'_>, drain: bool, timeout: f64) -> PyResult<(u64, u64, u64, bool)> {
+    fn _stop(
+        &self,
+        py: Python<'_>,
+        drain: bool,
+        timeout: &Bound<'_, PyAny>,
+    ) -> PyResult<(u64, u64, u64, bool)> {
         let e = self.engine.clone();
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = seconds_arg(py, "timeout", timeout)?;
         let r = run_detached(py, move || e.stop(drain, t))?;
         Ok((r.drained, r.refused, r.events_discarded, r.clean))
     }
 
     /// Submit an order; returns its engine order id at once (the outcome comes as events).
-    #[pyo3(signature = (symbol, side, price=None, qty=None, *, order_type=None, tif=None, stop_price=None, expire_at=None, display_qty=None, post_only=false, stp=None, account=0, client_id=0, urgent=false, price_ticks=None, stop_price_ticks=None))]
+    #[pyo3(signature = (symbol, side, price=None, qty=None, *, order_type=None, tif=None, stop_price=None, expire_at=None, display_qty=None, post_only=None, stp=None, account=None, client_id=None, urgent=None, price_ticks=None, stop_price_ticks=None))]
     #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
@@ -461,16 +559,20 @@ impl PyEngineCore {
         stop_price: Option<&Bound<'_, PyAny>>,
         expire_at: Option<&Bound<'_, PyAny>>,
         display_qty: Option<&Bound<'_, PyAny>>,
-        post_only: bool,
+        post_only: Option<&Bound<'_, PyAny>>,
         stp: Option<&Bound<'_, PyAny>>,
-        account: u32,
-        client_id: u64,
-        urgent: bool,
+        account: Option<&Bound<'_, PyAny>>,
+        client_id: Option<&Bound<'_, PyAny>>,
+        urgent: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
         stop_price_ticks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
         let sym = self.symbol(py, symbol)?;
         let side = convert::side(py, side)?;
+        let post_only = opt_flag(py, "post_only", post_only)?;
+        let urgent = opt_flag(py, "urgent", urgent)?;
+        let account = opt_uint(py, "account", account, u32::MAX as u64)? as u32;
+        let client_id = opt_uint(py, "client_id", client_id, u64::MAX)?;
         let otype = match order_type {
             Some(v) if !v.is_none() => code(py, "order_type", v, &ot::NAMES)?,
             _ => ot::LIMIT,
@@ -597,14 +699,16 @@ impl PyEngineCore {
     }
 
     /// Cancel an order (priority lane).
-    #[pyo3(signature = (order_id, *, symbol=None, account=0))]
+    #[pyo3(signature = (order_id, *, symbol=None, account=None))]
     fn cancel(
         &self,
         py: Python<'_>,
-        order_id: u64,
+        order_id: &Bound<'_, PyAny>,
         symbol: Option<&Bound<'_, PyAny>>,
-        account: u32,
+        account: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let order_id = uint(py, "order_id", order_id, u64::MAX)?;
+        let account = opt_uint(py, "account", account, u32::MAX as u64)? as u32;
         let sym = match symbol {
             Some(s) if !s.is_none() => Some(self.symbol(py, s)?),
             _ => None,
@@ -614,19 +718,22 @@ impl PyEngineCore {
     }
 
     /// Modify an order's price and/or qty.
-    #[pyo3(signature = (order_id, *, price=None, qty=None, price_ticks=None, symbol=None, account=0, urgent=false))]
+    #[pyo3(signature = (order_id, *, price=None, qty=None, price_ticks=None, symbol=None, account=None, urgent=None))]
     #[allow(clippy::too_many_arguments)]
     fn modify(
         &self,
         py: Python<'_>,
-        order_id: u64,
+        order_id: &Bound<'_, PyAny>,
         price: Option<&Bound<'_, PyAny>>,
         qty: Option<&Bound<'_, PyAny>>,
         price_ticks: Option<&Bound<'_, PyAny>>,
         symbol: Option<&Bound<'_, PyAny>>,
-        account: u32,
-        urgent: bool,
+        account: Option<&Bound<'_, PyAny>>,
+        urgent: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let order_id = uint(py, "order_id", order_id, u64::MAX)?;
+        let account = opt_uint(py, "account", account, u32::MAX as u64)? as u32;
+        let urgent = opt_flag(py, "urgent", urgent)?;
         let sym = match symbol {
             Some(s) if !s.is_none() => Some(self.symbol(py, s)?),
             _ => None,
@@ -666,10 +773,11 @@ impl PyEngineCore {
     fn mass_cancel(
         &self,
         py: Python<'_>,
-        account: Option<u32>,
+        account: Option<&Bound<'_, PyAny>>,
         symbol: Option<&Bound<'_, PyAny>>,
         side: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let account = opt_uint(py, "account", account, u32::MAX as u64)? as u32;
         let sym = match symbol {
             Some(s) if !s.is_none() => Some(self.symbol(py, s)?),
             _ => None,
@@ -678,35 +786,47 @@ impl PyEngineCore {
             Some(s) if !s.is_none() => Some(convert::side(py, s)?),
             _ => None,
         };
-        self.engine
-            .mass_cancel(account.unwrap_or(0), sym, sd)
-            .map_err(|e| engine_error(py, e))
+        let e = self.engine.clone();
+        run_detached(py, move || e.mass_cancel(account, sym, sd))?.map_err(|e| engine_error(py, e))
     }
 
     /// Halt a symbol: new orders rejected, cancels work.
     fn halt(&self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<()> {
         let s = self.symbol(py, symbol)?;
-        self.engine.halt(s).map_err(|e| engine_error(py, e))
+        let e = self.engine.clone();
+        run_detached(py, move || e.halt(s))?.map_err(|e| engine_error(py, e))
     }
 
     fn _resume_symbol(&self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<()> {
         let s = self.symbol(py, symbol)?;
-        self.engine
-            .resume_symbol(s)
-            .map_err(|e| engine_error(py, e))
+        let e = self.engine.clone();
+        run_detached(py, move || e.resume_symbol(s))?.map_err(|e| engine_error(py, e))
     }
 
     /// End the session: every DAY order expires.
     fn end_session(&self, py: Python<'_>) -> PyResult<()> {
-        self.engine.end_session().map_err(|e| engine_error(py, e))
+        let e = self.engine.clone();
+        run_detached(py, move || e.end_session())?.map_err(|e| engine_error(py, e))
     }
 
     /// Up to `max_events` events as a numpy array of `EVENT_DTYPE`, waiting up to `timeout`
     /// seconds for the first (the GIL is released while waiting).
-    #[pyo3(signature = (max_events=65536, timeout=0.0))]
-    fn poll(&self, py: Python<'_>, max_events: usize, timeout: f64) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (max_events=None, timeout=None))]
+    fn poll(
+        &self,
+        py: Python<'_>,
+        max_events: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let max_events = match max_events {
+            Some(m) if !m.is_none() => uint(py, "max_events", m, 1 << 32)? as usize,
+            _ => 65536,
+        };
+        let t = match timeout {
+            Some(t) if !t.is_none() => seconds_arg(py, "timeout", t)?,
+            _ => Duration::ZERO,
+        };
         let e = self.engine.clone();
-        let t = Duration::from_secs_f64(timeout.max(0.0));
         let events = if t.is_zero() {
             let mut v = Vec::new();
             e.poll(&mut v, max_events, t);
@@ -718,6 +838,8 @@ impl PyEngineCore {
                 v
             })?
         };
+        let mut events = events;
+        lots_to_units(&self.engine, &mut events);
         events_array(py, events)
     }
 
@@ -726,6 +848,19 @@ impl PyEngineCore {
     /// order ids (0 for cancel and modify rows).
     fn submit_batch(&self, py: Python<'_>, commands: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let dt = dtype(py, &ENGINE_COMMAND_DTYPE, "ENGINE_COMMAND_DTYPE")?;
+        let ndarray = py.import("numpy")?.getattr("ndarray")?;
+        if !commands.is_instance(&ndarray)? {
+            return Err(PyTypeError::new_err(format!(
+                "commands must be a numpy array of hftbook.ENGINE_COMMAND_DTYPE, got {}",
+                commands.get_type().name()?
+            )));
+        }
+        let ndim: usize = commands.getattr("ndim")?.extract()?;
+        if ndim != 1 {
+            return Err(PyTypeError::new_err(format!(
+                "commands must be a 1-dimensional array, got {ndim} dimensions"
+            )));
+        }
         let arr_dt = commands.getattr("dtype")?;
         if !arr_dt.eq(dt)? {
             return Err(PyTypeError::new_err(format!(
@@ -739,8 +874,30 @@ impl PyEngineCore {
         let mut cmds = vec![Command::default(); n];
         cmds.as_mut_bytes()
             .copy_from_slice(&bytes[..n * std::mem::size_of::<Command>()]);
-        for c in cmds.iter_mut() {
+        let table = self.engine.symbols();
+        for (row, c) in cmds.iter_mut().enumerate() {
             c._pad = [0; 6];
+            // Quantities are units, as in `submit`: the engine counts lots.
+            let lot = table
+                .entries
+                .get(c.symbol as usize)
+                .map_or(1, |e| e.cfg.lot_size);
+            if lot > 1 && matches!(c.kind, 0 | 2) {
+                for (field, q) in [("qty", &mut c.qty), ("display_qty", &mut c.display_qty)] {
+                    if *q % lot != 0 {
+                        return Err(engine_error(
+                            py,
+                            EngineError::InvalidRow {
+                                row,
+                                field,
+                                value: q.to_string(),
+                                rule: format!("not a multiple of lot_size {lot}"),
+                            },
+                        ));
+                    }
+                    *q /= lot;
+                }
+            }
         }
         let e = self.engine.clone();
         let (res, cmds) = run_detached(py, move || {
@@ -756,24 +913,37 @@ impl PyEngineCore {
     }
 
     /// A subscriber queue with filters applied in Rust.
-    #[pyo3(signature = (kinds=0, symbols=None, accounts=None, capacity=65536, conflate=false))]
+    #[pyo3(signature = (kinds=0, symbols=None, accounts=None, capacity=None, conflate=false))]
     fn _subscribe(
         &self,
+        py: Python<'_>,
         kinds: u32,
         symbols: Option<Vec<u32>>,
-        accounts: Option<Vec<u32>>,
-        capacity: usize,
+        accounts: Option<Vec<Bound<'_, PyAny>>>,
+        capacity: Option<&Bound<'_, PyAny>>,
         conflate: bool,
-    ) -> PySubscription {
+    ) -> PyResult<PySubscription> {
+        let capacity = match capacity {
+            Some(c) if !c.is_none() => uint(py, "capacity", c, 1 << 30)? as usize,
+            _ => 65536,
+        };
+        let accounts = match accounts {
+            Some(v) => Some(
+                v.iter()
+                    .map(|a| uint(py, "accounts", a, u32::MAX as u64).map(|a| a as u32))
+                    .collect::<PyResult<Vec<u32>>>()?,
+            ),
+            None => None,
+        };
         let f = Filter {
             kinds,
             symbols: symbols.map(|v| v.into_iter().collect::<FxHashSet<u32>>()),
             accounts: accounts.map(|v| v.into_iter().collect::<FxHashSet<u32>>()),
         };
-        PySubscription {
+        Ok(PySubscription {
             sub: self.engine.subscribe(f, capacity, conflate),
             engine: self.engine.clone(),
-        }
+        })
     }
 
     /// Apply a new configuration (a dict like the TOML file). Returns
@@ -957,15 +1127,24 @@ impl std::fmt::Debug for PySubscription {
 impl PySubscription {
     /// Up to `max_events` events (numpy), waiting up to `timeout` s for the first (GIL
     /// released).
-    #[pyo3(signature = (max_events=65536, timeout=0.05))]
-    fn pop(&self, py: Python<'_>, max_events: usize, timeout: f64) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (max_events=65536, timeout=None))]
+    fn pop(
+        &self,
+        py: Python<'_>,
+        max_events: usize,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let s = self.sub.clone();
-        let t = Duration::from_secs_f64(timeout.max(0.0));
-        let v = run_detached(py, move || {
+        let t = match timeout {
+            Some(t) if !t.is_none() => seconds_arg(py, "timeout", t)?,
+            _ => Duration::from_millis(50),
+        };
+        let mut v = run_detached(py, move || {
             let mut v = Vec::new();
             s.pop_batch(&mut v, max_events, t);
             v
         })?;
+        lots_to_units(&self.engine, &mut v);
         events_array(py, v)
     }
     /// Stop receiving.
