@@ -10,13 +10,18 @@
 //! miss), and `unpark` before `park` is remembered by the thread's token, so a wake-up is never
 //! lost. The shard parks with a timeout anyway, to run its timers (GTD expiry, halt ends,
 //! breaker cool-down).
+//!
+//! The protocol is model-checked with loom: `tests/loom_lanes.rs` (the primitives come from
+//! `crate::sync`, std in a normal build, loom's under `--cfg loom`); "Concurrency checks" in
+//! `docs/architecture.md` says what the model covers and what it does not.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::thread::Thread;
 
-use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
+
+use crate::sync::thread::{self, Thread};
+use crate::sync::{fence, ArrayQueue, AtomicBool};
 
 use crate::record::Command;
 
@@ -127,7 +132,7 @@ impl Lanes {
         self.sleeping.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.is_empty() {
-            std::thread::park_timeout(timeout);
+            thread::park_timeout(timeout);
         }
         self.sleeping.store(false, Ordering::SeqCst);
     }

@@ -32,6 +32,7 @@ pub mod record;
 pub mod route;
 mod shard;
 pub mod stats;
+mod sync;
 
 pub use config::{BreakerSection, ConfigError, EngineConfig, EngineSection, OnFull, SymbolConfig};
 pub use engine::{

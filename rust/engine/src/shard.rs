@@ -398,7 +398,7 @@ impl Shard {
 
     /// The thread body.
     pub fn run(mut self) {
-        self.lanes.set_thread(std::thread::current());
+        self.lanes.set_thread(crate::sync::thread::current());
         let mut idle: u32 = 0;
         let mut config_gen = u64::MAX;
         let mut publish_at = 0u64;
