@@ -6,7 +6,7 @@ Usage: python benches/memory_py.py [--orders 1000000] [--seed 1] [--rows hftbook
 Reports the RSS growth per order (/proc/self/statm around the build, the workload generated
 before the baseline) and, for hftbook when the extension exposes `memory_stats`, the
 allocator's live-bytes growth per order. Other rows (installed peers) are measured the same
-way; see hftbook/bench.py (memory_child) for the method. The Rust-level figure is
+way; see hftbook/bench/__init__.py (memory_child) for the method. The Rust-level figure is
 benches/memory.sh.
 """
 
@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hftbook._bench_peers import DRIVERS
-from hftbook.bench import measure_memory
+from hftbook.bench import ROWS, driver, measure_memory
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     a = ap.parse_args()
     out = {}
     for name in (s.strip() for s in a.rows.split(",")):
-        d = next((d for d in DRIVERS if d.name == name), None)
+        d = driver(name) if name in ROWS else None
         if d is None or not d.memory:
             raise SystemExit(f"no memory figure for row {name!r}")
         why = d.unavailable()

@@ -12,18 +12,21 @@ from typing import Any
 import pytest
 
 import hftbook as hb
-import hftbook._bench_peers as peers
 import hftbook.bench as bench
-from hftbook._bench_peers import (
-    DRIVERS,
-    SortedDictBook,
-    SortedDictDriver,
+import hftbook.bench.peers as peers
+from hftbook.bench import (
+    ROWS,
+    BenchConfig,
+    Outcome,
     Workloads,
     derive_feeds,
+    drivers,
     reference_w2,
+    run_bench,
 )
-from hftbook.bench import BenchConfig, Outcome, run_bench
+from hftbook.bench.peers import SortedDictBook, SortedDictDriver
 from hftbook.cli import COMMANDS, main
+from hftbook.cli.bench import BENCH
 
 pytest.importorskip("sortedcontainers")  # in the test extra; the baseline is built on it
 
@@ -37,11 +40,20 @@ def wl() -> Workloads:
 
 
 def test_bench_is_a_registered_command() -> None:
-    assert bench.BENCH in COMMANDS
-    assert bench.BENCH.name == "bench"
+    assert BENCH in COMMANDS
+    assert BENCH.name == "bench"
 
 
-@pytest.mark.parametrize("module", ["hftbook.bench", "hftbook._bench_peers"])
+def test_rows_name_every_driver_in_table_order() -> None:
+    assert [d.name for d in drivers()] == list(ROWS)
+    builtin = {"hftbook", "hftbook apply_batch", "no-op Python call"}
+    assert set(peers.PEER_DRIVERS) == set(ROWS) - builtin
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["hftbook.bench", "hftbook.bench._drivers", "hftbook.bench.peers", "hftbook.cli.bench"],
+)
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0
@@ -115,7 +127,7 @@ def test_cli_quick_run_writes_table_json_and_markdown(
 
 
 def test_missing_peer_is_skipped_not_a_failure(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(peers.LiquibookDriver, "module", "hftbook_no_such_module")
     monkeypatch.setattr(peers.OrderBookDriver, "module", "hftbook_no_such_module_either")
@@ -141,13 +153,18 @@ def test_missing_peer_is_skipped_not_a_failure(
     for name in ("liquibook", "order-book"):
         assert by[name]["status"] == "skipped"
         assert "not installed" in by[name]["reason"]
+        assert "pip install 'hftbook[peers]'" in by[name]["reason"]
         assert by[name]["w2"] is None
         assert by[name]["agreement"] == {}
+    # the install hint survives rich (its brackets are escaped, not read as a style)
+    out = capsys.readouterr().out
+    assert "Not installed, skipped: liquibook, order-book" in out
+    assert "pip install 'hftbook[peers]'" in out
 
 
 def test_every_row_runs_by_default_and_installed_peers_agree() -> None:
     res = run_bench(BenchConfig(ops=2000, reps=1, memory=False), progress=False)
-    assert [r.name for r in res.rows] == [d.name for d in DRIVERS]
+    assert [r.name for r in res.rows] == list(ROWS)
     for r in res.rows:
         assert r.status in ("ok", "skipped"), (r.name, r.reason)
         if r.status == "ok" and r.kind != "floor":
@@ -177,7 +194,7 @@ def test_sorteddict_baseline_agrees_with_hftbook_on_w2(wl: Workloads) -> None:
     assert ref.traded > 0
     assert (out.traded, out.best_bid, out.best_ask) == (ref.traded, ref.best_bid, ref.best_ask)
     # ... and hftbook one call at a time agrees with its own apply_batch
-    hb_out = peers.HftbookDriver().w2(wl, [0] * len(wl.ops))
+    hb_out = bench.driver("hftbook").w2(wl, [0] * len(wl.ops))
     assert (hb_out.traded, hb_out.best_bid, hb_out.best_ask) == (
         ref.traded,
         ref.best_bid,

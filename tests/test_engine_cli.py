@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hftbook.cli import main
-from hftbook.engine_cli import EngineRunConfig, run_engine
+from hftbook.engine_run import EngineRunConfig, run_engine
 
 
 def test_bounded_run_accounts_for_every_order() -> None:
@@ -68,10 +68,21 @@ def test_signal_stops_gracefully(sig: signal.Signals, status: int, tmp_path: Pat
         text=True,
         cwd=tmp_path,
     )
-    # wait until the engine runs (the interpreter and the extension take a moment to load)
+    # wait until the engine runs: its shard thread exists (a thread count is not enough,
+    # numpy's BLAS starts a thread at import, long before the engine on a loaded machine)
     deadline = time.monotonic() + 30
     task_dir = Path(f"/proc/{proc.pid}/task")
-    while time.monotonic() < deadline and len(list(task_dir.iterdir())) < 2:
+
+    def engine_started() -> bool:
+        names = []
+        for t in task_dir.iterdir():
+            try:
+                names.append((t / "comm").read_text())
+            except OSError:  # the thread ended meanwhile
+                pass
+        return any(n.startswith("hftbook-shard") for n in names)
+
+    while time.monotonic() < deadline and not engine_started():
         time.sleep(0.05)
     time.sleep(0.5)
     proc.send_signal(sig)

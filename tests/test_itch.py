@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hftbook.data.itch as itch
+from hftbook.cli.replay import REPLAY_FORMATS
 from hftbook.exceptions import DataFormatError
 
 SYMBOLS = ("AAPL", "MSFT", "ZVZZT")
@@ -185,7 +186,7 @@ def test_generator_arguments() -> None:
 
 def _cli(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="hftbook replay itch")
-    itch.add_cli_arguments(p)
+    REPLAY_FORMATS["itch"].add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -194,7 +195,9 @@ def test_cli(sample: itch.ItchSample, tmp_path: Path, capsys: pytest.CaptureFixt
     sample.write(f)
     js, png = tmp_path / "r.json", tmp_path / "r.png"
     assert (
-        itch.run_cli(_cli([str(f), "--json", str(js), "--png", str(png), "--symbols", "MSFT,AAPL"]))
+        REPLAY_FORMATS["itch"].run(
+            _cli([str(f), "--json", str(js), "--png", str(png), "--symbols", "MSFT,AAPL"])
+        )
         == 0
     )
     out = capsys.readouterr().out
@@ -204,7 +207,7 @@ def test_cli(sample: itch.ItchSample, tmp_path: Path, capsys: pytest.CaptureFixt
     assert {b["symbol"] for b in rep["books"]} == {"AAPL", "MSFT"}
     assert png.read_bytes()[:4] == b"\x89PNG"
     f.write_bytes(sample.data[:777])
-    assert itch.run_cli(_cli([str(f)])) == 1
+    assert REPLAY_FORMATS["itch"].run(_cli([str(f)])) == 1
     assert "byte offset" in capsys.readouterr().err
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import hftbook.data.mbo as mbo
+from hftbook.cli.replay import REPLAY_FORMATS
 from hftbook.exceptions import DataFormatError, HftbookError
 
 HEADER = (
@@ -198,7 +199,7 @@ def test_replay_errors_name_line_and_field() -> None:
 
 def _cli(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="hftbook replay mbo")
-    mbo.add_cli_arguments(p)
+    REPLAY_FORMATS["mbo"].add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -220,7 +221,7 @@ def test_cli_summary_json_png(
             "--crlf",
         ]
     )
-    assert mbo.run_cli(args) == 0
+    assert REPLAY_FORMATS["mbo"].run(args) == 0
     text = capsys.readouterr().out
     assert "3,928 / 3,928 (100.00 %)" in text
     assert "records/s" in text
@@ -233,7 +234,7 @@ def test_cli_summary_json_png(
 
 
 def test_cli_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert mbo.run_cli(_cli([str(tmp_path / "missing.csv")])) == 1
+    assert REPLAY_FORMATS["mbo"].run(_cli([str(tmp_path / "missing.csv")])) == 1
     err = capsys.readouterr().err
     assert "missing.csv" in err
     assert "cannot read" in err

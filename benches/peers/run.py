@@ -8,7 +8,8 @@ not installed is reported as skipped. Defaults: 1M W1 adds, 1M W2 ops, 3 interle
 repetitions, bytes per order from 1M resting orders per child process. --quick is 100k ops.
 Writes DIR/peers.json and DIR/peers.md (default DIR: docs/peers). The drivers, the event
 translation for the non-matching books and the agreement check live in the package
-(hftbook/_bench_peers.py, hftbook/bench.py); `hftbook bench` is the same run, quick by default.
+(hftbook/bench/: _drivers.py, peers.py, __init__.py); `hftbook bench` is the same run,
+quick by default.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hftbook._bench_peers import DRIVERS
-from hftbook.bench import BenchConfig, print_summary, run_bench, to_markdown
+from hftbook.bench import ROWS, BenchConfig, print_summary, run_bench, to_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def main() -> int:
     ap.add_argument("--ops", type=int, default=None, help="W1 adds and W2 ops (default 1M)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--rows", default=None, help=", ".join(d.name for d in DRIVERS))
+    ap.add_argument("--rows", default=None, help=", ".join(ROWS))
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "peers")

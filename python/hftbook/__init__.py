@@ -15,21 +15,9 @@ Quick start::
 
 from __future__ import annotations
 
-import os as _os
-
-# The extension's allocator is mimalloc. By default it commits whole arena reservations up
-# front on Linux, which shows as ~8 bytes more RSS per resting order (69 instead of 61 for 1M
-# orders; docs/performance.md). Committing on demand instead costs nothing measurable; it
-# must be set before mimalloc starts, i.e. before _core loads. A value set by the user wins.
-_os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-# Memory mimalloc frees back is "purged" after a delay. Its default purge, MADV_DONTNEED,
-# drops the pages, so the next large allocation (a 1M-row batch writes ~50 MB of results)
-# faults every page in again and the kernel zeroes it: on this project's VMs that cost up
-# to 70 ms of system time inside a 50 ms batch. MADV_FREE instead leaves the pages mapped
-# until the kernel needs them (RSS shown by `top` falls only then; the memory is available
-# to other processes all along). Measured in docs/performance.md.
-_os.environ.setdefault("MIMALLOC_PURGE_DECOMMITS", "0")
-
+# The extension sets its allocator's options itself when it loads (rust/py/src/allocator.rs):
+# mimalloc commits arena memory on demand and purges with MADV_FREE unless the environment
+# says otherwise. Nothing here touches os.environ.
 from hftbook._core import (
     REASON_NAMES,
     STATUS_NAMES,

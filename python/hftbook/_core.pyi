@@ -29,6 +29,7 @@ __all__ = [
     "_ByteCounter",
     "_Counter",
     "__version__",
+    "_allocator_options",
     "_itch_encode",
     "_itch_generate",
     "_itch_parse",
@@ -310,6 +311,7 @@ class Profiler:
     def kinds(self) -> list[str]: ...
 
 def memory_stats() -> dict[str, int]: ...
+def _allocator_options() -> dict[str, int]: ...
 def reset_peak_memory() -> None: ...
 def cpu_times() -> dict[str, Any]: ...
 def parse_lobster_messages(data: bytes, name: str = "messages") -> npt.NDArray[np.int64]: ...
@@ -427,16 +429,16 @@ class EngineCore:
         stop_price: Any = None,
         expire_at: int | None = None,
         display_qty: int | None = None,
-        post_only: bool = False,
+        post_only: bool | None = None,
         stp: Any = None,
-        account: int = 0,
-        client_id: int = 0,
-        urgent: bool = False,
+        account: int | None = None,
+        client_id: int | None = None,
+        urgent: bool | None = None,
         price_ticks: int | None = None,
         stop_price_ticks: int | None = None,
     ) -> int: ...
     def cancel(
-        self, order_id: int, *, symbol: str | int | None = None, account: int = 0
+        self, order_id: int, *, symbol: str | int | None = None, account: int | None = None
     ) -> None: ...
     def modify(
         self,
@@ -446,8 +448,8 @@ class EngineCore:
         qty: int | None = None,
         price_ticks: int | None = None,
         symbol: str | int | None = None,
-        account: int = 0,
-        urgent: bool = False,
+        account: int | None = None,
+        urgent: bool | None = None,
     ) -> None: ...
     def mass_cancel(
         self,
@@ -459,14 +461,16 @@ class EngineCore:
     def halt(self, symbol: str | int) -> None: ...
     def _resume_symbol(self, symbol: str | int) -> None: ...
     def end_session(self) -> None: ...
-    def poll(self, max_events: int = 65536, timeout: float = 0.0) -> npt.NDArray[np.void]: ...
+    def poll(
+        self, max_events: int | None = None, timeout: float | None = None
+    ) -> npt.NDArray[np.void]: ...
     def submit_batch(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.uint64]: ...
     def _subscribe(
         self,
         kinds: int = 0,
         symbols: list[int] | None = None,
         accounts: list[int] | None = None,
-        capacity: int = 65536,
+        capacity: int | None = None,
         conflate: bool = False,
     ) -> Subscription: ...
     def _reload(
@@ -482,7 +486,9 @@ class EngineCore:
 class Subscription:
     """A subscriber queue (filters applied in Rust)."""
 
-    def pop(self, max_events: int = 65536, timeout: float = 0.05) -> npt.NDArray[np.void]: ...
+    def pop(
+        self, max_events: int = 65536, timeout: float | None = None
+    ) -> npt.NDArray[np.void]: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...

@@ -7,7 +7,7 @@ r"""Real market data: readers and replays that check hftbook against recorded bo
   checked against an expected file.
 * :mod:`hftbook.data.itch`: NASDAQ TotalView-ITCH 5.0 binary streams: parser, encoder,
   seeded generator and per-symbol books.
-* :mod:`hftbook.data.cli`: the ``hftbook replay FORMAT ...`` command.
+The ``hftbook replay FORMAT ...`` command that drives them is :mod:`hftbook.cli.replay`.
 
 Bad files raise :class:`hftbook.DataFormatError` naming the file, the line and the field::
 

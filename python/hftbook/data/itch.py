@@ -24,7 +24,6 @@ non-displayed trades, several symbols) together with the generator's own referen
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -39,7 +38,6 @@ import numpy as np
 import numpy.typing as npt
 
 from hftbook import _core
-from hftbook.exceptions import DataFormatError
 
 __all__ = [
     "ITCH_DTYPE",
@@ -47,12 +45,12 @@ __all__ = [
     "ItchReport",
     "ItchSample",
     "SymbolBook",
-    "add_cli_arguments",
     "encode_itch",
     "generate_itch",
+    "plot_report",
+    "print_report",
     "read_itch",
     "replay_itch",
-    "run_cli",
     "write_itch",
 ]
 
@@ -365,26 +363,7 @@ def _with_progress(
     return result
 
 
-# ------------------------------------------------------------------------------------- CLI
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hftbook replay itch FILE``."""
-    parser.add_argument("file", type=Path, help="ITCH 5.0 BinaryFILE (2-byte length framing)")
-    parser.add_argument("--json", type=Path, help="write the report as JSON here")
-    parser.add_argument(
-        "--symbols",
-        nargs="+",
-        metavar="SYMBOL",
-        help="build books only for these symbols (also accepts AAPL,MSFT)",
-    )
-    parser.add_argument(
-        "--png",
-        type=Path,
-        help="plot the first symbol's best bid/ask and top-level size over time here "
-        "(tracks every top-of-book change: pass --symbols on large files)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+# ------------------------------------------------------------------------------------ output
 
 
 def print_report(report: ItchReport, console: Any = None) -> None:
@@ -416,7 +395,11 @@ def print_report(report: ItchReport, console: Any = None) -> None:
     console.print(t)
 
 
-def _plot(report: ItchReport, path: Path) -> None:
+def plot_report(report: ItchReport, path: str | Path) -> None:
+    """Plot the first book's best bid/ask and top-level size over time as a PNG.
+
+    Needs the top-of-book track: replay with ``track=True``.
+    """
     from hftbook.data._plot import plot_book
 
     b = report.books[0]
@@ -437,43 +420,7 @@ def _plot(report: ItchReport, path: Path) -> None:
     )
 
 
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``hftbook replay itch``: 0 on success, 1 on a data error (one line on stderr)."""
-    symbols = None
-    if args.symbols:
-        symbols = [s for part in args.symbols for s in part.split(",") if s]
-    from hftbook.data._progress import progress_bar
+if __name__ == "__main__":  # `python -m hftbook.data.itch ...` is `hftbook replay itch ...`
+    from hftbook.cli import main
 
-    try:
-        with progress_bar(disable=args.no_progress, in_bytes=True) as bar:
-            task = bar.add_task("replaying", total=None)
-
-            def show(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total or None)
-
-            report = replay_itch(
-                args.file,
-                symbols=symbols,
-                track=args.png is not None,
-                progress=None if args.no_progress else show,
-            )
-    except DataFormatError as e:
-        print(f"hftbook replay itch: error: {e}", file=sys.stderr)
-        return 1
-    print_report(report)
-    if args.json is not None:
-        report.to_json(args.json)
-    if args.png is not None and report.books:
-        _plot(report, args.png)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hftbook.data.itch``: the same as ``hftbook replay itch``."""
-    parser = argparse.ArgumentParser(prog="python -m hftbook.data.itch")
-    add_cli_arguments(parser)
-    return run_cli(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["replay", "itch", *sys.argv[1:]]))

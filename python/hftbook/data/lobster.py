@@ -25,7 +25,6 @@ level's FIFO and the time it waited.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -47,13 +46,12 @@ __all__ = [
     "DataFormatError",
     "LobsterData",
     "LobsterReplayReport",
-    "add_cli_arguments",
     "load",
     "parse_messages",
     "parse_orderbook",
+    "plot_report",
     "print_report",
     "replay",
-    "run_cli",
 ]
 
 #: Price LOBSTER writes for an empty ask level (dollars x 10000).
@@ -409,51 +407,7 @@ def replay(
     )
 
 
-# ------------------------------------------------------------------------------- command line
-
-
-def _levels_arg(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return v
-
-
-def add_cli_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``hftbook replay lobster``."""
-    p.add_argument(
-        "source",
-        type=Path,
-        metavar="MESSAGE.csv|SAMPLE.zip",
-        help="a LOBSTER message file (its orderbook file is found by name unless --orderbook "
-        "is given) or a LOBSTER sample zip",
-    )
-    p.add_argument("--orderbook", type=Path, default=None, metavar="ORDERBOOK.csv")
-    p.add_argument(
-        "--levels",
-        type=_levels_arg,
-        default=None,
-        metavar="N",
-        help="levels to compare (default: all levels of the orderbook file)",
-    )
-    p.add_argument(
-        "--no-edge-sync",
-        action="store_true",
-        help="do not synchronise the window edges from the orderbook file (the replay then "
-        "goes stale within a few dozen rows; see docs/replay.md)",
-    )
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report")
-    p.add_argument(
-        "--png",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="plot the reconstructed best bid/ask and the size at each over time",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress display")
+# ------------------------------------------------------------------------------------ output
 
 
 def _dollars(p: I64Array, empty: int) -> npt.NDArray[np.float64]:
@@ -507,54 +461,16 @@ def print_report(report: LobsterReplayReport, data: LobsterData, console: Any) -
         )
 
 
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``hftbook replay lobster``; 0 if every row matched, 1 if not, 2 on bad input."""
-    from rich.console import Console
+def plot_report(report: LobsterReplayReport, data: LobsterData, path: str | Path) -> None:
+    """Plot the reconstructed best bid/ask and the size at each over time as a PNG."""
+    from hftbook.data.plot import plot_top_of_book
 
-    from hftbook.cli import UsageError, _check_writable
-    from hftbook.data._progress import progress_bar
-
-    prog = "hftbook replay lobster"
-    for opt, path in (("--json", args.json), ("--png", args.png)):
-        if path is not None:
-            try:
-                _check_writable(path)
-            except OSError as e:
-                raise UsageError(prog, f"cannot write {opt} {path}: {e}") from None
-    console = Console()
-    with progress_bar(disable=args.no_progress) as bar:
-        try:
-            task = bar.add_task("reading and parsing", total=None)
-            data = load(args.source, args.orderbook)
-            bar.update(task, description="replaying messages", total=data.rows, completed=0)
-
-            def show(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total or None)
-
-            report = replay(
-                data,
-                levels=args.levels,
-                edge_sync=not args.no_edge_sync,
-                progress=None if args.no_progress else show,
-            )
-            bar.update(task, description="writing outputs")
-        except DataFormatError as e:
-            raise UsageError(prog, str(e)) from None
-        if args.png is not None:
-            from hftbook.data.plot import plot_top_of_book
-
-            plot_top_of_book(
-                args.png,
-                report.time_ns / 1e9,
-                _dollars(report.best_bid_price, EMPTY_BID_PRICE),
-                _dollars(report.best_ask_price, EMPTY_ASK_PRICE),
-                report.best_bid_size,
-                report.best_ask_size,
-                title=f"{Path(data.message_file.split('!')[-1]).name}: reconstructed top of book",
-            )
-    print_report(report, data, console)
-    if args.json is not None:
-        out = report.to_dict()
-        out["parse_rows_per_second"] = data.parse_rows_per_second
-        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    return 0 if report.rows_matched == report.rows_compared else 1
+    plot_top_of_book(
+        path,
+        report.time_ns / 1e9,
+        _dollars(report.best_bid_price, EMPTY_BID_PRICE),
+        _dollars(report.best_ask_price, EMPTY_ASK_PRICE),
+        report.best_bid_size,
+        report.best_ask_size,
+        title=f"{Path(data.message_file.split('!')[-1]).name}: reconstructed top of book",
+    )

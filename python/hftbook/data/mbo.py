@@ -32,7 +32,6 @@ unchanged; an ``A``/``C`` is written when its level's depth is at most 10 (see
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -46,17 +45,16 @@ import numpy.typing as npt
 
 from hftbook import _core
 from hftbook.data._progress import ProgressFn, with_progress
-from hftbook.exceptions import DataFormatError
 
 __all__ = [
     "MBO_DTYPE",
     "MBP10_DTYPE",
     "UNDEF_PRICE",
     "MboReport",
-    "add_cli_arguments",
+    "plot_report",
+    "print_report",
     "read_mbo",
     "replay_mbo",
-    "run_cli",
     "run_mbo",
     "write_mbp10_csv",
 ]
@@ -370,36 +368,11 @@ def run_mbo(
     )
 
 
-# ------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------------ output
 
 
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hftbook replay mbo FILE``."""
-    parser.add_argument("file", type=Path, help="Databento MBO CSV file")
-    parser.add_argument(
-        "--expected", type=Path, help="reference MBP-10 CSV to compare with, row by row"
-    )
-    parser.add_argument("--out", type=Path, help="write the MBP-10 rows to this CSV")
-    parser.add_argument("--json", type=Path, help="write the report as JSON here")
-    parser.add_argument(
-        "--png", type=Path, help="plot the reconstructed best bid/ask and depth here"
-    )
-    parser.add_argument(
-        "--tick-size", help="book tick in dollars (default: coarsest exact power of ten)"
-    )
-    parser.add_argument(
-        "--emit",
-        choices=("reference", "top_change"),
-        default="reference",
-        help="row rule: the reference output's (default) or only when the top 10 change",
-    )
-    parser.add_argument(
-        "--crlf", action="store_true", help="end --out lines with CRLF like the reference"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress display")
-
-
-def _plot(report: MboReport, path: Path) -> None:
+def plot_report(report: MboReport, path: str | Path) -> None:
+    """Plot the reconstructed best bid/ask and the top-10 depth over time as a PNG."""
     from hftbook.data._plot import plot_book
 
     m = report.mbp
@@ -458,49 +431,7 @@ def print_report(report: MboReport, console: Any = None) -> None:
     console.print(t)
 
 
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``hftbook replay mbo``.
+if __name__ == "__main__":  # `python -m hftbook.data.mbo ...` is `hftbook replay mbo ...`
+    from hftbook.cli import main
 
-    Returns 0 when every row matched (or without ``--expected``), 1 on a mismatch or a data
-    error (one line on stderr).
-    """
-    from hftbook.data._progress import progress_bar
-
-    try:
-        with progress_bar(disable=args.no_progress) as bar:
-            task = bar.add_task("replaying MBO records", total=None)
-
-            def show(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total or None)
-
-            report = run_mbo(
-                args.file,
-                expected=args.expected,
-                out=args.out,
-                tick_size=args.tick_size,
-                emit=args.emit,
-                crlf=args.crlf,
-                progress=None if args.no_progress else show,
-            )
-    except (DataFormatError, ValueError) as e:
-        print(f"hftbook replay mbo: error: {e}", file=sys.stderr)
-        return 1
-    print_report(report)
-    if args.json is not None:
-        report.to_json(args.json)
-    if args.png is not None:
-        _plot(report, args.png)
-    if report.rows_equal is not None and report.rows_equal_pct != 100.0:
-        return 1
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hftbook.data.mbo``: the same as ``hftbook replay mbo``."""
-    parser = argparse.ArgumentParser(prog="python -m hftbook.data.mbo")
-    add_cli_arguments(parser)
-    return run_cli(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["replay", "mbo", *sys.argv[1:]]))

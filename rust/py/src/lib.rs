@@ -19,6 +19,7 @@ use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
 use zerocopy::byteorder::little_endian;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
+mod allocator;
 mod convert;
 mod engine;
 mod errors;
@@ -1245,6 +1246,8 @@ const STATUS_NAMES: [&str; 5] = ["new", "partially_filled", "filled", "cancelled
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // First, before the module's own allocations: mimalloc's options (see allocator.rs).
+    allocator::configure();
     m.add_class::<PyOrderBook>()?;
     fastcall::install(m.py())?;
     m.add_class::<PyBookReader>()?;
@@ -1274,6 +1277,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProfiler>()?;
     m.add_function(wrap_pyfunction!(profile::memory_stats, m)?)?;
     m.add_function(wrap_pyfunction!(profile::reset_peak_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(profile::_allocator_options, m)?)?;
     m.add_function(wrap_pyfunction!(profile::cpu_times, m)?)?;
     m.add(
         "STATUS_NAMES",

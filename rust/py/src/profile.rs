@@ -195,6 +195,17 @@ pub fn reset_peak_memory() {
     GLOBAL.reset_peak();
 }
 
+/// The mimalloc options the extension sets when it loads (unless the environment set them),
+/// by mimalloc's name: a dict of `arena_eager_commit` and `purge_decommits`. For tests.
+#[pyfunction]
+pub fn _allocator_options(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, value) in crate::allocator::options() {
+        d.set_item(name, value)?;
+    }
+    Ok(d)
+}
+
 fn times_dict(py: Python<'_>, t: CpuTimes) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("user_s", t.user_s)?;

@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
+from hftbook.cli._base import Command, UsageError
 from hftbook.exceptions import ReportError
 from hftbook.profiling import (
     DEFAULT_THRESHOLDS,
@@ -35,10 +35,7 @@ from hftbook.profiling import (
     parse_threshold,
 )
 
-if TYPE_CHECKING:
-    from hftbook.cli import Command
-
-__all__ = ["EXIT_REGRESSION", "report_table"]  # and PERF, built on first access
+__all__ = ["EXIT_REGRESSION", "PERF", "report_table"]
 
 #: Exit status of ``perf compare`` when a statistic regressed.
 EXIT_REGRESSION = 1
@@ -175,8 +172,6 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hftbook.cli import UsageError
-
     prog = "hftbook perf"
     if args.perf_command is None:
         raise UsageError(prog, f"a command is required: report or compare (see {prog} --help)")
@@ -189,18 +184,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"{prog} {args.perf_command}", str(e)) from None
 
 
-def __getattr__(name: str) -> Command:
-    # PERF is built on first use: hftbook.cli imports it while defining COMMANDS, and this
-    # module must stay importable on its own.
-    if name == "PERF":
-        from hftbook.cli import Command
-
-        cmd = Command(
-            name="perf",
-            help="latency reports: print / export one, or compare one against a baseline",
-            add_arguments=_add_arguments,
-            run=_run,
-        )
-        globals()["PERF"] = cmd
-        return cmd
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+PERF = Command(
+    name="perf",
+    help="latency reports: print / export one, or compare one against a baseline",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -1,4 +1,4 @@
-"""``hftbook engine``: run a seeded synthetic multi-symbol flow through :class:`hftbook.Engine`.
+"""Run a seeded synthetic multi-symbol flow through :class:`hftbook.Engine`.
 
 The flow is submitted with ``submit_batch`` from the main thread (limit orders around a
 random-walk mid per symbol, marketable IOC orders, cancels of earlier orders), every event is
@@ -9,7 +9,7 @@ SIGINT (Ctrl-C) and SIGTERM stop the run gracefully: intake closes, the shards d
 lanes, every thread is joined, and the summary says the run was interrupted and what was
 drained (exit status 130 for SIGINT, 143 for SIGTERM).
 
-    >>> from hftbook.engine_cli import EngineRunConfig, run_engine
+    >>> from hftbook.engine_run import EngineRunConfig, run_engine
     >>> cfg = EngineRunConfig(symbols=("AAPL", "MSFT"), max_orders=20_000, seconds=0, rate=0)
     >>> r = run_engine(cfg)
     >>> r.orders + r.cancels, r.stop_report["clean"], r.interrupted
@@ -20,14 +20,11 @@ drained (exit status 130 for SIGINT, 143 for SIGTERM).
 
 from __future__ import annotations
 
-import argparse
-import json
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -37,10 +34,16 @@ from rich.table import Table
 
 import hftbook as hb
 
-__all__ = ["EngineRunConfig", "EngineRunResult", "add_engine_arguments", "run_engine"]
+__all__ = [
+    "SIGNAL_EXIT",
+    "EngineRunConfig",
+    "EngineRunResult",
+    "print_engine_summary",
+    "run_engine",
+]
 
-EXIT_OK = 0
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: Exit status of a run stopped by a signal (128 + the signal number, as a shell reports it).
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _SUBMIT, _CANCEL = 0, 1
 
 
@@ -165,7 +168,7 @@ def _graceful(result: EngineRunResult) -> Iterator[None]:
         result.interrupted = signal.Signals(signum).name
 
     try:
-        old = {s: signal.signal(s, handler) for s in _SIGNAL_EXIT}
+        old = {s: signal.signal(s, handler) for s in SIGNAL_EXIT}
     except ValueError:  # not the main thread: no handlers, the run is bounded anyway
         yield
         return
@@ -281,59 +284,3 @@ def print_engine_summary(r: EngineRunResult, console: Console) -> None:
     console.print(t)
     if r.stats.get("shards"):
         console.print(_latency_table(r.stats))
-
-
-def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``hftbook engine``."""
-    d = EngineRunConfig()
-    p.add_argument("--config", help="an hftbook.toml to start from (see docs/engine.md)")
-    p.add_argument(
-        "--symbols",
-        default=",".join(d.symbols),
-        help=f"comma-separated symbols (default {','.join(d.symbols)})",
-    )
-    p.add_argument("--shards", type=int, default=d.shards, help="shard threads (default 1)")
-    p.add_argument(
-        "--seconds", type=float, default=d.seconds, help="run time, 0 = until --max-orders"
-    )
-    p.add_argument("--max-orders", type=int, default=0, help="commands to send (0 = no bound)")
-    p.add_argument(
-        "--rate",
-        type=float,
-        default=d.rate,
-        help=f"commands offered per second (default {d.rate:,.0f}; 0 = as fast as possible)",
-    )
-    p.add_argument("--batch", type=int, default=d.batch, help="rows per submit_batch call")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--tick-size", default=d.tick_size)
-    p.add_argument("--json", type=Path, help="write the result as JSON here")
-
-
-def engine_main(args: argparse.Namespace, usage_error: type[Exception]) -> int:
-    """Run ``hftbook engine`` from parsed arguments; returns the exit status."""
-    prog = "hftbook engine"
-    try:
-        cfg = EngineRunConfig(
-            symbols=tuple(s.strip() for s in args.symbols.split(",")),
-            shards=args.shards,
-            seconds=args.seconds,
-            max_orders=args.max_orders,
-            rate=args.rate,
-            batch=args.batch,
-            seed=args.seed,
-            tick_size=args.tick_size,
-            config=args.config,
-        )
-        console = Console()
-        result = run_engine(cfg, console)
-    except (ValueError, hb.HftbookError) as e:
-        raise usage_error(prog, str(e)) from None
-    print_engine_summary(result, console)
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-        except OSError as e:
-            raise usage_error(prog, f"cannot write --json {args.json}: {e.strerror or e}") from None
-    if result.interrupted:
-        return _SIGNAL_EXIT[signal.Signals[result.interrupted]]
-    return EXIT_OK

@@ -18,8 +18,10 @@ one process (row A, B, C, ... then again), and reports medians over the repetiti
   bid / ask as hftbook; the books that do not match (fed hftbook's fills) are checked on the
   final best bid / ask only.
 
-A peer that is not installed is reported as skipped, never as a failure. See
-:mod:`hftbook._bench_peers` for the drivers and the event translation.
+A peer that is not installed is reported as skipped, never as a failure. The workloads, the
+driver interface and hftbook's own rows are in :mod:`hftbook.bench._drivers` (re-exported
+here); the peers' drivers in :mod:`hftbook.bench.peers`, an optional module imported only
+when a peer row runs. The command line is :mod:`hftbook.cli.bench`.
 
     >>> from hftbook.bench import BenchConfig, run_bench
     >>> res = run_bench(BenchConfig(ops=300, reps=1, rows=("hftbook",), memory=False),
@@ -30,7 +32,6 @@ A peer that is not installed is reported as skipped, never as a failure. See
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -41,27 +42,49 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import hftbook as hb
 from hftbook import _core
-from hftbook._bench_peers import DRIVERS, Driver, Outcome, Row, Workloads, driver, reference_w2
-
-if TYPE_CHECKING:
-    from hftbook.cli import Command
+from hftbook.bench._drivers import (
+    PEERS_INSTALL,
+    PEERS_MODULE,
+    ROWS,
+    Driver,
+    Outcome,
+    Reference,
+    Row,
+    Workloads,
+    _rows,
+    derive_feeds,
+    driver,
+    drivers,
+    reference_w2,
+)
 
 __all__ = [
+    "PEERS_INSTALL",
+    "PEERS_MODULE",
+    "ROWS",
     "BenchConfig",
     "BenchResult",
+    "Driver",
+    "Outcome",
+    "Reference",
     "RowResult",
     "Stats",
+    "Workloads",
+    "derive_feeds",
+    "driver",
+    "drivers",
     "print_summary",
+    "reference_w2",
     "run_bench",
     "to_markdown",
 ]
@@ -256,8 +279,6 @@ def _alloc_live_bytes() -> int | None:
 
 def _chunks(arr: np.ndarray[Any, Any], size: int = 8192) -> Iterator[list[Row]]:
     """W1 as rows, converted a chunk at a time so that only what a book keeps stays alive."""
-    from hftbook._bench_peers import _rows
-
     for i in range(0, len(arr), size):
         yield _rows(arr[i : i + size])
 
@@ -396,7 +417,7 @@ def run_bench(
     """Run the rows of ``config`` interleaved, ``config.reps`` times; return the figures."""
     t_start = time.perf_counter()
     machine = machine_info()  # load average before the run
-    selected = list(DRIVERS) if config.rows is None else [driver(name) for name in config.rows]
+    selected = drivers(config.rows)  # imports the peer drivers only if a peer row is selected
     rows: dict[str, RowResult] = {}
     active: list[Driver] = []
     for d in selected:
@@ -576,8 +597,8 @@ def summary_table(res: BenchResult) -> Table:
         t.add_column(
             h, justify="left" if i in (0, 1, len(HEADERS) - 1) else "right", no_wrap=i == 0
         )
-    for r in res.rows:
-        t.add_row(*_cells(r), style="dim" if r.status != "ok" else None)
+    for r in res.rows:  # escaped: a reason names the [peers] extra, not a rich style
+        t.add_row(*map(escape, _cells(r)), style="dim" if r.status != "ok" else None)
     return t
 
 
@@ -590,6 +611,12 @@ def print_summary(res: BenchResult, console: Console) -> None:
         f"best ask {ref['best_ask']} (ticks). Ran in {res.wall_s:.1f} s."
     )
     console.print(LEGEND + _memory_note(res))
+    missing = [r.name for r in res.rows if r.status == "skipped" and r.package is not None]
+    if missing:
+        console.print(
+            f"Not installed, skipped: {', '.join(missing)}. The peers are the 'peers' extra: "
+            + escape(PEERS_INSTALL)
+        )
 
 
 def to_markdown(res: BenchResult, command: str | None = None) -> str:
@@ -622,147 +649,3 @@ def to_markdown(res: BenchResult, command: str | None = None) -> str:
     if command:
         out += ["", f"Command: `{command}`"]
     return "\n".join(out) + "\n"
-
-
-# ------------------------------------------------------------------------------------- CLI
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return v
-
-
-def _row_list(text: str) -> tuple[str, ...]:
-    names = tuple(s.strip() for s in text.split(","))
-    known = [d.name for d in DRIVERS]
-    for n in names:
-        if n not in known:
-            raise argparse.ArgumentTypeError(f"unknown row {n!r}; known: {', '.join(known)}")
-    return names
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``hftbook bench``."""
-    p.add_argument(
-        "--ops",
-        type=_positive_int,
-        default=100_000,
-        metavar="N",
-        help="W2 ops and W1 adds per pass (default %(default)s)",
-    )
-    p.add_argument(
-        "--reps", type=_positive_int, default=3, help="interleaved repetitions (default 3)"
-    )
-    p.add_argument("--seed", type=int, default=42, help="workload seed (default 42)")
-    p.add_argument(
-        "--rows",
-        type=_row_list,
-        default=None,
-        metavar="ROW[,ROW...]",
-        help="run only these rows (default: all; missing peers are skipped): "
-        + ", ".join(d.name for d in DRIVERS),
-    )
-    p.add_argument(
-        "--no-memory", action="store_true", help="skip the bytes-per-order child processes"
-    )
-    p.add_argument(
-        "--memory-orders",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="W1 orders built by each memory child (default: --ops)",
-    )
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the JSON here")
-    p.add_argument(
-        "--markdown", type=Path, default=None, metavar="PATH", help="write the Markdown here"
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    """Run ``hftbook bench``.
-
-    Returns 0 when every row ran (a missing peer is skipped; a peer that disagrees with
-    hftbook is reported in the table, not fatal), 1 when a row raised or hftbook per call
-    and ``apply_batch`` disagree with hftbook's reference run.
-    """
-    from hftbook.cli import UsageError, _check_writable
-
-    prog = "hftbook bench"
-    for opt in ("json", "markdown"):
-        path: Path | None = getattr(args, opt)
-        if path is not None:
-            try:
-                _check_writable(path)
-            except OSError as e:
-                raise UsageError(prog, f"cannot write --{opt} {path}: {e}") from None
-    if args.seed < 0:
-        raise UsageError(prog, f"--seed must be >= 0, got {args.seed}")
-    cfg = BenchConfig(
-        ops=args.ops,
-        reps=args.reps,
-        seed=args.seed,
-        rows=args.rows,
-        memory=not args.no_memory,
-        memory_orders=args.memory_orders,
-    )
-    console = Console()
-    if not console.is_terminal or console.width < 180:
-        console = Console(width=180)  # the table is wide: overflow rather than squeeze
-    res = run_bench(
-        cfg,
-        progress=not args.no_progress,
-        console=console,
-        log=lambda s: console.print(f"[yellow]{s}[/]"),
-    )
-    print_summary(res, console)
-    command = f"hftbook bench --ops {cfg.ops} --reps {cfg.reps} --seed {cfg.seed}"
-    if cfg.rows is not None:
-        command += f" --rows '{','.join(cfg.rows)}'"
-    if not cfg.memory:
-        command += " --no-memory"
-    elif cfg.memory_orders is not None:
-        command += f" --memory-orders {cfg.memory_orders}"
-    for opt, text in (
-        ("json", json.dumps(res.to_dict(), indent=2) + "\n"),
-        ("markdown", to_markdown(res, command)),
-    ):
-        path = getattr(args, opt)
-        if path is not None:
-            try:
-                path.write_text(text, encoding="utf-8")
-            except OSError as e:
-                raise UsageError(prog, f"cannot write --{opt} {path}: {e.strerror or e}") from None
-    hft = [r for r in res.rows if r.name.startswith("hftbook") and r.status == "ok"]
-    if any(r.agreement.get("verdict") == "disagree" for r in hft) or any(
-        r.status == "error" for r in res.rows
-    ):
-        return 1
-    return 0
-
-
-def __getattr__(name: str) -> Command:
-    """``BENCH``: the ``hftbook bench`` :class:`~hftbook.cli.Command`.
-
-    Built on first access because :mod:`hftbook.cli` imports it from here (after defining
-    ``Command``): building it lazily lets either module be imported first.
-    """
-    if name != "BENCH":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from hftbook.cli import Command
-
-    cmd = globals().get("BENCH")  # set meanwhile if importing hftbook.cli asked for it
-    if not isinstance(cmd, Command):
-        cmd = Command(
-            name="bench",
-            help="quick benchmark of hftbook against the installed peer order books",
-            add_arguments=add_arguments,
-            run=run_cli,
-        )
-        globals()["BENCH"] = cmd
-    return cmd

@@ -1,0 +1,283 @@
+"""``hftbook replay FORMAT ...``: replay recorded market data and check the book against it.
+
+One :class:`ReplayFormat` per format, in :data:`REPLAY_FORMATS`: its options and its run,
+which drives the reader and replay of :mod:`hftbook.data.lobster`, :mod:`hftbook.data.mbo`
+or :mod:`hftbook.data.itch`. A new format plugs in with one entry.
+
+    >>> from hftbook.cli import main
+    >>> main(["replay"])
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from hftbook.cli._base import Command, UsageError, check_writable, int_at_least
+from hftbook.data import (
+    _progress,  # by module: tests swap _progress.progress_bar
+    itch,
+    lobster,
+    mbo,
+)
+from hftbook.exceptions import DataFormatError
+
+__all__ = ["REPLAY", "REPLAY_FORMATS", "ReplayFormat"]
+
+
+@dataclass(frozen=True)
+class ReplayFormat:
+    """One format of ``hftbook replay``: ``add_arguments(parser)`` and ``run(args) -> int``."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ------------------------------------------------------------------------------------ lobster
+
+
+def _add_lobster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "source",
+        type=Path,
+        metavar="MESSAGE.csv|SAMPLE.zip",
+        help="a LOBSTER message file (its orderbook file is found by name unless --orderbook "
+        "is given) or a LOBSTER sample zip",
+    )
+    p.add_argument("--orderbook", type=Path, default=None, metavar="ORDERBOOK.csv")
+    p.add_argument(
+        "--levels",
+        type=int_at_least(1),
+        default=None,
+        metavar="N",
+        help="levels to compare (default: all levels of the orderbook file)",
+    )
+    p.add_argument(
+        "--no-edge-sync",
+        action="store_true",
+        help="do not synchronise the window edges from the orderbook file (the replay then "
+        "goes stale within a few dozen rows; see docs/replay.md)",
+    )
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report")
+    p.add_argument(
+        "--png",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="plot the reconstructed best bid/ask and the size at each over time",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress display")
+
+
+def _run_lobster(args: argparse.Namespace) -> int:
+    """0 if every row matched, 1 if not; a usage error (2) on bad input."""
+    prog = "hftbook replay lobster"
+    for opt, path in (("--json", args.json), ("--png", args.png)):
+        if path is not None:
+            try:
+                check_writable(path)
+            except OSError as e:
+                raise UsageError(prog, f"cannot write {opt} {path}: {e}") from None
+    console = Console()
+    with _progress.progress_bar(disable=args.no_progress) as bar:
+        try:
+            task = bar.add_task("reading and parsing", total=None)
+            data = lobster.load(args.source, args.orderbook)
+            bar.update(task, description="replaying messages", total=data.rows, completed=0)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+
+            report = lobster.replay(
+                data,
+                levels=args.levels,
+                edge_sync=not args.no_edge_sync,
+                progress=None if args.no_progress else show,
+            )
+            bar.update(task, description="writing outputs")
+        except DataFormatError as e:
+            raise UsageError(prog, str(e)) from None
+        if args.png is not None:
+            lobster.plot_report(report, data, args.png)
+    lobster.print_report(report, data, console)
+    if args.json is not None:
+        out = report.to_dict()
+        out["parse_rows_per_second"] = data.parse_rows_per_second
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return 0 if report.rows_matched == report.rows_compared else 1
+
+
+# ---------------------------------------------------------------------------------------- mbo
+
+
+def _add_mbo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="Databento MBO CSV file")
+    parser.add_argument(
+        "--expected", type=Path, help="reference MBP-10 CSV to compare with, row by row"
+    )
+    parser.add_argument("--out", type=Path, help="write the MBP-10 rows to this CSV")
+    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument(
+        "--png", type=Path, help="plot the reconstructed best bid/ask and depth here"
+    )
+    parser.add_argument(
+        "--tick-size", help="book tick in dollars (default: coarsest exact power of ten)"
+    )
+    parser.add_argument(
+        "--emit",
+        choices=("reference", "top_change"),
+        default="reference",
+        help="row rule: the reference output's (default) or only when the top 10 change",
+    )
+    parser.add_argument(
+        "--crlf", action="store_true", help="end --out lines with CRLF like the reference"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+
+
+def _run_mbo(args: argparse.Namespace) -> int:
+    """0 when every row matched (or without ``--expected``), 1 on a mismatch or a data error.
+
+    A data error is one line on stderr.
+    """
+    try:
+        with _progress.progress_bar(disable=args.no_progress) as bar:
+            task = bar.add_task("replaying MBO records", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+
+            report = mbo.run_mbo(
+                args.file,
+                expected=args.expected,
+                out=args.out,
+                tick_size=args.tick_size,
+                emit=args.emit,
+                crlf=args.crlf,
+                progress=None if args.no_progress else show,
+            )
+    except (DataFormatError, ValueError) as e:
+        print(f"hftbook replay mbo: error: {e}", file=sys.stderr)
+        return 1
+    mbo.print_report(report)
+    if args.json is not None:
+        report.to_json(args.json)
+    if args.png is not None:
+        mbo.plot_report(report, args.png)
+    if report.rows_equal is not None and report.rows_equal_pct != 100.0:
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------- itch
+
+
+def _add_itch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="ITCH 5.0 BinaryFILE (2-byte length framing)")
+    parser.add_argument("--json", type=Path, help="write the report as JSON here")
+    parser.add_argument(
+        "--symbols",
+        nargs="+",
+        metavar="SYMBOL",
+        help="build books only for these symbols (also accepts AAPL,MSFT)",
+    )
+    parser.add_argument(
+        "--png",
+        type=Path,
+        help="plot the first symbol's best bid/ask and top-level size over time here "
+        "(tracks every top-of-book change: pass --symbols on large files)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress display")
+
+
+def _run_itch(args: argparse.Namespace) -> int:
+    """0 on success, 1 on a data error (one line on stderr)."""
+    symbols = None
+    if args.symbols:
+        symbols = [s for part in args.symbols for s in part.split(",") if s]
+    try:
+        with _progress.progress_bar(disable=args.no_progress, in_bytes=True) as bar:
+            task = bar.add_task("replaying", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total or None)
+
+            report = itch.replay_itch(
+                args.file,
+                symbols=symbols,
+                track=args.png is not None,
+                progress=None if args.no_progress else show,
+            )
+    except DataFormatError as e:
+        print(f"hftbook replay itch: error: {e}", file=sys.stderr)
+        return 1
+    itch.print_report(report)
+    if args.json is not None:
+        report.to_json(args.json)
+    if args.png is not None and report.books:
+        itch.plot_report(report, args.png)
+    return 0
+
+
+# ------------------------------------------------------------------------------------ command
+
+#: The formats, by name, in ``--help`` order.
+REPLAY_FORMATS: dict[str, ReplayFormat] = {
+    f.name: f
+    for f in (
+        ReplayFormat(
+            "lobster",
+            "LOBSTER message + orderbook files (CSV pair or sample zip), checked row by row",
+            _add_lobster_arguments,
+            _run_lobster,
+        ),
+        ReplayFormat(
+            "mbo",
+            "Databento MBO CSV replayed into the book, MBP-10 rows checked against an expected "
+            "file",
+            _add_mbo_arguments,
+            _run_mbo,
+        ),
+        ReplayFormat(
+            "itch",
+            "NASDAQ TotalView-ITCH 5.0 binary file: per-symbol books built in Rust",
+            _add_itch_arguments,
+            _run_itch,
+        ),
+    )
+}
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="format", metavar="FORMAT", parser_class=type(p))
+    for fmt in REPLAY_FORMATS.values():
+        sp = sub.add_parser(fmt.name, help=fmt.help, description=fmt.help)
+        fmt.add_arguments(sp)
+        sp.set_defaults(_replay_run=fmt.run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "format", None) is None:
+        raise UsageError(
+            "hftbook replay",
+            f"a format is required: one of {', '.join(REPLAY_FORMATS)} (see hftbook replay --help)",
+        )
+    code: int = args._replay_run(args)
+    return code
+
+
+REPLAY = Command(
+    name="replay",
+    help="replay recorded market data (lobster) and check the book against it",
+    add_arguments=_add_arguments,
+    run=_run,
+)
