@@ -15,6 +15,8 @@
 #   4. memory per resting order: Rust (benches/memory.sh) and from Python in a fresh child
 #   5. Python: per call and apply_batch on W2 (py_w2.py), pyperf API benchmarks
 #   6. hftbook against the peers in one process (benches/peers/run.py), and the plots
+#   7. the engine: Rust producers (engine_bench example: throughput, 2 shards vs 1, open-loop
+#      latency, CPU, cost over the bare book) and Python (engine_py.py: submit_batch, submit)
 # Wall-clock figures on a shared machine move by +-50 %: compare within one run (ratios), and
 # trust the instruction counts for regressions (docs/performance.md, ../shared MEASURE.md).
 set -euo pipefail
@@ -70,5 +72,10 @@ PYPERF=(); [ "$QUICK" = 1 ] && PYPERF=(--fast)
 step "6. Peers in one run, and the plots"
 "$VENV/bin/python" benches/peers/run.py --ops "$OPS" --reps "$REPS" --out "$OUT/peers" --no-progress
 "$VENV/bin/python" benches/plots.py --peers "$OUT/peers/peers.json" --out "$OUT/img"
+
+step "7. Engine: Rust producers (engine_bench) and Python (engine_py)"
+EQ=(); [ "$QUICK" = 1 ] && EQ=(--quick)
+cargo run -q --release -p hftbook-engine --example engine_bench -- ${EQ[@]+"${EQ[@]}"} | tee "$OUT/engine_bench.txt"
+"$VENV/bin/python" benches/engine_py.py ${EQ[@]+"${EQ[@]}"} --json "$OUT/engine_py.json"
 
 step "Done: results in $OUT"
