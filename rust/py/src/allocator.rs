@@ -23,7 +23,7 @@ use libmimalloc_sys::{mi_option_get, mi_option_set_default, mi_option_t};
 /// `mi_option_arena_eager_commit` (mimalloc.h; the same index in mimalloc v2 and v3).
 ///
 /// mimalloc's default on Linux (2: commit whole arena reservations up front on overcommit
-/// systems) shows as ~11 bytes more RSS per resting order: 74.2 instead of 63.3 for 1M
+/// systems) shows as ~9 bytes more RSS per resting order: 72.2 instead of 63.5 for 1M
 /// orders (docs/performance.md). Committing on demand (0) costs nothing measurable.
 const ARENA_EAGER_COMMIT: mi_option_t = 4;
 
