@@ -3,6 +3,7 @@
 # (a virtualenv with the package and its test dependencies; Rust crates come from
 # crates.io through cargo), then runs every check CI runs:
 #   Rust: fmt, clippy (-D warnings), unit/property/scenario/concurrency tests,
+#         memcheck of the core's unsafe paths (scripts/memcheck.sh, ~1 min),
 #         the loom model of the engine's lanes,
 #         the instruction-count regression gate (callgrind)
 #   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest
@@ -41,6 +42,9 @@ if ! command -v valgrind >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq valgrind >/dev/null
 fi
 "$VENV/bin/python" benches/icount_gate.py
+
+step "Rust: valgrind memcheck of the core's unsafe paths (unit tests, scenarios, proptests)"
+bash scripts/memcheck.sh
 
 step "Python: ruff"
 "$VENV/bin/ruff" check python tests benches
