@@ -3,7 +3,7 @@
 # (a virtualenv with the package and its test dependencies; Rust crates come from
 # crates.io through cargo), then runs every check CI runs:
 #   Rust: fmt, clippy (-D warnings), unit/property/scenario/concurrency tests,
-#         the loom model of the engine's lanes,
+#         the loom models of the engine's lanes and of the book's seqlock,
 #         the instruction-count regression gate (callgrind)
 #   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest
 set -euo pipefail
@@ -34,6 +34,9 @@ step "Rust: loom model of the engine's lanes and wake-up protocol"
 # Its own target dir: --cfg loom would otherwise invalidate the normal build's cache.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p hftbook-engine --test loom_lanes --release
+step "Rust: loom model of the book's top-of-book seqlock"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p hftbook-core --test loom_seqlock --release
 
 step "Instruction-count regression gate (callgrind vs benches/icount_baseline.json)"
 if ! command -v valgrind >/dev/null 2>&1; then
