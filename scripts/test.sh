@@ -4,7 +4,7 @@
 # crates.io through cargo), then runs every check CI runs:
 #   Rust: fmt, clippy (-D warnings), unit/property/scenario/concurrency tests,
 #         memcheck of the core's unsafe paths (scripts/memcheck.sh, ~1 min),
-#         the loom model of the engine's lanes,
+#         the loom models of the engine's lanes and of the book's seqlock,
 #         the instruction-count regression gate (callgrind)
 #   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest
 set -euo pipefail
@@ -35,6 +35,9 @@ step "Rust: loom model of the engine's lanes and wake-up protocol"
 # Its own target dir: --cfg loom would otherwise invalidate the normal build's cache.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p hftbook-engine --test loom_lanes --release
+step "Rust: loom model of the book's top-of-book seqlock"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p hftbook-core --test loom_seqlock --release
 
 step "Instruction-count regression gate (callgrind vs benches/icount_baseline.json)"
 if ! command -v valgrind >/dev/null 2>&1; then

@@ -28,6 +28,7 @@ pub mod decimal;
 pub mod error;
 mod mem;
 pub mod profile;
+mod sync;
 pub mod workload;
 
 // The book's parts and the market-data readers keep their short paths

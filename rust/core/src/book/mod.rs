@@ -11,12 +11,17 @@ pub mod arena;
 pub mod batch;
 pub mod ladder;
 pub mod report;
+#[cfg(not(loom))]
+mod seqlock;
+#[cfg(loom)]
+pub mod seqlock;
 pub mod types;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use self::seqlock::TopSeqlock;
 use crate::arena::{IdIndex, OrderArena, OrderRecord, Slot, NIL};
 use crate::clock::Clock;
 use crate::error::OrderError;
@@ -99,15 +104,8 @@ pub struct TopOfBook {
 struct BookShared {
     /// Live `BookReader`s; the writer publishes only while there is one.
     readers: AtomicUsize,
-    /// Seqlock counter: odd while the writer is inside an operation.
-    lock: AtomicU64,
-    op_seq: AtomicU64,
-    bid_px: AtomicI64,
-    bid_qty: AtomicU64,
-    bid_n: AtomicU32,
-    ask_px: AtomicI64,
-    ask_qty: AtomicU64,
-    ask_n: AtomicU32,
+    /// The top of book and the seqlock counter that guards it (and the depth view).
+    top: TopSeqlock,
     bids: Option<Arc<SidePub>>,
     asks: Option<Arc<SidePub>>,
 }
@@ -140,36 +138,18 @@ impl Drop for BookReader {
 impl BookReader {
     /// The best bid and ask as of one operation. Never torn, never crossed.
     pub fn top(&self) -> TopOfBook {
-        let s = &self.shared;
-        loop {
-            let s1 = s.lock.load(Ordering::Acquire);
-            if s1 & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let seq = s.op_seq.load(Ordering::Relaxed);
-            let bn = s.bid_n.load(Ordering::Relaxed);
-            let bp = s.bid_px.load(Ordering::Relaxed);
-            let bq = s.bid_qty.load(Ordering::Relaxed);
-            let an = s.ask_n.load(Ordering::Relaxed);
-            let ap = s.ask_px.load(Ordering::Relaxed);
-            let aq = s.ask_qty.load(Ordering::Relaxed);
-            fence(Ordering::Acquire);
-            if s.lock.load(Ordering::Relaxed) != s1 {
-                continue;
-            }
-            let lv = |n: u32, p: i64, q: u64| {
-                (n > 0).then_some(LevelView {
-                    price: Price(p),
-                    qty: q,
-                    orders: n,
-                })
-            };
-            return TopOfBook {
-                seq,
-                bid: lv(bn, bp, bq),
-                ask: lv(an, ap, aq),
-            };
+        let (seq, bid, ask) = self.shared.top.read();
+        let lv = |(p, q, n): seqlock::RawLevel| {
+            (n > 0).then_some(LevelView {
+                price: Price(p),
+                qty: q,
+                orders: n,
+            })
+        };
+        TopOfBook {
+            seq,
+            bid: lv(bid),
+            ask: lv(ask),
         }
     }
 
@@ -177,8 +157,7 @@ impl BookReader {
     /// where `seq` is `Some` when no operation ran during the read (a consistent snapshot).
     pub fn depth(&self, n: usize) -> (Option<u64>, Vec<LevelView>, Vec<LevelView>) {
         let s = &self.shared;
-        let s1 = s.lock.load(Ordering::Acquire);
-        let seq = s.op_seq.load(Ordering::Relaxed);
+        let (s1, seq) = s.top.read_begin();
         let mut raw = Vec::with_capacity(n.min(1024));
         let mut side = |p: &Option<Arc<SidePub>>| {
             p.as_ref().map_or_else(Vec::new, |p| {
@@ -190,8 +169,7 @@ impl BookReader {
         };
         let bids = side(&s.bids);
         let asks = side(&s.asks);
-        fence(Ordering::Acquire);
-        let consistent = s1 & 1 == 0 && s.lock.load(Ordering::Relaxed) == s1;
+        let consistent = s.top.read_end(s1);
         (consistent.then_some(seq), bids, asks)
     }
 }
@@ -292,14 +270,7 @@ impl<L: Ladder> OrderBook<L> {
         let asks = L::new(Side::Sell);
         let shared = Arc::new(BookShared {
             readers: AtomicUsize::new(0),
-            lock: AtomicU64::new(0),
-            op_seq: AtomicU64::new(0),
-            bid_px: AtomicI64::new(0),
-            bid_qty: AtomicU64::new(0),
-            bid_n: AtomicU32::new(0),
-            ask_px: AtomicI64::new(0),
-            ask_qty: AtomicU64::new(0),
-            ask_n: AtomicU32::new(0),
+            top: TopSeqlock::new(),
             bids: bids.side_pub(),
             asks: asks.side_pub(),
         });
@@ -631,8 +602,7 @@ impl<L: Ladder> OrderBook<L> {
         self.lock += 2;
         self.publishing = self.shared.readers.load(Ordering::Relaxed) > 0;
         if self.publishing {
-            self.shared.lock.store(self.lock - 1, Ordering::Relaxed);
-            fence(Ordering::Release);
+            self.shared.top.begin_write(self.lock - 1);
         }
     }
 
@@ -646,23 +616,16 @@ impl<L: Ladder> OrderBook<L> {
     /// Publish the top of book and close the seqlock write (only while readers exist).
     #[inline(never)]
     fn publish_top(&mut self) {
-        let s = &self.shared;
-        s.op_seq.store(self.op_seq, Ordering::Relaxed);
-        let (bp, bq, bn) = self.bids.best().map_or((0, 0, 0), |i| {
-            let l = self.bids.level(i);
-            (l.price.0, l.visible, l.count)
-        });
-        let (ap, aq, an) = self.asks.best().map_or((0, 0, 0), |i| {
-            let l = self.asks.level(i);
-            (l.price.0, l.visible, l.count)
-        });
-        s.bid_px.store(bp, Ordering::Relaxed);
-        s.bid_qty.store(bq, Ordering::Relaxed);
-        s.bid_n.store(bn, Ordering::Relaxed);
-        s.ask_px.store(ap, Ordering::Relaxed);
-        s.ask_qty.store(aq, Ordering::Relaxed);
-        s.ask_n.store(an, Ordering::Relaxed);
-        s.lock.store(self.lock, Ordering::Release);
+        let (bids, asks) = (&self.bids, &self.asks);
+        let best = |side: &L| {
+            side.best().map_or((0, 0, 0), |i| {
+                let l = side.level(i);
+                (l.price.0, l.visible, l.count)
+            })
+        };
+        self.shared
+            .top
+            .publish(self.op_seq, || (best(bids), best(asks)), self.lock);
     }
 
     /// Submit a new order: validate, match, rest or cancel the residual. Reports go to `sink`.
