@@ -1,4 +1,4 @@
-"""The engine's code examples in the README and docs/engine.md run as written."""
+"""The code examples in the README and docs/engine.md run as written."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ def _blocks(path: Path, must_contain: str = "") -> list[str]:
     return [b for b in _BLOCK.findall(path.read_text(encoding="utf-8")) if must_contain in b]
 
 
-@pytest.mark.parametrize(
-    ("doc", "must_contain"),
-    [("docs/engine.md", ""), ("README.md", "hb.Engine")],
-)
-def test_engine_examples_run(doc: str, must_contain: str) -> None:
-    blocks = _blocks(ROOT / doc, must_contain)
-    assert blocks, f"{doc} has no engine example"
+@pytest.mark.parametrize("doc", ["docs/engine.md", "README.md"])
+def test_examples_run(doc: str) -> None:
+    # Blocks written as a console session (">>>") show error output and are not scripts.
+    blocks = [b for b in _blocks(ROOT / doc) if not b.lstrip().startswith(">>>")]
+    assert blocks, f"{doc} has no example"
     namespace: dict[str, object] = {}
     for i, code in enumerate(blocks):
         exec(compile(code, f"{doc} block {i}", "exec"), namespace)

@@ -320,3 +320,38 @@ def test_docstring_examples(module: Any) -> None:
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert tried > 0
     assert failures == 0
+
+
+def test_plain_hftbook_says_what_it_runs_and_where_it_writes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hftbook.cli as cli
+
+    ran: list[object] = []
+    fake = cli.Command(
+        name="simulate", help="x", add_arguments=lambda p: None, run=lambda a: ran.append(a) or 0
+    )
+    monkeypatch.setattr(cli, "COMMANDS", (fake, *cli.COMMANDS[1:]))
+    assert cli.main([]) == 0
+    assert ran, "plain hftbook runs simulate"
+    err = capsys.readouterr().err
+    assert "running `hftbook simulate`" in err
+    assert "runs/" in err
+    assert "hftbook --help" in err
+
+
+def test_an_interrupted_run_says_so_in_the_summary_and_the_json(tmp_path: Path) -> None:
+    import dataclasses
+    import io
+
+    from rich.console import Console
+
+    from hftbook.simulate import SimulationConfig, print_summary, run_simulation, write_reports
+
+    res = run_simulation(SimulationConfig(max_ops=2000), progress=False)
+    res = dataclasses.replace(res, interrupted=True)
+    out = io.StringIO()
+    print_summary(res, Console(file=out, width=120))
+    assert "INTERRUPTED by Ctrl-C" in out.getvalue()
+    write_reports(res, tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["interrupted"] is True

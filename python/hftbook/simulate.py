@@ -1003,7 +1003,8 @@ def summary_tables(result: SimulationResult) -> list[Table]:
         (
             "run",
             f"{run}, seed {cfg.seed}, {cfg.n_books} book(s)"
-            + (" [interrupted]" if r.interrupted else ""),
+            # Plain words: rich would take "[interrupted]" for a style tag and print nothing.
+            + (" — INTERRUPTED by Ctrl-C, partial run" if r.interrupted else ""),
         ),
         ("operations", f"{r.ops:,}"),
         ("orders submitted", f"{r.orders_submitted:,}  ({r.kind_counts['match']:,} marketable)"),

@@ -77,6 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         2
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list:
+        # Say what runs and where it writes, on stderr (stdout stays the summary).
+        print(
+            "hftbook: no command given: running `hftbook simulate` (about 10 s; reports go to "
+            "runs/<UTC time>/ here). Commands: "
+            + ", ".join(c.name for c in COMMANDS)
+            + "; see `hftbook --help`.",
+            file=sys.stderr,
+        )
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in _TOP_LEVEL_FLAGS):
         args_list.insert(0, COMMANDS[0].name)  # `hftbook --seconds 3` means `hftbook simulate ...`
     parser = build_parser()

@@ -277,7 +277,8 @@ def _run(args: argparse.Namespace) -> int:
 
 REPLAY = Command(
     name="replay",
-    help="replay recorded market data (lobster) and check the book against it",
+    help="replay recorded market data (LOBSTER, Databento MBO, NASDAQ ITCH 5.0) and check the "
+    "book against it",
     add_arguments=_add_arguments,
     run=_run,
 )
