@@ -207,7 +207,7 @@ def test_cli(sample: itch.ItchSample, tmp_path: Path, capsys: pytest.CaptureFixt
     assert {b["symbol"] for b in rep["books"]} == {"AAPL", "MSFT"}
     assert png.read_bytes()[:4] == b"\x89PNG"
     f.write_bytes(sample.data[:777])
-    assert REPLAY_FORMATS["itch"].run(_cli([str(f)])) == 1
+    assert REPLAY_FORMATS["itch"].run(_cli([str(f)])) == 2
     assert "byte offset" in capsys.readouterr().err
 
 

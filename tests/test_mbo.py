@@ -233,8 +233,8 @@ def test_cli_summary_json_png(
     assert out.read_bytes() == (arl / "mbp.csv").read_bytes()
 
 
-def test_cli_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert REPLAY_FORMATS["mbo"].run(_cli([str(tmp_path / "missing.csv")])) == 1
+def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert REPLAY_FORMATS["mbo"].run(_cli([str(tmp_path / "missing.csv")])) == 2
     err = capsys.readouterr().err
     assert "missing.csv" in err
     assert "cannot read" in err

@@ -47,6 +47,13 @@ COMMANDS: tuple[Command, ...] = (SIMULATE, ENGINE, REPLAY, PERF, BENCH)
 _TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
 
 
+#: One exit-status convention for every subcommand, shown in every --help.
+_EXIT_CODES = (
+    "exit status: 0 ok; 1 the run's check failed (e.g. a replay row mismatch); 2 bad input "
+    "or usage; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one subparser per entry of :data:`COMMANDS`.
 
@@ -56,11 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="hftbook",
         description="hftbook: a limit order book and matching engine with a Rust hot path.",
+        epilog=_EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"hftbook {hftbook.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for cmd in COMMANDS:
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, epilog=_EXIT_CODES)
         cmd.add_arguments(p)
         p.set_defaults(_run=cmd.run)
     return parser

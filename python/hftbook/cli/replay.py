@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hftbook.cli._base import Command, UsageError, check_writable, int_at_least
+from hftbook.cli._base import EXIT_USAGE, Command, UsageError, check_writable, int_at_least
 from hftbook.data import (
     _progress,  # by module: tests swap _progress.progress_bar
     itch,
@@ -166,8 +166,9 @@ def _run_mbo(args: argparse.Namespace) -> int:
                 progress=None if args.no_progress else show,
             )
     except (DataFormatError, ValueError) as e:
+        # Bad input is 2 for every subcommand; 1 means the replay ran and a check failed.
         print(f"hftbook replay mbo: error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     mbo.print_report(report)
     if args.json is not None:
         report.to_json(args.json)
@@ -200,7 +201,7 @@ def _add_itch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_itch(args: argparse.Namespace) -> int:
-    """0 on success, 1 on a data error (one line on stderr)."""
+    """0 on success, 2 on bad input (one line on stderr)."""
     symbols = None
     if args.symbols:
         symbols = [s for part in args.symbols for s in part.split(",") if s]
@@ -219,7 +220,7 @@ def _run_itch(args: argparse.Namespace) -> int:
             )
     except DataFormatError as e:
         print(f"hftbook replay itch: error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     itch.print_report(report)
     if args.json is not None:
         report.to_json(args.json)
