@@ -749,3 +749,15 @@ def test_one_million_row_apply_batch() -> None:
     b.check_invariants()
     d = b.depth(1)
     assert d.bids["price_ticks"][0] < d.asks["price_ticks"][0]
+
+
+def test_a_bad_code_lists_the_valid_codes_and_their_names() -> None:
+    book = hb.OrderBook("X", tick_size="0.01")
+    c = np.zeros(1, hb.COMMAND_DTYPE)
+    c["qty"], c["price_ticks"], c["kind"] = 1, 100, 9
+    want = r"kind.*code 9 is not valid \(valid: 0 add, 1 cancel, 2 modify\)"
+    with pytest.raises(hb.InvalidOrder, match=want):
+        book.apply_batch(c)
+    c["kind"], c["tif"] = 0, 7
+    with pytest.raises(hb.InvalidOrder, match=r"0 gtc, 1 ioc, 2 fok"):
+        book.apply_batch(c)

@@ -317,7 +317,7 @@ def test_qty_negative_or_too_big(book: hb.OrderBook, qty: int) -> None:
         lambda: book.submit("buy", price="99", qty=qty),
         field="qty",
         value=qty,
-        words=["qty", str(qty), "non-negative integer"],
+        words=["qty", str(qty), "exceeds the largest" if qty > 0 else "non-negative integer"],
     )
 
 
@@ -810,3 +810,14 @@ def test_non_integer_order_id_lookup_is_invalid_order() -> None:
     with pytest.raises(hb.InvalidOrder) as e:
         book.cancel("x")  # type: ignore[arg-type]
     assert e.value.field == "order_id"
+
+
+def test_a_quantity_too_large_for_the_core_says_so_with_the_limit() -> None:
+    book = hb.OrderBook("X", tick_size="0.01")
+    for qty in (2**64, 10**30):
+        with pytest.raises(hb.InvalidQuantity, match="exceeds the largest quantity") as info:
+            book.submit("buy", price="1.00", qty=qty)
+        assert str(2**64 - 1) in str(info.value)
+        assert info.value.field == "qty"
+    with pytest.raises(hb.InvalidQuantity, match="non-negative integer"):
+        book.submit("buy", price="1.00", qty=-1)

@@ -409,13 +409,26 @@ impl Spec {
             v.extract().ok()
         };
         let Some(units) = units else {
-            return Err(raise(
-                py,
-                ErrorKind::InvalidQuantity,
+            // An integer that does not fit: say so, with the limit, rather than "not an integer".
+            let too_big = !v.is_instance_of::<PyBool>()
+                && v.is_instance_of::<pyo3::types::PyInt>()
+                && v.gt(0).unwrap_or(false);
+            let rule = if too_big {
+                format!(
+                    "{field} {} exceeds the largest quantity, {} units",
+                    v.repr()?,
+                    u64::MAX
+                )
+            } else {
                 format!(
                     "{field} {} must be a non-negative integer number of units",
                     v.repr()?
-                ),
+                )
+            };
+            return Err(raise(
+                py,
+                ErrorKind::InvalidQuantity,
+                rule,
                 Some(field),
                 Some(v.clone().unbind()),
                 None,

@@ -136,12 +136,26 @@ pub struct RowError {
     pub source_error: Option<OrderError>,
 }
 
+#[cold]
 fn bad(row: usize, field: &'static str, value: u8) -> RowError {
     RowError {
         row,
         field,
-        message: format!("code {value} is not valid"),
+        message: format!("code {value} is not valid (valid: {})", valid_codes(field)),
         source_error: None,
+    }
+}
+
+/// The valid codes of a command column and their names, for error messages.
+fn valid_codes(field: &str) -> &'static str {
+    match field {
+        "kind" => "0 add, 1 cancel, 2 modify",
+        "side" => "0 buy, 1 sell",
+        "order_type" => "0 limit, 1 market",
+        "tif" => "0 gtc, 1 ioc, 2 fok",
+        "post_only" => "0 false, 1 true",
+        "stp" => "0 book default, 1 none, 2 cancel_newest, 3 cancel_oldest, 4 cancel_both",
+        _ => "see the dtype's documentation",
     }
 }
 
