@@ -18,7 +18,7 @@ use hftbook_core::{
 use rustc_hash::FxHashMap;
 
 use crate::config::{EngineConfig, SymbolConfig};
-use crate::engine::Filter;
+use crate::engine::{Filter, Subscription};
 use crate::engine::{Shared, SymbolLive, STATE_PAUSED};
 use crate::lanes::{Ingress, Lanes};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
@@ -1447,15 +1447,20 @@ impl Shard {
         self.out.book_touched = touched;
     }
 
+    /// Offer `events` to one subscriber, with this shard's books for its resync snapshot.
+    fn offer(&self, sub: &Subscription, events: &[Event]) {
+        let syms = &self.syms;
+        let now = self.out.now;
+        sub.offer(events, &self.shared, self.id, &mut |f, room, out| {
+            snapshot(syms, f, room, now, out)
+        });
+    }
+
     /// Send the pending snapshots of conflated subscribers that lost events of this shard.
     fn resync_gaps(&mut self) {
         let subs = self.shared.subs.load();
         for sub in subs.iter().filter(|s| s.in_gap(self.id)) {
-            let syms = &self.syms;
-            let now = self.out.now;
-            sub.offer(&[], &self.shared, self.id, &mut |f, room, out| {
-                snapshot(syms, f, room, now, out)
-            });
+            self.offer(sub, &[]);
         }
     }
 
@@ -1470,14 +1475,7 @@ impl Shard {
         self.stats.events.fetch_add(n, Ordering::Relaxed);
         let subs = self.shared.subs.load();
         for sub in subs.iter() {
-            let syms = &self.syms;
-            let now = self.out.now;
-            sub.offer(
-                &self.out.events,
-                &self.shared,
-                self.id,
-                &mut |f, room, out| snapshot(syms, f, room, now, out),
-            );
+            self.offer(sub, &self.out.events);
         }
         if let Some(p) = self.events.main.as_mut() {
             let mut rest: &[Event] = &self.out.events;
