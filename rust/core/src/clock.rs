@@ -20,6 +20,16 @@ pub enum Clock {
     },
     /// A value the caller sets; shared, so a test or replay can advance it.
     Manual(Arc<AtomicU64>),
+    /// Monotonic, plus a base the owner can move forward: a recovered engine continues the
+    /// time of the journal it replayed instead of starting again at zero.
+    Continued {
+        /// The calibrated counter.
+        clock: quanta::Clock,
+        /// Raw counter value at creation.
+        start: u64,
+        /// Added to the elapsed time.
+        base: Arc<AtomicU64>,
+    },
 }
 
 impl Default for Clock {
@@ -37,12 +47,30 @@ impl Clock {
         (Clock::Manual(h.clone()), h)
     }
 
+    /// A monotonic clock starting at zero whose base the returned handle can move.
+    pub fn continued() -> (Clock, Arc<AtomicU64>) {
+        let clock = quanta::Clock::new();
+        let start = clock.raw();
+        let base = Arc::new(AtomicU64::new(0));
+        (
+            Clock::Continued {
+                clock,
+                start,
+                base: base.clone(),
+            },
+            base,
+        )
+    }
+
     /// Current time in nanoseconds.
     #[inline]
     pub fn now(&self) -> u64 {
         match self {
             Clock::Monotonic { clock, start } => clock.delta_as_nanos(*start, clock.raw()),
             Clock::Manual(v) => v.load(Ordering::Relaxed),
+            Clock::Continued { clock, start, base } => {
+                base.load(Ordering::Relaxed) + clock.delta_as_nanos(*start, clock.raw())
+            }
         }
     }
 }

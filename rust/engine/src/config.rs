@@ -360,6 +360,99 @@ pub fn parse_symbol(
     Ok(s)
 }
 
+impl SymbolConfig {
+    /// The options as a TOML table that [`parse_symbol`] reads back to an equal config.
+    pub fn to_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        let int = |v: u64| Value::Integer(v.min(i64::MAX as u64) as i64);
+        t.insert("tick_size".into(), Value::String(self.tick_size.clone()));
+        t.insert("lot_size".into(), int(self.lot_size));
+        t.insert("min_qty".into(), int(self.min_qty));
+        t.insert("max_qty".into(), int(self.max_qty));
+        if let Some(v) = self.band_pct {
+            t.insert("band_pct".into(), Value::Float(v));
+        }
+        if let Some(v) = self.band_ticks {
+            t.insert("band_ticks".into(), Value::Integer(v));
+        }
+        if let Some(v) = self.reference_price {
+            t.insert(
+                "reference_price".into(),
+                Value::String(self.tick.format(hftbook_core::Price(v))),
+            );
+        }
+        if let Some(v) = self.halt_pct {
+            t.insert("halt_pct".into(), Value::Float(v));
+        }
+        t.insert("halt_window_ms".into(), int(self.halt_window_ms));
+        t.insert("halt_duration_ms".into(), int(self.halt_duration_ms));
+        if let Some(v) = self.shard {
+            t.insert("shard".into(), int(v as u64));
+        }
+        let stp = match self.stp {
+            StpMode::CancelNewest => "cancel_newest",
+            StpMode::CancelOldest => "cancel_oldest",
+            StpMode::CancelBoth => "cancel_both",
+            _ => "none",
+        };
+        t.insert("stp".into(), Value::String(stp.into()));
+        t
+    }
+}
+
+impl EngineConfig {
+    /// The whole configuration as TOML text that [`EngineConfig::from_toml`] reads back
+    /// to an equal config (the journal stores it; its hash identifies the journal).
+    pub fn to_toml(&self) -> String {
+        let int = |v: u64| Value::Integer(v.min(i64::MAX as u64) as i64);
+        let e = &self.engine;
+        let mut eng = toml::Table::new();
+        eng.insert("shards".into(), int(e.shards as u64));
+        eng.insert("lane_capacity".into(), int(e.lane_capacity as u64));
+        eng.insert("priority_capacity".into(), int(e.priority_capacity as u64));
+        eng.insert("event_capacity".into(), int(e.event_capacity as u64));
+        eng.insert("batch_size".into(), int(e.batch_size as u64));
+        let on_full = if e.on_full == OnFull::Reject {
+            "reject"
+        } else {
+            "block"
+        };
+        eng.insert("on_full".into(), Value::String(on_full.into()));
+        eng.insert("full_timeout_ms".into(), int(e.full_timeout_ms));
+        eng.insert("idle_spin".into(), int(u64::from(e.idle_spin)));
+        eng.insert("idle_yield".into(), int(u64::from(e.idle_yield)));
+        eng.insert("park_ms".into(), int(e.park_ms));
+        let paused = if e.reject_when_paused {
+            "reject"
+        } else {
+            "queue"
+        };
+        eng.insert("paused_orders".into(), Value::String(paused.into()));
+        eng.insert("keep_events".into(), Value::Boolean(e.keep_events));
+        eng.insert("trade_events".into(), Value::Boolean(e.trade_events));
+        eng.insert("book_events".into(), Value::Boolean(e.book_events));
+        let b = &self.breaker;
+        let mut brk = toml::Table::new();
+        brk.insert("enabled".into(), Value::Boolean(b.enabled));
+        brk.insert("reject_rate".into(), Value::Float(b.reject_rate));
+        brk.insert("window".into(), int(b.window));
+        brk.insert("max_queue_delay_us".into(), int(b.max_queue_delay_us));
+        brk.insert("cooldown_ms".into(), int(b.cooldown_ms));
+        brk.insert("probe_orders".into(), int(b.probe_orders));
+        let mut t = toml::Table::new();
+        t.insert("engine".into(), Value::Table(eng));
+        t.insert("breaker".into(), Value::Table(brk));
+        if !self.symbols.is_empty() {
+            let mut syms = toml::Table::new();
+            for (name, s) in &self.symbols {
+                syms.insert(name.clone(), Value::Table(s.to_table()));
+            }
+            t.insert("symbols".into(), Value::Table(syms));
+        }
+        t.to_string()
+    }
+}
+
 impl EngineConfig {
     /// Parse TOML text (`file` names it in errors).
     ///
@@ -561,6 +654,36 @@ pub fn valid_symbol_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_toml_reads_back_equal() {
+        let text = r#"
+            [engine]
+            shards = 3
+            on_full = "reject"
+            paused_orders = "reject"
+            book_events = true
+            [breaker]
+            reject_rate = 0.1
+            enabled = false
+            [symbols.AAPL]
+            tick_size = "0.005"
+            band_pct = 7.5
+            band_ticks = 40
+            reference_price = "150.125"
+            halt_pct = 3.3
+            shard = 1
+            stp = "cancel_both"
+            [symbols."BTC-USD"]
+            tick_size = "0.5"
+        "#;
+        let c = EngineConfig::from_toml(text, None).unwrap();
+        let back = EngineConfig::from_toml(&c.to_toml(), None).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.to_toml(), c.to_toml());
+        let d = EngineConfig::default();
+        assert_eq!(EngineConfig::from_toml(&d.to_toml(), None).unwrap(), d);
+    }
 
     #[test]
     fn parses_a_full_file() {

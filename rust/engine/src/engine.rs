@@ -100,6 +100,20 @@ pub enum EngineError {
     /// Configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The journal could not be created, read, recovered or written.
+    #[error("{0}")]
+    Journal(String),
+    /// The journal failed while running: nothing more can be acknowledged.
+    #[error(
+        "the journal failed, the engine takes no new commands (recover it from the journal): {0}"
+    )]
+    JournalFailed(String),
+}
+
+impl From<crate::journal::JournalError> for EngineError {
+    fn from(e: crate::journal::JournalError) -> Self {
+        EngineError::Journal(e.to_string())
+    }
 }
 
 /// A symbol's live figures, readable from any thread.
@@ -507,15 +521,23 @@ pub struct ShardSnapshot {
 
 /// The trading engine. See the crate docs.
 pub struct Engine {
-    shared: Arc<Shared>,
-    lanes: Vec<Arc<Lanes>>,
-    stats: Vec<Arc<ShardStats>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) lanes: Vec<Arc<Lanes>>,
+    pub(crate) stats: Vec<Arc<ShardStats>>,
     consumers: Vec<Mutex<Option<rtrb::Consumer<Event>>>>,
     producers: Mutex<Vec<Option<rtrb::Producer<Event>>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    admin: Mutex<()>,
-    next_shard: AtomicUsize,
+    threads: Mutex<Vec<JoinHandle<Shard>>>,
+    pub(crate) admin: Mutex<()>,
+    pub(crate) next_shard: AtomicUsize,
     poll_cursor: AtomicUsize,
+    /// The journal (journaled engines).
+    pub(crate) journal: Option<Arc<crate::recovery::JournalHandle>>,
+    /// Shards built before start (by a recovery), used by `start`.
+    pub(crate) prepared: Mutex<Vec<Option<Shard>>>,
+    /// Shards after stop (their books and state, for hashes).
+    pub(crate) finished: Mutex<Vec<Shard>>,
+    /// What the recovery that built this engine found.
+    pub(crate) recovery: Mutex<Option<crate::recovery::RecoveryReport>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -600,6 +622,10 @@ impl Engine {
             admin: Mutex::new(()),
             next_shard: AtomicUsize::new(0),
             poll_cursor: AtomicUsize::new(0),
+            journal: None,
+            prepared: Mutex::new(Vec::new()),
+            finished: Mutex::new(Vec::new()),
+            recovery: Mutex::new(None),
         };
         for (name, cfg) in symbols {
             engine.add_symbol_inner(&name, cfg, false)?;
@@ -645,7 +671,7 @@ impl Engine {
         self.add_symbol_inner(name, cfg, true)
     }
 
-    fn add_symbol_inner(
+    pub(crate) fn add_symbol_inner(
         &self,
         name: &str,
         cfg: SymbolConfig,
@@ -675,6 +701,10 @@ impl Engine {
             None => self.next_shard.fetch_add(1, Ordering::Relaxed) % self.lanes.len(),
         };
         let idx = table.entries.len() as u32;
+        if let Some(j) = &self.journal {
+            // Durable before the symbol can be traded (recovery re-adds it from the file).
+            j.record_symbol(&table, name, shard, &cfg)?;
+        }
         let limits = QtyLimits {
             min_qty: cfg.min_qty,
             max_qty: cfg.max_qty,
@@ -731,17 +761,31 @@ impl Engine {
         }
         let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(j) = &self.journal {
+            j.start_writer(&self.lanes, &self.shared)?;
+        }
         self.shared.state.store(STATE_RUNNING, Ordering::Release);
         for (i, lanes) in self.lanes.iter().enumerate() {
-            let shard = Shard::new(
-                i,
-                self.shared.clone(),
-                lanes.clone(),
-                self.stats[i].clone(),
-                EventOut {
-                    main: producers.get_mut(i).and_then(Option::take),
-                },
-            );
+            let events = EventOut {
+                main: producers.get_mut(i).and_then(Option::take),
+            };
+            let mut shard = match prepared.get_mut(i).and_then(Option::take) {
+                Some(s) => s,
+                None => Shard::new(
+                    i,
+                    self.shared.clone(),
+                    lanes.clone(),
+                    self.stats[i].clone(),
+                    EventOut { main: None },
+                ),
+            };
+            shard.attach_events(events);
+            if let Some(j) = &self.journal {
+                if let Some(tx) = j.take_shard_end(i) {
+                    shard.attach_journal(tx, j.opts.fsync.gates_events());
+                }
+            }
             let h = std::thread::Builder::new()
                 .name(format!("hftbook-shard-{i}"))
                 .spawn(move || shard.run());
@@ -845,8 +889,16 @@ impl Engine {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        let mut done = Vec::new();
         for h in threads {
-            let _ = h.join();
+            if let Ok(s) = h.join() {
+                done.push(s);
+            }
+        }
+        done.sort_by_key(|s| s.id);
+        *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = done;
+        if let Some(j) = &self.journal {
+            j.join_writer();
         }
         self.shared.state.store(STATE_STOPPED, Ordering::Release);
         let after: u64 = self
@@ -900,6 +952,13 @@ impl Engine {
     }
 
     fn check_intake(&self) -> Result<(), EngineError> {
+        if let Some(j) = &self.journal {
+            if j.js.failed.load(Ordering::Acquire) {
+                return Err(EngineError::JournalFailed(
+                    j.js.failure().unwrap_or_default(),
+                ));
+            }
+        }
         if self.shared.stopping.load(Ordering::SeqCst) {
             let st = self.state();
             return Err(EngineError::NotRunning {
@@ -1201,6 +1260,9 @@ impl Engine {
         self.validate_submit(&c)?;
         self.shard_of(c.symbol)?;
         let id = self.shared.next_order_id.fetch_add(1, Ordering::Relaxed);
+        if let Some(j) = &self.journal {
+            j.reserve_ids(id + 1)?;
+        }
         self.shared
             .routes
             .open(id, c.symbol)
@@ -1549,6 +1611,9 @@ impl Engine {
             .shared
             .next_order_id
             .fetch_add(submits, Ordering::Relaxed);
+        if let Some(j) = &self.journal {
+            j.reserve_ids(next + submits)?;
+        }
         let now = self.shared.clock.now();
         let shards = self.lanes.len();
         let mut per_shard: Vec<Vec<Command>> = vec![Vec::new(); shards];
@@ -1801,7 +1866,7 @@ impl Engine {
         );
     }
 
-    fn control_event(&self, why: u8, detail: i64) {
+    pub(crate) fn control_event(&self, why: u8, detail: i64) {
         let now = self.shared.clock.now();
         let e = Event {
             seq: self.shared.event_seq.fetch_add(1, Ordering::Relaxed) + 1,

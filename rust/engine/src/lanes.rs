@@ -122,6 +122,14 @@ impl Lanes {
         }
     }
 
+    /// Unpark the shard thread whether or not it sleeps in [`Lanes::park`] (the journal
+    /// thread, after records became durable: the shard may wait in a plain park).
+    pub fn unpark(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
     /// Whether both lanes are empty.
     pub fn is_empty(&self) -> bool {
         self.priority.is_empty() && self.normal.is_empty()

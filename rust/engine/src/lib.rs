@@ -27,8 +27,10 @@
 
 pub mod config;
 pub mod engine;
+pub mod journal;
 pub mod lanes;
 pub mod record;
+mod recovery;
 pub mod route;
 mod shard;
 pub mod stats;
@@ -39,4 +41,8 @@ pub use engine::{
     Engine, EngineError, Filter, LogRecord, OrderRequest, ReloadReport, ShardSnapshot, StopReport,
     Subscription, SymbolEntry, SymbolLive, SymbolTable, TrySubmit, STATE_NAMES,
 };
+pub use journal::{Fsync, JournalError, JournalOptions};
 pub use record::{Command, Event, EVENT_KINDS, REASONS};
+pub use recovery::{
+    audit, replay_journal, AuditFilter, AuditTrail, JournalStats, RecoveryReport, ReplayResult,
+};

@@ -306,10 +306,14 @@ pub mod reason {
     pub const CONFIG_APPLIED: u8 = 22;
     /// Engine: a reloaded configuration was invalid; the running one stays.
     pub const CONFIG_REJECTED: u8 = 23;
+    /// Engine: recovery cut a torn journal tail (`detail` = byte offset of the cut).
+    pub const JOURNAL_REPAIRED: u8 = 24;
+    /// Rejected / engine: the journal cannot write; nothing more is acknowledged.
+    pub const JOURNAL_FAILED: u8 = 25;
 }
 
 /// Reason names, indexed by code.
-pub const REASONS: [&str; 24] = [
+pub const REASONS: [&str; 26] = [
     "",
     "user",
     "unfilled_ioc",
@@ -334,6 +338,8 @@ pub const REASONS: [&str; 24] = [
     "shutdown",
     "config_applied",
     "config_rejected",
+    "journal_repaired",
+    "journal_failed",
 ];
 
 /// One event: fixed size (112 bytes), no padding, no pointers.

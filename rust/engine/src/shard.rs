@@ -20,10 +20,15 @@ use rustc_hash::FxHashMap;
 use crate::config::{EngineConfig, SymbolConfig};
 use crate::engine::{Filter, Subscription};
 use crate::engine::{Shared, SymbolLive, STATE_PAUSED};
+use crate::journal::format::{Record, J_DERIVED, J_DISCARDED, J_EMITTED, KIND_CONFIG};
+use crate::journal::writer::ShardJournal;
+use crate::journal::JournalError;
 use crate::lanes::{Ingress, Lanes};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
 use crate::stats::{ShardStats, StatsWriter};
+use xxhash_rust::xxh3::Xxh3;
+use zerocopy::IntoBytes;
 
 /// A symbol handed to a shard.
 pub(crate) struct NewSymbol {
@@ -314,6 +319,70 @@ pub(crate) struct Shard {
     /// The running configuration, refreshed between loops when `config_gen` moves (a load
     /// from the `ArcSwap` per command cost ~20 % of the shard's time on W2).
     cfg: Arc<EngineConfig>,
+    /// The shard's end of the journal ring (journaled engines).
+    pub(crate) journal: Option<ShardJournal>,
+    /// Events wait for their commands' records to be durable (fsync always / batch).
+    gate: bool,
+    /// Events waiting for durability, and per loop (end in `held_events`, records that
+    /// must be durable first).
+    held_events: Vec<Event>,
+    held_marks: VecDeque<(usize, u64)>,
+    /// Running hash of the shard's event stream (journaled engines and replays).
+    pub(crate) ev_hash: Option<Xxh3>,
+    /// Replay mode: the journal records still to apply.
+    replay: Option<ReplayFeed>,
+    /// Replay: where the replayed events go (when collecting).
+    pub(crate) collect: Option<Vec<Event>>,
+    /// Executing a command (records made now are derived from it).
+    in_exec: bool,
+    journal_failed_seen: bool,
+}
+
+/// Journal records fed to a replaying shard.
+#[derive(Debug, Default)]
+pub(crate) struct ReplayFeed {
+    pub queue: VecDeque<Record>,
+    pub error: Option<JournalError>,
+    pub max_order_id: u64,
+    pub max_seq: u64,
+}
+
+impl ReplayFeed {
+    /// Take the record a stamp in the replayed code stands for.
+    fn consume(&mut self, shard: usize, c: &mut Command, derived: u8) -> u8 {
+        let ok = self
+            .queue
+            .front()
+            .is_some_and(|r| r.cmd.kind == c.kind && r.jflags & J_DERIVED == derived);
+        if ok {
+            if let Some(r) = self.queue.pop_front() {
+                c.seq = r.cmd.seq;
+                return r.jflags;
+            }
+        }
+        if self.error.is_none() {
+            let what = |k: u8| {
+                crate::record::cmd::NAMES
+                    .get(k as usize)
+                    .copied()
+                    .unwrap_or("?")
+            };
+            let found = self.queue.front().map_or_else(
+                || "no record".to_owned(),
+                |r| format!("a {} record (flags {})", what(r.cmd.kind), r.jflags),
+            );
+            self.error = Some(JournalError::Diverged {
+                shard: shard as u16,
+                seq: self.queue.front().map_or(0, |r| r.cmd.seq),
+                problem: format!(
+                    "replay made a {}{} command, the journal has {found}",
+                    if derived != 0 { "derived " } else { "" },
+                    what(c.kind)
+                ),
+            });
+        }
+        0
+    }
 }
 
 impl Shard {
@@ -356,7 +425,30 @@ impl Shard {
             sample: 0,
             resumed_at: 0,
             cfg: shared.config.load_full(),
+            journal: None,
+            gate: false,
+            held_events: Vec::new(),
+            held_marks: VecDeque::new(),
+            ev_hash: None,
+            replay: None,
+            collect: None,
+            in_exec: false,
+            journal_failed_seen: false,
         }
+    }
+
+    /// Journal this shard's commands (`gate`: hold events until their records are durable).
+    pub(crate) fn attach_journal(&mut self, j: ShardJournal, gate: bool) {
+        self.journal = Some(j);
+        self.gate = gate;
+        if self.ev_hash.is_none() {
+            self.ev_hash = Some(Xxh3::new());
+        }
+    }
+
+    /// Attach the poll stream (a shard prepared by a replay gets it at start).
+    pub(crate) fn attach_events(&mut self, events: EventOut) {
+        self.events = events;
     }
 
     fn install(&mut self) {
@@ -399,10 +491,77 @@ impl Shard {
                 s.cfg = e.cfg.clone();
             }
         }
+        if self.journal.is_some() {
+            let mut snap = EngineConfig {
+                engine: self.cfg.engine.clone(),
+                breaker: self.cfg.breaker.clone(),
+                symbols: Default::default(),
+            };
+            for s in self.syms.iter().flatten() {
+                if let Some(e) = table.entries.get(s.idx as usize) {
+                    snap.symbols.insert(e.name.clone(), s.cfg.clone());
+                }
+            }
+            let text = snap.to_toml();
+            let c = Command {
+                kind: KIND_CONFIG,
+                seq: self.shared.cmd_seq.load(Ordering::Relaxed),
+                ts_enqueued: self.out.now,
+                ..Command::default()
+            };
+            self.journal_push(Record {
+                cmd: c,
+                now: self.out.now,
+                shard: self.id as u16,
+                jflags: 0,
+                payload: Some(text.into_bytes().into_boxed_slice()),
+            });
+        }
     }
 
-    /// The thread body.
-    pub fn run(mut self) {
+    /// Replay a CONFIG record: the shard's options and its symbols' as they were then.
+    fn apply_config_record(&mut self, r: &Record) -> Result<(), JournalError> {
+        let text = r
+            .payload
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let parsed = EngineConfig::from_toml(&text, None).map_err(|e| JournalError::Diverged {
+            shard: self.id as u16,
+            seq: r.cmd.seq,
+            problem: format!("the configuration record does not parse: {e}"),
+        })?;
+        let mut merged = (*self.shared.config.load_full()).clone();
+        merged.engine = parsed.engine.clone();
+        merged.breaker = parsed.breaker.clone();
+        let table = self.shared.symbols.load_full();
+        let mut next = (*table).clone();
+        for (name, scfg) in &parsed.symbols {
+            if let Some(&idx) = table.by_name.get(name) {
+                if let Some(Some(s)) = self.syms.get_mut(idx as usize) {
+                    s.cfg = scfg.clone();
+                }
+                if let Some(e) = next.entries.get_mut(idx as usize) {
+                    e.cfg = scfg.clone();
+                }
+            }
+        }
+        self.shared.symbols.store(Arc::new(next));
+        self.shared.config.store(Arc::new(merged.clone()));
+        self.cfg = Arc::new(merged);
+        self.out.want_book = self.cfg.engine.book_events;
+        self.out.want_trades = self.cfg.engine.trade_events;
+        Ok(())
+    }
+
+    fn journal_push(&mut self, r: Record) {
+        if let Some(j) = self.journal.as_mut() {
+            let _ = j.push(r);
+        }
+    }
+
+    /// The thread body. Returns the shard (its books and state) when it leaves.
+    pub fn run(mut self) -> Shard {
         self.lanes.set_thread(crate::sync::thread::current());
         let mut idle: u32 = 0;
         let mut config_gen = u64::MAX;
@@ -448,7 +607,12 @@ impl Shard {
             }
             let (pd, nd) = self.lanes.depth();
             self.stats.lane_depth(pd as u64, nd as u64);
-            if !self.out.events.is_empty() {
+            if let Some(j) = self.journal.as_ref() {
+                if done > 0 {
+                    j.js.wake();
+                }
+            }
+            if !self.out.events.is_empty() || !self.held_marks.is_empty() {
                 let t0 = self.shared.clock.now();
                 self.publish();
                 let ns = self.shared.clock.now().saturating_sub(t0);
@@ -473,8 +637,14 @@ impl Shard {
             if stopping
                 && self.shared.producers.load(Ordering::SeqCst) == 0
                 && self.lanes.is_empty()
+                && self.held_marks.is_empty()
             {
                 break;
+            }
+            if !self.held_marks.is_empty() {
+                // Events wait for the journal: the journal thread unparks us when it syncs.
+                std::thread::park_timeout(Duration::from_millis(1));
+                continue;
             }
             idle = idle.saturating_add(1);
             let cfg = self.shared.config.load();
@@ -491,6 +661,222 @@ impl Shard {
             }
         }
         self.stats.publish();
+        if let Some(j) = self.journal.as_ref() {
+            j.js.shards_done.fetch_add(1, Ordering::AcqRel);
+            j.js.wake();
+        }
+        self
+    }
+
+    /// Put the shard in replay mode (symbols already handed to it are installed).
+    pub(crate) fn begin_replay(&mut self, collect: bool) {
+        self.install();
+        self.replay = Some(ReplayFeed::default());
+        if self.ev_hash.is_none() {
+            self.ev_hash = Some(Xxh3::new());
+        }
+        if collect {
+            self.collect = Some(Vec::new());
+        }
+    }
+
+    /// Leave replay mode; returns the highest order id and command number replayed.
+    pub(crate) fn end_replay(&mut self) -> (u64, u64) {
+        let f = self.replay.take().unwrap_or_default();
+        (f.max_order_id, f.max_seq)
+    }
+
+    /// Records queued for replay.
+    pub(crate) fn queued(&self) -> usize {
+        self.replay.as_ref().map_or(0, |f| f.queue.len())
+    }
+
+    /// Queue a record for replay.
+    pub(crate) fn feed(&mut self, r: Record) {
+        if let Some(f) = self.replay.as_mut() {
+            f.queue.push_back(r);
+        }
+    }
+
+    /// Apply the queued records: all of them when `at_end`, otherwise all but a margin
+    /// (a command's execution may need the derived records that follow it).
+    pub(crate) fn replay_queued(&mut self, at_end: bool) -> Result<(), JournalError> {
+        const MARGIN: usize = 64;
+        loop {
+            let Some(feed) = self.replay.as_mut() else {
+                return Ok(());
+            };
+            if let Some(e) = feed.error.take() {
+                return Err(e);
+            }
+            let n = feed.queue.len();
+            if n == 0 || (!at_end && n <= MARGIN) {
+                break;
+            }
+            let Some(r) = feed.queue.front() else { break };
+            let r = Record {
+                payload: None,
+                ..r.clone()
+            };
+            self.replay_one(r)?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn replay_one(&mut self, r: Record) -> Result<(), JournalError> {
+        let diverged = |problem: String| JournalError::Diverged {
+            shard: r.shard,
+            seq: r.cmd.seq,
+            problem,
+        };
+        let Some(feed) = self.replay.as_mut() else {
+            return Ok(());
+        };
+        let before = feed.queue.len();
+        feed.max_seq = feed.max_seq.max(r.cmd.seq);
+        if matches!(r.cmd.kind, cmd::SUBMIT | cmd::NOOP) {
+            feed.max_order_id = feed.max_order_id.max(r.cmd.order_id);
+        }
+        if r.jflags & J_DERIVED != 0 {
+            return Err(diverged(format!(
+                "a derived {} record with nothing before it that makes it",
+                r.cmd.kind_name()
+            )));
+        }
+        self.out.now = r.now;
+        let c = r.cmd;
+        match c.kind {
+            KIND_CONFIG => {
+                let full = feed.queue.pop_front();
+                if let Some(full) = full {
+                    self.apply_config_record(&full)?;
+                }
+            }
+            cmd::TICK => self.symbol_timers(r.now),
+            cmd::BREAKER => self.set_breaker(c.side, BreakerMove::Follow),
+            cmd::PAUSE => self.set_paused(c.side != 0),
+            k if k > cmd::NOOP => {
+                return Err(diverged(format!("unknown record kind {k}")));
+            }
+            _ if r.jflags & J_DISCARDED != 0 => {
+                let mut c = c;
+                self.stamp_flags(&mut c, J_DISCARDED);
+                self.out.cmd = c;
+                self.reject(c, reason::SHUTDOWN, 0);
+            }
+            _ => {
+                if is_ordered(&c) {
+                    let routes = &self.shared.routes;
+                    if c.order_seq == 0 {
+                        let _ = routes.open(c.order_id, c.symbol);
+                    } else if routes.next_command(c.order_id).is_err() {
+                        return Err(diverged(format!(
+                            "command {} of order {} names an order the journal never opened",
+                            c.order_seq, c.order_id
+                        )));
+                    }
+                }
+                self.execute(c);
+            }
+        }
+        let Some(feed) = self.replay.as_mut() else {
+            return Ok(());
+        };
+        if let Some(e) = feed.error.take() {
+            return Err(e);
+        }
+        if feed.queue.len() >= before {
+            return Err(diverged(format!(
+                "the journal's {} record had no effect on replay (nothing was due)",
+                r.cmd.kind_name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Hashes of each symbol's state (books in priority order without their internal
+    /// timestamps, stops, expiry lists, status): `(symbol index, hash)`.
+    pub(crate) fn symbol_digests(&self, out: &mut Vec<(u32, u64)>) {
+        for s in self.syms.iter().flatten() {
+            let mut h = Xxh3::new();
+            fn put(h: &mut Xxh3, v: u64) {
+                h.update(&v.to_le_bytes());
+            }
+            put(&mut h, s.symbol_seq);
+            put(&mut h, u64::from(s.halted));
+            put(&mut h, s.halted_until.unwrap_or(u64::MAX));
+            put(&mut h, s.last_trade.map_or(u64::MAX, |p| p as u64));
+            for side in [Side::Buy, Side::Sell] {
+                let orders = s.book.orders(side);
+                put(&mut h, orders.len() as u64);
+                for o in orders {
+                    put(&mut h, o.id);
+                    put(&mut h, o.price.0 as u64);
+                    put(&mut h, o.qty);
+                    put(&mut h, o.visible);
+                    put(&mut h, o.hidden);
+                    put(&mut h, o.display);
+                    put(&mut h, u64::from(o.account));
+                }
+            }
+            for stops in [&s.buy_stops, &s.sell_stops] {
+                put(&mut h, stops.len() as u64);
+                for ((px, id), c) in stops {
+                    put(&mut h, *px as u64);
+                    put(&mut h, *id);
+                    let mut c = *c;
+                    c.seq = 0;
+                    h.update(c.as_bytes());
+                }
+            }
+            put(&mut h, s.day_orders.len() as u64);
+            for id in &s.day_orders {
+                put(&mut h, *id);
+            }
+            let mut gtd: Vec<(u64, u64)> = s.gtd.iter().map(|r| r.0).collect();
+            gtd.sort_unstable();
+            put(&mut h, gtd.len() as u64);
+            for (t, id) in gtd {
+                put(&mut h, t);
+                put(&mut h, id);
+            }
+            let mut meta: Vec<(u64, Meta)> = s.meta.iter().map(|(k, v)| (*k, *v)).collect();
+            meta.sort_unstable_by_key(|m| m.0);
+            put(&mut h, meta.len() as u64);
+            for (id, m) in meta {
+                put(&mut h, id);
+                put(&mut h, m.client_id);
+                put(&mut h, u64::from(m.account));
+            }
+            put(&mut h, s.window.len() as u64);
+            for (t, px) in &s.window {
+                put(&mut h, *t);
+                put(&mut h, *px as u64);
+            }
+            out.push((s.idx, h.digest()));
+        }
+    }
+
+    /// Hash of the shard's own state (breaker, pause, windows).
+    pub(crate) fn shard_digest(&self) -> u64 {
+        let mut h = Xxh3::new();
+        for v in [
+            u64::from(self.breaker),
+            self.breaker_since,
+            u64::from(self.paused),
+            self.window_orders,
+            self.window_rejects,
+            self.logical_time,
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+        h.digest()
+    }
+
+    /// The event-stream hash so far.
+    pub(crate) fn event_digest(&self) -> u64 {
+        self.ev_hash.as_ref().map_or(0, Xxh3::digest)
     }
 
     fn take(&mut self, item: Ingress) -> usize {
@@ -528,7 +914,7 @@ impl Shard {
         {
             // Stop without drain: refuse what is still queued, visibly.
             let mut c = c;
-            self.stamp(&mut c);
+            self.stamp_flags(&mut c, J_DISCARDED);
             self.out.cmd = c;
             self.reject(c, reason::SHUTDOWN, 0);
             return;
@@ -572,10 +958,33 @@ impl Shard {
     }
 
     fn stamp(&mut self, c: &mut Command) {
-        c.seq = self.shared.cmd_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        self.stamp_flags(c, 0);
+    }
+
+    /// Give a command its sequence number and journal it; returns its journal flags. In a
+    /// replay the number (and the flags) come from the journal record it stands for.
+    fn stamp_flags(&mut self, c: &mut Command, jflags: u8) -> u8 {
+        let derived = if self.in_exec { J_DERIVED } else { 0 };
+        let jf = if let Some(feed) = self.replay.as_mut() {
+            feed.consume(self.id, c, derived)
+        } else {
+            c.seq = self.shared.cmd_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let jf = jflags | derived;
+            if let Some(j) = self.journal.as_mut() {
+                let _ = j.push(Record {
+                    cmd: *c,
+                    now: self.out.now,
+                    shard: self.id as u16,
+                    jflags: jf,
+                    payload: None,
+                });
+            }
+            jf
+        };
         if c.ts_enqueued > self.logical_time {
             self.logical_time = c.ts_enqueued;
         }
+        jf
     }
 
     /// Execute one command (sequenced here).
@@ -589,6 +998,7 @@ impl Shard {
             self.sample & 15 == 0
         };
         let t0 = if timed { self.shared.clock.now() } else { 0 };
+        self.in_exec = true;
         match c.kind {
             cmd::SUBMIT => self.submit(c),
             cmd::CANCEL => self.cancel(c, kind::CANCELLED, reason::USER),
@@ -599,6 +1009,7 @@ impl Shard {
             cmd::END_SESSION => self.end_session(),
             _ => {}
         }
+        self.in_exec = false;
         if timed {
             let ns = self.shared.clock.now().saturating_sub(t0);
             self.stats.matching(ns);
@@ -664,7 +1075,7 @@ impl Shard {
             if unhealthy {
                 self.trip_breaker();
             } else if self.breaker == breaker::HALF_OPEN {
-                self.set_breaker(breaker::CLOSED, true);
+                self.set_breaker(breaker::CLOSED, BreakerMove::Announce);
             }
         }
     }
@@ -678,13 +1089,14 @@ impl Shard {
 
     fn trip_breaker(&mut self) {
         if self.breaker != breaker::OPEN {
-            self.set_breaker(breaker::OPEN, true);
+            self.set_breaker(breaker::OPEN, BreakerMove::Announce);
         }
     }
 
     /// Change the breaker: as a sequenced command, with an engine event when this shard made
-    /// the transition (`announce`).
-    fn set_breaker(&mut self, state: u8, announce: bool) {
+    /// the transition. Whether it did depends on the other shards, so the journal record
+    /// says (`J_EMITTED`) and a replay follows it.
+    fn set_breaker(&mut self, state: u8, how: BreakerMove) {
         let now = self.out.now;
         let mut c = Command {
             kind: cmd::BREAKER,
@@ -692,16 +1104,28 @@ impl Shard {
             ts_enqueued: now,
             ..Command::default()
         };
-        self.stamp(&mut c);
+        let emit_live = self.replay.is_none()
+            && match how {
+                BreakerMove::Follow => false,
+                BreakerMove::Announce => {
+                    let prev = self.shared.breaker.swap(state, Ordering::AcqRel);
+                    self.shared.breaker_since.store(now, Ordering::Release);
+                    prev != state
+                }
+                BreakerMove::HalfOpen => true,
+            };
+        let jf = self.stamp_flags(&mut c, if emit_live { J_EMITTED } else { 0 });
+        if self.replay.is_some() {
+            self.shared.breaker.store(state, Ordering::Release);
+            self.shared.breaker_since.store(now, Ordering::Release);
+        }
         self.breaker = state;
         self.breaker_since = now;
         self.window_orders = 0;
         self.window_rejects = 0;
-        if announce {
-            let prev = self.shared.breaker.swap(state, Ordering::AcqRel);
-            self.shared.breaker_since.store(now, Ordering::Release);
-            if prev != state {
-                self.engine_event(reason::BREAKER, state as i64, c.seq);
+        if jf & J_EMITTED != 0 {
+            self.engine_event(reason::BREAKER, state as i64, c.seq);
+            if self.replay.is_none() {
                 self.shared.log(
                     "breaker",
                     format!(
@@ -749,7 +1173,7 @@ impl Shard {
         // Breaker: follow the engine-wide state; run the cool-down.
         let global = self.shared.breaker.load(Ordering::Acquire);
         if global != self.breaker {
-            self.set_breaker(global, false);
+            self.set_breaker(global, BreakerMove::Follow);
         }
         if self.breaker == breaker::OPEN {
             let cool = self.shared.config.load().breaker.cooldown_ms * 1_000_000;
@@ -767,16 +1191,18 @@ impl Shard {
                     .is_ok()
             {
                 self.breaker = breaker::OPEN;
-                self.set_breaker(breaker::HALF_OPEN, false);
-                let seq = self.shared.cmd_seq.load(Ordering::Relaxed);
-                self.engine_event(reason::BREAKER, breaker::HALF_OPEN as i64, seq);
+                self.set_breaker(breaker::HALF_OPEN, BreakerMove::HalfOpen);
                 self.shared.log(
                     "breaker",
                     format!("circuit breaker half_open (shard {})", self.id),
                 );
             }
         }
-        // Symbol timers: is anything due?
+        self.symbol_timers(now);
+    }
+
+    /// GTD expiry and halt ends that are due at `now`, as one sequenced tick.
+    fn symbol_timers(&mut self, now: u64) {
         let due = self.syms.iter().flatten().any(|s| {
             s.halted_until.is_some_and(|t| t <= now)
                 || s.gtd.peek().is_some_and(|Reverse((t, _))| *t <= now)
@@ -1464,21 +1890,85 @@ impl Shard {
         }
     }
 
-    /// Publish the loop's events: number them, then hand them to the poll stream and the
-    /// subscribers. Waits (never drops) while a lossless consumer is full.
+    /// Publish the loop's events: hash them (journaled engines), hold them until their
+    /// commands are durable (fsync always / batch), then release what the journal covers.
     fn publish(&mut self) {
-        let n = self.out.events.len() as u64;
+        if let Some(h) = self.ev_hash.as_mut() {
+            for e in &self.out.events {
+                let mut x = *e;
+                x.seq = 0;
+                h.update(x.as_bytes());
+            }
+        }
+        if !self.gate {
+            let mut evs = std::mem::take(&mut self.out.events);
+            self.deliver(&mut evs);
+            evs.clear();
+            self.out.events = evs;
+            return;
+        }
+        let Some(j) = self.journal.as_ref() else {
+            return;
+        };
+        if !self.out.events.is_empty() {
+            self.held_events.append(&mut self.out.events);
+            let mark = j.pushed;
+            match self.held_marks.back_mut() {
+                Some(last) if last.1 == mark => last.0 = self.held_events.len(),
+                _ => self.held_marks.push_back((self.held_events.len(), mark)),
+            }
+        }
+        if j.js.failed.load(Ordering::Acquire) {
+            // Never acknowledged: these commands are not in the journal for sure.
+            if !self.journal_failed_seen {
+                self.journal_failed_seen = true;
+                self.stats
+                    .events_discarded
+                    .fetch_add(self.held_events.len() as u64, Ordering::Relaxed);
+            }
+            self.held_events.clear();
+            self.held_marks.clear();
+            return;
+        }
+        let durable = j.durable(self.id);
+        let mut end = 0;
+        while let Some(&(e, mark)) = self.held_marks.front() {
+            if mark > durable {
+                break;
+            }
+            end = e;
+            self.held_marks.pop_front();
+        }
+        if end == 0 {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.held_events);
+        self.deliver(&mut held[..end]);
+        held.drain(..end);
+        self.held_events = held;
+        for m in self.held_marks.iter_mut() {
+            m.0 -= end;
+        }
+    }
+
+    /// Number events and hand them to the poll stream and the subscribers. Waits (never
+    /// drops) while a lossless consumer is full.
+    fn deliver(&mut self, events: &mut [Event]) {
+        let n = events.len() as u64;
         let first = self.shared.event_seq.fetch_add(n, Ordering::Relaxed) + 1;
-        for (i, e) in self.out.events.iter_mut().enumerate() {
+        for (i, e) in events.iter_mut().enumerate() {
             e.seq = first + i as u64;
+        }
+        if let Some(c) = self.collect.as_mut() {
+            c.extend_from_slice(events);
         }
         self.stats.events.fetch_add(n, Ordering::Relaxed);
         let subs = self.shared.subs.load();
         for sub in subs.iter() {
-            self.offer(sub, &self.out.events);
+            self.offer(sub, events);
         }
         if let Some(p) = self.events.main.as_mut() {
-            let mut rest: &[Event] = &self.out.events;
+            let mut rest: &[Event] = events;
             let mut waited = false;
             while !rest.is_empty() {
                 let k = p.slots().min(rest.len());
@@ -1511,7 +2001,6 @@ impl Shard {
                 std::thread::sleep(Duration::from_micros(20));
             }
         }
-        self.out.events.clear();
     }
 }
 
@@ -1557,6 +2046,17 @@ fn snapshot(syms: &[Option<Sym>], filter: &Filter, room: usize, now: u64, out: &
         }
         out[header].detail = (out.len() - header - 1) as i64;
     }
+}
+
+/// How a breaker state change came about (see [`Shard::set_breaker`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BreakerMove {
+    /// Following the engine-wide state another shard set: no event.
+    Follow,
+    /// This shard's own trip or close: an event when the engine-wide state changed.
+    Announce,
+    /// Cool-down over (this shard won the change): an event.
+    HalfOpen,
 }
 
 /// Whether a command takes part in its order's command sequence.
