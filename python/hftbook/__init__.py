@@ -55,13 +55,16 @@ from hftbook.exceptions import (
     InvalidOrder,
     InvalidPrice,
     InvalidQuantity,
+    JournalError,
     ReportError,
     UnknownOrder,
     UnknownSymbol,
 )
+from hftbook.journal import AUDIT_DTYPE, AuditTrail, JournalReplay, audit, replay_journal
 from hftbook.profiling import LatencyReport, compare
 
 __all__ = [
+    "AUDIT_DTYPE",
     "BOOK_ORDER_DTYPE",
     "COMMAND_DTYPE",
     "ENGINE_COMMAND_DTYPE",
@@ -73,6 +76,7 @@ __all__ = [
     "ORDER_DTYPE",
     "REASON_NAMES",
     "STATUS_NAMES",
+    "AuditTrail",
     "Backpressure",
     "BatchResult",
     "BookReader",
@@ -91,6 +95,8 @@ __all__ = [
     "InvalidOrder",
     "InvalidPrice",
     "InvalidQuantity",
+    "JournalError",
+    "JournalReplay",
     "LatencyReport",
     "Level",
     "Order",
@@ -106,5 +112,7 @@ __all__ = [
     "UnknownOrder",
     "UnknownSymbol",
     "__version__",
+    "audit",
     "compare",
+    "replay_journal",
 ]

@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension ``hftbook._core`` (import from ``hftbook`` instead)."""
 
+import os
 from decimal import Decimal
 from os import PathLike
 from typing import Any, Final, Literal, Self, TypeAlias, final
@@ -30,6 +31,7 @@ __all__ = [
     "_Counter",
     "__version__",
     "_allocator_options",
+    "_audit",
     "_itch_encode",
     "_itch_generate",
     "_itch_parse",
@@ -38,6 +40,7 @@ __all__ = [
     "_mbo_replay",
     "_mbp10_csv",
     "_panic_in_core",
+    "_replay_journal",
     "cpu_times",
     "load_lobster_csv",
     "load_lobster_zip",
@@ -400,8 +403,20 @@ ENGINE_REASONS: Final[tuple[str, ...]]
 class EngineCore:
     """The engine's Rust side; use :class:`hftbook.Engine`."""
 
-    def __new__(cls, config: Any, file: str | None = None) -> Self: ...
+    def __new__(
+        cls,
+        config: Any,
+        file: str | None = None,
+        journal_dir: str | os.PathLike[str] | None = None,
+        fsync: str | None = None,
+        recover: bool = False,
+        segment_bytes: int | None = None,
+    ) -> Self: ...
     def _add_symbol(self, symbol: str, options: dict[str, Any]) -> int: ...
+    def state_hash(self) -> str: ...
+    def event_hash(self) -> str: ...
+    def journal_stats(self) -> dict[str, Any] | None: ...
+    def recovery(self) -> dict[str, Any] | None: ...
     @property
     def symbols(self) -> tuple[str, ...]: ...
     @property
@@ -496,3 +511,16 @@ class Subscription:
     def conflated(self) -> int: ...
     @property
     def snapshots(self) -> int: ...
+
+def _replay_journal(
+    dir: str, events: bool = True, progress: _Counter | None = None
+) -> dict[str, Any]: ...
+def _audit(
+    dir: str,
+    order_id: int | None = None,
+    client_id: int | None = None,
+    account: int | None = None,
+    symbol: int | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+) -> tuple[npt.NDArray[np.void], npt.NDArray[np.uint64], npt.NDArray[np.void], tuple[str, ...]]: ...

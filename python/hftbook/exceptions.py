@@ -26,6 +26,7 @@ __all__ = [
     "InvalidOrder",
     "InvalidPrice",
     "InvalidQuantity",
+    "JournalError",
     "ReportError",
     "UnknownOrder",
     "UnknownSymbol",
@@ -161,6 +162,28 @@ class EngineStateError(HftbookError, RuntimeError):
     def __init__(self, message: str, state: str) -> None:
         super().__init__(message)
         self.state = state
+
+
+class JournalError(HftbookError):
+    """The engine's journal cannot be created, read, recovered or written.
+
+    Attributes:
+        kind: ``"io"`` (the OS refused), ``"corrupt"`` (bytes the format does not allow, where
+            a torn write cannot explain them), ``"missing_segment"``, ``"config_mismatch"``
+            (another configuration's journal), ``"diverged"`` (a replay did not reproduce
+            what the journal records), ``"invalid"`` (config or symbols file) or
+            ``"failed"`` (the running journal stopped writing; nothing more is acknowledged).
+        file: the segment or file it is about, or None.
+        offset: the byte offset in that file, or None.
+    """
+
+    def __init__(
+        self, message: str, kind: str, file: str | None = None, offset: int | None = None
+    ) -> None:
+        super().__init__(message, "journal", file)
+        self.kind = kind
+        self.file = file
+        self.offset = offset
 
 
 class ConfigError(HftbookError, ValueError):

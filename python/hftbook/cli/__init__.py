@@ -6,7 +6,9 @@ Subcommands, one module each, registered in :data:`COMMANDS`:
   synthetic order flow and report throughput, per-call latency percentiles and the final
   books (the default when no subcommand is given).
 * ``engine`` (:mod:`hftbook.cli.engine`): the same kind of flow through :class:`hftbook.Engine`.
-* ``replay`` (:mod:`hftbook.cli.replay`): recorded market data (LOBSTER, Databento MBO, ITCH).
+* ``replay`` (:mod:`hftbook.cli.replay`): recorded market data (LOBSTER, Databento MBO, ITCH)
+  and engine journals.
+* ``audit`` (:mod:`hftbook.cli.audit`): an order's life (commands and events) from a journal.
 * ``perf`` (:mod:`hftbook.cli.perf`): print, export or compare latency reports.
 * ``bench`` (:mod:`hftbook.cli.bench`): hftbook against the installed peer order books.
 
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 
 import hftbook
 from hftbook.cli._base import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Command, Parser, UsageError
+from hftbook.cli.audit import AUDIT
 from hftbook.cli.bench import BENCH
 from hftbook.cli.engine import ENGINE
 from hftbook.cli.perf import PERF
@@ -39,7 +42,7 @@ from hftbook.cli.simulate import SIMULATE
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main"]
 
 #: The subcommands, in ``--help`` order. The first is run when none is given.
-COMMANDS: tuple[Command, ...] = (SIMULATE, ENGINE, REPLAY, PERF, BENCH)
+COMMANDS: tuple[Command, ...] = (SIMULATE, ENGINE, REPLAY, AUDIT, PERF, BENCH)
 
 
 # -------------------------------------------------------------------------------------- main

@@ -101,8 +101,18 @@ pub enum EngineError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The journal could not be created, read, recovered or written.
-    #[error("{0}")]
-    Journal(String),
+    #[error("{message}")]
+    Journal {
+        /// What went wrong: `io`, `corrupt`, `missing_segment`, `config_mismatch`,
+        /// `diverged` or `invalid`.
+        kind: &'static str,
+        /// The file it is about (segment, config.toml ...).
+        file: Option<String>,
+        /// Byte offset in that file.
+        offset: Option<u64>,
+        /// The whole message (what is wrong and what was expected).
+        message: String,
+    },
     /// The journal failed while running: nothing more can be acknowledged.
     #[error(
         "the journal failed, the engine takes no new commands (recover it from the journal): {0}"
@@ -112,7 +122,24 @@ pub enum EngineError {
 
 impl From<crate::journal::JournalError> for EngineError {
     fn from(e: crate::journal::JournalError) -> Self {
-        EngineError::Journal(e.to_string())
+        use crate::journal::JournalError as J;
+        let message = e.to_string();
+        let (kind, file, offset) = match e {
+            J::Io { path, .. } => ("io", Some(path), None),
+            J::Corrupt {
+                segment, offset, ..
+            } => ("corrupt", Some(segment), Some(offset)),
+            J::MissingSegment { segment, .. } => ("missing_segment", Some(segment), Some(0)),
+            J::ConfigMismatch { segment, .. } => ("config_mismatch", Some(segment), None),
+            J::Diverged { .. } => ("diverged", None, None),
+            J::Invalid { path, .. } => ("invalid", Some(path), None),
+        };
+        EngineError::Journal {
+            kind,
+            file,
+            offset,
+            message,
+        }
     }
 }
 

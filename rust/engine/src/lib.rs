@@ -44,5 +44,6 @@ pub use engine::{
 pub use journal::{Fsync, JournalError, JournalOptions};
 pub use record::{Command, Event, EVENT_KINDS, REASONS};
 pub use recovery::{
-    audit, replay_journal, AuditFilter, AuditTrail, JournalStats, RecoveryReport, ReplayResult,
+    audit, replay_journal, replay_journal_with, AuditFilter, AuditTrail, JournalStats,
+    RecoveryReport, ReplayResult,
 };

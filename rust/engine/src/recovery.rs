@@ -24,7 +24,9 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::config::{parse_symbol, EngineConfig, SymbolConfig};
 use crate::engine::{Engine, EngineError, Shared, SymbolTable, STATE_NAMES};
 use crate::journal::format::Record;
-use crate::journal::reader::{for_each_record, scan, segment_files, JournalScan, Repair};
+use crate::journal::reader::{
+    for_each_record, for_each_record_with, scan, segment_files, JournalScan, Repair,
+};
 use crate::journal::writer::{JournalShared, ShardJournal, Writer};
 use crate::journal::{hash64, Fsync, JournalError, JournalOptions};
 use crate::lanes::Lanes;
@@ -72,6 +74,8 @@ pub struct ReplayResult {
     pub repair: Option<Repair>,
     /// Symbols by index.
     pub symbols: Vec<String>,
+    /// Lot size of each symbol, by index.
+    pub lot_sizes: Vec<u64>,
     /// Wall time, seconds.
     pub seconds: f64,
 }
@@ -128,6 +132,8 @@ pub struct AuditTrail {
     pub events: Vec<Event>,
     /// Symbols by index.
     pub symbols: Vec<String>,
+    /// Lot size of each symbol, by index.
+    pub lot_sizes: Vec<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -368,7 +374,7 @@ impl JournalHandle {
         if upto <= have {
             return Ok(());
         }
-        let next = upto.div_ceil(ID_BLOCK) * ID_BLOCK + ID_BLOCK;
+        let next = upto.div_ceil(ID_BLOCK) * ID_BLOCK;
         let mut b = next.to_le_bytes().to_vec();
         b.extend_from_slice(&crc32c::crc32c(&next.to_le_bytes()).to_le_bytes());
         write_atomic(&self.opts.dir.join("ids"), &b)?;
@@ -428,10 +434,14 @@ fn read_config(dir: &Path) -> Result<(EngineConfig, u64), JournalError> {
 }
 
 /// Replay every record of `scan` into `shards`; returns (max order id, max seq, max now).
-fn replay_into(scan: &JournalScan, shards: &mut [Shard]) -> Result<(u64, u64, u64), JournalError> {
+fn replay_into(
+    scan: &JournalScan,
+    shards: &mut [Shard],
+    progress: Option<&AtomicU64>,
+) -> Result<(u64, u64, u64), JournalError> {
     let n = shards.len();
     let mut max_now = 0u64;
-    for_each_record(scan, |r: Record| {
+    for_each_record_with(scan, progress, |r: Record| {
         let s = r.shard as usize;
         if s >= n {
             return Err(JournalError::Invalid {
@@ -555,8 +565,8 @@ impl Engine {
             if stored != given {
                 return Err(JournalError::ConfigMismatch {
                     segment: cfg_path.display().to_string(),
-                    expected: stored,
-                    found: given,
+                    expected: given,
+                    found: stored,
                     why: "the configuration given differs from the one the journal was created with; use Engine.recover(dir) to run with the journal's",
                 }
                 .into());
@@ -613,7 +623,7 @@ impl Engine {
         let scan = scan(&dir, config_hash, true)?;
         let (clock, base) = Clock::continued();
         let (mut engine, mut shards, lines) = replay_engine(&dir, &config, clock, false)?;
-        let (max_id, max_seq, max_now) = replay_into(&scan, &mut shards)?;
+        let (max_id, max_seq, max_now) = replay_into(&scan, &mut shards, None)?;
         let reserved = read_ids(&dir)?;
         let next_id = (max_id + 1).max(reserved).max(1);
         engine
@@ -768,11 +778,24 @@ pub struct JournalStats {
 /// # Errors
 /// As [`Engine::recover`].
 pub fn replay_journal(dir: &Path, collect: bool) -> Result<ReplayResult, EngineError> {
+    replay_journal_with(dir, collect, None)
+}
+
+/// [`replay_journal`], adding the segment bytes read to `progress` as it goes (another
+/// thread can show it against the segments' total size).
+///
+/// # Errors
+/// As [`replay_journal`].
+pub fn replay_journal_with(
+    dir: &Path,
+    collect: bool,
+    progress: Option<&AtomicU64>,
+) -> Result<ReplayResult, EngineError> {
     let t0 = Instant::now();
     let (config, config_hash) = read_config(dir)?;
     let scan = scan(dir, config_hash, false)?;
     let (engine, mut shards, lines) = replay_engine(dir, &config, Clock::manual(0).0, collect)?;
-    let (_, max_seq, _) = replay_into(&scan, &mut shards)?;
+    let (_, max_seq, _) = replay_into(&scan, &mut shards, progress)?;
     let refs: Vec<&Shard> = shards.iter().collect();
     let state_hash = state_hash_of(&refs, max_seq);
     let event_hash = event_hash_of(&refs);
@@ -792,6 +815,7 @@ pub fn replay_journal(dir: &Path, collect: bool) -> Result<ReplayResult, EngineE
         records: scan.records,
         segments: scan.segments.len(),
         repair: scan.repair,
+        lot_sizes: lines.iter().map(|l| l.cfg.lot_size).collect(),
         symbols: lines.into_iter().map(|l| l.name).collect(),
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -841,5 +865,6 @@ pub fn audit(dir: &Path, filter: &AuditFilter) -> Result<AuditTrail, EngineError
         commands,
         events,
         symbols: res.symbols,
+        lot_sizes: res.lot_sizes,
     })
 }

@@ -324,7 +324,7 @@ fn corruption_gaps_versions_and_configs_are_named_errors() {
     let segs = segments(&dir);
     assert!(segs.len() >= 3, "{segs:?}");
     let err = |d: &Path| match replay_journal(d, false) {
-        Err(EngineError::Journal(m)) => m,
+        Err(EngineError::Journal { message, .. }) => message,
         other => panic!("expected a journal error, got {other:?}"),
     };
     // A flipped byte in the middle of a segment that is not the last.
@@ -374,7 +374,10 @@ fn corruption_gaps_versions_and_configs_are_named_errors() {
     let mut other = config(1, 256);
     other.engine.lane_capacity = 1024;
     match Engine::with_journal(other, opts(&dir, Fsync::Never)) {
-        Err(EngineError::Journal(m)) => assert!(m.contains("config"), "{m}"),
+        Err(EngineError::Journal { kind, message, .. }) => {
+            assert_eq!(kind, "config_mismatch");
+            assert!(message.contains("config"), "{message}");
+        }
         other => panic!("{other:?}"),
     }
     // Intact again: it replays.

@@ -9,8 +9,8 @@ use hftbook_core::{Side, TickSize};
 use hftbook_engine::engine::{STATE_NAMES, STATE_PAUSED};
 use hftbook_engine::record::{order_type as ot, tif as tf};
 use hftbook_engine::{
-    Command, ConfigError, Engine, EngineConfig, EngineError, Event, Filter, OrderRequest,
-    Subscription, TrySubmit,
+    audit, replay_journal_with, AuditFilter, Command, ConfigError, Engine, EngineConfig,
+    EngineError, Event, Filter, Fsync, JournalOptions, OrderRequest, Subscription, TrySubmit,
 };
 use numpy::PyArray1;
 use pyo3::exceptions::PyTypeError;
@@ -32,6 +32,7 @@ static STOPPED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONFIG_ERR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static UNKNOWN_SYMBOL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STATE_ERR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static JOURNAL_ERR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn exc<'py>(
     py: Python<'py>,
@@ -107,6 +108,15 @@ pub(crate) fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
             make(exc(py, &STATE_ERR, "EngineStateError").and_then(|c| c.call1((msg, state))))
         }
         EngineError::Config(c) => config_error(py, &c),
+        EngineError::Journal {
+            kind, file, offset, ..
+        } => make(
+            exc(py, &JOURNAL_ERR, "JournalError").and_then(|c| c.call1((msg, kind, file, offset))),
+        ),
+        EngineError::JournalFailed(_) => make(
+            exc(py, &JOURNAL_ERR, "JournalError")
+                .and_then(|c| c.call1((msg, "failed", None::<String>, None::<u64>))),
+        ),
         _ => make(exc(py, &EXC, "HftbookError").and_then(|c| c.call1((msg,)))),
     }
 }
@@ -446,10 +456,49 @@ fn rename_field(py: Python<'_>, e: PyErr, field: &'static str) -> PyErr {
 #[pymethods]
 impl PyEngineCore {
     #[new]
-    #[pyo3(signature = (config, file=None))]
-    fn new(py: Python<'_>, config: &Bound<'_, PyAny>, file: Option<&str>) -> PyResult<Self> {
-        let cfg = parse_config(py, config, file)?;
-        let engine = Engine::new(cfg).map_err(|e| engine_error(py, e))?;
+    #[pyo3(signature = (config, file=None, journal_dir=None, fsync=None, recover=false, segment_bytes=None))]
+    fn new(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        file: Option<&str>,
+        journal_dir: Option<std::path::PathBuf>,
+        fsync: Option<&str>,
+        recover: bool,
+        segment_bytes: Option<u64>,
+    ) -> PyResult<Self> {
+        let engine = match journal_dir {
+            None => {
+                if recover {
+                    return Err(PyTypeError::new_err("recover needs a journal_dir"));
+                }
+                let cfg = parse_config(py, config, file)?;
+                Engine::new(cfg).map_err(|e| engine_error(py, e))?
+            }
+            Some(dir) => {
+                let policy = Fsync::parse(fsync.unwrap_or("batch")).map_err(|m| {
+                    raise(
+                        py,
+                        ErrorKind::InvalidOrder,
+                        m,
+                        Some("fsync"),
+                        fsync.map(|f| PyString::new(py, f).into_any().unbind()),
+                        None,
+                    )
+                })?;
+                let mut opts = JournalOptions::new(dir, policy);
+                if let Some(b) = segment_bytes {
+                    opts.segment_bytes = b.max(4096);
+                }
+                if recover {
+                    run_detached(py, move || Engine::recover_with(opts))?
+                        .map_err(|e| engine_error(py, e))?
+                } else {
+                    let cfg = parse_config(py, config, file)?;
+                    run_detached(py, move || Engine::with_journal(cfg, opts))?
+                        .map_err(|e| engine_error(py, e))?
+                }
+            }
+        };
         Ok(PyEngineCore {
             engine: Arc::new(engine),
             specs: RwLock::new(Vec::new()),
@@ -494,6 +543,60 @@ impl PyEngineCore {
     fn tick_sizes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let t = self.engine.symbols();
         PyTuple::new(py, t.entries.iter().map(|e| e.cfg.tick.to_string()))
+    }
+
+    /// Hash of the engine's state (books, stops, expiry lists, symbol status, breaker,
+    /// command count), 32 hex digits. Before start or after stop; a replay of the journal
+    /// gives the same.
+    fn state_hash(&self, py: Python<'_>) -> PyResult<String> {
+        let e = self.engine.clone();
+        run_detached(py, move || e.state_hash())?.map_err(|e| engine_error(py, e))
+    }
+
+    /// Hash of the event stream the shards emitted (journaled engines), 32 hex digits.
+    fn event_hash(&self, py: Python<'_>) -> PyResult<String> {
+        self.engine.event_hash().map_err(|e| engine_error(py, e))
+    }
+
+    /// The journal's figures (None without a journal).
+    fn journal_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(j) = self.engine.journal_stats() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("dir", j.dir.display().to_string())?;
+        d.set_item("fsync", j.fsync)?;
+        d.set_item("records", j.records)?;
+        d.set_item("bytes", j.bytes)?;
+        d.set_item("syncs", j.syncs)?;
+        d.set_item(
+            "sync_mean_us",
+            if j.syncs > 0 {
+                j.sync_ns_total as f64 / j.syncs as f64 / 1e3
+            } else {
+                0.0
+            },
+        )?;
+        d.set_item("sync_max_us", j.sync_ns_max as f64 / 1e3)?;
+        d.set_item("segments", j.segments)?;
+        d.set_item("failed", j.failed)?;
+        Ok(Some(d))
+    }
+
+    /// What the recovery that built this engine found (None for a new journal or none).
+    fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(r) = self.engine.recovery() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("records", r.records)?;
+        d.set_item("segments", r.segments)?;
+        d.set_item("next_record", r.next_record)?;
+        d.set_item("last_seq", r.last_seq)?;
+        d.set_item("next_order_id", r.next_order_id)?;
+        d.set_item("seconds", r.seconds)?;
+        d.set_item("repair", repair_dict(py, r.repair.as_ref())?)?;
+        Ok(Some(d))
     }
 
     /// Number of shards.
@@ -1097,6 +1200,132 @@ impl PyEngineCore {
     fn engine_symbol_of(&self, order_id: u64) -> Option<u32> {
         self.engine.order_symbol(order_id)
     }
+}
+
+fn repair_dict<'py>(
+    py: Python<'py>,
+    r: Option<&hftbook_engine::journal::Repair>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Some(r) = r else { return Ok(None) };
+    let d = PyDict::new(py);
+    d.set_item("segment", &r.segment)?;
+    d.set_item("offset", r.offset)?;
+    d.set_item("dropped_bytes", r.dropped_bytes)?;
+    d.set_item("reason", &r.reason)?;
+    d.set_item("applied", r.applied)?;
+    Ok(Some(d))
+}
+
+fn scale_lots(lots: &[u64], events: &mut [Event]) {
+    if lots.iter().all(|&l| l == 1) {
+        return;
+    }
+    for e in events.iter_mut() {
+        let Some(&lot) = lots.get(e.symbol as usize) else {
+            continue;
+        };
+        e.qty = e.qty.saturating_mul(lot);
+        if e.kind != hftbook_engine::record::kind::BOOK {
+            e.leaves_qty = e.leaves_qty.saturating_mul(lot);
+        }
+    }
+}
+
+/// Replay the journal in `dir` read-only (GIL released): a dict with `events` (numpy,
+/// `EVENT_DTYPE`, when `events` is true), `state_hash`, `event_hash`, `records`,
+/// `segments`, `repair`, `symbols`, `seconds`.
+#[pyfunction]
+#[pyo3(signature = (dir, events=true, progress=None))]
+pub(crate) fn _replay_journal<'py>(
+    py: Python<'py>,
+    dir: std::path::PathBuf,
+    events: bool,
+    progress: Option<PyRef<'py, crate::lobster::PyCounter>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let counter = progress.map(|p| {
+        let total: u64 = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        p.total.store(total, std::sync::atomic::Ordering::Relaxed);
+        p.done.clone()
+    });
+    let res = run_detached(py, move || {
+        replay_journal_with(&dir, events, counter.as_deref())
+    })?
+    .map_err(|e| engine_error(py, e))?;
+    let d = PyDict::new(py);
+    let mut ev = res.events;
+    scale_lots(&res.lot_sizes, &mut ev);
+    d.set_item("events", events_array(py, ev)?)?;
+    d.set_item("state_hash", res.state_hash)?;
+    d.set_item("event_hash", res.event_hash)?;
+    d.set_item("records", res.records)?;
+    d.set_item("segments", res.segments)?;
+    d.set_item("repair", repair_dict(py, res.repair.as_ref())?)?;
+    d.set_item("symbols", PyTuple::new(py, res.symbols)?)?;
+    d.set_item("seconds", res.seconds)?;
+    Ok(d)
+}
+
+/// The commands and events of the journal in `dir` that match the filters (GIL released):
+/// `(commands, executed_at, events, symbols)` with commands as `ENGINE_COMMAND_DTYPE`, the
+/// shard's time of execution of each, events as `EVENT_DTYPE`.
+#[pyfunction]
+#[pyo3(signature = (dir, order_id=None, client_id=None, account=None, symbol=None, start_ns=None, end_ns=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn _audit<'py>(
+    py: Python<'py>,
+    dir: std::path::PathBuf,
+    order_id: Option<u64>,
+    client_id: Option<u64>,
+    account: Option<u32>,
+    symbol: Option<u32>,
+    start_ns: Option<u64>,
+    end_ns: Option<u64>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let f = AuditFilter {
+        order_id,
+        client_id,
+        account,
+        symbol,
+        start_ns,
+        end_ns,
+    };
+    let trail = run_detached(py, move || audit(&dir, &f))?.map_err(|e| engine_error(py, e))?;
+    let mut cmds: Vec<Command> = trail.commands.iter().map(|r| r.cmd).collect();
+    for c in cmds.iter_mut() {
+        if let Some(&lot) = trail.lot_sizes.get(c.symbol as usize) {
+            c.qty = c.qty.saturating_mul(lot);
+            c.display_qty = c.display_qty.saturating_mul(lot);
+        }
+    }
+    let at: Vec<u64> = trail.commands.iter().map(|r| r.now).collect();
+    let words: Vec<u64> = {
+        let mut w = vec![0u64; cmds.len() * 12];
+        w.as_mut_bytes().copy_from_slice(cmds.as_bytes());
+        w
+    };
+    let dt = dtype(py, &ENGINE_COMMAND_DTYPE, "ENGINE_COMMAND_DTYPE")?;
+    let cmd_arr = bytes_as(py, words, dt)?;
+    let at_arr = PyArray1::from_vec(py, at);
+    let mut ev = trail.events;
+    scale_lots(&trail.lot_sizes, &mut ev);
+    let ev_arr = events_array(py, ev)?;
+    PyTuple::new(
+        py,
+        [
+            cmd_arr,
+            at_arr.into_any().unbind(),
+            ev_arr,
+            PyTuple::new(py, trail.symbols)?.into_any().unbind(),
+        ],
+    )
 }
 
 /// Events as a numpy array of `EVENT_DTYPE` (one copy of the records, no Python objects).

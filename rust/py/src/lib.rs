@@ -1253,6 +1253,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBookReader>()?;
     m.add_class::<engine::PyEngineCore>()?;
     m.add_class::<engine::PySubscription>()?;
+    m.add_function(wrap_pyfunction!(engine::_replay_journal, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::_audit, m)?)?;
     m.add(
         "EVENT_KINDS",
         PyTuple::new(m.py(), hftbook_engine::EVENT_KINDS)?,

@@ -139,7 +139,7 @@ pub enum JournalError {
         found: u64,
     },
     /// The journal was written by another configuration.
-    #[error("journal segment {segment} was written by engine configuration {found:016x}, expected {expected:016x} ({why})")]
+    #[error("journal file {segment} was written by engine configuration {found:016x}, expected {expected:016x} ({why})")]
     ConfigMismatch {
         /// Segment (or config file).
         segment: String,

@@ -220,6 +220,18 @@ pub fn scan(dir: &Path, config_hash: u64, repair: bool) -> Result<JournalScan, J
 /// A segment that cannot be read, a record that does not decode, or `f`'s error.
 pub fn for_each_record(
     scan: &JournalScan,
+    f: impl FnMut(Record) -> Result<(), JournalError>,
+) -> Result<(), JournalError> {
+    for_each_record_with(scan, None, f)
+}
+
+/// [`for_each_record`], adding the bytes read to `progress` as it goes.
+///
+/// # Errors
+/// As [`for_each_record`].
+pub fn for_each_record_with(
+    scan: &JournalScan,
+    progress: Option<&std::sync::atomic::AtomicU64>,
     mut f: impl FnMut(Record) -> Result<(), JournalError>,
 ) -> Result<(), JournalError> {
     for seg in &scan.segments {
@@ -227,11 +239,21 @@ pub fn for_each_record(
         let end = (seg.valid_len as usize).min(bytes.len());
         let mut ctx = Contexts::default();
         let mut pos = HEADER_LEN;
+        let mut reported = 0usize;
         while pos < end {
             match decode(&bytes[pos..end], &mut ctx) {
                 Ok((r, n)) => {
                     pos += n;
                     f(r)?;
+                    if let Some(p) = progress {
+                        if pos - reported >= 1 << 16 {
+                            p.fetch_add(
+                                (pos - reported) as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            reported = pos;
+                        }
+                    }
                 }
                 Err(bad) => {
                     return Err(JournalError::Corrupt {
@@ -241,6 +263,12 @@ pub fn for_each_record(
                     })
                 }
             }
+        }
+        if let Some(p) = progress {
+            p.fetch_add(
+                (bytes.len() - reported) as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
     Ok(())
