@@ -14,6 +14,9 @@ import threading
 
 import hftbook as hb
 
+#: Small, so that kills land before, during and after snapshot writes.
+SNAPSHOT_EVERY = 3_000
+
 
 def main() -> None:
     journal_dir, fsync, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -26,7 +29,7 @@ def main() -> None:
             out.flush()
 
     try:
-        e = hb.Engine.recover(journal_dir, fsync=fsync)
+        e = hb.Engine.recover(journal_dir, fsync=fsync, snapshot_every=SNAPSHOT_EVERY)
     except (hb.JournalError, FileNotFoundError):
         e = hb.Engine(
             symbols={"AAA": {}, "BBB": {"tick_size": "0.05"}},
@@ -34,6 +37,7 @@ def main() -> None:
             breaker={"enabled": False},
             journal_dir=journal_dir,
             fsync=fsync,
+            snapshot_every=SNAPSHOT_EVERY,
         )
     e.start()
     say("READY")

@@ -283,6 +283,10 @@ class Engine(_core.EngineCore):
             ``"batch"`` (group commit every 200 µs or 4096 records; events wait for it;
             the default) or ``"never"`` (the OS writes back; events go out at once and a
             crash can lose acknowledged orders).
+        segment_bytes: journal segments roll at this size (default 256 MiB).
+        snapshot_every: each shard writes a snapshot of its state after this many of its
+            journal records (default 1,000,000; 0: only on :meth:`snapshot` and at a
+            graceful stop); recovery loads the newest and replays only what follows.
         **options: any ``[engine]`` key (``batch_size``, ``on_full``, ``lane_capacity``, ...)
             or ``breaker`` (a dict of ``[breaker]`` keys).
 
@@ -305,13 +309,16 @@ class Engine(_core.EngineCore):
         journal_dir: str | os.PathLike[str] | None = None,
         fsync: str = "batch",
         segment_bytes: int | None = None,
+        snapshot_every: int | None = None,
         **options: Any,
     ) -> Self:
         """Build the engine from ``config``, ``symbols``, ``shards`` and ``options``."""
         if options.pop("_recover", False):
             if journal_dir is None:
                 raise TypeError("recover needs a journal_dir")
-            self = super().__new__(cls, {}, None, journal_dir, fsync, True, segment_bytes)
+            self = super().__new__(
+                cls, {}, None, journal_dir, fsync, True, segment_bytes, snapshot_every
+            )
             cfg_file = Path(journal_dir) / "config.toml"
             self._config_path = None
             self._config_dict = tomllib.loads(cfg_file.read_text(encoding="utf-8"))
@@ -335,7 +342,9 @@ class Engine(_core.EngineCore):
         if journal_dir is None:
             self = super().__new__(cls, merged, path)
         else:
-            self = super().__new__(cls, merged, path, journal_dir, fsync, False, segment_bytes)
+            self = super().__new__(
+                cls, merged, path, journal_dir, fsync, False, segment_bytes, snapshot_every
+            )
         self._config_path = path
         self._config_dict = merged
         self._tick_cache = {}
@@ -350,11 +359,13 @@ class Engine(_core.EngineCore):
         fsync: str = "batch",
         *,
         segment_bytes: int | None = None,
+        snapshot_every: int | None = None,
     ) -> Self:
         """The engine journaled in ``journal_dir``, with its own configuration and symbols.
 
         Cuts a torn tail (a crash mid-write; reported in :meth:`recovery` and the log),
-        replays every record and returns the engine **not started**: :meth:`state_hash`
+        loads each shard's newest valid snapshot, replays the records after it and returns
+        the engine **not started**: :meth:`state_hash`
         equals :func:`hftbook.replay_journal`'s; :meth:`start` goes on writing to the same
         journal. Order ids continue after every id the crashed engine could have issued.
 
@@ -377,6 +388,7 @@ class Engine(_core.EngineCore):
             journal_dir=journal_dir,
             fsync=fsync,
             segment_bytes=segment_bytes,
+            snapshot_every=snapshot_every,
             _recover=True,
         )
 

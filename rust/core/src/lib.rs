@@ -36,7 +36,9 @@ pub mod workload;
 pub use book::{arena, batch, ladder, report, types};
 pub use data::{itch, lobster, mbo};
 
-pub use book::{BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, TopOfBook};
+pub use book::{
+    BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, RestingOrder, TopOfBook,
+};
 pub use clock::Clock;
 pub use decimal::TickSize;
 pub use error::OrderError;

@@ -28,7 +28,7 @@ use crate::journal::reader::{
     for_each_record, for_each_record_with, scan, segment_files, JournalScan, Repair,
 };
 use crate::journal::writer::{JournalShared, ShardJournal, Writer};
-use crate::journal::{hash64, Fsync, JournalError, JournalOptions};
+use crate::journal::{hash64, snapshot, Fsync, JournalError, JournalOptions};
 use crate::lanes::Lanes;
 use crate::record::{reason, Event};
 use crate::shard::{EventOut, Shard};
@@ -51,6 +51,12 @@ pub struct RecoveryReport {
     pub next_order_id: u64,
     /// The torn tail that was cut off, if any.
     pub repair: Option<Repair>,
+    /// Snapshot files loaded (one per shard at most).
+    pub snapshots: Vec<String>,
+    /// Records replayed after the snapshots.
+    pub replayed: u64,
+    /// Snapshot files passed over (damaged, or from another journal), and why.
+    pub snapshot_problems: Vec<String>,
     /// Wall time of the recovery, seconds.
     pub seconds: f64,
 }
@@ -154,18 +160,8 @@ fn io(path: &Path, op: &'static str, e: std::io::Error) -> JournalError {
 
 /// Write a small file atomically: a temp file, synced, renamed, directory synced.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, bytes).map_err(|e| io(&tmp, "write", e))?;
-    fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io(&tmp, "sync", e))?;
-    fs::rename(&tmp, path).map_err(|e| io(path, "rename into place", e))?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io(dir, "sync directory", e))?;
-    }
-    Ok(())
+    crate::journal::writer::write_file_durably(path, bytes)
+        .map_err(|e| io(path, "write durably", e))
 }
 
 fn symbols_text(lines: &[SymbolLine]) -> String {
@@ -274,6 +270,8 @@ pub(crate) struct JournalHandle {
     ids_reserved: AtomicU64,
     ids_lock: Mutex<()>,
     symbols: Mutex<Vec<SymbolLine>>,
+    /// Per shard: its records in the journal when this engine was built.
+    base: Vec<u64>,
 }
 
 impl std::fmt::Debug for JournalHandle {
@@ -293,11 +291,17 @@ impl JournalHandle {
         config_hash: u64,
         next_record: u64,
         seg_no: u64,
+        base: Vec<u64>,
         ids_reserved: u64,
         symbols: Vec<SymbolLine>,
     ) -> Result<JournalHandle, JournalError> {
         let shards = lanes.len();
-        let js = Arc::new(JournalShared::new(shards, opts.fsync));
+        let js = Arc::new(JournalShared::new(
+            shards,
+            opts.fsync,
+            config_hash,
+            opts.snapshot_every,
+        ));
         let wake_lanes: Vec<Arc<Lanes>> = lanes.to_vec();
         let log_shared = shared.clone();
         let (writer, tx) = Writer::open(
@@ -310,6 +314,7 @@ impl JournalHandle {
             config_hash,
             next_record,
             seg_no,
+            &base,
             Box::new(move || {
                 for l in &wake_lanes {
                     l.unpark();
@@ -326,6 +331,7 @@ impl JournalHandle {
             ids_reserved: AtomicU64::new(ids_reserved),
             ids_lock: Mutex::new(()),
             symbols: Mutex::new(symbols),
+            base,
         })
     }
 
@@ -433,15 +439,26 @@ fn read_config(dir: &Path) -> Result<(EngineConfig, u64), JournalError> {
     Ok((cfg, hash64(text.as_bytes())))
 }
 
-/// Replay every record of `scan` into `shards`; returns (max order id, max seq, max now).
+/// Replay the records of `scan` from segment `from` on into `shards`, skipping each shard's
+/// first `skip[s]` records (its snapshot has them); returns (max order id, max seq, max now,
+/// records replayed).
 fn replay_into(
     scan: &JournalScan,
     shards: &mut [Shard],
+    from: usize,
+    skip: &[u64],
     progress: Option<&AtomicU64>,
-) -> Result<(u64, u64, u64), JournalError> {
+) -> Result<(u64, u64, u64, u64), JournalError> {
     let n = shards.len();
+    let mut count: Vec<u64> = scan
+        .segments
+        .get(from)
+        .map(|s| s.shard_start.clone())
+        .unwrap_or_default();
+    count.resize(n, 0);
     let mut max_now = 0u64;
-    for_each_record_with(scan, progress, |r: Record| {
+    let mut replayed = 0u64;
+    for_each_record_with(scan, from, progress, |r: Record| {
         let s = r.shard as usize;
         if s >= n {
             return Err(JournalError::Invalid {
@@ -451,7 +468,13 @@ fn replay_into(
                 ),
             });
         }
+        let k = count[s];
+        count[s] += 1;
         max_now = max_now.max(r.now);
+        if k < skip.get(s).copied().unwrap_or(0) {
+            return Ok(());
+        }
+        replayed += 1;
         let sh = &mut shards[s];
         sh.feed(r);
         if sh.queued() >= 4096 {
@@ -463,11 +486,69 @@ fn replay_into(
     let mut max_seq = 0;
     for sh in shards.iter_mut() {
         sh.replay_queued(true)?;
-        let (id, seq) = sh.end_replay();
+        sh.end_replay();
+        let (seq, id, now) = sh.high_marks();
         max_id = max_id.max(id);
         max_seq = max_seq.max(seq);
+        max_now = max_now.max(now);
     }
-    Ok((max_id, max_seq, max_now))
+    Ok((max_id, max_seq, max_now, replayed))
+}
+
+/// What [`load_snapshots`] found: per shard the records its snapshot covers, the files
+/// loaded, and the files passed over (with why).
+type Loaded = (Vec<u64>, Vec<String>, Vec<String>);
+
+/// Load each shard's newest usable snapshot.
+fn load_snapshots(
+    dir: &Path,
+    scan: &JournalScan,
+    config_hash: u64,
+    shards: &mut [Shard],
+) -> Result<Loaded, JournalError> {
+    let mut skip = vec![0u64; shards.len()];
+    let mut used = Vec::new();
+    let mut problems = Vec::new();
+    for (i, sh) in shards.iter_mut().enumerate() {
+        let have = scan.shard_records.get(i).copied().unwrap_or(0);
+        for (_, path) in snapshot::list(dir, i as u16)? {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bytes = fs::read(&path).map_err(|e| io(&path, "read snapshot", e))?;
+            let (h, body) = match snapshot::decode_file(&bytes) {
+                Ok(x) => x,
+                Err(why) => {
+                    problems.push(format!("{name}: {why}"));
+                    continue;
+                }
+            };
+            if h.config_hash != config_hash || h.shard as usize != i {
+                problems.push(format!(
+                    "{name}: written for shard {} of configuration {:016x}, expected shard {i} of {config_hash:016x}",
+                    h.shard, h.config_hash
+                ));
+                continue;
+            }
+            if h.records > have {
+                problems.push(format!(
+                    "{name}: covers {} records of shard {i}, the journal holds {have}",
+                    h.records
+                ));
+                continue;
+            }
+            sh.restore_snapshot(body)
+                .map_err(|problem| JournalError::Invalid {
+                    path: path.display().to_string(),
+                    problem,
+                })?;
+            skip[i] = h.records;
+            used.push(name);
+            break;
+        }
+    }
+    Ok((skip, used, problems))
 }
 
 /// Hash of the engine's state held by `shards` (see `docs/journal.md`).
@@ -592,6 +673,7 @@ impl Engine {
             config_hash,
             0,
             0,
+            Vec::new(),
             0,
             Vec::new(),
         )?;
@@ -623,7 +705,21 @@ impl Engine {
         let scan = scan(&dir, config_hash, true)?;
         let (clock, base) = Clock::continued();
         let (mut engine, mut shards, lines) = replay_engine(&dir, &config, clock, false)?;
-        let (max_id, max_seq, max_now) = replay_into(&scan, &mut shards, None)?;
+        let (skip, used, snapshot_problems) =
+            load_snapshots(&dir, &scan, config_hash, &mut shards)?;
+        let from = scan
+            .segments
+            .iter()
+            .position(|seg| {
+                skip.iter().enumerate().any(|(s, &k)| {
+                    let start = seg.shard_start.get(s).copied().unwrap_or(0);
+                    let here = seg.shard_records.get(s).copied().unwrap_or(0);
+                    start + here > k
+                })
+            })
+            .unwrap_or(scan.segments.len());
+        let (max_id, max_seq, max_now, replayed) =
+            replay_into(&scan, &mut shards, from, &skip, None)?;
         let reserved = read_ids(&dir)?;
         let next_id = (max_id + 1).max(reserved).max(1);
         engine
@@ -641,6 +737,7 @@ impl Engine {
             config_hash,
             next_record,
             seg_no,
+            scan.shard_records.clone(),
             reserved.max(next_id),
             lines,
         )?;
@@ -654,8 +751,16 @@ impl Engine {
             last_seq: max_seq,
             next_order_id: next_id,
             repair: scan.repair.clone(),
+            snapshots: used,
+            replayed,
+            snapshot_problems,
             seconds: t0.elapsed().as_secs_f64(),
         };
+        for p in &report.snapshot_problems {
+            engine
+                .shared
+                .log("journal", format!("snapshot passed over: {p}"));
+        }
         if let Some(r) = &scan.repair {
             engine.shared.log(
                 "journal",
@@ -673,11 +778,13 @@ impl Engine {
         engine.shared.log(
             "journal",
             format!(
-                "recovered {} record(s) from {} segment(s) of {} in {:.3} s",
+                "recovered {} record(s) from {} segment(s) of {} in {:.3} s ({} snapshot(s), {} record(s) replayed after them)",
                 report.records,
                 report.segments,
                 dir.display(),
-                report.seconds
+                report.seconds,
+                report.snapshots.len(),
+                report.replayed
             ),
         );
         *engine.recovery.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
@@ -730,6 +837,117 @@ impl Engine {
         self.with_shards(event_hash_of)
     }
 
+    /// Write a snapshot of every shard now: a running engine's shards each take theirs at
+    /// their next loop and the journal thread writes it once the records it covers are
+    /// durable; a created (recovered) or stopped engine writes them at once. Returns the
+    /// files written.
+    ///
+    /// # Errors
+    /// No journal; the snapshots were not all written within `timeout`; a write failed.
+    pub fn snapshot(&self, timeout: std::time::Duration) -> Result<Vec<PathBuf>, EngineError> {
+        let Some(j) = self.journal.as_ref() else {
+            return Err(EngineError::Invalid {
+                field: "journal_dir",
+                value: "None".into(),
+                rule: "snapshots need a journaled engine (journal_dir=)".into(),
+            });
+        };
+        let st = self.state();
+        if st == crate::engine::STATE_RUNNING || st == crate::engine::STATE_PAUSED {
+            let before =
+                j.js.snapshot_files
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .len();
+            let generation = j.js.snap_request.fetch_add(1, Ordering::AcqRel) + 1;
+            for l in &self.lanes {
+                l.unpark();
+            }
+            let deadline = Instant::now() + timeout;
+            while j
+                .js
+                .snap_served
+                .iter()
+                .any(|s| s.load(Ordering::Acquire) < generation)
+            {
+                if let Some(e) = j.js.failure() {
+                    return Err(EngineError::JournalFailed(e));
+                }
+                if Instant::now() >= deadline {
+                    return Err(EngineError::Journal {
+                        kind: "io",
+                        file: None,
+                        offset: None,
+                        message: format!(
+                            "the shards' snapshots were not all written within {timeout:?}"
+                        ),
+                    });
+                }
+                j.js.wake();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            // Per shard, the newest file that served this request.
+            let mut latest: std::collections::BTreeMap<u16, PathBuf> = Default::default();
+            for (g, shard, path) in
+                j.js.snapshot_files
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())[before..]
+                    .iter()
+            {
+                if *g >= generation {
+                    latest.insert(*shard, path.clone());
+                }
+            }
+            let files: Vec<PathBuf> = latest.into_values().collect();
+            if let Some(e) =
+                j.js.snapshot_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take()
+            {
+                return Err(EngineError::Journal {
+                    kind: "io",
+                    file: None,
+                    offset: None,
+                    message: e,
+                });
+            }
+            return Ok(files);
+        }
+        let hash = j.js.config_hash;
+        let base = j.base.clone();
+        let dir = j.opts.dir.clone();
+        let made = self.with_shards(|shards| {
+            shards
+                .iter()
+                .map(|s| {
+                    let records = s
+                        .journal_records()
+                        .unwrap_or_else(|| base.get(s.id).copied().unwrap_or(0));
+                    let h = snapshot::SnapHeader {
+                        shard: s.id as u16,
+                        config_hash: hash,
+                        records,
+                        seq: s.high_marks().0,
+                        created_unix_ns: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_nanos() as u64),
+                    };
+                    (
+                        dir.join(snapshot::file_name(h.shard, records)),
+                        snapshot::encode_file(&h, &s.snapshot_body()),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let mut files = Vec::new();
+        for (path, bytes) in made {
+            write_atomic(&path, &bytes)?;
+            files.push(path);
+        }
+        Ok(files)
+    }
+
     /// The journal's figures: (records, bytes, syncs, total sync ns, max sync ns,
     /// segments), or None without a journal.
     pub fn journal_stats(&self) -> Option<JournalStats> {
@@ -744,6 +962,7 @@ impl Engine {
             sync_ns_total: js.sync_ns_total.load(Ordering::Relaxed),
             sync_ns_max: js.sync_ns_max.load(Ordering::Relaxed),
             segments: js.segments.load(Ordering::Relaxed),
+            snapshots: js.snapshots_written.load(Ordering::Relaxed),
             failed: js.failure(),
         })
     }
@@ -768,6 +987,8 @@ pub struct JournalStats {
     pub sync_ns_max: u64,
     /// Segments started.
     pub segments: u64,
+    /// Snapshot files written by the journal thread.
+    pub snapshots: u64,
     /// Why the journal failed, if it did.
     pub failed: Option<String>,
 }
@@ -795,7 +1016,7 @@ pub fn replay_journal_with(
     let (config, config_hash) = read_config(dir)?;
     let scan = scan(dir, config_hash, false)?;
     let (engine, mut shards, lines) = replay_engine(dir, &config, Clock::manual(0).0, collect)?;
-    let (_, max_seq, _) = replay_into(&scan, &mut shards, progress)?;
+    let (_, max_seq, _, _) = replay_into(&scan, &mut shards, 0, &[], progress)?;
     let refs: Vec<&Shard> = shards.iter().collect();
     let state_hash = state_hash_of(&refs, max_seq);
     let event_hash = event_hash_of(&refs);

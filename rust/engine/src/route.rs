@@ -136,6 +136,21 @@ impl OrderRoutes {
         }
     }
 
+    /// Put back the route of an open order after a snapshot: `count` commands named it
+    /// and all of them ran.
+    ///
+    /// # Errors
+    /// [`RouteError::OutOfRange`] past 2^32 ids.
+    pub fn restore(&self, id: u64, symbol: u32, count: u32) -> Result<(), RouteError> {
+        let e = self.entry(id, true).ok_or(RouteError::OutOfRange)?;
+        let c = u64::from(count) & FIELD;
+        e.store(
+            ((symbol as u64 + 1) << 40) | (c << 20) | c,
+            Ordering::Release,
+        );
+        Ok(())
+    }
+
     /// Commands of order `id` the shard has executed.
     pub fn applied(&self, id: u64) -> u32 {
         self.entry(id, false)

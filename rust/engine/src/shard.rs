@@ -21,13 +21,16 @@ use crate::config::{EngineConfig, SymbolConfig};
 use crate::engine::{Filter, Subscription};
 use crate::engine::{Shared, SymbolLive, STATE_PAUSED};
 use crate::journal::format::{Record, J_DERIVED, J_DISCARDED, J_EMITTED, KIND_CONFIG};
+use crate::journal::snapshot::{Dec, Enc};
 use crate::journal::writer::ShardJournal;
 use crate::journal::JournalError;
 use crate::lanes::{Ingress, Lanes};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
 use crate::stats::{ShardStats, StatsWriter};
+use hftbook_core::RestingOrder;
 use xxhash_rust::xxh3::Xxh3;
+use zerocopy::FromBytes;
 use zerocopy::IntoBytes;
 
 /// A symbol handed to a shard.
@@ -328,13 +331,21 @@ pub(crate) struct Shard {
     held_events: Vec<Event>,
     held_marks: VecDeque<(usize, u64)>,
     /// Running hash of the shard's event stream (journaled engines and replays).
-    pub(crate) ev_hash: Option<Xxh3>,
+    /// Chained per event (`h = xxh3(event, seed = h)`), so a snapshot can carry it.
+    pub(crate) ev_hash: Option<u64>,
     /// Replay mode: the journal records still to apply.
     replay: Option<ReplayFeed>,
     /// Replay: where the replayed events go (when collecting).
     pub(crate) collect: Option<Vec<Event>>,
     /// Executing a command (records made now are derived from it).
     in_exec: bool,
+    /// Highest command number and order id this shard executed (snapshots).
+    last_seq: u64,
+    max_order_id: u64,
+    /// Journal records of this shard when it last took a snapshot, and the on-demand
+    /// snapshot request it last served.
+    pub(crate) snap_at: u64,
+    snap_gen: u64,
     journal_failed_seen: bool,
 }
 
@@ -434,15 +445,20 @@ impl Shard {
             collect: None,
             in_exec: false,
             journal_failed_seen: false,
+            last_seq: 0,
+            max_order_id: 0,
+            snap_at: 0,
+            snap_gen: 0,
         }
     }
 
     /// Journal this shard's commands (`gate`: hold events until their records are durable).
     pub(crate) fn attach_journal(&mut self, j: ShardJournal, gate: bool) {
+        self.snap_at = j.pushed;
         self.journal = Some(j);
         self.gate = gate;
         if self.ev_hash.is_none() {
-            self.ev_hash = Some(Xxh3::new());
+            self.ev_hash = Some(0);
         }
     }
 
@@ -492,17 +508,7 @@ impl Shard {
             }
         }
         if self.journal.is_some() {
-            let mut snap = EngineConfig {
-                engine: self.cfg.engine.clone(),
-                breaker: self.cfg.breaker.clone(),
-                symbols: Default::default(),
-            };
-            for s in self.syms.iter().flatten() {
-                if let Some(e) = table.entries.get(s.idx as usize) {
-                    snap.symbols.insert(e.name.clone(), s.cfg.clone());
-                }
-            }
-            let text = snap.to_toml();
+            let text = self.config_text();
             let c = Command {
                 kind: KIND_CONFIG,
                 seq: self.shared.cmd_seq.load(Ordering::Relaxed),
@@ -519,6 +525,22 @@ impl Shard {
         }
     }
 
+    /// The shard's running options and its symbols' (CONFIG records, snapshots).
+    fn config_text(&self) -> String {
+        let table = self.shared.symbols.load();
+        let mut snap = EngineConfig {
+            engine: self.cfg.engine.clone(),
+            breaker: self.cfg.breaker.clone(),
+            symbols: Default::default(),
+        };
+        for s in self.syms.iter().flatten() {
+            if let Some(e) = table.entries.get(s.idx as usize) {
+                snap.symbols.insert(e.name.clone(), s.cfg.clone());
+            }
+        }
+        snap.to_toml()
+    }
+
     /// Replay a CONFIG record: the shard's options and its symbols' as they were then.
     fn apply_config_record(&mut self, r: &Record) -> Result<(), JournalError> {
         let text = r
@@ -526,11 +548,17 @@ impl Shard {
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let parsed = EngineConfig::from_toml(&text, None).map_err(|e| JournalError::Diverged {
-            shard: self.id as u16,
-            seq: r.cmd.seq,
-            problem: format!("the configuration record does not parse: {e}"),
-        })?;
+        self.apply_config_text(&text)
+            .map_err(|problem| JournalError::Diverged {
+                shard: self.id as u16,
+                seq: r.cmd.seq,
+                problem,
+            })
+    }
+
+    fn apply_config_text(&mut self, text: &str) -> Result<(), String> {
+        let parsed = EngineConfig::from_toml(text, None)
+            .map_err(|e| format!("the configuration record does not parse: {e}"))?;
         let mut merged = (*self.shared.config.load_full()).clone();
         merged.engine = parsed.engine.clone();
         merged.breaker = parsed.breaker.clone();
@@ -618,6 +646,15 @@ impl Shard {
                 let ns = self.shared.clock.now().saturating_sub(t0);
                 self.stats.publish_time(ns);
             }
+            if let Some(j) = self.journal.as_ref() {
+                // After publish: the event hash then covers every record stamped so far.
+                let every = j.js.snapshot_every;
+                let due = (every > 0 && j.pushed - self.snap_at >= every)
+                    || j.js.snap_request.load(Ordering::Acquire) > self.snap_gen;
+                if due && !j.js.failed.load(Ordering::Acquire) {
+                    self.take_snapshot();
+                }
+            }
             if now >= publish_at {
                 self.stats.publish();
                 publish_at = now + 10_000_000;
@@ -661,6 +698,12 @@ impl Shard {
             }
         }
         self.stats.publish();
+        let graceful = !self.shared.discard.load(Ordering::Acquire);
+        if let Some(j) = self.journal.as_ref() {
+            if graceful && !j.js.failed.load(Ordering::Acquire) && j.pushed > self.snap_at {
+                self.take_snapshot();
+            }
+        }
         if let Some(j) = self.journal.as_ref() {
             j.js.shards_done.fetch_add(1, Ordering::AcqRel);
             j.js.wake();
@@ -673,7 +716,7 @@ impl Shard {
         self.install();
         self.replay = Some(ReplayFeed::default());
         if self.ev_hash.is_none() {
-            self.ev_hash = Some(Xxh3::new());
+            self.ev_hash = Some(0);
         }
         if collect {
             self.collect = Some(Vec::new());
@@ -771,10 +814,17 @@ impl Shard {
                     if c.order_seq == 0 {
                         let _ = routes.open(c.order_id, c.symbol);
                     } else if routes.next_command(c.order_id).is_err() {
-                        return Err(diverged(format!(
-                            "command {} of order {} names an order the journal never opened",
-                            c.order_seq, c.order_id
-                        )));
+                        // An order closed before the snapshot the replay started from (its
+                        // route was not kept): put its route back as of this command.
+                        routes
+                            .restore(c.order_id, c.symbol, c.order_seq)
+                            .and_then(|()| routes.next_command(c.order_id).map(|_| ()))
+                            .map_err(|e| {
+                                diverged(format!(
+                                    "command {} of order {} has no route: {e:?}",
+                                    c.order_seq, c.order_id
+                                ))
+                            })?;
                     }
                 }
                 self.execute(c);
@@ -876,7 +926,235 @@ impl Shard {
 
     /// The event-stream hash so far.
     pub(crate) fn event_digest(&self) -> u64 {
-        self.ev_hash.as_ref().map_or(0, Xxh3::digest)
+        self.ev_hash.unwrap_or(0)
+    }
+
+    /// The shard's whole state as a snapshot body (see `journal::snapshot`): its own
+    /// figures, its configuration, and per symbol the status, the book's resting orders in
+    /// priority order (with the commands that named each), the stops, the expiry lists.
+    pub(crate) fn snapshot_body(&self) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.u(1); // body layout version
+        e.u(self.last_seq);
+        e.u(self.max_order_id);
+        e.u(self.ev_hash.unwrap_or(0));
+        e.u(u64::from(self.breaker));
+        e.u(self.breaker_since);
+        e.u(u64::from(self.paused));
+        e.u(self.window_orders);
+        e.u(self.window_rejects);
+        e.u(self.logical_time);
+        e.u(self.resumed_at);
+        e.u(self.out.now);
+        e.bytes(self.config_text().as_bytes());
+        let routes = &self.shared.routes;
+        let syms: Vec<&Sym> = self.syms.iter().flatten().collect();
+        e.u(syms.len() as u64);
+        for s in syms {
+            e.u(u64::from(s.idx));
+            e.u(s.symbol_seq);
+            e.opt(s.last_trade.map(|p| p as u64));
+            e.u(u64::from(s.halted));
+            e.opt(s.halted_until);
+            e.u(s.live.trades.load(Ordering::Relaxed));
+            e.u(s.window.len() as u64);
+            for (t, px) in &s.window {
+                e.u(*t);
+                e.i(*px);
+            }
+            e.u(s.day_orders.len() as u64);
+            for id in &s.day_orders {
+                e.u(*id);
+            }
+            let mut gtd: Vec<(u64, u64)> = s.gtd.iter().map(|r| r.0).collect();
+            gtd.sort_unstable();
+            e.u(gtd.len() as u64);
+            for (t, id) in gtd {
+                e.u(t);
+                e.u(id);
+            }
+            for stops in [&s.buy_stops, &s.sell_stops] {
+                e.u(stops.len() as u64);
+                for c in stops.values() {
+                    e.0.extend_from_slice(c.as_bytes());
+                    e.u(u64::from(routes.applied(c.order_id)));
+                }
+            }
+            let mut meta: Vec<(u64, Meta)> = s.meta.iter().map(|(k, v)| (*k, *v)).collect();
+            meta.sort_unstable_by_key(|m| m.0);
+            e.u(meta.len() as u64);
+            for (id, m) in meta {
+                e.u(id);
+                e.u(m.client_id);
+                e.u(u64::from(m.account));
+            }
+            for side in [Side::Buy, Side::Sell] {
+                let orders = s.book.resting(side);
+                e.u(orders.len() as u64);
+                for o in orders {
+                    e.u(o.id);
+                    e.i(o.price.0);
+                    e.u(o.visible);
+                    e.u(o.hidden);
+                    e.u(o.display);
+                    e.u(u64::from(o.account));
+                    e.u(o.ts);
+                    e.u(o.stp as u64);
+                    e.u(u64::from(o.post_only));
+                    e.u(u64::from(routes.applied(o.id)));
+                }
+            }
+        }
+        e.0
+    }
+
+    /// Load a snapshot body into this (fresh) shard: its symbols must have been handed to
+    /// it already. Rebuilds the order routes of the open orders.
+    pub(crate) fn restore_snapshot(&mut self, body: &[u8]) -> Result<(), String> {
+        self.install();
+        let bad = || "the snapshot body is cut short or malformed".to_owned();
+        let mut d = Dec::new(body);
+        if d.u() != Some(1) {
+            return Err("unknown snapshot body layout".into());
+        }
+        self.last_seq = d.u().ok_or_else(bad)?;
+        self.max_order_id = d.u().ok_or_else(bad)?;
+        self.ev_hash = Some(d.u().ok_or_else(bad)?);
+        self.breaker = d.u().ok_or_else(bad)? as u8;
+        self.breaker_since = d.u().ok_or_else(bad)?;
+        self.paused = d.u().ok_or_else(bad)? != 0;
+        self.window_orders = d.u().ok_or_else(bad)?;
+        self.window_rejects = d.u().ok_or_else(bad)?;
+        self.logical_time = d.u().ok_or_else(bad)?;
+        self.resumed_at = d.u().ok_or_else(bad)?;
+        self.out.now = d.u().ok_or_else(bad)?;
+        let text = String::from_utf8_lossy(d.bytes().ok_or_else(bad)?).into_owned();
+        self.apply_config_text(&text)?;
+        if self.breaker != breaker::CLOSED {
+            self.shared.breaker.store(self.breaker, Ordering::Release);
+            self.shared
+                .breaker_since
+                .store(self.breaker_since, Ordering::Release);
+        }
+        let n = d.u().ok_or_else(bad)?;
+        for _ in 0..n {
+            let idx = d.u().ok_or_else(bad)? as u32;
+            let routes = &self.shared.routes;
+            let Some(Some(s)) = self.syms.get_mut(idx as usize) else {
+                return Err(format!(
+                    "the snapshot has symbol #{idx}, which symbols.toml does not give this shard"
+                ));
+            };
+            s.symbol_seq = d.u().ok_or_else(bad)?;
+            s.last_trade = d.opt().ok_or_else(bad)?.map(|p| p as i64);
+            if let Some(px) = s.last_trade {
+                s.live.last_trade.store(px, Ordering::Release);
+            }
+            s.halted = d.u().ok_or_else(bad)? != 0;
+            s.live.status.store(u8::from(s.halted), Ordering::Release);
+            s.halted_until = d.opt().ok_or_else(bad)?;
+            s.live
+                .trades
+                .store(d.u().ok_or_else(bad)?, Ordering::Relaxed);
+            s.window.clear();
+            for _ in 0..d.u().ok_or_else(bad)? {
+                s.window
+                    .push_back((d.u().ok_or_else(bad)?, d.i().ok_or_else(bad)?));
+            }
+            s.day_orders.clear();
+            for _ in 0..d.u().ok_or_else(bad)? {
+                s.day_orders.push(d.u().ok_or_else(bad)?);
+            }
+            s.gtd.clear();
+            for _ in 0..d.u().ok_or_else(bad)? {
+                s.gtd
+                    .push(Reverse((d.u().ok_or_else(bad)?, d.u().ok_or_else(bad)?)));
+            }
+            for buy in [true, false] {
+                for _ in 0..d.u().ok_or_else(bad)? {
+                    let raw = d.raw(std::mem::size_of::<Command>()).ok_or_else(bad)?;
+                    let c = Command::read_from_bytes(raw).map_err(|_| bad())?;
+                    let applied = d.u().ok_or_else(bad)? as u32;
+                    s.stop_index.insert(c.order_id, (c.side, c.stop_price));
+                    if buy {
+                        s.buy_stops.insert((c.stop_price, c.order_id), c);
+                    } else {
+                        s.sell_stops.insert((c.stop_price, c.order_id), c);
+                    }
+                    routes
+                        .restore(c.order_id, idx, applied)
+                        .map_err(|e| format!("order {}: {e:?}", c.order_id))?;
+                }
+            }
+            s.meta.clear();
+            for _ in 0..d.u().ok_or_else(bad)? {
+                let id = d.u().ok_or_else(bad)?;
+                let client_id = d.u().ok_or_else(bad)?;
+                let account = d.u().ok_or_else(bad)? as u32;
+                s.meta.insert(id, Meta { client_id, account });
+            }
+            for side in [Side::Buy, Side::Sell] {
+                for _ in 0..d.u().ok_or_else(bad)? {
+                    let o = RestingOrder {
+                        id: d.u().ok_or_else(bad)?,
+                        side,
+                        price: Price(d.i().ok_or_else(bad)?),
+                        visible: d.u().ok_or_else(bad)?,
+                        hidden: d.u().ok_or_else(bad)?,
+                        display: d.u().ok_or_else(bad)?,
+                        account: d.u().ok_or_else(bad)? as u32,
+                        ts: d.u().ok_or_else(bad)?,
+                        stp: StpMode::from_u8(d.u().ok_or_else(bad)? as u8).ok_or_else(bad)?,
+                        post_only: d.u().ok_or_else(bad)? != 0,
+                    };
+                    let applied = d.u().ok_or_else(bad)? as u32;
+                    s.book
+                        .restore(&o)
+                        .map_err(|e| format!("order {} does not restore: {e}", o.id))?;
+                    routes
+                        .restore(o.id, idx, applied)
+                        .map_err(|e| format!("order {}: {e:?}", o.id))?;
+                }
+            }
+        }
+        if !d.done() {
+            return Err("bytes left after the snapshot body".into());
+        }
+        Ok(())
+    }
+
+    /// Snapshot the shard now and hand it to the journal thread, which writes it once every
+    /// record it covers is durable.
+    fn take_snapshot(&mut self) {
+        let Some(j) = self.journal.as_ref() else {
+            return;
+        };
+        let generation = j.js.snap_request.load(Ordering::Acquire);
+        let body = self.snapshot_body();
+        let records = j.pushed;
+        j.js.snap_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(crate::journal::writer::PendingSnapshot {
+                shard: self.id as u16,
+                records,
+                seq: self.last_seq,
+                generation,
+                body,
+            });
+        j.js.wake();
+        self.snap_at = records;
+        self.snap_gen = generation;
+    }
+
+    /// Records this shard handed its journal in total (journaled, started shards).
+    pub(crate) fn journal_records(&self) -> Option<u64> {
+        self.journal.as_ref().map(|j| j.pushed)
+    }
+
+    /// Highest command number, order id and engine time this shard has seen.
+    pub(crate) fn high_marks(&self) -> (u64, u64, u64) {
+        (self.last_seq, self.max_order_id, self.out.now)
     }
 
     fn take(&mut self, item: Ingress) -> usize {
@@ -983,6 +1261,10 @@ impl Shard {
         };
         if c.ts_enqueued > self.logical_time {
             self.logical_time = c.ts_enqueued;
+        }
+        self.last_seq = self.last_seq.max(c.seq);
+        if matches!(c.kind, cmd::SUBMIT | cmd::NOOP) {
+            self.max_order_id = self.max_order_id.max(c.order_id);
         }
         jf
     }
@@ -1897,7 +2179,7 @@ impl Shard {
             for e in &self.out.events {
                 let mut x = *e;
                 x.seq = 0;
-                h.update(x.as_bytes());
+                *h = xxhash_rust::xxh3::xxh3_64_with_seed(x.as_bytes(), *h);
             }
         }
         if !self.gate {

@@ -456,7 +456,8 @@ fn rename_field(py: Python<'_>, e: PyErr, field: &'static str) -> PyErr {
 #[pymethods]
 impl PyEngineCore {
     #[new]
-    #[pyo3(signature = (config, file=None, journal_dir=None, fsync=None, recover=false, segment_bytes=None))]
+    #[pyo3(signature = (config, file=None, journal_dir=None, fsync=None, recover=false, segment_bytes=None, snapshot_every=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         config: &Bound<'_, PyAny>,
@@ -465,6 +466,7 @@ impl PyEngineCore {
         fsync: Option<&str>,
         recover: bool,
         segment_bytes: Option<u64>,
+        snapshot_every: Option<u64>,
     ) -> PyResult<Self> {
         let engine = match journal_dir {
             None => {
@@ -488,6 +490,9 @@ impl PyEngineCore {
                 let mut opts = JournalOptions::new(dir, policy);
                 if let Some(b) = segment_bytes {
                     opts.segment_bytes = b.max(4096);
+                }
+                if let Some(n) = snapshot_every {
+                    opts.snapshot_every = n;
                 }
                 if recover {
                     run_detached(py, move || Engine::recover_with(opts))?
@@ -579,6 +584,7 @@ impl PyEngineCore {
         )?;
         d.set_item("sync_max_us", j.sync_ns_max as f64 / 1e3)?;
         d.set_item("segments", j.segments)?;
+        d.set_item("snapshots", j.snapshots)?;
         d.set_item("failed", j.failed)?;
         Ok(Some(d))
     }
@@ -596,7 +602,21 @@ impl PyEngineCore {
         d.set_item("next_order_id", r.next_order_id)?;
         d.set_item("seconds", r.seconds)?;
         d.set_item("repair", repair_dict(py, r.repair.as_ref())?)?;
+        d.set_item("snapshots", PyList::new(py, &r.snapshots)?)?;
+        d.set_item("replayed", r.replayed)?;
+        d.set_item("snapshot_problems", PyList::new(py, &r.snapshot_problems)?)?;
         Ok(Some(d))
+    }
+
+    /// Write a snapshot of every shard now (journaled engines); returns the files. A
+    /// running engine's shards take theirs at their next loop (the GIL is released while
+    /// waiting, up to `timeout` seconds).
+    #[pyo3(signature = (timeout=10.0))]
+    fn snapshot(&self, py: Python<'_>, timeout: f64) -> PyResult<Vec<String>> {
+        let e = self.engine.clone();
+        let t = Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0));
+        let files = run_detached(py, move || e.snapshot(t))?.map_err(|e| engine_error(py, e))?;
+        Ok(files.iter().map(|p| p.display().to_string()).collect())
     }
 
     /// Number of shards.

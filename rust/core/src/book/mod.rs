@@ -67,6 +67,32 @@ pub struct OrderView {
     pub ts: u64,
 }
 
+/// A resting order with everything needed to put it back exactly ([`OrderBook::resting`],
+/// [`OrderBook::restore`]: engine snapshots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestingOrder {
+    /// Order id.
+    pub id: OrderId,
+    /// Side.
+    pub side: Side,
+    /// Price in ticks.
+    pub price: Price,
+    /// Displayed lots.
+    pub visible: Qty,
+    /// Iceberg reserve lots.
+    pub hidden: Qty,
+    /// Iceberg display size (0 = not an iceberg).
+    pub display: Qty,
+    /// Account.
+    pub account: AccountId,
+    /// Time-priority timestamp.
+    pub ts: u64,
+    /// Self-trade prevention mode the order rests with.
+    pub stp: StpMode,
+    /// Post-only.
+    pub post_only: bool,
+}
+
 /// Top of book and depth at one instant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarketDataSnapshot {
@@ -499,6 +525,99 @@ impl<L: Ladder> OrderBook<L> {
             true
         });
         out
+    }
+
+    /// All resting orders of `side` in priority order with their whole state (what
+    /// [`OrderBook::restore`] takes back).
+    pub fn resting(&self, side: Side) -> Vec<RestingOrder> {
+        let mut out = Vec::new();
+        self.ladder(side).visit(|l| {
+            let mut cur = l.head;
+            while cur != NIL {
+                let r = self.orders.get(cur);
+                out.push(RestingOrder {
+                    id: r.id,
+                    side,
+                    price: l.price,
+                    visible: r.visible,
+                    hidden: r.hidden,
+                    display: r.display,
+                    account: r.account,
+                    ts: r.ts,
+                    stp: r.stp(),
+                    post_only: r.post_only(),
+                });
+                cur = r.next;
+            }
+            true
+        });
+        out
+    }
+
+    /// Put a resting order back at the back of its level, exactly as [`OrderBook::resting`]
+    /// gave it (displayed and reserve lots included): no matching, no reports. Restoring the
+    /// orders of a book in the order `resting` lists them rebuilds its queues.
+    ///
+    /// # Errors
+    /// A duplicate id, an empty order, a price the opposite side would cross, or no room.
+    ///
+    /// ```
+    /// use hftbook_core::{NewOrder, OrderBook, Side};
+    /// let mut a: OrderBook = OrderBook::new();
+    /// a.submit(&NewOrder::limit(Side::Buy, 100, 9).with_id(1).with_display(4), &mut ()).unwrap();
+    /// a.submit(&NewOrder::limit(Side::Sell, 100, 2).with_id(2), &mut ()).unwrap();
+    /// let mut b: OrderBook = OrderBook::new();
+    /// for o in a.resting(Side::Buy) {
+    ///     b.restore(&o).unwrap();
+    /// }
+    /// assert_eq!(b.resting(Side::Buy), a.resting(Side::Buy));
+    /// assert_eq!(b.best_bid().unwrap().qty, 2); // 4 shown, 2 of them taken
+    /// ```
+    pub fn restore(&mut self, o: &RestingOrder) -> Result<(), OrderError> {
+        let qty = o.visible + o.hidden;
+        if o.id == 0 || self.ids.contains(o.id) {
+            return Err(OrderError::DuplicateOrderId { id: o.id });
+        }
+        if o.visible == 0 || (o.display == 0 && o.hidden != 0) {
+            return Err(OrderError::ZeroQuantity { field: "visible" });
+        }
+        let crosses = match o.side {
+            Side::Buy => self.best_ask().is_some_and(|a| a.price <= o.price),
+            Side::Sell => self.best_bid().is_some_and(|b| b.price >= o.price),
+        };
+        if crosses {
+            return Err(OrderError::InvalidCombination {
+                field: "price",
+                rule: "price of a restored order must not cross the opposite side",
+            });
+        }
+        let slot = self.orders.reserve().map_err(OrderError::from)?;
+        self.begin();
+        let f = RestFlags {
+            account: o.account,
+            stp: o.stp,
+            post_only: o.post_only,
+            display: o.display,
+        };
+        self.rest(o.id, o.side, o.price, qty, f, o.ts, slot);
+        if let Some(idx) = self.ids.get(o.id) {
+            let r = self.orders.get_mut(idx);
+            let (v0, h0, li) = (r.visible, r.hidden, r.level());
+            r.visible = o.visible;
+            r.hidden = o.hidden;
+            let ladder = match o.side {
+                Side::Buy => &mut self.bids,
+                Side::Sell => &mut self.asks,
+            };
+            let l = ladder.level_mut(li);
+            l.visible = l.visible - v0 + o.visible;
+            l.hidden = l.hidden - h0 + o.hidden;
+            if self.publishing {
+                ladder.publish(li);
+            }
+        }
+        self.end();
+        Ok(())
     }
 
     /// Displayed lots resting at `price` (on whichever side has a level there).

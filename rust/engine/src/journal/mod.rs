@@ -10,6 +10,7 @@
 pub mod format;
 pub mod io;
 pub mod reader;
+pub mod snapshot;
 pub(crate) mod writer;
 
 use std::path::PathBuf;
@@ -86,18 +87,24 @@ pub struct JournalOptions {
     pub segment_bytes: u64,
     /// Records each shard can hand the journal thread before it waits (ring capacity).
     pub ring_capacity: usize,
+    /// A shard writes a snapshot of its state after this many of its records (0: only on
+    /// demand and at a graceful stop). Recovery loads the newest valid snapshot of each
+    /// shard and replays only the records after it.
+    pub snapshot_every: u64,
     /// Where segments are written.
     pub storage: Arc<dyn Storage>,
 }
 
 impl JournalOptions {
-    /// Journal into `dir` with `fsync`, 256 MiB segments, on the real disk.
+    /// Journal into `dir` with `fsync`, 256 MiB segments, a snapshot every million records
+    /// of a shard, on the real disk.
     pub fn new(dir: impl Into<PathBuf>, fsync: Fsync) -> JournalOptions {
         JournalOptions {
             dir: dir.into(),
             fsync,
             segment_bytes: 256 << 20,
             ring_capacity: 1 << 16,
+            snapshot_every: 1_000_000,
             storage: Arc::new(Disk),
         }
     }

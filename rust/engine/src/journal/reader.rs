@@ -31,6 +31,10 @@ pub struct Segment {
     pub valid_len: u64,
     /// Records in it.
     pub records: u64,
+    /// Per shard: that shard's records in the journal before this segment.
+    pub shard_start: Vec<u64>,
+    /// Per shard: its records in this segment.
+    pub shard_records: Vec<u64>,
 }
 
 /// What a torn tail repair dropped.
@@ -61,6 +65,8 @@ pub struct JournalScan {
     pub first_record: u64,
     /// The torn tail found, if any.
     pub repair: Option<Repair>,
+    /// Per shard: its records in the journal.
+    pub shard_records: Vec<u64>,
 }
 
 fn io_err(path: &Path, op: &'static str, e: std::io::Error) -> JournalError {
@@ -160,9 +166,18 @@ pub fn scan(dir: &Path, config_hash: u64, repair: bool) -> Result<JournalScan, J
         }
         let mut pos = HEADER_LEN;
         let mut records = 0u64;
+        let shard_start = out.shard_records.clone();
+        let mut per_shard: Vec<u64> = Vec::new();
         while pos < bytes.len() {
             match frame(&bytes[pos..]) {
                 Ok((h, len)) => {
+                    // The body starts with kind, jflags, then the shard (varint).
+                    let mut at = pos + h + 2;
+                    let shard = record_shard(&bytes[..pos + h + len], &mut at).unwrap_or(0);
+                    if per_shard.len() <= shard {
+                        per_shard.resize(shard + 1, 0);
+                    }
+                    per_shard[shard] += 1;
                     pos += h + len;
                     records += 1;
                 }
@@ -203,15 +218,40 @@ pub fn scan(dir: &Path, config_hash: u64, repair: bool) -> Result<JournalScan, J
         }
         expect = Some(header.first_record + records);
         out.records += records;
+        if out.shard_records.len() < per_shard.len() {
+            out.shard_records.resize(per_shard.len(), 0);
+        }
+        for (i, n) in per_shard.iter().enumerate() {
+            out.shard_records[i] += n;
+        }
         out.segments.push(Segment {
             path,
             name,
             header,
             valid_len: pos as u64,
             records,
+            shard_start,
+            shard_records: per_shard,
         });
     }
     Ok(out)
+}
+
+fn record_shard(b: &[u8], at: &mut usize) -> Option<usize> {
+    let mut v: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let byte = *b.get(*at)?;
+        *at += 1;
+        v |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return usize::try_from(v).ok();
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
 }
 
 /// Call `f` with every record of the scanned journal, in journal order.
@@ -222,19 +262,21 @@ pub fn for_each_record(
     scan: &JournalScan,
     f: impl FnMut(Record) -> Result<(), JournalError>,
 ) -> Result<(), JournalError> {
-    for_each_record_with(scan, None, f)
+    for_each_record_with(scan, 0, None, f)
 }
 
-/// [`for_each_record`], adding the bytes read to `progress` as it goes.
+/// [`for_each_record`] from segment `from_segment` on, adding the bytes read to
+/// `progress` as it goes.
 ///
 /// # Errors
 /// As [`for_each_record`].
 pub fn for_each_record_with(
     scan: &JournalScan,
+    from_segment: usize,
     progress: Option<&std::sync::atomic::AtomicU64>,
     mut f: impl FnMut(Record) -> Result<(), JournalError>,
 ) -> Result<(), JournalError> {
-    for seg in &scan.segments {
+    for seg in scan.segments.iter().skip(from_segment) {
         let bytes = fs::read(&seg.path).map_err(|e| io_err(&seg.path, "read segment", e))?;
         let end = (seg.valid_len as usize).min(bytes.len());
         let mut ctx = Contexts::default();

@@ -34,11 +34,51 @@ pub(crate) struct JournalShared {
     pub sync_ns_max: AtomicU64,
     pub segments: AtomicU64,
     pub policy: Fsync,
+    /// Hash of the journal's config.toml (snapshot headers carry it).
+    pub config_hash: u64,
+    /// A shard snapshots after this many of its records (0 = only on demand and at stop).
+    pub snapshot_every: u64,
+    /// On-demand snapshot requests (a generation number the shards serve).
+    pub snap_request: AtomicU64,
+    /// Per shard: the request generation of its last snapshot written.
+    pub snap_served: Vec<CachePadded<AtomicU64>>,
+    /// Snapshots taken by the shards, waiting for their records to be durable.
+    pub snap_pending: Mutex<Vec<PendingSnapshot>>,
+    /// Snapshot files written, and the last error writing one.
+    pub snapshots_written: AtomicU64,
+    /// Snapshot files written, with the request generation each served.
+    pub snapshot_files: Mutex<Vec<(u64, u16, PathBuf)>>,
+    pub snapshot_error: Mutex<Option<String>>,
+}
+
+/// A shard's snapshot on its way to disk.
+#[derive(Debug)]
+pub(crate) struct PendingSnapshot {
+    pub shard: u16,
+    pub records: u64,
+    pub seq: u64,
+    pub generation: u64,
+    pub body: Vec<u8>,
 }
 
 impl JournalShared {
-    pub fn new(shards: usize, policy: Fsync) -> JournalShared {
+    pub fn new(
+        shards: usize,
+        policy: Fsync,
+        config_hash: u64,
+        snapshot_every: u64,
+    ) -> JournalShared {
         JournalShared {
+            config_hash,
+            snapshot_every,
+            snap_request: AtomicU64::new(0),
+            snap_served: (0..shards)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            snap_pending: Mutex::new(Vec::new()),
+            snapshots_written: AtomicU64::new(0),
+            snapshot_files: Mutex::new(Vec::new()),
+            snapshot_error: Mutex::new(None),
             durable: (0..shards)
                 .map(|_| CachePadded::new(AtomicU64::new(0)))
                 .collect(),
@@ -167,17 +207,20 @@ impl Writer {
         config_hash: u64,
         next_record: u64,
         seg_no: u64,
+        base: &[u64],
         wake_shards: Box<dyn Fn() + Send>,
         log: Box<dyn Fn(String) + Send>,
     ) -> Result<(Writer, Vec<ShardJournal>), JournalError> {
         let mut rx = Vec::new();
         let mut tx = Vec::new();
-        for _ in 0..shards {
+        for i in 0..shards {
             let (p, c) = rtrb::RingBuffer::new(ring.max(16));
             rx.push(c);
+            let b = base.get(i).copied().unwrap_or(0);
+            js.durable[i].store(b, Ordering::Release);
             tx.push(ShardJournal {
                 tx: p,
-                pushed: 0,
+                pushed: b,
                 js: js.clone(),
             });
         }
@@ -196,7 +239,9 @@ impl Writer {
             ctx: Contexts::default(),
             buf: Vec::with_capacity(1 << 20),
             body: Vec::with_capacity(256),
-            written: vec![0; shards],
+            written: (0..shards)
+                .map(|i| base.get(i).copied().unwrap_or(0))
+                .collect(),
             unsynced: 0,
             oldest_unsynced: None,
             wake_shards,
@@ -350,7 +395,78 @@ impl Writer {
         if sync_now || !self.js.policy.gates_events() {
             self.publish_durable();
         }
+        self.write_snapshots()?;
         Ok(got)
+    }
+
+    /// Write the shards' snapshots whose records are all durable (under `never`, sync
+    /// first: a snapshot must never be ahead of the journal on disk).
+    fn write_snapshots(&mut self) -> Result<(), JournalError> {
+        let ready: Vec<PendingSnapshot> = {
+            let mut p = self
+                .js
+                .snap_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if p.is_empty() {
+                return Ok(());
+            }
+            let written = &self.written;
+            let (now, later): (Vec<_>, Vec<_>) = p.drain(..).partition(|s| {
+                written
+                    .get(s.shard as usize)
+                    .is_some_and(|&w| w >= s.records)
+            });
+            *p = later;
+            now
+        };
+        if ready.is_empty() {
+            return Ok(());
+        }
+        if self.unsynced > 0 || !self.js.policy.gates_events() {
+            self.flush()?;
+            self.sync()?;
+            self.publish_durable();
+        }
+        for snap in ready {
+            let h = super::snapshot::SnapHeader {
+                shard: snap.shard,
+                config_hash: self.js.config_hash,
+                records: snap.records,
+                seq: snap.seq,
+                created_unix_ns: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            };
+            let path = self
+                .dir
+                .join(super::snapshot::file_name(snap.shard, snap.records));
+            let bytes = super::snapshot::encode_file(&h, &snap.body);
+            match write_file_durably(&path, &bytes) {
+                Ok(()) => {
+                    self.js.snapshots_written.fetch_add(1, Ordering::Relaxed);
+                    self.js
+                        .snapshot_files
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((snap.generation, snap.shard, path));
+                }
+                Err(e) => {
+                    // The journal still holds everything: recovery replays a longer tail.
+                    let msg = format!("snapshot {} not written: {e}", path.display());
+                    (self.log)(msg.clone());
+                    *self
+                        .js
+                        .snapshot_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(msg);
+                }
+            }
+            if let Some(s) = self.js.snap_served.get(snap.shard as usize) {
+                s.fetch_max(snap.generation, Ordering::AcqRel);
+            }
+        }
+        Ok(())
     }
 
     fn fail(&self, e: &JournalError) {
@@ -386,7 +502,8 @@ impl Writer {
                     if self.unsynced > 0 || !self.js.policy.gates_events() {
                         self.sync()?;
                     }
-                    Ok(())
+                    self.publish_durable();
+                    self.write_snapshots()
                 });
                 match res {
                     Ok(()) => self.publish_durable(),
@@ -417,4 +534,19 @@ impl Writer {
             self.js.sleeping.store(false, Ordering::SeqCst);
         }
     }
+}
+
+/// Write a small file durably: a temp file, synced, renamed, the directory synced.
+pub(crate) fn write_file_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
