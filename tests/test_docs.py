@@ -20,6 +20,8 @@ import pytest
         "hftbook.cli.replay",
         "hftbook.cli.perf",
         "hftbook.cli.bench",
+        "hftbook.cli.audit",
+        "hftbook.journal",
         "hftbook.engine",
         "hftbook.engine_run",
         "hftbook.profiling",

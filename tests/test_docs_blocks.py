@@ -1,4 +1,4 @@
-"""The code examples in the README and docs/engine.md run as written."""
+"""The code examples in the README, docs/engine.md and docs/journal.md run as written."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _blocks(path: Path, must_contain: str = "") -> list[str]:
     return [b for b in _BLOCK.findall(path.read_text(encoding="utf-8")) if must_contain in b]
 
 
-@pytest.mark.parametrize("doc", ["docs/engine.md", "README.md"])
+@pytest.mark.parametrize("doc", ["docs/engine.md", "docs/journal.md", "README.md"])
 def test_examples_run(doc: str) -> None:
     # Blocks written as a console session (">>>") show error output and are not scripts.
     blocks = [b for b in _blocks(ROOT / doc) if not b.lstrip().startswith(">>>")]

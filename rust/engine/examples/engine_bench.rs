@@ -29,10 +29,16 @@
 //! - **e** the bare book: the same interleaved flow through four `hftbook_core::OrderBook`s
 //!   directly (a sink that counts fills), interleaved with (a) in the same repetitions.
 //! - **p** the shard alone: the flow of (a) preloaded before `start`, no event stream.
+//! - **j** the journal (issue 12): (a)'s flow per command and in batches without a journal
+//!   and with fsync `never`, `batch`, `always` (interleaved in each repetition; journals in
+//!   `$HFTBOOK_BENCH_DIR` or the temp dir, on the same disk), the sync latency of this disk,
+//!   journal bytes per record and per order, the open-loop latency of (c) at 1M orders/s
+//!   with `batch`, the read-only replay speed (warm page cache), and the recovery time of a
+//!   `--recovery-ops` journal with a snapshot every million records of a shard.
 //!
 //! Options: `--quick` (short run), `--reps N`, `--ops N` (flow ops of a and e), `--ops2 N`
 //! (ops of b), `--rate R[,R...]` (c, orders/s; default 1M and 200k), `--lat-ops N` (c), `--idle S` (d, seconds),
-//! `--only abcdep`, `--event-capacity N` (the poll ring, default the engine's 1M events),
+//! `--only abcdepj`, `--recovery-ops N` (j; default 10M, 1M with --quick), `--event-capacity N` (the poll ring, default the engine's 1M events),
 //! `--breaker` (keep the circuit breaker on in a and b; a closed-loop flood then trips it on
 //! queueing delay), `ENGINE_BENCH_DEBUG=1` (per-run shard CPU, parks, waits).
 //! Wall-clock figures on a shared 2-core machine swing: compare within one run.
@@ -45,8 +51,39 @@ use hdrhistogram::Histogram;
 use hftbook_core::batch::{decode_add, kind as bk, Command as BookCmd};
 use hftbook_core::workload::{w2, FillCounter};
 use hftbook_core::{Clock, OrderBook, QtyLimits, StpMode};
+use hftbook_engine::journal::{Fsync, JournalOptions};
 use hftbook_engine::record::{cmd, flag, kind, reason};
-use hftbook_engine::{Command, Engine, EngineConfig, Event, SymbolConfig};
+use hftbook_engine::{Command, Engine, EngineConfig, Event, JournalStats, SymbolConfig};
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+
+thread_local! {
+    /// Section j: journal the engines `engine()` builds with this policy.
+    static JOURNAL: Cell<Option<Fsync>> = const { Cell::new(None) };
+    /// Section j: the journal figures of each journaled run, and its directory.
+    static JOURNAL_RUNS: RefCell<Vec<(JournalStats, PathBuf)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn bench_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let base = std::env::var_os("HFTBOOK_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    base.join(format!(
+        "hftbook-bench-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
+}
+
+/// After a journaled run's stop: keep its figures, remove its directory unless `keep`.
+fn journal_done(e: &Engine, keep: bool) {
+    if let Some(st) = e.journal_stats() {
+        if !keep {
+            let _ = std::fs::remove_dir_all(&st.dir);
+        }
+        let dir = st.dir.clone();
+        JOURNAL_RUNS.with(|r| r.borrow_mut().push((st, dir)));
+    }
+}
 
 const SENTINEL: u64 = u64::MAX;
 const CHUNK: usize = 4096;
@@ -136,7 +173,14 @@ fn engine(shards: usize, symbols: usize, tweak: &dyn Fn(&mut EngineConfig)) -> E
     let mut cfg = EngineConfig::default();
     cfg.engine.shards = shards;
     tweak(&mut cfg);
-    let e = Engine::new(cfg).expect("engine");
+    let e = match JOURNAL.with(Cell::get) {
+        None => Engine::new(cfg).expect("engine"),
+        Some(policy) => {
+            let dir = bench_dir();
+            let _ = std::fs::remove_dir_all(&dir);
+            Engine::with_journal(cfg, JournalOptions::new(dir, policy)).expect("journaled engine")
+        }
+    };
     for s in 0..symbols {
         let sc = SymbolConfig {
             shard: Some(s % shards),
@@ -315,6 +359,7 @@ fn run_engine(f: &Flow, shards: usize, mode: Mode, tweak: &dyn Fn(&mut EngineCon
     }
     assert_eq!(e.orders_issued() + 1, ids.next, "order id prediction");
     e.stop(true, Duration::from_secs(5));
+    journal_done(&e, false);
     RunOut {
         secs,
         shard_cpu,
@@ -543,6 +588,7 @@ fn run_latency(f: &Flow, rate: f64, idle_secs: f64, tweak: &dyn Fn(&mut EngineCo
     let cpu_idle = (cpu_ns(&tids) - c0) as f64 / 1e9 / w0.elapsed().as_secs_f64();
     let parks_idle = e.shard_stats().iter().map(|s| s.parks).sum::<u64>() - parks0;
     e.stop(true, Duration::from_secs(5));
+    journal_done(&e, false);
     LatOut {
         recv,
         processed,
@@ -606,6 +652,7 @@ struct Args {
     only: String,
     event_capacity: Option<usize>,
     breaker: bool,
+    recovery_ops: usize,
 }
 
 fn args() -> Args {
@@ -618,9 +665,10 @@ fn args() -> Args {
         rates: vec![1e6, 2e5],
         lat_ops: if quick { 500_000 } else { 2_000_000 },
         idle: if quick { 1.0 } else { 3.0 },
-        only: "abcdep".into(),
+        only: "abcdepj".into(),
         event_capacity: None,
         breaker: v.iter().any(|a| a == "--breaker"),
+        recovery_ops: if quick { 1_000_000 } else { 10_000_000 },
     };
     let get = |k: &str| {
         v.iter()
@@ -651,6 +699,9 @@ fn args() -> Args {
     }
     if let Some(x) = get("--only") {
         a.only = x;
+    }
+    if let Some(x) = get("--recovery-ops") {
+        a.recovery_ops = x.parse().expect("--recovery-ops N");
     }
     if let Some(x) = get("--event-capacity") {
         a.event_capacity = Some(x.parse().expect("--event-capacity N"));
@@ -840,4 +891,178 @@ fn main() {
             }
         }
     }
+
+    if a.only.contains('j') {
+        journal_section(&a, &flood, &tweak);
+    }
+}
+
+fn journal_section(a: &Args, flood: &dyn Fn(&mut EngineConfig), tweak: &dyn Fn(&mut EngineConfig)) {
+    let f = flow(4, a.ops, 42);
+    let orders = f.ops.iter().filter(|(_, c)| c.kind == bk::ADD).count()
+        + f.prefill.iter().map(Vec::len).sum::<usize>();
+    println!(
+        "\n[j] journal: {} W2 ops over 4 symbols on 1 shard (+ 4 x 10k prefill), {} orders per run",
+        f.ops.len(),
+        orders
+    );
+    let policies: [(&str, Option<Fsync>); 4] = [
+        ("no journal", None),
+        ("fsync never", Some(Fsync::Never)),
+        ("fsync batch", Some(Fsync::BATCH)),
+        ("fsync always", Some(Fsync::Always)),
+    ];
+    let mut per_cmd = vec![Vec::new(); 4];
+    let mut batch = vec![Vec::new(); 4];
+    JOURNAL_RUNS.with(|r| r.borrow_mut().clear());
+    for _ in 0..a.reps {
+        for (i, (_, p)) in policies.iter().enumerate() {
+            JOURNAL.with(|j| j.set(*p));
+            let r = run_engine(&f, 1, Mode::PerCommand, flood);
+            per_cmd[i].push(r.ops as f64 / r.secs);
+            let r = run_engine(&f, 1, Mode::Batch, flood);
+            batch[i].push(r.ops as f64 / r.secs);
+        }
+    }
+    JOURNAL.with(|j| j.set(None));
+    for (i, (name, _)) in policies.iter().enumerate() {
+        println!(
+            "  {name:<14} per command {:>6.2} M/s [{}] ({:>3.0} % of no journal)   submit_batch {:>6.2} M/s [{}] ({:>3.0} %)",
+            median(&per_cmd[i]) / 1e6,
+            list(&per_cmd[i], 1e6),
+            median(&per_cmd[i]) / median(&per_cmd[0]) * 100.0,
+            median(&batch[i]) / 1e6,
+            list(&batch[i], 1e6),
+            median(&batch[i]) / median(&batch[0]) * 100.0,
+        );
+    }
+    let ratio = |i: usize, v: &[Vec<f64>]| -> Vec<f64> {
+        v[i].iter().zip(&v[1]).map(|(b, n)| b / n).collect()
+    };
+    println!(
+        "  batch / never, per repetition: per command [{}] median {:.2}; submit_batch [{}] median {:.2} (goal >= 0.80)",
+        list(&ratio(2, &per_cmd), 1.0),
+        median(&ratio(2, &per_cmd)),
+        list(&ratio(2, &batch), 1.0),
+        median(&ratio(2, &batch)),
+    );
+    let runs = JOURNAL_RUNS.with(|r| r.borrow_mut().drain(..).collect::<Vec<_>>());
+    for name in ["never", "batch", "always"] {
+        let mine: Vec<&JournalStats> = runs
+            .iter()
+            .map(|(s, _)| s)
+            .filter(|s| s.fsync == name)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let recs: u64 = mine.iter().map(|s| s.records).sum();
+        let bytes: u64 = mine.iter().map(|s| s.bytes).sum();
+        let syncs: u64 = mine.iter().map(|s| s.syncs).sum();
+        let sync_ns: u64 = mine.iter().map(|s| s.sync_ns_total).sum();
+        let max_ns = mine.iter().map(|s| s.sync_ns_max).max().unwrap_or(0);
+        println!(
+            "  {name:<6}: {:.1} bytes/record, {:.1} bytes/order ({} runs); {} syncs, mean {:.0} µs, max {:.0} µs, {:.0} records/sync",
+            bytes as f64 / recs.max(1) as f64,
+            bytes as f64 / (orders * mine.len()) as f64,
+            mine.len(),
+            syncs,
+            sync_ns as f64 / syncs.max(1) as f64 / 1e3,
+            max_ns as f64 / 1e3,
+            recs as f64 / syncs.max(1) as f64,
+        );
+    }
+
+    // Latency at 1M orders/s offered, with and without the journal (batch).
+    let lf = flow(4, a.lat_ops, 7);
+    for (name, p) in [("no journal", None), ("fsync batch", Some(Fsync::BATCH))] {
+        JOURNAL.with(|j| j.set(p));
+        let r = run_latency(&lf, 1e6, 0.0, tweak);
+        println!(
+            "  open loop 1.00 M/s offered, {name}: achieved {:.3} M/s, sends > 1 µs late {:.2} %",
+            r.achieved / 1e6,
+            r.late_sends as f64 * 100.0 / lf.ops.len() as f64
+        );
+        lat_line("intended send -> first event polled", &r.recv);
+    }
+    JOURNAL.with(|j| j.set(None));
+    JOURNAL_RUNS.with(|r| r.borrow_mut().clear());
+
+    // Replay and recovery: a long journal, a snapshot every million records of the shard.
+    let big = flow(4, a.recovery_ops, 99);
+    let dir = bench_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = EngineConfig::default();
+    tweak(&mut cfg);
+    cfg.breaker.enabled = false;
+    cfg.engine.keep_events = false;
+    let e = Engine::with_journal(cfg, JournalOptions::new(&dir, Fsync::BATCH)).expect("journal");
+    for s in 0..4 {
+        e.add_symbol(&format!("S{s}"), SymbolConfig::default())
+            .expect("symbol");
+    }
+    let mut ids = Ids::new(&e, &big);
+    let mut cmds: Vec<Command> = big
+        .prefill
+        .iter()
+        .enumerate()
+        .flat_map(|(s, pre)| pre.iter().map(move |c| (s as u32, *c)))
+        .chain(big.ops.iter().copied())
+        .map(|(s, c)| to_engine(s, &c, &mut ids))
+        .collect();
+    e.start().expect("start");
+    let t = Instant::now();
+    for chunk in cmds.chunks_mut(CHUNK) {
+        e.submit_batch(chunk).expect("batch");
+    }
+    e.stop(true, Duration::from_secs(60));
+    let st = e.journal_stats().expect("stats");
+    println!(
+        "  long journal: {} records, {:.1} MB, {} snapshot files, written in {:.2} s",
+        st.records,
+        st.bytes as f64 / 1e6,
+        st.snapshots,
+        t.elapsed().as_secs_f64()
+    );
+    drop(e);
+    // Crash-like state: drop the snapshot the graceful stop wrote, so the newest left is a
+    // periodic one and recovery replays the tail after it.
+    let mut snaps: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    snaps.sort();
+    if snaps.len() > 1 {
+        let _ = std::fs::remove_file(snaps.last().expect("snap"));
+    }
+    let mut rec = Vec::new();
+    let mut replayed = 0;
+    for _ in 0..a.reps.min(3) {
+        let t = Instant::now();
+        let r = Engine::recover(&dir, Fsync::BATCH).expect("recover");
+        rec.push(t.elapsed().as_secs_f64());
+        replayed = r.recovery().map_or(0, |x| x.replayed);
+        // Dropped unstarted: the journal stays as it was.
+        drop(r);
+    }
+    println!(
+        "  recovery of {} records (snapshot every 1M, {} replayed after it): median {:.3} s [{}] (goal <= 2 s)",
+        st.records,
+        replayed,
+        median(&rec),
+        list(&rec, 1.0)
+    );
+    let mut speeds = Vec::new();
+    for _ in 0..a.reps.min(3) {
+        let r = hftbook_engine::replay_journal(&dir, false).expect("replay");
+        speeds.push(r.records as f64 / r.seconds);
+    }
+    println!(
+        "  read-only replay of every record (warm page cache): median {:.2} M records/s [{}] (goal >= 5)",
+        median(&speeds) / 1e6,
+        list(&speeds, 1e6)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -887,6 +887,22 @@ impl Engine {
             .iter()
             .map(|s| s.rejects[reason::SHUTDOWN as usize].load(Ordering::Relaxed))
             .sum::<u64>();
+        if st == STATE_CREATED {
+            self.shared.stopping.store(true, Ordering::SeqCst);
+            if self.shared.producers.load(Ordering::SeqCst) == 0
+                && self.lanes.iter().all(|l| l.is_empty())
+            {
+                // Never started and nothing queued: nothing to run (a recovered engine
+                // dropped unstarted leaves its journal as it found it).
+                self.shared.state.store(STATE_STOPPED, Ordering::Release);
+                self.shared
+                    .log("lifecycle", "engine stopped (never started)".into());
+                return StopReport {
+                    clean: true,
+                    ..StopReport::default()
+                };
+            }
+        }
         self.shared.state.store(STATE_STOPPING, Ordering::Release);
         self.shared.discard.store(!drain, Ordering::Release);
         self.shared.stopping.store(true, Ordering::SeqCst);

@@ -388,6 +388,17 @@ pub fn decode(b: &[u8], ctx: &mut Contexts) -> Result<(Record, usize), Bad> {
     Ok((r, head + len))
 }
 
+/// [`decode`] for bytes whose checksums were already verified (a scan): the length is
+/// checked, the CRC is not computed again.
+pub fn decode_verified(b: &[u8], ctx: &mut Contexts) -> Result<(Record, usize), Bad> {
+    let mut pos = 0;
+    let len = get_varint(b, &mut pos).ok_or(Bad::Truncated)? as usize;
+    let head = pos + 4;
+    let body = b.get(head..head + len).ok_or(Bad::Truncated)?;
+    let r = decode_body(body, ctx).ok_or_else(|| Bad::Malformed("fields past the body".into()))?;
+    Ok((r, head + len))
+}
+
 fn decode_body(b: &[u8], ctx: &mut Contexts) -> Option<Record> {
     let mut pos = 0usize;
     let kind = *b.first()?;

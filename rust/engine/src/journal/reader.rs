@@ -15,7 +15,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::format::{decode, frame, Bad, Contexts, Header, Record, HEADER_LEN};
+use super::format::{decode_verified, frame, Bad, Contexts, Header, Record, HEADER_LEN};
 use super::JournalError;
 
 /// One segment file.
@@ -266,7 +266,9 @@ pub fn for_each_record(
 }
 
 /// [`for_each_record`] from segment `from_segment` on, adding the bytes read to
-/// `progress` as it goes.
+/// `progress` as it goes. The segments are read and decoded on a helper thread while `f`
+/// runs on the calling one (chunks of records through a bounded channel), so decoding and
+/// replaying overlap. The scan verified every checksum; decoding does not redo it.
 ///
 /// # Errors
 /// As [`for_each_record`].
@@ -276,42 +278,68 @@ pub fn for_each_record_with(
     progress: Option<&std::sync::atomic::AtomicU64>,
     mut f: impl FnMut(Record) -> Result<(), JournalError>,
 ) -> Result<(), JournalError> {
-    for seg in scan.segments.iter().skip(from_segment) {
-        let bytes = fs::read(&seg.path).map_err(|e| io_err(&seg.path, "read segment", e))?;
-        let end = (seg.valid_len as usize).min(bytes.len());
-        let mut ctx = Contexts::default();
-        let mut pos = HEADER_LEN;
-        let mut reported = 0usize;
-        while pos < end {
-            match decode(&bytes[pos..end], &mut ctx) {
-                Ok((r, n)) => {
-                    pos += n;
-                    f(r)?;
-                    if let Some(p) = progress {
-                        if pos - reported >= 1 << 16 {
-                            p.fetch_add(
-                                (pos - reported) as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            reported = pos;
+    const CHUNK: usize = 8192;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Record>, JournalError>>(4);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for seg in scan.segments.iter().skip(from_segment) {
+                let bytes = match fs::read(&seg.path) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Err(io_err(&seg.path, "read segment", e)));
+                        return;
+                    }
+                };
+                let end = (seg.valid_len as usize).min(bytes.len());
+                let mut ctx = Contexts::default();
+                let mut pos = HEADER_LEN;
+                let mut reported = 0usize;
+                let mut chunk = Vec::with_capacity(CHUNK);
+                while pos < end {
+                    match decode_verified(&bytes[pos..end], &mut ctx) {
+                        Ok((r, n)) => {
+                            pos += n;
+                            chunk.push(r);
+                            if chunk.len() == CHUNK {
+                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                                if tx.send(Ok(full)).is_err() {
+                                    return;
+                                }
+                                if let Some(p) = progress {
+                                    p.fetch_add(
+                                        (pos - reported) as u64,
+                                        std::sync::atomic::Ordering::Relaxed,
+                                    );
+                                    reported = pos;
+                                }
+                            }
+                        }
+                        Err(bad) => {
+                            let _ = tx.send(Err(JournalError::Corrupt {
+                                segment: seg.name.clone(),
+                                offset: pos as u64,
+                                problem: bad.to_string(),
+                            }));
+                            return;
                         }
                     }
                 }
-                Err(bad) => {
-                    return Err(JournalError::Corrupt {
-                        segment: seg.name.clone(),
-                        offset: pos as u64,
-                        problem: bad.to_string(),
-                    })
+                if !chunk.is_empty() && tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+                if let Some(p) = progress {
+                    p.fetch_add(
+                        (bytes.len() - reported) as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                 }
             }
+        });
+        for chunk in rx {
+            for r in chunk? {
+                f(r)?;
+            }
         }
-        if let Some(p) = progress {
-            p.fetch_add(
-                (bytes.len() - reported) as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
