@@ -587,3 +587,99 @@ fn snapshots_plus_tail_equal_a_full_replay() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&mid);
 }
+
+/// Breaker trips by the reject rate (records derived inside a command's execution), its
+/// cool-down (timer records), GTD expiry (ticks), a hot reload (configuration records) and
+/// volatility halts all replay to the same hashes.
+#[test]
+fn timers_breaker_reload_and_halts_replay_exactly() {
+    let dir = tmp("timers");
+    let mut cfg = config(1, 16);
+    cfg.breaker.enabled = true;
+    cfg.breaker.reject_rate = 0.2;
+    cfg.breaker.window = 20;
+    cfg.breaker.cooldown_ms = 1;
+    cfg.breaker.probe_orders = 5;
+    cfg.breaker.max_queue_delay_us = 3_600_000_000;
+    let e = Engine::with_journal(cfg.clone(), opts(&dir, Fsync::BATCH)).unwrap();
+    let vol = SymbolConfig {
+        halt_pct: Some(1.0),
+        halt_window_ms: 1000,
+        halt_duration_ms: 2,
+        ..SymbolConfig::default()
+    };
+    let s = e.add_symbol("VOL", vol).unwrap();
+    e.start().unwrap();
+    let mut events = Vec::new();
+    let mut r = Rng::new(5);
+    for round in 0..40 {
+        if round < 15 {
+            // FOK orders that cannot fill: rejected, the breaker's reject rate trips it.
+            for _ in 0..10 {
+                let mut q = OrderRequest::limit(s, Side::Buy, 100, 1_000);
+                q.tif = tif::FOK;
+                let _ = e.submit(&q);
+            }
+        } else {
+            // Trades far apart in price: the volatility guard halts the symbol for 2 ms.
+            let px = if round % 2 == 0 { 100 } else { 110 };
+            let _ = e.submit(&OrderRequest::limit(s, Side::Sell, px, 1));
+            let _ = e.submit(&OrderRequest::limit(s, Side::Buy, px, 1));
+        }
+        // GTD orders that expire within a few ms.
+        for _ in 0..5 {
+            let mut q = OrderRequest::limit(s, Side::Buy, 90 + r.below(5) as i64, 1);
+            q.tif = tif::GTD;
+            q.expire_at = e.now() + 1_000_000 + r.below(2_000_000);
+            let _ = e.submit(&q);
+        }
+        if round == 15 {
+            let mut next = cfg.clone();
+            next.breaker.enabled = false;
+            next.breaker.reject_rate = 0.5;
+            next.symbols.insert(
+                "VOL".into(),
+                SymbolConfig {
+                    halt_pct: Some(2.0),
+                    halt_window_ms: 1000,
+                    halt_duration_ms: 2,
+                    ..SymbolConfig::default()
+                },
+            );
+            e.reload(next).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(3));
+        e.poll(&mut events, 1 << 16, Duration::ZERO);
+    }
+    stop_and_drain(&e, &mut events);
+    let seen = |k: u8, why: u8| events.iter().any(|x| x.kind == k && x.reason == why);
+    use hftbook_engine::record::reason;
+    assert!(
+        seen(kind::ENGINE, reason::BREAKER),
+        "the breaker never moved"
+    );
+    assert!(seen(kind::EXPIRED, reason::EXPIRY), "no GTD order expired");
+    let trades = events.iter().filter(|x| x.kind == kind::TRADE).count();
+    let rej: Vec<u8> = events
+        .iter()
+        .filter(|x| x.kind == kind::REJECTED)
+        .map(|x| x.reason)
+        .collect();
+    assert!(
+        seen(kind::STATUS, reason::VOLATILITY),
+        "no volatility halt; {trades} trades; reject reasons {:?}",
+        &rej[..rej.len().min(80)]
+    );
+    let rep = replay_journal(&dir, true).unwrap();
+    assert_eq!(rep.state_hash, e.state_hash().unwrap());
+    assert_eq!(rep.event_hash, e.event_hash().unwrap());
+    let rec = Engine::recover(&dir, Fsync::BATCH).unwrap();
+    assert_eq!(rec.state_hash().unwrap(), e.state_hash().unwrap());
+    assert_eq!(
+        rec.config().breaker.reject_rate,
+        0.5,
+        "the reload is in the journal"
+    );
+    assert_eq!(rec.symbols().entries[0].cfg.halt_pct, Some(2.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
