@@ -659,9 +659,12 @@ class Engine(_core.EngineCore):
 
         Counters (commands, events, rejections by reason), lane depths and high-water
         marks, backpressure waits and rejections, breaker state, latency percentiles per
-        stage (queue wait, match, publish) and the shard threads' CPU time.
+        stage (queue wait, match, publish) and the shard threads' CPU time; ``journal``:
+        :meth:`journal_stats` (records, bytes, syncs and their latency, snapshots; None
+        without a journal).
         """
         s: dict[str, Any] = self._stats()
+        s["journal"] = self.journal_stats()
         shards = s["shards"]
         s["commands"] = sum(x["commands"] for x in shards)
         s["events"] = sum(x["events"] for x in shards)
