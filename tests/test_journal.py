@@ -317,6 +317,7 @@ def test_snapshots_on_demand_and_at_stop(tmp_path: Path) -> None:
         e.submit("AAA", "sell", price=200 + i, qty=1)
     e.stop()
     stats = e.journal_stats()
+    assert e.stats()["journal"] == stats
     assert stats is not None
     assert stats["snapshots"] >= 3  # two on demand, then the shard with new records at stop
     rec = hb.Engine.recover(d)
