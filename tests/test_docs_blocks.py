@@ -16,7 +16,9 @@ def _blocks(path: Path, must_contain: str = "") -> list[str]:
 
 
 @pytest.mark.parametrize("doc", ["docs/engine.md", "docs/journal.md", "README.md"])
-def test_examples_run(doc: str) -> None:
+def test_examples_run(doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Examples write files (run.html, run.png ...): into a temp dir, not the checkout.
+    monkeypatch.chdir(tmp_path)
     # Blocks written as a console session (">>>") show error output and are not scripts.
     blocks = [b for b in _blocks(ROOT / doc) if not b.lstrip().startswith(">>>")]
     assert blocks, f"{doc} has no example"
