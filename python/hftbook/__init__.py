@@ -60,13 +60,21 @@ from hftbook.exceptions import (
     UnknownOrder,
     UnknownSymbol,
 )
-from hftbook.journal import AUDIT_DTYPE, AuditTrail, JournalReplay, audit, replay_journal
+from hftbook.journal import (
+    AUDIT_DTYPE,
+    COMMAND_KINDS,
+    AuditTrail,
+    JournalReplay,
+    audit,
+    replay_journal,
+)
 from hftbook.profiling import LatencyReport, compare
 
 __all__ = [
     "AUDIT_DTYPE",
     "BOOK_ORDER_DTYPE",
     "COMMAND_DTYPE",
+    "COMMAND_KINDS",
     "ENGINE_COMMAND_DTYPE",
     "ENGINE_REASONS",
     "EVENT_DTYPE",

@@ -10,6 +10,7 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 __all__ = [
+    "COMMAND_KINDS",
     "ENGINE_REASONS",
     "EVENT_KINDS",
     "FLOW_NAMES",
@@ -398,6 +399,7 @@ class _Counter:
 
 EVENT_KINDS: Final[tuple[str, ...]]
 ENGINE_REASONS: Final[tuple[str, ...]]
+COMMAND_KINDS: Final[tuple[str, ...]]
 
 @disjoint_base
 class EngineCore:

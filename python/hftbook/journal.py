@@ -34,7 +34,14 @@ import numpy as np
 from hftbook import _core
 from hftbook.data._progress import with_progress
 
-__all__ = ["AUDIT_DTYPE", "AuditTrail", "JournalReplay", "audit", "replay_journal"]
+__all__ = [
+    "AUDIT_DTYPE",
+    "COMMAND_KINDS",
+    "AuditTrail",
+    "JournalReplay",
+    "audit",
+    "replay_journal",
+]
 
 #: One row of :attr:`AuditTrail.array`: a command (``source`` 0) or an event (``source``
 #: 1), in the order they happened. ``ts``: engine time (ns) the shard executed the command
@@ -60,20 +67,8 @@ AUDIT_DTYPE = np.dtype(
     ]
 )
 
-#: Command kind names, by code (the journal's records).
-COMMAND_KINDS = (
-    "submit",
-    "cancel",
-    "modify",
-    "mass_cancel",
-    "halt",
-    "resume",
-    "end_session",
-    "tick",
-    "breaker",
-    "pause",
-    "noop",
-)
+#: Command kind names, by code (the journal's records; ``ENGINE_COMMAND_DTYPE``'s ``kind``).
+COMMAND_KINDS: tuple[str, ...] = _core.COMMAND_KINDS
 
 
 @dataclass(frozen=True)

@@ -1263,6 +1263,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "ENGINE_REASONS",
         PyTuple::new(m.py(), hftbook_engine::REASONS)?,
     )?;
+    m.add(
+        "COMMAND_KINDS",
+        PyTuple::new(m.py(), hftbook_engine::record::cmd::NAMES)?,
+    )?;
     m.add_class::<PyExecutionReport>()?;
     objects::install_report_alloc(m.py())?;
     convert::init_int_layout(m.py())?;
