@@ -340,9 +340,10 @@ impl JournalHandle {
         lanes: &[Arc<Lanes>],
         _shared: &Arc<Shared>,
     ) -> Result<(), EngineError> {
-        let Some(w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(mut w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
+        w.begin()?;
         let shards = lanes.len();
         let h = std::thread::Builder::new()
             .name("hftbook-journal".into())

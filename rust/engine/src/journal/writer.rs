@@ -224,7 +224,7 @@ impl Writer {
                 js: js.clone(),
             });
         }
-        let mut w = Writer {
+        let w = Writer {
             dir: dir.to_owned(),
             storage,
             rx,
@@ -247,8 +247,19 @@ impl Writer {
             wake_shards,
             log,
         };
-        w.new_segment()?;
         Ok((w, tx))
+    }
+
+    /// Create the first segment (at start: a journal opened and never started, such as a
+    /// recovered engine that is dropped, leaves the directory as it found it).
+    ///
+    /// # Errors
+    /// The segment cannot be created or its header written.
+    pub fn begin(&mut self) -> Result<(), JournalError> {
+        if self.sink.is_none() {
+            self.new_segment()?;
+        }
+        Ok(())
     }
 
     fn io(&self, op: &'static str, e: std::io::Error) -> JournalError {
