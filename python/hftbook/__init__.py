@@ -40,8 +40,16 @@ from hftbook._dtypes import (
     FILL_DTYPE,
     LEVEL_DTYPE,
     ORDER_DTYPE,
+    POSITION_DTYPE,
 )
-from hftbook.engine import ENGINE_REASONS, EVENT_KINDS, Engine, Event, Subscription
+from hftbook.engine import (
+    ENGINE_REASONS,
+    EVENT_KINDS,
+    Engine,
+    Event,
+    PositionArray,
+    Subscription,
+)
 from hftbook.enums import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from hftbook.exceptions import (
     Backpressure,
@@ -82,6 +90,7 @@ __all__ = [
     "FILL_DTYPE",
     "LEVEL_DTYPE",
     "ORDER_DTYPE",
+    "POSITION_DTYPE",
     "REASON_NAMES",
     "STATUS_NAMES",
     "AuditTrail",
@@ -111,6 +120,7 @@ __all__ = [
     "OrderBook",
     "OrderStatus",
     "OrderType",
+    "PositionArray",
     "Profiler",
     "ReportError",
     "Side",

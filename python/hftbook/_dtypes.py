@@ -12,6 +12,7 @@ __all__ = [
     "FILL_DTYPE",
     "LEVEL_DTYPE",
     "ORDER_DTYPE",
+    "POSITION_DTYPE",
 ]
 
 _CMD_FIELDS = {
@@ -141,4 +142,30 @@ ENGINE_COMMAND_DTYPE = _dtype(
         "flags": ("u1", 89),
     },
     96,
+)
+
+
+#: One position of :meth:`Engine.positions` (88 bytes): an account's position in a symbol.
+#: ``net``, ``bought``, ``sold``: units (lots x lot size), ``net`` negative when short.
+#: Money in **tick-lots** (one tick of price on one lot; x tick size x lot size for the
+#: quote currency): ``cost`` of the open lots (average cost x net), ``realized`` PnL,
+#: ``unrealized`` PnL at ``mark_ticks`` (the symbol's last trade; 0 and ``has_mark`` 0 before
+#: one). ``fees_bps``: fees paid in tick-lot basis points (/ 10 000 for tick-lots; negative
+#: for net rebates). :meth:`Engine.pnl` gives the same as ``Decimal``s in the currency.
+POSITION_DTYPE = _dtype(
+    {
+        "account": ("<u4", 0),
+        "symbol": ("<u4", 4),
+        "net": ("<i8", 8),
+        "cost": ("<i8", 16),
+        "realized": ("<i8", 24),
+        "fees_bps": ("<i8", 32),
+        "mark_ticks": ("<i8", 40),
+        "unrealized": ("<i8", 48),
+        "bought": ("<u8", 56),
+        "sold": ("<u8", 64),
+        "trades": ("<u8", 72),
+        "has_mark": ("<u8", 80),
+    },
+    88,
 )

@@ -30,9 +30,9 @@ import numpy as np
 
 from hftbook import _core
 from hftbook._dtypes import ENGINE_COMMAND_DTYPE
-from hftbook.exceptions import ConfigError, HftbookError
+from hftbook.exceptions import ConfigError, HftbookError, InvalidPrice
 
-__all__ = ["ENGINE_REASONS", "EVENT_KINDS", "Engine", "Event", "Subscription"]
+__all__ = ["ENGINE_REASONS", "EVENT_KINDS", "Engine", "Event", "PositionArray", "Subscription"]
 
 #: Event kind names, indexed by the numpy ``kind`` column.
 EVENT_KINDS: tuple[str, ...] = tuple(_core.EVENT_KINDS)
@@ -261,6 +261,23 @@ def _load(
         return tomllib.loads(text), str(path)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}", "(syntax)", "", str(e), str(path)) from e
+
+
+class PositionArray(np.ndarray):
+    """A numpy array of :data:`hftbook.POSITION_DTYPE` with table conversions."""
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame of the rows (pandas must be installed)."""
+        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+        return pd.DataFrame(np.asarray(self))
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame of the rows (polars must be installed)."""
+        import polars as pl  # type: ignore[import-not-found,unused-ignore]
+
+        arr = np.asarray(self)
+        return pl.DataFrame({name: arr[name] for name in arr.dtype.names or ()})
 
 
 class Engine(_core.EngineCore):
@@ -676,6 +693,95 @@ class Engine(_core.EngineCore):
         s["cpu_seconds"] = sum(x["cpu_seconds"] for x in shards)
         self._pump_logs()
         return s
+
+    # -- positions and PnL ---------------------------------------------------------------
+
+    def positions(self, account: int | None = None) -> PositionArray:
+        """Every account's positions (``account``'s only if given), read lock-free.
+
+        A numpy array of :data:`hftbook.POSITION_DTYPE` (sorted by account, then symbol)
+        with ``.to_pandas()`` and ``.to_polars()``. Positions are kept by the shards for every
+        non-zero account from its fills, with average-cost accounting in exact integers
+        (tick-lots); :meth:`pnl` gives them in the currency as ``Decimal``s.
+
+        >>> import hftbook as hb
+        >>> with hb.Engine(symbols={"AAPL": {"taker_fee_bps": 2}}) as e:
+        ...     _ = e.submit("AAPL", "sell", price="100.00", qty=10, account=2)
+        ...     _ = e.submit("AAPL", "buy", price="100.00", qty=4, account=1)
+        >>> p = e.positions(account=1)
+        >>> int(p["net"][0]), int(p["cost"][0]), int(p["fees_bps"][0])
+        (4, 40000, 80000)
+        """
+        rows = self._positions(account)
+        return rows.view(PositionArray)
+
+    def pnl(self, account: int, mark: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``account``'s positions and PnL in the quote currency, per symbol and in total.
+
+        Per symbol: ``net`` (units), ``avg_price`` (the average cost of the open units, four
+        decimals finer than the tick; None when flat), ``realized``, ``unrealized`` (marked
+        at ``mark[symbol]`` if given, else the last trade), ``fees``, ``total`` (realized +
+        unrealized - fees), ``bought``, ``sold``, ``trades``. ``"total"`` sums the symbols'
+        money figures (symbols quoted in one currency). Exact ``Decimal``s.
+
+        >>> import hftbook as hb
+        >>> with hb.Engine(symbols={"AAPL": {}}) as e:
+        ...     _ = e.submit("AAPL", "sell", price="100.00", qty=10, account=2)
+        ...     _ = e.submit("AAPL", "buy", price="100.00", qty=4, account=1)
+        >>> r = e.pnl(1, mark={"AAPL": "100.50"})
+        >>> r["AAPL"]["net"], r["AAPL"]["avg_price"], r["AAPL"]["unrealized"]
+        (Decimal('4'), Decimal('100.000000'), Decimal('2.00'))
+        """
+        out: dict[str, Any] = {}
+        total = {k: Decimal(0) for k in ("realized", "unrealized", "fees", "total")}
+        names = self.symbols
+        lots_of = self.lot_sizes
+        for row in self._positions(account):
+            name = names[int(row["symbol"])]
+            tick = self.tick_size(name)
+            lot = Decimal(lots_of[int(row["symbol"])])
+            unit = tick * lot  # currency per tick-lot
+            net_units = int(row["net"])
+            cost = int(row["cost"])
+            m = None if mark is None else mark.get(name)
+            if m is not None:
+                mark_ticks = self._ticks(name, m)
+                unreal = Decimal(mark_ticks * (net_units // int(lot)) - cost) * unit
+            else:
+                unreal = Decimal(int(row["unrealized"])) * unit
+            realized = Decimal(int(row["realized"])) * unit
+            fees = Decimal(int(row["fees_bps"])) / Decimal(10_000) * unit
+            lots = net_units // int(lot)
+            avg = (
+                None
+                if lots == 0
+                else (Decimal(cost) / Decimal(lots) * tick).quantize(tick.scaleb(-4))
+            )
+            sym: dict[str, Any] = {
+                "net": Decimal(net_units),
+                "avg_price": avg,
+                "realized": realized,
+                "unrealized": unreal,
+                "fees": fees,
+                "total": realized + unreal - fees,
+                "bought": int(row["bought"]),
+                "sold": int(row["sold"]),
+                "trades": int(row["trades"]),
+            }
+            out[name] = sym
+            for k in total:
+                total[k] += sym[k]
+        out["total"] = total
+        return out
+
+    def _ticks(self, symbol: str, price: Any) -> int:
+        tick = self.tick_size(symbol)
+        q = Decimal(str(price)) / tick
+        if q != q.to_integral_value():
+            raise InvalidPrice(
+                f"mark {price} for {symbol} is not a multiple of tick_size {tick}", "mark", price
+            )
+        return int(q)
 
     def last_trade(self, symbol: str) -> Decimal | None:
         """The symbol's last trade price (read lock-free), or None."""

@@ -182,6 +182,10 @@ pub struct SymbolConfig {
     pub shard: Option<usize>,
     /// Default self-trade prevention.
     pub stp: StpMode,
+    /// Fee of a resting (maker) fill, basis points of its notional (negative: a rebate).
+    pub maker_fee_bps: i64,
+    /// Fee of an aggressing (taker) fill, basis points of its notional.
+    pub taker_fee_bps: i64,
 }
 
 impl Default for SymbolConfig {
@@ -200,6 +204,8 @@ impl Default for SymbolConfig {
             halt_duration_ms: 5000,
             shard: None,
             stp: StpMode::None,
+            maker_fee_bps: 0,
+            taker_fee_bps: 0,
         }
     }
 }
@@ -233,6 +239,13 @@ impl Ctx<'_> {
             Value::Integer(i) if *i >= 0 && (*i as u64) >= min && (*i as u64) <= max => {
                 Ok(*i as u64)
             }
+            Value::Integer(_) => Err(self.err(key, v, format!("must be between {min} and {max}"))),
+            _ => Err(self.err(key, v, "must be an integer")),
+        }
+    }
+    fn int(&self, key: &str, v: &Value, min: i64, max: i64) -> Result<i64, ConfigError> {
+        match v {
+            Value::Integer(i) if (min..=max).contains(i) => Ok(*i),
             Value::Integer(_) => Err(self.err(key, v, format!("must be between {min} and {max}"))),
             _ => Err(self.err(key, v, "must be an integer")),
         }
@@ -326,6 +339,8 @@ pub fn parse_symbol(
             "halt_window_ms" => s.halt_window_ms = ctx.uint(&key, v, 1, 86_400_000)?,
             "halt_duration_ms" => s.halt_duration_ms = ctx.uint(&key, v, 1, 86_400_000)?,
             "shard" => s.shard = Some(ctx.uint(&key, v, 0, 1023)? as usize),
+            "maker_fee_bps" => s.maker_fee_bps = ctx.int(&key, v, -10_000, 10_000)?,
+            "taker_fee_bps" => s.taker_fee_bps = ctx.int(&key, v, -10_000, 10_000)?,
             "stp" => {
                 s.stp = match ctx.choice(
                     &key,
@@ -344,7 +359,7 @@ pub fn parse_symbol(
                     v,
                     "unknown key (known: tick_size, lot_size, min_qty, max_qty, band_pct, \
                      band_ticks, reference_price, halt_pct, halt_window_ms, halt_duration_ms, \
-                     shard, stp)",
+                     shard, stp, maker_fee_bps, taker_fee_bps)",
                 ))
             }
         }
@@ -396,6 +411,12 @@ impl SymbolConfig {
             _ => "none",
         };
         t.insert("stp".into(), Value::String(stp.into()));
+        if self.maker_fee_bps != 0 {
+            t.insert("maker_fee_bps".into(), Value::Integer(self.maker_fee_bps));
+        }
+        if self.taker_fee_bps != 0 {
+            t.insert("taker_fee_bps".into(), Value::Integer(self.taker_fee_bps));
+        }
         t
     }
 }
@@ -676,6 +697,8 @@ mod tests {
             stp = "cancel_both"
             [symbols."BTC-USD"]
             tick_size = "0.5"
+            maker_fee_bps = -1
+            taker_fee_bps = 4
         "#;
         let c = EngineConfig::from_toml(text, None).unwrap();
         let back = EngineConfig::from_toml(&c.to_toml(), None).unwrap();

@@ -218,6 +218,8 @@ pub(crate) struct Shared {
     pub producers: CachePadded<AtomicUsize>,
     pub logs: ArrayQueue<LogRecord>,
     pub control: ArrayQueue<Event>,
+    /// Every published position (account, symbol), appended by the shards.
+    pub positions: ArcSwap<Vec<Arc<crate::positions::PositionCell>>>,
 }
 
 impl Shared {
@@ -636,6 +638,7 @@ impl Engine {
                 .collect(),
             logs: ArrayQueue::new(4096),
             control: ArrayQueue::new(4096),
+            positions: ArcSwap::from_pointee(Vec::new()),
         });
         let engine = Engine {
             shared,
@@ -1976,6 +1979,21 @@ impl Engine {
     /// The symbol of an order id this engine issued.
     pub fn order_symbol(&self, order_id: u64) -> Option<u32> {
         self.shared.routes.symbol(order_id)
+    }
+
+    /// Positions of `account` (every account with `None`): (account, symbol, position),
+    /// as last published by the shards (each read whole), sorted by account then symbol.
+    pub fn positions(&self, account: Option<u32>) -> Vec<(u32, u32, crate::positions::Position)> {
+        let mut v: Vec<_> = self
+            .shared
+            .positions
+            .load()
+            .iter()
+            .filter(|c| account.is_none_or(|a| c.account == a))
+            .map(|c| (c.account, c.symbol, c.read()))
+            .collect();
+        v.sort_unstable_by_key(|x| (x.0, x.1));
+        v
     }
 
     /// Orders issued so far (the next id minus one).

@@ -29,6 +29,7 @@ pub mod config;
 pub mod engine;
 pub mod journal;
 pub mod lanes;
+pub mod positions;
 pub mod record;
 mod recovery;
 pub mod route;

@@ -25,6 +25,7 @@ use crate::journal::snapshot::{Dec, Enc};
 use crate::journal::writer::ShardJournal;
 use crate::journal::JournalError;
 use crate::lanes::{Ingress, Lanes};
+use crate::positions::{Position, PositionCell};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
 use crate::stats::{ShardStats, StatsWriter};
@@ -72,6 +73,8 @@ struct Sym {
     gtd: BinaryHeap<Reverse<(u64, u64)>>,
     /// Trades in the halt window: (time, price).
     window: VecDeque<(u64, i64)>,
+    /// Positions by account (non-zero accounts), each with the cell readers see.
+    positions: FxHashMap<u32, (Position, Arc<PositionCell>)>,
 }
 
 /// Per-loop context: the shard's events and what a command did.
@@ -492,6 +495,7 @@ impl Shard {
                 day_orders: Vec::new(),
                 gtd: BinaryHeap::new(),
                 window: VecDeque::new(),
+                positions: FxHashMap::default(),
             });
         }
     }
@@ -729,6 +733,36 @@ impl Shard {
         (f.max_order_id, f.max_seq)
     }
 
+    /// Book the fills among `self.out.events[start..]` into their accounts' positions
+    /// (non-zero accounts), and publish each position changed.
+    fn book_positions(&mut self, start: usize) {
+        for i in start..self.out.events.len() {
+            let e = self.out.events[i];
+            if e.kind != kind::FILL || e.account == 0 {
+                continue;
+            }
+            let Some(Some(s)) = self.syms.get_mut(e.symbol as usize) else {
+                continue;
+            };
+            let fee = if e.flags & EVENT_MAKER != 0 {
+                s.cfg.maker_fee_bps
+            } else {
+                s.cfg.taker_fee_bps
+            };
+            let (p, cell) = s.positions.entry(e.account).or_insert_with(|| {
+                let cell = Arc::new(PositionCell::new(e.account, e.symbol));
+                self.shared.positions.rcu(|v| {
+                    let mut v = (**v).clone();
+                    v.push(cell.clone());
+                    v
+                });
+                (Position::default(), cell)
+            });
+            p.fill(e.side == 0, e.price, e.qty, fee);
+            cell.write(p);
+        }
+    }
+
     /// Records queued for replay.
     pub(crate) fn queued(&self) -> usize {
         self.replay.as_ref().map_or(0, |f| f.queue.len())
@@ -904,6 +938,21 @@ impl Shard {
                 put(&mut h, *t);
                 put(&mut h, *px as u64);
             }
+            let mut pos: Vec<(u32, Position)> =
+                s.positions.iter().map(|(a, (p, _))| (*a, *p)).collect();
+            pos.sort_unstable_by_key(|x| x.0);
+            put(&mut h, pos.len() as u64);
+            for (a, p) in pos {
+                put(&mut h, u64::from(a));
+                put(&mut h, p.net as u64);
+                for v in [p.cost, p.realized, p.fees_bps] {
+                    put(&mut h, v as u64);
+                    put(&mut h, (v >> 64) as u64);
+                }
+                put(&mut h, p.bought);
+                put(&mut h, p.sold);
+                put(&mut h, p.trades);
+            }
             out.push((s.idx, h.digest()));
         }
     }
@@ -934,7 +983,7 @@ impl Shard {
     /// priority order (with the commands that named each), the stops, the expiry lists.
     pub(crate) fn snapshot_body(&self) -> Vec<u8> {
         let mut e = Enc::default();
-        e.u(1); // body layout version
+        e.u(2); // body layout version (2: positions)
         e.u(self.last_seq);
         e.u(self.max_order_id);
         e.u(self.ev_hash.unwrap_or(0));
@@ -1004,6 +1053,21 @@ impl Shard {
                     e.u(u64::from(routes.applied(o.id)));
                 }
             }
+            let mut pos: Vec<(u32, Position)> =
+                s.positions.iter().map(|(a, (p, _))| (*a, *p)).collect();
+            pos.sort_unstable_by_key(|x| x.0);
+            e.u(pos.len() as u64);
+            for (a, p) in pos {
+                e.u(u64::from(a));
+                e.i(p.net);
+                for v in [p.cost, p.realized, p.fees_bps] {
+                    e.u(v as u64);
+                    e.u((v >> 64) as u64);
+                }
+                e.u(p.bought);
+                e.u(p.sold);
+                e.u(p.trades);
+            }
         }
         e.0
     }
@@ -1014,8 +1078,8 @@ impl Shard {
         self.install();
         let bad = || "the snapshot body is cut short or malformed".to_owned();
         let mut d = Dec::new(body);
-        if d.u() != Some(1) {
-            return Err("unknown snapshot body layout".into());
+        if d.u() != Some(2) {
+            return Err("unknown snapshot body layout (this build reads layout 2)".into());
         }
         self.last_seq = d.u().ok_or_else(bad)?;
         self.max_order_id = d.u().ok_or_else(bad)?;
@@ -1115,6 +1179,32 @@ impl Shard {
                         .restore(o.id, idx, applied)
                         .map_err(|e| format!("order {}: {e:?}", o.id))?;
                 }
+            }
+            let i128_of = |d: &mut Dec<'_>| -> Option<i128> {
+                let lo = d.u()?;
+                let hi = d.u()?;
+                Some((i128::from(hi as i64) << 64) | i128::from(lo))
+            };
+            s.positions.clear();
+            for _ in 0..d.u().ok_or_else(bad)? {
+                let account = d.u().ok_or_else(bad)? as u32;
+                let p = Position {
+                    net: d.i().ok_or_else(bad)?,
+                    cost: i128_of(&mut d).ok_or_else(bad)?,
+                    realized: i128_of(&mut d).ok_or_else(bad)?,
+                    fees_bps: i128_of(&mut d).ok_or_else(bad)?,
+                    bought: d.u().ok_or_else(bad)?,
+                    sold: d.u().ok_or_else(bad)?,
+                    trades: d.u().ok_or_else(bad)?,
+                };
+                let cell = Arc::new(PositionCell::new(account, idx));
+                cell.write(&p);
+                self.shared.positions.rcu(|v| {
+                    let mut v = (**v).clone();
+                    v.push(cell.clone());
+                    v
+                });
+                s.positions.insert(account, (p, cell));
             }
         }
         if !d.done() {
@@ -1281,6 +1371,7 @@ impl Shard {
         };
         let t0 = if timed { self.shared.clock.now() } else { 0 };
         self.in_exec = true;
+        let ev_start = self.out.events.len();
         match c.kind {
             cmd::SUBMIT => self.submit(c),
             cmd::CANCEL => self.cancel(c, kind::CANCELLED, reason::USER),
@@ -1291,6 +1382,7 @@ impl Shard {
             cmd::END_SESSION => self.end_session(),
             _ => {}
         }
+        self.book_positions(ev_start);
         self.in_exec = false;
         if timed {
             let ns = self.shared.clock.now().saturating_sub(t0);

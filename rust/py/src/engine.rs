@@ -26,6 +26,31 @@ use crate::{bytes_as, dtype, run_detached, PyBookReader};
 
 static EVENT_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static ENGINE_COMMAND_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static POSITION_DTYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// One row of `hftbook.POSITION_DTYPE` (88 bytes).
+#[derive(Debug, Clone, Copy, Default, zerocopy::IntoBytes, zerocopy::Immutable)]
+#[repr(C)]
+struct PositionRow {
+    account: u32,
+    symbol: u32,
+    net: i64,
+    cost: i64,
+    realized: i64,
+    fees_bps: i64,
+    mark_ticks: i64,
+    unrealized: i64,
+    bought: u64,
+    sold: u64,
+    trades: u64,
+    has_mark: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<PositionRow>() == 88);
+
+fn sat(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
 static EXC: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static BACKPRESSURE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STOPPED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -617,6 +642,52 @@ impl PyEngineCore {
         let t = Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0));
         let files = run_detached(py, move || e.snapshot(t))?.map_err(|e| engine_error(py, e))?;
         Ok(files.iter().map(|p| p.display().to_string()).collect())
+    }
+
+    /// Positions (`POSITION_DTYPE`) of `account` (every account with None), marked at each
+    /// symbol's last trade: quantities in units, money in tick-lots.
+    #[pyo3(signature = (account=None))]
+    fn _positions(&self, py: Python<'_>, account: Option<u32>) -> PyResult<Py<PyAny>> {
+        let table = self.engine.symbols();
+        let rows: Vec<PositionRow> = self
+            .engine
+            .positions(account)
+            .into_iter()
+            .map(|(a, sym, p)| {
+                let e = table.entries.get(sym as usize);
+                let lot = e.map_or(1, |e| e.cfg.lot_size);
+                let last = e.map_or(i64::MIN, |e| {
+                    e.live.last_trade.load(std::sync::atomic::Ordering::Acquire)
+                });
+                let has_mark = last != i64::MIN;
+                let mark = if has_mark { last } else { 0 };
+                PositionRow {
+                    account: a,
+                    symbol: sym,
+                    net: p.net.saturating_mul(lot as i64),
+                    cost: sat(p.cost),
+                    realized: sat(p.realized),
+                    fees_bps: sat(p.fees_bps),
+                    mark_ticks: mark,
+                    unrealized: if has_mark { sat(p.unrealized(mark)) } else { 0 },
+                    bought: p.bought.saturating_mul(lot),
+                    sold: p.sold.saturating_mul(lot),
+                    trades: p.trades,
+                    has_mark: u64::from(has_mark),
+                }
+            })
+            .collect();
+        let mut words = vec![0u64; rows.len() * (std::mem::size_of::<PositionRow>() / 8)];
+        words.as_mut_bytes().copy_from_slice(rows.as_bytes());
+        let dt = dtype(py, &POSITION_DTYPE, "POSITION_DTYPE")?;
+        bytes_as(py, words, dt)
+    }
+
+    /// Lot size of each symbol (units per lot), by index.
+    #[getter]
+    fn lot_sizes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let t = self.engine.symbols();
+        PyTuple::new(py, t.entries.iter().map(|e| e.cfg.lot_size))
     }
 
     /// Number of shards.

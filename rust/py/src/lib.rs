@@ -1135,10 +1135,21 @@ impl PyBookReader {
         (t.seq, lv(t.bid), lv(t.ask))
     }
 
-    /// Up to `n` levels per side read lock-free; `seq` is set when the read was consistent.
+    /// Up to `n` levels per side read lock-free; `seq` is set when the read was consistent
+    /// (no operation of the writer ran during it). A read the writer overlapped is retried
+    /// (up to 64 times) before one with `seq` None is returned.
     #[pyo3(signature = (n=10))]
     fn depth(&self, py: Python<'_>, n: usize) -> PyResult<PyDepth> {
-        let (seq, bids, asks) = py.detach(|| self.reader.depth(n));
+        let (seq, bids, asks) = py.detach(|| {
+            let mut got = self.reader.depth(n);
+            for _ in 0..63 {
+                if got.0.is_some() {
+                    break;
+                }
+                got = self.reader.depth(n);
+            }
+            got
+        });
         let dt = dtype(py, &LEVEL_DTYPE, "LEVEL_DTYPE")?;
         let mut b = Vec::new();
         level_bytes(&self.spec, &bids, &mut b);
