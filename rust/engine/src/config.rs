@@ -210,6 +210,51 @@ impl Default for SymbolConfig {
     }
 }
 
+/// One account's pre-trade risk limits (`[risk.default]`, `[risk.accounts.N]`); `None`
+/// means no limit. Quantities are lots; notionals are in the quote currency.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RiskLimits {
+    /// Largest order, lots.
+    pub max_order_qty: Option<u64>,
+    /// Largest order notional (price x quantity) in the quote currency, as decimal text.
+    pub max_order_notional: Option<String>,
+    /// The same in nano-units of the currency (exact).
+    pub max_order_notional_nanos: Option<i128>,
+    /// Price collar: farthest from the reference price (last trade, else the symbol's
+    /// `reference_price`) in basis points ...
+    pub collar_bps: Option<f64>,
+    /// ... or in ticks (both apply when both are set).
+    pub collar_ticks: Option<u64>,
+    /// Most open orders across all symbols.
+    pub max_open_orders: Option<u64>,
+    /// Largest position per symbol, long or short, counting the open orders on the side that
+    /// would increase it, lots.
+    pub max_position: Option<u64>,
+    /// Order-rate limit, orders per second (a token bucket) ...
+    pub max_orders_per_second: Option<f64>,
+    /// ... with this burst (default: one second's worth, at least 1).
+    pub burst: Option<u64>,
+}
+
+/// `[risk]`: limits for every non-zero account (`default`) and per account.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RiskSection {
+    /// Limits of an account without its own table.
+    pub default: Option<RiskLimits>,
+    /// Per account.
+    pub accounts: BTreeMap<u32, RiskLimits>,
+}
+
+impl RiskSection {
+    /// The limits that apply to `account` (account 0, the anonymous flow, has none).
+    pub fn limits(&self, account: u32) -> Option<&RiskLimits> {
+        if account == 0 {
+            return None;
+        }
+        self.accounts.get(&account).or(self.default.as_ref())
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EngineConfig {
@@ -217,6 +262,8 @@ pub struct EngineConfig {
     pub engine: EngineSection,
     /// `[breaker]`.
     pub breaker: BreakerSection,
+    /// `[risk]`.
+    pub risk: RiskSection,
     /// `[symbols.*]`, by name (sorted).
     pub symbols: BTreeMap<String, SymbolConfig>,
 }
@@ -299,6 +346,97 @@ fn price_ticks(ctx: &Ctx<'_>, key: &str, v: &Value, tick: &TickSize) -> Result<i
     tick.ticks_from_str(&text)
         .map(|p| p.0)
         .map_err(|e| ctx.err(key, v, e.to_string()))
+}
+
+/// Exact nano-units of a decimal amount of currency.
+fn nanos(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (neg, t) = t.strip_prefix('-').map_or((false, t), |r| (true, r));
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty() && frac.is_empty()
+        || frac.len() > 9
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let i: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let f: i128 = format!("{frac:0<9}").parse().ok()?;
+    let v = i.checked_mul(1_000_000_000)?.checked_add(f)?;
+    Some(if neg { -v } else { v })
+}
+
+fn parse_risk(ctx: &Ctx<'_>, prefix: &str, t: &toml::Table) -> Result<RiskLimits, ConfigError> {
+    let mut l = RiskLimits::default();
+    for (k, v) in t {
+        let key = format!("{prefix}.{k}");
+        match k.as_str() {
+            "max_order_qty" => l.max_order_qty = Some(ctx.uint(&key, v, 1, 1 << 48)?),
+            "max_order_notional" => {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Integer(i) => i.to_string(),
+                    Value::Float(f) => f.to_string(),
+                    _ => return Err(ctx.err(&key, v, "must be an amount such as \"1000000\"")),
+                };
+                let n = nanos(&text).filter(|&n| n > 0).ok_or_else(|| {
+                    ctx.err(&key, v, "must be a positive amount with at most 9 decimals")
+                })?;
+                l.max_order_notional = Some(text);
+                l.max_order_notional_nanos = Some(n);
+            }
+            "collar_bps" => l.collar_bps = Some(ctx.float(&key, v, 0.0, 100_000.0)?),
+            "collar_ticks" => l.collar_ticks = Some(ctx.uint(&key, v, 1, 1 << 40)?),
+            "max_open_orders" => l.max_open_orders = Some(ctx.uint(&key, v, 1, 1 << 32)?),
+            "max_position" => l.max_position = Some(ctx.uint(&key, v, 1, 1 << 48)?),
+            "max_orders_per_second" => {
+                l.max_orders_per_second = Some(ctx.float(&key, v, 0.0, 1e9)?)
+            }
+            "burst" => l.burst = Some(ctx.uint(&key, v, 1, 1 << 32)?),
+            _ => {
+                return Err(ctx.err(
+                    &key,
+                    v,
+                    "unknown key (known: max_order_qty, max_order_notional, collar_bps, \
+                     collar_ticks, max_open_orders, max_position, max_orders_per_second, burst)",
+                ))
+            }
+        }
+    }
+    Ok(l)
+}
+
+impl RiskLimits {
+    /// The limits as a TOML table that reads back equal.
+    pub fn to_table(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        let int = |v: u64| Value::Integer(v.min(i64::MAX as u64) as i64);
+        if let Some(v) = self.max_order_qty {
+            t.insert("max_order_qty".into(), int(v));
+        }
+        if let Some(v) = &self.max_order_notional {
+            t.insert("max_order_notional".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = self.collar_bps {
+            t.insert("collar_bps".into(), Value::Float(v));
+        }
+        if let Some(v) = self.collar_ticks {
+            t.insert("collar_ticks".into(), int(v));
+        }
+        if let Some(v) = self.max_open_orders {
+            t.insert("max_open_orders".into(), int(v));
+        }
+        if let Some(v) = self.max_position {
+            t.insert("max_position".into(), int(v));
+        }
+        if let Some(v) = self.max_orders_per_second {
+            t.insert("max_orders_per_second".into(), Value::Float(v));
+        }
+        if let Some(v) = self.burst {
+            t.insert("burst".into(), int(v));
+        }
+        t
+    }
 }
 
 /// Parse one symbol's options from a table (`key` prefix for errors).
@@ -463,6 +601,20 @@ impl EngineConfig {
         let mut t = toml::Table::new();
         t.insert("engine".into(), Value::Table(eng));
         t.insert("breaker".into(), Value::Table(brk));
+        if self.risk != RiskSection::default() {
+            let mut r = toml::Table::new();
+            if let Some(d) = &self.risk.default {
+                r.insert("default".into(), Value::Table(d.to_table()));
+            }
+            if !self.risk.accounts.is_empty() {
+                let mut a = toml::Table::new();
+                for (k, l) in &self.risk.accounts {
+                    a.insert(k.to_string(), Value::Table(l.to_table()));
+                }
+                r.insert("accounts".into(), Value::Table(a));
+            }
+            t.insert("risk".into(), Value::Table(r));
+        }
         if !self.symbols.is_empty() {
             let mut syms = toml::Table::new();
             for (name, s) in &self.symbols {
@@ -573,6 +725,41 @@ impl EngineConfig {
                         }
                     }
                 }
+                "risk" => {
+                    for (k, v) in ctx.table("risk", v)? {
+                        match k.as_str() {
+                            "default" => {
+                                c.risk.default = Some(parse_risk(
+                                    &ctx,
+                                    "risk.default",
+                                    ctx.table("risk.default", v)?,
+                                )?)
+                            }
+                            "accounts" => {
+                                for (a, v) in ctx.table("risk.accounts", v)? {
+                                    let key = format!("risk.accounts.{a}");
+                                    let acct: u32 =
+                                        a.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                                            ctx.err(
+                                                &key,
+                                                &Value::String(a.clone()),
+                                                "an account is a number from 1 to 4294967295",
+                                            )
+                                        })?;
+                                    let l = parse_risk(&ctx, &key, ctx.table(&key, v)?)?;
+                                    c.risk.accounts.insert(acct, l);
+                                }
+                            }
+                            _ => {
+                                return Err(ctx.err(
+                                    &format!("risk.{k}"),
+                                    v,
+                                    "unknown key (known: default, accounts)",
+                                ))
+                            }
+                        }
+                    }
+                }
                 "symbols" => {
                     for (name, v) in ctx.table("symbols", v)? {
                         let prefix = format!("symbols.{name}");
@@ -585,7 +772,7 @@ impl EngineConfig {
                     return Err(ctx.err(
                         section,
                         v,
-                        "unknown section (known: engine, breaker, symbols)",
+                        "unknown section (known: engine, breaker, risk, symbols)",
                     ))
                 }
             }
@@ -699,6 +886,16 @@ mod tests {
             tick_size = "0.5"
             maker_fee_bps = -1
             taker_fee_bps = 4
+            [risk.default]
+            max_order_qty = 100
+            max_order_notional = "250000.5"
+            [risk.accounts.7]
+            collar_bps = 50
+            collar_ticks = 20
+            max_open_orders = 10
+            max_position = 500
+            max_orders_per_second = 1000
+            burst = 20
         "#;
         let c = EngineConfig::from_toml(text, None).unwrap();
         let back = EngineConfig::from_toml(&c.to_toml(), None).unwrap();

@@ -220,6 +220,8 @@ pub(crate) struct Shared {
     pub control: ArrayQueue<Event>,
     /// Every published position (account, symbol), appended by the shards.
     pub positions: ArcSwap<Vec<Arc<crate::positions::PositionCell>>>,
+    /// Per account: the risk state the shards share (open orders, order rate).
+    pub accounts: crate::risk::Accounts,
 }
 
 impl Shared {
@@ -639,6 +641,7 @@ impl Engine {
             logs: ArrayQueue::new(4096),
             control: ArrayQueue::new(4096),
             positions: ArcSwap::from_pointee(Vec::new()),
+            accounts: crate::risk::Accounts::default(),
         });
         let engine = Engine {
             shared,
@@ -1578,6 +1581,42 @@ impl Engine {
         Ok(())
     }
 
+    /// Kill switch of `account` on (`true`: every shard cancels its open orders and refuses
+    /// its new ones, reason `kill_switch`) or off. Sent through every shard's priority lane;
+    /// an engine event (`reason` `kill_switch`, `account`, `detail` 1 / 0) says when it took
+    /// effect.
+    ///
+    /// # Errors
+    /// Account 0 (the anonymous flow has no kill switch), backpressure, stopped.
+    pub fn kill(&self, account: u32, on: bool) -> Result<(), EngineError> {
+        if account == 0 {
+            return Err(EngineError::Invalid {
+                field: "account",
+                value: "0".into(),
+                rule: "the kill switch is per account; account 0 (no account) has none".into(),
+            });
+        }
+        let _intake = self.intake()?;
+        let c = Command {
+            kind: if on { cmd::KILL } else { cmd::RESET_KILL },
+            symbol: ALL,
+            account,
+            ts_enqueued: self.shared.clock.now(),
+            ..Command::default()
+        };
+        for sh in 0..self.lanes.len() {
+            self.push(sh, true, Ingress::One(c), 0)?;
+        }
+        self.shared.log(
+            "risk",
+            format!(
+                "kill switch {} for account {account}",
+                if on { "on" } else { "off" }
+            ),
+        );
+        Ok(())
+    }
+
     /// Validate a batch of commands (every row first: nothing is queued if one is bad), assign
     /// order ids to its submits (written into `cmds`), and queue it in row order (normal
     /// lane: a batch keeps its rows in order; its cancels do not jump the queue).
@@ -1831,6 +1870,10 @@ impl Engine {
         take!(breaker.max_queue_delay_us);
         take!(breaker.cooldown_ms);
         take!(breaker.probe_orders);
+        if merged.risk != new.risk {
+            merged.risk = new.risk.clone();
+            applied.push("risk".to_string());
+        }
         // Symbols: bands and halts change in place; new ones are added.
         let table = self.shared.symbols.load_full();
         let mut next = (*table).clone();

@@ -32,6 +32,7 @@ pub mod lanes;
 pub mod positions;
 pub mod record;
 mod recovery;
+pub mod risk;
 pub mod route;
 mod shard;
 pub mod stats;

@@ -36,8 +36,14 @@ pub mod cmd {
     /// Holds the place, in its order's command sequence, of a command a producer could not
     /// queue (refused by backpressure or validation after its number was taken). Does nothing.
     pub const NOOP: u8 = 10;
+    /// Kill switch on for `account`: its open orders are cancelled and new ones refused.
+    pub const KILL: u8 = 11;
+    /// Kill switch off for `account`.
+    pub const RESET_KILL: u8 = 12;
+    /// The last command kind code.
+    pub const LAST: u8 = RESET_KILL;
     /// Names, indexed by code.
-    pub const NAMES: [&str; 11] = [
+    pub const NAMES: [&str; 13] = [
         "submit",
         "cancel",
         "modify",
@@ -49,6 +55,8 @@ pub mod cmd {
         "breaker",
         "pause",
         "noop",
+        "kill",
+        "reset_kill",
     ];
 }
 
@@ -310,10 +318,34 @@ pub mod reason {
     pub const JOURNAL_REPAIRED: u8 = 24;
     /// Rejected / engine: the journal cannot write; nothing more is acknowledged.
     pub const JOURNAL_FAILED: u8 = 25;
+    /// Rejected by risk: order quantity above the account's `max_order_qty` (`detail` = the
+    /// order's lots, `leaves_qty` = the limit). Risk reasons run from here to
+    /// [`RISK_RATE`].
+    pub const RISK_ORDER_QTY: u8 = 26;
+    /// Rejected by risk: notional above `max_order_notional` (`detail` = the order's notional,
+    /// `leaves_qty` = the limit, both in tick-lots).
+    pub const RISK_ORDER_NOTIONAL: u8 = 27;
+    /// Rejected by risk: price outside the collar (`detail` = distance from the reference
+    /// in ticks, `leaves_qty` = the widest allowed).
+    pub const RISK_PRICE_COLLAR: u8 = 28;
+    /// Rejected by risk: the account's open orders at `max_open_orders` (`detail` = open
+    /// orders with this one, `leaves_qty` = the limit).
+    pub const RISK_OPEN_ORDERS: u8 = 29;
+    /// Rejected by risk: the position plus open orders on this side would pass
+    /// `max_position` (`detail` = lots it would reach, `leaves_qty` = the limit).
+    pub const RISK_POSITION: u8 = 30;
+    /// Rejected by risk: above `max_orders_per_second` (`detail` = ns until the next order is
+    /// allowed, `leaves_qty` = the limit, orders/s).
+    pub const RISK_RATE: u8 = 31;
+    /// Rejected: the account's kill switch is on. Engine event: kill switch on (`detail` 1)
+    /// or off (0) for `account`.
+    pub const KILL_SWITCH: u8 = 32;
+    /// Rejected: a cancel or modify named another account's order.
+    pub const NOT_OWNER: u8 = 33;
 }
 
 /// Reason names, indexed by code.
-pub const REASONS: [&str; 26] = [
+pub const REASONS: [&str; 34] = [
     "",
     "user",
     "unfilled_ioc",
@@ -340,6 +372,14 @@ pub const REASONS: [&str; 26] = [
     "config_rejected",
     "journal_repaired",
     "journal_failed",
+    "max_order_qty",
+    "max_order_notional",
+    "price_collar",
+    "max_open_orders",
+    "max_position",
+    "order_rate",
+    "kill_switch",
+    "not_owner",
 ];
 
 /// One event: fixed size (112 bytes), no padding, no pointers.

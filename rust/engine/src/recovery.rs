@@ -107,7 +107,7 @@ pub struct AuditFilter {
 impl AuditFilter {
     fn command(&self, r: &Record) -> bool {
         let c = &r.cmd;
-        if r.cmd.kind > crate::record::cmd::NOOP {
+        if r.cmd.kind > crate::record::cmd::LAST {
             return false;
         }
         self.order_id.is_none_or(|v| c.order_id == v)
@@ -721,6 +721,11 @@ impl Engine {
             .unwrap_or(scan.segments.len());
         let (max_id, max_seq, max_now, replayed) =
             replay_into(&scan, &mut shards, from, &skip, None)?;
+        let mut open = rustc_hash::FxHashMap::default();
+        for sh in &shards {
+            sh.open_orders_by_account(&mut open);
+        }
+        engine.shared.accounts.reset_open_orders(&open);
         let reserved = read_ids(&dir)?;
         let next_id = (max_id + 1).max(reserved).max(1);
         engine

@@ -15,12 +15,12 @@ use hftbook_core::{
     CancelReason, NewOrder, OrderBook, OrderError, OrderType, Price, RejectReason, Report,
     ReportSink, Side, StpMode, TimeInForce,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::{EngineConfig, SymbolConfig};
 use crate::engine::{Filter, Subscription};
 use crate::engine::{Shared, SymbolLive, STATE_PAUSED};
-use crate::journal::format::{Record, J_DERIVED, J_DISCARDED, J_EMITTED, KIND_CONFIG};
+use crate::journal::format::{Record, J_DERIVED, J_DISCARDED, J_EMITTED, J_RISK, KIND_CONFIG};
 use crate::journal::snapshot::{Dec, Enc};
 use crate::journal::writer::ShardJournal;
 use crate::journal::JournalError;
@@ -28,6 +28,7 @@ use crate::lanes::{Ingress, Lanes};
 use crate::positions::{Position, PositionCell};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
+use crate::risk::{admit_rate, reserve_open_order, AccountShared};
 use crate::stats::{ShardStats, StatsWriter};
 use hftbook_core::RestingOrder;
 use xxhash_rust::xxh3::Xxh3;
@@ -75,6 +76,10 @@ struct Sym {
     window: VecDeque<(u64, i64)>,
     /// Positions by account (non-zero accounts), each with the cell readers see.
     positions: FxHashMap<u32, (Position, Arc<PositionCell>)>,
+    /// Open orders of non-zero accounts: id -> (account, side, open lots).
+    order_open: FxHashMap<u64, (u32, u8, u64)>,
+    /// Open lots per account: (buy, sell).
+    open_lots: FxHashMap<u32, (u64, u64)>,
 }
 
 /// Per-loop context: the shard's events and what a command did.
@@ -350,6 +355,10 @@ pub(crate) struct Shard {
     pub(crate) snap_at: u64,
     snap_gen: u64,
     journal_failed_seen: bool,
+    /// Accounts whose kill switch is on.
+    killed: FxHashSet<u32>,
+    /// The shared risk state of the accounts this shard has seen.
+    acct: FxHashMap<u32, Arc<AccountShared>>,
 }
 
 /// Journal records fed to a replaying shard.
@@ -452,6 +461,8 @@ impl Shard {
             max_order_id: 0,
             snap_at: 0,
             snap_gen: 0,
+            killed: FxHashSet::default(),
+            acct: FxHashMap::default(),
         }
     }
 
@@ -496,6 +507,8 @@ impl Shard {
                 gtd: BinaryHeap::new(),
                 window: VecDeque::new(),
                 positions: FxHashMap::default(),
+                order_open: FxHashMap::default(),
+                open_lots: FxHashMap::default(),
             });
         }
     }
@@ -535,6 +548,7 @@ impl Shard {
         let mut snap = EngineConfig {
             engine: self.cfg.engine.clone(),
             breaker: self.cfg.breaker.clone(),
+            risk: self.cfg.risk.clone(),
             symbols: Default::default(),
         };
         for s in self.syms.iter().flatten() {
@@ -566,6 +580,7 @@ impl Shard {
         let mut merged = (*self.shared.config.load_full()).clone();
         merged.engine = parsed.engine.clone();
         merged.breaker = parsed.breaker.clone();
+        merged.risk = parsed.risk.clone();
         let table = self.shared.symbols.load_full();
         let mut next = (*table).clone();
         for (name, scfg) in &parsed.symbols {
@@ -733,33 +748,266 @@ impl Shard {
         (f.max_order_id, f.max_seq)
     }
 
-    /// Book the fills among `self.out.events[start..]` into their accounts' positions
-    /// (non-zero accounts), and publish each position changed.
-    fn book_positions(&mut self, start: usize) {
+    /// Account bookkeeping of the events `self.out.events[start..]` (non-zero accounts):
+    /// fills into positions (published to their cells), and open orders and open lots per
+    /// account (for the risk checks). Returns whether `watch` was accepted.
+    fn book_account_events(&mut self, start: usize, watch: u64) -> bool {
+        let mut seen = false;
+        let live = self.replay.is_none();
         for i in start..self.out.events.len() {
             let e = self.out.events[i];
-            if e.kind != kind::FILL || e.account == 0 {
+            if e.account == 0 {
                 continue;
             }
             let Some(Some(s)) = self.syms.get_mut(e.symbol as usize) else {
                 continue;
             };
-            let fee = if e.flags & EVENT_MAKER != 0 {
-                s.cfg.maker_fee_bps
-            } else {
-                s.cfg.taker_fee_bps
+            // Lots this event takes off an open order (`true`: all that is left).
+            let mut took: Option<(u64, bool)> = None;
+            match e.kind {
+                kind::ACCEPTED => {
+                    seen |= e.order_id == watch;
+                    s.order_open.insert(e.order_id, (e.account, e.side, e.qty));
+                    let l = s.open_lots.entry(e.account).or_default();
+                    if e.side == 0 {
+                        l.0 += e.qty;
+                    } else {
+                        l.1 += e.qty;
+                    }
+                }
+                kind::FILL => {
+                    let fee = if e.flags & EVENT_MAKER != 0 {
+                        s.cfg.maker_fee_bps
+                    } else {
+                        s.cfg.taker_fee_bps
+                    };
+                    let (p, cell) = s.positions.entry(e.account).or_insert_with(|| {
+                        let cell = Arc::new(PositionCell::new(e.account, e.symbol));
+                        self.shared.positions.rcu(|v| {
+                            let mut v = (**v).clone();
+                            v.push(cell.clone());
+                            v
+                        });
+                        (Position::default(), cell)
+                    });
+                    p.fill(e.side == 0, e.price, e.qty, fee);
+                    cell.write(p);
+                    took = Some((e.qty, false));
+                }
+                kind::CANCELLED | kind::EXPIRED => took = Some((e.qty, true)),
+                kind::MODIFIED => {
+                    if let Some(o) = s.order_open.get_mut(&e.order_id) {
+                        let l = s.open_lots.entry(o.0).or_default();
+                        let side = if o.1 == 0 { &mut l.0 } else { &mut l.1 };
+                        *side = side.saturating_sub(o.2) + e.qty;
+                        o.2 = e.qty;
+                    }
+                }
+                _ => {}
+            }
+            if let Some((lots, all)) = took {
+                if let Some(o) = s.order_open.get_mut(&e.order_id) {
+                    let n = if all { o.2 } else { lots.min(o.2) };
+                    o.2 -= n;
+                    let (acct, side, left) = *o;
+                    let l = s.open_lots.entry(acct).or_default();
+                    if side == 0 {
+                        l.0 = l.0.saturating_sub(n);
+                    } else {
+                        l.1 = l.1.saturating_sub(n);
+                    }
+                    if left == 0 {
+                        s.order_open.remove(&e.order_id);
+                        if live {
+                            let a = self
+                                .acct
+                                .entry(acct)
+                                .or_insert_with(|| self.shared.accounts.get(acct));
+                            a.open_orders.fetch_sub(1, Ordering::AcqRel);
+                        }
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    fn release_open_order(&mut self, account: u32) {
+        let a = self
+            .acct
+            .entry(account)
+            .or_insert_with(|| self.shared.accounts.get(account));
+        a.open_orders.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Pre-trade risk of a submit (live only): `Ok(reserved)` when it passes (`reserved`:
+    /// an open-order slot of a non-zero account was taken), `Err(reason)` otherwise.
+    fn risk_check(&mut self, c: &Command) -> Result<bool, u8> {
+        if c.account == 0 || self.killed.contains(&c.account) {
+            // The anonymous flow has no limits; a killed account is refused by `submit`.
+            return Ok(false);
+        }
+        let cfg = self.cfg.clone();
+        let lim = cfg.risk.limits(c.account);
+        if let Some(l) = lim {
+            if let Some(why) = self.symbol_risk(c, l) {
+                return Err(why);
+            }
+        }
+        let acct = self
+            .acct
+            .entry(c.account)
+            .or_insert_with(|| self.shared.accounts.get(c.account))
+            .clone();
+        if let Some(rate) = lim.and_then(|l| l.max_orders_per_second) {
+            let burst = lim
+                .and_then(|l| l.burst)
+                .unwrap_or_else(|| (rate.ceil() as u64).max(1));
+            if admit_rate(&acct.tat, self.out.now, rate, burst).is_err() {
+                return Err(reason::RISK_RATE);
+            }
+        }
+        match lim.and_then(|l| l.max_open_orders) {
+            Some(max) => {
+                if reserve_open_order(&acct.open_orders, max).is_err() {
+                    return Err(reason::RISK_OPEN_ORDERS);
+                }
+            }
+            None => {
+                acct.open_orders.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The checks of one symbol (deterministic from the shard's state): the first broken.
+    fn symbol_risk(&self, c: &Command, l: &crate::config::RiskLimits) -> Option<u8> {
+        for why in [
+            reason::RISK_ORDER_QTY,
+            reason::RISK_ORDER_NOTIONAL,
+            reason::RISK_PRICE_COLLAR,
+            reason::RISK_POSITION,
+        ] {
+            let (value, limit) = self.risk_values(why, c, l);
+            if let Some(limit) = limit {
+                if value > limit {
+                    return Some(why);
+                }
+            }
+        }
+        None
+    }
+
+    /// For a risk reason: the order's value and the limit it is held to (`None`: no limit
+    /// applies), in the units of the reason (see [`reason`]).
+    fn risk_values(
+        &self,
+        why: u8,
+        c: &Command,
+        l: &crate::config::RiskLimits,
+    ) -> (i128, Option<i128>) {
+        let s = self.syms.get(c.symbol as usize).and_then(Option::as_ref);
+        let priced = matches!(c.order_type, order_type::LIMIT | order_type::STOP_LIMIT);
+        match why {
+            reason::RISK_ORDER_QTY => (i128::from(c.qty), l.max_order_qty.map(i128::from)),
+            reason::RISK_ORDER_NOTIONAL => {
+                let (Some(s), Some(max)) = (s, l.max_order_notional_nanos) else {
+                    return (0, None);
+                };
+                if !priced {
+                    return (0, None);
+                }
+                // A tick-lot in nano-units: tick mantissa x 10^(9 - scale) x lot size.
+                let scale = s.cfg.tick.scale();
+                let tick_nanos = if scale <= 9 {
+                    i128::from(s.cfg.tick.mantissa()) * 10i128.pow(9 - scale)
+                } else {
+                    1
+                };
+                let per = (tick_nanos * i128::from(s.cfg.lot_size)).max(1);
+                (i128::from(c.price) * i128::from(c.qty), Some(max / per))
+            }
+            reason::RISK_PRICE_COLLAR => {
+                let Some(s) = s else { return (0, None) };
+                let Some(reference) = s.last_trade.or(s.cfg.reference_price) else {
+                    return (0, None);
+                };
+                if !priced || (l.collar_bps.is_none() && l.collar_ticks.is_none()) {
+                    return (0, None);
+                }
+                let dist = (i128::from(c.price) - i128::from(reference)).abs();
+                let by_bps = l
+                    .collar_bps
+                    .map(|b| (b * reference.unsigned_abs() as f64 / 10_000.0).floor() as i128);
+                let by_ticks = l.collar_ticks.map(i128::from);
+                let allowed = match (by_bps, by_ticks) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => a.or(b).unwrap_or(i128::MAX),
+                };
+                (dist, Some(allowed))
+            }
+            reason::RISK_POSITION => {
+                let (Some(s), Some(max)) = (s, l.max_position) else {
+                    return (0, None);
+                };
+                let net = s.positions.get(&c.account).map_or(0, |p| p.0.net);
+                let (ob, os) = s.open_lots.get(&c.account).copied().unwrap_or((0, 0));
+                let would = if c.side == 0 {
+                    i128::from(net) + i128::from(ob) + i128::from(c.qty)
+                } else {
+                    -i128::from(net) + i128::from(os) + i128::from(c.qty)
+                };
+                (would, Some(i128::from(max)))
+            }
+            reason::RISK_OPEN_ORDERS => {
+                let max = l.max_open_orders.map(i128::from);
+                (max.map_or(0, |m| m + 1), max)
+            }
+            reason::RISK_RATE => (0, l.max_orders_per_second.map(|r| r as i128)),
+            _ => (0, None),
+        }
+    }
+
+    /// Refuse a submit for a risk reason: `detail` = the order's value, `leaves_qty` = the
+    /// limit (see [`reason`]).
+    fn reject_risk(&mut self, c: Command, why: u8) {
+        let cfg = self.cfg.clone();
+        let (value, limit) = match cfg.risk.limits(c.account) {
+            Some(l) => self.risk_values(why, &c, l),
+            None => (0, None),
+        };
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        self.reject(c, why, clamp(value));
+        if let Some(e) = self.out.events.last_mut() {
+            e.leaves_qty = limit.map_or(0, |v| v.clamp(0, i128::from(u64::MAX)) as u64);
+        }
+        self.count_order(true);
+    }
+
+    /// Kill switch of `account` on (cancel its open orders here, refuse new ones) or off.
+    fn set_kill(&mut self, account: u32, on: bool) {
+        if account == 0 {
+            return;
+        }
+        if on {
+            self.killed.insert(account);
+            let c = Command {
+                kind: cmd::MASS_CANCEL,
+                symbol: ALL,
+                account,
+                side: 2,
+                ..self.out.cmd
             };
-            let (p, cell) = s.positions.entry(e.account).or_insert_with(|| {
-                let cell = Arc::new(PositionCell::new(e.account, e.symbol));
-                self.shared.positions.rcu(|v| {
-                    let mut v = (**v).clone();
-                    v.push(cell.clone());
-                    v
-                });
-                (Position::default(), cell)
-            });
-            p.fill(e.side == 0, e.price, e.qty, fee);
-            cell.write(p);
+            self.mass_cancel_why(c, reason::KILL_SWITCH);
+        } else {
+            self.killed.remove(&account);
+        }
+        if self.id == 0 {
+            let seq = self.out.cmd.seq;
+            self.engine_event(reason::KILL_SWITCH, i64::from(on), seq);
+            if let Some(e) = self.out.events.last_mut() {
+                e.account = account;
+            }
         }
     }
 
@@ -833,7 +1081,7 @@ impl Shard {
             cmd::TICK => self.symbol_timers(r.now),
             cmd::BREAKER => self.set_breaker(c.side, BreakerMove::Follow),
             cmd::PAUSE => self.set_paused(c.side != 0),
-            k if k > cmd::NOOP => {
+            k if k > cmd::LAST => {
                 return Err(diverged(format!("unknown record kind {k}")));
             }
             _ if r.jflags & J_DISCARDED != 0 => {
@@ -953,13 +1201,36 @@ impl Shard {
                 put(&mut h, p.sold);
                 put(&mut h, p.trades);
             }
+            let mut open: Vec<(u64, (u32, u8, u64))> =
+                s.order_open.iter().map(|(k, v)| (*k, *v)).collect();
+            open.sort_unstable_by_key(|x| x.0);
+            put(&mut h, open.len() as u64);
+            for (id, (a, side, lots)) in open {
+                put(&mut h, id);
+                put(&mut h, (u64::from(a) << 8) | u64::from(side));
+                put(&mut h, lots);
+            }
             out.push((s.idx, h.digest()));
         }
     }
 
-    /// Hash of the shard's own state (breaker, pause, windows).
+    /// Open orders per non-zero account in this shard (to rebuild the shared counters).
+    pub(crate) fn open_orders_by_account(&self, out: &mut FxHashMap<u32, i64>) {
+        for s in self.syms.iter().flatten() {
+            for (a, _, _) in s.order_open.values() {
+                *out.entry(*a).or_default() += 1;
+            }
+        }
+    }
+
+    /// Hash of the shard's own state (breaker, pause, windows, kill switches).
     pub(crate) fn shard_digest(&self) -> u64 {
         let mut h = Xxh3::new();
+        let mut killed: Vec<u32> = self.killed.iter().copied().collect();
+        killed.sort_unstable();
+        for a in killed {
+            h.update(&a.to_le_bytes());
+        }
         for v in [
             u64::from(self.breaker),
             self.breaker_since,
@@ -983,7 +1254,7 @@ impl Shard {
     /// priority order (with the commands that named each), the stops, the expiry lists.
     pub(crate) fn snapshot_body(&self) -> Vec<u8> {
         let mut e = Enc::default();
-        e.u(2); // body layout version (2: positions)
+        e.u(3); // body layout version (2: positions; 3: open orders, kill switches)
         e.u(self.last_seq);
         e.u(self.max_order_id);
         e.u(self.ev_hash.unwrap_or(0));
@@ -1068,6 +1339,22 @@ impl Shard {
                 e.u(p.sold);
                 e.u(p.trades);
             }
+            let mut open: Vec<(u64, (u32, u8, u64))> =
+                s.order_open.iter().map(|(k, v)| (*k, *v)).collect();
+            open.sort_unstable_by_key(|x| x.0);
+            e.u(open.len() as u64);
+            for (id, (a, side, lots)) in open {
+                e.u(id);
+                e.u(u64::from(a));
+                e.u(u64::from(side));
+                e.u(lots);
+            }
+        }
+        let mut killed: Vec<u32> = self.killed.iter().copied().collect();
+        killed.sort_unstable();
+        e.u(killed.len() as u64);
+        for a in killed {
+            e.u(u64::from(a));
         }
         e.0
     }
@@ -1078,8 +1365,8 @@ impl Shard {
         self.install();
         let bad = || "the snapshot body is cut short or malformed".to_owned();
         let mut d = Dec::new(body);
-        if d.u() != Some(2) {
-            return Err("unknown snapshot body layout (this build reads layout 2)".into());
+        if d.u() != Some(3) {
+            return Err("unknown snapshot body layout (this build reads layout 3)".into());
         }
         self.last_seq = d.u().ok_or_else(bad)?;
         self.max_order_id = d.u().ok_or_else(bad)?;
@@ -1206,6 +1493,25 @@ impl Shard {
                 });
                 s.positions.insert(account, (p, cell));
             }
+            s.order_open.clear();
+            s.open_lots.clear();
+            for _ in 0..d.u().ok_or_else(bad)? {
+                let id = d.u().ok_or_else(bad)?;
+                let a = d.u().ok_or_else(bad)? as u32;
+                let side = d.u().ok_or_else(bad)? as u8;
+                let lots = d.u().ok_or_else(bad)?;
+                s.order_open.insert(id, (a, side, lots));
+                let l = s.open_lots.entry(a).or_default();
+                if side == 0 {
+                    l.0 += lots;
+                } else {
+                    l.1 += lots;
+                }
+            }
+        }
+        self.killed.clear();
+        for _ in 0..d.u().ok_or_else(bad)? {
+            self.killed.insert(d.u().ok_or_else(bad)? as u32);
         }
         if !d.done() {
             return Err("bytes left after the snapshot body".into());
@@ -1361,7 +1667,17 @@ impl Shard {
 
     /// Execute one command (sequenced here).
     fn execute(&mut self, mut c: Command) {
-        self.stamp(&mut c);
+        // Pre-trade risk runs before the command is sequenced, so that the journal records
+        // the decision (a replay applies it rather than deciding again).
+        let mut risk_flags = 0u8;
+        let mut reserved = false;
+        if c.kind == cmd::SUBMIT && self.replay.is_none() {
+            match self.risk_check(&c) {
+                Ok(r) => reserved = r,
+                Err(why) => risk_flags = J_RISK | ((why - reason::RISK_ORDER_QTY) << 4),
+            }
+        }
+        let jf = self.stamp_flags(&mut c, risk_flags);
         self.out.cmd = c;
         self.stats.commands.fetch_add(1, Ordering::Relaxed);
         let ordered = is_ordered(&c);
@@ -1373,7 +1689,12 @@ impl Shard {
         self.in_exec = true;
         let ev_start = self.out.events.len();
         match c.kind {
+            cmd::SUBMIT if jf & J_RISK != 0 => {
+                self.reject_risk(c, reason::RISK_ORDER_QTY + (jf >> 4));
+            }
             cmd::SUBMIT => self.submit(c),
+            cmd::KILL => self.set_kill(c.account, true),
+            cmd::RESET_KILL => self.set_kill(c.account, false),
             cmd::CANCEL => self.cancel(c, kind::CANCELLED, reason::USER),
             cmd::MODIFY => self.modify(c),
             cmd::MASS_CANCEL => self.mass_cancel(c),
@@ -1382,7 +1703,11 @@ impl Shard {
             cmd::END_SESSION => self.end_session(),
             _ => {}
         }
-        self.book_positions(ev_start);
+        let accepted = self.book_account_events(ev_start, c.order_id);
+        if reserved && !accepted {
+            // Reserved at the risk check, never accepted: give the slot back.
+            self.release_open_order(c.account);
+        }
         self.in_exec = false;
         if timed {
             let ns = self.shared.clock.now().saturating_sub(t0);
@@ -1619,9 +1944,15 @@ impl Shard {
     fn submit(&mut self, c: Command) {
         let breaker_open = self.breaker == breaker::OPEN;
         let paused_reject = self.paused;
+        let killed = c.account != 0 && self.killed.contains(&c.account);
         let Some(s) = self.sym_mut(c.symbol) else {
             return;
         };
+        if killed {
+            self.reject(c, reason::KILL_SWITCH, 0);
+            self.count_order(true);
+            return;
+        }
         if s.halted {
             self.reject(c, reason::HALTED, 0);
             self.count_order(true);
@@ -1945,8 +2276,39 @@ impl Shard {
         ok
     }
 
+    /// Whether `c` (a cancel or modify) names an order of another account: only the owner,
+    /// or account 0 (the operator), may touch an order.
+    fn not_owner(&self, c: &Command) -> bool {
+        if c.account == 0 {
+            return false;
+        }
+        let Some(Some(s)) = self.syms.get(c.symbol as usize) else {
+            return false;
+        };
+        let owner = s
+            .meta
+            .get(&c.order_id)
+            .map(|m| m.account)
+            .or_else(|| {
+                s.stop_index.get(&c.order_id).and_then(|&(side, px)| {
+                    let book = if side == 0 {
+                        &s.buy_stops
+                    } else {
+                        &s.sell_stops
+                    };
+                    book.get(&(px, c.order_id)).map(|st| st.account)
+                })
+            })
+            .or_else(|| s.order_open.get(&c.order_id).map(|o| o.0));
+        owner.is_some_and(|o| o != c.account)
+    }
+
     fn cancel(&mut self, c: Command, k: u8, why: u8) {
         if self.sym_mut(c.symbol).is_none() {
+            return;
+        }
+        if why == reason::USER && self.not_owner(&c) {
+            self.reject(c, reason::NOT_OWNER, 0);
             return;
         }
         if !self.cancel_one(c.symbol, c.order_id, k, why) {
@@ -1962,6 +2324,10 @@ impl Shard {
 
     fn modify(&mut self, c: Command) {
         let paused = self.paused;
+        if self.sym_mut(c.symbol).is_some() && self.not_owner(&c) {
+            self.reject(c, reason::NOT_OWNER, 0);
+            return;
+        }
         let Some(s) = self.sym_mut(c.symbol) else {
             return;
         };
@@ -2064,6 +2430,10 @@ impl Shard {
     }
 
     fn mass_cancel(&mut self, c: Command) {
+        self.mass_cancel_why(c, reason::MASS_CANCEL);
+    }
+
+    fn mass_cancel_why(&mut self, c: Command, why: u8) {
         let targets: Vec<u32> = if c.symbol == ALL {
             self.syms.iter().flatten().map(|s| s.idx).collect()
         } else {
@@ -2094,7 +2464,7 @@ impl Shard {
                 ids
             };
             for id in ids {
-                self.cancel_one(sym, id, kind::CANCELLED, reason::MASS_CANCEL);
+                self.cancel_one(sym, id, kind::CANCELLED, why);
             }
         }
     }

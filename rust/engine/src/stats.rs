@@ -38,6 +38,23 @@ impl Default for Latencies {
     }
 }
 
+/// Rejections by reason code (one counter per [`REASONS`] entry).
+#[derive(Debug)]
+pub struct Rejects([AtomicU64; REASONS.len()]);
+
+impl Default for Rejects {
+    fn default() -> Self {
+        Rejects(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl std::ops::Deref for Rejects {
+    type Target = [AtomicU64; REASONS.len()];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 /// A shard's shared counters.
 #[derive(Debug, Default)]
 pub struct ShardStats {
@@ -46,7 +63,7 @@ pub struct ShardStats {
     /// Events published.
     pub events: AtomicU64,
     /// Rejections by reason code.
-    pub rejects: [AtomicU64; REASONS.len()],
+    pub rejects: Rejects,
     /// Commands parked behind an earlier command naming the same order.
     pub parked: AtomicU64,
     /// Loops that did work.

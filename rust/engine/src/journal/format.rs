@@ -7,7 +7,7 @@
 //! u32 LE  crc      CRC32C of the len bytes followed by the body
 //! body:
 //!   u8      kind     a command kind (record::cmd) or SYMBOL / CONFIG
-//!   u8      jflags   DISCARDED | EMITTED | DERIVED
+//!   u8      jflags   DISCARDED 1 | EMITTED 2 | DERIVED 4 | RISK 8 (+ reason << 4)
 //!   varint  shard
 //!   varint  mask     which of the fields below follow (bit i = field i)
 //!   fields, in bit order (varint = LEB128, zigzag = signed LEB128 of (v<<1)^(v>>63)):
@@ -53,6 +53,10 @@ pub const J_EMITTED: u8 = 2;
 /// `jflags`: the record was made while executing the record before it (a breaker trip by
 /// the reject rate); replay re-creates it and checks it against this one.
 pub const J_DERIVED: u8 = 4;
+/// `jflags` of a submit: pre-trade risk refused it; bits 4..8 hold the reason minus
+/// [`crate::record::reason::RISK_ORDER_QTY`]. Replay applies the recorded decision (it may
+/// have depended on other shards or on time) instead of checking again.
+pub const J_RISK: u8 = 8;
 
 /// A segment header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

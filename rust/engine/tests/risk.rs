@@ -1,0 +1,362 @@
+//! Pre-trade risk: every check passes at its limit and fails just above it with the limit
+//! and the order's value in the event; the kill switch; account isolation; the journal
+//! replaying risk decisions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{poll_until, quiet_config};
+use hftbook_core::Side;
+use hftbook_engine::config::{RiskLimits, RiskSection};
+use hftbook_engine::journal::{Fsync, JournalOptions};
+use hftbook_engine::record::{kind, order_type, reason, tif};
+use hftbook_engine::{Engine, EngineConfig, Event, OrderRequest, SymbolConfig};
+
+fn engine(limits: RiskLimits) -> (Engine, u32) {
+    let mut cfg = quiet_config(1);
+    cfg.risk = RiskSection {
+        default: None,
+        accounts: [(1, limits)].into_iter().collect(),
+    };
+    let e = Engine::new(cfg).unwrap();
+    let s = e
+        .add_symbol(
+            "RSK",
+            SymbolConfig {
+                reference_price: Some(10_000),
+                ..SymbolConfig::default()
+            },
+        )
+        .unwrap();
+    e.start().unwrap();
+    (e, s)
+}
+
+fn order(s: u32, side: Side, px: i64, qty: u64, account: u32) -> OrderRequest {
+    let mut r = OrderRequest::limit(s, side, px, qty);
+    r.account = account;
+    r
+}
+
+/// The first event about order `id` that is accepted or rejected.
+fn outcome(e: &Engine, ev: &mut Vec<Event>, id: u64) -> Event {
+    poll_until(e, ev, "the order's outcome", |v| {
+        v.iter()
+            .any(|x| x.order_id == id && matches!(x.kind, kind::ACCEPTED | kind::REJECTED))
+    });
+    *ev.iter()
+        .find(|x| x.order_id == id && matches!(x.kind, kind::ACCEPTED | kind::REJECTED))
+        .unwrap()
+}
+
+fn expect_reject(
+    e: &Engine,
+    ev: &mut Vec<Event>,
+    r: OrderRequest,
+    why: u8,
+    detail: i64,
+    limit: u64,
+) {
+    let id = e.submit(&r).unwrap();
+    let o = outcome(e, ev, id);
+    assert_eq!(
+        (o.kind, o.reason_name(), o.detail, o.leaves_qty),
+        (
+            kind::REJECTED,
+            hftbook_engine::REASONS[why as usize],
+            detail,
+            limit
+        ),
+        "{o:?}"
+    );
+}
+
+fn expect_accept(e: &Engine, ev: &mut Vec<Event>, r: OrderRequest) -> u64 {
+    let id = e.submit(&r).unwrap();
+    let o = outcome(e, ev, id);
+    assert_eq!(o.kind, kind::ACCEPTED, "{o:?}");
+    id
+}
+
+#[test]
+fn order_qty_notional_and_collar_at_and_above_their_limits() {
+    let (e, s) = engine(RiskLimits {
+        max_order_qty: Some(10),
+        max_order_notional: Some("1000.00".into()),
+        max_order_notional_nanos: Some(1_000_000_000_000),
+        collar_ticks: Some(10),
+        ..RiskLimits::default()
+    });
+    let mut ev = Vec::new();
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_990, 10, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 9_990, 11, 1),
+        reason::RISK_ORDER_QTY,
+        11,
+        10,
+    );
+    // Notional: 100.00 x 10 = 1,000.00 (100,000 tick-lots) is at the limit.
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 10_000, 10, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 10_001, 10, 1),
+        reason::RISK_ORDER_NOTIONAL,
+        100_010,
+        100_000,
+    );
+    // Collar: 10 ticks from the reference price 100.00.
+    expect_accept(&e, &mut ev, order(s, Side::Sell, 10_010, 1, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Sell, 10_011, 1, 1),
+        reason::RISK_PRICE_COLLAR,
+        11,
+        10,
+    );
+    // Other accounts have no limits.
+    expect_accept(&e, &mut ev, order(s, Side::Sell, 20_000, 100, 2));
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn position_counts_open_orders_on_the_side_that_increases_it() {
+    let (e, s) = engine(RiskLimits {
+        max_position: Some(5),
+        ..RiskLimits::default()
+    });
+    let mut ev = Vec::new();
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 3, 1));
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 2, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 9_000, 1, 1),
+        reason::RISK_POSITION,
+        6,
+        5,
+    );
+    // Selling does not add to a long... it counts against the short side on its own.
+    expect_accept(&e, &mut ev, order(s, Side::Sell, 11_000, 5, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Sell, 11_000, 1, 1),
+        reason::RISK_POSITION,
+        6,
+        5,
+    );
+    // Fill 5 of the bids: long 5, no bids left open; buying more is refused, selling is not.
+    let mut mkt = order(s, Side::Sell, 0, 5, 2);
+    mkt.order_type = order_type::MARKET;
+    mkt.tif = tif::IOC;
+    e.submit(&mkt).unwrap();
+    poll_until(&e, &mut ev, "5 lots traded", |v| {
+        v.iter()
+            .filter(|x| x.kind == kind::TRADE)
+            .map(|x| x.qty)
+            .sum::<u64>()
+            == 5
+    });
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 9_000, 1, 1),
+        reason::RISK_POSITION,
+        6,
+        5,
+    );
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn open_orders_and_rate_limits() {
+    let (e, s) = engine(RiskLimits {
+        max_open_orders: Some(3),
+        ..RiskLimits::default()
+    });
+    let mut ev = Vec::new();
+    let ids: Vec<u64> = (0..3)
+        .map(|i| expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000 + i, 1, 1)))
+        .collect();
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 8_000, 1, 1),
+        reason::RISK_OPEN_ORDERS,
+        4,
+        3,
+    );
+    e.cancel(ids[0], Some(s), 1).unwrap();
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 8_000, 1, 1));
+    // At the limit an IOC needs a slot too; with one free, an IOC that finds nothing takes it
+    // and gives it back.
+    let mut ioc = order(s, Side::Sell, 20_000, 1, 1);
+    ioc.tif = tif::IOC;
+    expect_reject(&e, &mut ev, ioc, reason::RISK_OPEN_ORDERS, 4, 3);
+    e.cancel(ids[1], Some(s), 1).unwrap();
+    let id = e.submit(&ioc).unwrap();
+    poll_until(&e, &mut ev, "the IOC's end", |v| {
+        v.iter()
+            .any(|x| x.order_id == id && x.kind == kind::CANCELLED)
+    });
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 8_000, 1, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 8_000, 1, 1),
+        reason::RISK_OPEN_ORDERS,
+        4,
+        3,
+    );
+    e.stop(true, Duration::from_secs(5));
+
+    let (e, s) = engine(RiskLimits {
+        max_orders_per_second: Some(1.0),
+        burst: Some(2),
+        ..RiskLimits::default()
+    });
+    let mut ev = Vec::new();
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 1, 1));
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 1, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 9_000, 1, 1),
+        reason::RISK_RATE,
+        0,
+        1,
+    );
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn kill_switch_and_account_isolation() {
+    let (e, s) = engine(RiskLimits::default());
+    let mut ev = Vec::new();
+    let a = expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 1, 1));
+    let b = expect_accept(&e, &mut ev, order(s, Side::Buy, 9_001, 1, 2));
+    // Account 2 cannot cancel account 1's order; the operator (account 0) can.
+    e.cancel(a, Some(s), 2).unwrap();
+    poll_until(&e, &mut ev, "not_owner", |v| {
+        v.iter()
+            .any(|x| x.order_id == a && x.reason == reason::NOT_OWNER)
+    });
+    e.modify(a, Some(9_005), None, Some(s), 2, false).unwrap();
+    poll_until(&e, &mut ev, "two not_owner", |v| {
+        v.iter()
+            .filter(|x| x.order_id == a && x.reason == reason::NOT_OWNER)
+            .count()
+            == 2
+    });
+    // Kill account 1: its order is cancelled, new ones refused; account 2 trades on.
+    e.kill(1, true).unwrap();
+    poll_until(&e, &mut ev, "kill", |v| {
+        v.iter().any(|x| {
+            x.order_id == a && x.kind == kind::CANCELLED && x.reason == reason::KILL_SWITCH
+        })
+    });
+    assert!(ev.iter().any(|x| x.kind == kind::ENGINE
+        && x.reason == reason::KILL_SWITCH
+        && x.account == 1
+        && x.detail == 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 9_000, 1, 1),
+        reason::KILL_SWITCH,
+        0,
+        0,
+    );
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 1, 2));
+    assert!(!ev
+        .iter()
+        .any(|x| x.order_id == b && x.kind == kind::CANCELLED));
+    e.kill(1, false).unwrap();
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 1, 1));
+    assert!(e.kill(0, true).is_err());
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn risk_decisions_replay_and_recovery_keeps_the_counts() {
+    let dir = std::env::temp_dir().join(format!("hftbook-risk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg: EngineConfig = quiet_config(2);
+    let base = RiskLimits {
+        max_open_orders: Some(20),
+        max_position: Some(40),
+        ..RiskLimits::default()
+    };
+    cfg.risk.default = Some(base.clone());
+    cfg.risk.accounts.insert(
+        2,
+        RiskLimits {
+            max_orders_per_second: Some(100.0),
+            burst: Some(30),
+            ..base
+        },
+    );
+    let e = Engine::with_journal(cfg, JournalOptions::new(&dir, Fsync::BATCH)).unwrap();
+    let syms: Vec<u32> = ["X", "Y"]
+        .iter()
+        .map(|n| e.add_symbol(n, SymbolConfig::default()).unwrap())
+        .collect();
+    e.start().unwrap();
+    let mut ev = Vec::new();
+    for i in 0..400u64 {
+        let s = syms[(i % 2) as usize];
+        if i % 4 == 0 {
+            // Account 1 rests bids far below: it fills its 20 open-order slots.
+            e.submit(&order(s, Side::Buy, 50 + (i % 5) as i64, 1, 1))
+                .unwrap();
+        } else {
+            // Account 2 trades with account 3 (no limits) around 100.
+            let side = if i % 3 == 0 { Side::Sell } else { Side::Buy };
+            e.submit(&order(s, side, 100 + (i % 5) as i64, 1 + i % 4, 2))
+                .unwrap();
+            let other = if side == Side::Buy {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            e.submit(&order(s, other, 100 + (i % 5) as i64, 1 + i % 4, 3))
+                .unwrap();
+        }
+        if i == 300 {
+            e.kill(2, true).unwrap();
+        }
+        e.poll(&mut ev, 4096, Duration::ZERO);
+    }
+    e.stop(true, Duration::from_secs(10));
+    common::poll_rest(&e, &mut ev);
+    let rej = |r: u8| {
+        ev.iter()
+            .filter(|x| x.kind == kind::REJECTED && x.reason == r)
+            .count()
+    };
+    assert!(rej(reason::RISK_OPEN_ORDERS) > 0);
+    assert!(rej(reason::RISK_RATE) + rej(reason::RISK_POSITION) > 0);
+    assert!(rej(reason::KILL_SWITCH) > 0);
+    let full = hftbook_engine::replay_journal(&dir, false).unwrap();
+    assert_eq!(full.state_hash, e.state_hash().unwrap());
+    assert_eq!(full.event_hash, e.event_hash().unwrap());
+    // The recovered engine counts the open orders it holds against the limit.
+    let rec = Engine::recover(&dir, Fsync::BATCH).unwrap();
+    assert_eq!(rec.state_hash().unwrap(), e.state_hash().unwrap());
+    rec.start().unwrap();
+    let mut ev2 = Vec::new();
+    let id = rec.submit(&order(syms[0], Side::Buy, 50, 1, 1)).unwrap();
+    let o = outcome(&rec, &mut ev2, id);
+    assert_eq!(o.reason, reason::RISK_OPEN_ORDERS, "{o:?}");
+    // Account 2 is still killed after the restart.
+    let id = rec.submit(&order(syms[0], Side::Buy, 50, 1, 2)).unwrap();
+    assert_eq!(outcome(&rec, &mut ev2, id).reason, reason::KILL_SWITCH);
+    rec.stop(true, Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
