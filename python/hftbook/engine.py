@@ -30,9 +30,17 @@ import numpy as np
 
 from hftbook import _core
 from hftbook._dtypes import ENGINE_COMMAND_DTYPE
-from hftbook.exceptions import ConfigError, HftbookError, InvalidPrice
+from hftbook.exceptions import ConfigError, HftbookError, InvalidOrder, InvalidPrice
 
-__all__ = ["ENGINE_REASONS", "EVENT_KINDS", "Engine", "Event", "PositionArray", "Subscription"]
+__all__ = [
+    "ENGINE_REASONS",
+    "EVENT_KINDS",
+    "Engine",
+    "Event",
+    "PositionArray",
+    "RiskControl",
+    "Subscription",
+]
 
 #: Event kind names, indexed by the numpy ``kind`` column.
 EVENT_KINDS: tuple[str, ...] = tuple(_core.EVENT_KINDS)
@@ -261,6 +269,87 @@ def _load(
         return tomllib.loads(text), str(path)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}", "(syntax)", "", str(e), str(path)) from e
+
+
+_RISK_KEYS = (
+    "max_order_qty",
+    "max_order_notional",
+    "collar_bps",
+    "collar_ticks",
+    "max_open_orders",
+    "max_position",
+    "max_orders_per_second",
+    "burst",
+)
+
+
+def _account(account: int) -> int:
+    if isinstance(account, bool) or not isinstance(account, int) or not 0 < account < 2**32:
+        raise InvalidOrder(
+            f"account = {account!r}: an account is an integer from 1 to 4294967295",
+            "account",
+            account,
+        )
+    return account
+
+
+class RiskControl:
+    """Pre-trade risk limits of an engine's accounts (``engine.risk``).
+
+    Limits live in the configuration's ``[risk]`` section (``[risk.default]`` for every
+    non-zero account without its own table, ``[risk.accounts.N]`` per account) and are
+    hot-reloaded with it. Keys: ``max_order_qty`` (lots), ``max_order_notional`` (quote
+    currency), ``collar_bps`` / ``collar_ticks`` (from the last trade, else the symbol's
+    ``reference_price``), ``max_open_orders`` (all symbols), ``max_position`` (lots per
+    symbol, long or short, counting open orders that would increase it),
+    ``max_orders_per_second`` with ``burst``. A refused order is a ``rejected`` event whose
+    reason names the limit (``hb.ENGINE_REASONS``), ``detail`` = the order's value and
+    ``leaves_qty`` = the limit.
+
+    >>> import hftbook as hb
+    >>> with hb.Engine(symbols={"AAPL": {}}) as e:
+    ...     e.risk.set_limits(7, max_order_qty=100)
+    ...     _ = e.submit("AAPL", "buy", price="10.00", qty=101, account=7)
+    ...     ev = [x for x in e.events(timeout=1.0) if x.kind == "rejected"]
+    >>> ev[0].reason, e.risk.limits(7)
+    ('max_order_qty', {'max_order_qty': 100})
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def limits(self, account: int) -> dict[str, Any]:
+        """The limits that apply to ``account`` (its own table, else the default)."""
+        risk = self._engine._config_dict.get("risk", {})
+        own = risk.get("accounts", {}).get(str(_account(account)))
+        return dict(own if own is not None else risk.get("default", {}))
+
+    def set_limits(self, account: int | None, **limits: Any) -> None:
+        """Replace the limits of ``account`` (``None``: the default of every account).
+
+        Applied through a hot reload of the configuration (engine event ``config_applied``);
+        an invalid value raises :class:`ConfigError` naming the key.
+        """
+        unknown = sorted(set(limits) - set(_RISK_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"unknown risk limit {unknown[0]!r} (known: {', '.join(_RISK_KEYS)})",
+                f"risk.{unknown[0]}",
+                str(limits[unknown[0]]),
+                "unknown key",
+            )
+        new = _merge(self._engine._config_dict, {})
+        risk = dict(new.get("risk", {}))
+        table = {k: str(v) if k == "max_order_notional" else v for k, v in limits.items()}
+        if account is None:
+            risk["default"] = table
+        else:
+            accounts = dict(risk.get("accounts", {}))
+            accounts[str(_account(account))] = table
+            risk["accounts"] = accounts
+        new["risk"] = risk
+        self._engine.reload_config(new)
+        self._engine._config_dict = new
 
 
 class PositionArray(np.ndarray):
@@ -693,6 +782,28 @@ class Engine(_core.EngineCore):
         s["cpu_seconds"] = sum(x["cpu_seconds"] for x in shards)
         self._pump_logs()
         return s
+
+    # -- risk ----------------------------------------------------------------------------
+
+    @property
+    def risk(self) -> RiskControl:
+        """Pre-trade risk limits per account (see :class:`RiskControl`)."""
+        return RiskControl(self)
+
+    def kill(self, account: int) -> None:
+        """Kill switch on for ``account``: its open orders cancelled, new ones refused.
+
+        Every shard cancels the account's open orders (reason ``kill_switch``) and refuses
+        its new ones until :meth:`reset_kill`. An engine event (reason ``kill_switch``,
+        ``detail`` 1) and a log line say when it took effect.
+        """
+        self._kill(_account(account), True)
+        self._pump_logs()
+
+    def reset_kill(self, account: int) -> None:
+        """Kill switch off for ``account`` (engine event ``kill_switch``, ``detail`` 0)."""
+        self._kill(_account(account), False)
+        self._pump_logs()
 
     # -- positions and PnL ---------------------------------------------------------------
 

@@ -991,6 +991,12 @@ impl PyEngineCore {
         run_detached(py, move || e.halt(s))?.map_err(|e| engine_error(py, e))
     }
 
+    /// Kill switch of `account` on or off (see `Engine.kill`).
+    fn _kill(&self, py: Python<'_>, account: u32, on: bool) -> PyResult<()> {
+        let e = self.engine.clone();
+        run_detached(py, move || e.kill(account, on))?.map_err(|e| engine_error(py, e))
+    }
+
     fn _resume_symbol(&self, py: Python<'_>, symbol: &Bound<'_, PyAny>) -> PyResult<()> {
         let s = self.symbol(py, symbol)?;
         let e = self.engine.clone();

@@ -1,0 +1,74 @@
+"""Pre-trade risk from Python: limits from the config and from ``engine.risk``, reasons that
+name the limit, the kill switch, account isolation."""
+
+from __future__ import annotations
+
+import pytest
+
+import hftbook as hb
+from engine_util import Collector
+
+
+def _outcome(c: Collector, oid: int) -> hb.Event:
+    evs = c.until(
+        lambda evs: any(e.order_id == oid and e.kind in ("accepted", "rejected") for e in evs),
+        f"order {oid}",
+    )
+    return next(e for e in evs if e.order_id == oid and e.kind in ("accepted", "rejected"))
+
+
+def test_limits_from_config_and_set_limits() -> None:
+    cfg = {
+        "symbols": {"AAPL": {"tick_size": "0.01", "reference_price": "100.00"}},
+        "risk": {"default": {"max_order_qty": 10, "collar_ticks": 5}},
+    }
+    with hb.Engine(cfg) as e:
+        c = Collector(e)
+        ok = e.submit("AAPL", "buy", price="100.00", qty=10, account=1)
+        assert _outcome(c, ok).kind == "accepted"
+        big = e.submit("AAPL", "buy", price="100.00", qty=11, account=1)
+        r = _outcome(c, big)
+        assert (r.kind, r.reason) == ("rejected", "max_order_qty")
+        far = e.submit("AAPL", "sell", price="100.06", qty=1, account=1)
+        assert _outcome(c, far).reason == "price_collar"
+        # Account 0 (no account) has no limits.
+        anon = e.submit("AAPL", "buy", price="100.00", qty=1000)
+        assert _outcome(c, anon).kind == "accepted"
+        # Tighten account 1 only, through a hot reload.
+        e.risk.set_limits(1, max_order_qty=5, max_order_notional="400.00")
+        assert e.risk.limits(1) == {"max_order_qty": 5, "max_order_notional": "400.00"}
+        assert e.risk.limits(2) == {"max_order_qty": 10, "collar_ticks": 5}
+        six = e.submit("AAPL", "buy", price="99.00", qty=6, account=1)
+        assert _outcome(c, six).reason == "max_order_qty"
+        rich = e.submit("AAPL", "buy", price="99.00", qty=5, account=1)
+        assert _outcome(c, rich).reason == "max_order_notional"
+        with pytest.raises(hb.ConfigError, match="max_orders"):
+            e.risk.set_limits(1, max_orders=3)
+        with pytest.raises(hb.ConfigError, match=r"risk\.accounts\.1\.max_order_qty"):
+            e.risk.set_limits(1, max_order_qty=-1)
+
+
+def test_kill_switch_and_not_owner() -> None:
+    with hb.Engine(symbols={"AAPL": {}}) as e:
+        c = Collector(e)
+        mine = e.submit("AAPL", "buy", price="10.00", qty=1, account=1)
+        theirs = e.submit("AAPL", "buy", price="10.01", qty=1, account=2)
+        _outcome(c, theirs)
+        e.cancel(mine, account=2)
+        evs = c.until(
+            lambda evs: any(x.order_id == mine and x.reason == "not_owner" for x in evs),
+            "not_owner",
+        )
+        e.kill(1)
+        evs = c.until(
+            lambda evs: any(x.order_id == mine and x.reason == "kill_switch" for x in evs),
+            "kill",
+        )
+        refused = e.submit("AAPL", "buy", price="10.00", qty=1, account=1)
+        assert _outcome(c, refused).reason == "kill_switch"
+        e.reset_kill(1)
+        back = e.submit("AAPL", "buy", price="10.00", qty=1, account=1)
+        assert _outcome(c, back).kind == "accepted"
+        assert not any(x.order_id == theirs and x.kind == "cancelled" for x in evs)
+        with pytest.raises(hb.InvalidOrder, match="account"):
+            e.kill(0)
