@@ -306,6 +306,9 @@ def test_cancel_twice_and_cancel_filled() -> None:
     oid = e.submit("AAPL", "buy", price="10.00", qty=1)
     e.cancel(oid)
     e.cancel(oid)
+    # The shard takes the priority lane between batches, so a sell queued now could reach
+    # the book before these cancels and trade with the bid: wait for the cancel first.
+    c.wait_kind("cancelled", 1, order_id=oid)
     filled = e.submit("AAPL", "sell", price="10.00", qty=1)
     e.submit("AAPL", "buy", price="10.00", qty=1)
     c.wait_kind("fill", 1, order_id=filled)  # a cancel sent now would jump the queue
