@@ -465,6 +465,44 @@ def test_perf_bad_input_is_one_line_exit_2(
 # ---------------------------------------------------------------------------- simulate
 
 
+def test_simulate_latency_png_says_it_shows_the_rust_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """latency.png is titled and labelled as the core's time inside the book, not per call."""
+    from hftbook.simulate import SimulationConfig, run_simulation, summary_tables, write_reports
+
+    calls: list[dict[str, Any]] = []
+    plot = LatencyReport.plot
+
+    def spy(self: LatencyReport, *args: Any, **kwargs: Any) -> bytes:
+        calls.append(kwargs)
+        return plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(LatencyReport, "plot", spy)
+    res = run_simulation(SimulationConfig(max_ops=2_000), progress=False)
+    write_reports(res, tmp_path)
+    assert (tmp_path / "latency.png").read_bytes().startswith(PNG_MAGIC)
+    (kwargs,) = [c for c in calls if "subject" in c]  # to_html draws one too
+    assert res.latency_report is not None
+    fig = res.latency_report.figure(**kwargs)
+    title = fig.get_suptitle()
+    assert "Rust core" in title
+    assert "time inside the book per operation" in title
+    assert "Python call overhead excluded" in title
+    assert [ax.get_xlabel() for ax in fig.axes] == [
+        "time inside the Rust book (ns, log scale)",
+        "percentile",
+    ]
+    assert fig.axes[1].get_ylabel() == "time inside the Rust book (ns, log scale)"
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Time inside the Rust book: histogram",
+        "Time inside the Rust book by percentile",
+    ]
+    captions = {t.title: t.caption for t in summary_tables(res)}
+    assert "call overhead included" in str(captions["Latency per call (ns)"])
+    assert "latency.png" in str(captions["Core latency per operation (Rust, TSC, ns)"])
+
+
 def test_simulate_writes_the_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run1"
     args = ["simulate", "--max-ops", "4000", "--seed", "3", "--no-progress", "--out", str(out)]
