@@ -311,15 +311,32 @@ def test_price_invalid_on_modify(book: hb.OrderBook) -> None:
     )
 
 
-def test_price_invalid_on_market_order_too(book: hb.OrderBook) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "field", "value"),
+    [
+        ({"price": "100.00"}, "price", "100.00"),
+        ({"price": Decimal("99.9")}, "price", Decimal("99.9")),
+        ({"price": "1.001"}, "price", "1.001"),  # off the tick too: the combination comes first
+        ({"price": 100}, "price", 100),
+        ({"price_ticks": 10_000}, "price_ticks", 10_000),
+        ({"price_ticks": 0}, "price_ticks", 0),
+    ],
+)
+@pytest.mark.parametrize("tif", [None, "ioc", "fok"])
+def test_market_order_takes_no_price(
+    book: hb.OrderBook, kwargs: dict[str, object], field: str, value: object, tif: str | None
+) -> None:
+    """A price on a market order was silently ignored; it is refused, naming the argument."""
     raises(
         book,
-        hb.InvalidPrice,
-        lambda: book.submit("buy", price="1.001", qty=1, order_type="market"),
-        field="price",
-        value="1.001",
-        words=["1.001", "tick_size"],
+        hb.InvalidOrder,
+        lambda: book.submit("buy", qty=1, order_type="market", tif=tif, **kwargs),
+        field=field,
+        value=value,
+        words=[field, "market order takes no price", "order_type='limit'", "tif='ioc'"],
     )
+    assert book.submit("buy", qty=1, order_type="market").status == "filled"
+    assert book.submit("buy", qty=1, order_type="market", price=None).status == "filled"
 
 
 def test_price_invalid_on_volume_at(book: hb.OrderBook) -> None:
