@@ -302,6 +302,8 @@ class ReferenceBook:
         market = order_type == "market"
         if tif is None:
             tif = "ioc" if market else "gtc"
+        if market and price is not None:
+            raise RefError("InvalidOrder", "a market order takes no price")
         if not market and price is None:
             raise RefError("InvalidPrice", "a limit order needs a price")
         self._check_price(price)

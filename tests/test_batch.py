@@ -74,9 +74,10 @@ def per_call(book: hb.OrderBook, row: np.void) -> tuple[int, str, str, int, int,
     try:
         if kind == ADD:
             stp = int(row["stp"])
+            market = row["order_type"] == 1  # a market row's price_ticks 0 means no price
             r = book.submit(
                 SIDES[row["side"]],
-                price_ticks=int(row["price_ticks"]),
+                price_ticks=None if market and row["price_ticks"] == 0 else int(row["price_ticks"]),
                 qty=int(row["qty"]),
                 order_type=("limit", "market")[row["order_type"]],
                 tif=TIFS[row["tif"]],
@@ -165,7 +166,7 @@ def test_apply_batch_matches_per_call_mixed_flow() -> None:
         {"kind": CANCEL, "order_id": 7},  # not resting any more
         {"kind": MODIFY, "order_id": 99, "price_ticks": 1, "qty": 1},  # unknown
         {"kind": ADD, "side": 1, "price_ticks": 106, "qty": 1, "order_id": 8},  # 8 is live
-        {"kind": ADD, "side": 1, "price_ticks": 100, "qty": 3, "order_type": 1, "tif": 1},
+        {"kind": ADD, "side": 1, "qty": 3, "order_type": 1, "tif": 1},
     ]
     res = assert_same_as_per_call(commands(rows), lambda b, a: b.apply_batch(a))
     names = [hb.STATUS_NAMES[s] for s in res.status]
@@ -197,7 +198,8 @@ def flows(draw: st.DrawFn) -> list[dict[str, int]]:
                 {
                     "kind": ADD,
                     "side": draw(st.integers(0, 1)),
-                    "price_ticks": draw(st.integers(95, 105)),
+                    # A market order takes no price: 0.
+                    "price_ticks": draw(st.integers(95, 105)) if order_type == 0 else 0,
                     "qty": qty,
                     "display_qty": draw(st.integers(0, qty)) if rests else 0,
                     "order_type": order_type,
@@ -622,6 +624,31 @@ def test_bad_combination_row(book: hb.OrderBook, row: dict[str, int], field: str
     )
 
 
+@pytest.mark.parametrize("n", [2, 20_000])  # short: exact checks; long: the fast test first
+@pytest.mark.parametrize("method", ["submit_batch", "apply_batch"])
+def test_market_row_with_a_price_is_refused(book: hb.OrderBook, method: str, n: int) -> None:
+    """A market order takes no price: price_ticks must be 0 on a market row."""
+    dtype = hb.ORDER_DTYPE if method == "submit_batch" else hb.COMMAND_DTYPE
+    a = np.zeros(n, dtype=dtype)
+    a["side"] = np.arange(n) % 2
+    a["price_ticks"] = np.where(a["side"] == 0, 90, 120)
+    a["qty"] = 1
+    bad = n - 1 if n == 2 else n // 2 + 3
+    a["order_type"][bad], a["tif"][bad], a["price_ticks"][bad] = 1, 1, 105
+    e = refused(
+        book,
+        hb.InvalidOrder,
+        lambda: getattr(book, method)(a),
+        field="price_ticks",
+        row=bad,
+        words=(f"row {bad}", "price_ticks", "market order", "tif ioc"),
+    )
+    assert e.value == 105
+    a["price_ticks"][bad] = 0  # the same row without a price is a valid market order
+    res = getattr(book, method)(a)
+    assert len(res.status) == n
+
+
 def test_bad_modify_row(book: hb.OrderBook) -> None:
     a = commands(
         [
@@ -667,7 +694,7 @@ def test_business_outcomes_are_row_statuses(book: hb.OrderBook) -> None:
         {"kind": ADD, "side": 1, "price_ticks": 105, "qty": 1, "account": 3, "order_id": 40},
         {"kind": ADD, "side": 0, "price_ticks": 105, "qty": 1, "account": 3},  # STP newest
         {"kind": ADD, "side": 0, "price_ticks": 101, "qty": 2, "tif": 2},  # nothing at 101
-        {"kind": ADD, "side": 1, "price_ticks": 100, "qty": 2, "order_type": 1, "tif": 1},
+        {"kind": ADD, "side": 1, "qty": 2, "order_type": 1, "tif": 1},
     ]
     res = book.apply_batch(commands(rows))
     outcome = [

@@ -484,6 +484,8 @@ BATCH_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("expire_at without gtd", {"expire_at": 5}, "expire_at", "5"),
     ("gtd expire_at in the past", {"tif": 4, "expire_at": 1}, "expire_at", "1"),
     ("market day", {"order_type": 1, "tif": 3}, "tif", "day"),
+    ("market with a price", {"order_type": 1, "tif": 1}, "price_ticks", "10000"),
+    ("stop with a price", {"order_type": 2, "stop_price_ticks": 9_000}, "price_ticks", "10000"),
     ("cancel order_id 0", {"kind": 1, "order_id": 0}, "order_id", "0"),
     ("cancel symbol", {"kind": 1, "order_id": 1, "symbol": 9}, "symbol", "9"),
     ("modify nothing", {"kind": 2, "order_id": 1, "qty": 0}, "qty", "0"),

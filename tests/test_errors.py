@@ -122,7 +122,7 @@ def test_price_off_tick_decimal(book: hb.OrderBook) -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["abc", "", "1.2.3", "12a", "--1", "1e5", "0x10"])
+@pytest.mark.parametrize("text", ["abc", "", "1.2.3", "12a", "--1", "1e", "1e2.5", "0x10"])
 def test_price_not_a_number(book: hb.OrderBook, text: str) -> None:
     raises(
         book,
@@ -165,6 +165,44 @@ def test_price_out_of_range(book: hb.OrderBook, price: object, shown: str) -> No
         field="price",
         value=price,
         words=["price", shown, "outside the representable range"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "ticks"),
+    [("1e2", 10_000), ("1E+2", 10_000), ("1.5e1", 1_500), ("1e-2", 1), ("-2.5E-1", -25)],
+)
+def test_price_exponent_notation_is_read_like_decimal(text: str, ticks: int) -> None:
+    """A str in exponent notation means what ``Decimal(text)`` means: exact, on the tick."""
+    b = hb.OrderBook("EXP", tick_size="0.01")
+    r = b.submit("buy", price=text, qty=1)
+    assert b.order(r.order_id).price == Decimal(text)
+    assert b.order(r.order_id).price_ticks == ticks
+    r2 = b.submit("buy", price=Decimal(text), qty=1)  # the Decimal gives the same ticks
+    assert b.order(r2.order_id).price_ticks == ticks
+
+
+@pytest.mark.parametrize("value", ["1e-3", "1.2345e1", Decimal("1E-3")])
+def test_price_exponent_notation_off_tick(book: hb.OrderBook, value: object) -> None:
+    raises(
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("buy", price=value, qty=1),
+        field="price",
+        value=value,
+        words=["price", str(value), "not a multiple of tick_size 0.01"],
+    )
+
+
+@pytest.mark.parametrize("value", ["1e30", "1E+30", Decimal("1e30"), "-1e30", "1e17"])
+def test_price_exponent_notation_out_of_range(book: hb.OrderBook, value: object) -> None:
+    raises(
+        book,
+        hb.InvalidPrice,
+        lambda: book.submit("sell", price=value, qty=1),
+        field="price",
+        value=value,
+        words=["price", str(value), "outside the representable range ±(2^62 - 1) ticks"],
     )
 
 
@@ -273,15 +311,32 @@ def test_price_invalid_on_modify(book: hb.OrderBook) -> None:
     )
 
 
-def test_price_invalid_on_market_order_too(book: hb.OrderBook) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "field", "value"),
+    [
+        ({"price": "100.00"}, "price", "100.00"),
+        ({"price": Decimal("99.9")}, "price", Decimal("99.9")),
+        ({"price": "1.001"}, "price", "1.001"),  # off the tick too: the combination comes first
+        ({"price": 100}, "price", 100),
+        ({"price_ticks": 10_000}, "price_ticks", 10_000),
+        ({"price_ticks": 0}, "price_ticks", 0),
+    ],
+)
+@pytest.mark.parametrize("tif", [None, "ioc", "fok"])
+def test_market_order_takes_no_price(
+    book: hb.OrderBook, kwargs: dict[str, object], field: str, value: object, tif: str | None
+) -> None:
+    """A price on a market order was silently ignored; it is refused, naming the argument."""
     raises(
         book,
-        hb.InvalidPrice,
-        lambda: book.submit("buy", price="1.001", qty=1, order_type="market"),
-        field="price",
-        value="1.001",
-        words=["1.001", "tick_size"],
+        hb.InvalidOrder,
+        lambda: book.submit("buy", qty=1, order_type="market", tif=tif, **kwargs),
+        field=field,
+        value=value,
+        words=[field, "market order takes no price", "order_type='limit'", "tif='ioc'"],
     )
+    assert book.submit("buy", qty=1, order_type="market").status == "filled"
+    assert book.submit("buy", qty=1, order_type="market", price=None).status == "filled"
 
 
 def test_price_invalid_on_volume_at(book: hb.OrderBook) -> None:
@@ -705,7 +760,7 @@ def test_set_time_on_monotonic_clock() -> None:
 # --------------------------------------------------------------------------- construction
 
 
-@pytest.mark.parametrize("tick", ["0", "-0.01", "abc", "", "1e-2", Decimal("0"), 0])
+@pytest.mark.parametrize("tick", ["0", "-0.01", "abc", "", "1e", "-1e-2", Decimal("0"), 0])
 def test_bad_tick_size(tick: object) -> None:
     raises(
         None,
@@ -715,6 +770,11 @@ def test_bad_tick_size(tick: object) -> None:
         value=tick,
         words=["tick_size", "positive decimal"],
     )
+
+
+@pytest.mark.parametrize(("tick", "exact"), [("1e-2", "0.01"), (Decimal("1E-7"), "0.0000001")])
+def test_tick_size_in_exponent_notation(tick: object, exact: str) -> None:
+    assert hb.OrderBook("X", tick_size=tick).tick_size == Decimal(exact)
 
 
 def test_bad_lot_size() -> None:

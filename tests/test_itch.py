@@ -248,3 +248,54 @@ def test_progress_callback_reports_bytes_read(sample: itch.ItchSample, tmp_path:
     f.write_bytes(sample.data[:1000])
     with pytest.raises(DataFormatError, match="truncated"):
         itch.replay_itch(f, progress=lambda done, total: None)
+
+
+def test_plot_size_panel_is_a_median_per_time_interval(
+    sample: itch.ItchSample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of top-of-book changes: the size panel draws one step per time interval
+    (median and 25-75 % range), not one bar per change."""
+    import hftbook.data._plot as plot
+
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    real = plot.plot_book
+
+    def spy(*args: object, **kwargs: object) -> None:
+        calls.append((args, kwargs))
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plot, "plot_book", spy)
+    rep = itch.replay_itch(sample.data, symbols=["AAPL"], track=True)
+    tops = rep.books[0].tops
+    assert tops is not None
+    changes = np.asarray(tops["bid"]).size
+    assert changes > 10 * itch.PLOT_SIZE_BUCKETS
+    png = tmp_path / "r.png"
+    itch.plot_report(rep, png)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    ((args, kwargs),) = calls
+    assert kwargs["depth_buckets"] == itch.PLOT_SIZE_BUCKETS
+    fig = plot.book_figure(*args[1:], **kwargs)  # type: ignore[arg-type]
+    low = fig.axes[1]
+    assert "median" in low.get_title()
+    assert f"{itch.PLOT_SIZE_BUCKETS} equal time intervals" in low.get_title()
+    assert low.get_ylabel() == "size at the best level"
+    # Two median steps (bids, asks) of PLOT_SIZE_BUCKETS values each; no line per change.
+    assert not low.get_lines()
+    medians = [p for p in low.patches if "median" in str(p.get_label())]
+    assert len(medians) == 2
+    for p in medians:
+        assert np.asarray(p.get_path().vertices).shape[0] <= 2 * itch.PLOT_SIZE_BUCKETS + 2
+
+
+def test_bucket_quantiles_carry_the_last_size_through_empty_intervals() -> None:
+    from hftbook.data._plot import bucket_quantiles
+
+    x = np.array([0.0, 0.1, 0.2, 9.0, 10.0])
+    y = np.array([1.0, 2.0, 3.0, 7.0, 9.0])
+    edges, q = bucket_quantiles(x, y, 10)
+    assert len(edges) == 11
+    assert q.shape == (3, 10)
+    assert q[1, 0] == 2.0  # median of 1, 2, 3
+    assert (q[:, 1:9] == 3.0).all()  # no change in between: the size stays 3
+    assert q[1, 9] == 8.0  # 7 and 9 (the last interval includes its end)

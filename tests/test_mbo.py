@@ -51,7 +51,7 @@ def test_docstring_examples() -> None:
 
 def test_arl_reproduces_reference_mbp10_row_for_row(arl: Path, tmp_path: Path) -> None:
     out = tmp_path / "mbp.csv"
-    rep = mbo.run_mbo(arl / "mbo.csv", expected=arl / "mbp.csv", out=out, crlf=True)
+    rep = mbo.run_mbo(arl / "mbo.csv", expected=arl / "mbp.csv", out=out)
     assert rep.records == 5886
     assert (rep.rows, rep.rows_expected, rep.rows_equal) == (3928, 3928, 3928)
     assert rep.rows_equal_pct == 100.0
@@ -218,7 +218,6 @@ def test_cli_summary_json_png(
             str(js),
             "--png",
             str(png),
-            "--crlf",
         ]
     )
     assert REPLAY_FORMATS["mbo"].run(args) == 0
@@ -231,6 +230,29 @@ def test_cli_summary_json_png(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
     assert out.read_bytes() == (arl / "mbp.csv").read_bytes()
+
+
+def test_cli_out_is_the_reference_byte_for_byte_as_documented(
+    arl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's command, as written: --out follows --expected's CRLF line ends."""
+    want = (arl / "mbp.csv").read_bytes()
+    assert b"\r\n" in want.split(b"\n", 1)[0] + b"\n"
+    out = tmp_path / "mbp10.csv"
+    argv = [str(arl / "mbo.csv"), "--expected", str(arl / "mbp.csv"), "--out", str(out)]
+    assert REPLAY_FORMATS["mbo"].run(_cli([*argv, "--no-progress"])) == 0
+    assert out.read_bytes() == want
+    # --lf forces LF (the rows still match: the comparison is by line), --crlf forces CRLF.
+    assert REPLAY_FORMATS["mbo"].run(_cli([*argv, "--lf", "--no-progress"])) == 0
+    assert out.read_bytes() == want.replace(b"\r\n", b"\n")
+    # Without --expected the default is LF; --crlf gives the reference's bytes.
+    assert REPLAY_FORMATS["mbo"].run(_cli([str(arl / "mbo.csv"), "--out", str(out)])) == 0
+    assert b"\r" not in out.read_bytes()
+    assert REPLAY_FORMATS["mbo"].run(_cli([str(arl / "mbo.csv"), "--out", str(out), "--crlf"])) == 0
+    assert out.read_bytes() == want
+    with pytest.raises(SystemExit):
+        _cli([str(arl / "mbo.csv"), "--crlf", "--lf"])
+    capsys.readouterr()
 
 
 def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -327,6 +327,76 @@ def test_perf_report_prints_and_exports(
     assert out_csv.read_text().startswith("operation,count")
 
 
+def _big_report(tmp_path: Path) -> tuple[Path, LatencyReport]:
+    """Wide numbers in every column: 4,611,686-style counts and nanoseconds."""
+    rep = _report_of(
+        {
+            "add": _lognormal(4_611_686, 105_000, 1.5, 2),
+            "cancel": _lognormal(1_000, 250_000, 1.0, 3),
+        }
+    )
+    path = tmp_path / "big.json"
+    rep.to_json(path)
+    return path, LatencyReport.read(path)
+
+
+def _numbers(rep: LatencyReport) -> list[str]:
+    from hftbook.cli.perf import _fmt
+
+    return [_fmt(v) for o in rep.operations.values() for v in o.stats().values()]
+
+
+def test_perf_report_never_cuts_a_number_at_80_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output not a terminal, 80 columns: the whole table, every number whole."""
+    path, rep = _big_report(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["perf", "report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    assert "4,611,686" in out
+    for n in _numbers(rep):
+        assert f" {n} " in out, n
+    header = next(line for line in out.splitlines() if "count" in line)
+    assert "op" in header
+    assert "p99.99" in header  # one row per operation, as on a wide terminal
+
+
+@pytest.mark.parametrize("width", [80, 60, 40])
+def test_perf_report_on_a_narrow_terminal_keeps_numbers_whole(width: int, tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from hftbook.cli.perf import print_whole, report_table
+
+    _, rep = _big_report(tmp_path)
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=True, color_system=None)
+    print_whole(console, report_table(rep), narrow=report_table(rep, by_stat=True))
+    out = buf.getvalue()
+    assert "…" not in out
+    for n in _numbers(rep):
+        assert f" {n} " in out, n
+    if width == 80:  # a statistic per row fits in 80 columns
+        assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_perf_compare_never_cuts_a_number_at_80_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hftbook.cli.perf import _fmt
+
+    path, rep = _big_report(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["perf", "compare", str(path), str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for c in comparisons(rep, rep):
+        assert f" {_fmt(c.baseline)} " in out
+
+
 def test_perf_compare_exit_codes(
     reports: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -393,6 +463,44 @@ def test_perf_bad_input_is_one_line_exit_2(
 
 
 # ---------------------------------------------------------------------------- simulate
+
+
+def test_simulate_latency_png_says_it_shows_the_rust_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """latency.png is titled and labelled as the core's time inside the book, not per call."""
+    from hftbook.simulate import SimulationConfig, run_simulation, summary_tables, write_reports
+
+    calls: list[dict[str, Any]] = []
+    plot = LatencyReport.plot
+
+    def spy(self: LatencyReport, *args: Any, **kwargs: Any) -> bytes:
+        calls.append(kwargs)
+        return plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(LatencyReport, "plot", spy)
+    res = run_simulation(SimulationConfig(max_ops=2_000), progress=False)
+    write_reports(res, tmp_path)
+    assert (tmp_path / "latency.png").read_bytes().startswith(PNG_MAGIC)
+    (kwargs,) = [c for c in calls if "subject" in c]  # to_html draws one too
+    assert res.latency_report is not None
+    fig = res.latency_report.figure(**kwargs)
+    title = fig.get_suptitle()
+    assert "Rust core" in title
+    assert "time inside the book per operation" in title
+    assert "Python call overhead excluded" in title
+    assert [ax.get_xlabel() for ax in fig.axes] == [
+        "time inside the Rust book (ns, log scale)",
+        "percentile",
+    ]
+    assert fig.axes[1].get_ylabel() == "time inside the Rust book (ns, log scale)"
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Time inside the Rust book: histogram",
+        "Time inside the Rust book by percentile",
+    ]
+    captions = {t.title: t.caption for t in summary_tables(res)}
+    assert "call overhead included" in str(captions["Latency per call (ns)"])
+    assert "latency.png" in str(captions["Core latency per operation (Rust, TSC, ns)"])
 
 
 def test_simulate_writes_the_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -276,7 +276,7 @@ class BookComparison(RuleBasedStateMachine):
             ),
             lambda: self.ref.submit(
                 norm(side),
-                None if market else ticks,
+                ticks if kwargs.keys() & {"price", "price_ticks"} else None,
                 qty,
                 order_type=norm(order_type),
                 tif=norm(tif),

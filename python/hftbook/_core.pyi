@@ -355,7 +355,7 @@ def _mbo_replay(
     emit: str = "reference",
     expected: str | PathLike[str] | None = None,
     out: str | PathLike[str] | None = None,
-    crlf: bool = False,
+    crlf: bool | None = None,
     counter: _Counter | None = None,
 ) -> dict[str, Any]: ...
 def _mbp10_csv(

@@ -44,8 +44,9 @@ def _dtype(fields: dict[str, tuple[str, int]], itemsize: int) -> np.dtype[np.voi
 #: One command of :meth:`OrderBook.apply_batch` (48 bytes, the core's ``Command``).
 #: ``kind``: 0 add, 1 cancel, 2 modify. ``side``: 0 buy, 1 sell. ``order_type``: 0 limit,
 #: 1 market. ``tif``: 0 gtc, 1 ioc, 2 fok. ``stp``: 0 book default, 1 none, 2 cancel_newest,
-#: 3 cancel_oldest, 4 cancel_both. ``order_id`` 0 on an add lets the book assign one. A modify
-#: applies ``price_ticks`` and ``qty`` (0 keeps the current quantity).
+#: 3 cancel_oldest, 4 cancel_both. ``order_id`` 0 on an add lets the book assign one. A market
+#: add takes no price: its ``price_ticks`` must be 0. A modify applies ``price_ticks`` and
+#: ``qty`` (0 keeps the current quantity).
 COMMAND_DTYPE = _dtype(_CMD_FIELDS, 48)
 
 #: One new order of :meth:`OrderBook.submit_batch`: the command record without ``kind``.
@@ -116,10 +117,10 @@ EVENT_DTYPE = _dtype(
 
 #: One command of :meth:`Engine.submit_batch` (96 bytes, the engine's ``Command``).
 #: ``kind``: 0 submit, 1 cancel, 2 modify. ``symbol``: index into :attr:`Engine.symbols`.
-#: ``side``: 0 buy, 1 sell. ``order_type``: 0 limit, 1 market, 2 stop, 3 stop_limit.
-#: ``tif``: 0 gtc, 1 ioc, 2 fok, 3 day, 4 gtd. ``flags``: 2 post_only (submit), 4 the modify
-#: sets ``price_ticks``. ``seq``, ``order_seq``, ``ts_enqueued`` and (on submits)
-#: ``order_id`` are filled in by the engine.
+#: ``side``: 0 buy, 1 sell. ``order_type``: 0 limit, 1 market, 2 stop, 3 stop_limit (market
+#: and stop orders take no price: ``price_ticks`` 0). ``tif``: 0 gtc, 1 ioc, 2 fok, 3 day,
+#: 4 gtd. ``flags``: 2 post_only (submit), 4 the modify sets ``price_ticks``. ``seq``,
+#: ``order_seq``, ``ts_enqueued`` and (on submits) ``order_id`` are filled in by the engine.
 ENGINE_COMMAND_DTYPE = _dtype(
     {
         "seq": ("<u8", 0),

@@ -42,13 +42,16 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from hftbook import _core
 from hftbook.exceptions import ReportError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "COMPARABLE_STATS",
@@ -438,15 +441,34 @@ class LatencyReport:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
-    def plot(self, path: str | Path | None = None, *, title: str | None = None) -> bytes:
+    def plot(
+        self, path: str | Path | None = None, *, title: str | None = None, subject: str = "latency"
+    ) -> bytes:
         r"""Draw the latency histograms and percentile curves as PNG; returns its bytes.
 
         Left: a log-scale latency histogram per recorded operation; right: latency by
         percentile (log scale, up to 99.999 %). Also written to ``path`` if given.
+        ``subject`` names the timing in the panel titles and axis labels (``hftbook
+        simulate`` says it is the time inside the Rust book). See :meth:`figure`.
 
         >>> png = LatencyReport.from_json(_example_json([100, 120, 5000])).plot()
         >>> png[:8] == b"\x89PNG\r\n\x1a\n"
         True
+        """
+        fig = self.figure(title=title, subject=subject)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        png = buf.getvalue()
+        if path is not None:
+            Path(path).write_bytes(png)
+        return png
+
+    def figure(self, *, title: str | None = None, subject: str = "latency") -> Figure:
+        """The matplotlib ``Figure`` that :meth:`plot` saves, to inspect or save otherwise.
+
+        >>> fig = LatencyReport.from_json(_example_json([100])).figure(subject="time in X")
+        >>> [ax.get_xlabel() for ax in fig.axes]
+        ['time in X (ns, log scale)', 'percentile']
         """
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -488,21 +510,17 @@ class LatencyReport:
         else:
             for ax in (ax_h, ax_p):
                 ax.text(0.5, 0.5, "no operations recorded", ha="center", va="center")
-        ax_h.set_title("Latency histogram")
-        ax_h.set_xlabel("latency (ns, log scale)")
+        what = subject[:1].upper() + subject[1:]
+        ax_h.set_title(f"{what}: histogram")
+        ax_h.set_xlabel(f"{subject} (ns, log scale)")
         ax_h.set_ylabel("% of operations")
-        ax_p.set_title("Latency by percentile")
+        ax_p.set_title(f"{what} by percentile")
         ax_p.set_xlabel("percentile")
-        ax_p.set_ylabel("latency (ns, log scale)")
+        ax_p.set_ylabel(f"{subject} (ns, log scale)")
         for ax in (ax_h, ax_p):
             ax.grid(True, which="both", alpha=0.3)
         fig.suptitle(title or f"hftbook latency (clock: {self.clock_source})")
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        png = buf.getvalue()
-        if path is not None:
-            Path(path).write_bytes(png)
-        return png
+        return fig
 
     def to_html(self, path: str | Path | None = None, *, title: str = "hftbook latency") -> str:
         """Render one self-contained HTML page: table, plots (base64 PNG) and meta data.

@@ -35,7 +35,7 @@ from hftbook.profiling import (
     parse_threshold,
 )
 
-__all__ = ["EXIT_REGRESSION", "PERF", "report_table"]
+__all__ = ["EXIT_REGRESSION", "PERF", "print_whole", "report_table"]
 
 #: Exit status of ``perf compare`` when a statistic regressed.
 EXIT_REGRESSION = 1
@@ -98,20 +98,63 @@ def _fmt(v: float) -> str:
     return f"{int(v):,}"
 
 
-def report_table(report: LatencyReport, title: str = "Latency per operation (ns)") -> Table:
+def report_table(
+    report: LatencyReport, title: str = "Latency per operation (ns)", *, by_stat: bool = False
+) -> Table:
     """The statistics of every operation as a rich Table.
+
+    One row per operation, or with ``by_stat=True`` one row per statistic and a column per
+    operation (narrow enough for an 80-column terminal). Numbers never wrap.
 
     >>> from hftbook.profiling import _example_json
     >>> report_table(LatencyReport.from_json(_example_json([100, 300]))).row_count
     1
+    >>> report_table(LatencyReport.from_json(_example_json([100])), by_stat=True).row_count
+    10
     """
     t = Table(title=title, title_justify="left")
-    t.add_column("op")
+    ops = list(report.operations.values())
+    if by_stat:
+        t.add_column("stat", no_wrap=True)
+        for o in ops:
+            t.add_column(o.name, justify="right", no_wrap=True)
+        for k in STAT_NAMES:
+            t.add_row(k.replace("_", "."), *(_fmt(o.stats()[k]) for o in ops))
+        return t
+    t.add_column("op", no_wrap=True)
     for k in STAT_NAMES:
-        t.add_column(k.replace("_", "."), justify="right")
-    for o in report.operations.values():
+        t.add_column(k.replace("_", "."), justify="right", no_wrap=True)
+    for o in ops:
         t.add_row(o.name, *(_fmt(v) for v in o.stats().values()))
     return t
+
+
+def _width(console: Console, table: Table) -> int:
+    """The width ``table`` needs to show every cell whole."""
+    return console.measure(table, options=console.options.update(width=10_000)).maximum
+
+
+def print_whole(console: Console, table: Table, narrow: Table | None = None) -> None:
+    """Print ``table`` without cutting a cell, whatever the console's width.
+
+    Rich shrinks and cuts cells (``4,61…``) to fit the console, whose width is 80 when the
+    output is not a terminal. Here a file or pipe gets ``table`` with its lines as long as
+    they need to be; a terminal too narrow for ``table`` gets ``narrow`` (if given) instead,
+    and when even that does not fit, the terminal wraps the long lines: cells stay whole.
+    """
+    pick = table
+    if console.is_terminal and narrow is not None and _width(console, table) > console.width:
+        pick = min((table, narrow), key=lambda t: _width(console, t))
+    need = _width(console, pick)
+    if need <= console.width:
+        console.print(pick)
+        return
+    old = console.width
+    console.width = need
+    try:
+        console.print(pick)
+    finally:
+        console.width = old
 
 
 def _write(what: str, path: Path, write: Callable[[Path], object]) -> None:
@@ -123,7 +166,7 @@ def _write(what: str, path: Path, write: Callable[[Path], object]) -> None:
 
 def _report(args: argparse.Namespace, console: Console) -> int:
     rep = _load(args.run, "report")
-    console.print(report_table(rep))
+    print_whole(console, report_table(rep), narrow=report_table(rep, by_stat=True))
     console.print(f"clock source: {rep.clock_source}")
     exports: tuple[tuple[str, Path | None, Callable[[Path], object]], ...] = (
         ("--html", args.html, rep.to_html),
@@ -162,7 +205,7 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
         rows = comparisons(base, new, thresholds)
     except ReportError as e:
         raise _Error(str(e)) from None
-    console.print(_compare_table(rows))
+    print_whole(console, _compare_table(rows))
     bad = [c for c in rows if c.regressed]
     if bad:
         console.print(f"[bold red]{len(bad)} regression(s)[/] in {len(rows)} checks")

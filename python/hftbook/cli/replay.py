@@ -142,8 +142,16 @@ def _add_mbo_arguments(parser: argparse.ArgumentParser) -> None:
         default="reference",
         help="row rule: the reference output's (default) or only when the top 10 change",
     )
-    parser.add_argument(
-        "--crlf", action="store_true", help="end --out lines with CRLF like the reference"
+    ends = parser.add_mutually_exclusive_group()
+    ends.add_argument(
+        "--crlf",
+        action="store_const",
+        const=True,
+        dest="crlf",
+        help="end --out lines with CRLF (default: as --expected's lines end, else LF)",
+    )
+    ends.add_argument(
+        "--lf", action="store_const", const=False, dest="crlf", help="end --out lines with LF"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
 

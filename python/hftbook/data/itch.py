@@ -395,9 +395,16 @@ def print_report(report: ItchReport, console: Any = None) -> None:
     console.print(t)
 
 
+#: Time intervals of the size panel of :func:`plot_report` (when there are more changes).
+PLOT_SIZE_BUCKETS = 100
+
+
 def plot_report(report: ItchReport, path: str | Path) -> None:
     """Plot the first book's best bid/ask and top-level size over time as a PNG.
 
+    The size panel shows the median size at the best bid and ask (and the 25-75 % range) in
+    each of :data:`PLOT_SIZE_BUCKETS` equal time intervals, or every change when there are
+    fewer changes than intervals: thousands of changes drawn one by one make a solid block.
     Needs the top-of-book track: replay with ``track=True``.
     """
     from hftbook.data._plot import plot_book
@@ -417,6 +424,7 @@ def plot_report(report: ItchReport, path: str | Path) -> None:
         tops["ask_qty"].astype(np.float64),
         f"{b.symbol} reconstructed from ITCH 5.0 ({len(bid):,} top-of-book changes)",
         depth_label="size at the best level",
+        depth_buckets=PLOT_SIZE_BUCKETS if len(bid) > PLOT_SIZE_BUCKETS else None,
     )
 
 

@@ -315,13 +315,16 @@ def run_mbo(
     out: str | os.PathLike[str] | None = None,
     tick_size: str | Decimal | int | None = None,
     emit: str = "reference",
-    crlf: bool = False,
+    crlf: bool | None = None,
     progress: ProgressFn | None = None,
 ) -> MboReport:
     """Replay ``source``, optionally write and compare the MBP-10 CSV; return a report.
 
     The rows go to ``out`` if given and are compared row by row (as text) with the
-    ``expected`` CSV if given. Everything runs in Rust without the GIL.
+    ``expected`` CSV if given. ``crlf`` chooses the line ends of ``out``: ``True`` CR LF,
+    ``False`` LF, ``None`` (the default) the same as ``expected``'s first line, or LF without
+    ``expected``; so ``out`` equals a matching ``expected`` byte for byte.
+    Everything runs in Rust without the GIL.
     ``progress(records_done, records_total)`` is called about 10 times a second from a
     reporter thread while the work runs, and once more at the end (the total is 0 until the
     file is parsed).

@@ -21,7 +21,12 @@ enum ParseError {
     TooManyDigits { fraction: bool },
 }
 
-/// Parse a plain decimal (`-12.3400`, `7`, `.5`) into `(mantissa, scale)`.
+/// Largest number of significant digits kept on either side of the decimal point.
+const MAX_DIGITS: usize = 30;
+
+/// Parse a decimal (`-12.3400`, `7`, `.5`, and exponent notation as `decimal.Decimal` reads
+/// it: `1e2`, `1.5E+1`, `25e-2`) into an exact `(mantissa, scale)`: value = mantissa ×
+/// 10^-scale.
 fn parse_decimal(text: &str) -> Result<(i128, u32), ParseError> {
     let t = text.trim();
     let (neg, body) = match t.as_bytes().first() {
@@ -29,6 +34,10 @@ fn parse_decimal(text: &str) -> Result<(i128, u32), ParseError> {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         Some(_) => (false, t),
+    };
+    let (body, exp) = match body.split_once(['e', 'E']) {
+        Some((b, e)) => (b, parse_exponent(e)?),
+        None => (body, 0),
     };
     let (int_part, frac_part) = match body.split_once('.') {
         Some((i, f)) => (i, f),
@@ -42,25 +51,70 @@ fn parse_decimal(text: &str) -> Result<(i128, u32), ParseError> {
     {
         return Err(ParseError::NotANumber);
     }
-    // Leading zeros of the integer part and trailing zeros of the fraction carry no value;
-    // dropping them keeps the mantissa and the scale small.
+    // The value is digits × 10^-scale. Leading zeros carry no value and trailing zeros move
+    // into the scale, which keeps the mantissa and the scale small.
     let int_part = int_part.trim_start_matches('0');
-    let frac_part = frac_part.trim_end_matches('0');
-    if frac_part.len() > 30 {
+    let digits_all = || int_part.bytes().chain(frac_part.bytes());
+    let leading = if int_part.is_empty() {
+        frac_part.bytes().take_while(|&b| b == b'0').count()
+    } else {
+        0
+    };
+    let trailing = digits_all().rev().take_while(|&b| b == b'0').count();
+    let n_digits = int_part.len() + frac_part.len();
+    if leading + trailing >= n_digits {
+        return Ok((0, 0)); // zero, whatever its exponent
+    }
+    let sig = n_digits - leading - trailing; // significant digits
+                                             // scale = (fraction digits - trailing zeros) - exponent, as i64: it can be far out.
+    let scale = frac_part.len() as i64 - trailing as i64 - exp;
+    // Digits left of the point: the significant ones not in the fraction.
+    let int_digits = sig as i64 - scale;
+    if int_digits > MAX_DIGITS as i64 {
+        return Err(ParseError::TooManyDigits { fraction: false });
+    }
+    if scale > MAX_DIGITS as i64 {
         return Err(ParseError::TooManyDigits { fraction: true });
     }
     let too_big = ParseError::TooManyDigits { fraction: false };
-    if int_part.len() > 30 {
-        return Err(too_big);
-    }
     let mut m: i128 = 0;
-    for b in int_part.bytes().chain(frac_part.bytes()) {
+    for b in digits_all().skip(leading).take(sig) {
         m = m
             .checked_mul(10)
             .and_then(|m| m.checked_add(i128::from(b - b'0')))
             .ok_or(too_big)?;
     }
-    Ok((if neg { -m } else { m }, frac_part.len() as u32))
+    // A negative scale is a whole number with that many zeros appended (at most 30).
+    let (m, scale) = if scale < 0 {
+        let shift = u32::try_from(-scale).map_err(|_| too_big)?;
+        (
+            m.checked_mul(pow10(shift).ok_or(too_big)?).ok_or(too_big)?,
+            0,
+        )
+    } else {
+        (m, scale as u32)
+    };
+    Ok((if neg { -m } else { m }, scale))
+}
+
+/// The exponent after `e`/`E`: an optional sign and at least one digit. Exponents beyond
+/// ±10^9 are clamped there: such a value is zero, out of range or finer than any tick anyway.
+fn parse_exponent(text: &str) -> Result<i64, ParseError> {
+    let (neg, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::NotANumber);
+    }
+    let digits = digits.trim_start_matches('0');
+    let e: i64 = if digits.len() > 9 {
+        1_000_000_000
+    } else {
+        digits.parse().unwrap_or(0)
+    };
+    Ok(if neg { -e } else { e })
 }
 
 fn pow10(n: u32) -> Option<i128> {
@@ -203,6 +257,74 @@ mod tests {
     }
 
     #[test]
+    fn exponent_notation_as_decimal_reads_it() {
+        let t = TickSize::parse("0.01").unwrap();
+        for (text, ticks) in [
+            ("1e2", 10_000),
+            ("1E+2", 10_000),
+            ("1E2", 10_000),
+            ("1.5e1", 1_500),
+            ("1e-2", 1),
+            ("-1e-2", -1),
+            ("+2.5E-1", 25),
+            ("25e-2", 25),
+            ("0.0125e2", 125),
+            ("100e-2", 100),
+            ("1.00e0", 100),
+            (" 1e2 ", 10_000),
+            ("0e99999999999", 0),
+            ("-0.000e-5", 0),
+            ("4.6116860184273879e16", 4_611_686_018_427_387_900), // 2^62 - 4 ticks
+        ] {
+            assert_eq!(t.ticks_from_str(text), Ok(Price(ticks)), "{text}");
+        }
+        // Still exact and on the tick grid.
+        let e = t.ticks_from_str("1e-3").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "price 1e-3 is not a multiple of tick_size 0.01"
+        );
+        assert!(matches!(
+            t.ticks_from_str("1.2345e1"),
+            Err(OrderError::PriceNotOnTick { .. })
+        ));
+        assert!(matches!(
+            t.ticks_from_str("1e-40"),
+            Err(OrderError::PriceNotOnTick { .. })
+        ));
+        assert!(matches!(
+            t.ticks_from_str("1e-99999999999999"),
+            Err(OrderError::PriceNotOnTick { .. })
+        ));
+        // Range-checked: 1e30 is 1e32 ticks of 0.01; 1e17 is 1e19 (over 2^62 - 1).
+        for text in [
+            "1e30",
+            "1e17",
+            "4.611686018427387904e16",
+            "1E+99999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    t.ticks_from_str(text),
+                    Err(OrderError::PriceOutOfRange { ticks }) if ticks > 0
+                ),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            t.ticks_from_str("-1e30"),
+            Err(OrderError::PriceOutOfRange { ticks: i64::MIN })
+        ));
+        assert_eq!(
+            t.ticks_from_str("1e16"),
+            Ok(Price(1_000_000_000_000_000_000))
+        );
+        // Tick sizes too.
+        assert_eq!(TickSize::parse("1e-2"), Ok(TickSize::CENT));
+        assert_eq!(TickSize::parse("25E-2").unwrap().to_string(), "0.25");
+    }
+
+    #[test]
     fn rejects_off_tick_and_garbage() {
         let t = TickSize::parse("0.01").unwrap();
         let e = t.ticks_from_str("100.255").unwrap_err();
@@ -218,10 +340,17 @@ mod tests {
             t.ticks_from_str(""),
             Err(OrderError::PriceNotANumber { .. })
         ));
-        assert!(matches!(
-            t.ticks_from_str("1e5"),
-            Err(OrderError::PriceNotANumber { .. })
-        ));
+        for text in [
+            "1e", "e5", "1e+", "1e+-2", "1e2.5", "1e2e3", "1E 2", "0x10", "1_0",
+        ] {
+            assert!(
+                matches!(
+                    t.ticks_from_str(text),
+                    Err(OrderError::PriceNotANumber { .. })
+                ),
+                "{text}"
+            );
+        }
         assert!(matches!(
             t.ticks_from_str("99999999999999999999999"),
             Err(OrderError::PriceOutOfRange { .. })

@@ -36,7 +36,7 @@ proptest! {
     #[test]
     fn number_like_text_never_panics(
         tick in tick_sizes(),
-        text in "[-+]?[0-9]{0,45}(\\.[0-9]{0,45})?",
+        text in "[-+]?[0-9]{0,45}(\\.[0-9]{0,45})?([eE][-+]?[0-9]{0,12})?",
     ) {
         let _ = tick.ticks_from_str(&text);
     }
@@ -48,6 +48,20 @@ proptest! {
     ) {
         let text = tick.format(Price(ticks));
         prop_assert_eq!(tick.ticks_from_str(&text).unwrap(), Price(ticks));
+    }
+
+    #[test]
+    fn exponent_notation_is_exact(
+        tick in tick_sizes(),
+        ticks in (Price::MIN.ticks()..=Price::MAX.ticks()),
+        shift in 0u32..6,
+    ) {
+        // ticks × tick = (ticks × mantissa × 10^shift) × 10^-(scale + shift)
+        let digits = i128::from(ticks) * i128::from(tick.mantissa()) * 10i128.pow(shift);
+        let text = format!("{digits}e-{}", tick.scale() + shift);
+        prop_assert_eq!(tick.ticks_from_str(&text).unwrap(), Price(ticks));
+        let upper = format!("{digits}E{}", -i64::from(tick.scale() + shift));
+        prop_assert_eq!(tick.ticks_from_str(&upper).unwrap(), Price(ticks));
     }
 
     #[test]

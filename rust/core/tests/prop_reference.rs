@@ -230,7 +230,8 @@ fn add_cmd(mode: Mode) -> impl Strategy<Value = AddCmd> {
     )
         .prop_map(
             |(id, side, (market, tif), post_only, allow_bad, price, qty, display, account, stp)| {
-                // Post-only and icebergs need a GTC limit; keep invalid combinations rare.
+                // Post-only and icebergs need a GTC limit, a market order no price; keep
+                // invalid combinations rare.
                 let gtc_limit = !market && tif == TimeInForce::Gtc;
                 let ok = gtc_limit || allow_bad;
                 AddCmd {
@@ -239,7 +240,12 @@ fn add_cmd(mode: Mode) -> impl Strategy<Value = AddCmd> {
                     market,
                     tif,
                     post_only: post_only && ok,
-                    price,
+                    // A market order takes no price (0); a rare one has a price and is refused.
+                    price: if market && !allow_bad {
+                        PricePick::Raw(0)
+                    } else {
+                        price
+                    },
                     qty,
                     display: if ok { display } else { DisplayPick::Plain },
                     account,

@@ -2064,10 +2064,10 @@ fn order_error(e: &OrderError, c: &Command) -> EngineError {
         OrderError::DisplayAboveQty { .. } => ("display_qty", c.display_qty.to_string()),
         OrderError::InvalidCombination { field, .. } => (
             *field,
-            if *field == "display_qty" {
-                c.display_qty.to_string()
-            } else {
-                "True".to_string()
+            match *field {
+                "display_qty" => c.display_qty.to_string(),
+                "price" => c.price.to_string(),
+                _ => "True".to_string(),
             },
         ),
         _ => ("order", String::new()),

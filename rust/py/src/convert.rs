@@ -317,7 +317,9 @@ impl Spec {
             return self.price_from_float(f.value()).map_err(err);
         }
         if v.is_instance(decimal_type(py)?)? {
-            let text: String = v.call_method1("__format__", ("f",))?.extract()?;
+            // str() keeps the exponent (`1E+40`), which the parser reads exactly; the "f"
+            // format would spell out every digit of `1E+100000000`.
+            let text = v.str()?.to_string();
             return self.tick.ticks_from_str(&text).map_err(err);
         }
         // Other integer types (numpy's) through `__index__`; numpy's bool has none.

@@ -791,16 +791,11 @@ impl PyEngineCore {
                 ))
             }
             (Some(_), false) => {
-                return Err(raise(
+                return Err(crate::errors::market_with_price(
                     py,
-                    ErrorKind::InvalidOrder,
-                    format!(
-                        "a {} order takes no price (it trades at the market)",
-                        ot::NAMES[otype as usize]
-                    ),
-                    Some("price"),
-                    price.map(|p| p.clone().unbind()),
-                    None,
+                    ot::NAMES[otype as usize],
+                    price,
+                    price_ticks,
                 ))
             }
             (None, false) => 0,

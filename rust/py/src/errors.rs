@@ -162,7 +162,10 @@ pub fn order_error(py: Python<'_>, e: &OrderError, value: Option<Py<PyAny>>) -> 
 /// The batch array column a row error is about (the core names `price` and `id`).
 pub fn row_field(e: &RowError) -> &'static str {
     match (e.field, &e.source_error) {
-        (_, Some(src @ OrderError::InvalidCombination { .. })) => field_of(src),
+        (_, Some(src @ OrderError::InvalidCombination { .. })) => match field_of(src) {
+            "price" => "price_ticks",
+            f => f,
+        },
         ("price", _) => "price_ticks",
         ("id", _) => "order_id",
         (f, _) => f,
@@ -179,4 +182,39 @@ pub fn row_error(py: Python<'_>, e: &RowError, lot: u64, value: Option<Py<PyAny>
     };
     let message = format!("row {}: {field}: {rule}", e.row);
     raise(py, kind, message, Some(field), value, Some(e.row))
+}
+
+/// `InvalidOrder` for a price given with an order that trades at any price (a market or a
+/// stop order): names the argument given (`price` or `price_ticks`) and its value, and how
+/// to send a protected market order instead.
+pub fn market_with_price<'py>(
+    py: Python<'py>,
+    order_type: &str,
+    price: Option<&Bound<'py, PyAny>>,
+    price_ticks: Option<&Bound<'py, PyAny>>,
+) -> PyErr {
+    fn given<'py>(v: Option<&Bound<'py, PyAny>>) -> Option<Bound<'py, PyAny>> {
+        v.filter(|v| !v.is_none()).cloned()
+    }
+    let (field, value) = match (given(price), given(price_ticks)) {
+        (Some(p), _) => ("price", Some(p)),
+        (None, Some(t)) => ("price_ticks", Some(t)),
+        (None, None) => ("price", None),
+    };
+    let shown = value
+        .as_ref()
+        .and_then(|v| v.repr().ok())
+        .map_or_else(|| "?".to_string(), |r| r.to_string());
+    raise(
+        py,
+        ErrorKind::InvalidOrder,
+        format!(
+            "{field} {shown} given for a {order_type} order: a {order_type} order takes no price \
+             (it trades at any price); for a protected market order send order_type='limit' \
+             with tif='ioc' at the worst acceptable price"
+        ),
+        Some(field),
+        value.map(Bound::unbind),
+        None,
+    )
 }

@@ -146,6 +146,9 @@ fn fast_order(
         return None;
     };
     let price = if given(v[3]) {
+        if order_type == OrderType::Market {
+            return None; // the full path says a market order takes no price
+        }
         Price::new_checked(exact_arg(py, v[3])?).ok()?
     } else if order_type == OrderType::Market {
         Price::default()

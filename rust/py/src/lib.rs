@@ -766,6 +766,11 @@ impl PyOrderBook {
             Some(d) => self.spec.qty(py, "display_qty", d)?,
             None => 0,
         };
+        if ot == hftbook_core::OrderType::Market
+            && (price.is_some_and(|p| !p.is_none()) || price_ticks.is_some_and(|t| !t.is_none()))
+        {
+            return Err(errors::market_with_price(py, "market", price, price_ticks));
+        }
         let price = self.resolve_price(py, price, price_ticks)?;
         let price = match (ot, price) {
             (hftbook_core::OrderType::Limit, None) => {

@@ -165,7 +165,7 @@ struct Run {
 /// Parse, replay, and optionally write the CSV and compare it with an expected MBP-10 file,
 /// all without the GIL. Returns the rows as columns plus the figures of the report.
 #[pyfunction]
-#[pyo3(signature = (path=None, data=None, *, tick_nanos=None, emit="reference", expected=None, out=None, crlf=false, counter=None))]
+#[pyo3(signature = (path=None, data=None, *, tick_nanos=None, emit="reference", expected=None, out=None, crlf=None, counter=None))]
 #[allow(clippy::too_many_arguments)]
 fn _mbo_replay<'py>(
     py: Python<'py>,
@@ -175,7 +175,7 @@ fn _mbo_replay<'py>(
     emit: &str,
     expected: Option<PathBuf>,
     out: Option<PathBuf>,
-    crlf: bool,
+    crlf: Option<bool>,
     counter: Option<PyRef<'py, crate::lobster::PyCounter>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let rule = rule_of(emit)?;
@@ -205,6 +205,16 @@ fn _mbo_replay<'py>(
         let mut cmp = None;
         let mut expected_rows = None;
         if out.is_some() || expected.is_some() {
+            let want = match &expected {
+                Some(x) => Some(
+                    std::fs::read(x)
+                        .map_err(|e| PyErrLater::Io(x.display().to_string(), e.to_string()))?,
+                ),
+                None => None,
+            };
+            // Unset: follow the expected file's line ends (LF without one).
+            let crlf =
+                crlf.unwrap_or_else(|| want.as_deref().is_some_and(mbo::ends_lines_with_crlf));
             let mut text = Vec::with_capacity(replay.rows.len() * 400);
             mbo::write_mbp10_csv(&replay.rows, &file.symbols, crlf, &mut text)
                 .map_err(|e| PyErrLater::Io(String::new(), e.to_string()))?;
@@ -212,9 +222,7 @@ fn _mbo_replay<'py>(
                 std::fs::write(o, &text)
                     .map_err(|e| PyErrLater::Io(o.display().to_string(), e.to_string()))?;
             }
-            if let Some(x) = &expected {
-                let want = std::fs::read(x)
-                    .map_err(|e| PyErrLater::Io(x.display().to_string(), e.to_string()))?;
+            if let Some(want) = want {
                 let ours = String::from_utf8_lossy(&text);
                 let c = mbo::compare_mbp10_csv(&ours, &String::from_utf8_lossy(&want));
                 expected_rows = Some(c.rows_expected);

@@ -400,7 +400,9 @@ impl FastCheck {
         // Price::MIN == -Price::MAX: one unsigned compare for the range.
         let price = (c.price.wrapping_add(Price::MAX.0) as u64) <= 2 * Price::MAX.0 as u64;
         let qty = (self.sane & (c.qty.wrapping_sub(self.lo) <= self.span)) | (!add & (c.qty == 0));
-        codes & price & qty & (c.display_qty == 0) & (self.room | !add)
+        // A market add takes no price (any other row goes to the exact check, which decides).
+        let market_px = !add | (c.order_type == 0) | (c.price == 0);
+        codes & price & qty & market_px & (c.display_qty == 0) & (self.room | !add)
     }
 }
 
@@ -468,8 +470,8 @@ fn add_row_ok(c: &Command, limits: crate::types::QtyLimits) -> bool {
         (Price::MIN.0..=Price::MAX.0).contains(&c.price)
             & ((c.post_only == 0 && !iceberg) | (c.tif == 0))
     } else {
-        // Market: neither post-only nor iceberg.
-        (c.post_only == 0) & !iceberg
+        // Market: no price, neither post-only nor iceberg.
+        (c.price == 0) & (c.post_only == 0) & !iceberg
     };
     codes & qty & (c.display_qty <= c.qty) & shape
 }
@@ -637,6 +639,28 @@ mod tests {
     use crate::ladder::SkipLadder;
     use crate::types::QtyLimits;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_market_row_takes_no_price() {
+        let limits = QtyLimits {
+            min_qty: 1,
+            max_qty: 100,
+        };
+        let book: OrderBook<SkipLadder> =
+            OrderBook::with_options(crate::clock::Clock::manual(1).0, limits, StpMode::default());
+        let mut c = Command::market(Side::Buy, 5);
+        assert!(add_row_ok(&c, limits));
+        assert_eq!(validate_row(&book, 0, &c, false), Ok(()));
+        c.price = 100;
+        assert!(!add_row_ok(&c, limits));
+        let e = validate_row(&book, 3, &c, false).unwrap_err();
+        assert_eq!((e.row, e.field), (3, "price"));
+        assert_eq!(e.message, crate::types::MARKET_TAKES_NO_PRICE);
+        assert!(matches!(
+            e.source_error,
+            Some(OrderError::InvalidCombination { field: "price", .. })
+        ));
+    }
 
     fn edge_u64() -> impl Strategy<Value = u64> {
         prop_oneof![

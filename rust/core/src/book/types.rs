@@ -213,6 +213,11 @@ impl StpMode {
     }
 }
 
+/// The rule a market order with a price breaks (its field is `price`).
+pub const MARKET_TAKES_NO_PRICE: &str = "price is not taken by a market order, which trades at \
+     any price: for a protected market order send a limit order with tif ioc at the worst \
+     acceptable price";
+
 /// A new order as the caller submits it. Prices in ticks, quantities in lots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewOrder {
@@ -296,7 +301,8 @@ impl NewOrder {
     }
 
     /// Check the rules that need no book: quantity limits, iceberg display, the price range
-    /// of a limit order and the combinations of type, time in force, post-only and display.
+    /// of a limit order, no price on a market order (price 0), and the combinations of type,
+    /// time in force, post-only and display.
     /// [`OrderBook::validate`](crate::OrderBook::validate) adds the checks that need the book
     /// (duplicate id, capacity).
     ///
@@ -313,6 +319,12 @@ impl NewOrder {
         }
         match o.order_type {
             OrderType::Market => {
+                if o.price.0 != 0 {
+                    return Err(OrderError::InvalidCombination {
+                        field: "price",
+                        rule: MARKET_TAKES_NO_PRICE,
+                    });
+                }
                 if o.post_only {
                     return Err(OrderError::InvalidCombination {
                         field: "post_only",

@@ -1031,6 +1031,15 @@ pub fn format_mbp10_row(index: usize, r: &Mbp10Row, symbols: &[String], out: &mu
     let _ = write!(out, ",{sym},{}", r.order_id);
 }
 
+/// Whether a CSV's first line ends with `\r\n`, so that a file written to be compared with it
+/// can use the same line ends. A text without a line end is taken as LF.
+#[must_use]
+pub fn ends_lines_with_crlf(text: &[u8]) -> bool {
+    text.iter()
+        .position(|&b| b == b'\n')
+        .is_some_and(|i| i > 0 && text[i - 1] == b'\r')
+}
+
 /// Write rows as an MBP-10 CSV in the reference's format; `crlf` ends lines with `\r\n` as
 /// the reference file does (pandas on Windows), else `\n`.
 ///
@@ -1124,6 +1133,15 @@ pub fn compare_mbp10_csv(ours: &str, expected: &str) -> MbpComparison {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_ends_follow_the_first_line() {
+        assert!(super::ends_lines_with_crlf(b"a,b\r\n1,2\r\n"));
+        assert!(!super::ends_lines_with_crlf(b"a,b\n1,2\r\n"));
+        assert!(!super::ends_lines_with_crlf(b"a,b"));
+        assert!(!super::ends_lines_with_crlf(b"\n"));
+        assert!(!super::ends_lines_with_crlf(b""));
+    }
+
     use super::*;
 
     #[test]

@@ -219,6 +219,12 @@ impl RefBook {
         }
         let iceberg = o.display_qty > 0 && o.display_qty < o.qty;
         if o.order_type == OrderType::Market {
+            if o.price.0 != 0 {
+                return Err(OrderError::InvalidCombination {
+                    field: "price",
+                    rule: "market + price",
+                });
+            }
             if o.post_only {
                 return Err(OrderError::InvalidCombination {
                     field: "post_only",
