@@ -22,6 +22,7 @@ import pytest
         "hftbook.cli.bench",
         "hftbook.cli.audit",
         "hftbook.journal",
+        "hftbook.strategy",
         "hftbook.engine",
         "hftbook.engine_run",
         "hftbook.profiling",

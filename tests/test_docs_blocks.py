@@ -48,6 +48,7 @@ DOCS = [
     "docs/mbo_itch.md",
     "docs/profiling.md",
     "docs/replay.md",
+    "docs/strategies.md",
 ]
 
 

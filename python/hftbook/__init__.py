@@ -77,6 +77,7 @@ from hftbook.journal import (
     replay_journal,
 )
 from hftbook.profiling import LatencyReport, compare
+from hftbook.strategy import Strategy
 
 __all__ = [
     "AUDIT_DTYPE",
@@ -125,6 +126,7 @@ __all__ = [
     "ReportError",
     "Side",
     "StpMode",
+    "Strategy",
     "Subscription",
     "TimeInForce",
     "UnknownOrder",

@@ -24,13 +24,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from hftbook import _core
 from hftbook._dtypes import ENGINE_COMMAND_DTYPE
 from hftbook.exceptions import ConfigError, HftbookError, InvalidOrder, InvalidPrice
+
+if TYPE_CHECKING:
+    from hftbook.strategy import Strategy
 
 __all__ = [
     "ENGINE_REASONS",
@@ -532,6 +535,8 @@ class Engine(_core.EngineCore):
         delivered within ``timeout`` seconds and were discarded).
         """
         self.stop_watching()
+        for strat in getattr(self, "_strategies", ()):
+            strat._join(timeout)
         drained, refused, discarded, clean = self._stop(drain, timeout)
         self._pump_logs()
         return {
@@ -782,6 +787,41 @@ class Engine(_core.EngineCore):
         s["cpu_seconds"] = sum(x["cpu_seconds"] for x in shards)
         self._pump_logs()
         return s
+
+    # -- strategies ----------------------------------------------------------------------
+
+    def add_strategy(
+        self, strategy: Strategy, account: int, symbols: Iterable[str] | None = None
+    ) -> Strategy:
+        """Run ``strategy`` (a :class:`hftbook.Strategy`) on ``account`` against this engine.
+
+        It gets its own dispatcher thread, the public market data of ``symbols`` (all the
+        engine's by default) and its own account's order events; its ``on_start`` runs
+        first. It stops with the engine (``on_stop``), or on its own :meth:`Strategy.stop`,
+        or when a callback raises (logged; its orders cancelled). Returns the strategy.
+        """
+        from hftbook.strategy import Strategy as _Strategy
+
+        if not isinstance(strategy, _Strategy):
+            raise TypeError(f"strategy must be a hftbook.Strategy, got {type(strategy).__name__}")
+        if getattr(strategy, "running", False):
+            raise HftbookError(f"strategy {strategy.name} is already running", "strategy")
+        acct = _account(account)
+        for s in symbols or ():
+            if s not in self.symbols:
+                from hftbook.exceptions import UnknownSymbol
+
+                raise UnknownSymbol(f"symbol {s!r} is not traded by this engine", "symbols", s)
+        if not hasattr(self, "_strategies"):
+            self._strategies: list[Strategy] = []
+        strategy._attach(self, acct, symbols)
+        self._strategies.append(strategy)
+        return strategy
+
+    @property
+    def strategies(self) -> tuple[Strategy, ...]:
+        """The strategies attached with :meth:`add_strategy`."""
+        return tuple(getattr(self, "_strategies", ()))
 
     # -- risk ----------------------------------------------------------------------------
 

@@ -29,6 +29,10 @@
 //! - **e** the bare book: the same interleaved flow through four `hftbook_core::OrderBook`s
 //!   directly (a sink that counts fills), interleaved with (a) in the same repetitions.
 //! - **p** the shard alone: the flow of (a) preloaded before `start`, no event stream.
+//! - **r** the pre-trade risk stage (issue 13): the shard alone (as p) on W2 with every
+//!   order on account 0 (no risk path), on account 1 without limits (open-order counting and
+//!   position keeping only), and on account 1 with every per-order limit set (none binding);
+//!   interleaved; the difference in ns per command.
 //! - **j** the journal (issue 12): (a)'s flow per command and in batches without a journal
 //!   and with fsync `never`, `batch`, `always` (interleaved in each repetition; journals in
 //!   `$HFTBOOK_BENCH_DIR` or the temp dir, on the same disk), the sync latency of this disk,
@@ -372,10 +376,24 @@ fn run_engine(f: &Flow, shards: usize, mode: Mode, tweak: &dyn Fn(&mut EngineCon
 /// Shard scaling alone: everything queued before `start`, no event stream; timed from
 /// `start` until every command ran.
 fn run_preloaded(f: &Flow, shards: usize) -> f64 {
+    run_preloaded_as(f, shards, 0, &|_| {})
+}
+
+/// [`run_preloaded`] with every command on `account` and the config tweaked by `tweak`.
+fn run_preloaded_as(
+    f: &Flow,
+    shards: usize,
+    account: u32,
+    tweak: &dyn Fn(&mut EngineConfig),
+) -> f64 {
     let e = engine(shards, f.symbols, &|c| {
         c.engine.keep_events = false;
         c.breaker.enabled = false;
-        c.engine.lane_capacity = 1 << 16;
+        // Everything is queued before start: the batch budget is the lane capacity.
+        c.engine.lane_capacity = (f.ops.len() + f.prefill.iter().map(Vec::len).sum::<usize>())
+            .next_power_of_two()
+            .max(1 << 16);
+        tweak(c);
     });
     let mut ids = Ids::new(&e, f);
     let mut all: Vec<Command> = Vec::new();
@@ -383,6 +401,9 @@ fn run_preloaded(f: &Flow, shards: usize) -> f64 {
         all.extend(pre.iter().map(|c| to_engine(s as u32, c, &mut ids)));
     }
     all.extend(f.ops.iter().map(|(s, c)| to_engine(*s, c, &mut ids)));
+    for c in all.iter_mut() {
+        c.account = account;
+    }
     let total = all.len() as u64;
     for chunk in all.chunks_mut(1024) {
         e.submit_batch(chunk).expect("preload");
@@ -665,7 +686,7 @@ fn args() -> Args {
         rates: vec![1e6, 2e5],
         lat_ops: if quick { 500_000 } else { 2_000_000 },
         idle: if quick { 1.0 } else { 3.0 },
-        only: "abcdepj".into(),
+        only: "abcdeprj".into(),
         event_capacity: None,
         breaker: v.iter().any(|a| a == "--breaker"),
         recovery_ops: if quick { 1_000_000 } else { 10_000_000 },
@@ -892,9 +913,62 @@ fn main() {
         }
     }
 
+    if a.only.contains('r') {
+        risk_section(&a);
+    }
     if a.only.contains('j') {
         journal_section(&a, &flood, &tweak);
     }
+}
+
+fn risk_section(a: &Args) {
+    use hftbook_engine::config::RiskLimits;
+    let f = flow(4, a.ops, 42);
+    let n = f.ops.len() + f.prefill.iter().map(Vec::len).sum::<usize>();
+    println!(
+        "\n[r] pre-trade risk: the shard alone, W2 over 4 symbols ({n} commands), one shard"
+    );
+    let limits = |c: &mut EngineConfig| {
+        c.risk.default = Some(RiskLimits {
+            max_order_qty: Some(1 << 40),
+            max_order_notional: Some("1000000000000".into()),
+            max_order_notional_nanos: Some(1_000_000_000_000 * 1_000_000_000),
+            collar_ticks: Some(1 << 40),
+            max_open_orders: Some(1 << 32),
+            max_position: Some(1 << 47),
+            max_orders_per_second: Some(1e9),
+            burst: Some(1 << 30),
+            ..RiskLimits::default()
+        });
+    };
+    let (mut none, mut acct, mut lim) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..a.reps {
+        none.push(run_preloaded_as(&f, 1, 0, &|_| {}));
+        acct.push(run_preloaded_as(&f, 1, 1, &|_| {}));
+        lim.push(run_preloaded_as(&f, 1, 1, &limits));
+    }
+    let ns = |v: &[f64]| -> Vec<f64> { v.iter().map(|s| s * 1e9 / n as f64).collect() };
+    let (n0, n1, n2) = (ns(&none), ns(&acct), ns(&lim));
+    for (name, v) in [
+        ("account 0 (no risk path)", &n0),
+        ("account 1, no limits", &n1),
+        ("account 1, every limit", &n2),
+    ] {
+        println!(
+            "  {name:<26} {:>7.1} ns/command [{}]",
+            median(v),
+            list(v, 1.0)
+        );
+    }
+    let d: Vec<f64> = n2.iter().zip(&n0).map(|(x, y)| x - y).collect();
+    let d1: Vec<f64> = n1.iter().zip(&n0).map(|(x, y)| x - y).collect();
+    println!(
+        "  risk stage per command, every limit vs account 0: median {:.1} ns [{}] (goal <= 50); accounting alone (account 1, no limits): {:.1} ns [{}]",
+        median(&d),
+        list(&d, 1.0),
+        median(&d1),
+        list(&d1, 1.0)
+    );
 }
 
 fn journal_section(a: &Args, flood: &dyn Fn(&mut EngineConfig), tweak: &dyn Fn(&mut EngineConfig)) {

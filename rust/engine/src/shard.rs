@@ -847,27 +847,28 @@ impl Shard {
             // The anonymous flow has no limits; a killed account is refused by `submit`.
             return Ok(false);
         }
-        let cfg = self.cfg.clone();
-        let lim = cfg.risk.limits(c.account);
+        let lim = self.cfg.risk.limits(c.account);
         if let Some(l) = lim {
             if let Some(why) = self.symbol_risk(c, l) {
                 return Err(why);
             }
         }
+        let rate = lim.and_then(|l| l.max_orders_per_second);
+        let burst = lim.and_then(|l| l.burst);
+        let max_open = lim.and_then(|l| l.max_open_orders);
+        let now = self.out.now;
+        let shared = &self.shared;
         let acct = self
             .acct
             .entry(c.account)
-            .or_insert_with(|| self.shared.accounts.get(c.account))
-            .clone();
-        if let Some(rate) = lim.and_then(|l| l.max_orders_per_second) {
-            let burst = lim
-                .and_then(|l| l.burst)
-                .unwrap_or_else(|| (rate.ceil() as u64).max(1));
-            if admit_rate(&acct.tat, self.out.now, rate, burst).is_err() {
+            .or_insert_with(|| shared.accounts.get(c.account));
+        if let Some(rate) = rate {
+            let burst = burst.unwrap_or_else(|| (rate.ceil() as u64).max(1));
+            if admit_rate(&acct.tat, now, rate, burst).is_err() {
                 return Err(reason::RISK_RATE);
             }
         }
-        match lim.and_then(|l| l.max_open_orders) {
+        match max_open {
             Some(max) => {
                 if reserve_open_order(&acct.open_orders, max).is_err() {
                     return Err(reason::RISK_OPEN_ORDERS);
