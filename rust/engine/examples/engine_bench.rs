@@ -925,9 +925,7 @@ fn risk_section(a: &Args) {
     use hftbook_engine::config::RiskLimits;
     let f = flow(4, a.ops, 42);
     let n = f.ops.len() + f.prefill.iter().map(Vec::len).sum::<usize>();
-    println!(
-        "\n[r] pre-trade risk: the shard alone, W2 over 4 symbols ({n} commands), one shard"
-    );
+    println!("\n[r] pre-trade risk: the shard alone, W2 over 4 symbols ({n} commands), one shard");
     let limits = |c: &mut EngineConfig| {
         c.risk.default = Some(RiskLimits {
             max_order_qty: Some(1 << 40),
