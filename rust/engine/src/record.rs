@@ -407,7 +407,8 @@ pub struct Event {
     pub qty: u64,
     /// Lots the order still has open after the event (orders at the level for book events).
     pub leaves_qty: u64,
-    /// Extra figure for the reason (the band edge, the move in bps, the invalid value).
+    /// Extra figure for the reason (the band edge, the move in bps, the invalid value); on a
+    /// `modified` event, the order's open lots before the modify.
     pub detail: i64,
     /// Engine time the causing command was queued (ns).
     pub ts_enqueued: u64,

@@ -76,10 +76,26 @@ struct Sym {
     window: VecDeque<(u64, i64)>,
     /// Positions by account (non-zero accounts), each with the cell readers see.
     positions: FxHashMap<u32, (Position, Arc<PositionCell>)>,
-    /// Open orders of non-zero accounts: id -> (account, side, open lots).
-    order_open: FxHashMap<u64, (u32, u8, u64)>,
-    /// Open lots per account: (buy, sell).
-    open_lots: FxHashMap<u32, (u64, u64)>,
+    /// Open orders of non-zero accounts: per account, open lots per side and the count.
+    open: FxHashMap<u32, Open>,
+}
+
+/// An account's open orders in one symbol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Open {
+    buy: u64,
+    sell: u64,
+    orders: u64,
+}
+
+impl Open {
+    fn side(&mut self, side: u8) -> &mut u64 {
+        if side == 0 {
+            &mut self.buy
+        } else {
+            &mut self.sell
+        }
+    }
 }
 
 /// Per-loop context: the shard's events and what a command did.
@@ -507,8 +523,7 @@ impl Shard {
                 gtd: BinaryHeap::new(),
                 window: VecDeque::new(),
                 positions: FxHashMap::default(),
-                order_open: FxHashMap::default(),
-                open_lots: FxHashMap::default(),
+                open: FxHashMap::default(),
             });
         }
     }
@@ -762,18 +777,14 @@ impl Shard {
             let Some(Some(s)) = self.syms.get_mut(e.symbol as usize) else {
                 continue;
             };
-            // Lots this event takes off an open order (`true`: all that is left).
-            let mut took: Option<(u64, bool)> = None;
+            // An order of the account closed (filled, cancelled, expired).
+            let mut closed = false;
             match e.kind {
                 kind::ACCEPTED => {
                     seen |= e.order_id == watch;
-                    s.order_open.insert(e.order_id, (e.account, e.side, e.qty));
-                    let l = s.open_lots.entry(e.account).or_default();
-                    if e.side == 0 {
-                        l.0 += e.qty;
-                    } else {
-                        l.1 += e.qty;
-                    }
+                    let o = s.open.entry(e.account).or_default();
+                    *o.side(e.side) += e.qty;
+                    o.orders += 1;
                 }
                 kind::FILL => {
                     let fee = if e.flags & EVENT_MAKER != 0 {
@@ -792,40 +803,39 @@ impl Shard {
                     });
                     p.fill(e.side == 0, e.price, e.qty, fee);
                     cell.write(p);
-                    took = Some((e.qty, false));
+                    if let Some(o) = s.open.get_mut(&e.account) {
+                        let lots = o.side(e.side);
+                        *lots = lots.saturating_sub(e.qty);
+                        closed = e.leaves_qty == 0;
+                    }
                 }
-                kind::CANCELLED | kind::EXPIRED => took = Some((e.qty, true)),
+                kind::CANCELLED | kind::EXPIRED => {
+                    if let Some(o) = s.open.get_mut(&e.account) {
+                        let lots = o.side(e.side);
+                        *lots = lots.saturating_sub(e.qty);
+                        closed = true;
+                    }
+                }
                 kind::MODIFIED => {
-                    if let Some(o) = s.order_open.get_mut(&e.order_id) {
-                        let l = s.open_lots.entry(o.0).or_default();
-                        let side = if o.1 == 0 { &mut l.0 } else { &mut l.1 };
-                        *side = side.saturating_sub(o.2) + e.qty;
-                        o.2 = e.qty;
+                    // `detail` = the open lots before the modify.
+                    if let Some(o) = s.open.get_mut(&e.account) {
+                        let lots = o.side(e.side);
+                        *lots = lots.saturating_sub(e.detail.max(0) as u64) + e.qty;
                     }
                 }
                 _ => {}
             }
-            if let Some((lots, all)) = took {
-                if let Some(o) = s.order_open.get_mut(&e.order_id) {
-                    let n = if all { o.2 } else { lots.min(o.2) };
-                    o.2 -= n;
-                    let (acct, side, left) = *o;
-                    let l = s.open_lots.entry(acct).or_default();
-                    if side == 0 {
-                        l.0 = l.0.saturating_sub(n);
-                    } else {
-                        l.1 = l.1.saturating_sub(n);
-                    }
-                    if left == 0 {
-                        s.order_open.remove(&e.order_id);
-                        if live {
-                            let a = self
-                                .acct
-                                .entry(acct)
-                                .or_insert_with(|| self.shared.accounts.get(acct));
-                            a.open_orders.fetch_sub(1, Ordering::AcqRel);
-                        }
-                    }
+            if closed {
+                if let Some(o) = s.open.get_mut(&e.account) {
+                    o.orders = o.orders.saturating_sub(1);
+                }
+                if live {
+                    let acct = e.account;
+                    let a = self
+                        .acct
+                        .entry(acct)
+                        .or_insert_with(|| self.shared.accounts.get(acct));
+                    a.open_orders.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }
@@ -952,7 +962,8 @@ impl Shard {
                     return (0, None);
                 };
                 let net = s.positions.get(&c.account).map_or(0, |p| p.0.net);
-                let (ob, os) = s.open_lots.get(&c.account).copied().unwrap_or((0, 0));
+                let o = s.open.get(&c.account).copied().unwrap_or_default();
+                let (ob, os) = (o.buy, o.sell);
                 let would = if c.side == 0 {
                     i128::from(net) + i128::from(ob) + i128::from(c.qty)
                 } else {
@@ -1202,14 +1213,14 @@ impl Shard {
                 put(&mut h, p.sold);
                 put(&mut h, p.trades);
             }
-            let mut open: Vec<(u64, (u32, u8, u64))> =
-                s.order_open.iter().map(|(k, v)| (*k, *v)).collect();
+            let mut open: Vec<(u32, Open)> = s.open.iter().map(|(k, v)| (*k, *v)).collect();
             open.sort_unstable_by_key(|x| x.0);
             put(&mut h, open.len() as u64);
-            for (id, (a, side, lots)) in open {
-                put(&mut h, id);
-                put(&mut h, (u64::from(a) << 8) | u64::from(side));
-                put(&mut h, lots);
+            for (a, o) in open {
+                put(&mut h, u64::from(a));
+                put(&mut h, o.buy);
+                put(&mut h, o.sell);
+                put(&mut h, o.orders);
             }
             out.push((s.idx, h.digest()));
         }
@@ -1218,8 +1229,8 @@ impl Shard {
     /// Open orders per non-zero account in this shard (to rebuild the shared counters).
     pub(crate) fn open_orders_by_account(&self, out: &mut FxHashMap<u32, i64>) {
         for s in self.syms.iter().flatten() {
-            for (a, _, _) in s.order_open.values() {
-                *out.entry(*a).or_default() += 1;
+            for (a, o) in &s.open {
+                *out.entry(*a).or_default() += o.orders as i64;
             }
         }
     }
@@ -1340,15 +1351,14 @@ impl Shard {
                 e.u(p.sold);
                 e.u(p.trades);
             }
-            let mut open: Vec<(u64, (u32, u8, u64))> =
-                s.order_open.iter().map(|(k, v)| (*k, *v)).collect();
+            let mut open: Vec<(u32, Open)> = s.open.iter().map(|(k, v)| (*k, *v)).collect();
             open.sort_unstable_by_key(|x| x.0);
             e.u(open.len() as u64);
-            for (id, (a, side, lots)) in open {
-                e.u(id);
+            for (a, o) in open {
                 e.u(u64::from(a));
-                e.u(u64::from(side));
-                e.u(lots);
+                e.u(o.buy);
+                e.u(o.sell);
+                e.u(o.orders);
             }
         }
         let mut killed: Vec<u32> = self.killed.iter().copied().collect();
@@ -1494,20 +1504,15 @@ impl Shard {
                 });
                 s.positions.insert(account, (p, cell));
             }
-            s.order_open.clear();
-            s.open_lots.clear();
+            s.open.clear();
             for _ in 0..d.u().ok_or_else(bad)? {
-                let id = d.u().ok_or_else(bad)?;
                 let a = d.u().ok_or_else(bad)? as u32;
-                let side = d.u().ok_or_else(bad)? as u8;
-                let lots = d.u().ok_or_else(bad)?;
-                s.order_open.insert(id, (a, side, lots));
-                let l = s.open_lots.entry(a).or_default();
-                if side == 0 {
-                    l.0 += lots;
-                } else {
-                    l.1 += lots;
-                }
+                let o = Open {
+                    buy: d.u().ok_or_else(bad)?,
+                    sell: d.u().ok_or_else(bad)?,
+                    orders: d.u().ok_or_else(bad)?,
+                };
+                s.open.insert(a, o);
             }
         }
         self.killed.clear();
@@ -2286,21 +2291,16 @@ impl Shard {
         let Some(Some(s)) = self.syms.get(c.symbol as usize) else {
             return false;
         };
-        let owner = s
-            .meta
-            .get(&c.order_id)
-            .map(|m| m.account)
-            .or_else(|| {
-                s.stop_index.get(&c.order_id).and_then(|&(side, px)| {
-                    let book = if side == 0 {
-                        &s.buy_stops
-                    } else {
-                        &s.sell_stops
-                    };
-                    book.get(&(px, c.order_id)).map(|st| st.account)
-                })
+        let owner = s.meta.get(&c.order_id).map(|m| m.account).or_else(|| {
+            s.stop_index.get(&c.order_id).and_then(|&(side, px)| {
+                let book = if side == 0 {
+                    &s.buy_stops
+                } else {
+                    &s.sell_stops
+                };
+                book.get(&(px, c.order_id)).map(|st| st.account)
             })
-            .or_else(|| s.order_open.get(&c.order_id).map(|o| o.0));
+        });
         owner.is_some_and(|o| o != c.account)
     }
 
@@ -2346,6 +2346,7 @@ impl Shard {
         // A pending stop: change its limit price / qty in place.
         if s.stop_index.contains_key(&c.order_id) {
             if let Some(mut st) = self.take_stop(c.symbol, c.order_id) {
+                let before = st.qty;
                 if has_price {
                     st.price = c.price;
                 }
@@ -2373,6 +2374,7 @@ impl Shard {
                     price: st.price,
                     qty: st.qty,
                     leaves_qty: st.qty,
+                    detail: before as i64,
                     ts_enqueued: c.ts_enqueued,
                     ts_processed: self.out.now,
                     cmd_seq: c.seq as u32,
@@ -2413,6 +2415,7 @@ impl Shard {
                     for e in self.out.events.iter_mut().rev() {
                         if e.kind == kind::MODIFIED && e.order_id == c.order_id {
                             e.side = o.side as u8;
+                            e.detail = o.qty as i64;
                             break;
                         }
                     }

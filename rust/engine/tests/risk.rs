@@ -131,7 +131,13 @@ fn position_counts_open_orders_on_the_side_that_increases_it() {
         ..RiskLimits::default()
     });
     let mut ev = Vec::new();
-    expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 3, 1));
+    let first = expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 1, 1));
+    // A modify changes the open lots counted: 1 -> 3.
+    e.modify(first, None, Some(3), Some(s), 1, false).unwrap();
+    poll_until(&e, &mut ev, "the modify", |v| {
+        v.iter()
+            .any(|x| x.order_id == first && x.kind == kind::MODIFIED && x.detail == 1)
+    });
     expect_accept(&e, &mut ev, order(s, Side::Buy, 9_000, 2, 1));
     expect_reject(
         &e,
