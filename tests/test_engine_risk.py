@@ -72,3 +72,23 @@ def test_kill_switch_and_not_owner() -> None:
         assert not any(x.order_id == theirs and x.kind == "cancelled" for x in evs)
         with pytest.raises(hb.InvalidOrder, match="account"):
             e.kill(0)
+
+
+def test_daily_loss_turns_the_kill_switch_on() -> None:
+    cfg = {"symbols": {"AAPL": {}}, "risk": {"accounts": {"1": {"max_daily_loss": "5.00"}}}}
+    with hb.Engine(cfg) as e:
+        c = Collector(e)
+        for _ in range(2):  # buy 10 at 100.00, sell them at 99.70: -3.00 a round
+            e.submit("AAPL", "sell", price="100.00", qty=10, account=2)
+            e.submit("AAPL", "buy", price="100.00", qty=10, account=1)
+            e.submit("AAPL", "buy", price="99.70", qty=10, account=3)
+            e.submit("AAPL", "sell", price="99.70", qty=10, account=1)
+        c.until(
+            lambda evs: any(
+                x.kind == "engine" and x.reason == "kill_switch" and x.account == 1 for x in evs
+            ),
+            "the kill switch",
+        )
+        refused = e.submit("AAPL", "buy", price="90.00", qty=1, account=1)
+        assert _outcome(c, refused).reason == "kill_switch"
+        assert e.pnl(1)["AAPL"]["realized"] == -6

@@ -283,6 +283,7 @@ _RISK_KEYS = (
     "max_position",
     "max_orders_per_second",
     "burst",
+    "max_daily_loss",
 )
 
 
@@ -305,7 +306,9 @@ class RiskControl:
     currency), ``collar_bps`` / ``collar_ticks`` (from the last trade, else the symbol's
     ``reference_price``), ``max_open_orders`` (all symbols), ``max_position`` (lots per
     symbol, long or short, counting open orders that would increase it),
-    ``max_orders_per_second`` with ``burst``. A refused order is a ``rejected`` event whose
+    ``max_orders_per_second`` with ``burst``, ``max_daily_loss`` (realized loss with fees in
+    the quote currency since the start or the last ``end_session``: past it the account's
+    kill switch turns on by itself). A refused order is a ``rejected`` event whose
     reason names the limit (``hb.ENGINE_REASONS``), ``detail`` = the order's value and
     ``leaves_qty`` = the limit.
 
@@ -343,7 +346,8 @@ class RiskControl:
             )
         new = _merge(self._engine._config_dict, {})
         risk = dict(new.get("risk", {}))
-        table = {k: str(v) if k == "max_order_notional" else v for k, v in limits.items()}
+        money = ("max_order_notional", "max_daily_loss")
+        table = {k: str(v) if k in money else v for k, v in limits.items()}
         if account is None:
             risk["default"] = table
         else:

@@ -234,6 +234,11 @@ pub struct RiskLimits {
     pub max_orders_per_second: Option<f64>,
     /// ... with this burst (default: one second's worth, at least 1).
     pub burst: Option<u64>,
+    /// Realized loss (fees included) in the quote currency since the engine started or
+    /// the last `end_session` that turns the account's kill switch on, as decimal text.
+    pub max_daily_loss: Option<String>,
+    /// The same in nano-units of the currency.
+    pub max_daily_loss_nanos: Option<i128>,
 }
 
 /// `[risk]`: limits for every non-zero account (`default`) and per account.
@@ -393,12 +398,26 @@ fn parse_risk(ctx: &Ctx<'_>, prefix: &str, t: &toml::Table) -> Result<RiskLimits
                 l.max_orders_per_second = Some(ctx.float(&key, v, 0.0, 1e9)?)
             }
             "burst" => l.burst = Some(ctx.uint(&key, v, 1, 1 << 32)?),
+            "max_daily_loss" => {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Integer(i) => i.to_string(),
+                    Value::Float(f) => f.to_string(),
+                    _ => return Err(ctx.err(&key, v, "must be an amount such as \"5000\"")),
+                };
+                let n = nanos(&text).filter(|&n| n > 0).ok_or_else(|| {
+                    ctx.err(&key, v, "must be a positive amount with at most 9 decimals")
+                })?;
+                l.max_daily_loss = Some(text);
+                l.max_daily_loss_nanos = Some(n);
+            }
             _ => {
                 return Err(ctx.err(
                     &key,
                     v,
                     "unknown key (known: max_order_qty, max_order_notional, collar_bps, \
-                     collar_ticks, max_open_orders, max_position, max_orders_per_second, burst)",
+                     collar_ticks, max_open_orders, max_position, max_orders_per_second, burst, \
+                     max_daily_loss)",
                 ))
             }
         }
@@ -434,6 +453,9 @@ impl RiskLimits {
         }
         if let Some(v) = self.burst {
             t.insert("burst".into(), int(v));
+        }
+        if let Some(v) = &self.max_daily_loss {
+            t.insert("max_daily_loss".into(), Value::String(v.clone()));
         }
         t
     }
@@ -896,6 +918,7 @@ mod tests {
             max_position = 500
             max_orders_per_second = 1000
             burst = 20
+            max_daily_loss = "5000.25"
         "#;
         let c = EngineConfig::from_toml(text, None).unwrap();
         let back = EngineConfig::from_toml(&c.to_toml(), None).unwrap();

@@ -222,6 +222,9 @@ pub(crate) struct Shared {
     pub positions: ArcSwap<Vec<Arc<crate::positions::PositionCell>>>,
     /// Per account: the risk state the shards share (open orders, order rate).
     pub accounts: crate::risk::Accounts,
+    /// Every shard's lanes (a shard sends the other shards a kill when an account hits its
+    /// daily loss).
+    pub lanes: Vec<Arc<Lanes>>,
 }
 
 impl Shared {
@@ -607,7 +610,7 @@ impl Engine {
                 consumers.push(Mutex::new(None));
             }
         }
-        let lanes = (0..shards)
+        let lanes: Vec<Arc<Lanes>> = (0..shards)
             .map(|_| {
                 Arc::new(Lanes::new(
                     config.engine.priority_capacity,
@@ -642,6 +645,7 @@ impl Engine {
             control: ArrayQueue::new(4096),
             positions: ArcSwap::from_pointee(Vec::new()),
             accounts: crate::risk::Accounts::default(),
+            lanes: lanes.clone(),
         });
         let engine = Engine {
             shared,
@@ -1578,6 +1582,8 @@ impl Engine {
         for sh in 0..self.lanes.len() {
             self.push(sh, false, Ingress::One(c), 0)?;
         }
+        // A new session: the daily-loss counters start again.
+        self.shared.accounts.reset_daily();
         Ok(())
     }
 

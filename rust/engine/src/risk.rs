@@ -27,6 +27,11 @@ pub struct AccountShared {
     pub open_orders: AtomicI64,
     /// GCRA theoretical arrival time, engine ns.
     pub tat: AtomicU64,
+    /// Realized PnL minus fees since the start or the last end of session, nano-units of
+    /// the quote currency (summed over the shards).
+    pub realized_nanos: AtomicI64,
+    /// The daily-loss kill switch fired (cleared with the counter).
+    pub loss_tripped: std::sync::atomic::AtomicBool,
 }
 
 /// Every account's shared state, created on first use (copy on write, rare).
@@ -49,6 +54,14 @@ impl Accounts {
             m
         });
         out
+    }
+
+    /// Start a new session: every account's realized-loss counter back to zero.
+    pub fn reset_daily(&self) {
+        for s in self.map.load().values() {
+            s.realized_nanos.store(0, Ordering::Release);
+            s.loss_tripped.store(false, Ordering::Release);
+        }
     }
 
     /// Set every account's open-order count (after a recovery rebuilt the books).

@@ -375,6 +375,8 @@ pub(crate) struct Shard {
     killed: FxHashSet<u32>,
     /// The shared risk state of the accounts this shard has seen.
     acct: FxHashMap<u32, Arc<AccountShared>>,
+    /// Commands for the shards (lane, command) not sent yet.
+    outbox: Vec<(usize, Command)>,
 }
 
 /// Journal records fed to a replaying shard.
@@ -479,6 +481,7 @@ impl Shard {
             snap_gen: 0,
             killed: FxHashSet::default(),
             acct: FxHashMap::default(),
+            outbox: Vec::new(),
         }
     }
 
@@ -680,6 +683,10 @@ impl Shard {
                 let ns = self.shared.clock.now().saturating_sub(t0);
                 self.stats.publish_time(ns);
             }
+            if !self.outbox.is_empty() {
+                self.flush_outbox();
+                done += 1;
+            }
             if let Some(j) = self.journal.as_ref() {
                 // After publish: the event hash then covers every record stamped so far.
                 let every = j.js.snapshot_every;
@@ -769,6 +776,8 @@ impl Shard {
     fn book_account_events(&mut self, start: usize, watch: u64) -> bool {
         let mut seen = false;
         let live = self.replay.is_none();
+        // (account, symbol, realized - fees change in tick-lot basis points).
+        let mut loss_checks: Vec<(u32, u32, i128)> = Vec::new();
         for i in start..self.out.events.len() {
             let e = self.out.events[i];
             if e.account == 0 {
@@ -801,8 +810,13 @@ impl Shard {
                         });
                         (Position::default(), cell)
                     });
+                    let before = p.realized * 10_000 - p.fees_bps;
                     p.fill(e.side == 0, e.price, e.qty, fee);
                     cell.write(p);
+                    let delta = p.realized * 10_000 - p.fees_bps - before;
+                    if live && delta != 0 {
+                        loss_checks.push((e.account, e.symbol, delta));
+                    }
                     if let Some(o) = s.open.get_mut(&e.account) {
                         let lots = o.side(e.side);
                         *lots = lots.saturating_sub(e.qty);
@@ -839,7 +853,81 @@ impl Shard {
                 }
             }
         }
+        for (account, symbol, delta_bps) in loss_checks {
+            self.daily_loss(account, symbol, delta_bps);
+        }
         seen
+    }
+
+    /// Add a fill's realized PnL (minus fees) to the account's session total; past its
+    /// `max_daily_loss`, send every shard the account's kill (once per session).
+    fn daily_loss(&mut self, account: u32, symbol: u32, delta_bps: i128) {
+        let Some(s) = self.syms.get(symbol as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let scale = s.cfg.tick.scale();
+        let tick_nanos = if scale <= 9 {
+            i128::from(s.cfg.tick.mantissa()) * 10i128.pow(9 - scale)
+        } else {
+            1
+        };
+        let per = tick_nanos * i128::from(s.cfg.lot_size);
+        let delta = (delta_bps * per / 10_000).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+        let shared = &self.shared;
+        let acct = self
+            .acct
+            .entry(account)
+            .or_insert_with(|| shared.accounts.get(account))
+            .clone();
+        let total = acct
+            .realized_nanos
+            .fetch_add(delta as i64, Ordering::AcqRel)
+            + delta as i64;
+        let Some(limit) = self
+            .cfg
+            .risk
+            .limits(account)
+            .and_then(|l| l.max_daily_loss_nanos)
+        else {
+            return;
+        };
+        if i128::from(total) > -limit || acct.loss_tripped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.shared.log(
+            "risk",
+            format!(
+                "account {account} lost {} (realized, fees included) this session, past its max_daily_loss: kill switch on",
+                format_nanos(-i128::from(total))
+            ),
+        );
+        let c = Command {
+            kind: cmd::KILL,
+            symbol: ALL,
+            account,
+            ts_enqueued: self.out.now,
+            ..Command::default()
+        };
+        // Sent from the run loop, never blocking here (a full lane, even this shard's own,
+        // is retried at the next loop).
+        for shard in 0..self.shared.lanes.len() {
+            self.outbox.push((shard, c));
+        }
+    }
+
+    /// Send the commands this shard queued for the shards (kills), as far as lanes have room.
+    fn flush_outbox(&mut self) {
+        let shared = &self.shared;
+        self.outbox.retain(|&(shard, c)| {
+            let Some(lanes) = shared.lanes.get(shard) else {
+                return false;
+            };
+            let sent = lanes.try_push(true, Ingress::One(c)).is_ok();
+            if sent {
+                lanes.wake();
+            }
+            !sent
+        });
     }
 
     fn release_open_order(&mut self, account: u32) {
@@ -2793,6 +2881,19 @@ fn snapshot(syms: &[Option<Sym>], filter: &Filter, room: usize, now: u64, out: &
             }
         }
         out[header].detail = (out.len() - header - 1) as i64;
+    }
+}
+
+/// An amount of nano-units of currency as decimal text.
+fn format_nanos(v: i128) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    let frac = format!("{:09}", a % 1_000_000_000);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{sign}{}", a / 1_000_000_000)
+    } else {
+        format!("{sign}{}.{frac}", a / 1_000_000_000)
     }
 }
 

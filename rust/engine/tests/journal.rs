@@ -578,14 +578,19 @@ fn snapshots_plus_tail_equal_a_full_replay() {
     assert_eq!(r.event_hash().unwrap(), full.event_hash);
     drop(r);
 
-    // A damaged newest snapshot is passed over (and said so); the older one serves.
+    // A damaged newest snapshot is passed over (and said so); an older one, or the journal
+    // from its first record when there is none, serves. (How many periodic snapshots the
+    // copy caught depends on timing.)
     let mut snaps: Vec<PathBuf> = std::fs::read_dir(&mid)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().contains("snap-0000-"))
         .collect();
     snaps.sort();
-    assert!(snaps.len() >= 2, "{snaps:?}");
+    assert!(
+        !snaps.is_empty(),
+        "the on-demand snapshot of shard 0 is in the copy"
+    );
     let newest = snaps.last().unwrap();
     let mut b = std::fs::read(newest).unwrap();
     let at = b.len() / 2;

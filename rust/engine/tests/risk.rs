@@ -366,3 +366,67 @@ fn risk_decisions_replay_and_recovery_keeps_the_counts() {
     rec.stop(true, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_daily_loss_past_the_limit_turns_the_kill_switch_on() {
+    let dir = std::env::temp_dir().join(format!("hftbook-loss-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = quiet_config(2);
+    cfg.risk.accounts.insert(
+        1,
+        RiskLimits {
+            max_daily_loss: Some("5.00".into()),
+            max_daily_loss_nanos: Some(5_000_000_000),
+            ..RiskLimits::default()
+        },
+    );
+    let e = Engine::with_journal(cfg, JournalOptions::new(&dir, Fsync::BATCH)).unwrap();
+    let s = e.add_symbol("LOSS", SymbolConfig::default()).unwrap();
+    let other = e.add_symbol("OTHER", SymbolConfig::default()).unwrap();
+    e.start().unwrap();
+    let mut ev = Vec::new();
+    // Buy 10 at 100.00, sell them at 99.70: -3.00, under the limit.
+    e.submit(&order(s, Side::Sell, 10_000, 10, 2)).unwrap();
+    e.submit(&order(s, Side::Buy, 10_000, 10, 1)).unwrap();
+    e.submit(&order(s, Side::Buy, 9_970, 10, 3)).unwrap();
+    e.submit(&order(s, Side::Sell, 9_970, 10, 1)).unwrap();
+    poll_until(&e, &mut ev, "two trades", |v| {
+        v.iter().filter(|x| x.kind == kind::TRADE).count() == 2
+    });
+    let resting = expect_accept(&e, &mut ev, order(other, Side::Buy, 50, 1, 1));
+    // Another round: -3.00 more, -6.00 in all: past 5.00.
+    e.submit(&order(s, Side::Sell, 10_000, 10, 2)).unwrap();
+    e.submit(&order(s, Side::Buy, 10_000, 10, 1)).unwrap();
+    e.submit(&order(s, Side::Buy, 9_970, 10, 3)).unwrap();
+    e.submit(&order(s, Side::Sell, 9_970, 10, 1)).unwrap();
+    poll_until(&e, &mut ev, "the kill switch", |v| {
+        v.iter()
+            .any(|x| x.kind == kind::ENGINE && x.reason == reason::KILL_SWITCH && x.account == 1)
+    });
+    // Its order on the other shard's symbol was cancelled; new ones are refused.
+    poll_until(&e, &mut ev, "the cancel", |v| {
+        v.iter()
+            .any(|x| x.order_id == resting && x.reason == reason::KILL_SWITCH)
+    });
+    expect_reject(
+        &e,
+        &mut ev,
+        order(other, Side::Buy, 50, 1, 1),
+        reason::KILL_SWITCH,
+        0,
+        0,
+    );
+    assert!(e
+        .drain_logs()
+        .iter()
+        .any(|l| l.message.contains("account 1 lost 6") && l.message.contains("max_daily_loss")));
+    // A new session and the switch off: trading again, the loss counted from zero.
+    e.end_session().unwrap();
+    e.kill(1, false).unwrap();
+    expect_accept(&e, &mut ev, order(other, Side::Buy, 50, 1, 1));
+    e.stop(true, Duration::from_secs(5));
+    let full = hftbook_engine::replay_journal(&dir, false).unwrap();
+    assert_eq!(full.state_hash, e.state_hash().unwrap());
+    assert_eq!(full.event_hash, e.event_hash().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
