@@ -800,7 +800,7 @@ impl Engine {
         let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         let mut prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(j) = &self.journal {
-            j.start_writer(&self.lanes, &self.shared)?;
+            j.start_writer(&self.lanes)?;
         }
         self.shared.state.store(STATE_RUNNING, Ordering::Release);
         for (i, lanes) in self.lanes.iter().enumerate() {

@@ -335,11 +335,7 @@ impl JournalHandle {
         })
     }
 
-    pub(crate) fn start_writer(
-        &self,
-        lanes: &[Arc<Lanes>],
-        _shared: &Arc<Shared>,
-    ) -> Result<(), EngineError> {
+    pub(crate) fn start_writer(&self, lanes: &[Arc<Lanes>]) -> Result<(), EngineError> {
         let Some(mut w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
         };
@@ -1077,8 +1073,7 @@ fn merge_by_time(streams: &mut [Vec<Event>], out: &mut Vec<Event>) {
 /// As [`replay_journal`].
 pub fn audit(dir: &Path, filter: &AuditFilter) -> Result<AuditTrail, EngineError> {
     let res = replay_journal(dir, true)?;
-    let (config, config_hash) = read_config(dir)?;
-    drop(config);
+    let (_, config_hash) = read_config(dir)?;
     let scan = scan(dir, config_hash, false)?;
     let mut commands = Vec::new();
     for_each_record(&scan, |r| {

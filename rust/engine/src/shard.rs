@@ -377,6 +377,8 @@ pub(crate) struct Shard {
     acct: FxHashMap<u32, Arc<AccountShared>>,
     /// Commands for the shards (lane, command) not sent yet.
     outbox: Vec<(usize, Command)>,
+    /// Scratch of `book_account_events` (fills that changed realized PnL).
+    loss_buf: Vec<(u32, u32, i128)>,
 }
 
 /// Journal records fed to a replaying shard.
@@ -482,6 +484,7 @@ impl Shard {
             killed: FxHashSet::default(),
             acct: FxHashMap::default(),
             outbox: Vec::new(),
+            loss_buf: Vec::new(),
         }
     }
 
@@ -776,8 +779,9 @@ impl Shard {
     fn book_account_events(&mut self, start: usize, watch: u64) -> bool {
         let mut seen = false;
         let live = self.replay.is_none();
-        // (account, symbol, realized - fees change in tick-lot basis points).
-        let mut loss_checks: Vec<(u32, u32, i128)> = Vec::new();
+        // (account, symbol, realized - fees change in tick-lot basis points); a buffer kept
+        // across commands, so the hot path does not allocate.
+        let mut loss_checks = std::mem::take(&mut self.loss_buf);
         for i in start..self.out.events.len() {
             let e = self.out.events[i];
             if e.account == 0 {
@@ -853,9 +857,11 @@ impl Shard {
                 }
             }
         }
-        for (account, symbol, delta_bps) in loss_checks {
+        for &(account, symbol, delta_bps) in &loss_checks {
             self.daily_loss(account, symbol, delta_bps);
         }
+        loss_checks.clear();
+        self.loss_buf = loss_checks;
         seen
     }
 
@@ -865,13 +871,7 @@ impl Shard {
         let Some(s) = self.syms.get(symbol as usize).and_then(Option::as_ref) else {
             return;
         };
-        let scale = s.cfg.tick.scale();
-        let tick_nanos = if scale <= 9 {
-            i128::from(s.cfg.tick.mantissa()) * 10i128.pow(9 - scale)
-        } else {
-            1
-        };
-        let per = tick_nanos * i128::from(s.cfg.lot_size);
+        let per = tick_lot_nanos(&s.cfg);
         let delta = (delta_bps * per / 10_000).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
         let shared = &self.shared;
         let acct = self
@@ -1016,14 +1016,7 @@ impl Shard {
                 if !priced {
                     return (0, None);
                 }
-                // A tick-lot in nano-units: tick mantissa x 10^(9 - scale) x lot size.
-                let scale = s.cfg.tick.scale();
-                let tick_nanos = if scale <= 9 {
-                    i128::from(s.cfg.tick.mantissa()) * 10i128.pow(9 - scale)
-                } else {
-                    1
-                };
-                let per = (tick_nanos * i128::from(s.cfg.lot_size)).max(1);
+                let per = tick_lot_nanos(&s.cfg);
                 (i128::from(c.price) * i128::from(c.qty), Some(max / per))
             }
             reason::RISK_PRICE_COLLAR => {
@@ -2882,6 +2875,18 @@ fn snapshot(syms: &[Option<Sym>], filter: &Filter, room: usize, now: u64, out: &
         }
         out[header].detail = (out.len() - header - 1) as i64;
     }
+}
+
+/// One tick-lot (a tick of price on one lot) in nano-units of the quote currency: tick
+/// mantissa x 10^(9 - scale) x lot size (1 nano for ticks finer than 10^-9).
+fn tick_lot_nanos(cfg: &SymbolConfig) -> i128 {
+    let scale = cfg.tick.scale();
+    let tick = if scale <= 9 {
+        i128::from(cfg.tick.mantissa()) * 10i128.pow(9 - scale)
+    } else {
+        1
+    };
+    (tick * i128::from(cfg.lot_size)).max(1)
 }
 
 /// An amount of nano-units of currency as decimal text.
