@@ -572,6 +572,8 @@ pub struct Engine {
     pub(crate) finished: Mutex<Vec<Shard>>,
     /// What the recovery that built this engine found.
     pub(crate) recovery: Mutex<Option<crate::recovery::RecoveryReport>>,
+    /// Simulation mode: the simulator that drives the shards.
+    pub(crate) sim: Option<Box<crate::sim::Sim>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -663,6 +665,7 @@ impl Engine {
             prepared: Mutex::new(Vec::new()),
             finished: Mutex::new(Vec::new()),
             recovery: Mutex::new(None),
+            sim: None,
         };
         for (name, cfg) in symbols {
             engine.add_symbol_inner(&name, cfg, false)?;
@@ -803,9 +806,15 @@ impl Engine {
             j.start_writer(&self.lanes)?;
         }
         self.shared.state.store(STATE_RUNNING, Ordering::Release);
+        let mut sim_shards = Vec::new();
         for (i, lanes) in self.lanes.iter().enumerate() {
             let events = EventOut {
-                main: producers.get_mut(i).and_then(Option::take),
+                // Simulation mode: events go to `sim_run`'s caller, not the poll stream.
+                main: if self.sim.is_some() {
+                    None
+                } else {
+                    producers.get_mut(i).and_then(Option::take)
+                },
             };
             let mut shard = match prepared.get_mut(i).and_then(Option::take) {
                 Some(s) => s,
@@ -823,6 +832,10 @@ impl Engine {
                     shard.attach_journal(tx, j.opts.fsync.gates_events());
                 }
             }
+            if self.sim.is_some() {
+                sim_shards.push(shard);
+                continue;
+            }
             let h = std::thread::Builder::new()
                 .name(format!("hftbook-shard-{i}"))
                 .spawn(move || shard.run());
@@ -837,6 +850,17 @@ impl Engine {
                     });
                 }
             }
+        }
+        if self.sim.is_some() {
+            self.start_sim(sim_shards);
+            self.shared.log(
+                "lifecycle",
+                format!(
+                    "engine started in simulation mode with {} shard(s)",
+                    self.lanes.len()
+                ),
+            );
+            return Ok(());
         }
         self.shared.log(
             "lifecycle",
@@ -916,6 +940,23 @@ impl Engine {
         self.shared.state.store(STATE_STOPPING, Ordering::Release);
         self.shared.discard.store(!drain, Ordering::Release);
         self.shared.stopping.store(true, Ordering::SeqCst);
+        if self.sim.is_some() {
+            let (drained, shards) = self.stop_sim(drain);
+            *self.finished.lock().unwrap_or_else(|p| p.into_inner()) = shards;
+            if let Some(j) = &self.journal {
+                j.join_writer();
+            }
+            self.shared.state.store(STATE_STOPPED, Ordering::Release);
+            self.shared.log(
+                "lifecycle",
+                format!("simulation stopped: {drained} queued command(s) applied"),
+            );
+            return StopReport {
+                drained,
+                clean: true,
+                ..StopReport::default()
+            };
+        }
         let mut threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         if st == STATE_CREATED {
@@ -1069,6 +1110,18 @@ impl Engine {
         enqueued: usize,
         mut try_once: impl FnMut(Ingress) -> Result<(), Ingress>,
     ) -> Result<(), EngineError> {
+        if let Some(sim) = self.sim.as_deref() {
+            // Simulation mode: into the simulator's time line, never a lane.
+            match item {
+                Ingress::One(c) => sim.enqueue(shard, c),
+                Ingress::Many(cs) => {
+                    for c in cs.iter() {
+                        sim.enqueue(shard, *c);
+                    }
+                }
+            }
+            return Ok(());
+        }
         let lanes = &self.lanes[shard];
         let mut item = match try_once(item) {
             Ok(()) => return Ok(()),
@@ -1125,7 +1178,7 @@ impl Engine {
         }
     }
 
-    fn shard_of(&self, symbol: u32) -> Result<usize, EngineError> {
+    pub(crate) fn shard_of(&self, symbol: u32) -> Result<usize, EngineError> {
         self.shared
             .symbols
             .load()

@@ -35,6 +35,7 @@ mod recovery;
 pub mod risk;
 pub mod route;
 mod shard;
+pub mod sim;
 pub mod stats;
 mod sync;
 
@@ -49,3 +50,4 @@ pub use recovery::{
     audit, replay_journal, replay_journal_with, AuditFilter, AuditTrail, JournalStats,
     RecoveryReport, ReplayResult,
 };
+pub use sim::{SimConfig, SimCounters};

@@ -803,6 +803,14 @@ impl Engine {
 
     fn with_shards<T>(&self, f: impl FnOnce(&[&Shard]) -> T) -> Result<T, EngineError> {
         let st = self.state();
+        if let Some(sim) = self.sim.as_deref() {
+            // Simulation mode: the shards stand still between `sim_run` calls.
+            let g = sim.state.lock().unwrap_or_else(|p| p.into_inner());
+            if !g.shards.is_empty() {
+                let v: Vec<&Shard> = g.shards.iter().collect();
+                return Ok(f(&v));
+            }
+        }
         if st != crate::engine::STATE_CREATED && st != crate::engine::STATE_STOPPED {
             return Err(EngineError::Lifecycle {
                 action: "hash the state of",

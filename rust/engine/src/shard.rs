@@ -379,6 +379,8 @@ pub(crate) struct Shard {
     outbox: Vec<(usize, Command)>,
     /// Scratch of `book_account_events` (fills that changed realized PnL).
     loss_buf: Vec<(u32, u32, i128)>,
+    /// Simulation: the configuration generation last applied.
+    sim_gen: u64,
 }
 
 /// Journal records fed to a replaying shard.
@@ -485,6 +487,7 @@ impl Shard {
             acct: FxHashMap::default(),
             outbox: Vec::new(),
             loss_buf: Vec::new(),
+            sim_gen: u64::MAX,
         }
     }
 
@@ -1633,6 +1636,132 @@ impl Shard {
     /// Records this shard handed its journal in total (journaled, started shards).
     pub(crate) fn journal_records(&self) -> Option<u64> {
         self.journal.as_ref().map(|j| j.pushed)
+    }
+
+    // -- simulation mode: the shard driven on the caller's thread, in simulated time --------
+
+    /// Prepare a shard the simulator drives (symbols installed, events collected and hashed).
+    pub(crate) fn begin_sim(&mut self) {
+        self.install();
+        if self.ev_hash.is_none() {
+            self.ev_hash = Some(0);
+        }
+        self.collect = Some(Vec::with_capacity(4096));
+        self.gate = false;
+    }
+
+    /// Pick up symbols added since the simulation started.
+    pub(crate) fn sim_install(&mut self) {
+        if self.shared.inbox_flag[self.id].load(Ordering::Acquire) != 0 {
+            self.shared.inbox_flag[self.id].store(0, Ordering::Release);
+            self.install();
+        }
+    }
+
+    /// Run the timers due at `now` (GTD expiry, halt ends, the breaker's cool-down).
+    pub(crate) fn sim_timers(&mut self, now: u64) {
+        self.sim_install();
+        let g = self.shared.config_gen.load(Ordering::Acquire);
+        if g != self.sim_gen {
+            self.sim_gen = g;
+            self.refresh_config();
+        }
+        self.out.now = self.out.now.max(now);
+        self.timers(now);
+        self.sim_publish();
+    }
+
+    /// Execute one command arriving at simulated time `now` (as if taken from a lane).
+    pub(crate) fn sim_apply(&mut self, c: Command, now: u64) {
+        self.out.now = self.out.now.max(now);
+        let engine_state = self.shared.state.load(Ordering::Acquire);
+        let want_pause = engine_state == STATE_PAUSED;
+        if want_pause != self.paused {
+            self.set_paused(want_pause);
+        }
+        self.accept(c);
+        if !self.paused && !self.held.is_empty() {
+            while let Some(c) = self.held.pop_front() {
+                self.execute(c);
+                self.release_parked(c.order_id);
+            }
+        }
+        self.sim_publish();
+    }
+
+    fn sim_publish(&mut self) {
+        if !self.out.events.is_empty() {
+            self.publish();
+        }
+        if let Some(j) = self.journal.as_ref() {
+            j.js.wake();
+            let every = j.js.snapshot_every;
+            let due = (every > 0 && j.pushed - self.snap_at >= every)
+                || j.js.snap_request.load(Ordering::Acquire) > self.snap_gen;
+            if due && !j.js.failed.load(Ordering::Acquire) {
+                self.take_snapshot();
+            }
+        }
+    }
+
+    /// The events collected since the last call, appended to `out`.
+    pub(crate) fn sim_take_events(&mut self, out: &mut Vec<Event>) {
+        if let Some(c) = self.collect.as_mut() {
+            out.append(c);
+        }
+    }
+
+    /// Commands this shard addressed to shards (kill switch fan-out), taken.
+    pub(crate) fn sim_take_outbox(&mut self) -> Vec<(usize, Command)> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// The earliest timer of this shard (GTD expiry, halt end), engine ns.
+    pub(crate) fn next_timer(&self) -> Option<u64> {
+        self.syms
+            .iter()
+            .flatten()
+            .filter_map(|s| {
+                let h = s.halted_until;
+                let g = s.gtd.peek().map(|Reverse((t, _))| *t);
+                match (h, g) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
+            .min()
+    }
+
+    /// Best bid and ask of `sym` in ticks, its last trade and whether it trades now.
+    pub(crate) fn touch(&self, sym: u32) -> Option<(Option<i64>, Option<i64>, Option<i64>, bool)> {
+        let s = self.syms.get(sym as usize)?.as_ref()?;
+        Some((
+            s.book.best_bid().map(|l| l.price.0),
+            s.book.best_ask().map(|l| l.price.0),
+            s.last_trade,
+            !s.halted,
+        ))
+    }
+
+    /// Whether order `id` rests in `sym`'s book, and its open lots.
+    pub(crate) fn resting_qty(&self, sym: u32, id: u64) -> Option<u64> {
+        let s = self.syms.get(sym as usize)?.as_ref()?;
+        s.book.order(id).map(|o| o.qty)
+    }
+
+    /// What a thread's run loop does when it leaves (the snapshot of a graceful stop).
+    pub(crate) fn sim_finish(&mut self) {
+        self.sim_publish();
+        self.stats.publish();
+        if let Some(j) = self.journal.as_ref() {
+            if !j.js.failed.load(Ordering::Acquire) && j.pushed > self.snap_at {
+                self.take_snapshot();
+            }
+        }
+        if let Some(j) = self.journal.as_ref() {
+            j.js.shards_done.fetch_add(1, Ordering::AcqRel);
+            j.js.wake();
+        }
     }
 
     /// Highest command number, order id and engine time this shard has seen.
