@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "python"))
 from hftbook.flowstats import flow_stats, lobster_messages, pool  # noqa: E402
 
 TICK = 0.01
-#: Distance bins: d = MIN_BIN .. MAX_BIN ticks; d < MIN_BIN (deep inside a wide spread, under
-#: 0.1% of GOOG adds) is counted in the MIN_BIN bin, d > MAX_BIN is the power-law tail.
+#: Distance bins: d = MIN_BIN .. MAX_BIN ticks; d < MIN_BIN (deep inside a wide spread, about
+#: 0.11% of GOOG adds) is counted in the MIN_BIN bin, d > MAX_BIN is the power-law tail.
 MIN_BIN, MAX_BIN = -50, 50
 SIZE_COVERAGE = 0.9
 SIGNIFICANT = 6
