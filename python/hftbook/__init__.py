@@ -77,6 +77,7 @@ from hftbook.journal import (
     replay_journal,
 )
 from hftbook.profiling import LatencyReport, compare
+from hftbook.simulation import Simulation
 from hftbook.strategy import Strategy
 
 __all__ = [
@@ -125,6 +126,7 @@ __all__ = [
     "Profiler",
     "ReportError",
     "Side",
+    "Simulation",
     "StpMode",
     "Strategy",
     "Subscription",

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -423,6 +424,7 @@ class Engine(_core.EngineCore):
         fsync: str = "batch",
         segment_bytes: int | None = None,
         snapshot_every: int | None = None,
+        simulation: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Self:
         """Build the engine from ``config``, ``symbols``, ``shards`` and ``options``."""
@@ -452,7 +454,17 @@ class Engine(_core.EngineCore):
         if symbols:
             extra["symbols"] = {k: dict(v) for k, v in symbols.items()}
         merged = _merge(base, extra)
-        if journal_dir is None:
+        sim_table = merged.pop("simulation", None)
+        if simulation is not None or sim_table is not None:
+            sim = _merge(dict(sim_table or {}), dict(simulation or {}))
+            if journal_dir is not None:
+                raise HftbookError(
+                    "journal_dir: simulation mode does not journal yet", "journal_dir", journal_dir
+                )
+            self = super().__new__(
+                cls, merged, path, None, None, False, None, None, json.dumps(sim)
+            )
+        elif journal_dir is None:
             self = super().__new__(cls, merged, path)
         else:
             self = super().__new__(

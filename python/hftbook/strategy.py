@@ -24,9 +24,10 @@ other strategies go on. A strategy's reaction time (the shard processing the eve
 batch → the strategy's orders from that batch queued, engine clock) is recorded:
 :meth:`Strategy.reaction_stats`.
 
-What this module does not do yet: the simulation mode (simulated clock, deterministic
-interleaving of background flow and strategies, a latency model) of issue 13; here the
-engine runs live, on the wall clock, with any other producers.
+The same class runs in **simulation mode** (:class:`hftbook.Simulation`): no thread, the
+simulator calls it between steps of the simulated market, its timers run on simulated time
+and its orders reach the book after the simulated order-entry latency. See
+``docs/strategies.md`` for what differs between the modes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,21 @@ _log = logging.getLogger("hftbook.strategy")
 
 _PRIVATE = ("accepted", "rejected", "fill", "cancelled", "modified", "triggered", "expired")
 _PUBLIC = ("trade", "book", "status")
+
+
+def _codes() -> tuple[list[int], int, int, int]:
+    from hftbook._core import EVENT_KINDS
+
+    kinds = list(EVENT_KINDS)
+    return (
+        [kinds.index(k) for k in _PRIVATE],
+        kinds.index("trade"),
+        kinds.index("book"),
+        kinds.index("engine"),
+    )
+
+
+_PRIVATE_CODES, _TRADE_CODE, _BOOK_CODE, _ENGINE_CODE = _codes()
 
 
 class Strategy:
@@ -153,10 +169,15 @@ class Strategy:
         """The strategy's PnL per symbol and in total (:meth:`hftbook.Engine.pnl`)."""
         return self.engine.pnl(self.account)
 
+    def now(self) -> int:
+        """The engine's clock, ns (simulated time in simulation mode)."""
+        return int(self.engine.now())
+
     def set_timer(self, name: str, interval: float, repeat: bool = True) -> None:
         """Call :meth:`on_timer` with ``name`` after ``interval`` seconds.
 
         And every ``interval`` after that while ``repeat``. Setting a name again replaces it.
+        Seconds of the wall clock live, of simulated time in simulation mode.
         """
         if not interval > 0:
             from hftbook.exceptions import HftbookError
@@ -166,7 +187,8 @@ class Strategy:
                 "interval",
                 interval,
             )
-        self._timers[name] = (time.monotonic() + interval, interval if repeat else 0.0)
+        every = max(1, round(interval * 1e9))
+        self._timers[name] = (self._now_ns() + every, every if repeat else 0)
 
     def cancel_timer(self, name: str) -> None:
         """Forget a timer."""
@@ -220,15 +242,22 @@ class Strategy:
         self.symbols = tuple(engine.symbols if symbols is None else symbols)
         if not getattr(self, "name", None):
             self.name = type(self).__name__
-        self._timers: dict[str, tuple[float, float]] = {}
+        self._timers: dict[str, tuple[int, int]] = {}
         self._reactions: list[int] = []
+        self._callback_ns: list[int] = []
         self._lock = threading.Lock()
         self._cv = threading.Condition()
         self._stopping = threading.Event()
         self._batch_ts = 0
         self._sym_idx = {engine.symbols.index(s) for s in self.symbols}
-        self._core = engine._subscribe(0, sorted(self._sym_idx), [0, account], 65536, False)
+        self._sym_arr = np.array(sorted(self._sym_idx), dtype=np.uint32)
+        self._sim = bool(engine.is_simulation)
+        self._started = False
         self.running = True
+        if self._sim:
+            # Simulation mode: the simulator calls the strategy; no thread, no subscription.
+            return
+        self._core = engine._subscribe(0, sorted(self._sym_idx), [0, account], 65536, False)
         self._thread = threading.Thread(
             target=self._run, name=f"hftbook-strategy-{self.name}", daemon=True
         )
@@ -241,9 +270,15 @@ class Strategy:
         self._acted()
         return oid
 
+    def _now_ns(self) -> int:
+        return int(self.engine.now()) if self._sim else time.monotonic_ns()
+
     def _acted(self) -> None:
         if self._batch_ts:
-            r = self.engine.now() - self._batch_ts
+            # Live: engine time from the shard processing the batch; simulation: wall time
+            # from the batch reaching the strategy (the simulated latency is a constant).
+            now = time.perf_counter_ns() if self._sim else self.engine.now()
+            r = now - self._batch_ts
             with self._lock:
                 self._reactions.append(r)
                 if len(self._reactions) > 100_000:
@@ -269,25 +304,36 @@ class Strategy:
             return False
 
     def _dispatch(self, arr: np.ndarray) -> bool:
-        from hftbook.engine import EVENT_KINDS
-
         kinds = arr["kind"]
-        private = np.isin(kinds, [EVENT_KINDS.index(k) for k in _PRIVATE])
+        private = np.isin(kinds, _PRIVATE_CODES)
         # Never another account's private events (account 0's orders included).
-        arr = arr[~private | (arr["account"] == self.account)]
+        keep = ~private | (arr["account"] == self.account)
+        if self._sim:
+            # No subscription filters for us: keep our symbols (and engine-wide events).
+            keep &= np.isin(arr["symbol"], self._sym_arr) | (kinds == _ENGINE_CODE)
+        arr = arr[keep]
         if not len(arr):
             return True
-        self._batch_ts = int(arr["ts_processed"].max())
-        if type(self).on_events is not Strategy.on_events and not self._call(self.on_events, arr):
+        self._batch_ts = time.perf_counter_ns() if self._sim else int(arr["ts_processed"].max())
+        cls = type(self)
+        if cls.on_events is not Strategy.on_events and not self._call(self.on_events, arr):
             return False
         names = self.engine.symbols
         kinds = arr["kind"]
-        trade, book = EVENT_KINDS.index("trade"), EVENT_KINDS.index("book")
-        touched = sorted({int(s) for s in arr["symbol"][(kinds == trade) | (kinds == book)]})
-        for s in touched:
-            if s in self._sym_idx and not self._call(self.on_book, names[s], self.engine.book(s)):
-                return False
-        for ev in self.engine.to_events(arr):
+        if cls.on_book is not Strategy.on_book:
+            moved = arr["symbol"][(kinds == _TRADE_CODE) | (kinds == _BOOK_CODE)]
+            for s in sorted({int(s) for s in np.unique(moved)}):
+                if s in self._sym_idx and not self._call(
+                    self.on_book, names[s], self.engine.book(s)
+                ):
+                    return False
+        # Event objects only for the callbacks this strategy has.
+        wanted = np.isin(kinds, _PRIVATE_CODES)
+        if cls.on_trade is not Strategy.on_trade:
+            wanted |= kinds == _TRADE_CODE
+        if not wanted.any():
+            return True
+        for ev in self.engine.to_events(arr[wanted]):
             if ev.kind == "trade":
                 ok = self._call(self.on_trade, ev)
             elif ev.kind == "fill":
@@ -301,11 +347,13 @@ class Strategy:
         return True
 
     def _fire_timers(self) -> bool:
-        now = time.monotonic()
-        for name, (at, every) in list(self._timers.items()):
-            if at <= now:
+        now = self._now_ns()
+        for name, (at, every) in sorted(self._timers.items(), key=lambda kv: (kv[1][0], kv[0])):
+            if at <= now and name in self._timers:
                 if every > 0:
-                    self._timers[name] = (now + every, every)
+                    # Simulation: the next at the timer's own grid; live: from now.
+                    nxt = at + every if self._sim else now + every
+                    self._timers[name] = (max(nxt, at + 1), every)
                 else:
                     self._timers.pop(name, None)
                 self._batch_ts = 0
@@ -313,11 +361,14 @@ class Strategy:
                     return False
         return True
 
+    def _next_timer_ns(self) -> int | None:
+        return min((at for at, _ in self._timers.values()), default=None)
+
     def _next_wait(self) -> float:
-        if not self._timers:
+        soonest = self._next_timer_ns()
+        if soonest is None:
             return 0.05
-        soonest = min(at for at, _ in self._timers.values())
-        return max(0.0, min(0.05, soonest - time.monotonic()))
+        return max(0.0, min(0.05, (soonest - time.monotonic_ns()) / 1e9))
 
     def _run(self) -> None:
         ok = self._call(self.on_start)
@@ -342,4 +393,56 @@ class Strategy:
 
     def _join(self, timeout: float) -> None:
         self._stopping.set()
+        if self._sim:
+            self._sim_stop()
+            return
         self._thread.join(timeout)
+
+    # -- simulation mode (called by hftbook.Simulation) ---------------------------------------
+
+    def _sim_start(self) -> None:
+        if not self._started:
+            self._started = True
+            if not self._call(self.on_start):
+                self._sim_stop()
+
+    def _sim_events(self, arr: np.ndarray) -> None:
+        if not self.running:
+            return
+        if self._stopping.is_set():
+            self._sim_stop()
+            return
+        t0 = time.perf_counter_ns()
+        ok = self._dispatch(arr)
+        self._callback_ns.append(time.perf_counter_ns() - t0)
+        if not ok:
+            self._sim_stop()
+
+    def _sim_timers(self) -> None:
+        if self.running and not self._fire_timers():
+            self._sim_stop()
+
+    def _sim_stop(self) -> None:
+        if not self.running:
+            return
+        self._timers.clear()
+        self._call(self.on_stop)
+        self.running = False
+
+    def callback_stats(self) -> dict[str, float]:
+        """Wall time the strategy's callbacks took per batch, µs (simulation mode).
+
+        ``count``, ``total_s``, ``p50``, ``p90``, ``p99``, ``max``.
+        """
+        r = np.array(getattr(self, "_callback_ns", ()), dtype=np.float64)
+        if not len(r):
+            return {"count": 0, "total_s": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+        p50, p90, p99 = np.percentile(r, [50, 90, 99]) / 1e3
+        return {
+            "count": len(r),
+            "total_s": float(r.sum() / 1e9),
+            "p50": float(p50),
+            "p90": float(p90),
+            "p99": float(p99),
+            "max": float(r.max() / 1e3),
+        }

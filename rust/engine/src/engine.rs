@@ -1329,6 +1329,10 @@ impl Engine {
         let c = self.prepare_submit(r.to_command())?;
         let shard = self.shard_of(c.symbol)?;
         let urgent = c.flags & flag::URGENT != 0;
+        if let Some(sim) = self.sim.as_deref() {
+            sim.enqueue(shard, c);
+            return Ok(TrySubmit::Queued(c.order_id));
+        }
         match self.lanes[shard].try_push(urgent, Ingress::One(c)) {
             Ok(()) => Ok(TrySubmit::Queued(c.order_id)),
             Err(_) => Ok(TrySubmit::Full(c)),

@@ -1686,7 +1686,11 @@ impl Shard {
                 self.release_parked(c.order_id);
             }
         }
-        self.sim_publish();
+    }
+
+    /// Events made since the last [`Shard::sim_take_events`].
+    pub(crate) fn sim_pending(&self) -> bool {
+        !self.out.events.is_empty()
     }
 
     fn sim_publish(&mut self) {
@@ -1706,6 +1710,7 @@ impl Shard {
 
     /// The events collected since the last call, appended to `out`.
     pub(crate) fn sim_take_events(&mut self, out: &mut Vec<Event>) {
+        self.sim_publish();
         if let Some(c) = self.collect.as_mut() {
             out.append(c);
         }

@@ -10,7 +10,8 @@ use hftbook_engine::engine::{STATE_NAMES, STATE_PAUSED};
 use hftbook_engine::record::{order_type as ot, tif as tf};
 use hftbook_engine::{
     audit, replay_journal_with, AuditFilter, Command, ConfigError, Engine, EngineConfig,
-    EngineError, Event, Filter, Fsync, JournalOptions, OrderRequest, Subscription, TrySubmit,
+    EngineError, Event, Filter, Fsync, JournalOptions, OrderRequest, SimConfig, Subscription,
+    TrySubmit,
 };
 use numpy::PyArray1;
 use pyo3::exceptions::PyTypeError;
@@ -481,7 +482,7 @@ fn rename_field(py: Python<'_>, e: PyErr, field: &'static str) -> PyErr {
 #[pymethods]
 impl PyEngineCore {
     #[new]
-    #[pyo3(signature = (config, file=None, journal_dir=None, fsync=None, recover=false, segment_bytes=None, snapshot_every=None))]
+    #[pyo3(signature = (config, file=None, journal_dir=None, fsync=None, recover=false, segment_bytes=None, snapshot_every=None, simulation=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -492,7 +493,22 @@ impl PyEngineCore {
         recover: bool,
         segment_bytes: Option<u64>,
         snapshot_every: Option<u64>,
+        simulation: Option<&str>,
     ) -> PyResult<Self> {
+        if let Some(text) = simulation {
+            if journal_dir.is_some() {
+                return Err(PyTypeError::new_err(
+                    "simulation mode does not journal yet: give journal_dir or simulation, not both",
+                ));
+            }
+            let sim = SimConfig::from_json(text).map_err(|e| engine_error(py, e))?;
+            let cfg = parse_config(py, config, file)?;
+            let engine = Engine::simulation(cfg, sim).map_err(|e| engine_error(py, e))?;
+            return Ok(PyEngineCore {
+                engine: Arc::new(engine),
+                specs: RwLock::new(Vec::new()),
+            });
+        }
         let engine = match journal_dir {
             None => {
                 if recover {
@@ -1036,6 +1052,61 @@ impl PyEngineCore {
         let mut events = events;
         lots_to_units(&self.engine, &mut events);
         events_array(py, events)
+    }
+
+    /// Simulation mode: process the simulated market up to `until_ns` (engine ns) and return
+    /// its events (`EVENT_DTYPE`). With `period_ns > 0`, stop at the end of the first
+    /// `period_ns`-aligned window with events. The GIL is released while it runs.
+    #[pyo3(signature = (until_ns, period_ns=0))]
+    fn _sim_run(
+        &self,
+        py: Python<'_>,
+        until_ns: u64,
+        period_ns: u64,
+    ) -> PyResult<(u64, Py<PyAny>)> {
+        let e = self.engine.clone();
+        let (reached, mut events) = run_detached(py, move || {
+            let mut v = Vec::new();
+            let r = e.sim_run(until_ns, period_ns, &mut v);
+            (r, v)
+        })?;
+        let reached = reached.map_err(|e| engine_error(py, e))?;
+        lots_to_units(&self.engine, &mut events);
+        Ok((reached, events_array(py, events)?))
+    }
+
+    /// Simulation mode: move the simulated clock forward to `t_ns` (never back).
+    fn _sim_set_time(&self, t_ns: u64) {
+        self.engine.sim_set_time(t_ns);
+    }
+
+    /// Simulation mode: counters (`background_orders`, `background_cancels`,
+    /// `api_commands`, `events`, `now`), or None for a live engine.
+    fn _sim_counters(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(c) = self.engine.sim_counters() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("background_orders", c.background_orders)?;
+        d.set_item("background_cancels", c.background_cancels)?;
+        d.set_item("api_commands", c.api_commands)?;
+        d.set_item("events", c.events)?;
+        d.set_item("now", c.now)?;
+        Ok(Some(d.into_any().unbind()))
+    }
+
+    /// Whether the engine runs in simulation mode (simulated clock, no shard threads).
+    #[getter]
+    fn is_simulation(&self) -> bool {
+        self.engine.is_simulation()
+    }
+
+    /// Simulation mode: `(order_entry_latency_ns, market_data_latency_ns)`.
+    #[getter]
+    fn _sim_latency(&self) -> Option<(u64, u64)> {
+        self.engine
+            .sim_config()
+            .map(|c| (c.order_entry_latency_ns, c.market_data_latency_ns))
     }
 
     /// Queue a numpy array of `ENGINE_COMMAND_DTYPE` rows (validated first: nothing queued if

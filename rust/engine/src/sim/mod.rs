@@ -171,7 +171,7 @@ pub struct SimCounters {
 
 enum What {
     /// A command for a shard; `api`: from the engine's API (not the background flow).
-    Cmd(usize, Command, bool),
+    Cmd(usize, Box<Command>, bool),
     Arrive(u32),
     Cancel(u32, u64),
     Reduce(u32, u64, u64),
@@ -208,6 +208,10 @@ pub(crate) struct SimState {
     agents: Vec<Option<Agent>>,
     /// Symbols whose agent has been set up (or declined).
     seen: usize,
+    /// Reused buffer for the inbox.
+    scratch: Vec<(usize, Command)>,
+    /// Shard of each symbol (symbols never move).
+    shard_of: Vec<usize>,
     counters: SimCounters,
 }
 
@@ -247,6 +251,8 @@ impl Sim {
                 n: 0,
                 agents: Vec::new(),
                 seen: 0,
+                scratch: Vec::new(),
+                shard_of: Vec::new(),
                 counters: SimCounters::default(),
             }),
         }
@@ -258,6 +264,11 @@ impl Sim {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((shard, c));
+    }
+
+    fn swap_inbox(&self, buf: &mut Vec<(usize, Command)>) {
+        let mut g = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *g, buf);
     }
 
     fn take_inbox(&self) -> Vec<(usize, Command)> {
@@ -339,6 +350,7 @@ impl Engine {
             let i = st.seen;
             st.seen += 1;
             let e = &table.entries[i];
+            st.shard_of.push(e.shard);
             let o = sim.cfg.symbols.get(&e.name);
             let on = sim.cfg.background && o.and_then(|o| o.background).unwrap_or(true);
             if !on {
@@ -375,7 +387,7 @@ impl Engine {
                 Some(l) => c.ts_enqueued + l,
                 None => sim.clock.load(Ordering::Acquire),
             };
-            st.push(t, What::Cmd(shard, c, latency.is_some()));
+            st.push(t, What::Cmd(shard, Box::new(c), latency.is_some()));
         }
     }
 
@@ -436,18 +448,24 @@ impl Engine {
             } else if let Some(item) = st.heap.pop() {
                 self.sim_item(sim, st, item);
             }
-            let before = out.len();
             for i in 0..st.shards.len() {
                 for (shard, c) in st.shards[i].sim_take_outbox() {
-                    st.push(t, What::Cmd(shard, c, false));
+                    st.push(t, What::Cmd(shard, Box::new(c), false));
                 }
-                st.shards[i].sim_take_events(out);
             }
-            if period > 0 && limit == until && out.len() > before && before == start_events {
+            if period > 0 && limit == until && st.shards.iter().any(Shard::sim_pending) {
                 // The first events: run to the end of their window.
                 let end = t.div_ceil(period).saturating_mul(period).max(t);
                 limit = end.min(until);
             }
+        }
+        // Published per call, not per command (numbered and hashed per shard); merged in
+        // time order (stable: a shard's own order is kept).
+        for s in &mut st.shards {
+            s.sim_take_events(out);
+        }
+        if st.shards.len() > 1 {
+            out[start_events..].sort_by_key(|e| e.ts_processed);
         }
         st.counters.events += (out.len() - start_events) as u64;
         let reached = limit.max(sim.clock.load(Ordering::Acquire));
@@ -461,11 +479,11 @@ impl Engine {
             What::Cmd(shard, c, api) => {
                 st.counters.api_commands += u64::from(api);
                 if let Some(s) = st.shards.get_mut(shard) {
-                    s.sim_apply(c, t);
+                    s.sim_apply(*c, t);
                 }
             }
             What::Arrive(sym) => {
-                let shard = self.shard_of(sym).unwrap_or(0);
+                let shard = st.shard_of.get(sym as usize).copied().unwrap_or(0);
                 let touch = st.shards.get(shard).and_then(|s| s.touch(sym));
                 let (bid, ask, _, trading) = touch.unwrap_or((None, None, None, false));
                 let Some(Some(agent)) = st.agents.get_mut(sym as usize) else {
@@ -510,7 +528,7 @@ impl Engine {
                 }
             }
             What::Cancel(sym, id) => {
-                let shard = self.shard_of(sym).unwrap_or(0);
+                let shard = st.shard_of.get(sym as usize).copied().unwrap_or(0);
                 let live = st
                     .shards
                     .get(shard)
@@ -521,7 +539,7 @@ impl Engine {
                 }
             }
             What::Reduce(sym, id, q) => {
-                let shard = self.shard_of(sym).unwrap_or(0);
+                let shard = st.shard_of.get(sym as usize).copied().unwrap_or(0);
                 let open = st.shards.get(shard).and_then(|s| s.resting_qty(sym, id));
                 if open.is_some_and(|o| o > q)
                     && self.modify(id, None, Some(q), Some(sym), 0, false).is_ok()
@@ -531,7 +549,19 @@ impl Engine {
             }
         }
         // The agents' own commands arrive now (their latency is in their rates).
-        Self::sim_intake(sim, st, None);
+        Self::sim_apply_now(sim, st, t);
+    }
+
+    /// Apply what the simulator's agents just queued, at `t`, before anything else.
+    fn sim_apply_now(sim: &Sim, st: &mut SimState, t: u64) {
+        let mut buf = std::mem::take(&mut st.scratch);
+        sim.swap_inbox(&mut buf);
+        for (shard, c) in buf.drain(..) {
+            if let Some(s) = st.shards.get_mut(shard) {
+                s.sim_apply(c, t);
+            }
+        }
+        st.scratch = buf;
     }
 
     /// Stop in simulation mode: apply what the API queued (in time order; background flow
@@ -552,7 +582,7 @@ impl Engine {
                     let t = it.t.max(sim.clock.load(Ordering::Acquire));
                     sim.clock.store(t, Ordering::Release);
                     if let Some(s) = st.shards.get_mut(shard) {
-                        s.sim_apply(c, t);
+                        s.sim_apply(*c, t);
                         drained += 1;
                     }
                 }
