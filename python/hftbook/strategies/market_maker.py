@@ -2,7 +2,7 @@
 
 >>> import hftbook as hb
 >>> from hftbook.strategies import MarketMaker
->>> with hb.Engine(symbols={"AAPL": {"tick_size": "0.01"}}) as e:
+>>> with hb.Engine(symbols={"AAPL": {"tick_size": "0.01"}}, book_events=True) as e:
 ...     _ = e.submit("AAPL", "buy", price="99.00", qty=5)
 ...     _ = e.submit("AAPL", "sell", price="101.00", qty=5)
 ...     mm = e.add_strategy(MarketMaker(size=10, half_spread_ticks=2), account=7)
@@ -58,11 +58,17 @@ class MarketMaker(Strategy):
     Working orders: at most one per side per symbol, followed from its events only (a new
     quote, a modify and a cancel each wait for the engine's answer before the next action
     on that side). A quote is moved only when its target price moved by ``requote_ticks``
-    or more: with a price-only modify (keeps the open quantity, so a fill racing the modify
-    cannot overshoot the inventory limit), or, when the open quantity is larger than the new
-    target size, by a cancel and a new quote once the cancel is confirmed
-    (``requote="cancel"`` always does that). A side whose target size falls to zero is
-    cancelled. ``on_stop`` cancels every order of the account.
+    or more: with a price-only modify when its open quantity is the new target size (a
+    price-only modify keeps the open quantity, so a fill racing it cannot overshoot the
+    inventory limit), else by a cancel and then, once the cancel is confirmed, a new quote
+    of the target size (``requote="cancel"`` always does that). A side whose target size
+    falls to zero is cancelled; a size change alone does not requote. ``on_stop`` cancels
+    every order of the account.
+
+    When it requotes: after every batch with a trade, a book change or one of its own order
+    events in a quoted symbol. The engine publishes book changes only with
+    ``book_events = true`` (off by default): without it the quotes follow the others'
+    orders only when something trades, or every ``refresh_s`` seconds if given (a timer).
 
     Args:
         symbols: the symbols to quote (default: every symbol the strategy receives).
@@ -72,6 +78,7 @@ class MarketMaker(Strategy):
         max_inventory: the limit of ``|inventory|`` (qty units).
         requote_ticks: move a quote only when its target moved by this many ticks.
         requote: ``"modify"`` (default) or ``"cancel"`` (cancel, then a new quote).
+        refresh_s: also requote every ``refresh_s`` seconds (None: only on events).
         name: the strategy's name (default: the class name).
     """
 
@@ -84,6 +91,7 @@ class MarketMaker(Strategy):
         max_inventory: int = 100,
         requote_ticks: int = 1,
         requote: str = "modify",
+        refresh_s: float | None = None,
         name: str | None = None,
     ) -> None:
         if size <= 0 or max_inventory <= 0:
@@ -101,6 +109,9 @@ class MarketMaker(Strategy):
         self.max_inventory = max_inventory
         self.requote_ticks = requote_ticks
         self.requote = requote
+        if refresh_s is not None and not refresh_s > 0:
+            raise ValueError("refresh_s must be positive")
+        self.refresh_s = refresh_s
         self.orders = OrderTracker()
         self._state: dict[str, _Quote] = {}
         if name:
@@ -143,6 +154,14 @@ class MarketMaker(Strategy):
             self._state[sym] = _Quote(net)
         for sym in self.quote_symbols:
             self._quote(sym)
+        if self.refresh_s is not None:
+            self.set_timer("refresh", self.refresh_s)
+
+    def on_timer(self, name: str) -> None:
+        """Requote every symbol (the ``refresh_s`` timer)."""
+        if name == "refresh":
+            for sym in self.quote_symbols:
+                self._quote(sym)
 
     def on_events(self, batch: np.ndarray) -> None:
         """Apply the batch's trades and own order events in order, then requote."""
@@ -240,7 +259,7 @@ class MarketMaker(Strategy):
             if size == 0:
                 self._cancel(o)
             elif abs(px - o.price_ticks) >= self.requote_ticks:
-                if self.requote == "modify" and o.qty <= size:
+                if self.requote == "modify" and o.qty == size:
                     self.orders.modifying(o.order_id, px)
                     self.modify(o.order_id, price=price_of(px, self.engine.tick_size(symbol)))
                 else:
