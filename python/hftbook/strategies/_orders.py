@@ -36,7 +36,7 @@ class WorkingOrder:
     price_ticks: int | None  # None: a market order
     qty: int  # open (leaves) quantity, as last known
     state: str = NEW
-    prev_price_ticks: int | None = None  # the price before a modify in flight
+    prev_price_ticks: int | None = None  # the price before a modify in flight, while it is
     filled: int = 0
 
 
@@ -86,7 +86,7 @@ class OrderTracker:
             o.price_ticks = ev.price_ticks
             o.qty = ev.leaves_qty
             if o.state == MODIFYING:
-                o.state = LIVE
+                o.state, o.prev_price_ticks = LIVE, None
         elif kind in ("cancelled", "expired"):
             o.qty = 0
             del self.orders[o.order_id]
@@ -95,7 +95,7 @@ class OrderTracker:
                 o.qty = 0  # refused, or already gone (its last fill or cancel was seen)
                 del self.orders[o.order_id]
             elif o.state == MODIFYING:
-                o.price_ticks, o.state = o.prev_price_ticks, LIVE
+                o.price_ticks, o.prev_price_ticks, o.state = o.prev_price_ticks, None, LIVE
             elif o.state == CANCELLING:
                 o.state = LIVE
         return o

@@ -48,7 +48,8 @@ class MarketMaker(Strategy):
     quote (and cancels its quotes). The reservation price is ``r = mid - skew_ticks_per_lot
     * inventory`` (inventory in lots, signed), the bid ``floor(r - half_spread_ticks)``, the
     ask ``ceil(r + half_spread_ticks)``, neither crossing the others' best opposite price
-    (the quotes stay passive) and the ask at least a tick above the bid.
+    (the quotes stay passive) nor its own opposite order (still working, or being moved or
+    cancelled: no self-trade), and the ask at least a tick above the bid.
 
     Sizing: the side that adds to the position (the bid when long, the ask when short)
     quotes ``floor(size * (1 - |inventory| / max_inventory))``, the other side ``size``; a
@@ -213,6 +214,15 @@ class MarketMaker(Strategy):
             best.append(found)
         return best[0], best[1]
 
+    def _own_prices(self, symbol: str, side: str) -> list[int]:
+        """Where the working orders of ``side`` may be in the book (ticks)."""
+        return [
+            px
+            for o in self.orders.working(symbol, side)
+            for px in (o.price_ticks, o.prev_price_ticks)
+            if px is not None
+        ]
+
     def _target_size(self, symbol: str, side: str) -> int:
         """The quote size of ``side`` (qty units, lot multiple; 0: do not quote it)."""
         inv = self._state[symbol].inventory
@@ -246,6 +256,13 @@ class MarketMaker(Strategy):
         if best_bid is not None:
             ask = max(ask, best_bid + 1)
         ask = max(ask, bid + 1)
+        # Nor its own opposite quote, even one being cancelled or moved: no self-trade.
+        own_asks = self._own_prices(symbol, "sell")
+        own_bids = self._own_prices(symbol, "buy")
+        if own_asks:
+            bid = min(bid, min(own_asks) - 1)
+        if own_bids:
+            ask = max(ask, max(own_bids) + 1)
         for side, px in (("buy", bid), ("sell", ask)):
             size = self._target_size(symbol, side) if px > 0 else 0
             working = self.orders.working(symbol, side)
