@@ -1,0 +1,113 @@
+"""Working-order bookkeeping shared by the shipped strategies.
+
+A strategy's actions take effect later (latency; in the simulation mode, a later batch) and
+may be refused, so the strategies never assume that an order they sent is in the book. They
+record every order when they send it and follow it through its events only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hftbook.engine import Event
+
+__all__ = ["OrderTracker", "WorkingOrder", "price_of"]
+
+#: States of a working order: sent and not yet accepted; in the book; a modify in flight;
+#: a cancel in flight.
+NEW, LIVE, MODIFYING, CANCELLING = "new", "live", "modifying", "cancelling"
+
+
+def price_of(ticks: int, tick: Decimal) -> Decimal:
+    """``ticks`` * ``tick`` as a Decimal at the tick's precision."""
+    return (Decimal(ticks) * tick).quantize(tick)
+
+
+@dataclass
+class WorkingOrder:
+    """One of the strategy's own orders, as far as its events tell."""
+
+    order_id: int
+    symbol: str
+    side: str
+    price_ticks: int | None  # None: a market order
+    qty: int  # open (leaves) quantity, as last known
+    state: str = NEW
+    prev_price_ticks: int | None = None  # the price before a modify in flight, while it is
+    filled: int = 0
+
+
+class OrderTracker:
+    """The strategy's working orders, kept from the orders it sent and their events."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, WorkingOrder] = {}
+
+    def sent(
+        self, order_id: int, symbol: str, side: str, price_ticks: int | None, qty: int
+    ) -> WorkingOrder:
+        """Record an order just sent."""
+        o = WorkingOrder(order_id, symbol, side, price_ticks, qty)
+        self.orders[order_id] = o
+        return o
+
+    def modifying(self, order_id: int, price_ticks: int) -> None:
+        """Record a price modify just sent."""
+        o = self.orders[order_id]
+        o.prev_price_ticks, o.price_ticks, o.state = o.price_ticks, price_ticks, MODIFYING
+
+    def cancelling(self, order_id: int) -> None:
+        """Record a cancel just sent."""
+        self.orders[order_id].state = CANCELLING
+
+    def apply(self, ev: Event) -> WorkingOrder | None:
+        """Apply one of the strategy's own order events; the order it is about, if tracked.
+
+        The order is dropped once it is done (filled, cancelled, expired, or refused when
+        new); a refused modify puts back the old price, a refused cancel leaves it live.
+        """
+        o = self.orders.get(ev.order_id)
+        if o is None:
+            return None
+        kind = ev.kind
+        if kind == "accepted":
+            if o.state == NEW:
+                o.state = LIVE
+            o.qty = ev.leaves_qty
+        elif kind == "fill":
+            o.filled += ev.qty
+            o.qty = ev.leaves_qty
+            if o.qty <= 0:
+                del self.orders[o.order_id]
+        elif kind == "modified":
+            o.price_ticks = ev.price_ticks
+            o.qty = ev.leaves_qty
+            if o.state == MODIFYING:
+                o.state, o.prev_price_ticks = LIVE, None
+        elif kind in ("cancelled", "expired"):
+            o.qty = 0
+            del self.orders[o.order_id]
+        elif kind == "rejected":
+            if o.state == NEW or ev.reason == "unknown_order":
+                o.qty = 0  # refused, or already gone (its last fill or cancel was seen)
+                del self.orders[o.order_id]
+            elif o.state == MODIFYING:
+                o.price_ticks, o.prev_price_ticks, o.state = o.prev_price_ticks, None, LIVE
+            elif o.state == CANCELLING:
+                o.state = LIVE
+        return o
+
+    def working(self, symbol: str, side: str | None = None) -> list[WorkingOrder]:
+        """The working orders of ``symbol`` (of one side if given), oldest first."""
+        return [
+            o
+            for o in self.orders.values()
+            if o.symbol == symbol and (side is None or o.side == side)
+        ]
+
+    def open_qty(self, symbol: str, side: str) -> int:
+        """The open quantity of the working orders of ``symbol`` on ``side``."""
+        return sum(o.qty for o in self.working(symbol, side))

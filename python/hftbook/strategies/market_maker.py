@@ -1,0 +1,303 @@
+"""A market maker: a bid and an ask around the mid, skewed and sized by inventory.
+
+>>> import hftbook as hb
+>>> from hftbook.strategies import MarketMaker
+>>> with hb.Engine(symbols={"AAPL": {"tick_size": "0.01"}}, book_events=True) as e:
+...     _ = e.submit("AAPL", "buy", price="99.00", qty=5)
+...     _ = e.submit("AAPL", "sell", price="101.00", qty=5)
+...     mm = e.add_strategy(MarketMaker(size=10, half_spread_ticks=2), account=7)
+...     mm.wait(lambda s: None not in s.quotes("AAPL"))
+...     bid, ask = mm.quotes("AAPL")
+>>> bid, ask  # (price, qty) 2 ticks around the mid 100.00; cancelled at the stop
+((Decimal('99.98'), 10), (Decimal('100.02'), 10))
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from hftbook.exceptions import HftbookError
+from hftbook.strategies._orders import LIVE, OrderTracker, WorkingOrder, price_of
+from hftbook.strategy import Strategy
+
+__all__ = ["MarketMaker"]
+
+_PRIVATE = frozenset(("accepted", "rejected", "fill", "cancelled", "modified", "expired"))
+
+
+class _Quote:
+    """Per symbol state: inventory and the last trade price."""
+
+    __slots__ = ("inventory", "last_trade")
+
+    def __init__(self, inventory: int) -> None:
+        self.inventory = inventory
+        self.last_trade: int | None = None
+
+
+class MarketMaker(Strategy):
+    """Quote a bid and an ask in each symbol around the mid, with inventory skew.
+
+    Pricing, in ticks: ``mid`` is the middle of the best bid and ask of the *others*
+    (the strategy's own working quotes are taken out of the book); when either side is
+    empty it is the last trade price seen, and with no trade either the strategy does not
+    quote (and cancels its quotes). The reservation price is ``r = mid - skew_ticks_per_lot
+    * inventory`` (inventory in lots, signed), the bid ``floor(r - half_spread_ticks)``, the
+    ask ``ceil(r + half_spread_ticks)``, neither crossing the others' best opposite price
+    (the quotes stay passive) nor its own opposite order (still working, or being moved or
+    cancelled: no self-trade), and the ask at least a tick above the bid.
+
+    Sizing: the side that adds to the position (the bid when long, the ask when short)
+    quotes ``floor(size * (1 - |inventory| / max_inventory))``, the other side ``size``; a
+    side is never quoted for more than would take ``|inventory|`` past ``max_inventory``
+    (its working order counted), and not at all when that leaves nothing (less than a lot).
+
+    Working orders: at most one per side per symbol, followed from its events only (a new
+    quote, a modify and a cancel each wait for the engine's answer before the next action
+    on that side). A quote is moved only when its target price moved by ``requote_ticks``
+    or more: with a price-only modify when its open quantity is the new target size (a
+    price-only modify keeps the open quantity, so a fill racing it cannot overshoot the
+    inventory limit), else by a cancel and then, once the cancel is confirmed, a new quote
+    of the target size (``requote="cancel"`` always does that). A side whose target size
+    falls to zero is cancelled; a size change alone does not requote. ``on_stop`` cancels
+    every order of the account.
+
+    When it requotes: after every batch with a trade, a book change or one of its own order
+    events in a quoted symbol. The engine publishes book changes only with
+    ``book_events = true`` (off by default): without it the quotes follow the others'
+    orders only when something trades, or every ``refresh_s`` seconds if given (a timer).
+
+    Args:
+        symbols: the symbols to quote (default: every symbol the strategy receives).
+        size: the quote size (qty units: a multiple of the symbol's lot size).
+        half_spread_ticks: distance of each quote from the reservation price, in ticks (> 0).
+        skew_ticks_per_lot: ticks the reservation price moves per lot of inventory.
+        max_inventory: the limit of ``|inventory|`` (qty units).
+        requote_ticks: move a quote only when its target moved by this many ticks.
+        requote: ``"modify"`` (default) or ``"cancel"`` (cancel, then a new quote).
+        refresh_s: also requote every ``refresh_s`` seconds (None: only on events).
+        name: the strategy's name (default: the class name).
+    """
+
+    def __init__(
+        self,
+        symbols: list[str] | None = None,
+        size: int = 10,
+        half_spread_ticks: float = 1,
+        skew_ticks_per_lot: float = 0.1,
+        max_inventory: int = 100,
+        requote_ticks: int = 1,
+        requote: str = "modify",
+        refresh_s: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        if size <= 0 or max_inventory <= 0:
+            raise ValueError("size and max_inventory must be positive")
+        if not half_spread_ticks > 0:
+            raise ValueError("half_spread_ticks must be positive")
+        if requote_ticks < 1:
+            raise ValueError("requote_ticks must be at least 1")
+        if requote not in ("modify", "cancel"):
+            raise ValueError("requote must be 'modify' or 'cancel'")
+        self.quote_symbols: tuple[str, ...] = tuple(symbols or ())
+        self.size = size
+        self.half_spread = Fraction(str(half_spread_ticks))
+        self.skew = Fraction(str(skew_ticks_per_lot))
+        self.max_inventory = max_inventory
+        self.requote_ticks = requote_ticks
+        self.requote = requote
+        if refresh_s is not None and not refresh_s > 0:
+            raise ValueError("refresh_s must be positive")
+        self.refresh_s = refresh_s
+        self.orders = OrderTracker()
+        self._state: dict[str, _Quote] = {}
+        if name:
+            self.name = name
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def inventory(self, symbol: str) -> int:
+        """The position in ``symbol`` (qty units), from the start position and the fills."""
+        st = self._state.get(symbol)
+        return 0 if st is None else st.inventory
+
+    def quotes(self, symbol: str) -> tuple[tuple[Decimal, int] | None, tuple[Decimal, int] | None]:
+        """The working bid and ask of ``symbol`` as ``(price, open qty)`` (None: no order).
+
+        As the strategy knows them from its events: only orders the engine accepted.
+        """
+        tick = self.engine.tick_size(symbol)
+        out: list[tuple[Decimal, int] | None] = []
+        for side in ("buy", "sell"):
+            live = [o for o in self.orders.working(symbol, side) if o.state == LIVE]
+            o = live[0] if live else None
+            out.append(
+                None
+                if o is None or o.price_ticks is None
+                else (price_of(o.price_ticks, tick), o.qty)
+            )
+        return out[0], out[1]
+
+    # -- callbacks ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Read the start positions and quote."""
+        if not self.quote_symbols:
+            self.quote_symbols = self.symbols
+        for sym in self.quote_symbols:
+            if sym not in self.symbols:
+                raise ValueError(f"{sym!r} is not one of the strategy's symbols {self.symbols}")
+            net = int(self.position(sym)["net"])
+            self._state[sym] = _Quote(net)
+        for sym in self.quote_symbols:
+            self._quote(sym)
+        if self.refresh_s is not None:
+            self.set_timer("refresh", self.refresh_s)
+
+    def on_timer(self, name: str) -> None:
+        """Requote every symbol (the ``refresh_s`` timer)."""
+        if name == "refresh":
+            for sym in self.quote_symbols:
+                self._quote(sym)
+
+    def on_events(self, batch: np.ndarray) -> None:
+        """Apply the batch's trades and own order events in order, then requote."""
+        touched: set[str] = set()
+        for ev in self.engine.to_events(batch):
+            st = self._state.get(ev.symbol)
+            if st is None:
+                continue
+            if ev.kind == "trade":
+                st.last_trade = ev.price_ticks
+            elif ev.kind in _PRIVATE:
+                if ev.kind == "fill":
+                    st.inventory += ev.qty if ev.side == "buy" else -ev.qty
+                self.orders.apply(ev)
+            elif ev.kind != "book":
+                continue
+            touched.add(ev.symbol)
+        for sym in self.quote_symbols:
+            if sym in touched:
+                self._quote(sym)
+
+    def on_stop(self) -> None:
+        """Cancel every order of the account."""
+        try:
+            self.cancel_all()
+        except HftbookError:
+            pass  # the engine already stopped: nothing is open
+
+    # -- quoting -----------------------------------------------------------------------------
+
+    def _lot(self, symbol: str) -> int:
+        return int(self.engine.lot_sizes[self.engine.symbols.index(symbol)])
+
+    def _others_best(self, symbol: str) -> tuple[int | None, int | None]:
+        """The best bid and ask (ticks) without the strategy's own working orders."""
+        own: dict[tuple[str, int], int] = {}
+        for o in self.orders.working(symbol):
+            for px in {o.price_ticks, o.prev_price_ticks}:
+                if px is not None:
+                    own[o.side, px] = own.get((o.side, px), 0) + o.qty
+        depth = self.engine.book(symbol).depth(5)
+        best: list[int | None] = []
+        for side, levels in (("buy", depth.bids), ("sell", depth.asks)):
+            found = None
+            for px, qty in zip(levels["price_ticks"].tolist(), levels["qty"].tolist(), strict=True):
+                if qty - own.get((side, px), 0) > 0:
+                    found = int(px)
+                    break
+            best.append(found)
+        return best[0], best[1]
+
+    def _own_prices(self, symbol: str, side: str) -> list[int]:
+        """Where the working orders of ``side`` may be in the book (ticks)."""
+        return [
+            px
+            for o in self.orders.working(symbol, side)
+            for px in (o.price_ticks, o.prev_price_ticks)
+            if px is not None
+        ]
+
+    def _target_size(self, symbol: str, side: str) -> int:
+        """The quote size of ``side`` (qty units, lot multiple; 0: do not quote it)."""
+        inv = self._state[symbol].inventory
+        signed = inv if side == "buy" else -inv  # the position this side adds to
+        raw = self.size
+        if signed > 0:
+            raw = math.floor(self.size * (1 - Fraction(signed, self.max_inventory)))
+        q = min(raw, self.max_inventory - signed)
+        lot = self._lot(symbol)
+        return max(0, q // lot * lot)
+
+    def _quote(self, symbol: str) -> None:
+        st = self._state[symbol]
+        best_bid, best_ask = self._others_best(symbol)
+        mid: Fraction | None
+        if best_bid is not None and best_ask is not None:
+            mid = Fraction(best_bid + best_ask, 2)
+        elif st.last_trade is not None:
+            mid = Fraction(st.last_trade)
+        else:
+            mid = None
+        if mid is None:
+            for o in self.orders.working(symbol):
+                self._cancel(o)
+            return
+        r = mid - self.skew * Fraction(st.inventory, self._lot(symbol))
+        bid = math.floor(r - self.half_spread)
+        ask = math.ceil(r + self.half_spread)
+        if best_ask is not None:
+            bid = min(bid, best_ask - 1)
+        if best_bid is not None:
+            ask = max(ask, best_bid + 1)
+        ask = max(ask, bid + 1)
+        # Nor its own opposite quote, even one being cancelled or moved: no self-trade.
+        own_asks = self._own_prices(symbol, "sell")
+        own_bids = self._own_prices(symbol, "buy")
+        if own_asks:
+            bid = min(bid, min(own_asks) - 1)
+        if own_bids:
+            ask = max(ask, max(own_bids) + 1)
+        for side, px in (("buy", bid), ("sell", ask)):
+            size = self._target_size(symbol, side) if px > 0 else 0
+            working = self.orders.working(symbol, side)
+            if not working:
+                if size > 0:
+                    self._place(symbol, side, px, size)
+                continue
+            o = working[0]
+            if o.state != LIVE or o.price_ticks is None:
+                continue  # an action on it is in flight: wait for its answer
+            if size == 0:
+                self._cancel(o)
+            elif abs(px - o.price_ticks) >= self.requote_ticks:
+                if self.requote == "modify" and o.qty == size:
+                    self.orders.modifying(o.order_id, px)
+                    self.modify(o.order_id, price=price_of(px, self.engine.tick_size(symbol)))
+                else:
+                    self._cancel(o)  # the new quote follows its confirmation
+
+    def _place(self, symbol: str, side: str, px: int, qty: int) -> None:
+        # Never more than max_inventory, counting the working orders of that side.
+        inv = self._state[symbol].inventory
+        signed = inv if side == "buy" else -inv
+        qty = min(qty, self.max_inventory - signed - self.orders.open_qty(symbol, side))
+        if qty <= 0:
+            return
+        price = price_of(px, self.engine.tick_size(symbol))
+        act = self.buy if side == "buy" else self.sell
+        oid = act(symbol, qty, price=price)
+        self.orders.sent(oid, symbol, side, px, qty)
+
+    def _cancel(self, o: WorkingOrder) -> None:
+        if o.state == LIVE:
+            self.orders.cancelling(o.order_id)
+            self.cancel(o.order_id)
+
+    def __repr__(self) -> str:
+        return f"MarketMaker(symbols={list(self.quote_symbols)}, size={self.size})"
