@@ -86,17 +86,15 @@ class Simulation:
         batch_ns: int = 100_000,
         **options: Any,
     ) -> None:
-        sim: dict[str, Any] = {}
-        for key, value in (
-            ("seed", seed),
-            ("order_entry_latency_ns", order_entry_latency_ns),
-            ("market_data_latency_ns", market_data_latency_ns),
-            ("rate_per_s", rate_per_s),
-            ("volatility", volatility),
-            ("background", background),
-        ):
-            if value is not None:
-                sim[key] = value
+        given = {
+            "seed": seed,
+            "order_entry_latency_ns": order_entry_latency_ns,
+            "market_data_latency_ns": market_data_latency_ns,
+            "rate_per_s": rate_per_s,
+            "volatility": volatility,
+            "background": background,
+        }
+        sim: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if flow:
             sim["symbols"] = {k: dict(v) for k, v in flow.items()}
         if not isinstance(batch_ns, int) or batch_ns <= 0:
@@ -106,7 +104,9 @@ class Simulation:
         options.setdefault("book_events", True)
         self.engine: Engine = Engine(config, symbols=symbols, simulation=sim, **options)
         self.batch_ns = batch_ns
-        entry, md = self.engine._sim_latency
+        lat = self.engine._sim_latency
+        assert lat is not None  # an engine built with simulation= is in simulation mode
+        entry, md = lat
         self.order_entry_latency_ns: int = int(entry)
         self.market_data_latency_ns: int = int(md)
         self._wall_s = 0.0
