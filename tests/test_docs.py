@@ -23,6 +23,7 @@ import pytest
         "hftbook.cli.audit",
         "hftbook.journal",
         "hftbook.strategy",
+        "hftbook.simulation",
         "hftbook.strategies.market_maker",
         "hftbook.strategies.momentum",
         "hftbook.strategies.twap",

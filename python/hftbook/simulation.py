@@ -28,8 +28,8 @@ stream on any machine at any speed.
 >>> sim = hb.Simulation(symbols={"AAPL": {"reference_price": "100.00"}}, seed=1)
 >>> s = sim.add_strategy(Bid(), account=7)
 >>> stats = sim.run(seconds=0.05)
->>> stats["background_orders"] > 0, sim.engine.now()
-(True, 50000000)
+>>> stats["background_orders"] > 0, stats["simulated_s"] >= 0.05
+(True, True)
 >>> sim.stop()["clean"]
 True
 """

@@ -383,6 +383,14 @@ pub(crate) struct Shard {
     sim_gen: u64,
 }
 
+/// A symbol's touch as the simulator's agents see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Touch {
+    pub bid: Option<i64>,
+    pub ask: Option<i64>,
+    pub trading: bool,
+}
+
 /// Journal records fed to a replaying shard.
 #[derive(Debug, Default)]
 pub(crate) struct ReplayFeed {
@@ -1737,15 +1745,14 @@ impl Shard {
             .min()
     }
 
-    /// Best bid and ask of `sym` in ticks, its last trade and whether it trades now.
-    pub(crate) fn touch(&self, sym: u32) -> Option<(Option<i64>, Option<i64>, Option<i64>, bool)> {
+    /// Best bid and ask of `sym` in ticks and whether it trades now.
+    pub(crate) fn touch(&self, sym: u32) -> Option<Touch> {
         let s = self.syms.get(sym as usize)?.as_ref()?;
-        Some((
-            s.book.best_bid().map(|l| l.price.0),
-            s.book.best_ask().map(|l| l.price.0),
-            s.last_trade,
-            !s.halted,
-        ))
+        Some(Touch {
+            bid: s.book.best_bid().map(|l| l.price.0),
+            ask: s.book.best_ask().map(|l| l.price.0),
+            trading: !s.halted,
+        })
     }
 
     /// Whether order `id` rests in `sym`'s book, and its open lots.

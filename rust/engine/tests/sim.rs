@@ -162,3 +162,11 @@ fn not_in_simulation_mode_is_an_error() {
     let unknown = SimConfig::from_json(r#"{"rate": 5}"#).unwrap_err();
     assert!(unknown.to_string().contains("rate"), "{unknown}");
 }
+
+#[test]
+fn the_shipped_calibration_is_a_valid_flow() {
+    let p = hftbook_engine::sim::FlowParams::calibrated();
+    p.validate().unwrap();
+    assert!(p.marketable_share > 0.0 && p.marketable_share < 0.5);
+    assert!(p.life.cancelled_share > 0.5);
+}

@@ -148,7 +148,7 @@ impl FlowParams {
         {
             return Err(("size.values".into(), "one probability per value".into()));
         }
-        if !(self.message_rate_per_s > 0.0) {
+        if self.message_rate_per_s.is_nan() || self.message_rate_per_s <= 0.0 {
             return Err((
                 "message_rate_per_s".into(),
                 format!("{} must be positive", self.message_rate_per_s),

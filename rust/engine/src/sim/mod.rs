@@ -485,7 +485,7 @@ impl Engine {
             What::Arrive(sym) => {
                 let shard = st.shard_of.get(sym as usize).copied().unwrap_or(0);
                 let touch = st.shards.get(shard).and_then(|s| s.touch(sym));
-                let (bid, ask, _, trading) = touch.unwrap_or((None, None, None, false));
+                let crate::shard::Touch { bid, ask, trading } = touch.unwrap_or_default();
                 let Some(Some(agent)) = st.agents.get_mut(sym as usize) else {
                     return;
                 };
