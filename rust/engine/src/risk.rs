@@ -43,7 +43,8 @@
 //! it runs its next command), and, for accounts it did not touch, at the end of every loop
 //! in which a trade moved the mark of a symbol they hold (so a slot can lag a mark move by
 //! at most one shard loop, `batch_size` commands). The check reads the other shards'
-//! slots, and computes its own shard's part exactly from its current state and marks.
+//! slots, and computes its own shard's part exactly from its current state and marks. An
+//! engine of one shard publishes nothing (no other shard reads the slots).
 //!
 //! **Guarantee.** Within one shard the check is exact: every order it admitted is in its
 //! state before it checks the next, so orders of an account whose symbols are all on one
