@@ -94,6 +94,14 @@ def test_daily_loss_turns_the_kill_switch_on() -> None:
         assert e.pnl(1)["AAPL"]["realized"] == -6
 
 
+def _probe(e: hb.Engine, c: Collector) -> None:
+    """An order on every shard: each has run a loop since the last reload."""
+    for sym in ("AAPL", "MSFT"):
+        assert _outcome(c, e.submit(sym, "buy", price="1.00", qty=1, account=2)).kind == (
+            "accepted"
+        )
+
+
 def test_exposure_limits_name_the_limit_and_the_value() -> None:
     cfg = {
         "engine": {"shards": 2},
@@ -106,28 +114,24 @@ def test_exposure_limits_name_the_limit_and_the_value() -> None:
         c = Collector(e)
         e.risk.set_limits(1, max_gross_exposure="10000", max_net_exposure="2500.5")
         assert e.risk.limits(1) == {"max_gross_exposure": "10000", "max_net_exposure": "2500.5"}
-        # Long 25 of AAPL on one shard, short 75 of MSFT on the other: gross 10,000.
-        assert _outcome(c, e.submit("AAPL", "buy", price="100.00", qty=25, account=1)).kind == (
-            "accepted"
-        )
+        _probe(e, c)
+        # 25 lots of AAPL bid on one shard, 2,500 ...
+        long = e.submit("AAPL", "buy", price="100.00", qty=25, account=1)
+        assert _outcome(c, long).kind == "accepted"
+        # ... then the net on the short side: 7,500 > 2,500.5 (the gross, 10,000, passes).
         short = e.submit("MSFT", "sell", price="100.00", qty=75, account=1)
-        assert _outcome(c, short).kind == "rejected"  # the short side alone: 7,500 > 2,500.5
-        assert _outcome(c, short).reason == "max_net_exposure"
         r = _outcome(c, short)
-        assert r.text == (
-            "net exposure with this order would be 7500, above max_net_exposure 2500.5"
-        )
+        assert (r.kind, r.reason) == ("rejected", "max_net_exposure")
+        assert r.text == "net exposure with this order would be 7500, above max_net_exposure 2500.5"
         e.risk.set_limits(1, max_gross_exposure="10000")
-        assert _outcome(c, e.submit("AAPL", "buy", price="1.00", qty=1, account=2)).kind == (
-            "accepted"
-        )
+        _probe(e, c)
         ok = e.submit("MSFT", "sell", price="100.00", qty=75, account=1)
         assert _outcome(c, ok).kind == "accepted"
         more = e.submit("MSFT", "sell", price="100.01", qty=1, account=1)
         r = _outcome(c, more)
         assert (r.reason, r.detail, r.leaves_qty) == (
             "max_gross_exposure",
-            10_000_010_000_000,
+            10_100_010_000_000,
             10_000_000_000_000,
         )
         assert r.text == (
@@ -138,4 +142,4 @@ def test_exposure_limits_name_the_limit_and_the_value() -> None:
                 e.risk.set_limits(1, **{key: bad})
             assert ei.value.key == f"risk.accounts.1.{key}"
         with pytest.raises(hb.ConfigError, match="at most 9223372036"):
-            e.risk.set_limits(None, max_gross_exposure="1e20")
+            e.risk.set_limits(None, max_gross_exposure="100000000000")

@@ -155,6 +155,12 @@ def _price(ticks: int, tick: Decimal) -> Decimal:
     return scaled.quantize(tick) if isinstance(exp, int) and exp < 0 else scaled
 
 
+def _nanos(n: int) -> Decimal:
+    """Nano-units of the quote currency as an exact amount (no trailing zeros)."""
+    d = Decimal(n).scaleb(-9)
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
 def _text(ev: Event, tick: Decimal) -> str:
     r = ev.reason
     if ev.kind == "rejected":
@@ -173,6 +179,12 @@ def _text(ev: Event, tick: Decimal) -> str:
             return "the engine is paused and rejects new orders"
         if r == "shutdown":
             return "the engine stopped before this command ran"
+        if r in ("max_gross_exposure", "max_net_exposure"):
+            which = r.split("_")[1]
+            return (
+                f"{which} exposure with this order would be {_nanos(ev.detail)}, "
+                f"above {r} {_nanos(ev.leaves_qty)}"
+            )
         return r.replace("_", " ")
     if ev.kind == "status":
         if r == "volatility":
@@ -285,6 +297,8 @@ _RISK_KEYS = (
     "max_orders_per_second",
     "burst",
     "max_daily_loss",
+    "max_gross_exposure",
+    "max_net_exposure",
 )
 
 
@@ -309,9 +323,13 @@ class RiskControl:
     symbol, long or short, counting open orders that would increase it),
     ``max_orders_per_second`` with ``burst``, ``max_daily_loss`` (realized loss with fees in
     the quote currency since the start or the last ``end_session``: past it the account's
-    kill switch turns on by itself). A refused order is a ``rejected`` event whose
-    reason names the limit (``hb.ENGINE_REASONS``), ``detail`` = the order's value and
-    ``leaves_qty`` = the limit.
+    kill switch turns on by itself), ``max_gross_exposure`` / ``max_net_exposure`` (quote
+    currency, across every symbol and shard: positions at the last trade, else the
+    ``reference_price``, with the open orders that would increase them; see
+    ``docs/engine.md`` for the cross-shard bound). A refused order is a ``rejected`` event
+    whose reason names the limit (``hb.ENGINE_REASONS``), ``detail`` = the order's value and
+    ``leaves_qty`` = the limit (for the exposures, nano-units of the quote currency; its
+    ``text`` names both in the currency).
 
     >>> import hftbook as hb
     >>> with hb.Engine(symbols={"AAPL": {}}) as e:
@@ -347,7 +365,7 @@ class RiskControl:
             )
         new = _merge(self._engine._config_dict, {})
         risk = dict(new.get("risk", {}))
-        money = ("max_order_notional", "max_daily_loss")
+        money = ("max_order_notional", "max_daily_loss", "max_gross_exposure", "max_net_exposure")
         table = {k: str(v) if k in money else v for k, v in limits.items()}
         if account is None:
             risk["default"] = table

@@ -31,8 +31,9 @@
 //! - **p** the shard alone: the flow of (a) preloaded before `start`, no event stream.
 //! - **r** the pre-trade risk stage (issue 13): the shard alone (as p) on W2 with every
 //!   order on account 0 (no risk path), on account 1 without limits (open-order counting and
-//!   position keeping only), and on account 1 with every per-order limit set (none binding);
-//!   interleaved; the difference in ns per command.
+//!   position keeping only), on account 1 with every per-order limit set (none binding), and
+//!   with the portfolio exposure limits on top (none binding; no risk rejection is
+//!   asserted); interleaved; the difference in ns per command.
 //! - **j** the journal (issue 12): (a)'s flow per command and in batches without a journal
 //!   and with fsync `never`, `batch`, `always` (interleaved in each repetition; journals in
 //!   `$HFTBOOK_BENCH_DIR` or the temp dir, on the same disk), the sync latency of this disk,
@@ -66,6 +67,9 @@ thread_local! {
     static JOURNAL: Cell<Option<Fsync>> = const { Cell::new(None) };
     /// Section j: the journal figures of each journaled run, and its directory.
     static JOURNAL_RUNS: RefCell<Vec<(JournalStats, PathBuf)>> = const { RefCell::new(Vec::new()) };
+    /// Section r: the symbols' tick size (W2's prices at 0.01 a tick put one account's
+    /// open orders past the largest exposure limit, 9.2 billion).
+    static TICK: Cell<Option<&'static str>> = const { Cell::new(None) };
 }
 
 fn bench_dir() -> PathBuf {
@@ -186,10 +190,14 @@ fn engine(shards: usize, symbols: usize, tweak: &dyn Fn(&mut EngineConfig)) -> E
         }
     };
     for s in 0..symbols {
-        let sc = SymbolConfig {
+        let mut sc = SymbolConfig {
             shard: Some(s % shards),
             ..SymbolConfig::default()
         };
+        if let Some(t) = TICK.with(Cell::get) {
+            sc.tick_size = t.into();
+            sc.tick = hftbook_core::TickSize::parse(t).expect("tick size");
+        }
         assert_eq!(
             e.add_symbol(&format!("S{s}"), sc).expect("symbol"),
             s as u32
@@ -415,10 +423,26 @@ fn run_preloaded_as(
     e.start().expect("start");
     let report = e.stop(true, Duration::from_secs(120));
     let secs = t.elapsed().as_secs_f64();
-    let done: u64 = e.shard_stats().iter().map(|s| s.commands).sum();
+    let stats = e.shard_stats();
+    let done: u64 = stats.iter().map(|s| s.commands).sum();
     assert!(
         report.clean && done >= total,
         "{done} of {total} commands ran"
+    );
+    // The risk variants set limits that never bind: the flow must be the same.
+    let risk: u64 = stats
+        .iter()
+        .flat_map(|s| {
+            (reason::RISK_ORDER_QTY..=reason::RISK_RATE)
+                .chain([reason::RISK_GROSS_EXPOSURE, reason::RISK_NET_EXPOSURE])
+                .map(|r| s.rejects.get(r as usize).copied().unwrap_or(0))
+        })
+        .sum();
+    assert_eq!(
+        risk,
+        0,
+        "risk limits refused {risk} orders: {:?}",
+        stats.first().map(|s| &s.rejects)
     );
     secs
 }
@@ -939,18 +963,34 @@ fn risk_section(a: &Args) {
             ..RiskLimits::default()
         });
     };
-    let (mut none, mut acct, mut lim) = (Vec::new(), Vec::new(), Vec::new());
+    // The portfolio limits on top (the largest allowed: never binding here). Every command
+    // of account 1 then republishes its exposure, and every submit computes it.
+    let exposure = |c: &mut EngineConfig| {
+        limits(c);
+        if let Some(l) = c.risk.default.as_mut() {
+            let max = i128::from(i64::MAX);
+            l.max_gross_exposure = Some("9223372036.854775807".into());
+            l.max_gross_exposure_nanos = Some(max);
+            l.max_net_exposure = Some("9223372036.854775807".into());
+            l.max_net_exposure_nanos = Some(max);
+        }
+    };
+    let (mut none, mut acct, mut lim, mut expo) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    TICK.with(|t| t.set(Some("0.00001")));
     for _ in 0..a.reps {
         none.push(run_preloaded_as(&f, 1, 0, &|_| {}));
         acct.push(run_preloaded_as(&f, 1, 1, &|_| {}));
         lim.push(run_preloaded_as(&f, 1, 1, &limits));
+        expo.push(run_preloaded_as(&f, 1, 1, &exposure));
     }
+    TICK.with(|t| t.set(None));
     let ns = |v: &[f64]| -> Vec<f64> { v.iter().map(|s| s * 1e9 / n as f64).collect() };
-    let (n0, n1, n2) = (ns(&none), ns(&acct), ns(&lim));
+    let (n0, n1, n2, n3) = (ns(&none), ns(&acct), ns(&lim), ns(&expo));
     for (name, v) in [
         ("account 0 (no risk path)", &n0),
         ("account 1, no limits", &n1),
         ("account 1, every limit", &n2),
+        ("+ gross and net exposure", &n3),
     ] {
         println!(
             "  {name:<26} {:>7.1} ns/command [{}]",
@@ -969,6 +1009,12 @@ fn risk_section(a: &Args) {
         list(&d1, 1.0),
         median(&d),
         list(&d, 1.0)
+    );
+    let d3: Vec<f64> = n3.iter().zip(&n2).map(|(x, y)| x - y).collect();
+    println!(
+        "  the exposure limits (every limit + exposure vs every limit), paired: {:.1} ns [{}]",
+        median(&d3),
+        list(&d3, 1.0)
     );
 }
 

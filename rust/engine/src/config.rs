@@ -239,6 +239,24 @@ pub struct RiskLimits {
     pub max_daily_loss: Option<String>,
     /// The same in nano-units of the currency.
     pub max_daily_loss_nanos: Option<i128>,
+    /// Gross exposure across every symbol and shard: the sum of |position| x mark (last
+    /// trade, else `reference_price`), each position counted with the open orders that would
+    /// increase it, in the quote currency, as decimal text (see `crate::risk`).
+    pub max_gross_exposure: Option<String>,
+    /// The same in nano-units of the currency.
+    pub max_gross_exposure_nanos: Option<i128>,
+    /// Net exposure across every symbol and shard: |sum of signed position x mark|, counting
+    /// the open orders that would move it further from zero, as decimal text.
+    pub max_net_exposure: Option<String>,
+    /// The same in nano-units of the currency.
+    pub max_net_exposure_nanos: Option<i128>,
+}
+
+impl RiskLimits {
+    /// Whether a portfolio exposure limit (gross or net) is set.
+    pub fn has_exposure(&self) -> bool {
+        self.max_gross_exposure_nanos.is_some() || self.max_net_exposure_nanos.is_some()
+    }
 }
 
 /// `[risk]`: limits for every non-zero account (`default`) and per account.
@@ -257,6 +275,12 @@ impl RiskSection {
             return None;
         }
         self.accounts.get(&account).or(self.default.as_ref())
+    }
+
+    /// Whether any account has a portfolio exposure limit.
+    pub fn has_exposure(&self) -> bool {
+        self.default.as_ref().is_some_and(RiskLimits::has_exposure)
+            || self.accounts.values().any(RiskLimits::has_exposure)
     }
 }
 
@@ -371,6 +395,38 @@ fn nanos(text: &str) -> Option<i128> {
     Some(if neg { -v } else { v })
 }
 
+/// A positive amount of currency (decimal text, at most 9 decimals, at most `max` nano-units):
+/// the text as written and its nano-units.
+fn amount(
+    ctx: &Ctx<'_>,
+    key: &str,
+    v: &Value,
+    example: &str,
+    max: i128,
+) -> Result<(String, i128), ConfigError> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        _ => return Err(ctx.err(key, v, format!("must be an amount such as \"{example}\""))),
+    };
+    let n = nanos(&text)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| ctx.err(key, v, "must be a positive amount with at most 9 decimals"))?;
+    if n > max {
+        return Err(ctx.err(
+            key,
+            v,
+            format!(
+                "must be at most {}.{:09}",
+                max / 1_000_000_000,
+                max % 1_000_000_000
+            ),
+        ));
+    }
+    Ok((text, n))
+}
+
 fn parse_risk(ctx: &Ctx<'_>, prefix: &str, t: &toml::Table) -> Result<RiskLimits, ConfigError> {
     let mut l = RiskLimits::default();
     for (k, v) in t {
@@ -378,15 +434,7 @@ fn parse_risk(ctx: &Ctx<'_>, prefix: &str, t: &toml::Table) -> Result<RiskLimits
         match k.as_str() {
             "max_order_qty" => l.max_order_qty = Some(ctx.uint(&key, v, 1, 1 << 48)?),
             "max_order_notional" => {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Integer(i) => i.to_string(),
-                    Value::Float(f) => f.to_string(),
-                    _ => return Err(ctx.err(&key, v, "must be an amount such as \"1000000\"")),
-                };
-                let n = nanos(&text).filter(|&n| n > 0).ok_or_else(|| {
-                    ctx.err(&key, v, "must be a positive amount with at most 9 decimals")
-                })?;
+                let (text, n) = amount(ctx, &key, v, "1000000", i128::MAX)?;
                 l.max_order_notional = Some(text);
                 l.max_order_notional_nanos = Some(n);
             }
@@ -399,17 +447,19 @@ fn parse_risk(ctx: &Ctx<'_>, prefix: &str, t: &toml::Table) -> Result<RiskLimits
             }
             "burst" => l.burst = Some(ctx.uint(&key, v, 1, 1 << 32)?),
             "max_daily_loss" => {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Integer(i) => i.to_string(),
-                    Value::Float(f) => f.to_string(),
-                    _ => return Err(ctx.err(&key, v, "must be an amount such as \"5000\"")),
-                };
-                let n = nanos(&text).filter(|&n| n > 0).ok_or_else(|| {
-                    ctx.err(&key, v, "must be a positive amount with at most 9 decimals")
-                })?;
+                let (text, n) = amount(ctx, &key, v, "5000", i128::MAX)?;
                 l.max_daily_loss = Some(text);
                 l.max_daily_loss_nanos = Some(n);
+            }
+            "max_gross_exposure" => {
+                let (text, n) = amount(ctx, &key, v, "1000000", i128::from(i64::MAX))?;
+                l.max_gross_exposure = Some(text);
+                l.max_gross_exposure_nanos = Some(n);
+            }
+            "max_net_exposure" => {
+                let (text, n) = amount(ctx, &key, v, "1000000", i128::from(i64::MAX))?;
+                l.max_net_exposure = Some(text);
+                l.max_net_exposure_nanos = Some(n);
             }
             _ => {
                 return Err(ctx.err(
@@ -417,7 +467,7 @@ fn parse_risk(ctx: &Ctx<'_>, prefix: &str, t: &toml::Table) -> Result<RiskLimits
                     v,
                     "unknown key (known: max_order_qty, max_order_notional, collar_bps, \
                      collar_ticks, max_open_orders, max_position, max_orders_per_second, burst, \
-                     max_daily_loss)",
+                     max_daily_loss, max_gross_exposure, max_net_exposure)",
                 ))
             }
         }
@@ -456,6 +506,12 @@ impl RiskLimits {
         }
         if let Some(v) = &self.max_daily_loss {
             t.insert("max_daily_loss".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = &self.max_gross_exposure {
+            t.insert("max_gross_exposure".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = &self.max_net_exposure {
+            t.insert("max_net_exposure".into(), Value::String(v.clone()));
         }
         t
     }
@@ -919,6 +975,8 @@ mod tests {
             max_orders_per_second = 1000
             burst = 20
             max_daily_loss = "5000.25"
+            max_gross_exposure = "2000000.5"
+            max_net_exposure = 500000
         "#;
         let c = EngineConfig::from_toml(text, None).unwrap();
         let back = EngineConfig::from_toml(&c.to_toml(), None).unwrap();
@@ -996,6 +1054,18 @@ mod tests {
                 "max_qty",
             ),
             ("[nope]\na = 1", "nope", "", "unknown section"),
+            (
+                "[risk.default]\nmax_gross_exposure = \"-5\"",
+                "risk.default.max_gross_exposure",
+                "\"-5\"",
+                "positive amount",
+            ),
+            (
+                "[risk.accounts.3]\nmax_net_exposure = \"10000000000\"",
+                "risk.accounts.3.max_net_exposure",
+                "\"10000000000\"",
+                "at most 9223372036.854775807",
+            ),
             ("[engine\n", "(syntax)", "", ""),
         ];
         for (text, key, value, rule) in cases {

@@ -646,7 +646,7 @@ impl Engine {
             logs: ArrayQueue::new(4096),
             control: ArrayQueue::new(4096),
             positions: ArcSwap::from_pointee(Vec::new()),
-            accounts: crate::risk::Accounts::default(),
+            accounts: crate::risk::Accounts::new(shards),
             lanes: lanes.clone(),
         });
         let engine = Engine {

@@ -320,7 +320,7 @@ pub mod reason {
     pub const JOURNAL_FAILED: u8 = 25;
     /// Rejected by risk: order quantity above the account's `max_order_qty` (`detail` = the
     /// order's lots, `leaves_qty` = the limit). Risk reasons run from here to
-    /// [`RISK_RATE`].
+    /// [`RISK_RATE`], and [`RISK_GROSS_EXPOSURE`], [`RISK_NET_EXPOSURE`].
     pub const RISK_ORDER_QTY: u8 = 26;
     /// Rejected by risk: notional above `max_order_notional` (`detail` = the order's notional,
     /// `leaves_qty` = the limit, both in tick-lots).
@@ -342,10 +342,19 @@ pub mod reason {
     pub const KILL_SWITCH: u8 = 32;
     /// Rejected: a cancel or modify named another account's order.
     pub const NOT_OWNER: u8 = 33;
+    /// Rejected by risk: the account's gross exposure (all symbols, all shards, open orders
+    /// that would increase it included) would pass `max_gross_exposure` (`detail` = the
+    /// gross exposure with this order, `leaves_qty` = the limit, both in nano-units of the
+    /// quote currency). See [`crate::risk`] for the cross-shard guarantee.
+    pub const RISK_GROSS_EXPOSURE: u8 = 34;
+    /// Rejected by risk: the account's net exposure would pass `max_net_exposure` on the
+    /// side this order moves it (`detail` = the net exposure with this order, `leaves_qty` =
+    /// the limit, nano-units of the quote currency).
+    pub const RISK_NET_EXPOSURE: u8 = 35;
 }
 
 /// Reason names, indexed by code.
-pub const REASONS: [&str; 34] = [
+pub const REASONS: [&str; 36] = [
     "",
     "user",
     "unfilled_ioc",
@@ -380,6 +389,8 @@ pub const REASONS: [&str; 34] = [
     "order_rate",
     "kill_switch",
     "not_owner",
+    "max_gross_exposure",
+    "max_net_exposure",
 ];
 
 /// One event: fixed size (112 bytes), no padding, no pointers.

@@ -13,12 +13,164 @@
 //!   word): the theoretical arrival time moves by `1 / rate` per order and an order is
 //!   admitted while it is at most `burst / rate` ahead of the engine clock; one
 //!   compare-exchange, exact across shards.
+//!
+//! ## Portfolio exposure (`max_gross_exposure`, `max_net_exposure`)
+//!
+//! An account's exposure sums over every symbol on every shard. A symbol is valued at its
+//! *mark*: the last trade, else its `reference_price` (the collar's reference); one lot at
+//! mark `m` ticks is worth `m x tick-lot` nano-units of the quote currency (exact integers).
+//! Per symbol, with net position `n`, open buy lots `b` and open sell lots `s` (stops
+//! included), the fills still possible move the position anywhere in `[n - s, n + b]`, so
+//!
+//! * gross term `= |m| x max(|n + b|, |n - s|)` (|position| with the open orders that would
+//!   increase it);
+//! * net range `[n·m + min(b·m, -s·m), n·m + max(b·m, -s·m)]` (`down`, `up`: every open
+//!   sell, every open buy filled).
+//!
+//! Gross exposure is the sum of the gross terms; net exposure the larger of `|Σ up|` and
+//! `|Σ down|` on the side an order moves it. A new order is valued at its limit price
+//! (market and stop orders: at the mark; a symbol without a mark uses the order's price for
+//! its open orders too). It is refused when the exposure with it passes the limit and it
+//! increases it: a buy of `q` at `p` adds `q·p` to `Σ up`; its symbol's gross term becomes
+//! `max(|(n + b)·m + q·p|, |(n - s)·m|)`. An order that reduces the exposure is never
+//! refused, even above the limit (after a mark move).
+//!
+//! **No lock.** Each shard *publishes* its own part of each account's exposure — gross, up,
+//! down, in nano-units, saturating at the `i64` range — in three atomics of the account's
+//! [`AccountShared::exposure`], one cache-line slot per shard, written only by that shard
+//! (Release) and read by the others (Acquire). A shard republishes an account's slot
+//! after every command that changed the account's positions or open orders there (before
+//! it runs its next command), and, for accounts it did not touch, at the end of every loop
+//! in which a trade moved the mark of a symbol they hold (so a slot can lag a mark move by
+//! at most one shard loop, `batch_size` commands). The check reads the other shards'
+//! slots, and computes its own shard's part exactly from its current state and marks. An
+//! engine of one shard publishes nothing (no other shard reads the slots).
+//!
+//! **Guarantee.** Within one shard the check is exact: every order it admitted is in its
+//! state before it checks the next, so orders of an account whose symbols are all on one
+//! shard never pass the limit together. Across shards, an order is invisible to the other
+//! shards between its check and the republication after its command, so concurrent
+//! admissions on different shards can overshoot: by at most, per other shard, the increase
+//! of the one order it had checked but not yet published — `(shards - 1) x` the largest
+//! single order's increase — plus the revaluation of the other shards' holdings by mark
+//! moves within their current loop. Fills do not add to it: a fill turns counted open
+//! lots into position lots. Orders are not re-checked after admission: a mark move can take
+//! an account past its limit, after which only orders that reduce the exposure pass.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
+
+/// One shard's published part of an account's exposure, nano-units of the quote currency
+/// (see the module doc). Written by that shard only; one cache line per shard.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct ShardExposure {
+    /// Sum of the shard's gross terms.
+    pub gross: AtomicI64,
+    /// Net exposure if every open buy order filled.
+    pub up: AtomicI64,
+    /// Net exposure if every open sell order filled.
+    pub down: AtomicI64,
+}
+
+impl ShardExposure {
+    /// Publish `t` (saturating at the `i64` range).
+    pub fn store(&self, t: &Terms) {
+        let c = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        self.gross.store(c(t.gross), Ordering::Release);
+        self.up.store(c(t.up), Ordering::Release);
+        self.down.store(c(t.down), Ordering::Release);
+    }
+}
+
+/// Exposure terms (one symbol's, or sums), nano-units of the quote currency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// Gross: |position| x mark with the open orders that would increase it.
+    pub gross: i128,
+    /// Net if every open buy filled.
+    pub up: i128,
+    /// Net if every open sell filled.
+    pub down: i128,
+}
+
+impl std::ops::AddAssign for Terms {
+    fn add_assign(&mut self, o: Terms) {
+        self.gross += o.gross;
+        self.up += o.up;
+        self.down += o.down;
+    }
+}
+
+impl Terms {
+    /// One symbol's terms: net position `net`, open `buy` / `sell` lots, `mark` ticks, `per`
+    /// nano-units per tick-lot.
+    pub fn of(net: i64, buy: u64, sell: u64, mark: i64, per: i128) -> Terms {
+        let (n, b, s, m) = (
+            i128::from(net),
+            i128::from(buy),
+            i128::from(sell),
+            i128::from(mark),
+        );
+        let (bm, sm) = (b * m, -s * m);
+        Terms {
+            gross: m.abs() * (n + b).abs().max((n - s).abs()) * per,
+            up: (n * m + bm.max(sm)) * per,
+            down: (n * m + bm.min(sm)) * per,
+        }
+    }
+
+    /// Sum the other shards' published parts of `shared` (all but `me`).
+    pub fn others(shared: &AccountShared, me: usize) -> Terms {
+        let mut t = Terms::default();
+        for (k, x) in shared.exposure.iter().enumerate() {
+            if k != me {
+                t.gross += i128::from(x.gross.load(Ordering::Acquire));
+                t.up += i128::from(x.up.load(Ordering::Acquire));
+                t.down += i128::from(x.down.load(Ordering::Acquire));
+            }
+        }
+        t
+    }
+}
+
+/// A new order against the exposure limits: `rest` = the account's terms without the
+/// order's symbol (every shard), the symbol's net, open buy and sell lots, `mark`, `per`,
+/// the order's side, lots and valuation price. Returns `(gross, net)`: each `Some(value
+/// with the order)` when the order increases that exposure, `None` when it does not.
+#[allow(clippy::too_many_arguments)]
+pub fn with_order(
+    rest: &Terms,
+    net: i64,
+    buy: u64,
+    sell: u64,
+    mark: i64,
+    per: i128,
+    is_buy: bool,
+    qty: u64,
+    price: i64,
+) -> (Option<i128>, Option<i128>) {
+    let sym = Terms::of(net, buy, sell, mark, per);
+    let (n, m) = (i128::from(net), i128::from(mark));
+    let hi = (n + i128::from(buy)) * m * per;
+    let lo = (n - i128::from(sell)) * m * per;
+    let v = i128::from(qty) * i128::from(price) * per * if is_buy { 1 } else { -1 };
+    let gross_sym = if is_buy {
+        (hi + v).abs().max(lo.abs())
+    } else {
+        hi.abs().max((lo + v).abs())
+    };
+    let gross = (gross_sym > sym.gross).then_some(rest.gross + gross_sym);
+    let net = match v.signum() {
+        1 => Some(rest.up + sym.up + v),
+        -1 => Some(-(rest.down + sym.down + v)),
+        _ => None,
+    };
+    (gross, net)
+}
 
 /// One account's cross-shard risk state.
 #[derive(Debug, Default)]
@@ -32,21 +184,42 @@ pub struct AccountShared {
     pub realized_nanos: AtomicI64,
     /// The daily-loss kill switch fired (cleared with the counter).
     pub loss_tripped: std::sync::atomic::AtomicBool,
+    /// Each shard's published part of the account's exposure, indexed by shard.
+    pub exposure: Box<[ShardExposure]>,
+}
+
+impl AccountShared {
+    /// Fresh state for an engine of `shards` shards.
+    pub fn new(shards: usize) -> AccountShared {
+        AccountShared {
+            exposure: (0..shards).map(|_| ShardExposure::default()).collect(),
+            ..AccountShared::default()
+        }
+    }
 }
 
 /// Every account's shared state, created on first use (copy on write, rare).
 #[derive(Debug, Default)]
 pub struct Accounts {
     map: ArcSwap<FxHashMap<u32, Arc<AccountShared>>>,
+    shards: usize,
 }
 
 impl Accounts {
+    /// No accounts yet, for an engine of `shards` shards.
+    pub fn new(shards: usize) -> Accounts {
+        Accounts {
+            map: ArcSwap::default(),
+            shards,
+        }
+    }
+
     /// The state of `account`, created when missing.
     pub fn get(&self, account: u32) -> Arc<AccountShared> {
         if let Some(a) = self.map.load().get(&account) {
             return a.clone();
         }
-        let fresh = Arc::new(AccountShared::default());
+        let fresh = Arc::new(AccountShared::new(self.shards));
         let mut out = fresh.clone();
         self.map.rcu(|m| {
             let mut m = (**m).clone();
@@ -129,6 +302,25 @@ mod tests {
         let won: usize = hs.into_iter().map(|h| h.join().unwrap_or(0)).sum();
         assert_eq!(won, 100);
         assert_eq!(open.load(Ordering::Relaxed), 100);
+    }
+
+    #[test]
+    fn exposure_terms_count_the_open_orders_that_increase_it() {
+        // Long 10 at mark 100 (1 nano per tick-lot), 5 open buys, 30 open sells.
+        let t = Terms::of(10, 5, 30, 100, 1);
+        assert_eq!(t.gross, 100 * 20); // all sells filled: short 20
+        assert_eq!((t.up, t.down), (1500, -2000));
+        // A buy of 3 at 101: gross term max(|1500 + 303|, |-2000|) = 2000, unchanged.
+        let none = Terms::default();
+        let (g, n) = with_order(&none, 10, 5, 30, 100, 1, true, 3, 101);
+        assert_eq!((g, n), (None, Some(1803)));
+        // A sell of 3 at 99 adds to the short side of both.
+        let (g, n) = with_order(&none, 10, 5, 30, 100, 1, false, 3, 99);
+        assert_eq!((g, n), (Some(2297), Some(2297)));
+        // Net across symbols: long here, short elsewhere.
+        let short = Terms::of(-10, 0, 0, 100, 1);
+        let (g, n) = with_order(&short, 0, 0, 0, 100, 1, true, 10, 100);
+        assert_eq!((g, n), (Some(2000), Some(0)));
     }
 
     #[test]

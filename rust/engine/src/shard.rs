@@ -28,7 +28,7 @@ use crate::lanes::{Ingress, Lanes};
 use crate::positions::{Position, PositionCell};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
-use crate::risk::{admit_rate, reserve_open_order, AccountShared};
+use crate::risk::{admit_rate, reserve_open_order, with_order, AccountShared, Terms};
 use crate::stats::{ShardStats, StatsWriter};
 use hftbook_core::RestingOrder;
 use xxhash_rust::xxh3::Xxh3;
@@ -78,6 +78,24 @@ struct Sym {
     positions: FxHashMap<u32, (Position, Arc<PositionCell>)>,
     /// Open orders of non-zero accounts: per account, open lots per side and the count.
     open: FxHashMap<u32, Open>,
+    /// One tick-lot in nano-units of the quote currency (tick and lot are restart-only).
+    per: i128,
+    /// A trade moved the mark in this loop (exposure slots to republish at its end).
+    mark_moved: bool,
+}
+
+impl Sym {
+    /// The price positions are valued at: the last trade, else the reference price.
+    fn mark(&self) -> Option<i64> {
+        self.last_trade.or(self.cfg.reference_price)
+    }
+
+    /// `account`'s net position, open buy lots and open sell lots here.
+    fn holding(&self, account: u32) -> (i64, u64, u64) {
+        let net = self.positions.get(&account).map_or(0, |p| p.0.net);
+        let o = self.open.get(&account).copied().unwrap_or_default();
+        (net, o.buy, o.sell)
+    }
 }
 
 /// An account's open orders in one symbol.
@@ -379,6 +397,18 @@ pub(crate) struct Shard {
     outbox: Vec<(usize, Command)>,
     /// Scratch of `book_account_events` (fills that changed realized PnL).
     loss_buf: Vec<(u32, u32, i128)>,
+    /// Portfolio exposure is on (some account has `max_gross_exposure` / `max_net_exposure`):
+    /// per account, the symbols of this shard where it has a position or open orders; its
+    /// part of the exposure is published to `AccountShared::exposure[id]` (see `risk`).
+    expo_on: bool,
+    expo: FxHashMap<u32, Vec<u32>>,
+    /// Scratch: (account, symbol) the command's events touched.
+    expo_touched: Vec<(u32, u32)>,
+    /// Symbols whose mark a trade moved in this loop.
+    marks_moved: Vec<u32>,
+    /// The exposure an order refused for an exposure limit would have reached (journaled
+    /// with its record, taken back from it on replay).
+    risk_value: i64,
     /// Simulation: the configuration generation last applied.
     sim_gen: u64,
 }
@@ -395,6 +425,8 @@ pub(crate) struct Touch {
 #[derive(Debug, Default)]
 pub(crate) struct ReplayFeed {
     pub queue: VecDeque<Record>,
+    /// The payload of the record `consume` took last (an exposure refusal's value).
+    pub payload: Option<Box<[u8]>>,
     pub error: Option<JournalError>,
     pub max_order_id: u64,
     pub max_seq: u64,
@@ -410,6 +442,7 @@ impl ReplayFeed {
         if ok {
             if let Some(r) = self.queue.pop_front() {
                 c.seq = r.cmd.seq;
+                self.payload = r.payload;
                 return r.jflags;
             }
         }
@@ -495,6 +528,11 @@ impl Shard {
             acct: FxHashMap::default(),
             outbox: Vec::new(),
             loss_buf: Vec::new(),
+            expo_on: false,
+            expo: FxHashMap::default(),
+            expo_touched: Vec::new(),
+            marks_moved: Vec::new(),
+            risk_value: 0,
             sim_gen: u64::MAX,
         }
     }
@@ -523,9 +561,12 @@ impl Shard {
             if self.syms.len() <= i {
                 self.syms.resize_with(i + 1, || None);
             }
+            let per = tick_lot_nanos(&s.cfg);
             self.syms[i] = Some(Sym {
                 idx: s.idx,
                 book: s.book,
+                per,
+                mark_moved: false,
                 cfg: s.cfg,
                 live: s.live,
                 symbol_seq: 0,
@@ -556,6 +597,8 @@ impl Shard {
                 s.cfg = e.cfg.clone();
             }
         }
+        // Limits or reference prices may have changed (and a recovered shard starts here).
+        self.expo_rebuild();
         if self.journal.is_some() {
             let text = self.config_text();
             let c = Command {
@@ -691,6 +734,9 @@ impl Shard {
                     j.js.wake();
                 }
             }
+            if !self.marks_moved.is_empty() {
+                self.expo_marks();
+            }
             if !self.out.events.is_empty() || !self.held_marks.is_empty() {
                 let t0 = self.shared.clock.now();
                 self.publish();
@@ -793,6 +839,7 @@ impl Shard {
         // (account, symbol, realized - fees change in tick-lot basis points); a buffer kept
         // across commands, so the hot path does not allocate.
         let mut loss_checks = std::mem::take(&mut self.loss_buf);
+        let expo = live && self.expo_on;
         for i in start..self.out.events.len() {
             let e = self.out.events[i];
             if e.account == 0 {
@@ -801,6 +848,14 @@ impl Shard {
             let Some(Some(s)) = self.syms.get_mut(e.symbol as usize) else {
                 continue;
             };
+            if expo
+                && matches!(
+                    e.kind,
+                    kind::ACCEPTED | kind::FILL | kind::CANCELLED | kind::EXPIRED | kind::MODIFIED
+                )
+            {
+                self.expo_touched.push((e.account, e.symbol));
+            }
             // An order of the account closed (filled, cancelled, expired).
             let mut closed = false;
             match e.kind {
@@ -873,6 +928,10 @@ impl Shard {
         }
         loss_checks.clear();
         self.loss_buf = loss_checks;
+        if !self.expo_touched.is_empty() {
+            // Before the shard runs its next command (see `risk`: the cross-shard bound).
+            self.expo_publish_touched();
+        }
         seen
     }
 
@@ -965,6 +1024,12 @@ impl Shard {
         let rate = lim.and_then(|l| l.max_orders_per_second);
         let burst = lim.and_then(|l| l.burst);
         let max_open = lim.and_then(|l| l.max_open_orders);
+        let gross = lim.and_then(|l| l.max_gross_exposure_nanos);
+        let net = lim.and_then(|l| l.max_net_exposure_nanos);
+        if gross.is_some() || net.is_some() {
+            // Read-only, so before the checks that take a token or a slot.
+            self.exposure_risk(c, gross, net)?;
+        }
         let now = self.out.now;
         let shared = &self.shared;
         let acct = self
@@ -988,6 +1053,183 @@ impl Shard {
             }
         }
         Ok(true)
+    }
+
+    /// Portfolio exposure of a submit against `max_gross` / `max_net` (nano-units): this
+    /// shard's part exact at the current marks, the other shards' as they last published
+    /// it, plus the order. On a refusal `risk_value` holds the exposure it would reach.
+    fn exposure_risk(
+        &mut self,
+        c: &Command,
+        max_gross: Option<i128>,
+        max_net: Option<i128>,
+    ) -> Result<(), u8> {
+        let Some(s) = self.syms.get(c.symbol as usize).and_then(Option::as_ref) else {
+            return Ok(());
+        };
+        let mark = s.mark();
+        let price = if matches!(c.order_type, order_type::LIMIT | order_type::STOP_LIMIT) {
+            c.price
+        } else {
+            // Market and stop orders at the mark; without one, the far side's best price.
+            let far = if c.side == 0 {
+                s.book.best_ask()
+            } else {
+                s.book.best_bid()
+            };
+            mark.or(far.map(|l| l.price.0)).unwrap_or(0)
+        };
+        let mark = mark.unwrap_or(price);
+        let (net, buy, sell) = s.holding(c.account);
+        let per = s.per;
+        let mut rest = self.expo_own(c.account, c.symbol);
+        let shared = &self.shared;
+        let acct = self
+            .acct
+            .entry(c.account)
+            .or_insert_with(|| shared.accounts.get(c.account));
+        rest += Terms::others(acct, self.id);
+        let (g, n) = with_order(&rest, net, buy, sell, mark, per, c.side == 0, c.qty, price);
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        for (why, max, v) in [
+            (reason::RISK_GROSS_EXPOSURE, max_gross, g),
+            (reason::RISK_NET_EXPOSURE, max_net, n),
+        ] {
+            if let (Some(max), Some(v)) = (max, v) {
+                if v > max {
+                    self.risk_value = clamp(v);
+                    return Err(why);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This shard's part of `account`'s exposure at the current marks, leaving out symbol
+    /// `skip`; forgets the symbols where the account no longer holds anything.
+    fn expo_own(&mut self, account: u32, skip: u32) -> Terms {
+        let mut t = Terms::default();
+        let Some(list) = self.expo.get_mut(&account) else {
+            return t;
+        };
+        let syms = &self.syms;
+        list.retain(|&i| {
+            let Some(Some(s)) = syms.get(i as usize) else {
+                return false;
+            };
+            let (net, buy, sell) = s.holding(account);
+            if net == 0 && buy == 0 && sell == 0 {
+                return false;
+            }
+            if i != skip {
+                t += Terms::of(net, buy, sell, s.mark().unwrap_or(0), s.per);
+            }
+            true
+        });
+        t
+    }
+
+    /// Publish this shard's part of `account`'s exposure to its slot.
+    fn expo_publish(&mut self, account: u32) {
+        let t = self.expo_own(account, ALL);
+        if self.expo.get(&account).is_some_and(Vec::is_empty) {
+            self.expo.remove(&account);
+        }
+        let shared = &self.shared;
+        let acct = self
+            .acct
+            .entry(account)
+            .or_insert_with(|| shared.accounts.get(account));
+        if let Some(slot) = acct.exposure.get(self.id) {
+            slot.store(&t);
+        }
+    }
+
+    /// Republish the accounts in `expo_touched` (account, symbol), adding the symbols to
+    /// their lists.
+    fn expo_publish_touched(&mut self) {
+        let mut touched = std::mem::take(&mut self.expo_touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for &(a, sym) in &touched {
+            let list = self.expo.entry(a).or_default();
+            if !list.contains(&sym) && sym != ALL {
+                list.push(sym);
+            }
+        }
+        // One shard: nobody reads the slots (the check computes this shard's part itself).
+        if self.shared.lanes.len() > 1 {
+            let mut last = None;
+            for &(a, _) in &touched {
+                if last != Some(a) {
+                    self.expo_publish(a);
+                    last = Some(a);
+                }
+            }
+        }
+        touched.clear();
+        self.expo_touched = touched;
+    }
+
+    /// End of a loop: republish the accounts that hold symbols whose mark moved.
+    fn expo_marks(&mut self) {
+        let moved = std::mem::take(&mut self.marks_moved);
+        let mut touched = std::mem::take(&mut self.expo_touched);
+        for &i in &moved {
+            let Some(Some(s)) = self.syms.get_mut(i as usize) else {
+                continue;
+            };
+            s.mark_moved = false;
+            for a in s.positions.keys().chain(s.open.keys()) {
+                if self.expo.contains_key(a) {
+                    touched.push((*a, ALL));
+                }
+            }
+        }
+        self.expo_touched = touched;
+        self.expo_publish_touched();
+        let mut moved = moved;
+        moved.clear();
+        self.marks_moved = moved;
+    }
+
+    /// Exposure bookkeeping from scratch (start, recovery, configuration change): on when an
+    /// account has an exposure limit; every account's lists rebuilt from the positions and
+    /// open orders, every slot this shard wrote republished.
+    fn expo_rebuild(&mut self) {
+        let mut all: Vec<u32> = self.expo.keys().copied().collect();
+        self.expo.clear();
+        self.marks_moved.clear();
+        self.expo_on = self.replay.is_none() && self.cfg.risk.has_exposure();
+        for s in self.syms.iter_mut().flatten() {
+            s.mark_moved = false;
+            if !self.expo_on {
+                continue;
+            }
+            let held = s
+                .positions
+                .iter()
+                .filter(|(_, p)| p.0.net != 0)
+                .map(|(a, _)| *a)
+                .chain(
+                    s.open
+                        .iter()
+                        .filter(|(_, o)| o.buy + o.sell > 0)
+                        .map(|(a, _)| *a),
+                );
+            for a in held {
+                let list = self.expo.entry(a).or_default();
+                if !list.contains(&s.idx) {
+                    list.push(s.idx);
+                }
+            }
+        }
+        all.extend(self.expo.keys().copied());
+        all.sort_unstable();
+        all.dedup();
+        for a in all {
+            self.expo_publish(a);
+        }
     }
 
     /// The checks of one symbol (deterministic from the shard's state): the first broken.
@@ -1068,6 +1310,11 @@ impl Shard {
                 (max.map_or(0, |m| m + 1), max)
             }
             reason::RISK_RATE => (0, l.max_orders_per_second.map(|r| r as i128)),
+            // The value depended on the other shards: the one the check found (journaled).
+            reason::RISK_GROSS_EXPOSURE => {
+                (i128::from(self.risk_value), l.max_gross_exposure_nanos)
+            }
+            reason::RISK_NET_EXPOSURE => (i128::from(self.risk_value), l.max_net_exposure_nanos),
             _ => (0, None),
         }
     }
@@ -1681,6 +1928,12 @@ impl Shard {
 
     /// Execute one command arriving at simulated time `now` (as if taken from a lane).
     pub(crate) fn sim_apply(&mut self, c: Command, now: u64) {
+        self.sim_install();
+        let g = self.shared.config_gen.load(Ordering::Acquire);
+        if g != self.sim_gen {
+            self.sim_gen = g;
+            self.refresh_config();
+        }
         self.out.now = self.out.now.max(now);
         let engine_state = self.shared.state.load(Ordering::Acquire);
         let want_pause = engine_state == STATE_PAUSED;
@@ -1693,6 +1946,9 @@ impl Shard {
                 self.execute(c);
                 self.release_parked(c.order_id);
             }
+        }
+        if !self.marks_moved.is_empty() {
+            self.expo_marks();
         }
     }
 
@@ -1868,17 +2124,29 @@ impl Shard {
     fn stamp_flags(&mut self, c: &mut Command, jflags: u8) -> u8 {
         let derived = if self.in_exec { J_DERIVED } else { 0 };
         let jf = if let Some(feed) = self.replay.as_mut() {
-            feed.consume(self.id, c, derived)
+            let jf = feed.consume(self.id, c, derived);
+            if let Some(p) = feed.payload.take() {
+                if is_exposure_refusal(jf) {
+                    let mut b = [0u8; 8];
+                    let n = p.len().min(8);
+                    b[..n].copy_from_slice(&p[..n]);
+                    self.risk_value = i64::from_le_bytes(b);
+                }
+            }
+            jf
         } else {
             c.seq = self.shared.cmd_seq.fetch_add(1, Ordering::Relaxed) + 1;
             let jf = jflags | derived;
             if let Some(j) = self.journal.as_mut() {
+                // An exposure refusal depended on the other shards: its value goes along.
+                let payload = is_exposure_refusal(jf)
+                    .then(|| Box::from(self.risk_value.to_le_bytes().as_slice()));
                 let _ = j.push(Record {
                     cmd: *c,
                     now: self.out.now,
                     shard: self.id as u16,
                     jflags: jf,
-                    payload: None,
+                    payload,
                 });
             }
             jf
@@ -2289,6 +2557,10 @@ impl Shard {
         };
         s.last_trade = Some(px);
         s.live.last_trade.store(px, Ordering::Release);
+        if self.expo_on && !s.mark_moved {
+            s.mark_moved = true;
+            self.marks_moved.push(sym);
+        }
         s.live
             .trades
             .fetch_add(u64::from(self.out.trades), Ordering::Relaxed);
@@ -3052,6 +3324,11 @@ enum BreakerMove {
     Announce,
     /// Cool-down over (this shard won the change): an event.
     HalfOpen,
+}
+
+/// Whether journal flags `jf` record a refusal for a portfolio exposure limit.
+fn is_exposure_refusal(jf: u8) -> bool {
+    jf & J_RISK != 0 && reason::RISK_ORDER_QTY + (jf >> 4) >= reason::RISK_GROSS_EXPOSURE
 }
 
 /// Whether a command takes part in its order's command sequence.

@@ -430,3 +430,285 @@ fn a_daily_loss_past_the_limit_turns_the_kill_switch_on() {
     assert_eq!(full.event_hash, e.event_hash().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- Portfolio exposure: max_gross_exposure / max_net_exposure -------------------------
+
+/// One lot at 100.00 (tick 0.01, lot 1) in nano-units of the quote currency.
+const LOT_100: i64 = 100 * 1_000_000_000;
+
+/// Limits from TOML text of an account table (`max_gross_exposure = "10000"` ...).
+fn limits(toml: &str) -> RiskLimits {
+    let c = EngineConfig::from_toml(&format!("[risk.accounts.1]\n{toml}"), None).unwrap();
+    c.risk.accounts[&1].clone()
+}
+
+/// An engine of `shards` with `accounts` limited, and symbols EXA (shard 0) and EXB (the last
+/// shard), both with reference price 100.00.
+fn expo_engine(shards: usize, accounts: &[(u32, RiskLimits)]) -> (Engine, u32, u32) {
+    let mut cfg = quiet_config(shards);
+    cfg.risk.accounts = accounts.iter().cloned().collect();
+    let e = Engine::new(cfg).unwrap();
+    let sym = |name: &str, shard: usize| {
+        e.add_symbol(
+            name,
+            SymbolConfig {
+                reference_price: Some(10_000),
+                shard: Some(shard),
+                ..SymbolConfig::default()
+            },
+        )
+        .unwrap()
+    };
+    let (a, b) = (sym("EXA", 0), sym("EXB", shards - 1));
+    e.start().unwrap();
+    (e, a, b)
+}
+
+/// Submit and wait until its trades are done (the fills of `qty` lots have been seen).
+fn trade(e: &Engine, ev: &mut Vec<Event>, r: OrderRequest) {
+    let id = e.submit(&r).unwrap();
+    poll_until(e, ev, "the order filled", |v| {
+        v.iter()
+            .any(|x| x.order_id == id && x.kind == kind::FILL && x.leaves_qty == 0)
+    });
+}
+
+#[test]
+fn gross_exposure_counts_open_orders_and_passes_at_the_limit() {
+    let (e, a, _) = expo_engine(1, &[(1, limits("max_gross_exposure = \"10000\""))]);
+    let mut ev = Vec::new();
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 50, 1));
+    // 100 lots at 100.00: exactly the limit.
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 50, 1));
+    // One more lot, valued at its own price (99.00): 10,099.
+    expect_reject(
+        &e,
+        &mut ev,
+        order(a, Side::Buy, 9_900, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        10_099 * 1_000_000_000,
+        10_000 * 1_000_000_000,
+    );
+    // Sells worth up to the open buys do not add to the gross (the buys could fill, or
+    // these): 95 at 105.00 is 9,975.
+    expect_accept(&e, &mut ev, order(a, Side::Sell, 10_500, 95, 1));
+    // Open orders count at the mark (100.00), the new one at its price: 9,500 + 6 x 101.00.
+    expect_reject(
+        &e,
+        &mut ev,
+        order(a, Side::Sell, 10_100, 6, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        10_106 * 1_000_000_000,
+        10_000 * 1_000_000_000,
+    );
+    // Other accounts have no limits.
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 1_000, 2));
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn exposure_adds_up_across_shards_and_a_smaller_position_makes_room() {
+    let (e, a, b) = expo_engine(2, &[(1, limits("max_gross_exposure = \"10000\""))]);
+    let mut ev = Vec::new();
+    // 6,000 on shard 0 and 4,000 on shard 1.
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 60, 1));
+    expect_accept(&e, &mut ev, order(b, Side::Buy, 10_000, 40, 1));
+    for s in [b, a] {
+        expect_reject(
+            &e,
+            &mut ev,
+            order(s, Side::Buy, 10_000, 1, 1),
+            reason::RISK_GROSS_EXPOSURE,
+            101 * LOT_100,
+            100 * LOT_100 as u64,
+        );
+    }
+    // The bid fills: long 60 (same exposure); selling 30 of it makes room for 30 on the
+    // other shard.
+    trade(&e, &mut ev, order(a, Side::Sell, 10_000, 60, 2));
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 30, 3));
+    trade(&e, &mut ev, order(a, Side::Sell, 10_000, 30, 1));
+    expect_accept(&e, &mut ev, order(b, Side::Buy, 10_000, 30, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(b, Side::Buy, 10_000, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        101 * LOT_100,
+        100 * LOT_100 as u64,
+    );
+    // Cancelling open orders makes room too.
+    let bid = ev
+        .iter()
+        .find(|x| x.kind == kind::ACCEPTED && x.symbol == b && x.account == 1 && x.qty == 30)
+        .unwrap()
+        .order_id;
+    e.cancel(bid, Some(b), 1).unwrap();
+    poll_until(&e, &mut ev, "the cancel", |v| {
+        v.iter()
+            .any(|x| x.order_id == bid && x.kind == kind::CANCELLED)
+    });
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 30, 1));
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn net_exposure_nets_long_against_short_gross_does_not() {
+    let (e, a, b) = expo_engine(
+        2,
+        &[
+            (
+                1,
+                limits("max_gross_exposure = \"9000\"\nmax_net_exposure = \"5000\""),
+            ),
+            (4, limits("max_net_exposure = \"5000\"")),
+        ],
+    );
+    let mut ev = Vec::new();
+    for acct in [1, 4] {
+        // Long 40 of EXA, short 40 of EXB: net 0, gross 8,000.
+        expect_accept(&e, &mut ev, order(a, Side::Sell, 10_000, 40, 2));
+        trade(&e, &mut ev, order(a, Side::Buy, 10_000, 40, acct));
+        expect_accept(&e, &mut ev, order(b, Side::Buy, 10_000, 40, 3));
+        trade(&e, &mut ev, order(b, Side::Sell, 10_000, 40, acct));
+    }
+    // Account 1: 10 more of EXA reach the gross limit (9,000) with the net at 1,000.
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 10, 1));
+    // Buying back some of the short reduces both: passes at the limit.
+    expect_accept(&e, &mut ev, order(b, Side::Buy, 10_000, 1, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(a, Side::Buy, 10_000, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        91 * LOT_100,
+        90 * LOT_100 as u64,
+    );
+    // Account 4 (net limit only): net 0, so 50 lots more long pass, at the limit ...
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 50, 4));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(b, Side::Buy, 10_000, 1, 4),
+        reason::RISK_NET_EXPOSURE,
+        51 * LOT_100,
+        50 * LOT_100 as u64,
+    );
+    // ... and the short side has its own room: selling 50 more of EXB (net -5,000 if every
+    // sell filled and no buy) passes, 51 do not.
+    expect_accept(&e, &mut ev, order(b, Side::Sell, 10_000, 50, 4));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(a, Side::Sell, 10_000, 1, 4),
+        reason::RISK_NET_EXPOSURE,
+        51 * LOT_100,
+        50 * LOT_100 as u64,
+    );
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn a_reload_changes_the_exposure_limit_and_recounts() {
+    let (e, a, _) = expo_engine(1, &[(1, limits("max_gross_exposure = \"10000\""))]);
+    let mut ev = Vec::new();
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 100, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(a, Side::Buy, 10_000, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        101 * LOT_100,
+        100 * LOT_100 as u64,
+    );
+    let reload = |toml: &str, ev: &mut Vec<Event>| {
+        let mut cfg = quiet_config(1);
+        if !toml.is_empty() {
+            cfg.risk.accounts.insert(1, limits(toml));
+        }
+        e.reload(cfg).unwrap();
+        // A loop of the shard after the reload runs with the new configuration.
+        expect_accept(&e, ev, order(a, Side::Buy, 1, 1, 2));
+        expect_accept(&e, ev, order(a, Side::Buy, 1, 1, 2));
+    };
+    reload("max_gross_exposure = \"20000\"", &mut ev);
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 1, 1));
+    // Without a limit nothing is counted; set again, the shard counts what is open.
+    reload("", &mut ev);
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 50, 1));
+    reload("max_gross_exposure = \"20000\"", &mut ev);
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 49, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(a, Side::Buy, 10_000, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        201 * LOT_100,
+        200 * LOT_100 as u64,
+    );
+    e.stop(true, Duration::from_secs(5));
+}
+
+#[test]
+fn exposure_refusals_replay_and_recovery_recounts() {
+    let dir = std::env::temp_dir().join(format!("hftbook-expo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = quiet_config(2);
+    cfg.risk.accounts.insert(
+        1,
+        limits("max_gross_exposure = \"10000\"\nmax_net_exposure = \"8000\""),
+    );
+    let e = Engine::with_journal(cfg, JournalOptions::new(&dir, Fsync::BATCH)).unwrap();
+    let sym = |name: &str, shard: usize| {
+        e.add_symbol(
+            name,
+            SymbolConfig {
+                reference_price: Some(10_000),
+                shard: Some(shard),
+                ..SymbolConfig::default()
+            },
+        )
+        .unwrap()
+    };
+    let (a, b) = (sym("EXA", 0), sym("EXB", 1));
+    e.start().unwrap();
+    let mut ev = Vec::new();
+    expect_accept(&e, &mut ev, order(a, Side::Buy, 10_000, 60, 1));
+    expect_accept(&e, &mut ev, order(b, Side::Sell, 10_000, 40, 1));
+    // Net: long side 6,000 + 2,100 on the other shard's symbol.
+    expect_reject(
+        &e,
+        &mut ev,
+        order(b, Side::Buy, 10_000, 21, 1),
+        reason::RISK_NET_EXPOSURE,
+        81 * LOT_100,
+        80 * LOT_100 as u64,
+    );
+    expect_reject(
+        &e,
+        &mut ev,
+        order(b, Side::Sell, 10_000, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        101 * LOT_100,
+        100 * LOT_100 as u64,
+    );
+    e.stop(true, Duration::from_secs(10));
+    common::poll_rest(&e, &mut ev);
+    let full = hftbook_engine::replay_journal(&dir, false).unwrap();
+    assert_eq!(full.state_hash, e.state_hash().unwrap());
+    assert_eq!(full.event_hash, e.event_hash().unwrap());
+    // The recovered engine counts the orders it holds (the other shard's too).
+    let rec = Engine::recover(&dir, Fsync::BATCH).unwrap();
+    rec.start().unwrap();
+    let mut ev2 = Vec::new();
+    expect_reject(
+        &rec,
+        &mut ev2,
+        order(a, Side::Buy, 10_000, 1, 1),
+        reason::RISK_GROSS_EXPOSURE,
+        101 * LOT_100,
+        100 * LOT_100 as u64,
+    );
+    rec.stop(true, Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+}

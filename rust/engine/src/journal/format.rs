@@ -25,7 +25,9 @@
 //!   11 symbol       varint
 //!   12 order_seq    varint
 //!   13 attrs        varint: side | order_type<<2 | tif<<4 | stp<<7 | flags<<10
-//!   14 payload      varint length, then bytes (SYMBOL / CONFIG records)
+//!   14 payload      varint length, then bytes (SYMBOL / CONFIG records; a submit refused
+//!                   for a portfolio exposure limit: the exposure it would have reached,
+//!                   i64 little-endian nano-units, which depended on the other shards)
 //! ```
 //!
 //! The delta contexts (previous seq, now, order id, price) are per shard and reset at the
@@ -55,7 +57,10 @@ pub const J_EMITTED: u8 = 2;
 pub const J_DERIVED: u8 = 4;
 /// `jflags` of a submit: pre-trade risk refused it; bits 4..8 hold the reason minus
 /// [`crate::record::reason::RISK_ORDER_QTY`]. Replay applies the recorded decision (it may
-/// have depended on other shards or on time) instead of checking again.
+/// have depended on other shards or on time) instead of checking again. A refusal for
+/// `max_gross_exposure` / `max_net_exposure` carries the exposure it would have reached as
+/// the record's payload (8 bytes, i64 little-endian nano-units), so the replayed `rejected`
+/// event has the same `detail`.
 pub const J_RISK: u8 = 8;
 
 /// A segment header.
