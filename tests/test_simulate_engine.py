@@ -154,3 +154,11 @@ def test_missing_strategy_module_and_book_options(capsys: pytest.CaptureFixture[
     assert "add --book" in capsys.readouterr().err
     assert main(["simulate", "--book", "--sim-seconds", "1"]) == 2
     assert "not with --book" in capsys.readouterr().err
+
+
+def test_a_wall_time_run_says_it_is_not_reproducible(tmp_path: Path) -> None:
+    rep = _run(tmp_path / "w", "--seconds", "0.3")
+    assert rep["stopped_by"] == "wall_seconds"
+    assert rep["deterministic"] is False
+    assert rep["limits"]["wall_seconds"] == 0.3
+    assert rep["throughput"]["run_wall_s"] < 5
