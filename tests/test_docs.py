@@ -13,6 +13,7 @@ import pytest
         "hftbook.exceptions",
         "hftbook.enums",
         "hftbook.simulate",
+        "hftbook.simulate_engine",
         "hftbook.cli",
         "hftbook.cli._base",
         "hftbook.cli.simulate",

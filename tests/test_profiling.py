@@ -505,7 +505,17 @@ def test_simulate_latency_png_says_it_shows_the_rust_core(
 
 def test_simulate_writes_the_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run1"
-    args = ["simulate", "--max-ops", "4000", "--seed", "3", "--no-progress", "--out", str(out)]
+    args = [
+        "simulate",
+        "--book",
+        "--max-ops",
+        "4000",
+        "--seed",
+        "3",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main([*args, "--json", str(tmp_path / "s.json")]) == 0
     printed = capsys.readouterr().out
     assert f"reports: {out}/" in printed
@@ -537,17 +547,17 @@ def test_simulate_default_out_dir_and_no_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["simulate", "--max-ops", "1000", "--no-progress"]) == 0
+    assert main(["simulate", "--book", "--max-ops", "1000", "--no-progress"]) == 0
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1
     assert (runs[0] / "latency.json").is_file()
-    assert main(["simulate", "--max-ops", "1000", "--no-progress"]) == 0
+    assert main(["simulate", "--book", "--max-ops", "1000", "--no-progress"]) == 0
     assert len(list((tmp_path / "runs").iterdir())) == 2
-    assert main(["simulate", "--max-ops", "1000", "--no-progress", "--no-reports"]) == 0
+    assert main(["simulate", "--book", "--max-ops", "1000", "--no-progress", "--no-reports"]) == 0
     assert len(list((tmp_path / "runs").iterdir())) == 2
     (tmp_path / "afile").write_text("x")
     capsys.readouterr()
-    assert main(["simulate", "--max-ops", "10", "--out", str(tmp_path / "afile")]) == 2
+    assert main(["simulate", "--book", "--max-ops", "10", "--out", str(tmp_path / "afile")]) == 2
     err = capsys.readouterr().err
     assert "cannot write --out" in err
     assert err.count("\n") == 1

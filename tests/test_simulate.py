@@ -72,7 +72,7 @@ def short_run() -> SimulationResult:
 
 def _cli_json(tmp_path: Path, name: str, *args: str) -> dict[str, Any]:
     out = tmp_path / name
-    assert main(["simulate", "--no-progress", "--json", str(out), *args]) == 0
+    assert main(["simulate", "--book", "--no-progress", "--json", str(out), *args]) == 0
     data: dict[str, Any] = json.loads(out.read_text())
     return data
 
@@ -218,14 +218,14 @@ def test_cli_books_option(tmp_path: Path) -> None:
 
 
 def test_cli_with_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--max-ops", "3000"]) == 0
+    assert main(["simulate", "--book", "--max-ops", "3000"]) == 0
     captured = capsys.readouterr()
     assert "Simulation summary" in captured.out
     assert "Traceback" not in captured.err
 
 
 def test_cli_options_without_a_command_mean_simulate(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--max-ops", "1000", "--no-progress"]) == 0
+    assert main(["--book", "--max-ops", "1000", "--no-progress"]) == 0
     assert "Simulation summary" in capsys.readouterr().out
 
 
@@ -254,7 +254,7 @@ def test_cli_options_without_a_command_mean_simulate(capsys: pytest.CaptureFixtu
 def test_bad_arguments_exit_2_with_one_line(
     args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["simulate", "--max-ops", "100", "--no-progress", *args]) == 2
+    assert main(["simulate", "--book", "--max-ops", "100", "--no-progress", *args]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     err = captured.err.strip()
@@ -264,7 +264,7 @@ def test_bad_arguments_exit_2_with_one_line(
 
 
 def test_json_path_that_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--max-ops", "100", "--json", str(tmp_path)]) == 2
+    assert main(["simulate", "--book", "--max-ops", "100", "--json", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "is a directory" in err
     assert "\n" not in err
@@ -280,7 +280,7 @@ def test_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "simulate" in capsys.readouterr().out
-    assert main(["simulate", "--help"]) == 0
+    assert main(["simulate", "--book", "--help"]) == 0
     assert "--max-ops" in capsys.readouterr().out
     assert main(["--version"]) == 0
     assert hftbook.__version__ in capsys.readouterr().out
@@ -298,14 +298,14 @@ def _python_m(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_python_m_hftbook(tmp_path: Path) -> None:
-    proc = _python_m("simulate", "--max-ops", "2000", "--no-progress", cwd=tmp_path)
+    proc = _python_m("simulate", "--book", "--max-ops", "2000", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Simulation summary" in proc.stdout
     assert proc.stderr == ""
 
 
 def test_python_m_hftbook_bad_argument(tmp_path: Path) -> None:
-    proc = _python_m("simulate", "--seconds", "-1", cwd=tmp_path)
+    proc = _python_m("simulate", "--book", "--seconds", "-1", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1

@@ -41,6 +41,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hftbook.engine import Engine
 from hftbook.exceptions import HftbookError
 
@@ -137,12 +139,17 @@ class Simulation:
         max_orders: int | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         progress_every_s: float = 0.25,
+        on_batch: Callable[[np.ndarray], None] | None = None,
     ) -> dict[str, Any]:
         """Run the simulated market for ``seconds`` of simulated time (or to ``until_ns``).
 
         Stops earlier after ``wall_seconds`` of wall time or ``max_orders`` background
         orders (both only decide *when* to stop, at a window boundary: the run is a prefix
         of the full one). Can be called again to continue. Returns :meth:`stats`.
+
+        ``on_batch``, if given, is called with each window's events (numpy
+        :data:`hftbook.EVENT_DTYPE`, every account's, private events included) before the
+        strategies see them: for recording and counting, not for trading.
         """
         e = self.engine
         if e.state == "created":
@@ -173,6 +180,8 @@ class Simulation:
             if len(arr):
                 self._batches += 1
                 self._delivered += len(arr)
+                if on_batch is not None:
+                    on_batch(arr)
                 e._sim_set_time(t + md)
                 for s in strategies:
                     s._sim_events(arr)

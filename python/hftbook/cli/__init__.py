@@ -2,9 +2,9 @@
 
 Subcommands, one module each, registered in :data:`COMMANDS`:
 
-* ``simulate`` (:mod:`hftbook.cli.simulate`): drive one or more books with a seeded
-  synthetic order flow and report throughput, per-call latency percentiles and the final
-  books (the default when no subcommand is given).
+* ``simulate`` (:mod:`hftbook.cli.simulate`): strategies against a simulated market on the
+  engine, with a report folder (the default when no subcommand is given); ``--book``: a
+  seeded synthetic order flow through bare books, with per-call latency percentiles.
 * ``engine`` (:mod:`hftbook.cli.engine`): the same kind of flow through :class:`hftbook.Engine`.
 * ``replay`` (:mod:`hftbook.cli.replay`): recorded market data (LOBSTER, Databento MBO, ITCH)
   and engine journals.

@@ -1,9 +1,17 @@
-"""``hftbook simulate``: drive books with a seeded synthetic order flow (:mod:`hftbook.simulate`).
+"""``hftbook simulate``: strategies on the engine in simulation mode, with a report.
+
+By default (:mod:`hftbook.simulate_engine`): three symbols with background flow, the
+shipped MarketMaker and TWAP on their own accounts with risk limits, user strategies
+(``--strategy``), about 10 s of wall time, and a report folder ``runs/<UTC timestamp>/``.
+With ``--book``: the older bare-book synthetic flow (:mod:`hftbook.simulate`) and its
+latency reports.
 
 The default command: ``hftbook --seconds 3`` means ``hftbook simulate --seconds 3``.
 
     >>> from hftbook.cli import main
-    >>> main(["simulate", "--mix", "1,2,3"])
+    >>> main(["simulate", "--book", "--mix", "1,2,3"])
+    2
+    >>> main(["simulate", "--mix", "1,2,3,4"])  # a --book option without --book
     2
 """
 
@@ -60,27 +68,76 @@ def _mix(text: str) -> tuple[float, float, float, float]:
     return (parts[0], parts[1], parts[2], parts[3])
 
 
+#: Options of the bare-book simulation only (``--book``), with their argparse defaults.
+_BOOK_ONLY: dict[str, object] = {
+    "books": None,
+    "tick_size": _DEFAULT.tick_size,
+    "lot_size": _DEFAULT.lot_size,
+    "vol": _DEFAULT.volatility,
+    "rate": _DEFAULT.arrival_rate,
+    "accounts": _DEFAULT.accounts,
+    "mix": _DEFAULT.mix,
+    "json": None,
+    "no_reports": False,
+}
+#: Options of the engine simulation only (not with ``--book``).
+_ENGINE_ONLY: dict[str, object] = {"config": None, "sim_seconds": None, "strategy": []}
+
+
 def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--book",
+        action="store_true",
+        help="the bare-book simulation instead: a Python-drawn flow straight into books, "
+        "per-call latency reports (the options marked [--book])",
+    )
     run = p.add_argument_group("run length")
     run.add_argument(
         "--seconds",
         type=positive_float,
-        default=_DEFAULT.seconds,
-        help="wall-clock run time in seconds (default %(default)s)",
+        default=None,
+        help=f"wall-clock run time in seconds (default {_DEFAULT.seconds:g}; with --sim-seconds "
+        "or --max-ops: no wall limit unless given)",
+    )
+    run.add_argument(
+        "--sim-seconds",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds of simulated time (deterministic for a seed)",
     )
     run.add_argument(
         "--max-ops",
         type=int_at_least(1),
         default=None,
         metavar="N",
-        help="run exactly N operations instead (deterministic for a seed; overrides --seconds)",
+        help="stop after N background orders (deterministic for a seed; --book: exactly N "
+        "operations, overrides --seconds)",
+    )
+    eng = p.add_argument_group("strategies and engine")
+    eng.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="engine TOML configuration, with an optional [simulation] table (a run's "
+        "config.toml reproduces it)",
+    )
+    eng.add_argument(
+        "--strategy",
+        action="append",
+        default=[],
+        metavar="MODULE:CLASS",
+        help="also run this hftbook.Strategy subclass (module:Class or path/file.py:Class; "
+        "repeatable; accounts 100, 101, ...)",
     )
     flow = p.add_argument_group("flow")
     flow.add_argument(
         "--seed",
         type=int_at_least(0),
-        default=_DEFAULT.seed,
-        help="flow seed (default %(default)s)",
+        default=None,
+        help=f"flow seed (default: the config's [simulation] seed, else 42; --book: "
+        f"{_DEFAULT.seed})",
     )
     books = flow.add_mutually_exclusive_group()
     books.add_argument(
@@ -88,54 +145,61 @@ def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
         type=_symbols,
         default=None,
         metavar="SYM[,SYM...]",
-        help=f"one book per symbol (default {','.join(_DEFAULT.symbols)})",
+        help="the symbols (default AAPL,MSFT,GOOG; --book: one book per symbol, default "
+        f"{','.join(_DEFAULT.symbols)})",
     )
     books.add_argument(
         "--books",
         type=int_at_least(1),
         default=None,
         metavar="N",
-        help="N books named BOOK1..BOOKN instead of --symbols",
+        help="[--book] N books named BOOK1..BOOKN instead of --symbols",
     )
     flow.add_argument(
         "--tick-size",
         default=_DEFAULT.tick_size,
-        help="tick size of every book (default %(default)s)",
+        help="[--book] tick size of every book (default %(default)s)",
     )
     flow.add_argument(
         "--lot-size",
         type=int_at_least(1),
         default=_DEFAULT.lot_size,
-        help="units per lot (default %(default)s)",
+        help="[--book] units per lot (default %(default)s)",
     )
     flow.add_argument(
         "--vol",
         type=non_negative_float,
         default=_DEFAULT.volatility,
-        help="annualised volatility of each mid, GBM in simulated time (default %(default)s)",
+        help="[--book] annualised volatility of each mid, GBM in simulated time "
+        "(default %(default)s)",
     )
     flow.add_argument(
         "--rate",
         type=positive_float,
         default=_DEFAULT.arrival_rate,
-        help="events per simulated second per book (default %(default)s)",
+        help="[--book] events per simulated second per book (default %(default)s)",
     )
     flow.add_argument(
         "--accounts",
         type=int_at_least(1),
         default=_DEFAULT.accounts,
-        help="number of trading accounts (default %(default)s)",
+        help="[--book] number of trading accounts (default %(default)s)",
     )
     flow.add_argument(
         "--mix",
         type=_mix,
         default=_DEFAULT.mix,
         metavar="ADD,CANCEL,MODIFY,MATCH",
-        help=f"event probabilities, summing to 1 (default {','.join(map(str, _DEFAULT.mix))})",
+        help=f"[--book] event probabilities, summing to 1 "
+        f"(default {','.join(map(str, _DEFAULT.mix))})",
     )
     out = p.add_argument_group("output")
     out.add_argument(
-        "--json", type=Path, default=None, metavar="PATH", help="also write the summary as JSON"
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="[--book] also write the summary as JSON",
     )
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     out.add_argument(
@@ -143,14 +207,27 @@ def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="folder for the profiler reports: latency.json/.html/.png and summary.json "
-        "(default runs/<UTC timestamp>/)",
+        help="folder of the report: config.toml, report.json/.html, pnl/inventory/callbacks"
+        ".png (--book: latency.json/.html/.png and summary.json; default runs/<UTC timestamp>/)",
     )
-    out.add_argument("--no-reports", action="store_true", help="do not write the reports")
+    out.add_argument("--no-reports", action="store_true", help="[--book] do not write the reports")
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
     prog = "hftbook simulate"
+    if not args.book:
+        return _run_engine(args)
+    for dest, default in _ENGINE_ONLY.items():
+        if getattr(args, dest) != default:
+            raise UsageError(prog, f"{_flag(dest)} runs on the engine: not with --book")
+    if args.seconds is None:
+        args.seconds = _DEFAULT.seconds
+    if args.seed is None:
+        args.seed = _DEFAULT.seed
     if args.books is not None:
         symbols: tuple[str, ...] = tuple(f"BOOK{i}" for i in range(1, args.books + 1))
     elif args.symbols is not None:
@@ -208,6 +285,61 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
 
+def _run_engine(args: argparse.Namespace) -> int:
+    """``hftbook simulate`` without ``--book``: strategies on the engine, and the report."""
+    from hftbook.exceptions import HftbookError
+    from hftbook.simulate_engine import (
+        EngineSimConfig,
+        StrategyLoadError,
+        print_engine_summary,
+        run_engine_simulation,
+        write_engine_reports,
+    )
+
+    prog = "hftbook simulate"
+    for dest, default in _BOOK_ONLY.items():
+        if getattr(args, dest) != default:
+            raise UsageError(
+                prog, f"{_flag(dest)} is an option of the bare-book simulation: add --book"
+            )
+    if args.config is not None and not args.config.is_file():
+        raise UsageError(prog, f"--config {args.config}: no such file")
+    wall = args.seconds
+    if wall is None and args.sim_seconds is None and args.max_ops is None:
+        wall = _DEFAULT.seconds
+    out_dir = args.out if args.out is not None else _default_run_dir()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise OSError(f"{out_dir} is not writable")
+    except OSError as e:
+        raise UsageError(prog, f"cannot write --out {out_dir}: {e.strerror or e}") from None
+    cfg = EngineSimConfig(
+        symbols=args.symbols,
+        seed=args.seed,
+        wall_seconds=wall,
+        sim_seconds=args.sim_seconds,
+        max_ops=args.max_ops,
+        config=args.config,
+        strategies=tuple(args.strategy),
+    )
+    console = Console()
+    try:
+        result = run_engine_simulation(cfg, progress=not args.no_progress, console=console)
+    except StrategyLoadError as e:
+        raise UsageError(prog, str(e)) from None
+    except (HftbookError, OSError, ValueError) as e:
+        msg = " ".join(str(e).split())
+        raise UsageError(prog, f"{type(e).__name__}: {msg}") from None
+    print_engine_summary(result, console)
+    try:
+        paths = write_engine_reports(result, out_dir)
+    except OSError as e:
+        raise UsageError(prog, f"cannot write --out {out_dir}: {e.strerror or e}") from None
+    console.print(f"report: {out_dir}/ ({', '.join(p.name for p in paths)})")
+    return EXIT_INTERRUPTED if result.stopped_by == "interrupted" else EXIT_OK
+
+
 def _default_run_dir() -> Path:
     """``runs/<UTC timestamp>/`` (with a suffix if that folder exists already)."""
     import datetime as dt
@@ -222,7 +354,8 @@ def _default_run_dir() -> Path:
 
 SIMULATE = Command(
     name="simulate",
-    help="drive books with a seeded synthetic order flow; report throughput and latency",
+    help="strategies against a simulated market on the engine, with a report "
+    "(--book: the bare-book synthetic flow and its latency reports)",
     add_arguments=_add_simulate_arguments,
     run=_run_simulate,
 )
