@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import hftbook as hb
 from hftbook.cli import main
 
 FILES = ("config.toml", "report.json", "report.html", "pnl.png", "inventory.png", "callbacks.png")
@@ -162,3 +163,11 @@ def test_a_wall_time_run_says_it_is_not_reproducible(tmp_path: Path) -> None:
     assert rep["deterministic"] is False
     assert rep["limits"]["wall_seconds"] == 0.3
     assert rep["throughput"]["run_wall_s"] < 5
+
+
+def test_every_risk_reason_of_the_engine_counts_as_a_risk_rejection() -> None:
+    from hftbook.simulate_engine import RISK_REASONS
+
+    names = list(hb.ENGINE_REASONS)
+    risk = set(names[names.index("max_order_qty") :]) - {"not_owner"}
+    assert risk == set(RISK_REASONS)

@@ -75,6 +75,8 @@ RISK_REASONS: frozenset[str] = frozenset(
         "max_position",
         "order_rate",
         "kill_switch",
+        "max_gross_exposure",
+        "max_net_exposure",
     )
 )
 
