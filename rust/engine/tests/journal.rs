@@ -464,10 +464,23 @@ fn a_full_disk_stops_acknowledging_and_loses_nothing_acknowledged() {
     drop(e);
     // Recovery (on a disk with room) holds every acknowledged order.
     let rec = Engine::recover(&dir, Fsync::Always).unwrap();
-    assert!(
-        rec.recovery().unwrap().repair.is_some(),
-        "the short write is a torn tail"
-    );
+    // The short write is a torn tail, cut by the recovery; unless the budget ran out exactly
+    // at the end of an earlier write (the failing write then wrote nothing: the journal ends
+    // cleanly, on a record boundary). Which of the two depends on how records were grouped
+    // into writes, i.e. on timing.
+    let report = rec.recovery().unwrap();
+    if report.repair.is_none() {
+        let written: u64 = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|f| f.path().extension().is_some_and(|x| x == "seg"))
+            .map(|f| f.metadata().unwrap().len())
+            .sum();
+        assert!(
+            written >= 20_000,
+            "no torn tail, yet the disk was not full: {written} B"
+        );
+    }
     let rep = replay_journal(&dir, true).unwrap();
     let replayed: HashSet<u64> = rep
         .events
