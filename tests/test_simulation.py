@@ -208,3 +208,33 @@ def test_a_live_engine_cannot_be_stepped() -> None:
         assert not e.is_simulation
         with pytest.raises(hb.HftbookError):
             e._sim_run(1)
+
+
+def test_a_journaled_simulation_replays_to_its_state(tmp_path: Any) -> None:
+    d = tmp_path / "journal"
+    sim = hb.Simulation(symbols=SYMS, seed=8, rate_per_s=20_000, journal_dir=d)
+    sim.add_strategy(MarketMaker(size=100, max_inventory=500), account=1)
+    sim.run(seconds=0.02)
+    sim.stop()
+    state, events = sim.state_hash(), sim.event_hash()
+    rep = hb.replay_journal(d)
+    assert rep.state_hash == state
+    assert rep.event_hash == events
+    with pytest.raises(hb.HftbookError):
+        hb.Simulation(symbols=SYMS, journal_dir=d)
+
+
+def test_twap_children_stay_within_the_accounts_max_order_qty() -> None:
+    sim = hb.Simulation(symbols=SYMS, seed=2, rate_per_s=50_000)
+    sim.engine.risk.set_limits(3, max_order_qty=150)
+    tw = sim.add_strategy(TWAP("GOOG", "sell", 1_000, duration_s=0.01, slices=4), account=3)
+    capped = sim.add_strategy(
+        TWAP("AAPL", "buy", 600, duration_s=0.01, slices=2, max_child_qty=100), account=4
+    )
+    sim.run(seconds=0.03)
+    assert tw.children
+    assert all(q <= 150 for _, q in tw.children)
+    assert all(q <= 100 for _, q in capped.children)
+    assert tw.filled > 0
+    assert capped.filled > 0
+    sim.stop()

@@ -475,12 +475,16 @@ class Engine(_core.EngineCore):
         sim_table = merged.pop("simulation", None)
         if simulation is not None or sim_table is not None:
             sim = _merge(dict(sim_table or {}), dict(simulation or {}))
-            if journal_dir is not None:
-                raise HftbookError(
-                    "journal_dir: simulation mode does not journal yet", "journal_dir", journal_dir
-                )
             self = super().__new__(
-                cls, merged, path, None, None, False, None, None, json.dumps(sim)
+                cls,
+                merged,
+                path,
+                journal_dir,
+                fsync,
+                False,
+                segment_bytes,
+                snapshot_every,
+                json.dumps(sim),
             )
         elif journal_dir is None:
             self = super().__new__(cls, merged, path)

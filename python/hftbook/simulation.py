@@ -70,6 +70,11 @@ class Simulation:
         flow: per-symbol overrides of ``rate_per_s``, ``volatility``, ``background``,
             ``start_ticks``.
         batch_ns: width of the windows strategies receive events in (simulated ns).
+        journal_dir: journal every command the simulation sequences (the background flow's
+            included) into this fresh directory; ``hb.replay_journal(dir)`` and
+            ``hb.Engine.recover(dir)`` then reach the simulation's :meth:`state_hash`.
+        fsync: the journal's sync policy (``"never"`` by default: a simulation can be run
+            again; events are never held for durability in simulation mode).
         **options: engine options (``shards=``, ``book_events=``, ...).
     """
 
@@ -86,6 +91,8 @@ class Simulation:
         background: bool | None = None,
         flow: Mapping[str, Mapping[str, Any]] | None = None,
         batch_ns: int = 100_000,
+        journal_dir: str | os.PathLike[str] | None = None,
+        fsync: str = "never",
         **options: Any,
     ) -> None:
         given = {
@@ -104,7 +111,14 @@ class Simulation:
                 f"batch_ns = {batch_ns!r}: a positive number of nanoseconds", "batch_ns", batch_ns
             )
         options.setdefault("book_events", True)
-        self.engine: Engine = Engine(config, symbols=symbols, simulation=sim, **options)
+        self.engine: Engine = Engine(
+            config,
+            symbols=symbols,
+            simulation=sim,
+            journal_dir=journal_dir,
+            fsync=fsync,
+            **options,
+        )
         self.batch_ns = batch_ns
         lat = self.engine._sim_latency
         assert lat is not None  # an engine built with simulation= is in simulation mode

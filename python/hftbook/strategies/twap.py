@@ -55,6 +55,9 @@ class TWAP(Strategy):
         sweep_levels: book levels a child order may take (1: the far touch only).
         on_done: called with the strategy when it is done (see :meth:`on_done`).
         name: the strategy's name (default: the class name).
+        max_child_qty: the largest child order (qty units). Children are also capped at
+            the account's ``max_order_qty`` risk limit, so a catch-up child is never
+            refused for its size; what a cap holds back carries into the next slices.
     """
 
     def __init__(
@@ -68,12 +71,16 @@ class TWAP(Strategy):
         sweep_levels: int = 1,
         on_done: Callable[[TWAP], object] | None = None,
         name: str | None = None,
+        max_child_qty: int | None = None,
     ) -> None:
         if side not in ("buy", "sell"):
             raise ValueError("side must be 'buy' or 'sell'")
         if quantity <= 0 or slices < 1 or not duration_s > 0 or sweep_levels < 1:
             raise ValueError("quantity, slices, duration_s and sweep_levels must be positive")
+        if max_child_qty is not None and max_child_qty <= 0:
+            raise ValueError("max_child_qty must be positive")
         self.sweep_levels = sweep_levels
+        self.max_child_qty = max_child_qty
         self.symbol = symbol
         self.side = side
         self.quantity = quantity
@@ -164,10 +171,22 @@ class TWAP(Strategy):
         lots = self.quantity // lot
         target = lots * (k + 1) // self.slices * lot
         working = self.orders.open_qty(self.symbol, self.side)
-        child = target - self.filled - working
+        child = min(target - self.filled - working, self._child_cap(lot))
         if child > 0:
             self._send(child)
         self._check_done()
+
+    def _child_cap(self, lot: int) -> int:
+        """The largest child: ``max_child_qty`` and the account's ``max_order_qty``.
+
+        A catch-up child past the account's limit would be refused, and so would every one
+        after it (each carries the shortfall): the child is capped and the rest carried on.
+        """
+        cap = self.max_child_qty if self.max_child_qty is not None else self.quantity
+        risk_max = self.engine.risk.limits(self.account).get("max_order_qty")
+        if isinstance(risk_max, int) and risk_max > 0:
+            cap = min(cap, risk_max * lot)
+        return cap // lot * lot
 
     def _send(self, qty: int) -> None:
         tick = self.engine.tick_size(self.symbol)

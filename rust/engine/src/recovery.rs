@@ -651,6 +651,49 @@ impl Engine {
             }
             return Self::recover_with(opts);
         }
+        let (clock, _base) = Clock::continued();
+        Self::journal_fresh(config, opts, clock)
+    }
+
+    /// A simulation-mode engine (see [`Engine::simulation`]) journaling every command it
+    /// sequences, the background flow's included, into the fresh directory `opts.dir`:
+    /// [`Engine::recover`] or [`replay_journal`] of it reach the simulation's state hash.
+    /// In simulation mode events are never held for durability (the fsync policy only
+    /// decides how often the journal thread syncs).
+    ///
+    /// # Errors
+    /// The directory already holds a journal; invalid settings; I/O.
+    pub fn simulation_with_journal(
+        config: EngineConfig,
+        sim: crate::sim::SimConfig,
+        opts: JournalOptions,
+    ) -> Result<Engine, EngineError> {
+        crate::sim::check_sim(&config, &sim)?;
+        let cfg_path = opts.dir.join("config.toml");
+        if cfg_path.exists() {
+            return Err(JournalError::Invalid {
+                path: cfg_path.display().to_string(),
+                problem: "a simulation journals into a fresh directory; this one holds a journal"
+                    .into(),
+            }
+            .into());
+        }
+        fs::create_dir_all(&opts.dir).map_err(|e| io(&opts.dir, "create journal directory", e))?;
+        let (clock, handle) = Clock::manual(0);
+        let mut engine = Self::journal_fresh(config, opts, clock)?;
+        engine.sim = Some(Box::new(crate::sim::Sim::new(sim, handle)));
+        Ok(engine)
+    }
+
+    /// A journaled engine on a fresh directory (created, without `config.toml`).
+    fn journal_fresh(
+        config: EngineConfig,
+        opts: JournalOptions,
+        clock: Clock,
+    ) -> Result<Engine, EngineError> {
+        let dir = opts.dir.clone();
+        let cfg_path = dir.join("config.toml");
+        let text = config.to_toml();
         if !segment_files(&dir)?.is_empty() {
             return Err(JournalError::Invalid {
                 path: cfg_path.display().to_string(),
@@ -661,7 +704,6 @@ impl Engine {
         write_atomic(&cfg_path, text.as_bytes())?;
         write_atomic(&dir.join("symbols.toml"), symbols_text(&[]).as_bytes())?;
         let config_hash = hash64(text.as_bytes());
-        let (clock, _base) = Clock::continued();
         let mut engine = Engine::with_clock(without_symbols(&config), clock)?;
         let handle = JournalHandle::open(
             opts,

@@ -1913,8 +1913,8 @@ impl Shard {
         }
     }
 
-    /// Run the timers due at `now` (GTD expiry, halt ends, the breaker's cool-down).
-    pub(crate) fn sim_timers(&mut self, now: u64) {
+    /// What a thread's loop does first: new symbols, a reloaded configuration, the time.
+    fn sim_sync(&mut self, now: u64) {
         self.sim_install();
         let g = self.shared.config_gen.load(Ordering::Acquire);
         if g != self.sim_gen {
@@ -1922,19 +1922,18 @@ impl Shard {
             self.refresh_config();
         }
         self.out.now = self.out.now.max(now);
+    }
+
+    /// Run the timers due at `now` (GTD expiry, halt ends, the breaker's cool-down).
+    pub(crate) fn sim_timers(&mut self, now: u64) {
+        self.sim_sync(now);
         self.timers(now);
         self.sim_publish();
     }
 
     /// Execute one command arriving at simulated time `now` (as if taken from a lane).
     pub(crate) fn sim_apply(&mut self, c: Command, now: u64) {
-        self.sim_install();
-        let g = self.shared.config_gen.load(Ordering::Acquire);
-        if g != self.sim_gen {
-            self.sim_gen = g;
-            self.refresh_config();
-        }
-        self.out.now = self.out.now.max(now);
+        self.sim_sync(now);
         let engine_state = self.shared.state.load(Ordering::Acquire);
         let want_pause = engine_state == STATE_PAUSED;
         if want_pause != self.paused {

@@ -170,3 +170,59 @@ fn the_shipped_calibration_is_a_valid_flow() {
     assert!(p.marketable_share > 0.0 && p.marketable_share < 0.5);
     assert!(p.life.cancelled_share > 0.5);
 }
+
+#[test]
+fn a_journaled_simulation_replays_and_recovers_to_its_state() {
+    use hftbook_engine::journal::{Fsync, JournalOptions};
+    let dir = std::env::temp_dir().join(format!("hftbook-sim-journal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for shards in [1usize, 2] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c: EngineConfig = quiet_config(shards);
+        c.engine.book_events = true;
+        for name in ["AAPL", "MSFT"] {
+            let s = SymbolConfig {
+                reference_price: Some(10_000),
+                ..SymbolConfig::default()
+            };
+            c.symbols.insert(name.to_owned(), s);
+        }
+        let sim = SimConfig {
+            seed: 5,
+            rate_per_s: 20_000.0,
+            ..SimConfig::default()
+        };
+        let mut o = JournalOptions::new(&dir, Fsync::Never);
+        o.snapshot_every = 2_000; // snapshots taken mid-run too
+        let e = Engine::simulation_with_journal(c.clone(), sim.clone(), o).unwrap();
+        e.start().unwrap();
+        let mut out = Vec::new();
+        let mut t = 0;
+        let mut sent = false;
+        while t < 200_000_000 {
+            t = e.sim_run(200_000_000, 1_000_000, &mut out).unwrap();
+            if t >= 50_000_000 && !sent {
+                sent = true;
+                let mut r = OrderRequest::limit(0, Side::Sell, 10_050, 7);
+                r.account = 3;
+                e.submit(&r).unwrap();
+            }
+        }
+        assert!(out
+            .iter()
+            .any(|x| x.account == 3 && x.kind == kind::ACCEPTED));
+        e.stop(true, Duration::from_secs(5));
+        let (state, events) = (e.state_hash().unwrap(), e.event_hash().unwrap());
+        drop(e);
+        let rep = hftbook_engine::replay_journal(&dir, false).unwrap();
+        assert_eq!(rep.state_hash, state, "{shards} shard(s)");
+        assert_eq!(rep.event_hash, events, "{shards} shard(s)");
+        let rec = Engine::recover(&dir, Fsync::Never).unwrap();
+        assert_eq!(rec.state_hash().unwrap(), state);
+        drop(rec);
+        // A simulation never journals into an existing journal.
+        let o = JournalOptions::new(&dir, Fsync::Never);
+        assert!(Engine::simulation_with_journal(c, sim, o).is_err());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -496,14 +496,37 @@ impl PyEngineCore {
         simulation: Option<&str>,
     ) -> PyResult<Self> {
         if let Some(text) = simulation {
-            if journal_dir.is_some() {
+            if recover {
                 return Err(PyTypeError::new_err(
-                    "simulation mode does not journal yet: give journal_dir or simulation, not both",
+                    "a simulation starts fresh: recover its journal with Engine.recover(dir)",
                 ));
             }
             let sim = SimConfig::from_json(text).map_err(|e| engine_error(py, e))?;
             let cfg = parse_config(py, config, file)?;
-            let engine = Engine::simulation(cfg, sim).map_err(|e| engine_error(py, e))?;
+            let engine = match journal_dir {
+                None => Engine::simulation(cfg, sim).map_err(|e| engine_error(py, e))?,
+                Some(dir) => {
+                    let policy = Fsync::parse(fsync.unwrap_or("never")).map_err(|m| {
+                        raise(
+                            py,
+                            ErrorKind::InvalidOrder,
+                            m,
+                            Some("fsync"),
+                            fsync.map(|f| PyString::new(py, f).into_any().unbind()),
+                            None,
+                        )
+                    })?;
+                    let mut opts = JournalOptions::new(dir, policy);
+                    if let Some(b) = segment_bytes {
+                        opts.segment_bytes = b.max(4096);
+                    }
+                    if let Some(n) = snapshot_every {
+                        opts.snapshot_every = n;
+                    }
+                    run_detached(py, move || Engine::simulation_with_journal(cfg, sim, opts))?
+                        .map_err(|e| engine_error(py, e))?
+                }
+            };
             return Ok(PyEngineCore {
                 engine: Arc::new(engine),
                 specs: RwLock::new(Vec::new()),

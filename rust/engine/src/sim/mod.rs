@@ -276,6 +276,24 @@ impl Sim {
     }
 }
 
+/// Settings valid, and every symbol they name configured.
+pub(crate) fn check_sim(
+    config: &crate::config::EngineConfig,
+    sim: &SimConfig,
+) -> Result<(), EngineError> {
+    sim.validate()?;
+    for name in sim.symbols.keys() {
+        if !config.symbols.iter().any(|(n, _)| n == name) {
+            return Err(EngineError::Invalid {
+                field: "simulation.symbols",
+                value: name.clone(),
+                rule: "names a symbol the configuration does not have".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -290,16 +308,7 @@ impl Engine {
         config: crate::config::EngineConfig,
         sim: SimConfig,
     ) -> Result<Engine, EngineError> {
-        sim.validate()?;
-        for name in sim.symbols.keys() {
-            if !config.symbols.iter().any(|(n, _)| n == name) {
-                return Err(EngineError::Invalid {
-                    field: "simulation.symbols",
-                    value: name.clone(),
-                    rule: "names a symbol the configuration does not have".into(),
-                });
-            }
-        }
+        check_sim(&config, &sim)?;
         let (clock, handle) = hftbook_core::Clock::manual(0);
         let mut e = Engine::with_clock(config, clock)?;
         e.sim = Some(Box::new(Sim::new(sim, handle)));
