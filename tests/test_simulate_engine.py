@@ -60,6 +60,16 @@ def test_default_short_run_writes_a_complete_folder(
     assert cfg["risk"]["accounts"]["1"]["max_position"] > 0
 
 
+def test_the_run_folders_journal_replays_to_the_reported_state(
+    short_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, rep = short_run
+    assert rep["journal"] == str(out / "journal")
+    replay = hb.replay_journal(out / "journal")
+    assert replay.state_hash == rep["state_hash"]
+    assert replay.event_hash == rep["event_hash"]
+
+
 def test_config_toml_reproduces_the_run(
     short_run: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -350,8 +350,12 @@ def run_engine_simulation(
     cfg: EngineSimConfig,
     progress: bool = True,
     console: Console | None = None,
+    journal_dir: str | Path | None = None,
 ) -> EngineSimResult:
     """Run the simulation of ``cfg``; the report (see :func:`write_engine_reports`).
+
+    With ``journal_dir`` (a fresh directory) every command is journaled there:
+    ``hb.replay_journal(journal_dir)`` reaches the report's ``state_hash`` and ``event_hash``.
 
     Raises :class:`StrategyLoadError` for a ``--strategy`` that cannot be loaded and
     :class:`hftbook.HftbookError` for an invalid configuration. Ctrl-C stops the run early
@@ -360,7 +364,7 @@ def run_engine_simulation(
     user = [(spec, load_strategy(spec)) for spec in cfg.strategies]
     config = build_config(cfg)
     symbols = tuple(config["symbols"])
-    sim = Simulation(config, batch_ns=cfg.batch_ns)
+    sim = Simulation(config, batch_ns=cfg.batch_ns, journal_dir=journal_dir)
     plan: list[tuple[Strategy, int, dict[str, Any]]] = []
     if cfg.default_strategies:
         plan += default_strategies(symbols)
@@ -473,9 +477,11 @@ def run_engine_simulation(
     pnl_end = {a: sim.engine.pnl(a) for a in accounts}
     inv_end = _inventory(sim.engine, accounts)
     estats = sim.engine.stats()
+    # After the stop: the strategies' last orders (cancels at on_stop) are in the hashes, as
+    # they are in the journal.
+    stop = sim.stop()
     event_hash = sim.event_hash()
     state_hash = sim.state_hash()
-    stop = sim.stop()
 
     risk_by_reason: Counter[str] = Counter()
     for (_a, reason), n in rec.rejected.items():
@@ -565,6 +571,7 @@ def run_engine_simulation(
         "strategies": strategies,
         "event_hash": event_hash,
         "state_hash": state_hash,
+        "journal": None if journal_dir is None else str(journal_dir),
         "stop": stop,
         "series": {"t_ns": t_ns, "pnl": pnl_series, "inventory": inv_series},
     }

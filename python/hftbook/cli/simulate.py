@@ -325,7 +325,9 @@ def _run_engine(args: argparse.Namespace) -> int:
     )
     console = Console()
     try:
-        result = run_engine_simulation(cfg, progress=not args.no_progress, console=console)
+        result = run_engine_simulation(
+            cfg, progress=not args.no_progress, console=console, journal_dir=out_dir / "journal"
+        )
     except StrategyLoadError as e:
         raise UsageError(prog, str(e)) from None
     except (HftbookError, OSError, ValueError) as e:
