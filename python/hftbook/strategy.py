@@ -66,6 +66,10 @@ def _codes() -> tuple[list[int], int, int, int]:
 
 
 _PRIVATE_CODES, _TRADE_CODE, _BOOK_CODE, _ENGINE_CODE = _codes()
+_FILL_CODE = _PRIVATE_CODES[_PRIVATE.index("fill")]
+#: ``_PRIVATE_LUT[kind]``: whether an event kind is private (last entry: unknown kinds).
+_PRIVATE_LUT = np.zeros(max(_PRIVATE_CODES) + 2, dtype=bool)
+_PRIVATE_LUT[_PRIVATE_CODES] = True
 
 
 class Strategy:
@@ -250,7 +254,11 @@ class Strategy:
         self._stopping = threading.Event()
         self._batch_ts = 0
         self._sym_idx = {engine.symbols.index(s) for s in self.symbols}
-        self._sym_arr = np.array(sorted(self._sym_idx), dtype=np.uint32)
+        # ``_sym_lut[symbol]``: whether the strategy receives that symbol (last entry False:
+        # indexes past it are clipped to it).
+        self._sym_lut = np.zeros(max(self._sym_idx, default=-1) + 2, dtype=bool)
+        self._sym_lut[sorted(self._sym_idx)] = True
+        self._want_lut: np.ndarray | None = None
         self._sim = bool(engine.is_simulation)
         self._started = False
         self.running = True
@@ -305,32 +313,45 @@ class Strategy:
 
     def _dispatch(self, arr: np.ndarray) -> bool:
         kinds = arr["kind"]
-        private = np.isin(kinds, _PRIVATE_CODES)
+        lut = _PRIVATE_LUT
+        private = lut[np.minimum(kinds, len(lut) - 1)]
         # Never another account's private events (account 0's orders included).
         keep = ~private | (arr["account"] == self.account)
         if self._sim:
             # No subscription filters for us: keep our symbols (and engine-wide events).
-            keep &= np.isin(arr["symbol"], self._sym_arr) | (kinds == _ENGINE_CODE)
-        arr = arr[keep]
-        if not len(arr):
-            return True
+            syms = self._sym_lut
+            keep &= syms[np.minimum(arr["symbol"], len(syms) - 1)] | (kinds == _ENGINE_CODE)
+        if not keep.all():
+            arr = arr[keep]
+            if not len(arr):
+                return True
+            kinds = arr["kind"]
         self._batch_ts = time.perf_counter_ns() if self._sim else int(arr["ts_processed"].max())
         cls = type(self)
         if cls.on_events is not Strategy.on_events and not self._call(self.on_events, arr):
             return False
         names = self.engine.symbols
-        kinds = arr["kind"]
         if cls.on_book is not Strategy.on_book:
             moved = arr["symbol"][(kinds == _TRADE_CODE) | (kinds == _BOOK_CODE)]
-            for s in sorted({int(s) for s in np.unique(moved)}):
+            for s in np.unique(moved).tolist():
                 if s in self._sym_idx and not self._call(
                     self.on_book, names[s], self.engine.book(s)
                 ):
                     return False
         # Event objects only for the callbacks this strategy has.
-        wanted = np.isin(kinds, _PRIVATE_CODES)
-        if cls.on_trade is not Strategy.on_trade:
-            wanted |= kinds == _TRADE_CODE
+        want = self._want_lut
+        if want is None:
+            want = np.zeros(256, dtype=bool)
+            if cls.on_trade is not Strategy.on_trade:
+                want[_TRADE_CODE] = True
+            if cls.on_fill is not Strategy.on_fill:
+                want[_FILL_CODE] = True
+            if cls.on_order_event is not Strategy.on_order_event:
+                want[[c for c in _PRIVATE_CODES if c != _FILL_CODE]] = True
+            self._want_lut = want
+        if not want.any():
+            return True
+        wanted = want[kinds]
         if not wanted.any():
             return True
         for ev in self.engine.to_events(arr[wanted]):
