@@ -20,6 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from hftbook.engine import EVENT_KINDS
 from hftbook.exceptions import HftbookError
 from hftbook.strategies._orders import LIVE, OrderTracker, WorkingOrder, price_of
 from hftbook.strategy import Strategy
@@ -27,6 +28,13 @@ from hftbook.strategy import Strategy
 __all__ = ["MarketMaker"]
 
 _PRIVATE = frozenset(("accepted", "rejected", "fill", "cancelled", "modified", "expired"))
+_TRADE = EVENT_KINDS.index("trade")
+#: ``_OWN_LUT[kind]``: an own order event the strategy follows; ``_TOUCH_LUT[kind]``: an
+#: event after which its symbol is requoted (those, trades and book changes).
+_OWN_LUT = np.zeros(256, dtype=bool)
+_OWN_LUT[[EVENT_KINDS.index(k) for k in _PRIVATE]] = True
+_TOUCH_LUT = _OWN_LUT.copy()
+_TOUCH_LUT[[_TRADE, EVENT_KINDS.index("book")]] = True
 
 
 class _Quote:
@@ -115,6 +123,7 @@ class MarketMaker(Strategy):
         self.refresh_s = refresh_s
         self.orders = OrderTracker()
         self._state: dict[str, _Quote] = {}
+        self._idx_of: dict[int, _Quote] = {}  # symbol index -> its state
         if name:
             self.name = name
 
@@ -153,6 +162,7 @@ class MarketMaker(Strategy):
                 raise ValueError(f"{sym!r} is not one of the strategy's symbols {self.symbols}")
             net = int(self.position(sym)["net"])
             self._state[sym] = _Quote(net)
+            self._idx_of[self.engine.symbols.index(sym)] = self._state[sym]
         for sym in self.quote_symbols:
             self._quote(sym)
         if self.refresh_s is not None:
@@ -166,20 +176,35 @@ class MarketMaker(Strategy):
 
     def on_events(self, batch: np.ndarray) -> None:
         """Apply the batch's trades and own order events in order, then requote."""
-        touched: set[str] = set()
-        for ev in self.engine.to_events(batch):
-            st = self._state.get(ev.symbol)
-            if st is None:
-                continue
-            if ev.kind == "trade":
-                st.last_trade = ev.price_ticks
-            elif ev.kind in _PRIVATE:
+        # Vectorised: only the strategy's own order events become Event objects. The last
+        # trade per symbol and the inventory/order state are independent of each other, so
+        # applying the trades first and then the own events (each in batch order) is the
+        # same as applying everything in batch order.
+        kinds = batch["kind"]
+        moved = _TOUCH_LUT[kinds]
+        if not moved.any():
+            return
+        syms = batch["symbol"]
+        idx = self._idx_of
+        names = self.engine.symbols
+        touched = {names[s] for s in np.unique(syms[moved]).tolist() if s in idx}
+        is_trade = kinds == _TRADE
+        if is_trade.any():
+            tsyms = syms[is_trade].tolist()
+            tpx = batch["price_ticks"][is_trade].tolist()
+            for s, px in zip(tsyms, tpx, strict=True):
+                st = idx.get(s)
+                if st is not None:
+                    st.last_trade = px
+        own = _OWN_LUT[kinds]
+        if own.any():
+            for ev in self.engine.to_events(batch[own]):
+                st = self._state.get(ev.symbol)
+                if st is None:
+                    continue
                 if ev.kind == "fill":
                     st.inventory += ev.qty if ev.side == "buy" else -ev.qty
                 self.orders.apply(ev)
-            elif ev.kind != "book":
-                continue
-            touched.add(ev.symbol)
         for sym in self.quote_symbols:
             if sym in touched:
                 self._quote(sym)
