@@ -23,7 +23,7 @@ import numpy as np
 from hftbook.engine import EVENT_KINDS
 from hftbook.exceptions import HftbookError
 from hftbook.strategies._orders import LIVE, OrderTracker, WorkingOrder, price_of
-from hftbook.strategy import Strategy
+from hftbook.strategy import Strategy, select_rows
 
 __all__ = ["MarketMaker"]
 
@@ -198,7 +198,7 @@ class MarketMaker(Strategy):
                     st.last_trade = px
         own = _OWN_LUT[kinds]
         if own.any():
-            for ev in self.engine.to_events(batch[own]):
+            for ev in self.engine.to_events(select_rows(batch, own)):
                 st = self._state.get(ev.symbol)
                 if st is None:
                     continue
