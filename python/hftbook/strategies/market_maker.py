@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -254,7 +253,8 @@ class MarketMaker(Strategy):
         signed = inv if side == "buy" else -inv  # the position this side adds to
         raw = self.size
         if signed > 0:
-            raw = math.floor(self.size * (1 - Fraction(signed, self.max_inventory)))
+            # floor(size * (1 - signed / max_inventory)), in integers.
+            raw = self.size * (self.max_inventory - signed) // self.max_inventory
         q = min(raw, self.max_inventory - signed)
         lot = self._lot(symbol)
         return max(0, q // lot * lot)
@@ -262,20 +262,25 @@ class MarketMaker(Strategy):
     def _quote(self, symbol: str) -> None:
         st = self._state[symbol]
         best_bid, best_ask = self._others_best(symbol)
-        mid: Fraction | None
+        # mid = mn / md
         if best_bid is not None and best_ask is not None:
-            mid = Fraction(best_bid + best_ask, 2)
+            mn, md = best_bid + best_ask, 2
         elif st.last_trade is not None:
-            mid = Fraction(st.last_trade)
+            mn, md = st.last_trade, 1
         else:
-            mid = None
-        if mid is None:
             for o in self.orders.working(symbol):
                 self._cancel(o)
             return
-        r = mid - self.skew * Fraction(st.inventory, self._lot(symbol))
-        bid = math.floor(r - self.half_spread)
-        ask = math.ceil(r + self.half_spread)
+        # r = mid - skew * inventory / lot; bid = floor(r - half_spread), ask = ceil(r +
+        # half_spread): exact, in integers over the common denominator d.
+        sn, sd = self.skew.numerator, self.skew.denominator
+        hn, hd = self.half_spread.numerator, self.half_spread.denominator
+        lot = self._lot(symbol)
+        d = md * sd * lot * hd
+        r = mn * sd * lot * hd - sn * st.inventory * md * hd
+        h = hn * md * sd * lot
+        bid = (r - h) // d
+        ask = -((-(r + h)) // d)
         if best_ask is not None:
             bid = min(bid, best_ask - 1)
         if best_bid is not None:
