@@ -229,7 +229,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run: short, 1 repetition")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=2.0, help="simulated seconds (idle, mm)")
-    ap.add_argument("--k", type=int, default=10, help="round trip: orders per batch")
+    ap.add_argument(
+        "--k", type=int, nargs="+", default=[10, 100], help="round trip: orders per batch"
+    )
     ap.add_argument("--orders", type=int, default=200_000, help="round trip: orders in all")
     ap.add_argument("--naut-python", default=DEFAULT_NAUT_PYTHON)
     ap.add_argument("--naut-ticks", type=int, default=300_000, help="nautilus idle quotes")
@@ -241,25 +243,28 @@ def main() -> None:
     naut_why = "skipped (--no-nautilus)" if a.no_nautilus else nautilus_available(a.naut_python)
     # nautilus: the quoting load quotes every 10 ticks (2 orders); the round trip K per tick.
     naut_quoting_ticks = max(a.naut_ticks // 5, 3000)
-    naut_rt_ticks = max(a.orders // (a.k * 20), 200)
+    # nautilus round trip: a tenth of our orders (it is ~50 times slower per order).
+    naut_rt_ticks = {k: max(a.orders // (k * 10), 200) for k in a.k}
 
-    res: dict[str, list[dict[str, Any]]] = {
-        k: [] for k in ("idle", "mm", "roundtrip", "n_idle", "n_quoting", "n_roundtrip")
-    }
+    res: dict[str, list[dict[str, Any]]] = {k: [] for k in ("idle", "mm", "n_idle", "n_quoting")}
+    for k in a.k:
+        res[f"roundtrip_k{k}"] = []
+        res[f"n_roundtrip_k{k}"] = []
     for rep in range(a.reps):
         t0 = time.perf_counter()
         res["idle"].append(run_idle(a.seconds))
         res["mm"].append(run_mm(a.seconds))
-        res["roundtrip"].append(run_roundtrip(a.k, a.orders))
+        for k in a.k:
+            res[f"roundtrip_k{k}"].append(run_roundtrip(k, a.orders))
         if naut_why is None:
-            for w, n in (
-                ("idle", a.naut_ticks),
-                ("quoting", naut_quoting_ticks),
-                ("roundtrip", naut_rt_ticks),
-            ):
-                got = run_nautilus(a.naut_python, w, n, a.k)
+            for w, n in (("idle", a.naut_ticks), ("quoting", naut_quoting_ticks)):
+                got = run_nautilus(a.naut_python, w, n, 10)
                 if got is not None:
                     res["n_" + w].append(got)
+            for k in a.k:
+                got = run_nautilus(a.naut_python, "roundtrip", naut_rt_ticks[k], k)
+                if got is not None:
+                    res[f"n_roundtrip_k{k}"].append(got)
         print(f"rep {rep + 1}/{a.reps}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
     rows: list[tuple[str, str, str, str]] = []
@@ -271,15 +276,14 @@ def main() -> None:
         rows.append(
             (
                 name,
-                "–" if ours is None else f"{ours:,.0f}",
-                "–" if theirs is None else f"{theirs:,.0f}",
-                "–" if ratio is None else f"{ratio:.1f}×",
+                "-" if ours is None else f"{ours:,.0f}",
+                "-" if theirs is None else f"{theirs:,.0f}",
+                "-" if ratio is None else f"{ratio:.1f}x",
             )
         )
 
     n_idle = med(res["n_idle"], "quotes_per_s") if res["n_idle"] else None
     n_q = med(res["n_quoting"], "orders_per_s") if res["n_quoting"] else None
-    n_rt = med(res["n_roundtrip"], "orders_per_s") if res["n_roundtrip"] else None
     add("idle: background orders/s", med(res["idle"], "background_orders_per_s"), None, "1/s")
     add(
         "idle: market events delivered to the strategy/s",
@@ -294,12 +298,14 @@ def main() -> None:
         None,
         "1/s",
     )
-    add(
-        "roundtrip: strategy orders/s (submit+accept+cancel)",
-        med(res["roundtrip"], "strategy_orders_per_s"),
-        n_rt,
-        "1/s",
-    )
+    for k in a.k:
+        nr = res[f"n_roundtrip_k{k}"]
+        add(
+            f"roundtrip K={k}: strategy orders/s (submit+accept+cancel)",
+            med(res[f"roundtrip_k{k}"], "strategy_orders_per_s"),
+            med(nr, "orders_per_s") if nr else None,
+            "1/s",
+        )
     add("quoting (nautilus): strategy orders/s", None, n_q, "1/s")
 
     print(f"\nsimulation throughput, medians of {a.reps} (ours and nautilus interleaved)")
@@ -311,18 +317,20 @@ def main() -> None:
         f"\nidle: callback share {med(res['idle'], 'callback_share'):.1%}, "
         f"p50 {med(res['idle'], 'callback_us_p50'):.0f} µs/batch; "
         f"mm: callback share {med(res['mm'], 'callback_share'):.1%}, "
-        f"p50 {med(res['mm'], 'callback_us_p50'):.0f} µs/batch; "
-        f"roundtrip K={a.k}: {med(res['roundtrip'], 'us_per_order'):.2f} µs/order, "
-        f"checked: {all(r['all_accepted_and_cancelled'] for r in res['roundtrip'])}"
+        f"p50 {med(res['mm'], 'callback_us_p50'):.0f} µs/batch"
     )
+    for k in a.k:
+        rt = res[f"roundtrip_k{k}"]
+        print(
+            f"roundtrip K={k}: {med(rt, 'us_per_order'):.2f} µs/order, callback share "
+            f"{med(rt, 'callback_share'):.0%}, every order accepted then cancelled: "
+            f"{all(r['all_accepted_and_cancelled'] for r in rt)}"
+        )
     if naut_why is not None:
         print(f"nautilus_trader: {naut_why}")
     elif res["n_quoting"]:
-        print(
-            f"nautilus: quoting {statistics.median(r['us_per_order'] for r in res['n_quoting']):.0f}"
-            f" µs/order, round trip "
-            f"{statistics.median(r['us_per_order'] for r in res['n_roundtrip']):.0f} µs/order"
-        )
+        nq = statistics.median(r["us_per_order"] for r in res["n_quoting"])
+        print(f"nautilus: quoting {nq:.0f} µs/order")
     if a.json:
         doc = {
             "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
