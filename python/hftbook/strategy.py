@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Strategy"]
 
 _log = logging.getLogger("hftbook.strategy")
+_perf_ns = time.perf_counter_ns
 
 _PRIVATE = ("accepted", "rejected", "fill", "cancelled", "modified", "triggered", "expired")
 _PUBLIC = ("trade", "book", "status")
@@ -144,25 +145,43 @@ class Strategy:
         """
         if price is None:
             options.setdefault("order_type", "market")
-        oid = int(self.engine.submit(symbol, "buy", price, qty, account=self.account, **options))
-        if self._batch_ts:
-            self._acted()
+        if options:
+            oid = self.engine.submit(symbol, "buy", price, qty, account=self.account, **options)
+        else:
+            oid = self.engine.submit(symbol, "buy", price, qty, account=self.account)
+        ts = self._batch_ts
+        if ts:
+            if self._sim:
+                self._reactions.append(_perf_ns() - ts)  # see _acted
+            else:
+                self._acted()
         return oid
 
     def sell(self, symbol: str, qty: int, price: Any = None, **options: Any) -> int:
         """Submit a sell (see :meth:`buy`)."""
         if price is None:
             options.setdefault("order_type", "market")
-        oid = int(self.engine.submit(symbol, "sell", price, qty, account=self.account, **options))
-        if self._batch_ts:
-            self._acted()
+        if options:
+            oid = self.engine.submit(symbol, "sell", price, qty, account=self.account, **options)
+        else:
+            oid = self.engine.submit(symbol, "sell", price, qty, account=self.account)
+        ts = self._batch_ts
+        if ts:
+            if self._sim:
+                self._reactions.append(_perf_ns() - ts)  # see _acted
+            else:
+                self._acted()
         return oid
 
     def cancel(self, order_id: int) -> None:
         """Cancel one of the strategy's orders."""
         self.engine.cancel(order_id, account=self.account)
-        if self._batch_ts:
-            self._acted()
+        ts = self._batch_ts
+        if ts:
+            if self._sim:
+                self._reactions.append(_perf_ns() - ts)  # see _acted
+            else:
+                self._acted()
 
     def modify(self, order_id: int, *, price: Any = None, qty: int | None = None) -> None:
         """Modify one of the strategy's orders (new price and/or open quantity)."""
