@@ -2,6 +2,7 @@
 
 Workloads (ours: ``hb.Simulation`` on AAPL, MSFT, GOOG, seed 1, ``batch_ns`` 1 ms):
 
+- ``none``: background flow, no strategy (the ceiling of the simulation loop);
 - ``idle``: background flow and a strategy with ``on_events`` only (it counts the rows):
   background orders/s, engine events/s, events delivered to the strategy/s (wall);
 - ``mm``: background flow and the shipped ``MarketMaker``: background orders/s and the
@@ -33,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,8 @@ SYMBOLS = {
     "GOOG": {"reference_price": "580.00"},
 }
 #: Round-trip orders rest 1 % below the reference price: away from the touch, inside bands.
-AWAY = {"AAPL": Decimal("99.00"), "MSFT": Decimal("297.00"), "GOOG": Decimal("574.20")}
+#: (Prices as strings: the binding parses a str faster than it converts a Decimal.)
+AWAY = {"AAPL": "99.00", "MSFT": "297.00", "GOOG": "574.20"}
 NAUT_SCRIPT = Path(__file__).with_name("nautilus_sim.py")
 DEFAULT_NAUT_PYTHON = "/work/venv-naut/bin/python"
 
@@ -156,6 +157,20 @@ def run_idle(seconds: float) -> dict[str, Any]:
     return out
 
 
+def run_none(seconds: float) -> dict[str, Any]:
+    """The same market and loop with no strategy: the ceiling for the other two."""
+    sim = hb.Simulation(symbols=SYMBOLS, seed=1, batch_ns=1_000_000)
+    st = sim.run(seconds=seconds)
+    out = {
+        "background_orders": st["background_orders"],
+        "wall_s": st["wall_s"],
+        "background_orders_per_s": st["background_orders_per_s"],
+        "engine_events_per_s": st["events_per_s"],
+    }
+    sim.stop()
+    return out
+
+
 def run_mm(seconds: float) -> dict[str, Any]:
     sim = hb.Simulation(symbols=SYMBOLS, seed=1, batch_ns=1_000_000)
     sim.add_strategy(MarketMaker(size=100, half_spread_ticks=2, max_inventory=1000), account=1)
@@ -246,12 +261,15 @@ def main() -> None:
     # nautilus round trip: a tenth of our orders (it is ~50 times slower per order).
     naut_rt_ticks = {k: max(a.orders // (k * 10), 200) for k in a.k}
 
-    res: dict[str, list[dict[str, Any]]] = {k: [] for k in ("idle", "mm", "n_idle", "n_quoting")}
+    res: dict[str, list[dict[str, Any]]] = {
+        k: [] for k in ("none", "idle", "mm", "n_idle", "n_quoting")
+    }
     for k in a.k:
         res[f"roundtrip_k{k}"] = []
         res[f"n_roundtrip_k{k}"] = []
     for rep in range(a.reps):
         t0 = time.perf_counter()
+        res["none"].append(run_none(a.seconds))
         res["idle"].append(run_idle(a.seconds))
         res["mm"].append(run_mm(a.seconds))
         for k in a.k:
@@ -284,6 +302,12 @@ def main() -> None:
 
     n_idle = med(res["n_idle"], "quotes_per_s") if res["n_idle"] else None
     n_q = med(res["n_quoting"], "orders_per_s") if res["n_quoting"] else None
+    add(
+        "no strategy: background orders/s",
+        med(res["none"], "background_orders_per_s"),
+        None,
+        "1/s",
+    )
     add("idle: background orders/s", med(res["idle"], "background_orders_per_s"), None, "1/s")
     add(
         "idle: market events delivered to the strategy/s",
