@@ -148,6 +148,37 @@ _PRICED = {
 }
 _SIDED = _PRICED
 
+#: The event row's fields in order (a column's ``tolist`` is far cheaper than a record's).
+_EVENT_FIELDS: tuple[str, ...] = (
+    "seq",
+    "symbol_seq",
+    "order_id",
+    "client_id",
+    "maker_id",
+    "taker_id",
+    "price_ticks",
+    "qty",
+    "leaves_qty",
+    "detail",
+    "ts_enqueued",
+    "ts_processed",
+    "account",
+    "symbol",
+    "cmd_seq",
+    "kind",
+    "side",
+    "reason",
+    "flags",
+)
+
+#: ``Event.text`` of the (kind, reason) pairs whose text depends on nothing else.
+_PLAIN_TEXT: dict[tuple[str, str], str] = {
+    (k, r): r.replace("_", " ")
+    for k in EVENT_KINDS
+    if k not in ("rejected", "status", "engine")
+    for r in (*ENGINE_REASONS, "?")
+}
+
 
 def _price(ticks: int, tick: Decimal) -> Decimal:
     exp = tick.as_tuple().exponent
@@ -429,6 +460,7 @@ class Engine(_core.EngineCore):
     _config_path: str | None
     _config_dict: dict[str, Any]
     _tick_cache: dict[int, Decimal]
+    _price_cache: dict[int, tuple[Decimal, dict[int, Decimal]]]
     _watch: threading.Thread | None
     _watch_stop: threading.Event
 
@@ -456,6 +488,7 @@ class Engine(_core.EngineCore):
             self._config_path = None
             self._config_dict = tomllib.loads(cfg_file.read_text(encoding="utf-8"))
             self._tick_cache = {}
+            self._price_cache = {}
             self._watch = None
             self._watch_stop = threading.Event()
             self._pump_logs()
@@ -495,6 +528,7 @@ class Engine(_core.EngineCore):
         self._config_path = path
         self._config_dict = merged
         self._tick_cache = {}
+        self._price_cache = {}
         self._watch = None
         self._watch_stop = threading.Event()
         return self
@@ -618,59 +652,103 @@ class Engine(_core.EngineCore):
     def to_events(self, rows: np.ndarray) -> list[Event]:
         """Numpy event rows (``EVENT_DTYPE``) as :class:`Event` objects."""
         names = self.symbols
+        nsym = len(names)
+        # Per symbol: its tick and a cache of the prices seen (ticks -> Decimal; Decimals
+        # are immutable, so events share them). Rebuilt when a tick size changes.
+        ticks: list[Decimal] = []
+        caches: list[dict[int, Decimal]] = []
+        pc = self._price_cache
+        for i in range(nsym):
+            tick = self.tick_size(i)
+            got = pc.get(i)
+            if got is None or got[0] is not tick:
+                got = (tick, {})
+                pc[i] = got
+            elif len(got[1]) > 65536:
+                got[1].clear()
+            ticks.append(tick)
+            caches.append(got[1])
+        one = Decimal(1)
+        kinds = EVENT_KINDS
+        reasons = ENGINE_REASONS
+        nreasons = len(reasons)
+        plain_text = _PLAIN_TEXT
+        priced_kinds = _PRICED
+        new = Event.__new__
         out: list[Event] = []
-        for r in rows.tolist():
-            (
-                seq,
-                symbol_seq,
-                order_id,
-                client_id,
-                maker_id,
-                taker_id,
-                price_ticks,
-                qty,
-                leaves_qty,
-                detail,
-                ts_enq,
-                ts_proc,
-                account,
-                symbol,
-                _cmd,
-                kind,
-                side,
-                reason,
-                flags,
-            ) = r
-            ev = Event.__new__(Event)
+        append = out.append
+        for (
+            seq,
+            symbol_seq,
+            order_id,
+            client_id,
+            maker_id,
+            taker_id,
+            price_ticks,
+            qty,
+            leaves_qty,
+            detail,
+            ts_enq,
+            ts_proc,
+            account,
+            symbol,
+            _cmd,
+            kind,
+            side,
+            reason,
+            flags,
+        ) in zip(*[rows[f].tolist() for f in _EVENT_FIELDS], strict=True):
+            ev = new(Event)
+            kname = kinds[kind]
             ev.seq = seq
-            ev.symbol = names[symbol] if symbol < len(names) else ""
             ev.symbol_seq = symbol_seq
-            ev.kind = EVENT_KINDS[kind]
+            ev.kind = kname
             ev.order_id = order_id
             ev.client_id = client_id
             ev.account = account
-            priced = ev.kind in _PRICED and symbol < len(names)
-            ev.side = _SIDES[side] if priced and side < 2 else None
-            tick = self.tick_size(symbol) if symbol < len(names) else Decimal(1)
             ev.price_ticks = price_ticks
-            ev.price = _price(price_ticks, tick) if priced and ev.kind != "engine" else None
-            if ev.kind in ("accepted", "cancelled", "expired") and abs(price_ticks) >= 2**62 - 1:
-                ev.price = None  # market order sentinel
             ev.qty = qty
             ev.leaves_qty = leaves_qty
             ev.maker_id = maker_id
             ev.taker_id = taker_id
-            ev.reason = ENGINE_REASONS[reason] if reason < len(ENGINE_REASONS) else "?"
+            rname = reasons[reason] if reason < nreasons else "?"
+            ev.reason = rname
             ev.detail = detail
             ev.ts_enqueued = ts_enq
             ev.ts_processed = ts_proc
             ev.is_maker = bool(flags & 1)
             ev.gap = bool(flags & 2)
-            ev.snapshot = bool(flags & 4)
-            if ev.snapshot and side == 2:
+            snapshot = bool(flags & 4)
+            ev.snapshot = snapshot
+            if symbol < nsym:
+                ev.symbol = names[symbol]
+                tick = ticks[symbol]
+                if kname in priced_kinds:
+                    ev.side = _SIDES[side] if side < 2 else None
+                    cache = caches[symbol]
+                    price = cache.get(price_ticks)
+                    if price is None:
+                        price = _price(price_ticks, tick)
+                        cache[price_ticks] = price
+                    if (
+                        kname in ("accepted", "cancelled", "expired")
+                        and abs(price_ticks) >= 2**62 - 1
+                    ):
+                        price = None  # market order sentinel
+                    ev.price = price
+                else:
+                    ev.side = None
+                    ev.price = None
+            else:
+                ev.symbol = ""
+                tick = one
+                ev.side = None
+                ev.price = None
+            if snapshot and side == 2:
                 ev.price = None  # a snapshot header: no level
-            ev.text = _text(ev, tick)
-            out.append(ev)
+            text = plain_text.get((kname, rname))
+            ev.text = _text(ev, tick) if text is None else text
+            append(ev)
         return out
 
     def events(self, max_events: int | None = None, timeout: float = 0.0) -> Iterator[Event]:

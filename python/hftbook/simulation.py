@@ -186,7 +186,7 @@ class Simulation:
         while t < until_ns:
             limit = until_ns
             for s in strategies:
-                nt = s._next_timer_ns() if s.running else None
+                nt = s._next_timer_ns() if s.running and s._timers else None
                 if nt is not None:
                     # A timer at T sees what happened up to T - md.
                     limit = min(limit, max(nt - md, t + 1))
@@ -200,7 +200,7 @@ class Simulation:
                 for s in strategies:
                     s._sim_events(arr)
             for s in strategies:
-                nt = s._next_timer_ns() if s.running else None
+                nt = s._next_timer_ns() if s.running and s._timers else None
                 if nt is not None and nt <= t + md:
                     e._sim_set_time(nt)
                     s._sim_timers()

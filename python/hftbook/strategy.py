@@ -36,6 +36,7 @@ import logging
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["Strategy"]
 
 _log = logging.getLogger("hftbook.strategy")
+_perf_ns = time.perf_counter_ns
 
 _PRIVATE = ("accepted", "rejected", "fill", "cancelled", "modified", "triggered", "expired")
 _PUBLIC = ("trade", "book", "status")
@@ -66,6 +68,24 @@ def _codes() -> tuple[list[int], int, int, int]:
 
 
 _PRIVATE_CODES, _TRADE_CODE, _BOOK_CODE, _ENGINE_CODE = _codes()
+_FILL_CODE = _PRIVATE_CODES[_PRIVATE.index("fill")]
+#: The private kinds are the first codes: ``kind < _N_PRIVATE`` tests for one.
+_N_PRIVATE = len(_PRIVATE_CODES)
+assert sorted(_PRIVATE_CODES) == list(range(_N_PRIVATE)), "private event kinds come first"
+
+
+def select_rows(arr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``arr[mask]`` for a structured array, copied as raw records.
+
+    Boolean indexing of a structured dtype copies field by field, about 10 times slower
+    than copying the records whole through an unstructured view of the same bytes.
+    """
+    if arr.flags.c_contiguous and arr.dtype.fields is not None:
+        raw = np.dtype((np.void, arr.dtype.itemsize))
+        out: np.ndarray = arr.view(raw)[mask].view(arr.dtype)
+        return out
+    got: np.ndarray = arr[mask]
+    return got
 
 
 class Strategy:
@@ -123,16 +143,45 @@ class Strategy:
         A market order when ``price`` is None, else a limit order. ``options`` are
         :meth:`hftbook.Engine.submit`'s.
         """
-        return self._submit(symbol, "buy", qty, price, options)
+        if price is None:
+            options.setdefault("order_type", "market")
+        if options:
+            oid = self.engine.submit(symbol, "buy", price, qty, account=self.account, **options)
+        else:
+            oid = self.engine.submit(symbol, "buy", price, qty, account=self.account)
+        ts = self._batch_ts
+        if ts:
+            if self._sim:
+                self._reactions.append(_perf_ns() - ts)  # see _acted
+            else:
+                self._acted()
+        return oid
 
     def sell(self, symbol: str, qty: int, price: Any = None, **options: Any) -> int:
         """Submit a sell (see :meth:`buy`)."""
-        return self._submit(symbol, "sell", qty, price, options)
+        if price is None:
+            options.setdefault("order_type", "market")
+        if options:
+            oid = self.engine.submit(symbol, "sell", price, qty, account=self.account, **options)
+        else:
+            oid = self.engine.submit(symbol, "sell", price, qty, account=self.account)
+        ts = self._batch_ts
+        if ts:
+            if self._sim:
+                self._reactions.append(_perf_ns() - ts)  # see _acted
+            else:
+                self._acted()
+        return oid
 
     def cancel(self, order_id: int) -> None:
         """Cancel one of the strategy's orders."""
         self.engine.cancel(order_id, account=self.account)
-        self._acted()
+        ts = self._batch_ts
+        if ts:
+            if self._sim:
+                self._reactions.append(_perf_ns() - ts)  # see _acted
+            else:
+                self._acted()
 
     def modify(self, order_id: int, *, price: Any = None, qty: int | None = None) -> None:
         """Modify one of the strategy's orders (new price and/or open quantity)."""
@@ -207,7 +256,7 @@ class Strategy:
         while handling it; the last 100,000 orders.
         """
         with self._lock:
-            r = np.array(self._reactions, dtype=np.float64)
+            r = np.array(list(self._reactions), dtype=np.float64)
         if not len(r):
             return {"count": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
         p50, p90, p99 = np.percentile(r, [50, 90, 99]) / 1e3
@@ -243,14 +292,18 @@ class Strategy:
         if not getattr(self, "name", None):
             self.name = type(self).__name__
         self._timers: dict[str, tuple[int, int]] = {}
-        self._reactions: list[int] = []
+        self._reactions: deque[int] = deque(maxlen=100_000)
         self._callback_ns: list[int] = []
         self._lock = threading.Lock()
         self._cv = threading.Condition()
         self._stopping = threading.Event()
         self._batch_ts = 0
         self._sym_idx = {engine.symbols.index(s) for s in self.symbols}
-        self._sym_arr = np.array(sorted(self._sym_idx), dtype=np.uint32)
+        # ``_sym_lut[symbol]``: whether the strategy receives that symbol (last entry False:
+        # indexes past it are clipped to it).
+        self._sym_lut = np.zeros(max(self._sym_idx, default=-1) + 2, dtype=bool)
+        self._sym_lut[sorted(self._sym_idx)] = True
+        self._want_lut: np.ndarray | None = None
         self._sim = bool(engine.is_simulation)
         self._started = False
         self.running = True
@@ -263,13 +316,6 @@ class Strategy:
         )
         self._thread.start()
 
-    def _submit(self, symbol: str, side: str, qty: int, price: Any, options: dict[str, Any]) -> int:
-        if price is None:
-            options.setdefault("order_type", "market")
-        oid = int(self.engine.submit(symbol, side, price, qty, account=self.account, **options))
-        self._acted()
-        return oid
-
     def _now_ns(self) -> int:
         return int(self.engine.now()) if self._sim else time.monotonic_ns()
 
@@ -277,12 +323,13 @@ class Strategy:
         if self._batch_ts:
             # Live: engine time from the shard processing the batch; simulation: wall time
             # from the batch reaching the strategy (the simulated latency is a constant).
-            now = time.perf_counter_ns() if self._sim else self.engine.now()
-            r = now - self._batch_ts
+            if self._sim:
+                # One thread calls the strategy and nothing else appends: no lock.
+                self._reactions.append(time.perf_counter_ns() - self._batch_ts)
+                return
+            r = self.engine.now() - self._batch_ts
             with self._lock:
                 self._reactions.append(r)
-                if len(self._reactions) > 100_000:
-                    del self._reactions[:50_000]
 
     def _call(self, fn: Callable[..., object], *args: Any) -> bool:
         try:
@@ -305,35 +352,50 @@ class Strategy:
 
     def _dispatch(self, arr: np.ndarray) -> bool:
         kinds = arr["kind"]
-        private = np.isin(kinds, _PRIVATE_CODES)
         # Never another account's private events (account 0's orders included).
-        keep = ~private | (arr["account"] == self.account)
+        keep = (kinds >= _N_PRIVATE) | (arr["account"] == self.account)
         if self._sim:
             # No subscription filters for us: keep our symbols (and engine-wide events).
-            keep &= np.isin(arr["symbol"], self._sym_arr) | (kinds == _ENGINE_CODE)
-        arr = arr[keep]
-        if not len(arr):
-            return True
+            syms = arr["symbol"]
+            nsym = len(self.engine.symbols)
+            # Fast path: the strategy receives every symbol and the batch has no other.
+            if not (len(self._sym_idx) == nsym and len(syms) and int(syms.max()) < nsym):
+                lut = self._sym_lut
+                keep &= lut[np.minimum(syms, len(lut) - 1)] | (kinds == _ENGINE_CODE)
+        if not keep.all():
+            arr = select_rows(arr, keep)
+            if not len(arr):
+                return True
+            kinds = arr["kind"]
         self._batch_ts = time.perf_counter_ns() if self._sim else int(arr["ts_processed"].max())
         cls = type(self)
         if cls.on_events is not Strategy.on_events and not self._call(self.on_events, arr):
             return False
         names = self.engine.symbols
-        kinds = arr["kind"]
         if cls.on_book is not Strategy.on_book:
             moved = arr["symbol"][(kinds == _TRADE_CODE) | (kinds == _BOOK_CODE)]
-            for s in sorted({int(s) for s in np.unique(moved)}):
+            for s in np.unique(moved).tolist():
                 if s in self._sym_idx and not self._call(
                     self.on_book, names[s], self.engine.book(s)
                 ):
                     return False
         # Event objects only for the callbacks this strategy has.
-        wanted = np.isin(kinds, _PRIVATE_CODES)
-        if cls.on_trade is not Strategy.on_trade:
-            wanted |= kinds == _TRADE_CODE
+        want = self._want_lut
+        if want is None:
+            want = np.zeros(256, dtype=bool)
+            if cls.on_trade is not Strategy.on_trade:
+                want[_TRADE_CODE] = True
+            if cls.on_fill is not Strategy.on_fill:
+                want[_FILL_CODE] = True
+            if cls.on_order_event is not Strategy.on_order_event:
+                want[[c for c in _PRIVATE_CODES if c != _FILL_CODE]] = True
+            self._want_lut = want
+        if not want.any():
+            return True
+        wanted = want[kinds]
         if not wanted.any():
             return True
-        for ev in self.engine.to_events(arr[wanted]):
+        for ev in self.engine.to_events(select_rows(arr, wanted)):
             if ev.kind == "trade":
                 ok = self._call(self.on_trade, ev)
             elif ev.kind == "fill":

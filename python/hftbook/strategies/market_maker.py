@@ -14,19 +14,26 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
+from hftbook.engine import EVENT_KINDS
 from hftbook.exceptions import HftbookError
 from hftbook.strategies._orders import LIVE, OrderTracker, WorkingOrder, price_of
-from hftbook.strategy import Strategy
+from hftbook.strategy import Strategy, select_rows
 
 __all__ = ["MarketMaker"]
 
 _PRIVATE = frozenset(("accepted", "rejected", "fill", "cancelled", "modified", "expired"))
+_TRADE = EVENT_KINDS.index("trade")
+#: ``_OWN_LUT[kind]``: an own order event the strategy follows; ``_TOUCH_LUT[kind]``: an
+#: event after which its symbol is requoted (those, trades and book changes).
+_OWN_LUT = np.zeros(256, dtype=bool)
+_OWN_LUT[[EVENT_KINDS.index(k) for k in _PRIVATE]] = True
+_TOUCH_LUT = _OWN_LUT.copy()
+_TOUCH_LUT[[_TRADE, EVENT_KINDS.index("book")]] = True
 
 
 class _Quote:
@@ -115,6 +122,7 @@ class MarketMaker(Strategy):
         self.refresh_s = refresh_s
         self.orders = OrderTracker()
         self._state: dict[str, _Quote] = {}
+        self._idx_of: dict[int, _Quote] = {}  # symbol index -> its state
         if name:
             self.name = name
 
@@ -153,6 +161,7 @@ class MarketMaker(Strategy):
                 raise ValueError(f"{sym!r} is not one of the strategy's symbols {self.symbols}")
             net = int(self.position(sym)["net"])
             self._state[sym] = _Quote(net)
+            self._idx_of[self.engine.symbols.index(sym)] = self._state[sym]
         for sym in self.quote_symbols:
             self._quote(sym)
         if self.refresh_s is not None:
@@ -166,20 +175,35 @@ class MarketMaker(Strategy):
 
     def on_events(self, batch: np.ndarray) -> None:
         """Apply the batch's trades and own order events in order, then requote."""
-        touched: set[str] = set()
-        for ev in self.engine.to_events(batch):
-            st = self._state.get(ev.symbol)
-            if st is None:
-                continue
-            if ev.kind == "trade":
-                st.last_trade = ev.price_ticks
-            elif ev.kind in _PRIVATE:
+        # Vectorised: only the strategy's own order events become Event objects. The last
+        # trade per symbol and the inventory/order state are independent of each other, so
+        # applying the trades first and then the own events (each in batch order) is the
+        # same as applying everything in batch order.
+        kinds = batch["kind"]
+        moved = _TOUCH_LUT[kinds]
+        if not moved.any():
+            return
+        syms = batch["symbol"]
+        idx = self._idx_of
+        names = self.engine.symbols
+        touched = {names[s] for s in np.unique(syms[moved]).tolist() if s in idx}
+        is_trade = kinds == _TRADE
+        if is_trade.any():
+            tsyms = syms[is_trade].tolist()
+            tpx = batch["price_ticks"][is_trade].tolist()
+            for s, px in zip(tsyms, tpx, strict=True):
+                st = idx.get(s)
+                if st is not None:
+                    st.last_trade = px
+        own = _OWN_LUT[kinds]
+        if own.any():
+            for ev in self.engine.to_events(select_rows(batch, own)):
+                st = self._state.get(ev.symbol)
+                if st is None:
+                    continue
                 if ev.kind == "fill":
                     st.inventory += ev.qty if ev.side == "buy" else -ev.qty
                 self.orders.apply(ev)
-            elif ev.kind != "book":
-                continue
-            touched.add(ev.symbol)
         for sym in self.quote_symbols:
             if sym in touched:
                 self._quote(sym)
@@ -229,7 +253,8 @@ class MarketMaker(Strategy):
         signed = inv if side == "buy" else -inv  # the position this side adds to
         raw = self.size
         if signed > 0:
-            raw = math.floor(self.size * (1 - Fraction(signed, self.max_inventory)))
+            # floor(size * (1 - signed / max_inventory)), in integers.
+            raw = self.size * (self.max_inventory - signed) // self.max_inventory
         q = min(raw, self.max_inventory - signed)
         lot = self._lot(symbol)
         return max(0, q // lot * lot)
@@ -237,20 +262,25 @@ class MarketMaker(Strategy):
     def _quote(self, symbol: str) -> None:
         st = self._state[symbol]
         best_bid, best_ask = self._others_best(symbol)
-        mid: Fraction | None
+        # mid = mn / md
         if best_bid is not None and best_ask is not None:
-            mid = Fraction(best_bid + best_ask, 2)
+            mn, md = best_bid + best_ask, 2
         elif st.last_trade is not None:
-            mid = Fraction(st.last_trade)
+            mn, md = st.last_trade, 1
         else:
-            mid = None
-        if mid is None:
             for o in self.orders.working(symbol):
                 self._cancel(o)
             return
-        r = mid - self.skew * Fraction(st.inventory, self._lot(symbol))
-        bid = math.floor(r - self.half_spread)
-        ask = math.ceil(r + self.half_spread)
+        # r = mid - skew * inventory / lot; bid = floor(r - half_spread), ask = ceil(r +
+        # half_spread): exact, in integers over the common denominator d.
+        sn, sd = self.skew.numerator, self.skew.denominator
+        hn, hd = self.half_spread.numerator, self.half_spread.denominator
+        lot = self._lot(symbol)
+        d = md * sd * lot * hd
+        r = mn * sd * lot * hd - sn * st.inventory * md * hd
+        h = hn * md * sd * lot
+        bid = (r - h) // d
+        ask = -((-(r + h)) // d)
         if best_ask is not None:
             bid = min(bid, best_ask - 1)
         if best_bid is not None:
