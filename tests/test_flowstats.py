@@ -531,3 +531,27 @@ def test_engine_messages_of_a_simulation() -> None:
     assert shares == pytest.approx(1.0)
     assert 0.0 < s["trade_share"] < 0.3
     assert 0.0 < s["marketable_share"] < 0.3
+
+
+@pytest.fixture(scope="module")
+def flow_vs_real(script: ModuleType) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("flow_vs_real", ROOT / "scripts/flow_vs_real.py")
+    assert spec is not None
+    assert spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_docs_simulated_table_is_fresh(flow_vs_real: ModuleType) -> None:
+    _shared_data()
+    cal, simulated, _ = flow_vs_real.build()
+    assert sum(simulated["mix"].values()) == pytest.approx(1.0, abs=1e-5)
+    life = simulated["life"]
+    shares = life["cancelled_share"] + life["executed_share"] + life["open_share"]
+    assert shares == pytest.approx(1.0, abs=1e-5)
+    assert (
+        flow_vs_real.render(cal, simulated, markdown=True)
+        in (ROOT / "docs/flow_calibration.md").read_text()
+    ), "the simulated table is stale: run python scripts/flow_vs_real.py --markdown"
+    assert 0 < flow_vs_real.PLOT.stat().st_size < 100_000
