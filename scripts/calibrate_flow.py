@@ -107,9 +107,11 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def summary_rows(cal: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the side-by-side table (one column per symbol, then fitted)."""
-    cols = {**cal["symbols"], "fitted": cal["fitted"]}
+def summary_rows(
+    cal: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the side-by-side table (one column per symbol, fitted, then extra)."""
+    cols = {**cal["symbols"], "fitted": cal["fitted"], **(extra or {})}
 
     def d_share(s: dict[str, Any], test: Any) -> float:
         ad = s["add_distance"]
@@ -180,9 +182,11 @@ def summary_rows(cal: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, [[name, *(f(s) for s in cols.values())] for name, f in metrics]
 
 
-def render(cal: dict[str, Any], markdown: bool) -> str:
-    """The summary table as aligned text or as a markdown table."""
-    header, rows = summary_rows(cal)
+def render(
+    cal: dict[str, Any], markdown: bool, extra: dict[str, dict[str, Any]] | None = None
+) -> str:
+    """The summary table as aligned text or as a markdown table (``extra``: more columns)."""
+    header, rows = summary_rows(cal, extra)
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]

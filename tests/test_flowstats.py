@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import hftbook as hb
 from hftbook import flowstats
 from hftbook.flowstats import (
     ADD,
@@ -322,3 +323,235 @@ def test_docs_table_is_fresh(script: ModuleType, calibration: dict[str, Any]) ->
     assert (
         script.render(calibration, markdown=True) in (ROOT / "docs/flow_calibration.md").read_text()
     )
+
+
+# --- engine event streams -----------------------------------------------------------------------
+
+EV_FIELDS = ("order_id", "side", "price_ticks", "qty", "leaves_qty", "flags", "cmd_seq")
+
+
+def events(rows: list[tuple[Any, ...]], symbol: int = 0) -> np.ndarray:
+    """Rows of (kind name, order id, side 0/1, price, qty, leaves, flags, cmd); cmd is the time.
+
+    ``reason`` may follow as an eighth item (a reason name).
+    """
+    ev = np.zeros(len(rows), dtype=hb.EVENT_DTYPE)
+    for i, (r, (kind, *vals)) in enumerate(zip(ev, rows, strict=True)):
+        r["kind"] = hb.EVENT_KINDS.index(kind)
+        for f, v in zip(EV_FIELDS, vals[:7], strict=False):
+            r[f] = v
+        if len(vals) > 7:
+            r["reason"] = hb.ENGINE_REASONS.index(vals[7])
+        r["ts_processed"] = r["cmd_seq"] * 1000
+        r["symbol_seq"] = i + 1
+        r["symbol"] = symbol
+    return ev
+
+
+def rows_of(t: dict[str, Any]) -> list[tuple[int, ...]]:
+    keys = ("kind", "order_id", "side", "price_ticks", "qty", "best_bid", "best_ask", "bid_qty")
+    return list(zip(*(t[k].tolist() for k in keys), strict=True))
+
+
+# two resting asks (102: 5 lots, 103: 4 lots) and a bid (99: 7 lots)
+BOOK = [
+    ("accepted", 1, 1, 102, 5, 5, 0, 1),
+    ("book", 0, 1, 102, 5, 1, 0, 1),
+    ("accepted", 2, 1, 103, 4, 4, 0, 2),
+    ("book", 0, 1, 103, 4, 1, 0, 2),
+    ("accepted", 3, 0, 99, 7, 7, 0, 3),
+    ("book", 0, 0, 99, 7, 1, 0, 3),
+]
+BOOK_ROWS = [
+    (ADD, 1, -1, 102, 5, NO_PRICE, NO_PRICE, 0),
+    (ADD, 2, -1, 103, 4, NO_PRICE, 102, 0),
+    (ADD, 3, 1, 99, 7, NO_PRICE, 102, 0),
+]
+
+
+def test_engine_messages_sweep_then_rest_remainder() -> None:
+    # a buy of 12 at 103 takes 5 at 102 and 4 at 103, then rests 3 at 103
+    ev = events(
+        [
+            *BOOK,
+            ("accepted", 4, 0, 103, 12, 12, 0, 4),
+            ("fill", 4, 0, 102, 5, 7, 0, 4),
+            ("fill", 1, 1, 102, 5, 0, 1, 4),
+            ("trade", 0, 0, 102, 5, 0, 0, 4),
+            ("fill", 4, 0, 103, 4, 3, 0, 4),
+            ("fill", 2, 1, 103, 4, 0, 1, 4),
+            ("trade", 0, 0, 103, 4, 0, 0, 4),
+            ("book", 0, 0, 103, 3, 1, 0, 4),
+            ("book", 0, 1, 102, 0, 0, 0, 4),
+            ("book", 0, 1, 103, 0, 0, 0, 4),
+        ]
+    )
+    t = flowstats.engine_messages(ev, 0)
+    assert rows_of(t) == [
+        *BOOK_ROWS,
+        (EXECUTION, 1, -1, 102, 5, 99, 102, 7),
+        (EXECUTION, 2, -1, 103, 4, 99, 103, 7),  # sees the touch the first one left
+        (ADD, 4, 1, 103, 3, 99, NO_PRICE, 7),  # the remainder, after the executions
+    ]
+    assert t["ts_ns"].tolist() == [1000, 2000, 3000, 4000, 4000, 4000]
+    assert set(t) == {*TABLE_KEYS, "bid_qty"}
+    assert all(a.dtype == np.int64 for a in t.values())
+    s = flow_stats(**t)
+    assert s["marketable_share"] == 1 / 5  # one aggressor group, four adds
+    assert s["life"]["executed_share"] == 0.5
+
+
+def test_engine_messages_ioc_rest_is_not_a_cancel() -> None:
+    ev = events(
+        [
+            *BOOK,
+            # IOC sell of 10 at 99: 7 trade, 3 cancelled unfilled
+            ("accepted", 4, 1, 99, 10, 10, 0, 4),
+            ("fill", 4, 1, 99, 7, 3, 0, 4),
+            ("fill", 3, 0, 99, 7, 0, 1, 4),
+            ("trade", 0, 1, 99, 7, 0, 0, 4),
+            ("cancelled", 4, 1, 99, 3, 0, 0, 4, "unfilled_ioc"),
+            ("book", 0, 0, 99, 0, 0, 0, 4),
+            # IOC buy of 2 at 102, fully filled
+            ("accepted", 5, 0, 102, 2, 2, 0, 5),
+            ("fill", 5, 0, 102, 2, 0, 0, 5),
+            ("fill", 1, 1, 102, 2, 3, 1, 5),
+            ("trade", 0, 0, 102, 2, 0, 0, 5),
+            ("book", 0, 1, 102, 3, 1, 0, 5),
+            # a user cancel of a resting order
+            ("cancelled", 2, 1, 103, 4, 0, 0, 6, "user"),
+            ("book", 0, 1, 103, 0, 0, 0, 6),
+            # a rejected cancel, and a cancel of an order from before the stream
+            ("rejected", 9, 2, 0, 0, 0, 0, 7, "unknown_order"),
+            ("cancelled", 77, 0, 90, 6, 0, 0, 8, "user"),
+            ("book", 0, 0, 90, 0, 0, 0, 8),
+        ]
+    )
+    assert rows_of(flowstats.engine_messages(ev, 0)) == [
+        *BOOK_ROWS,
+        (EXECUTION, 3, 1, 99, 7, 99, 102, 7),
+        (EXECUTION, 1, -1, 102, 2, NO_PRICE, 102, 0),
+        (CANCEL, 2, -1, 103, 4, NO_PRICE, 102, 0),
+        (CANCEL, 77, 1, 90, 6, NO_PRICE, 102, 0),
+    ]
+
+
+def test_engine_messages_modifies() -> None:
+    ev = events(
+        [
+            *BOOK,
+            # reduce 7 -> 4 at the same price: a partial cancel of 3
+            ("modified", 3, 0, 99, 4, 4, 0, 4),
+            ("book", 0, 0, 99, 4, 1, 0, 4),
+            # move the bid to 100 with 4 lots: a cancel and a new add
+            ("modified", 3, 0, 100, 4, 4, 0, 5),
+            ("book", 0, 0, 99, 0, 0, 0, 5),
+            ("book", 0, 0, 100, 4, 1, 0, 5),
+            # and move it again, through the ask: 4 trade at 102, nothing rests
+            ("modified", 3, 0, 102, 4, 4, 0, 6),
+            ("fill", 3, 0, 102, 4, 0, 0, 6),
+            ("fill", 1, 1, 102, 4, 1, 1, 6),
+            ("trade", 0, 0, 102, 4, 0, 0, 6),
+            ("book", 0, 0, 100, 0, 0, 0, 6),
+            ("book", 0, 1, 102, 1, 1, 0, 6),
+        ]
+    )
+    t = flowstats.engine_messages(ev, 0)
+    assert rows_of(t) == [
+        *BOOK_ROWS,
+        (PARTIAL_CANCEL, 3, 1, 99, 3, 99, 102, 7),
+        (CANCEL, 3, 1, 99, 4, 99, 102, 4),
+        (ADD, -1, 1, 100, 4, NO_PRICE, 102, 0),
+        (CANCEL, -1, 1, 100, 4, 100, 102, 4),
+        (EXECUTION, 1, -1, 102, 4, NO_PRICE, 102, 0),
+    ]
+    s = flow_stats(**t)
+    assert s["partial_cancel"]["share_of_adds"] == 1 / 4
+    assert s["partial_cancel"]["fraction_mean"] == 3 / 7
+
+
+def test_engine_messages_other_symbols_order_and_no_book_events() -> None:
+    ev = events(BOOK)
+    other = events([("accepted", 50, 0, 500, 1, 1, 0, 1), ("book", 0, 0, 500, 1, 1, 0, 1)], 1)
+    mixed = np.concatenate([other, ev])[::-1]  # another symbol, and out of order
+    assert rows_of(flowstats.engine_messages(mixed, 0)) == BOOK_ROWS
+    assert flowstats.engine_messages(mixed, 1)["order_id"].tolist() == [50]
+    # without book events an order rests when its command ends with lots left; no touch
+    no_book = ev[ev["kind"] != hb.EVENT_KINDS.index("book")]
+    t = flowstats.engine_messages(no_book, 0)
+    assert t["kind"].tolist() == [ADD] * 3
+    assert t["best_ask"].tolist() == [NO_PRICE] * 3
+    empty = flowstats.engine_messages(ev[:0], 0)
+    assert {k: v.tolist() for k, v in empty.items()} == {k: [] for k in (*TABLE_KEYS, "bid_qty")}
+
+
+def test_engine_messages_of_a_simulation() -> None:
+    sim = hb.Simulation(symbols={"AAPL": {"reference_price": "100.00"}}, seed=3)
+    chunks: list[np.ndarray] = []
+    sim.run(seconds=0.02, on_batch=chunks.append)
+    sim.stop()
+    ev = np.concatenate(chunks)
+    t = flowstats.engine_messages(ev, 0)
+    n = len(t["kind"])
+    assert n > 1000
+    kinds = hb.EVENT_KINDS
+    maker_fills = (ev["kind"] == kinds.index("fill")) & (ev["flags"] & 1 == 1)
+    assert (t["kind"] == EXECUTION).sum() == maker_fills.sum()
+    user_cancels = (ev["kind"] == kinds.index("cancelled")) & (
+        ev["reason"] == hb.ENGINE_REASONS.index("user")
+    )
+    assert (t["kind"] == CANCEL).sum() == user_cancels.sum()
+    assert np.all(np.diff(t["ts_ns"]) >= 0)
+    both = (t["best_bid"] != NO_PRICE) & (t["best_ask"] != NO_PRICE)
+    assert np.all(t["best_bid"][both] < t["best_ask"][both])  # never crossed
+
+    # replay the table as an order book: its touch before each message is the table's
+    orders: dict[int, tuple[int, int, int]] = {}  # id -> (side, price, lots)
+    for i, (k, oid, side, px, q, bb, ba, bq) in enumerate(rows_of(t)):
+        bids = {p for s_, p, _ in orders.values() if s_ > 0}
+        asks = {p for s_, p, _ in orders.values() if s_ < 0}
+        touch = (max(bids, default=NO_PRICE), min(asks, default=NO_PRICE))
+        assert (bb, ba) == touch, i
+        assert bq == sum(q_ for s_, p, q_ in orders.values() if s_ > 0 and p == bb), i
+        if k == ADD:
+            orders[oid] = (side, px, q)
+        else:
+            s_, p, left = orders[oid]
+            assert (s_, p) == (side, px), i
+            assert q <= left, i
+            if k == CANCEL or left == q:
+                del orders[oid]
+            else:
+                orders[oid] = (s_, p, left - q)
+
+    s = flow_stats(**t)
+    assert sum(s["mix"].values()) == pytest.approx(1.0)
+    life = s["life"]
+    shares = life["cancelled_share"] + life["executed_share"] + life["open_share"]
+    assert shares == pytest.approx(1.0)
+    assert 0.0 < s["trade_share"] < 0.3
+    assert 0.0 < s["marketable_share"] < 0.3
+
+
+@pytest.fixture(scope="module")
+def flow_vs_real(script: ModuleType) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("flow_vs_real", ROOT / "scripts/flow_vs_real.py")
+    assert spec is not None
+    assert spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_docs_simulated_table_is_fresh(flow_vs_real: ModuleType) -> None:
+    _shared_data()
+    cal, simulated, _ = flow_vs_real.build()
+    assert sum(simulated["mix"].values()) == pytest.approx(1.0, abs=1e-5)
+    life = simulated["life"]
+    shares = life["cancelled_share"] + life["executed_share"] + life["open_share"]
+    assert shares == pytest.approx(1.0, abs=1e-5)
+    assert (
+        flow_vs_real.render(cal, simulated, markdown=True)
+        in (ROOT / "docs/flow_calibration.md").read_text()
+    ), "the simulated table is stale: run python scripts/flow_vs_real.py --markdown"
+    assert 0 < flow_vs_real.PLOT.stat().st_size < 100_000

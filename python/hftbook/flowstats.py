@@ -19,7 +19,8 @@ key             dtype    meaning
 
 :func:`flow_stats` turns a table into the statistics the simulator's background flow agents are
 parameterized with (see ``docs/flow_calibration.md``); :func:`lobster_messages` builds a table
-from a LOBSTER message/orderbook pair and :func:`pool` concatenates tables of several symbols.
+from a LOBSTER message/orderbook pair, :func:`engine_messages` from a (simulated) engine's event
+stream, and :func:`pool` concatenates tables of several symbols.
 
     >>> import numpy as np
     >>> t = {k: np.array(v, dtype=np.int64) for k, v in dict(
@@ -57,6 +58,7 @@ __all__ = [
     "NO_PRICE",
     "PARTIAL_CANCEL",
     "TABLE_KEYS",
+    "engine_messages",
     "flow_stats",
     "lobster_messages",
     "pool",
@@ -150,6 +152,184 @@ def lobster_messages(
         "best_ask": np.where(known, ask[before], NO_PRICE)[keep].astype(np.int64),
         "bid_qty": np.where(known, ob[before, 3], 0)[keep].astype(np.int64),
     }
+
+
+def engine_messages(events: npt.NDArray[Any], symbol: int) -> dict[str, I64]:
+    r"""Normalize one symbol of an engine's event stream into a message table (module doc).
+
+    ``events`` are :data:`hftbook.EVENT_DTYPE` rows (for example everything a
+    :class:`hftbook.Simulation` run passes to ``on_batch``), ``symbol`` an index into the
+    engine's symbols; only that symbol's events are used, in ``symbol_seq`` order. The table
+    mirrors what a LOBSTER file shows of the same book, for every account (background flow and
+    strategies alike):
+
+    - :data:`ADD`: an order that *rests*, with the lots it rests with. A limit order that
+      trades on arrival and rests its remainder is an add of the remainder, after the
+      executions; an order that never rests (an IOC, a fully filled order) has no add, and
+      only its executions against resting orders appear.
+    - :data:`EXECUTION`: one per maker ``fill``: the resting order, its side, price and the
+      lots traded. The aggressor's own fills are not messages.
+    - :data:`CANCEL`: a ``cancelled`` or ``expired`` event of an order that rested (``qty`` =
+      the lots removed), whatever the reason (user, expiry, mass cancel, self-trade). The
+      cancel of an arriving order's unfilled rest (``unfilled_ioc``) is not a message.
+    - :data:`PARTIAL_CANCEL`: a ``modified`` event that keeps the price and lowers the lots
+      (``qty`` = the lots removed). A modify that moves the price or raises the lots loses
+      priority: it is a :data:`CANCEL` of the old order and, if it rests again, an
+      :data:`ADD` under a new (negative) order id, as NASDAQ's replace gives a new order
+      reference.
+    - ``ts_ns`` is ``ts_processed``; ``best_bid`` / ``best_ask`` / ``bid_qty`` are the touch
+      before the message, from the L2 levels of the ``book`` events seen so far (the engine
+      option ``book_events=True``). The engine publishes a command's book events after all its
+      fills and cancels, so the levels are also updated at each maker fill, cancel and partial
+      cancel as it happens (the book events that follow then agree): each execution of a
+      sweep sees the touch left by the one before, as in LOBSTER.
+
+    Approximations: the stream should start with the book empty (orders and levels from
+    before it are unknown: their executions and cancels are still messages, but they have no
+    add and the touch misses their levels until a book event names them); hidden and iceberg
+    quantities are invisible in the levels; stop orders are not followed (an order counts from
+    its ``accepted`` event). Without book events, an order rests if its command ends with
+    lots left and no cancel, and every touch is :data:`NO_PRICE`.
+
+    >>> import numpy as np
+    >>> from hftbook import EVENT_DTYPE, EVENT_KINDS
+    >>> rows = [  # (kind, order_id, side, price, qty, leaves_qty, flags, ts, cmd)
+    ...     ("accepted", 1, 1, 102, 5, 5, 0, 10, 1), ("book", 0, 1, 102, 5, 1, 0, 10, 1),
+    ...     ("accepted", 2, 0, 102, 8, 8, 0, 20, 2),  # a buy of 8 takes 5, rests 3 at 102
+    ...     ("fill", 2, 0, 102, 5, 3, 0, 20, 2), ("fill", 1, 1, 102, 5, 0, 1, 20, 2),
+    ...     ("book", 0, 0, 102, 3, 1, 0, 20, 2), ("book", 0, 1, 102, 0, 0, 0, 20, 2),
+    ... ]
+    >>> ev = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    >>> for r, (k, *v) in zip(ev, rows):
+    ...     r["kind"] = EVENT_KINDS.index(k)
+    ...     for f, x in zip(["order_id", "side", "price_ticks", "qty", "leaves_qty", "flags",
+    ...                      "ts_processed", "cmd_seq"], v):
+    ...         r[f] = x
+    >>> t = engine_messages(ev, symbol=0)
+    >>> t["kind"].tolist(), t["order_id"].tolist(), t["qty"].tolist(), t["side"].tolist()
+    ([1, 4, 1], [1, 1, 2], [5, 5, 3], [-1, -1, 1])
+    >>> t["best_ask"].tolist()  # the touch before each message
+    [0, 102, 0]
+    """
+    import heapq
+
+    from hftbook.engine import ENGINE_REASONS, EVENT_KINDS
+
+    k_acc, k_fill, k_cx, k_mod, k_exp, k_book = (
+        EVENT_KINDS.index(n)
+        for n in ("accepted", "fill", "cancelled", "modified", "expired", "book")
+    )
+    r_ioc = ENGINE_REASONS.index("unfilled_ioc")
+    ev = events[events["symbol"] == symbol]
+    ev = ev[np.argsort(ev["symbol_seq"], kind="stable")]
+    have_book = bool(np.any(ev["kind"] == k_book))
+
+    levels: tuple[dict[int, int], dict[int, int]] = ({}, {})  # side 0 buy / 1 sell: lots
+    heaps: tuple[list[int], list[int]] = ([], [])  # -price of bids, price of asks (lazy)
+    resting: dict[int, list[int]] = {}  # engine id -> [table id, side, price, leaves]
+    pending: list[int] | None = None  # the arriving order: [engine id, table id, side,
+    #                                   price, leaves, cmd_seq]
+    next_id = -1
+    out: list[tuple[int, ...]] = []
+
+    def set_level(side: int, price: int, lots: int) -> None:
+        lv = levels[side]
+        if lots > 0:
+            if price not in lv:
+                heapq.heappush(heaps[side], -price if side == 0 else price)
+            lv[price] = lots
+        else:
+            lv.pop(price, None)
+
+    def best(side: int) -> int:
+        h, lv = heaps[side], levels[side]
+        while h and (-h[0] if side == 0 else h[0]) not in lv:
+            heapq.heappop(h)
+        return NO_PRICE if not h else (-h[0] if side == 0 else h[0])
+
+    def emit(ts: int, kind: int, oid: int, side: int, price: int, qty: int) -> None:
+        bb, ba = best(0), best(1)
+        out.append(
+            (ts, kind, oid, 1 if side == 0 else -1, price, qty, bb, ba, levels[0].get(bb, 0))
+        )
+
+    def settle(p: list[int], ts: int) -> None:
+        eid, tid, side, price, leaves, _ = p
+        if leaves > 0:
+            emit(ts, ADD, tid, side, price, leaves)
+            resting[eid] = [tid, side, price, leaves]
+
+    cols = (
+        ev["kind"],
+        ev["order_id"],
+        ev["side"],
+        ev["price_ticks"],
+        ev["qty"],
+        ev["leaves_qty"],
+        ev["flags"],
+        ev["ts_processed"],
+        ev["cmd_seq"],
+        ev["reason"],
+    )
+    ts = 0
+    for kind, oid, side, price, qty, leaves, flags, ts, cmd, reason in zip(
+        *(c.tolist() for c in cols), strict=True
+    ):
+        if pending is not None and cmd != pending[5]:
+            if not have_book:
+                settle(pending, ts)
+            pending = None
+        if kind == k_acc:
+            pending = [oid, oid, side, price, leaves, cmd]
+        elif kind == k_fill:
+            if flags & 1:  # the maker's side of the trade
+                r = resting.get(oid)
+                emit(ts, EXECUTION, oid if r is None else r[0], side, price, qty)
+                set_level(side, price, levels[side].get(price, 0) - qty)
+                if r is not None:
+                    r[3] = leaves
+                    if leaves == 0:
+                        del resting[oid]
+            elif pending is not None and pending[0] == oid:
+                pending[4] = leaves
+        elif kind in (k_cx, k_exp):
+            r = resting.pop(oid, None)
+            if pending is not None and pending[0] == oid:
+                pending = None  # never rested (IOC rest, no liquidity, self-trade)
+            elif r is not None or reason != r_ioc:
+                emit(ts, CANCEL, oid if r is None else r[0], side, price, qty)
+                set_level(side, price, levels[side].get(price, 0) - qty)
+        elif kind == k_mod:
+            r = resting.get(oid)
+            if r is None:
+                continue  # an order from before the stream: its old size is unknown
+            tid, r_side, r_price, old = r
+            if price == r_price and qty < old:
+                emit(ts, PARTIAL_CANCEL, tid, r_side, price, old - qty)
+                set_level(r_side, price, levels[r_side].get(price, 0) - (old - qty))
+                r[3] = qty
+            elif price != r_price or qty > old:
+                emit(ts, CANCEL, tid, r_side, r_price, old)
+                set_level(r_side, r_price, levels[r_side].get(r_price, 0) - old)
+                del resting[oid]
+                pending = [oid, next_id, r_side, price, qty, cmd]
+                next_id -= 1
+        elif kind == k_book:
+            if (
+                pending is not None
+                and side == pending[2]
+                and price == pending[3]
+                and cmd == pending[5]
+            ):
+                settle(pending, ts)
+                pending = None
+            set_level(side, price, qty)
+    if pending is not None and not have_book:
+        settle(pending, ts)
+
+    keys = (*TABLE_KEYS, "bid_qty")
+    arr = np.array(out, dtype=np.int64).reshape(len(out), len(keys))
+    return {k: arr[:, i].copy() for i, k in enumerate(keys)}
 
 
 def pool(tables: Sequence[Mapping[str, I64]]) -> dict[str, I64]:
