@@ -31,6 +31,8 @@ step "Rust: cargo test (hftbook-core: unit, property, scenario, concurrency test
 cargo test -p hftbook-core
 step "Rust: cargo test (hftbook-engine: replay property, lanes, orders, protection, lifecycle)"
 cargo test -p hftbook-engine
+step "Rust: cargo test (hftbook-feed: WebSocket feed and metrics on loopback)"
+cargo test -p hftbook-feed
 step "Rust: loom model of the engine's lanes and wake-up protocol"
 # Its own target dir: --cfg loom would otherwise invalidate the normal build's cache.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

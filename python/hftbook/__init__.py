@@ -15,6 +15,8 @@ Quick start::
 
 from __future__ import annotations
 
+from hftbook import feed
+
 # The extension sets its allocator's options itself when it loads (rust/py/src/allocator.rs):
 # mimalloc commits arena memory on demand and purges with MADV_FREE unless the environment
 # says otherwise. Nothing here touches os.environ.
@@ -47,6 +49,7 @@ from hftbook.engine import (
     EVENT_KINDS,
     Engine,
     Event,
+    FeedServer,
     PositionArray,
     Subscription,
 )
@@ -109,6 +112,7 @@ __all__ = [
     "EngineStopped",
     "Event",
     "ExecutionReport",
+    "FeedServer",
     "Fill",
     "HftbookError",
     "InvalidOrder",
@@ -136,5 +140,6 @@ __all__ = [
     "__version__",
     "audit",
     "compare",
+    "feed",
     "replay_journal",
 ]

@@ -284,6 +284,61 @@ class Subscription:
         self._core.close()
 
 
+class FeedServer:
+    """A running market-data feed server (see :meth:`Engine.serve`); a context manager."""
+
+    def __init__(self, core: _core.FeedServer) -> None:
+        self._core = core
+
+    @property
+    def url(self) -> str:
+        """The WebSocket feed's URL, ``ws://HOST:PORT/ws``."""
+        return self._core.url
+
+    @property
+    def http_url(self) -> str:
+        """The HTTP root, ``http://HOST:PORT`` (metrics at ``/metrics``)."""
+        return self._core.http_url
+
+    @property
+    def host(self) -> str:
+        """The interface it listens on."""
+        return self._core.host
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return self._core.port
+
+    @property
+    def running(self) -> bool:
+        """Whether it still runs."""
+        return self._core.running
+
+    def stats(self) -> dict[str, Any]:
+        """Feed counters: ``clients``, ``messages_sent``, ``conflations``, ``disconnects``."""
+        return self._core.stats()
+
+    def stop(self) -> None:
+        """Close every client (close frame "server shutting down") and stop. Idempotent."""
+        self._core.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<FeedServer {self.url} {state}>"
+
+
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
@@ -607,6 +662,8 @@ class Engine(_core.EngineCore):
         delivered within ``timeout`` seconds and were discarded).
         """
         self.stop_watching()
+        for feed in getattr(self, "_feeds", ()):
+            feed.stop()
         for strat in getattr(self, "_strategies", ()):
             strat._join(timeout)
         drained, refused, discarded, clean = self._stop(drain, timeout)
@@ -617,6 +674,31 @@ class Engine(_core.EngineCore):
             "events_discarded": discarded,
             "clean": clean,
         }
+
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, queue_capacity: int = 4096
+    ) -> FeedServer:
+        """Serve this engine's market data over WebSocket, and its metrics, on ``host:port``.
+
+        A tokio runtime of its own (never a shard thread) serves ``/ws`` (channels
+        ``l1.SYM``, ``l2.SYM``, ``trades.SYM``, ``status.SYM``; protocol in ``docs/feed.md``)
+        and ``/metrics`` (Prometheus text). ``port=0`` picks a free port: read
+        :attr:`FeedServer.url`. Binding another interface than ``127.0.0.1`` must be asked
+        for and logs a warning. A client whose queue of ``queue_capacity`` messages
+        overflows is sent fresh snapshots, or disconnected when it follows trades. The
+        engine needs ``book_events = true`` for L1/L2. :meth:`stop` stops the server too.
+
+        Example::
+
+            with engine.serve() as server:
+                client = hftbook.feed.connect(server.url, ["l2.AAPL"])
+        """
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            _log.warning("hftbook feed server binding %s: reachable beyond this machine", host)
+        server = FeedServer(self._serve(host, port, queue_capacity))
+        self._feeds = [f for f in getattr(self, "_feeds", []) if f.running]
+        self._feeds.append(server)
+        return server
 
     def __enter__(self) -> Self:
         if self.state == "created":

@@ -391,6 +391,18 @@ impl Subscription {
         }
     }
 
+    /// Ask every shard for a fresh L2 snapshot of this conflating subscriber's symbols, as
+    /// after a gap: each shard delivers it (flagged [`crate::record::EVENT_SNAPSHOT`]) at its
+    /// next publish or idle loop, instead of its events until then. A subscriber that starts
+    /// after the books have orders calls it once to learn them. No-op when not conflating.
+    pub fn request_snapshot(&self) {
+        if self.conflate {
+            for g in self.gaps.iter() {
+                g.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Stop delivering to this subscriber.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);

@@ -764,6 +764,18 @@ impl PyEngineCore {
         }
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
+    /// Start a feed server on this engine (see `hftbook.Engine.serve`).
+    #[pyo3(signature = (host, port, queue_capacity))]
+    fn _serve(
+        &self,
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        queue_capacity: usize,
+    ) -> PyResult<crate::feed::PyFeedServer> {
+        crate::feed::PyFeedServer::start(py, self.engine.clone(), host, port, queue_capacity)
+    }
+
     /// `(drained, refused, events_discarded, clean)`.
     fn _stop(
         &self,

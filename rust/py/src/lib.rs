@@ -24,6 +24,7 @@ mod convert;
 mod engine;
 mod errors;
 mod fastcall;
+mod feed;
 mod itch;
 mod lobster;
 mod mbo;
@@ -1269,6 +1270,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBookReader>()?;
     m.add_class::<engine::PyEngineCore>()?;
     m.add_class::<engine::PySubscription>()?;
+    m.add_class::<feed::PyFeedServer>()?;
     m.add_function(wrap_pyfunction!(engine::_replay_journal, m)?)?;
     m.add_function(wrap_pyfunction!(engine::_audit, m)?)?;
     m.add(

@@ -1,0 +1,558 @@
+//! The pump's state: per symbol the L2 book, touch, status and sequence number, and the
+//! clients with their channels and bounded queues. One mutex guards it; the pump holds it
+//! while it applies a batch of engine events and fans the messages out, a client's task
+//! while it (un)subscribes, so a snapshot and the deltas after it never interleave wrongly.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hftbook_core::{Price, TickSize};
+use hftbook_engine::record::{kind, reason, EVENT_SNAPSHOT, REASONS};
+use hftbook_engine::{Engine, Event};
+use tokio::sync::Notify;
+
+/// Close code for a policy violation (unknown channel, bad request, slow consumer).
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code for a message too big to process.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for data the server cannot accept (binary frames).
+pub const CLOSE_UNSUPPORTED: u16 = 1003;
+/// Close code when the server goes away.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// The reason a slow client subscribed to trades is closed with.
+pub const SLOW_TRADES: &str = "slow consumer: trades would be lost";
+
+/// The four channel kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Chan {
+    /// Best bid / ask.
+    L1,
+    /// Depth: snapshot then deltas.
+    L2,
+    /// Trade prints.
+    Trades,
+    /// Trading status.
+    Status,
+}
+
+impl Chan {
+    fn prefix(self) -> &'static str {
+        match self {
+            Chan::L1 => "l1",
+            Chan::L2 => "l2",
+            Chan::Trades => "trades",
+            Chan::Status => "status",
+        }
+    }
+    fn parse(s: &str) -> Option<Chan> {
+        Some(match s {
+            "l1" => Chan::L1,
+            "l2" => Chan::L2,
+            "trades" => Chan::Trades,
+            "status" => Chan::Status,
+            _ => return None,
+        })
+    }
+}
+
+/// Feed counters (read by `/metrics`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connected clients.
+    pub clients: AtomicI64,
+    /// Messages written to client sockets.
+    pub messages_sent: AtomicU64,
+    /// Client queue overflows answered with fresh snapshots.
+    pub conflations: AtomicU64,
+    /// Messages dropped from client queues by conflation.
+    pub messages_dropped: AtomicU64,
+    /// Engine events the pump took from its subscription.
+    pub events_in: AtomicU64,
+    /// Disconnections by reason.
+    pub disconnects: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counters {
+    /// Count a disconnection.
+    pub fn disconnect(&self, why: &'static str) {
+        let mut d = self.disconnects.lock().unwrap_or_else(|p| p.into_inner());
+        *d.entry(why).or_default() += 1;
+    }
+}
+
+/// Best bid and ask: (price ticks, lots) each.
+type Touch = (Option<(i64, u64)>, Option<(i64, u64)>);
+
+/// One symbol as the pump knows it.
+#[derive(Debug, Default)]
+struct SymState {
+    /// Price ticks → (lots, orders).
+    bids: BTreeMap<i64, (u64, u64)>,
+    asks: BTreeMap<i64, (u64, u64)>,
+    /// Last symbol sequence number seen.
+    seq: u64,
+    /// The book is known (a snapshot arrived, or the symbol started empty).
+    synced: bool,
+    /// Snapshot levels still to come after a snapshot header.
+    pending: u64,
+    /// 0 trading, 1 halted; and the reason code of the last status event.
+    halted: bool,
+    status_reason: u8,
+    /// Last touch sent: (price, lots) per side.
+    touch: Touch,
+}
+
+/// A symbol's static facts.
+#[derive(Debug, Clone)]
+struct SymInfo {
+    name: String,
+    tick: TickSize,
+}
+
+/// One outgoing message: its channel and its JSON text without `cseq`.
+#[derive(Debug, Clone)]
+struct Out {
+    key: (Chan, u32),
+    body: Arc<str>,
+}
+
+/// A client's mutable side.
+#[derive(Debug, Default)]
+pub struct ClientState {
+    /// Channel → the last `cseq` given on it.
+    subs: HashMap<(Chan, u32), u64>,
+    /// Messages waiting for the socket.
+    pub queue: VecDeque<String>,
+    /// Close the connection with this code and reason (after sending what is queued).
+    pub close: Option<(u16, String)>,
+}
+
+/// A connected client.
+#[derive(Debug)]
+pub struct Client {
+    /// Its mutable side.
+    pub st: Mutex<ClientState>,
+    /// Woken when messages are queued or a close is requested.
+    pub notify: Notify,
+    /// Overflows answered by conflation.
+    pub conflations: AtomicU64,
+}
+
+impl Client {
+    /// Lock the client's state.
+    pub fn lock(&self) -> MutexGuard<'_, ClientState> {
+        self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Ask for the connection to be closed.
+    pub fn close(&self, code: u16, why: impl Into<String>) {
+        let mut st = self.lock();
+        if st.close.is_none() {
+            st.close = Some((code, why.into()));
+        }
+        drop(st);
+        self.notify.notify_one();
+    }
+}
+
+/// The pump's state plus the clients.
+#[derive(Debug)]
+pub struct Hub {
+    engine: Arc<Engine>,
+    syms: Vec<SymState>,
+    info: Vec<SymInfo>,
+    by_name: HashMap<String, u32>,
+    clients: Vec<Arc<Client>>,
+    capacity: usize,
+    counters: Arc<Counters>,
+}
+
+/// JSON string literal of `s`.
+fn jstr(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+impl Hub {
+    /// The state of the engine's current symbols, none synced yet (the pump asks the engine
+    /// for snapshots).
+    pub fn new(engine: Arc<Engine>, capacity: usize, counters: Arc<Counters>) -> Hub {
+        let mut h = Hub {
+            engine,
+            syms: Vec::new(),
+            info: Vec::new(),
+            by_name: HashMap::new(),
+            clients: Vec::new(),
+            capacity: capacity.max(1),
+            counters,
+        };
+        h.refresh_symbols(false);
+        h
+    }
+
+    /// Learn symbols added to the engine since; new ones are `synced` (they start empty, and
+    /// the pump saw all their events) unless this is the first look.
+    fn refresh_symbols(&mut self, synced: bool) {
+        let table = self.engine.symbols();
+        for (i, e) in table.entries.iter().enumerate().skip(self.info.len()) {
+            self.info.push(SymInfo {
+                name: e.name.clone(),
+                tick: e.cfg.tick,
+            });
+            self.by_name.insert(e.name.clone(), i as u32);
+            let halted = e.live.status.load(Ordering::Relaxed) != 0;
+            self.syms.push(SymState {
+                synced,
+                halted,
+                status_reason: if halted {
+                    reason::OPERATOR
+                } else {
+                    reason::TRADING
+                },
+                ..SymState::default()
+            });
+        }
+    }
+
+    /// Connected clients.
+    pub fn clients(&self) -> &[Arc<Client>] {
+        &self.clients
+    }
+
+    /// Add a client.
+    pub fn add_client(&mut self, c: Arc<Client>) {
+        self.clients.push(c);
+    }
+
+    /// Remove a client.
+    pub fn remove_client(&mut self, c: &Arc<Client>) {
+        self.clients.retain(|x| !Arc::ptr_eq(x, c));
+    }
+
+    /// Parse a channel name (`l2.AAPL`).
+    pub fn channel(&mut self, name: &str) -> Option<(Chan, u32)> {
+        let (k, sym) = name.split_once('.')?;
+        let k = Chan::parse(k)?;
+        if !self.by_name.contains_key(sym) {
+            self.refresh_symbols(true);
+        }
+        Some((k, *self.by_name.get(sym)?))
+    }
+
+    fn price(&self, sym: u32, ticks: i64) -> String {
+        self.info[sym as usize].tick.format(Price(ticks))
+    }
+
+    fn head(&self, chan: Chan, sym: u32, ty: &str) -> String {
+        let mut s = String::with_capacity(128);
+        let name = format!("{}.{}", chan.prefix(), self.info[sym as usize].name);
+        let _ = write!(
+            s,
+            "{{\"ch\":{},\"seq\":{},\"type\":\"{ty}\"",
+            jstr(&name),
+            self.syms[sym as usize].seq
+        );
+        s
+    }
+
+    fn level_json(&self, sym: u32, p: Option<(i64, u64)>) -> String {
+        match p {
+            Some((px, q)) => format!("[\"{}\",{q}]", self.price(sym, px)),
+            None => "null".into(),
+        }
+    }
+
+    /// The `snapshot` message of `sym`'s L2 channel (None while the book is unknown).
+    fn l2_snapshot(&self, sym: u32) -> Option<String> {
+        let st = &self.syms[sym as usize];
+        if !st.synced || st.pending > 0 {
+            return None;
+        }
+        let mut s = self.head(Chan::L2, sym, "snapshot");
+        let _ = write!(
+            s,
+            ",\"tick\":\"{}\",\"bids\":[",
+            self.info[sym as usize].tick
+        );
+        let lv = |s: &mut String, (i, (px, (q, n))): (usize, (&i64, &(u64, u64)))| {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(s, "{sep}[\"{}\",{q},{n}]", self.price(sym, *px));
+        };
+        st.bids.iter().rev().enumerate().for_each(|x| lv(&mut s, x));
+        s.push_str("],\"asks\":[");
+        st.asks.iter().enumerate().for_each(|x| lv(&mut s, x));
+        s.push_str("]}");
+        Some(s)
+    }
+
+    fn touch(&self, sym: u32) -> Touch {
+        let st = &self.syms[sym as usize];
+        (
+            st.bids.iter().next_back().map(|(p, (q, _))| (*p, *q)),
+            st.asks.iter().next().map(|(p, (q, _))| (*p, *q)),
+        )
+    }
+
+    /// The `l1` message of `sym` (None while the book is unknown).
+    fn l1_message(&self, sym: u32) -> Option<String> {
+        let st = &self.syms[sym as usize];
+        if !st.synced || st.pending > 0 {
+            return None;
+        }
+        let (b, a) = self.touch(sym);
+        let mut s = self.head(Chan::L1, sym, "l1");
+        let _ = write!(
+            s,
+            ",\"bid\":{},\"ask\":{}}}",
+            self.level_json(sym, b),
+            self.level_json(sym, a)
+        );
+        Some(s)
+    }
+
+    fn status_message(&self, sym: u32) -> String {
+        let st = &self.syms[sym as usize];
+        let mut s = self.head(Chan::Status, sym, "status");
+        let why = REASONS
+            .get(st.status_reason as usize)
+            .copied()
+            .unwrap_or("");
+        let _ = write!(
+            s,
+            ",\"state\":\"{}\",\"reason\":{}}}",
+            if st.halted { "halted" } else { "trading" },
+            jstr(why)
+        );
+        s
+    }
+
+    /// What a (re)subscription to `key` sends first.
+    fn initial(&self, key: (Chan, u32)) -> Option<String> {
+        match key.0 {
+            Chan::L1 => self.l1_message(key.1),
+            Chan::L2 => self.l2_snapshot(key.1),
+            Chan::Status => Some(self.status_message(key.1)),
+            Chan::Trades => None,
+        }
+    }
+
+    /// Subscribe `c` to `key`: queue the channel's snapshot (again, when already subscribed:
+    /// that is how a client resyncs).
+    pub fn subscribe(&self, c: &Client, key: (Chan, u32)) {
+        let first = self.initial(key);
+        let mut st = c.lock();
+        let cseq = st.subs.entry(key).or_insert(0);
+        if let Some(body) = first {
+            *cseq += 1;
+            let msg = with_cseq(&body, *cseq);
+            st.queue.push_back(msg);
+        }
+        drop(st);
+        c.notify.notify_one();
+    }
+
+    /// Unsubscribe `c` from `key`.
+    pub fn unsubscribe(&self, c: &Client, key: (Chan, u32)) {
+        c.lock().subs.remove(&key);
+    }
+
+    /// Apply a batch of engine events and send the resulting messages to the clients.
+    pub fn apply(&mut self, events: &[Event]) {
+        self.counters
+            .events_in
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let mut out: Vec<Out> = Vec::new();
+        for e in events {
+            self.apply_one(e, &mut out);
+        }
+        if !out.is_empty() {
+            self.fan_out(&out);
+        }
+    }
+
+    fn apply_one(&mut self, e: &Event, out: &mut Vec<Out>) {
+        let sym = e.symbol;
+        if sym as usize >= self.syms.len() {
+            self.refresh_symbols(true);
+            if sym as usize >= self.syms.len() {
+                return;
+            }
+        }
+        let i = sym as usize;
+        if e.flags & EVENT_SNAPSHOT != 0 {
+            let st = &mut self.syms[i];
+            if e.side == 2 {
+                st.bids.clear();
+                st.asks.clear();
+                st.seq = e.symbol_seq;
+                st.pending = e.detail.max(0) as u64;
+                st.synced = true;
+            } else if st.pending > 0 {
+                let book = if e.side == 0 {
+                    &mut st.bids
+                } else {
+                    &mut st.asks
+                };
+                book.insert(e.price, (e.qty, e.leaves_qty));
+                st.pending -= 1;
+            }
+            if self.syms[i].pending == 0 {
+                // Complete: everyone on this symbol's book channels starts over from it.
+                self.syms[i].touch = self.touch(sym);
+                if let Some(b) = self.l2_snapshot(sym) {
+                    out.push(Out {
+                        key: (Chan::L2, sym),
+                        body: b.into(),
+                    });
+                }
+                if let Some(b) = self.l1_message(sym) {
+                    out.push(Out {
+                        key: (Chan::L1, sym),
+                        body: b.into(),
+                    });
+                }
+            }
+            return;
+        }
+        {
+            let st = &mut self.syms[i];
+            st.seq = st.seq.max(e.symbol_seq);
+            // A symbol whose first event we see from its very beginning is known (empty).
+            if !st.synced && e.symbol_seq == 1 {
+                st.synced = true;
+            }
+        }
+        match e.kind {
+            kind::BOOK => {
+                let st = &mut self.syms[i];
+                if !st.synced || st.pending > 0 {
+                    return;
+                }
+                let book = if e.side == 0 {
+                    &mut st.bids
+                } else {
+                    &mut st.asks
+                };
+                if e.qty == 0 {
+                    book.remove(&e.price);
+                } else {
+                    book.insert(e.price, (e.qty, e.leaves_qty));
+                }
+                let mut s = self.head(Chan::L2, sym, "delta");
+                let _ = write!(
+                    s,
+                    ",\"side\":\"{}\",\"price\":\"{}\",\"qty\":{},\"orders\":{}}}",
+                    if e.side == 0 { "bid" } else { "ask" },
+                    self.price(sym, e.price),
+                    e.qty,
+                    e.leaves_qty
+                );
+                out.push(Out {
+                    key: (Chan::L2, sym),
+                    body: s.into(),
+                });
+                let t = self.touch(sym);
+                if t != self.syms[i].touch {
+                    self.syms[i].touch = t;
+                    if let Some(b) = self.l1_message(sym) {
+                        out.push(Out {
+                            key: (Chan::L1, sym),
+                            body: b.into(),
+                        });
+                    }
+                }
+            }
+            kind::TRADE => {
+                let mut s = self.head(Chan::Trades, sym, "trade");
+                let _ = write!(
+                    s,
+                    ",\"price\":\"{}\",\"qty\":{},\"aggressor\":\"{}\",\"ts\":{}}}",
+                    self.price(sym, e.price),
+                    e.qty,
+                    if e.side == 0 { "buy" } else { "sell" },
+                    e.ts_processed
+                );
+                out.push(Out {
+                    key: (Chan::Trades, sym),
+                    body: s.into(),
+                });
+            }
+            kind::STATUS => {
+                let st = &mut self.syms[i];
+                st.halted = e.reason != reason::TRADING;
+                st.status_reason = e.reason;
+                let s = self.status_message(sym);
+                out.push(Out {
+                    key: (Chan::Status, sym),
+                    body: s.into(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Queue `out` on every client subscribed; a client whose queue overflows is conflated
+    /// (queue cleared, fresh snapshots of its book channels) or, with trades, closed.
+    fn fan_out(&self, out: &[Out]) {
+        for c in &self.clients {
+            let mut guard = c.lock();
+            let st = &mut *guard;
+            if st.close.is_some() {
+                continue;
+            }
+            let mut pushed = false;
+            let mut overflow = false;
+            for m in out {
+                let Some(cseq) = st.subs.get_mut(&m.key) else {
+                    continue;
+                };
+                if st.queue.len() >= self.capacity {
+                    overflow = true;
+                    break;
+                }
+                *cseq += 1;
+                let msg = with_cseq(&m.body, *cseq);
+                st.queue.push_back(msg);
+                pushed = true;
+            }
+            if overflow {
+                let dropped = st.queue.len() as u64;
+                st.queue.clear();
+                self.counters
+                    .messages_dropped
+                    .fetch_add(dropped, Ordering::Relaxed);
+                if st.subs.keys().any(|k| k.0 == Chan::Trades) {
+                    st.close = Some((CLOSE_POLICY, SLOW_TRADES.into()));
+                    self.counters.disconnect("slow_consumer");
+                } else {
+                    self.counters.conflations.fetch_add(1, Ordering::Relaxed);
+                    c.conflations.fetch_add(1, Ordering::Relaxed);
+                    let mut keys: Vec<(Chan, u32)> = st.subs.keys().copied().collect();
+                    keys.sort_unstable();
+                    for k in keys {
+                        if let Some(body) = self.initial(k) {
+                            if let Some(cseq) = st.subs.get_mut(&k) {
+                                *cseq += 1;
+                                let msg = with_cseq(&body, *cseq);
+                                st.queue.push_back(msg);
+                            }
+                        }
+                    }
+                }
+                pushed = true;
+            }
+            drop(guard);
+            if pushed {
+                c.notify.notify_one();
+            }
+        }
+    }
+}
+
+/// `body` (a JSON object) with `"cseq":n` put first.
+fn with_cseq(body: &str, n: u64) -> String {
+    let mut s = String::with_capacity(body.len() + 24);
+    let _ = write!(s, "{{\"cseq\":{n},");
+    s.push_str(body.get(1..).unwrap_or(""));
+    s
+}

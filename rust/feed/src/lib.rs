@@ -1,0 +1,245 @@
+//! Market-data feed server of hftbook: a WebSocket feed of L1, L2 (snapshot then deltas),
+//! trades and status per symbol, and Prometheus metrics, served by a tokio runtime of its own
+//! (never a shard thread). Protocol: `docs/feed.md`.
+//!
+//! A pump thread owns one conflating engine subscription (trade, book and status events of
+//! every symbol), keeps each symbol's L2 book from it (reset by the engine's snapshot after a
+//! gap) and fans messages out to the clients' bounded queues. A slow client never slows the
+//! pump: when its queue overflows it is conflated to fresh snapshots (L1/L2/status) or, when
+//! it follows trades, closed with the reason [`hub::SLOW_TRADES`].
+
+mod hub;
+mod metrics;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hftbook_engine::engine::Filter;
+use hftbook_engine::record::kind;
+use hftbook_engine::Engine;
+use tokio::sync::watch;
+
+pub use hub::{Counters, SLOW_TRADES};
+
+/// Largest text message a client may send (bytes); larger ones close with 1009.
+pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+/// Options of [`FeedServer::start`].
+#[derive(Debug, Clone)]
+pub struct FeedOptions {
+    /// Interface to bind: `127.0.0.1` unless set explicitly (another one logs a warning).
+    pub host: String,
+    /// Port; 0 picks a free one (see [`FeedServer::addr`]).
+    pub port: u16,
+    /// Messages a client's queue holds before it is conflated (or closed, with trades).
+    pub queue_capacity: usize,
+    /// Events the pump's engine subscription holds before the engine conflates it.
+    pub pump_capacity: usize,
+    /// Worker threads of the server's tokio runtime.
+    pub worker_threads: usize,
+}
+
+impl Default for FeedOptions {
+    fn default() -> Self {
+        FeedOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            queue_capacity: 4096,
+            pump_capacity: 1 << 16,
+            worker_threads: 2,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The runtime or a thread could not be started.
+    #[error("cannot start the feed server: {0}")]
+    Start(std::io::Error),
+}
+
+/// State shared by the HTTP handlers, the pump and the handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub engine: Arc<Engine>,
+    pub hub: Mutex<hub::Hub>,
+    pub counters: Arc<Counters>,
+    pub sub: Arc<hftbook_engine::engine::Subscription>,
+    /// Becomes true when the server stops.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub(crate) fn hub(&self) -> std::sync::MutexGuard<'_, hub::Hub> {
+        self.hub.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running feed server. Dropping it stops it.
+#[derive(Debug)]
+pub struct FeedServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    pump: Option<JoinHandle<()>>,
+    pump_stop: Arc<AtomicBool>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FeedServer {
+    /// Bind, start the runtime, the pump and the HTTP server.
+    ///
+    /// # Errors
+    /// [`FeedError::Bind`] when the address cannot be bound, [`FeedError::Start`] when a
+    /// thread cannot be started.
+    pub fn start(engine: Arc<Engine>, opts: FeedOptions) -> Result<FeedServer, FeedError> {
+        let addr_text = format!("{}:{}", opts.host, opts.port);
+        let bind_err = |source| FeedError::Bind {
+            addr: addr_text.clone(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(&addr_text).map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        if !addr.ip().is_loopback() {
+            warn(&format!(
+                "feed server listening on {addr}, not loopback: anyone who can reach it \
+                 can read the market data and metrics"
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(opts.worker_threads.max(1))
+            .thread_name("hftbook-feed")
+            .enable_all()
+            .build()
+            .map_err(FeedError::Start)?;
+
+        let counters = Arc::new(Counters::default());
+        let filter = Filter {
+            kinds: (1 << kind::TRADE) | (1 << kind::BOOK) | (1 << kind::STATUS),
+            ..Filter::default()
+        };
+        let sub = engine.subscribe(filter, opts.pump_capacity.max(1024), true);
+        let hub = hub::Hub::new(engine.clone(), opts.queue_capacity, counters.clone());
+        // The books may already hold orders: every shard sends the pump a snapshot.
+        sub.request_snapshot();
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            engine: engine.clone(),
+            hub: Mutex::new(hub),
+            counters,
+            sub: sub.clone(),
+            shutdown,
+        });
+
+        let pump_stop = Arc::new(AtomicBool::new(false));
+        let pump = {
+            let shared = shared.clone();
+            let stop = pump_stop.clone();
+            std::thread::Builder::new()
+                .name("hftbook-feed-pump".into())
+                .spawn(move || pump_loop(&shared, &stop))
+                .map_err(FeedError::Start)?
+        };
+
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(bind_err)?
+        };
+        let app = ws::router(shared.clone());
+        let mut rx = shared.shutdown.subscribe();
+        let server = runtime.spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        Ok(FeedServer {
+            addr,
+            shared,
+            runtime: Some(runtime),
+            pump: Some(pump),
+            pump_stop,
+            server: Some(server),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The feed's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Stop: every client gets a close frame "server shutting down", then the listener,
+    /// the pump and the runtime stop. Idempotent.
+    pub fn stop(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        let clients: Vec<_> = self.shared.hub().clients().to_vec();
+        for c in &clients {
+            c.close(hub::CLOSE_GOING_AWAY, "server shutting down");
+        }
+        let _ = self.shared.shutdown.send(true);
+        // Give the connections a moment to send their close frames.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !self.shared.hub().clients().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(server) = self.server.take() {
+            let _ = runtime
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), server).await });
+        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        self.pump_stop.store(true, Ordering::Release);
+        if let Some(p) = self.pump.take() {
+            let _ = p.join();
+        }
+        self.shared.engine.unsubscribe(&self.shared.sub);
+    }
+}
+
+impl Drop for FeedServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A warning on stderr (the Python binding also raises it through `warnings`).
+fn warn(message: &str) {
+    eprintln!("hftbook-feed: warning: {message}");
+}
+
+/// The pump: engine events in, client messages out, until stopped.
+fn pump_loop(shared: &Shared, stop: &AtomicBool) {
+    let mut buf = Vec::with_capacity(4096);
+    while !stop.load(Ordering::Acquire) {
+        buf.clear();
+        if shared
+            .sub
+            .pop_batch(&mut buf, 4096, Duration::from_millis(20))
+            == 0
+        {
+            continue;
+        }
+        shared.hub().apply(&buf);
+    }
+}

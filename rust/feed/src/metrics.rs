@@ -1,0 +1,233 @@
+//! `/metrics`: the feed's and the engine's figures in the Prometheus text exposition
+//! format, encoded by `prometheus-client` from a registry filled at each scrape.
+
+use std::sync::atomic::Ordering;
+
+use hftbook_engine::record::{breaker, REASONS};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::Shared;
+
+type Labels = Vec<(String, String)>;
+
+fn counter(reg: &mut Registry, name: &str, help: &str, v: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(v);
+    reg.register(name, help, c);
+}
+
+fn gauge(reg: &mut Registry, name: &str, help: &str, v: i64) {
+    let g = Gauge::<i64>::default();
+    g.set(v);
+    reg.register(name, help, g);
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+fn sat(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The exposition text.
+pub(crate) fn render(shared: &Shared) -> String {
+    let mut reg = Registry::default();
+    let c = &shared.counters;
+
+    gauge(
+        &mut reg,
+        "hftbook_feed_clients",
+        "WebSocket clients connected.",
+        c.clients.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "hftbook_feed_messages_sent",
+        "Messages written to client sockets.",
+        c.messages_sent.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "hftbook_feed_conflations",
+        "Client queue overflows answered with fresh snapshots (L1/L2/status).",
+        c.conflations.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "hftbook_feed_messages_dropped",
+        "Queued messages dropped by conflation or a slow-consumer disconnection.",
+        c.messages_dropped.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "hftbook_feed_pump_events",
+        "Engine events the feed's pump received.",
+        c.events_in.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "hftbook_feed_pump_conflated_events",
+        "Engine events the pump's own subscription lost to conflation (the engine then sent snapshots).",
+        shared.sub.conflated.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut reg,
+        "hftbook_feed_pump_snapshots",
+        "Engine snapshots the pump received after gaps.",
+        shared.sub.snapshots.load(Ordering::Relaxed),
+    );
+    let disc = Family::<Labels, Counter>::default();
+    for why in [
+        "client_closed",
+        "closed_by_server",
+        "io_error",
+        "protocol_error",
+        "server_shutdown",
+        "slow_consumer",
+    ] {
+        let _ = disc.get_or_create(&labels(&[("reason", why)]));
+    }
+    for (why, n) in c
+        .disconnects
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        disc.get_or_create(&labels(&[("reason", why)])).inc_by(*n);
+    }
+    reg.register(
+        "hftbook_feed_disconnects",
+        "Clients disconnected, by reason.",
+        disc,
+    );
+
+    let e = &shared.engine;
+    let stats = e.shard_stats();
+    counter(
+        &mut reg,
+        "hftbook_engine_events",
+        "Events the engine's shards published.",
+        stats.iter().map(|s| s.events).sum(),
+    );
+    counter(
+        &mut reg,
+        "hftbook_engine_commands",
+        "Commands the engine's shards executed.",
+        stats.iter().map(|s| s.commands).sum(),
+    );
+    counter(
+        &mut reg,
+        "hftbook_engine_orders",
+        "Order ids the engine issued.",
+        e.orders_issued(),
+    );
+    let rejects = Family::<Labels, Counter>::default();
+    for (code, name) in REASONS.iter().enumerate().skip(1) {
+        let n: u64 = stats
+            .iter()
+            .map(|s| s.rejects.get(code).copied().unwrap_or(0))
+            .sum();
+        if n > 0 {
+            rejects
+                .get_or_create(&labels(&[("reason", name)]))
+                .inc_by(n);
+        }
+    }
+    reg.register(
+        "hftbook_engine_rejections",
+        "Requests the engine rejected, by reason.",
+        rejects,
+    );
+    let depth = Family::<Labels, Gauge>::default();
+    let high = Family::<Labels, Gauge>::default();
+    let waits = Family::<Labels, Counter>::default();
+    let refused = Family::<Labels, Counter>::default();
+    let cpu = Family::<Labels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+    for (i, s) in stats.iter().enumerate() {
+        let shard = i.to_string();
+        for (lane, d, h, w, r) in [
+            (
+                "priority",
+                s.depth.0,
+                s.high_water.0,
+                s.waits.0,
+                s.lane_rejections.0,
+            ),
+            (
+                "normal",
+                s.depth.1,
+                s.high_water.1,
+                s.waits.1,
+                s.lane_rejections.1,
+            ),
+        ] {
+            let l = labels(&[("shard", &shard), ("lane", lane)]);
+            depth.get_or_create(&l).set(sat(d));
+            high.get_or_create(&l).set(sat(h));
+            waits.get_or_create(&l).inc_by(w);
+            refused.get_or_create(&l).inc_by(r);
+        }
+        cpu.get_or_create(&labels(&[("shard", &shard)]))
+            .inc_by(s.cpu_ns as f64 / 1e9);
+    }
+    reg.register(
+        "hftbook_engine_lane_depth",
+        "Commands queued in a shard's lane now.",
+        depth,
+    );
+    reg.register(
+        "hftbook_engine_lane_high_water",
+        "Most commands seen queued in a shard's lane.",
+        high,
+    );
+    reg.register(
+        "hftbook_engine_lane_waits",
+        "Producer waits on a full lane (backpressure).",
+        waits,
+    );
+    reg.register(
+        "hftbook_engine_lane_rejections",
+        "Producer calls refused by a full lane.",
+        refused,
+    );
+    reg.register(
+        "hftbook_engine_shard_cpu_seconds",
+        "CPU time of a shard thread.",
+        cpu,
+    );
+    let state = Family::<Labels, Gauge>::default();
+    let now = e.breaker_state();
+    for (code, name) in breaker::NAMES.iter().enumerate() {
+        state
+            .get_or_create(&labels(&[("state", name)]))
+            .set(i64::from(usize::from(now) == code));
+    }
+    reg.register(
+        "hftbook_engine_breaker_state",
+        "Circuit breaker state (1 for the current one).",
+        state,
+    );
+    let halted = Family::<Labels, Gauge>::default();
+    for s in &e.symbols().entries {
+        halted
+            .get_or_create(&labels(&[("symbol", &s.name)]))
+            .set(i64::from(s.live.status.load(Ordering::Relaxed) != 0));
+    }
+    reg.register(
+        "hftbook_engine_symbol_halted",
+        "1 while the symbol is halted.",
+        halted,
+    );
+
+    let mut out = String::new();
+    let _ = encode(&mut out, &reg);
+    out
+}

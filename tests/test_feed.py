@@ -1,0 +1,176 @@
+"""The market-data feed server (``Engine.serve``) and its Python client on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import urllib.request
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import hftbook as hb
+from hftbook.feed import FeedClosed
+
+DEADLINE = 20.0
+
+
+def started_engine() -> hb.Engine:
+    e = hb.Engine(
+        symbols={"AAPL": {"tick_size": "0.01"}, "MSFT": {"tick_size": "0.05"}},
+        book_events=True,
+    )
+    e.start()
+    return e
+
+
+def settle(e: hb.Engine) -> None:
+    """Wait until the engine executed every order submitted so far."""
+    deadline = time.monotonic() + DEADLINE
+    while (s := e.stats())["commands"] < s["orders_issued"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def same(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
+    return a.dtype == b.dtype and len(a) == len(b) and bool(np.all(a == b))
+
+
+def matches(client: hb.feed.FeedClient, e: hb.Engine, sym: str) -> bool:
+    bids, asks = client.book(sym)
+    depth = e.book(sym).depth(10_000)
+    return client.synced(sym) and same(bids, depth.bids) and same(asks, depth.asks)
+
+
+def test_client_book_equals_engine_depth() -> None:
+    e = started_engine()
+    for i in range(5):
+        e.submit("AAPL", "buy", price_ticks=10_000 - i, qty=10 + i)
+        e.submit("MSFT", "sell", price_ticks=4_000 + i, qty=3)
+    settle(e)
+    server = e.serve()
+    assert server.url == f"ws://127.0.0.1:{server.port}/ws"
+    assert server.http_url == f"http://127.0.0.1:{server.port}"
+    done = threading.Event()
+    result: dict[str, Any] = {}
+    client = hb.feed.connect(server.url, ["l2.AAPL", "l2.MSFT", "trades.AAPL", "l1.AAPL"])
+
+    def run() -> None:
+        deadline = time.monotonic() + DEADLINE
+        kinds: list[str] = []
+        with client:
+            while time.monotonic() < deadline:
+                msg = client.recv(timeout=0.05)
+                if msg is not None:
+                    kinds.append(msg["type"])
+                if done.is_set() and matches(client, e, "AAPL") and matches(client, e, "MSFT"):
+                    result["ok"] = True
+                    break
+        result["kinds"] = kinds
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        for i in range(30):
+            e.submit("AAPL", "buy", price_ticks=9_990 - i, qty=2)
+            e.submit("AAPL", "sell", price_ticks=10_010 + i, qty=3)
+            e.submit("MSFT", "buy", price_ticks=3_900 - i, qty=1)
+        e.submit("AAPL", "sell", price_ticks=9_998, qty=25)  # trades through two levels
+        e.submit("MSFT", "buy", price_ticks=4_001, qty=4)
+        settle(e)
+        done.set()
+        t.join(DEADLINE + 5)
+        assert result.get("ok"), result
+        kinds = result["kinds"]
+        assert kinds[0] == "snapshot"
+        assert {"snapshot", "delta", "trade", "l1"} <= set(kinds)
+        assert client.resyncs == 0
+        bids, _ = client.book("AAPL", 3)
+        assert bids.dtype == hb.LEVEL_DTYPE
+        assert len(bids) == 3
+    finally:
+        e.stop()
+    assert not server.running
+
+
+def test_async_iterator_receives_a_snapshot_and_deltas() -> None:
+    e = started_engine()
+    server = e.serve()
+
+    async def main() -> list[str]:
+        seen: list[str] = []
+        client = hb.feed.connect(server.url, ["l2.AAPL"])
+        async for msg in client:
+            seen.append(msg["type"])
+            if msg["type"] == "snapshot":
+                e.submit("AAPL", "buy", price_ticks=100, qty=1)
+            if msg["type"] == "delta":
+                assert client.book("AAPL")[0]["qty"][0] == 1
+                break
+        await client.aclose()
+        return seen
+
+    try:
+        assert asyncio.run(asyncio.wait_for(main(), DEADLINE)) == ["snapshot", "delta"]
+    finally:
+        with server:
+            e.stop()
+
+
+def test_unknown_channel_closes_with_a_reason() -> None:
+    e = started_engine()
+    try:
+        with e.serve() as server:
+            client = hb.feed.connect(server.url, ["l2.NOPE"])
+            with pytest.raises(FeedClosed) as info:
+                list(client)
+            assert info.value.code == 1008
+            assert info.value.reason == "unknown channel: l2.NOPE"
+    finally:
+        e.stop()
+
+
+def test_metrics_parse_with_prometheus_client() -> None:
+    e = started_engine()
+    try:
+        e.submit("AAPL", "buy", price_ticks=100, qty=1)
+        settle(e)
+        with e.serve() as server:
+            client = hb.feed.connect(server.url, ["l1.AAPL"]).open()
+            deadline = time.monotonic() + DEADLINE
+            while True:
+                with urllib.request.urlopen(server.http_url + "/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                clients = families["hftbook_feed_clients"].samples[0].value
+                if clients == 1 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            assert clients == 1
+            client.close()
+            for name in [
+                "hftbook_feed_messages_sent",
+                "hftbook_feed_conflations",
+                "hftbook_feed_disconnects",
+                "hftbook_engine_events",
+                "hftbook_engine_orders",
+                "hftbook_engine_lane_depth",
+                "hftbook_engine_breaker_state",
+            ]:
+                assert name in families, (name, sorted(families))
+            assert families["hftbook_engine_orders"].type == "counter"
+            assert families["hftbook_engine_orders"].samples[0].value == 1
+            lanes = {
+                (s.labels["shard"], s.labels["lane"])
+                for s in families["hftbook_engine_lane_depth"].samples
+            }
+            assert ("0", "normal") in lanes
+            state = {
+                s.labels["state"]: s.value for s in families["hftbook_engine_breaker_state"].samples
+            }
+            assert state["closed"] == 1
+    finally:
+        e.stop()
