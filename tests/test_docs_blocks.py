@@ -44,6 +44,7 @@ def test_every_doc_with_python_is_covered() -> None:
 DOCS = [
     "README.md",
     "docs/engine.md",
+    "docs/feed.md",
     "docs/journal.md",
     "docs/mbo_itch.md",
     "docs/profiling.md",

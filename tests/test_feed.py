@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families
 
 import hftbook as hb
@@ -55,6 +56,7 @@ def test_client_book_equals_engine_depth() -> None:
     assert server.url == f"ws://127.0.0.1:{server.port}/ws"
     assert server.http_url == f"http://127.0.0.1:{server.port}"
     done = threading.Event()
+    subscribed = threading.Event()
     result: dict[str, Any] = {}
     client = hb.feed.connect(server.url, ["l2.AAPL", "l2.MSFT", "trades.AAPL", "l1.AAPL"])
 
@@ -62,6 +64,14 @@ def test_client_book_equals_engine_depth() -> None:
         deadline = time.monotonic() + DEADLINE
         kinds: list[str] = []
         with client:
+            # The orders below must come after the snapshots, or a loaded machine can
+            # deliver them all inside the snapshots and no delta is ever seen.
+            while not (client.synced("AAPL") and client.synced("MSFT")):
+                assert time.monotonic() < deadline
+                msg = client.recv(timeout=0.05)
+                if msg is not None:
+                    kinds.append(msg["type"])
+            subscribed.set()
             while time.monotonic() < deadline:
                 msg = client.recv(timeout=0.05)
                 if msg is not None:
@@ -74,6 +84,7 @@ def test_client_book_equals_engine_depth() -> None:
     t = threading.Thread(target=run)
     t.start()
     try:
+        assert subscribed.wait(DEADLINE)
         for i in range(30):
             e.submit("AAPL", "buy", price_ticks=9_990 - i, qty=2)
             e.submit("AAPL", "sell", price_ticks=10_010 + i, qty=3)
@@ -172,5 +183,17 @@ def test_metrics_parse_with_prometheus_client() -> None:
                 s.labels["state"]: s.value for s in families["hftbook_engine_breaker_state"].samples
             }
             assert state["closed"] == 1
+            # Prometheus asks for OpenMetrics and gets it, with its # EOF trailer.
+            req = urllib.request.Request(
+                server.http_url + "/metrics",
+                headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"},
+            )
+            with urllib.request.urlopen(req, timeout=5) as r:
+                assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+                om = r.read().decode()
+            assert om.endswith("# EOF\n")
+            om_families = {f.name: f for f in om_parse(om)}
+            assert om_families["hftbook_engine_orders"].type == "counter"
+            assert om_families["hftbook_engine_orders"].samples[0].value == 1
     finally:
         e.stop()

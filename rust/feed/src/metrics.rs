@@ -231,3 +231,80 @@ pub(crate) fn render(shared: &Shared) -> String {
     let _ = encode(&mut out, &reg);
     out
 }
+
+/// Content type of the OpenMetrics text [`render`] produces.
+pub(crate) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the Prometheus text format 0.0.4 [`to_prometheus_text`] produces.
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether a scraper's `Accept` header asks for OpenMetrics (Prometheus does, with a
+/// preference list; `curl` and plain HTTP clients do not).
+pub(crate) fn wants_openmetrics(accept: &str) -> bool {
+    accept.contains("application/openmetrics-text")
+}
+
+/// OpenMetrics text → Prometheus text format 0.0.4, for scrapers that did not ask for
+/// OpenMetrics: a counter family is named with its `_total` suffix in `# HELP` / `# TYPE`
+/// (OpenMetrics names the family without it), the help text loses the full stop the encoder
+/// appends, and the `# EOF` trailer goes.
+pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len() + 256);
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some(name) = rest.strip_suffix(" counter") {
+                counters.insert(name.to_string());
+            }
+        }
+    }
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE ", "# UNIT "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some(("# UNIT ", _)) => {}
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let tail = if prefix == "# HELP " {
+                    tail.strip_suffix('.').unwrap_or(tail)
+                } else {
+                    tail
+                };
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_names_counters_with_total_and_drops_eof() {
+        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total 3\n\
+                  # HELP g A gauge.\n# TYPE g gauge\ng{x=\"1\"} 2\n# EOF\n";
+        let text = to_prometheus_text(om);
+        assert_eq!(
+            text,
+            "# HELP a_b_total Things\n# TYPE a_b_total counter\na_b_total 3\n\
+             # HELP g A gauge\n# TYPE g gauge\ng{x=\"1\"} 2\n"
+        );
+        assert!(wants_openmetrics(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        ));
+        assert!(!wants_openmetrics("*/*"));
+    }
+}

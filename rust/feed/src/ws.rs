@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -24,16 +24,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = crate::metrics::render(&shared);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+/// `/metrics`: OpenMetrics when the scraper asks for it (Prometheus does), else the
+/// Prometheus text format 0.0.4.
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    use crate::metrics as m;
+    let body = m::render(&shared);
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if m::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, m::OPENMETRICS)], body).into_response()
+    } else {
+        let text = m::to_prometheus_text(&body);
+        ([(header::CONTENT_TYPE, m::PROMETHEUS_TEXT)], text).into_response()
+    }
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
