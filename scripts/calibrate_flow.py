@@ -162,6 +162,26 @@ def summary_rows(
             ),
         ),
         (
+            "life p50 (s): inside / join / behind",
+            lambda s: " / ".join(_place_p50(s, k) for k in ("inside", "join", "behind")),
+        ),
+        (
+            "cancelled: inside / join / behind",
+            lambda s: " / ".join(
+                _fmt(s["life"]["by_place"][k]["cancelled_share"], ".3f")
+                for k in ("inside", "join", "behind")
+            ),
+        ),
+        (
+            "inside adds: improvement / spread p25 / p50 / p75",
+            lambda s: " / ".join(
+                _fmt(s["add_distance"]["inside_fraction"][i], ".3f")
+                if s["add_distance"]["inside_fraction"]
+                else "-"
+                for i in (5, 10, 15)
+            ),
+        ),
+        (
             "partial cancel: share of adds",
             lambda s: _fmt(s["partial_cancel"]["share_of_adds"], ".5f"),
         ),
@@ -180,6 +200,12 @@ def summary_rows(
     ]
     header = ["statistic", *cols]
     return header, [[name, *(f(s) for s in cols.values())] for name, f in metrics]
+
+
+def _place_p50(s: dict[str, Any], place: str) -> str:
+    """Median life (s) of the cancelled orders placed at ``place``."""
+    q = s["life"]["by_place"][place]["log_quantiles"]
+    return _fmt(math.exp(q[50]), ".3g") if q else "-"
 
 
 def render(

@@ -26,6 +26,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "flow_calibration.md"
+#: Docs that show the simulated table.
+DOCS = (DOC, ROOT / "docs" / "strategies.md")
 PLOT = ROOT / "docs" / "img" / "flow_vs_real.png"
 
 sys.path.insert(0, str(ROOT / "python"))
@@ -167,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cal, simulated, tables = build()
     if args.check:
-        fresh = render(cal, simulated, markdown=True) in DOC.read_text()
-        print(f"{DOC.relative_to(ROOT)} simulated table: {'up to date' if fresh else 'STALE'}")
-        return 0 if fresh else 1
+        table = render(cal, simulated, markdown=True)
+        stale = [d for d in DOCS if table not in d.read_text()]
+        for d in DOCS:
+            print(
+                f"{d.relative_to(ROOT)} simulated table: {'STALE' if d in stale else 'up to date'}"
+            )
+        return 1 if stale else 0
     print(render(cal, simulated, args.markdown))
     plot(cal, simulated, tables)
     print(f"\nwrote {PLOT.relative_to(ROOT)}", file=sys.stderr)

@@ -550,8 +550,9 @@ def test_docs_simulated_table_is_fresh(flow_vs_real: ModuleType) -> None:
     life = simulated["life"]
     shares = life["cancelled_share"] + life["executed_share"] + life["open_share"]
     assert shares == pytest.approx(1.0, abs=1e-5)
-    assert (
-        flow_vs_real.render(cal, simulated, markdown=True)
-        in (ROOT / "docs/flow_calibration.md").read_text()
-    ), "the simulated table is stale: run python scripts/flow_vs_real.py --markdown"
+    table = flow_vs_real.render(cal, simulated, markdown=True)
+    for doc in ("docs/flow_calibration.md", "docs/strategies.md"):
+        assert table in (ROOT / doc).read_text(), (
+            f"the simulated table in {doc} is stale: run python scripts/flow_vs_real.py --markdown"
+        )
     assert 0 < flow_vs_real.PLOT.stat().st_size < 100_000

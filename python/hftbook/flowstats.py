@@ -403,6 +403,13 @@ def _size_model(sizes: I64, coverage: float) -> dict[str, Any]:
     }
 
 
+def _log_quantiles(life_s: npt.NDArray[np.float64]) -> list[float]:
+    """ln(life) at p = 0, 0.01, ..., 1 (empty without data)."""
+    if not life_s.size:
+        return []
+    return [float(v) for v in np.log(np.quantile(life_s, np.linspace(0.0, 1.0, 101)))]
+
+
 def flow_stats(
     ts_ns: npt.ArrayLike,
     kind: npt.ArrayLike,
@@ -434,6 +441,8 @@ def flow_stats(
       are counted in the first bin), ``tail_share`` is ``P(d > max_bin)`` and ``tail_alpha``
       the power-law exponent of that tail, ``p(d) ~ d**-alpha``, by the discrete
       maximum-likelihood approximation ``1 + n / sum(log(d / (max_bin + 0.5)))``.
+      ``inside_fraction`` gives, for adds inside the spread with both sides present, ``-d`` as a
+      share of the spread at ``p = 0, 0.05, ..., 1`` (21 values).
     - ``add_size`` / ``aggressor_size`` (summed size of each aggressor group): ``values`` (the
       most common sizes, ascending, covering ``size_coverage``), their ``pmf`` (shares of all),
       and ``rest_log_mu`` / ``rest_log_sigma``, a lognormal fitted to the other sizes.
@@ -441,7 +450,13 @@ def flow_stats(
       no cancel and executions that, with partial cancels, use up their size; ``open_share`` is
       the rest (still live at the end, or their end was not seen). ``log_mu`` / ``log_sigma``
       fit a lognormal to the life in seconds (add to cancel) of the cancelled adds (a life of 0
-      counts as 1 ns), ``quantiles_s`` gives its ``p10``, ``p50``, ``p90``, ``p99``.
+      counts as 1 ns), ``quantiles_s`` gives its ``p10``, ``p50``, ``p90``, ``p99``, and
+      ``log_quantiles`` the natural log of the life (s) at ``p = 0, 0.01, ..., 1`` (101 values,
+      the empirical distribution the simulated flow draws from). ``by_place`` splits the adds
+      by where they went, ``inside`` (``d < 0``), ``join`` (``d = 0``) and ``behind``
+      (``d > 0``); each has its ``share`` of the adds, ``cancelled_share`` and
+      ``log_quantiles`` (orders inside the spread are cancelled much sooner: they are the
+      fleeting quotes).
     - ``partial_cancel``: ``share_of_adds`` with at least one :data:`PARTIAL_CANCEL`, and
       ``fraction_mean``: mean over partial cancels of ``qty`` / the order's size just before
       (its added size minus earlier partial cancels and executions).
@@ -518,6 +533,20 @@ def flow_stats(
         }
     else:
         add_distance = {"min": min_bin, "pmf": [], "tail_share": None, "tail_alpha": None}
+    # where each add went (d per add row; NaN when its side's touch was empty), and how far
+    # inside the spread the improving ones went, as a share of the spread
+    add_rows = np.flatnonzero(is_add)
+    a_side = sd[add_rows]
+    d_add = np.where(a_side > 0, bb[add_rows] - px[add_rows], px[add_rows] - ba[add_rows]).astype(
+        np.float64
+    )
+    d_add[np.where(a_side > 0, bb[add_rows], ba[add_rows]) == NO_PRICE] = np.nan
+    two_sided = (bb[add_rows] != NO_PRICE) & (ba[add_rows] != NO_PRICE)
+    improving = two_sided & (d_add < 0)
+    frac_in = -d_add[improving] / (ba[add_rows] - bb[add_rows])[improving]
+    add_distance["inside_fraction"] = (
+        [float(v) for v in np.quantile(frac_in, np.linspace(0.0, 1.0, 21))] if frac_in.size else []
+    )
 
     # link every message to the add of its order (if the add is in the table)
     add_idx = np.flatnonzero(is_add)
@@ -543,7 +572,7 @@ def flow_stats(
     executed = ~cancelled & (executed_q > 0) & (executed_q + pc_q >= add_size)
     life_s = np.maximum(cancel_t[cancelled] - ts[add_idx[cancelled]], 1) / 1e9
     mu, sigma = _lognormal(life_s)
-    life = {
+    life: dict[str, Any] = {
         "cancelled_share": float(cancelled.mean()) if n_add else None,
         "executed_share": float(executed.mean()) if n_add else None,
         "open_share": float((~cancelled & ~executed).mean()) if n_add else None,
@@ -552,7 +581,23 @@ def flow_stats(
         "quantiles_s": {
             f"p{round(p * 100)}": _quantile(life_s, p) for p in (0.10, 0.50, 0.90, 0.99)
         },
+        "log_quantiles": _log_quantiles(life_s),
     }
+    by_place: dict[str, dict[str, Any]] = {}
+    all_life = np.full(n_add, np.nan)
+    all_life[cancelled] = np.maximum(cancel_t[cancelled] - ts[add_idx[cancelled]], 1) / 1e9
+    for place, m in (
+        ("inside", d_add < 0),
+        ("join", d_add == 0),
+        ("behind", d_add > 0),
+    ):
+        k = int(m.sum())
+        by_place[place] = {
+            "share": k / n_add if n_add else None,
+            "cancelled_share": float(cancelled[m].mean()) if k else None,
+            "log_quantiles": _log_quantiles(all_life[m & cancelled]),
+        }
+    life["by_place"] = by_place
 
     # partial cancels: size just before = added size - earlier reductions of the same order
     red = np.flatnonzero(linked & (is_pc | is_ex))  # in time order

@@ -6,10 +6,12 @@
 //!   its size from `aggressor_size`, its side leaning toward the agent's fundamental price
 //!   (a driftless geometric Brownian motion) when the mid has strayed from it; or
 //! * a **limit order** on a random side, `d` ticks behind the same-side best (`d < 0`
-//!   improves inside the spread, never crossing it; `d = 0` joins), `d` drawn from the
-//!   fitted distance distribution (a table with a power-law tail), its size from `add_size`.
-//!   A fitted share of the limit orders is cancelled after a lognormal life, and a share of
-//!   them is reduced once (a partial cancel) before that.
+//!   improves inside the spread, never crossing it, by a fitted share of the spread; `d = 0`
+//!   joins), `d` drawn from the fitted distance distribution (a table with a power-law tail),
+//!   its size from `add_size`. A fitted share of the limit orders placed inside, at or behind
+//!   the touch is cancelled after a life drawn from that place's empirical quantile table
+//!   (the lognormal when the calibration has none), and a share of them is reduced once (a
+//!   partial cancel) before that.
 //!
 //! The parameters come from `calibration.json` (fitted to the LOBSTER samples by
 //! `scripts/calibrate_flow.py`; `docs/flow_calibration.md`). The flow runs `time_scale`
@@ -47,6 +49,10 @@ pub struct DistanceDist {
     pub tail_share: f64,
     /// Power-law exponent of the tail.
     pub tail_alpha: f64,
+    /// How far an order inside the spread improves, as a share of the spread: quantiles at
+    /// `p = 0, 1/(n-1), ..., 1`. Empty: the drawn `d` is used as ticks.
+    #[serde(default)]
+    pub inside_fraction: Vec<f64>,
 }
 
 /// Order lives.
@@ -60,6 +66,45 @@ pub struct LifeDist {
     pub log_mu: f64,
     /// Lognormal scale.
     pub log_sigma: f64,
+    /// Lives by where the order went (inside the spread, joining the touch, behind it):
+    /// each with its own cancelled share and empirical life table. Absent: every order draws
+    /// from the lognormal.
+    #[serde(default)]
+    pub by_place: Option<PlaceLives>,
+}
+
+/// Lives of orders that went to one place in the book.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PlaceLife {
+    /// Share of the orders placed there that end cancelled.
+    pub cancelled_share: f64,
+    /// ln(life in seconds, of the sample's time) at `p = 0, 1/(n-1), ..., 1`.
+    pub log_quantiles: Vec<f64>,
+}
+
+/// [`PlaceLife`] inside the spread, at the touch and behind it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PlaceLives {
+    /// `d < 0`: improving the touch.
+    pub inside: PlaceLife,
+    /// `d = 0`: joining the touch.
+    pub join: PlaceLife,
+    /// `d > 0`: behind the touch.
+    pub behind: PlaceLife,
+}
+
+/// Linear interpolation in a quantile table at `u` in [0, 1].
+fn quantile_at(table: &[f64], u: f64) -> f64 {
+    match table.len() {
+        0 => 0.0,
+        1 => table[0],
+        n => {
+            let x = u.clamp(0.0, 1.0) * (n - 1) as f64;
+            let i = (x as usize).min(n - 2);
+            let w = x - i as f64;
+            table[i] * (1.0 - w) + table[i + 1] * w
+        }
+    }
 }
 
 /// Partial cancels.
@@ -147,6 +192,39 @@ impl FlowParams {
             || self.aggressor_size.values.len() != self.aggressor_size.pmf.len()
         {
             return Err(("size.values".into(), "one probability per value".into()));
+        }
+        if let Some(b) = &self.life.by_place {
+            for (name, pl) in [
+                ("inside", &b.inside),
+                ("join", &b.join),
+                ("behind", &b.behind),
+            ] {
+                share(
+                    &format!("life.by_place.{name}.cancelled_share"),
+                    pl.cancelled_share,
+                )?;
+                let t = &pl.log_quantiles;
+                if t.len() < 2
+                    || t.windows(2)
+                        .any(|w| w[0].partial_cmp(&w[1]).is_none_or(|o| o.is_gt()))
+                {
+                    return Err((
+                        format!("life.by_place.{name}.log_quantiles"),
+                        "needs at least 2 values, ascending".into(),
+                    ));
+                }
+            }
+        }
+        let f = &self.add_distance.inside_fraction;
+        if f.len() == 1
+            || f.windows(2)
+                .any(|w| w[0].partial_cmp(&w[1]).is_none_or(|o| o.is_gt()))
+            || f.iter().any(|v| !(0.0..=1.0).contains(v))
+        {
+            return Err((
+                "add_distance.inside_fraction".into(),
+                "needs ascending shares in [0, 1] (at least 2, or none)".into(),
+            ));
         }
         if self.message_rate_per_s.is_nan() || self.message_rate_per_s <= 0.0 {
             return Err((
@@ -320,6 +398,30 @@ impl Agent {
         d.min + self.dist.sample(v) as i64
     }
 
+    /// The life table of orders placed inside (-1), at (0) or behind (1) the touch.
+    fn place_life(&self, place: i8) -> Option<&PlaceLife> {
+        let b = self.p.life.by_place.as_ref()?;
+        Some(match place {
+            -1 => &b.inside,
+            0 => &b.join,
+            _ => &b.behind,
+        })
+    }
+
+    /// A cancelled order's life in simulated ns: from its place's life table when the
+    /// calibration has one, else from the lognormal.
+    fn life_ns(&mut self, place: i8) -> u64 {
+        let u: f64 = self.rng.random();
+        let life_s = match self.place_life(place) {
+            Some(pl) => quantile_at(&pl.log_quantiles, u).exp(),
+            None => {
+                let z = self.normal();
+                (self.p.life.log_mu + self.p.life.log_sigma * z).exp()
+            }
+        };
+        ((life_s * 1e9 / self.compress) as u64).max(1)
+    }
+
     /// Draw the arrival at simulated time `t` given the book's touch.
     pub fn act(&mut self, t: u64, bid: Option<i64>, ask: Option<i64>) -> Action {
         let dt = t.saturating_sub(self.last_t) as f64;
@@ -358,41 +460,54 @@ impl Agent {
             };
         }
         let buy = self.rng.random::<bool>();
-        let d = self.distance();
+        let mut d = self.distance();
+        if d < 0 && !self.p.add_distance.inside_fraction.is_empty() {
+            // Improve by a share of the spread (a wide spread is improved by more ticks).
+            if let (Some(b), Some(a)) = (bid, ask) {
+                let share = quantile_at(&self.p.add_distance.inside_fraction, self.rng.random());
+                let spread = a - b;
+                d = if spread >= 2 {
+                    -(((share * spread as f64).round() as i64).clamp(1, spread - 1))
+                } else {
+                    0
+                };
+            }
+        }
         let fair = f.round() as i64;
-        let price = if buy {
+        let (price, best) = if buy {
             let best = bid.unwrap_or_else(|| ask.map_or(fair - 1, |a| a - 1).min(fair));
             let mut p = best - d;
             if let Some(a) = ask {
                 p = p.min(a - 1);
             }
-            p
+            (p, best)
         } else {
             let best = ask.unwrap_or_else(|| bid.map_or(fair + 1, |b| b + 1).max(fair));
             let mut p = best + d;
             if let Some(b) = bid {
                 p = p.max(b + 1);
             }
-            p
+            (p, best)
         };
         if price < 1 {
             return Action::Skip;
         }
+        // Where the order went (after clamping): its life table.
+        let behind = if buy { best - price } else { price - best };
+        let place = behind.signum() as i8;
+        let p_cancel = match self.place_life(place) {
+            Some(pl) => {
+                (pl.cancelled_share / (1.0 - self.p.life.executed_share).max(1e-9)).clamp(0.0, 1.0)
+            }
+            None => self.p_cancel,
+        };
         let qty = self.size(false);
-        let cancel_after = (self.rng.random::<f64>() < self.p_cancel).then(|| {
-            let z = self.normal();
-            let life_s = (self.p.life.log_mu + self.p.life.log_sigma * z).exp();
-            ((life_s * 1e9 / self.compress) as u64).max(1)
-        });
+        let cancel_after = (self.rng.random::<f64>() < p_cancel).then(|| self.life_ns(place));
         let reduce = (qty > 1 && self.rng.random::<f64>() < self.p.partial_cancel.share_of_adds)
             .then(|| {
                 let when = match cancel_after {
                     Some(c) => (c as f64 * self.rng.random::<f64>()) as u64,
-                    None => {
-                        let z = self.normal();
-                        ((self.p.life.log_mu + self.p.life.log_sigma * z).exp() * 1e9
-                            / self.compress) as u64
-                    }
+                    None => self.life_ns(place),
                 };
                 let cut = ((qty as f64) * self.p.partial_cancel.fraction_mean).round() as u64;
                 (when.max(1), qty - cut.clamp(1, qty - 1))
@@ -403,6 +518,67 @@ impl Agent {
             qty,
             cancel_after,
             reduce,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_tables_interpolate_linearly_and_clamp() {
+        let t = [0.0, 1.0, 3.0];
+        assert_eq!(quantile_at(&t, 0.0), 0.0);
+        assert_eq!(quantile_at(&t, 0.25), 0.5);
+        assert_eq!(quantile_at(&t, 0.75), 2.0);
+        assert_eq!(quantile_at(&t, 1.0), 3.0);
+        assert_eq!(quantile_at(&t, 7.0), 3.0);
+        assert_eq!(quantile_at(&[4.0], 0.3), 4.0);
+    }
+
+    #[test]
+    fn the_calibration_has_place_lives_and_inside_fractions() {
+        let p = FlowParams::calibrated();
+        let b = p.life.by_place.as_ref().unwrap();
+        // GOOG's quotes inside the spread are the fleeting ones.
+        assert!(b.inside.log_quantiles[50] < b.behind.log_quantiles[50] - 2.0);
+        assert_eq!(p.add_distance.inside_fraction.len(), 21);
+        let mut bad = p.clone();
+        bad.life.by_place.as_mut().unwrap().join.log_quantiles = vec![1.0, 0.0];
+        assert_eq!(
+            bad.validate().unwrap_err().0,
+            "life.by_place.join.log_quantiles"
+        );
+        let mut bad = p;
+        bad.add_distance.inside_fraction = vec![0.2, 1.5];
+        assert_eq!(
+            bad.validate().unwrap_err().0,
+            "add_distance.inside_fraction"
+        );
+    }
+
+    #[test]
+    fn improvements_take_a_share_of_the_spread_and_never_cross() {
+        let mut p = FlowParams::calibrated();
+        p.marketable_share = 0.0;
+        p.add_distance.min = -1;
+        p.add_distance.pmf = vec![1.0]; // always improve
+        p.add_distance.tail_share = 0.0;
+        p.add_distance.inside_fraction = vec![0.5, 0.5];
+        let mut a = Agent::new(0, 1, p, 1000.0, 0.0, 10_000, 1_000_000);
+        for (bid, ask, want_bid, want_ask) in [
+            (9_990, 10_010, 10_000, 10_000),  // 20 ticks: half of it
+            (9_999, 10_001, 10_000, 10_000),  // 2 ticks: one
+            (10_000, 10_001, 10_000, 10_001), // 1 tick: join
+        ] {
+            for _ in 0..50 {
+                match a.act(1, Some(bid), Some(ask)) {
+                    Action::Add { side: 0, price, .. } => assert_eq!(price, want_bid),
+                    Action::Add { side: 1, price, .. } => assert_eq!(price, want_ask),
+                    other => panic!("{other:?}"),
+                }
+            }
         }
     }
 }
