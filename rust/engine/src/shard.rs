@@ -2412,6 +2412,7 @@ impl Shard {
         };
         self.stamp(&mut c);
         self.out.cmd = c;
+        let ev_start = self.out.events.len();
         let n = self.syms.len();
         for i in 0..n {
             let (resume, expired) = {
@@ -2434,6 +2435,9 @@ impl Shard {
                 self.expire(i as u32, id);
             }
         }
+        // Expired orders close like cancelled ones: their accounts' open orders, open lots
+        // and exposure are released.
+        self.book_account_events(ev_start, 0);
     }
 
     fn submit(&mut self, c: Command) {

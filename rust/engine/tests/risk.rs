@@ -712,3 +712,39 @@ fn exposure_refusals_replay_and_recovery_recounts() {
     rec.stop(true, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_expired_gtd_order_gives_its_open_order_slot_back() {
+    let (e, s) = engine(RiskLimits {
+        max_open_orders: Some(1),
+        ..RiskLimits::default()
+    });
+    let mut ev = Vec::new();
+    let mut gtd = order(s, Side::Buy, 9_000, 5, 1);
+    gtd.tif = tif::GTD;
+    gtd.expire_at = e.now() + 30_000_000; // 30 ms
+    let id = expect_accept(&e, &mut ev, gtd);
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 8_000, 1, 1),
+        reason::RISK_OPEN_ORDERS,
+        2,
+        1,
+    );
+    poll_until(&e, &mut ev, "the GTD order's expiry", |v| {
+        v.iter()
+            .any(|x| x.order_id == id && x.kind == kind::EXPIRED)
+    });
+    // The slot is free again: the next order passes, the one after it does not.
+    expect_accept(&e, &mut ev, order(s, Side::Buy, 8_000, 1, 1));
+    expect_reject(
+        &e,
+        &mut ev,
+        order(s, Side::Buy, 8_000, 1, 1),
+        reason::RISK_OPEN_ORDERS,
+        2,
+        1,
+    );
+    e.stop(true, Duration::from_secs(5));
+}
