@@ -176,6 +176,30 @@ def test_good_pair_replays(tmp_path: Path) -> None:
     assert (r.rows_matched, r.rows_compared) == (1, 1)
 
 
+def test_times_past_nanoseconds_are_rounded_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LOBSTER's own 2012-06-21 sample has a time written with 12 decimals: it loads."""
+    rows = GOOD_MSG.split(b"\n")
+    msg = b"\n".join([rows[0], rows[1].replace(b",", b"000000000004,", 1), *rows[2:]])
+    assert msg != GOOD_MSG
+    m, b = _pair(tmp_path, msg, GOOD_BOOK)
+    data = lobster.load(m, b)
+    clean = lobster.LobsterData.from_bytes(GOOD_MSG, GOOD_BOOK)
+    assert (data.rounded_times, clean.rounded_times) == (1, 0)
+    assert np.array_equal(data.messages, clean.messages)
+    r = lobster.replay(data)
+    assert (r.rows_matched, r.rows_compared, r.rounded_times) == (1, 1, 1)
+    assert r.to_dict()["rounded_times"] == 1
+    assert main(["replay", "lobster", str(m), "--orderbook", str(b), "--no-progress"]) == 0
+    assert "times rounded to the nanosecond" in capsys.readouterr().out
+    # A time going backwards is malformed: the line and the field are named.
+    back = b"\n".join([rows[0].replace(b"34200", b"34300", 1), *rows[1:]])
+    e = _err(tmp_path, back, GOOD_BOOK)
+    assert (e.line, e.field) == (2, "Time")
+    assert "before the previous row" in str(e)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="file not found") as ei:
         lobster.load(tmp_path / "nope_message_1.csv")

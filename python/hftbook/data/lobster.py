@@ -68,13 +68,24 @@ I64Array = npt.NDArray[np.int64]
 def parse_messages(data: bytes, *, name: str = "messages") -> I64Array:
     """Parse message-file bytes into an ``int64`` array ``(N, 6)`` (time in nanoseconds).
 
+    A time written with more than 9 decimals (LOBSTER's exporter prints some as floats at full
+    precision, ``43002.632812672004``) is rounded to the nearest nanosecond, a 10th decimal of
+    5 or more rounding up; :func:`load` counts such rows in ``LobsterData.rounded_times``.
+
     >>> parse_messages(b"34200.004241176,1,16113575,18,5853300,1").tolist()
     [[34200004241176, 1, 16113575, 18, 5853300, 1]]
+    >>> parse_messages(b"43002.632812672004,3,7,100,5853300,-1")[0, 0]
+    np.int64(43002632812672)
 
     Raises:
         DataFormatError: naming ``name``, the line and the field.
     """
-    out: I64Array = _core.parse_lobster_messages(data, name)
+    return _parse_messages_counted(data, name)[0]
+
+
+def _parse_messages_counted(data: bytes, name: str) -> tuple[I64Array, int]:
+    """Messages and the rows whose time was rounded to the nanosecond."""
+    out: tuple[I64Array, int] = _core.parse_lobster_messages(data, name)
     return out
 
 
@@ -109,7 +120,8 @@ class LobsterData:
     """A parsed LOBSTER pair: ``messages`` ``(N, 6)`` and ``orderbook`` ``(N, 4L)``, int64.
 
     ``parse_seconds`` is the time spent in the CSV parsers (``read_seconds`` includes reading
-    and, for a zip, decompressing).
+    and, for a zip, decompressing). ``rounded_times`` counts the message rows whose time had
+    more than 9 decimals and was rounded to the nearest nanosecond (0 on a clean file).
     """
 
     messages: I64Array
@@ -118,6 +130,7 @@ class LobsterData:
     orderbook_file: str = "orderbook"
     parse_seconds: float = 0.0
     read_seconds: float = 0.0
+    rounded_times: int = 0
 
     @property
     def levels(self) -> int:
@@ -145,11 +158,11 @@ class LobsterData:
     ) -> LobsterData:
         """Parse a pair given as bytes; raises :class:`DataFormatError` on bad input."""
         t0 = time.perf_counter()
-        m = parse_messages(messages, name=message_file)
+        m, rounded = _parse_messages_counted(messages, message_file)
         b = parse_orderbook(orderbook, name=orderbook_file)
         dt = time.perf_counter() - t0
         _check_rows(m, b, message_file, orderbook_file)
-        return cls(m, b, message_file, orderbook_file, dt, dt)
+        return cls(m, b, message_file, orderbook_file, dt, dt, rounded)
 
 
 def load(source: str | Path, orderbook: str | Path | None = None) -> LobsterData:
@@ -169,7 +182,7 @@ def load(source: str | Path, orderbook: str | Path | None = None) -> LobsterData
     t0 = time.perf_counter()
     src = Path(source)
     if orderbook is None and src.suffix.lower() == ".zip":
-        m, b, mname, oname, parse = _core.load_lobster_zip(src, str(src))
+        m, b, mname, oname, parse, rounded = _core.load_lobster_zip(src, str(src))
     else:
         if orderbook is None:
             if not _MESSAGE_RE.search(src.name):
@@ -179,9 +192,11 @@ def load(source: str | Path, orderbook: str | Path | None = None) -> LobsterData
                     path=str(src),
                 )
             orderbook = src.with_name(_MESSAGE_RE.sub(r"_orderbook_\1.csv", src.name))
-        m, b, mname, oname, parse = _core.load_lobster_csv(src, orderbook, str(src), str(orderbook))
+        m, b, mname, oname, parse, rounded = _core.load_lobster_csv(
+            src, orderbook, str(src), str(orderbook)
+        )
     _check_rows(m, b, mname, oname)
-    return LobsterData(m, b, mname, oname, parse, time.perf_counter() - t0)
+    return LobsterData(m, b, mname, oname, parse, time.perf_counter() - t0, rounded)
 
 
 def _summary(a: npt.NDArray[Any]) -> dict[str, float | int]:
@@ -224,6 +239,7 @@ class LobsterReplayReport:
     message_file: str
     orderbook_file: str
     parse_seconds: float
+    rounded_times: int
     time_ns: I64Array = field(compare=False)
     exec_index: npt.NDArray[np.uint64] = field(compare=False)
     exec_order_id: npt.NDArray[np.uint64] = field(compare=False)
@@ -296,6 +312,7 @@ class LobsterReplayReport:
             },
             "trades": {"hidden": int(self.type_counts[5]), "cross": int(self.type_counts[6])},
             "halts": len(self.halts["index"]),
+            "rounded_times": self.rounded_times,
             "parse_seconds": self.parse_seconds,
             "replay_seconds": self.replay_seconds,
             "replay_messages_per_second": self.replay_messages_per_second,
@@ -389,6 +406,7 @@ def replay(
         message_file=data.message_file,
         orderbook_file=data.orderbook_file,
         parse_seconds=data.parse_seconds,
+        rounded_times=data.rounded_times,
         time_ns=data.messages[:, 0],
         exec_index=r["exec_index"],
         exec_order_id=r["exec_order_id"],
@@ -446,6 +464,7 @@ def print_report(report: LobsterReplayReport, data: LobsterData, console: Any) -
         t.add_row("qty ahead (mean / p99)", f"{qa['mean']:.1f} / {qa['p99']:.0f}")
         t.add_row("time to fill (median / p90)", f"{ttf['median']:.3f} s / {ttf['p90']:.1f} s")
     t.add_row("hidden executions (type 5)", f"{report.type_counts[5]:,}")
+    t.add_row("times rounded to the nanosecond", f"{report.rounded_times:,}")
     t.add_row("parse", f"{data.parse_rows_per_second:,.0f} rows/s ({data.parse_seconds:.3f} s)")
     t.add_row(
         "replay + validate",

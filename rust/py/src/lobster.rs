@@ -56,10 +56,14 @@ fn matrix(py: Python<'_>, v: Vec<i64>, cols: usize) -> PyResult<Py<PyAny>> {
 /// after midnight, type, order id, size, price (dollars x 10000), direction.
 #[pyfunction]
 #[pyo3(signature = (data, name="messages"))]
-fn parse_lobster_messages(py: Python<'_>, data: PyBackedBytes, name: &str) -> PyResult<Py<PyAny>> {
-    let r = run_detached(py, || lobster::parse_messages(&data, name))?;
-    let v = r.map_err(|e| to_py_err(py, e))?;
-    matrix(py, v, MESSAGE_COLUMNS)
+fn parse_lobster_messages(
+    py: Python<'_>,
+    data: PyBackedBytes,
+    name: &str,
+) -> PyResult<(Py<PyAny>, usize)> {
+    let r = run_detached(py, || lobster::parse_messages_counted(&data, name))?;
+    let (v, rounded) = r.map_err(|e| to_py_err(py, e))?;
+    Ok((matrix(py, v, MESSAGE_COLUMNS)?, rounded))
 }
 
 /// Parse LOBSTER orderbook CSV bytes into an int64 array of shape (N, 4 x levels).
@@ -98,7 +102,7 @@ impl PyCounter {
     }
 }
 
-type Loaded = (Py<PyAny>, Py<PyAny>, String, String, f64);
+type Loaded = (Py<PyAny>, Py<PyAny>, String, String, f64, usize);
 
 fn loaded(py: Python<'_>, p: LoadedPair) -> PyResult<Loaded> {
     Ok((
@@ -107,12 +111,15 @@ fn loaded(py: Python<'_>, p: LoadedPair) -> PyResult<Loaded> {
         p.message_file,
         p.orderbook_file,
         p.parse_seconds,
+        p.rounded_times,
     ))
 }
 
 /// Read and parse a LOBSTER sample zip in Rust without the GIL: the two members are inflated
 /// on two threads and parsed as soon as they are. Returns `(messages, orderbook,
-/// message_file, orderbook_file, parse_seconds)`; `name` names the archive in errors.
+/// message_file, orderbook_file, parse_seconds, rounded_times)` (`rounded_times`: message
+/// rows whose time had more than 9 decimals, rounded to the nanosecond); `name` names the
+/// archive in errors.
 #[pyfunction]
 fn load_lobster_zip(py: Python<'_>, path: PathBuf, name: &str) -> PyResult<Loaded> {
     let r = run_detached(py, || lobster::load_zip_file(&path, name))?;

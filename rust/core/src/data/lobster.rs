@@ -481,7 +481,7 @@ fn fast_time(data: &[u8], pos: usize) -> Option<(i64, usize)> {
         }
     }
     if s[p].is_ascii_digit() {
-        return None; // more than 9 decimals: the careful parser says so
+        return None; // more than 9 decimals: the careful parser rounds them
     }
     let scale = POW10
         .get(MAX_FRACTION_DIGITS - n)
@@ -513,9 +513,12 @@ fn not_number(data: &[u8], start: usize, what: &str) -> String {
     }
 }
 
-/// Parse a non-negative decimal number of seconds at `pos` into nanoseconds.
+/// Parse a non-negative decimal number of seconds at `pos` into nanoseconds. Any number of
+/// decimals is accepted: past the 9th, the time is rounded to the nearest nanosecond (a
+/// 10th decimal of 5 or more rounds up, carrying into the seconds if it must), and the
+/// third value says whether a non-zero decimal was dropped.
 #[inline]
-fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
+fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize, bool), String> {
     const WHAT: &str = "a time in seconds such as 34200.004241176";
     let start = pos;
     if data.get(pos) == Some(&b'-') {
@@ -527,6 +530,8 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     let (secs, mut pos) = parse_int(data, pos).ok_or_else(|| not_number(data, start, WHAT))?;
     let mut frac: i64 = 0;
     let mut n = 0usize;
+    let mut round_up = false;
+    let mut rounded = false;
     if data.get(pos) == Some(&b'.') {
         pos += 1;
         while let Some(&c) = data.get(pos) {
@@ -535,13 +540,14 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
                 break;
             }
             n += 1;
-            if n > MAX_FRACTION_DIGITS {
-                return Err(format!(
-                    "{} has more than {MAX_FRACTION_DIGITS} decimals (nanoseconds)",
-                    show(field_text(data, start))
-                ));
+            if n <= MAX_FRACTION_DIGITS {
+                frac = frac * 10 + i64::from(d);
+            } else {
+                if n == MAX_FRACTION_DIGITS + 1 {
+                    round_up = d >= 5;
+                }
+                rounded |= d != 0;
             }
-            frac = frac * 10 + i64::from(d);
             pos += 1;
         }
     }
@@ -550,9 +556,9 @@ fn parse_time(data: &[u8], pos: usize) -> Result<(i64, usize), String> {
     }
     let ns = secs
         .checked_mul(1_000_000_000)
-        .and_then(|s| s.checked_add(frac))
+        .and_then(|s| s.checked_add(frac + i64::from(round_up)))
         .ok_or_else(|| format!("{} is too large", show(field_text(data, start))))?;
-    Ok((ns, pos))
+    Ok((ns, pos, rounded))
 }
 
 /// Chunks per parsing thread for large inputs (see [`parse_rows_with`]).
@@ -583,6 +589,7 @@ fn parse_rows_with(
     min_bytes: usize,
 ) -> Result<(Vec<i64>, usize), LobsterError> {
     parse_rows_into(data, file, kind, fixed_cols, threads, min_bytes, None)
+        .map(|p| (p.values, p.cols))
 }
 
 /// [`parse_rows_with`] that writes into `ready` when it has exactly the size the file needs
@@ -595,7 +602,7 @@ fn parse_rows_into(
     threads: usize,
     min_bytes: usize,
     ready: Option<Vec<i64>>,
-) -> Result<(Vec<i64>, usize), LobsterError> {
+) -> Result<Parsed, LobsterError> {
     let err = |line: usize, field: &str, reason: String| LobsterError::Format {
         file: file.to_string(),
         line,
@@ -666,7 +673,7 @@ fn parse_rows_into(
         }
     };
     let n_chunks = chunks.len();
-    let results: Vec<Result<usize, LobsterError>> = {
+    let results: Vec<Result<(usize, usize), LobsterError>> = {
         let mut parts: Vec<&mut [i64]> = Vec::with_capacity(n_chunks);
         let mut rest: &mut [i64] = &mut out;
         for &k in &slots {
@@ -686,8 +693,8 @@ fn parse_rows_into(
                 .zip(parts)
                 .map(|(c, p)| Mutex::new(Some((*c, p))))
                 .collect();
-            let done: Vec<Mutex<Option<Result<usize, LobsterError>>>> =
-                (0..n_chunks).map(|_| Mutex::new(None)).collect();
+            type Done = Mutex<Option<Result<(usize, usize), LobsterError>>>;
+            let done: Vec<Done> = (0..n_chunks).map(|_| Mutex::new(None)).collect();
             let next = AtomicUsize::new(0);
             let work = || loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
@@ -720,8 +727,9 @@ fn parse_rows_into(
     };
     let mut lines_before = 0usize;
     let mut end = 0usize;
+    let mut rounded = 0usize;
     for (k, r) in results.into_iter().enumerate() {
-        let written = r.map_err(|e| match e {
+        let (written, r_k) = r.map_err(|e| match e {
             LobsterError::Format {
                 file,
                 line,
@@ -737,17 +745,55 @@ fn parse_rows_into(
         })?;
         // Only the last chunk may stop short (trailing blank lines).
         end = slots[..k].iter().sum::<usize>() + written;
+        rounded += r_k;
         lines_before += lines.get(k).copied().unwrap_or(0);
     }
     out.truncate(end);
     if out.is_empty() {
         return Err(err(1, "row", "the file is empty (no rows)".to_string()));
     }
-    Ok((out, cols))
+    Ok(Parsed {
+        values: out,
+        cols,
+        rounded_times: rounded,
+    })
+}
+
+/// LOBSTER writes messages in time order (rows at the same nanosecond are common, more so
+/// after rounding): a row whose time is before the previous row's is an error naming its line.
+/// Checked when a pair is loaded from files ([`load_csv`], [`load_zip`]); [`parse_messages`]
+/// parses rows in any order.
+fn check_time_order(values: &[i64], file: &str) -> Result<(), LobsterError> {
+    let mut prev = i64::MIN;
+    for (i, row) in values.chunks_exact(MESSAGE_COLUMNS).enumerate() {
+        let t = row[0];
+        if t < prev {
+            let secs = |ns: i64| format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
+            return Err(LobsterError::Format {
+                file: file.to_string(),
+                line: i + 1,
+                field: "Time".to_string(),
+                reason: format!(
+                    "{} is before the previous row's {} (times must not go backwards)",
+                    secs(t),
+                    secs(prev)
+                ),
+            });
+        }
+        prev = t;
+    }
+    Ok(())
+}
+
+/// A parsed file: its values, columns per row, and message times rounded to the nanosecond.
+struct Parsed {
+    values: Vec<i64>,
+    cols: usize,
+    rounded_times: usize,
 }
 
 /// Parse one chunk of whole lines of `cols` fields into `out`; `last` allows trailing blank
-/// lines. Returns the number of values written.
+/// lines. Returns the number of values written and of times rounded to the nanosecond.
 fn parse_chunk(
     data: &[u8],
     file: &str,
@@ -755,7 +801,7 @@ fn parse_chunk(
     cols: usize,
     last: bool,
     out: &mut [i64],
-) -> Result<usize, LobsterError> {
+) -> Result<(usize, usize), LobsterError> {
     let err = |line: usize, field: String, reason: String| LobsterError::Format {
         file: file.to_string(),
         line,
@@ -766,6 +812,7 @@ fn parse_chunk(
     let mut w = 0usize;
     let mut pos = 0usize;
     let mut line = 0usize;
+    let mut rounded = 0usize;
     while pos < n {
         line += 1;
         if data[pos] == b'\n' || data[pos] == b'\r' {
@@ -805,7 +852,10 @@ fn parse_chunk(
                 ));
             }
             let parsed = if kind == Kind::Message && col == 0 {
-                parse_time(data, pos).ok()
+                parse_time(data, pos).ok().map(|(v, next, r)| {
+                    rounded += usize::from(r);
+                    (v, next)
+                })
             } else {
                 parse_int(data, pos)
             };
@@ -861,7 +911,7 @@ fn parse_chunk(
             ));
         }
     }
-    Ok(w)
+    Ok((w, rounded))
 }
 
 /// Parse a LOBSTER message file: a flat array of 6 columns per row (`Time` as integer
@@ -870,7 +920,26 @@ fn parse_chunk(
 /// # Errors
 /// [`LobsterError::Format`] naming `file`, the line and the field.
 pub fn parse_messages(data: &[u8], file: &str) -> Result<Vec<i64>, LobsterError> {
-    parse_rows(data, file, Kind::Message, Some(MESSAGE_COLUMNS)).map(|(v, _)| v)
+    parse_messages_counted(data, file).map(|(v, _)| v)
+}
+
+/// [`parse_messages`], and how many rows had a time with more than 9 decimals that was
+/// rounded to the nearest nanosecond (0 on a clean file).
+///
+/// # Errors
+/// As [`parse_messages`].
+pub fn parse_messages_counted(data: &[u8], file: &str) -> Result<(Vec<i64>, usize), LobsterError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let p = parse_rows_into(
+        data,
+        file,
+        Kind::Message,
+        Some(MESSAGE_COLUMNS),
+        threads,
+        PARALLEL_MIN_BYTES,
+        None,
+    )?;
+    Ok((p.values, p.rounded_times))
 }
 
 /// Parse a LOBSTER orderbook file: a flat array and its column count (4 × levels), which the
@@ -898,6 +967,9 @@ pub struct LoadedPair {
     /// Wall-clock seconds of parsing: the message file's parse plus the orderbook's (the
     /// message file is parsed while the orderbook is still being read or inflated).
     pub parse_seconds: f64,
+    /// Message rows whose time had more than 9 decimals and was rounded to the nearest
+    /// nanosecond (0 on a clean file).
+    pub rounded_times: usize,
 }
 
 /// Read a whole file into a buffer backed by huge pages where the kernel allows it.
@@ -920,17 +992,19 @@ fn read_file(path: &std::path::Path, name: &str) -> Result<Vec<u8>, LobsterError
 }
 
 /// Parse a message file on the calling thread only (the orderbook has the other cores).
-fn parse_messages_here(data: &[u8], file: &str) -> Result<(Vec<i64>, f64), LobsterError> {
+fn parse_messages_here(data: &[u8], file: &str) -> Result<(Vec<i64>, f64, usize), LobsterError> {
     let t = Instant::now();
-    let (v, _) = parse_rows_with(
+    let p = parse_rows_into(
         data,
         file,
         Kind::Message,
         Some(MESSAGE_COLUMNS),
         1,
         usize::MAX,
+        None,
     )?;
-    Ok((v, t.elapsed().as_secs_f64()))
+    check_time_order(&p.values, file)?;
+    Ok((p.values, t.elapsed().as_secs_f64(), p.rounded_times))
 }
 
 /// The orderbook array a valid pair needs, allocated and faulted in ahead of time: one row
@@ -969,9 +1043,9 @@ fn load_pair<'a>(
     let (book_bytes, msgs) = if parallel {
         std::thread::scope(|s| {
             let h = s.spawn(move || {
-                let (m, secs) = parse_messages_here(&message()?, mname)?;
+                let (m, secs, rounded) = parse_messages_here(&message()?, mname)?;
                 let ahead = orderbook_ahead(m.len() / MESSAGE_COLUMNS, oname);
-                Ok((m, secs, ahead))
+                Ok((m, secs, rounded, ahead))
             });
             let book = orderbook();
             let msgs = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -980,14 +1054,19 @@ fn load_pair<'a>(
     } else {
         let msgs = message()
             .and_then(|m| parse_messages_here(&m, mname))
-            .map(|(m, secs)| (m, secs, None));
+            .map(|(m, secs, rounded)| (m, secs, rounded, None));
         (orderbook(), msgs)
     };
-    let (messages, msg_secs, ahead) = msgs?;
+    let (messages, msg_secs, rounded_times, ahead) = msgs?;
+    check_time_order(&messages, &message_file)?;
     let book_bytes = book_bytes?;
     let t = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let (orderbook, orderbook_cols) = parse_rows_into(
+    let Parsed {
+        values: orderbook,
+        cols: orderbook_cols,
+        ..
+    } = parse_rows_into(
         &book_bytes,
         &orderbook_file,
         Kind::Orderbook,
@@ -1004,6 +1083,7 @@ fn load_pair<'a>(
         message_file,
         orderbook_file,
         parse_seconds,
+        rounded_times,
     })
 }
 
@@ -2546,10 +2626,73 @@ mod tests {
         assert_eq!(fmt_field(&e), (2, "AskSize_1".into()));
         let e = parse_orderbook(b"", "o").unwrap_err();
         assert_eq!(fmt_field(&e), (1, "row".into()));
-        let e = parse_messages(b"1.0123456789,1,5,18,100,1\n", "m").unwrap_err();
-        assert_eq!(fmt_field(&e), (1, "Time".into()));
+        // What is really malformed stays an error naming the Time field.
+        for bad in [
+            &b"1.0x,1,5,18,100,1\n"[..],
+            b"1.2.3,1,5,18,100,1\n",
+            b",1,5,18,100,1\n",
+            b"-1.5,1,5,18,100,1\n",
+            b"abc,1,5,18,100,1\n",
+        ] {
+            let e = parse_messages(bad, "m").unwrap_err();
+            assert_eq!(fmt_field(&e), (1, "Time".into()), "{e}");
+        }
         let e = parse_messages(b"1.0,1,99999999999999999999,18,100,1\n", "m").unwrap_err();
         assert_eq!(fmt_field(&e), (1, "OrderID".into()));
+    }
+
+    #[test]
+    fn times_past_nanoseconds_round_to_the_nearest_and_are_counted() {
+        for careful in [false, true] {
+            CAREFUL_ONLY.with(|c| c.set(careful));
+            let text = "43002.632812672004,1,1,1,100,1\n\
+                        43002.6328126724,1,2,1,100,1\n\
+                        43002.632812672000000000,1,4,1,100,1\n\
+                        43002.6328126725,1,3,1,100,1\n\
+                        43002.999999999500000001,1,5,1,100,1\n\
+                        43003.5,1,6,1,100,1\n";
+            let (m, rounded) = parse_messages_counted(text.as_bytes(), "m").unwrap();
+            let times: Vec<i64> = m.chunks(MESSAGE_COLUMNS).map(|r| r[0]).collect();
+            assert_eq!(
+                times,
+                vec![
+                    43_002_632_812_672, // 12 decimals: ...672|004 rounds down
+                    43_002_632_812_672, // 10 decimals: ...672|4 down
+                    43_002_632_812_672, // 18 decimals, all zero past the 9th: not rounded
+                    43_002_632_812_673, // 10 decimals: ...672|5 up (half up)
+                    43_003_000_000_000, // 18 decimals: rounds up across the second
+                    43_003_500_000_000,
+                ]
+            );
+            assert_eq!(rounded, 4, "careful={careful}");
+            CAREFUL_ONLY.with(|c| c.set(false));
+        }
+        // Many rows over several parse chunks: the counts of the chunks add up.
+        let mut big = String::new();
+        for i in 0..200_000u64 {
+            let extra = if i % 1000 == 7 { "123" } else { "" };
+            big.push_str(&format!(
+                "{}.{:09}{extra},1,{},1,100,1\n",
+                34_200 + i / 1000,
+                i % 1000,
+                i + 1
+            ));
+        }
+        let (_, rounded) = parse_messages_counted(big.as_bytes(), "m").unwrap();
+        assert_eq!(rounded, 200);
+        // Ties are fine; a row before the previous one is an error naming its line.
+        let ok = "1.5,1,1,1,100,1\n1.5,1,2,1,100,1\n1.50000000049,1,3,1,100,1\n";
+        let m = parse_messages(ok.as_bytes(), "m").unwrap();
+        assert!(check_time_order(&m, "m").is_ok());
+        let back = "1.5,1,1,1,100,1\n1.6,1,2,1,100,1\n1.55,1,3,1,100,1\n";
+        let m = parse_messages(back.as_bytes(), "m").unwrap();
+        let e = check_time_order(&m, "m").unwrap_err();
+        assert_eq!(fmt_field(&e), (3, "Time".into()));
+        assert!(
+            e.to_string()
+                .contains("1.550000000 is before the previous row's 1.600000000"),
+            "{e}"
+        );
     }
 
     #[test]
