@@ -11,16 +11,12 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hftbook_core::itch::{decode, encode_all, for_each_message, Frames, Generator, ItchBooks};
 
 const N: usize = 1_000_000;
+const SYMBOLS: [&str; 8] = [
+    "AAPL", "MSFT", "AMZN", "NVDA", "TSLA", "META", "GOOG", "INTC",
+];
 
 fn itch(c: &mut Criterion) {
-    let g = Generator::new(
-        N,
-        42,
-        &[
-            "AAPL", "MSFT", "AMZN", "NVDA", "TSLA", "META", "GOOG", "INTC",
-        ],
-    )
-    .generate();
+    let g = Generator::new(N, 42, &SYMBOLS).generate();
     let bytes = encode_all(&g.messages).unwrap();
     let mut grp = c.benchmark_group("itch");
     grp.throughput(Throughput::Elements(g.messages.len() as u64));
@@ -52,6 +48,18 @@ fn itch(c: &mut Criterion) {
     grp.bench_function("replay_books", |b| {
         b.iter(|| {
             let mut books = ItchBooks::new(None, false);
+            books.apply_stream(black_box(&bytes)).unwrap();
+            books.messages
+        })
+    });
+    // The books before issue 15: every symbol on ITCH's $0.0001 unit, so a cent-priced
+    // stock's levels sit 100 ticks apart and most fall outside the ladder's window.
+    grp.bench_function("replay_books_raw_tick", |b| {
+        b.iter(|| {
+            let mut books = ItchBooks::new(None, false);
+            for s in SYMBOLS {
+                books.set_tick(s, 1).unwrap();
+            }
             books.apply_stream(black_box(&bytes)).unwrap();
             books.messages
         })

@@ -7,6 +7,7 @@ import argparse
 import doctest
 import itertools
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,30 @@ def test_bucket_quantiles_carry_the_last_size_through_empty_intervals() -> None:
     assert q[1, 0] == 2.0  # median of 1, 2, 3
     assert (q[:, 1:9] == 3.0).all()  # no change in between: the size stays 3
     assert q[1, 9] == 8.0  # 7 and 9 (the last interval includes its end)
+
+
+def test_books_run_on_the_real_tick_and_ticks_can_be_set(
+    sample: itch.ItchSample, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rep = itch.replay_itch(sample.data)
+    for b in rep.books:
+        # the generated stocks trade above $1.00: Reg NMS Rule 612 quotes them in cents
+        assert (b.tick, b.reticks) == (Decimal("0.01"), 0), b.symbol
+        assert b.to_dict()["tick"] == "0.01"
+    assert rep.matches(sample.reference)
+    # ITCH's own unit as the tick (the books before): the same levels, in the same units
+    fine = itch.replay_itch(sample.data, ticks={s: "0.0001" for s in SYMBOLS})
+    assert {b.tick for b in fine.books} == {Decimal("0.0001")}
+    assert fine.matches(sample.reference)
+    # a tick the prices are not on: a replay error naming the price and the tick
+    with pytest.raises(DataFormatError, match=r"is not on the tick 0\.5000 set for"):
+        itch.replay_itch(sample.data, ticks={SYMBOLS[0]: "0.50"})
+    for bad in ("0", "-0.01", "0.00001", "cheap"):
+        with pytest.raises(ValueError, match="ticks"):
+            itch.replay_itch(sample.data, ticks={"AAPL": bad})
+    f = tmp_path / "s.itch"
+    sample.write(f)
+    assert REPLAY_FORMATS["itch"].run(_cli([str(f), "--tick", f"{SYMBOLS[0]}=0.0001"])) == 0
+    assert "0.0001" in capsys.readouterr().out
+    assert REPLAY_FORMATS["itch"].run(_cli([str(f), "--tick", "AAPL"])) == 2
+    assert "expected SYMBOL=TICK" in capsys.readouterr().err

@@ -383,6 +383,7 @@ def _itch_replay(
     symbols: list[str] | None = None,
     track: bool = False,
     counter: _ByteCounter | None = None,
+    ticks: list[tuple[str, int]] | None = None,
 ) -> dict[str, Any]: ...
 
 @final

@@ -209,6 +209,14 @@ def _add_itch_arguments(parser: argparse.ArgumentParser) -> None:
         help="plot the first symbol's best bid/ask and top-level size over time here "
         "(tracks every top-of-book change: pass --symbols on large files)",
     )
+    parser.add_argument(
+        "--tick",
+        action="append",
+        default=[],
+        metavar="SYMBOL=TICK",
+        help="book SYMBOL on TICK dollars (e.g. AAPL=0.01) instead of the Reg NMS Rule 612 "
+        "increment of its first order; repeatable",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress display")
 
 
@@ -217,6 +225,17 @@ def _run_itch(args: argparse.Namespace) -> int:
     symbols = None
     if args.symbols:
         symbols = [s for part in args.symbols for s in part.split(",") if s]
+    ticks: dict[str, str] = {}
+    for item in args.tick:
+        sym, eq, tick = item.partition("=")
+        if not eq or not sym or not tick:
+            print(
+                f"hftbook replay itch: error: --tick {item!r}: expected SYMBOL=TICK, "
+                "e.g. AAPL=0.01",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        ticks[sym] = tick
     try:
         with _progress.progress_bar(disable=args.no_progress, in_bytes=True) as bar:
             task = bar.add_task("replaying", total=None)
@@ -229,8 +248,9 @@ def _run_itch(args: argparse.Namespace) -> int:
                 symbols=symbols,
                 track=args.png is not None,
                 progress=None if args.no_progress else show,
+                ticks=ticks or None,
             )
-    except DataFormatError as e:
+    except (DataFormatError, ValueError) as e:
         print(f"hftbook replay itch: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     itch.print_report(report)

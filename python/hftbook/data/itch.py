@@ -28,7 +28,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -180,6 +180,14 @@ class SymbolBook:
     replaces: int
     trades: int
     trade_shares: int
+    #: the book's tick in dollars: set by ``ticks=`` or the Reg NMS Rule 612 quoting increment
+    #: of the first order ($0.01 at or above $1.00, $0.0001 below).
+    tick: Decimal
+    #: times a book on the $0.01 tick met a sub-penny order (a stock quoted below $1.00) and was
+    #: moved, queues intact, to $0.0001.
+    reticks: int
+    #: execution (C) and trade (P) prices off the tick: they never touch the book.
+    off_tick_prices: int
     bids: npt.NDArray[np.void] = field(repr=False, compare=False)
     asks: npt.NDArray[np.void] = field(repr=False, compare=False)
     #: top-of-book changes (``timestamp``, ``bid``, ``bid_qty``, ``ask``, ``ask_qty``; price 0
@@ -215,6 +223,9 @@ class SymbolBook:
             "replaces": self.replaces,
             "trades": self.trades,
             "trade_shares": self.trade_shares,
+            "tick": str(self.tick),
+            "reticks": self.reticks,
+            "off_tick_prices": self.off_tick_prices,
         }
 
 
@@ -288,6 +299,7 @@ def replay_itch(
     symbols: tuple[str, ...] | list[str] | None = None,
     track: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    ticks: Mapping[str, str | Decimal] | None = None,
 ) -> ItchReport:
     """Build per-symbol books from an ITCH 5.0 stream (a path or bytes).
 
@@ -296,6 +308,16 @@ def replay_itch(
     file, called about 10 times a second from the calling thread while the replay runs in
     a worker thread without the GIL.
 
+    Each book runs on the tick the instrument is quoted in (Reg NMS Rule 612): $0.01 when its
+    first order is at or above $1.00, $0.0001 below; a sub-penny order on a cent book moves
+    that book to $0.0001 (counted in ``SymbolBook.reticks``). ``ticks`` sets a symbol's tick
+    instead (``{"AAPL": "0.01"}``); an order off a tick so set is an error. Prices in the
+    report stay in ITCH units (1e-4 dollars) whatever the tick.
+
+    >>> r = replay_itch(generate_itch(2_000, seed=1, symbols=("AAPL",)).data)
+    >>> r.book("AAPL").tick
+    Decimal('0.01')
+
     Raises:
         DataFormatError: a missing file, a truncated or corrupt stream, or a message the book
             cannot apply (unknown order, an execution larger than the order, a crossing add);
@@ -303,10 +325,11 @@ def replay_itch(
     """
     path, data = _split(source)
     syms = None if symbols is None else list(symbols)
+    tick_units = _tick_units(ticks)
     if progress is None or path is None:
-        d = _core._itch_replay(path, data, syms, track)
+        d = _core._itch_replay(path, data, syms, track, None, tick_units)
     else:
-        d = _with_progress(path, syms, track, progress)
+        d = _with_progress(path, syms, track, progress, tick_units)
     books = [
         SymbolBook(
             symbol=b["symbol"],
@@ -321,6 +344,9 @@ def replay_itch(
             replaces=b["replaces"],
             trades=b["trades"],
             trade_shares=b["trade_shares"],
+            tick=Decimal(int(b["tick"])).scaleb(-4).normalize(),
+            reticks=b["reticks"],
+            off_tick_prices=b["off_tick_prices"],
             bids=_levels(b["bids"]),
             asks=_levels(b["asks"]),
             tops=b.get("tops"),
@@ -338,8 +364,30 @@ def replay_itch(
     )
 
 
+def _tick_units(ticks: Mapping[str, str | Decimal] | None) -> list[tuple[str, int]] | None:
+    """``{symbol: tick in dollars}`` as ITCH units (1e-4 dollars), checked."""
+    if ticks is None:
+        return None
+    out = []
+    for sym, t in ticks.items():
+        try:
+            units = Decimal(str(t)).scaleb(4)
+        except ArithmeticError:
+            raise ValueError(f"ticks[{sym!r}]: {t!r} is not a price") from None
+        if units <= 0 or units != units.to_integral_value():
+            raise ValueError(
+                f"ticks[{sym!r}]: {t!r} must be a positive multiple of $0.0001 (ITCH's unit)"
+            )
+        out.append((sym, int(units)))
+    return out
+
+
 def _with_progress(
-    path: str, symbols: list[str] | None, track: bool, progress: Callable[[int, int], None]
+    path: str,
+    symbols: list[str] | None,
+    track: bool,
+    progress: Callable[[int, int], None],
+    ticks: list[tuple[str, int]] | None = None,
 ) -> dict[str, Any]:
     total = os.path.getsize(path) if os.path.isfile(path) else 0
     counter = _core._ByteCounter()
@@ -347,7 +395,7 @@ def _with_progress(
 
     def work() -> None:
         try:
-            box["result"] = _core._itch_replay(path, None, symbols, track, counter)
+            box["result"] = _core._itch_replay(path, None, symbols, track, counter, ticks)
         except BaseException as e:  # re-raised in the calling thread
             box["error"] = e
 
@@ -378,16 +426,19 @@ def print_report(report: ItchReport, console: Any = None) -> None:
         f"({report.seconds * 1e3:.1f} ms), system events {report.system_events or '-'}"
     )
     t = Table(title="per-symbol books (state: trading state of the last H)", box=None)
-    for col in ("symbol", "adds", "execs", "cxl+del", "repl", "trades", "resting", "bid", "ask"):
+    cols = ("symbol", "tick", "adds", "execs", "cxl+del", "repl", "trades", "off-tick", "resting")
+    for col in (*cols, "bid", "ask"):
         t.add_column(col, justify="left" if col == "symbol" else "right")
     for b in report.books:
         t.add_row(
             f"{b.symbol} ({b.trading_state or '-'})",
+            str(b.tick) + (f" ({b.reticks} retick)" if b.reticks else ""),
             str(b.adds),
             str(b.executions),
             str(b.cancels + b.deletes),
             str(b.replaces),
             str(b.trades),
+            str(b.off_tick_prices),
             str(b.resting_orders),
             "-" if b.best_bid is None else str(b.best_bid),
             "-" if b.best_ask is None else str(b.best_ask),

@@ -3,9 +3,7 @@
 //! through the encoder and replay into books equal to the generator's reference books.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hftbook_core::itch::{
-    book_levels, encode_all, parse, Frames, Generator, ItchBooks, ItchErrorKind,
-};
+use hftbook_core::itch::{encode_all, parse, Frames, Generator, ItchBooks, ItchErrorKind};
 use proptest::prelude::*;
 
 fn stream(seed: u64, n: usize) -> (Vec<u8>, Vec<usize>) {
@@ -95,7 +93,7 @@ proptest! {
         books.apply_stream(&bytes).unwrap();
         for r in &g.reference {
             let b = books.get(&r.symbol).unwrap();
-            let (bids, asks) = book_levels(&b.book);
+            let (bids, asks) = b.levels();
             prop_assert_eq!(&bids, &r.bids);
             prop_assert_eq!(&asks, &r.asks);
         }
@@ -112,7 +110,7 @@ fn symbol_filter_builds_only_the_named_books() {
     let b = books.get("MSFT").unwrap();
     assert_eq!(b.trading_state, b'T');
     let r = g.reference.iter().find(|r| r.symbol == "MSFT").unwrap();
-    assert_eq!(book_levels(&b.book), (r.bids.clone(), r.asks.clone()));
+    assert_eq!(b.levels(), (r.bids.clone(), r.asks.clone()));
     assert!(b.tops.len() > 10);
     let last = b.tops.last().unwrap();
     assert_eq!((last.bid, last.ask), (r.bids[0].0, r.asks[0].0));

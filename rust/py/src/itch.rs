@@ -281,7 +281,7 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
 
 /// Build per-symbol books from a stream; returns the figures and every book's depth.
 #[pyfunction]
-#[pyo3(signature = (path=None, data=None, symbols=None, track=false, counter=None))]
+#[pyo3(signature = (path=None, data=None, symbols=None, track=false, counter=None, ticks=None))]
 fn _itch_replay<'py>(
     py: Python<'py>,
     path: Option<PathBuf>,
@@ -289,7 +289,15 @@ fn _itch_replay<'py>(
     symbols: Option<Vec<String>>,
     track: bool,
     counter: Option<PyRef<'py, PyByteCounter>>,
+    ticks: Option<Vec<(String, i64)>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let mut books = ItchBooks::new(symbols.as_deref(), track);
+    for (sym, t) in ticks.unwrap_or_default() {
+        books.set_tick(&sym, t).map_err(|e| {
+            let msg = format!("ticks: {e}");
+            data_format_error(py, msg, None, None, None, None)
+        })?;
+    }
     let counter = counter.map(|c| c.n.clone());
     // a file is read in 1 MiB chunks (memory stays bounded for multi-GB files)
     let file = match (&path, &data) {
@@ -310,7 +318,7 @@ fn _itch_replay<'py>(
     let bytes = data.unwrap_or_default();
     let (books, secs) = run_detached(py, move || {
         let t0 = Instant::now();
-        let mut books = ItchBooks::new(symbols.as_deref(), track);
+        let mut books = books;
         let r = match file {
             Some(f) => books.apply_reader(
                 Counting {
@@ -364,7 +372,10 @@ fn _itch_replay<'py>(
         s.set_item("replaces", c.replaces)?;
         s.set_item("trades", c.trades)?;
         s.set_item("trade_shares", c.trade_shares)?;
-        let (bids, asks) = itch::book_levels(&b.book);
+        s.set_item("tick", b.tick)?;
+        s.set_item("reticks", b.reticks)?;
+        s.set_item("off_tick_prices", b.off_tick_prices)?;
+        let (bids, asks) = b.levels();
         s.set_item("bids", levels_dict(py, &bids)?)?;
         s.set_item("asks", levels_dict(py, &asks)?)?;
         if track {

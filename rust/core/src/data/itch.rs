@@ -666,6 +666,22 @@ pub struct SymbolCounts {
     pub trade_shares: u64,
 }
 
+/// ITCH price units (1e-4 dollars) per cent: the Reg NMS Rule 612 quoting increment at or
+/// above $1.00.
+pub const CENT: i64 = 100;
+/// $1.00 in ITCH price units: below it, Rule 612 allows quotes in $0.0001.
+pub const ONE_DOLLAR: i64 = 10_000;
+
+/// The tick a symbol's book uses when none is set for it: $0.01 when the first order's price
+/// is at or above $1.00, $0.0001 below (Reg NMS Rule 612 quoting increments).
+pub fn rule_612_tick(price: i64) -> i64 {
+    if price >= ONE_DOLLAR {
+        CENT
+    } else {
+        1
+    }
+}
+
 /// The book of one symbol.
 #[derive(Debug)]
 pub struct SymbolBook {
@@ -673,8 +689,20 @@ pub struct SymbolBook {
     pub symbol: String,
     /// Stock locate.
     pub locate: u16,
-    /// The book (prices in 1e-4 dollars).
+    /// The book, in ticks of [`SymbolBook::tick`] (see [`SymbolBook::levels`] for prices in
+    /// ITCH units).
     pub book: OrderBook,
+    /// The book's tick in ITCH units (1e-4 dollars): set for the symbol, or by
+    /// [`rule_612_tick`] from its first order (0 until then).
+    pub tick: i64,
+    /// Whether the tick was set for the symbol (an order off it is then an error).
+    pub tick_fixed: bool,
+    /// Times an order off the Rule 612 tick (a cent-priced stock quoted below $1.00) moved
+    /// the book to the $0.0001 tick.
+    pub reticks: u64,
+    /// Execution-with-price (C) and trade (P) prices off the tick: they never touch the
+    /// book (sub-penny executions are allowed), and are counted here.
+    pub off_tick_prices: u64,
     /// Last trading state from H (`T` trading, `H` halted, `P` paused, `Q` quotation only;
     /// 0 = none seen).
     pub trading_state: u8,
@@ -688,6 +716,8 @@ pub struct SymbolBook {
 #[derive(Debug)]
 pub struct ItchBooks {
     slots: Vec<Option<u32>>,
+    /// Ticks set per symbol (ITCH units).
+    ticks: Vec<([u8; 8], i64)>,
     /// Books in order of first appearance.
     pub books: Vec<SymbolBook>,
     ignored: Vec<bool>,
@@ -701,15 +731,71 @@ pub struct ItchBooks {
     pub system_events: Vec<u8>,
 }
 
-fn top_of(book: &OrderBook, ts: u64) -> TopPoint {
+fn top_of(book: &OrderBook, tick: i64, ts: u64) -> TopPoint {
     let b = book.best_bid();
     let a = book.best_ask();
     TopPoint {
         timestamp: ts,
-        bid: b.map_or(0, |l| l.price.0),
+        bid: b.map_or(0, |l| l.price.0 * tick),
         bid_qty: b.map_or(0, |l| l.qty),
-        ask: a.map_or(0, |l| l.price.0),
+        ask: a.map_or(0, |l| l.price.0 * tick),
         ask_qty: a.map_or(0, |l| l.qty),
+    }
+}
+
+impl SymbolBook {
+    /// Full depth as `(price in ITCH units, shares, orders)` per side, best first.
+    pub fn levels(&self) -> (Levels, Levels) {
+        let t = self.tick.max(1);
+        let f = |v: Vec<LevelView>| v.iter().map(|l| (l.price.0 * t, l.qty, l.orders)).collect();
+        (
+            f(self.book.depth(Side::Buy, usize::MAX)),
+            f(self.book.depth(Side::Sell, usize::MAX)),
+        )
+    }
+
+    /// The book's price in ticks of an ITCH price: fixes the tick on the first order,
+    /// moves the book to $0.0001 when a Rule 612 tick no longer fits.
+    fn ticks_of(
+        &mut self,
+        price: u32,
+        err: &impl Fn(&'static str, String) -> ItchError,
+    ) -> Result<i64, ItchError> {
+        let p = i64::from(price);
+        if self.tick == 0 {
+            self.tick = rule_612_tick(p);
+        }
+        if p % self.tick != 0 {
+            if self.tick_fixed {
+                return Err(err(
+                    "price",
+                    format!(
+                        "{} is not on the tick {} set for {}",
+                        fmt_price(p),
+                        fmt_price(self.tick),
+                        self.symbol
+                    ),
+                ));
+            }
+            self.retick(1).map_err(|e| err("price", e))?;
+        }
+        Ok(p / self.tick)
+    }
+
+    /// Rebuild the book at a finer tick, every queue in its order.
+    fn retick(&mut self, tick: i64) -> Result<(), String> {
+        let scale = self.tick / tick;
+        let mut fresh = OrderBook::new();
+        for side in [Side::Buy, Side::Sell] {
+            for mut o in self.book.resting(side) {
+                o.price = Price(o.price.0 * scale);
+                fresh.restore(&o).map_err(|e| e.to_string())?;
+            }
+        }
+        self.book = fresh;
+        self.tick = tick;
+        self.reticks += 1;
+        Ok(())
     }
 }
 
@@ -719,6 +805,7 @@ impl ItchBooks {
     pub fn new(symbols: Option<&[String]>, track: bool) -> Self {
         ItchBooks {
             slots: vec![None; 65_536],
+            ticks: Vec::new(),
             books: Vec::new(),
             ignored: vec![false; 65_536],
             filter: symbols.map(|s| s.iter().map(|x| stock8(x)).collect()),
@@ -727,6 +814,22 @@ impl ItchBooks {
             type_counts: [0; 256],
             system_events: Vec::new(),
         }
+    }
+
+    /// Set the tick (ITCH units, 1e-4 dollars; 100 = $0.01) of `symbol`'s book instead of
+    /// the Rule 612 one; an order off it is then a replay error. Call before applying
+    /// messages.
+    ///
+    /// # Errors
+    /// A tick that is not positive.
+    pub fn set_tick(&mut self, symbol: &str, tick: i64) -> Result<(), String> {
+        if tick <= 0 {
+            return Err(format!("the tick of {symbol} must be positive, not {tick}"));
+        }
+        let key = stock8(symbol);
+        self.ticks.retain(|(k, _)| *k != key);
+        self.ticks.push((key, tick));
+        Ok(())
     }
 
     /// The book of `symbol`, if built.
@@ -754,10 +857,15 @@ impl ItchBooks {
         let symbol = stock.map_or_else(String::new, |s| {
             String::from_utf8_lossy(&s).trim_end().to_string()
         });
+        let set = stock.and_then(|s| self.ticks.iter().find(|(k, _)| *k == s).map(|&(_, t)| t));
         self.books.push(SymbolBook {
             symbol,
             locate,
             book: OrderBook::new(),
+            tick: set.unwrap_or(0),
+            tick_fixed: set.is_some(),
+            reticks: 0,
+            off_tick_prices: 0,
             trading_state: 0,
             counts: SymbolCounts::default(),
             tops: Vec::new(),
@@ -799,18 +907,38 @@ impl ItchBooks {
             kind: ItchErrorKind::Replay { field, message },
         };
         let before = if track {
-            Some(top_of(&sb.book, m.timestamp))
+            Some(top_of(&sb.book, sb.tick, m.timestamp))
         } else {
             None
         };
         match t {
-            b'R' if sb.symbol.is_empty() => sb.symbol = m.symbol(),
+            b'R' if sb.symbol.is_empty() => {
+                sb.symbol = m.symbol();
+                if let Some(&(_, tk)) = self.ticks.iter().find(|(k, _)| *k == m.stock) {
+                    if sb.tick == 0 {
+                        sb.tick = tk;
+                        sb.tick_fixed = true;
+                    }
+                }
+            }
             b'H' => sb.trading_state = m.event_code,
             b'A' | b'F' => {
-                add(&mut sb.book, m.order_ref, m.side, m.shares, m.price, &err)?;
+                let p = sb.ticks_of(m.price, &err)?;
+                add(
+                    &mut sb.book,
+                    m.order_ref,
+                    m.side,
+                    m.shares,
+                    p,
+                    sb.tick,
+                    &err,
+                )?;
                 sb.counts.adds += 1;
             }
             b'E' | b'C' | b'X' => {
+                if t == b'C' && sb.tick > 0 && i64::from(m.price) % sb.tick != 0 {
+                    sb.off_tick_prices += 1;
+                }
                 reduce(&mut sb.book, m.order_ref, m.shares, &err)?;
                 if t == b'X' {
                     sb.counts.cancels += 1;
@@ -839,10 +967,23 @@ impl ItchBooks {
                     Side::Buy => b'B',
                     Side::Sell => b'S',
                 };
+                let p = sb.ticks_of(m.price, &err)?;
+                // the book may have been re-ticked: the original in the book's ticks now
+                let Some(o) = sb.book.order(m.order_ref) else {
+                    return Err(err("order_ref", unknown(m.order_ref)));
+                };
                 sb.book
                     .cancel(m.order_ref, &mut ())
                     .map_err(|_| err("order_ref", unknown(m.order_ref)))?;
-                if let Err(e) = add(&mut sb.book, m.new_order_ref, side, m.shares, m.price, &err) {
+                if let Err(e) = add(
+                    &mut sb.book,
+                    m.new_order_ref,
+                    side,
+                    m.shares,
+                    p,
+                    sb.tick,
+                    &err,
+                ) {
                     // put the original back so a failed replace changes nothing
                     let back = NewOrder::limit(o.side, o.price.0, o.qty).with_id(o.id);
                     let _ = sb.book.submit(&back, &mut ());
@@ -851,13 +992,21 @@ impl ItchBooks {
                 sb.counts.replaces += 1;
             }
             b'P' => {
+                let tick = if sb.tick > 0 {
+                    sb.tick
+                } else {
+                    rule_612_tick(i64::from(m.price))
+                };
+                if i64::from(m.price) % tick != 0 {
+                    sb.off_tick_prices += 1;
+                }
                 sb.counts.trades += 1;
                 sb.counts.trade_shares += u64::from(m.shares);
             }
             _ => {}
         }
         if let Some(b) = before {
-            let after = top_of(&sb.book, m.timestamp);
+            let after = top_of(&sb.book, sb.tick, m.timestamp);
             let same = (b.bid, b.bid_qty, b.ask, b.ask_qty)
                 == (after.bid, after.bid_qty, after.ask, after.ask_qty);
             if !same || sb.tops.is_empty() {
@@ -941,12 +1090,14 @@ fn unknown(r: u64) -> String {
     format!("order reference {r} is not resting on the book")
 }
 
+/// Add an order at `price` ticks of `tick` ITCH units.
 fn add(
     book: &mut OrderBook,
     id: u64,
     side: u8,
     shares: u32,
-    price: u32,
+    price: i64,
+    tick: i64,
     err: &impl Fn(&'static str, String) -> ItchError,
 ) -> Result<(), ItchError> {
     let side = if side == b'B' { Side::Buy } else { Side::Sell };
@@ -956,15 +1107,15 @@ fn add(
     if shares == 0 {
         return Err(err("shares", "an order needs at least 1 share".into()));
     }
-    let p = Price(i64::from(price));
+    let p = Price(price);
     if let Some(opp) = book.best(side.opposite()) {
         if side.crosses(p, opp.price) {
             return Err(err(
                 "price",
                 format!(
                     "order {id} at {} would cross the opposite best {}",
-                    fmt_price(p.0),
-                    fmt_price(opp.price.0)
+                    fmt_price(p.0 * tick),
+                    fmt_price(opp.price.0 * tick)
                 ),
             ));
         }
@@ -1013,15 +1164,6 @@ pub fn fmt_price(p: i64) -> String {
 
 /// Price levels `(price, shares, orders)`, best first.
 pub type Levels = Vec<(i64, u64, u32)>;
-
-/// Full depth of a book as `(price, shares, orders)` per side, best first.
-pub fn book_levels(book: &OrderBook) -> (Levels, Levels) {
-    let f = |v: Vec<LevelView>| v.iter().map(|l| (l.price.0, l.qty, l.orders)).collect();
-    (
-        f(book.depth(Side::Buy, usize::MAX)),
-        f(book.depth(Side::Sell, usize::MAX)),
-    )
-}
 
 // ------------------------------------------------------------------------------- generator
 
@@ -1454,7 +1596,8 @@ mod tests {
         assert_eq!(books.books.len(), 3);
         for r in &g.reference {
             let b = books.get(&r.symbol).unwrap();
-            let (bids, asks) = book_levels(&b.book);
+            let (bids, asks) = b.levels();
+            assert_eq!((b.tick, b.reticks), (CENT, 0), "{}", r.symbol);
             assert_eq!((&bids, &asks), (&r.bids, &r.asks), "{}", r.symbol);
             assert!(!bids.is_empty() && !asks.is_empty());
             let orders: u32 = bids.iter().chain(&asks).map(|l| l.2).sum();
@@ -1506,7 +1649,7 @@ mod tests {
         );
         assert_eq!(a.messages, b.messages);
         for (x, y) in a.books.iter().zip(&b.books) {
-            assert_eq!(book_levels(&x.book), book_levels(&y.book));
+            assert_eq!(x.levels(), y.levels());
             assert_eq!(x.tops, y.tops);
         }
         for cut in [1usize, 2, 3, 20_000, bytes.len() - 1] {
@@ -1518,6 +1661,75 @@ mod tests {
                 .unwrap_err();
             assert_eq!(got, want, "cut at {cut}");
         }
+    }
+
+    fn msg(t: u8, order_ref: u64, side: u8, shares: u32, price: u32) -> Message {
+        Message {
+            msg_type: t,
+            locate: 1,
+            order_ref,
+            side,
+            shares,
+            price,
+            stock: stock8("PENY"),
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn books_use_the_rule_612_tick_and_move_to_sub_penny_with_queues_intact() {
+        // At or above $1.00: the cent tick.
+        let mut b = ItchBooks::new(None, false);
+        b.apply(0, &msg(b'A', 1, b'B', 100, 10_100)).unwrap(); // $1.01
+        b.apply(0, &msg(b'A', 2, b'B', 200, 10_100)).unwrap();
+        b.apply(0, &msg(b'A', 3, b'S', 50, 10_300)).unwrap();
+        let sb = &b.books[0];
+        assert_eq!((sb.tick, sb.reticks), (CENT, 0));
+        assert_eq!(sb.book.best_bid().unwrap().price.0, 101);
+        // A sub-penny execution price never touches the book: counted.
+        let mut c = msg(b'C', 1, 0, 10, 10_101);
+        c.printable = b'Y';
+        b.apply(0, &c).unwrap();
+        assert_eq!(b.books[0].off_tick_prices, 1);
+        // Quoted below $1.00: the book moves to $0.0001, FIFO kept (order 1 still first).
+        b.apply(0, &msg(b'A', 4, b'B', 70, 9_999)).unwrap();
+        let sb = &b.books[0];
+        assert_eq!((sb.tick, sb.reticks), (1, 1));
+        assert_eq!(
+            sb.levels(),
+            (
+                vec![(10_100, 290, 2), (9_999, 70, 1)],
+                vec![(10_300, 50, 1)]
+            )
+        );
+        assert_eq!(sb.book.queue_position(1), Some((0, 0)));
+        assert_eq!(sb.book.queue_position(2), Some((1, 90)));
+        // Replace onto a sub-penny price keeps working on the finer book.
+        let mut u = msg(b'U', 3, 0, 40, 10_250);
+        u.new_order_ref = 5;
+        b.apply(0, &u).unwrap();
+        assert_eq!(b.books[0].levels().1, vec![(10_250, 40, 1)]);
+        // Below $1.00 from the first order: $0.0001 from the start.
+        let mut b = ItchBooks::new(None, false);
+        b.apply(0, &msg(b'A', 1, b'B', 100, 5_123)).unwrap();
+        assert_eq!((b.books[0].tick, b.books[0].reticks), (1, 0));
+    }
+
+    #[test]
+    fn a_tick_set_for_a_symbol_is_kept_and_orders_off_it_are_errors() {
+        let mut b = ItchBooks::new(None, false);
+        assert!(b.set_tick("PENY", 0).is_err());
+        b.set_tick("PENY", 500).unwrap(); // $0.05
+        b.apply(0, &msg(b'A', 1, b'B', 100, 10_500)).unwrap();
+        assert_eq!(b.books[0].tick, 500);
+        assert_eq!(b.books[0].book.best_bid().unwrap().price.0, 21);
+        let e = b.apply(77, &msg(b'A', 2, b'B', 100, 10_600)).unwrap_err();
+        assert_eq!((e.offset, e.msg_type), (77, Some(b'A')));
+        assert!(
+            e.to_string()
+                .contains("1.0600 is not on the tick 0.0500 set for PENY"),
+            "{e}"
+        );
     }
 
     #[test]
