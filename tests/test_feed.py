@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -195,5 +197,102 @@ def test_metrics_parse_with_prometheus_client() -> None:
             om_families = {f.name: f for f in om_parse(om)}
             assert om_families["hftbook_engine_orders"].type == "counter"
             assert om_families["hftbook_engine_orders"].samples[0].value == 1
+    finally:
+        e.stop()
+
+
+# ----------------------------------------------------------------------------- security
+
+TOKEN = "s3cret-token-0123456789"
+
+
+def _post(url: str, token: str | None = None, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(url, data=body, method="POST")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        return e.code, json.loads(text) if text.startswith(b"{") else {}
+
+
+def test_control_routes_exist_only_with_a_token() -> None:
+    e = started_engine()
+    try:
+        with e.serve() as server:
+            code, _ = _post(server.http_url + "/control/halt/AAPL", TOKEN)
+            assert code == 404
+        with pytest.raises(ValueError, match="at least 16"):
+            e.serve(token="short")
+    finally:
+        e.stop()
+
+
+def test_control_routes_need_the_token_and_act() -> None:
+    e = started_engine()
+    try:
+        e.submit("AAPL", "buy", price_ticks=10_000, qty=5, account=7)
+        settle(e)
+        with e.serve(token=TOKEN) as server:
+            base = server.http_url + "/control"
+            for tok in (None, "wrong-token-0123456789", TOKEN + "x"):
+                code, body = _post(base + "/halt/AAPL", tok)
+                assert code == 401, tok
+                assert body == {"ok": False, "error": "missing or wrong bearer token"}
+            with hb.feed.connect(server.url, ["status.AAPL"]) as client:
+                first = client.recv(timeout=DEADLINE)
+                assert first is not None
+                assert first["state"] == "trading"
+                assert _post(base + "/halt/AAPL", TOKEN) == (200, {"ok": True, "halted": "AAPL"})
+                msg = client.recv(timeout=DEADLINE)
+                assert msg is not None
+                assert msg["state"] == "halted", msg
+            code, body = _post(base + "/halt/NOPE", TOKEN)
+            assert (code, body["error"]) == (400, "unknown symbol: NOPE")
+            assert _post(base + "/resume/AAPL", TOKEN)[0] == 200
+            # The kill switch cancels the account's resting order.
+            assert _post(base + "/kill/7", TOKEN) == (
+                200,
+                {"ok": True, "account": 7, "killed": True},
+            )
+            deadline = time.monotonic() + DEADLINE
+            while len(e.book("AAPL").depth(10).bids):
+                assert time.monotonic() < deadline, "the killed account's order stayed"
+                time.sleep(0.005)
+            assert _post(base + "/reset_kill/7", TOKEN)[0] == 200
+            code, body = _post(base + "/kill/seven", TOKEN)
+            assert (code, body["error"]) == (400, 'account "seven" is not a number')
+            # Reload: a good config applies, a bad one is refused and the engine keeps its own.
+            good = (
+                b"[engine]\nbook_events = true\nbatch_size = 16\n"
+                b'[symbols.AAPL]\ntick_size = "0.01"\n[symbols.MSFT]\ntick_size = "0.05"\n'
+            )
+            code, body = _post(base + "/reload", TOKEN, good)
+            assert code == 200, body
+            assert "engine.batch_size" in body["applied"], body
+            code, body = _post(base + "/reload", TOKEN, b"[engine]\nbatch_size = 0\n")
+            assert code == 400, body
+            assert "batch_size" in body["error"], body
+    finally:
+        e.stop()
+
+
+def test_browser_origins_are_checked() -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    e = started_engine()
+    try:
+        with e.serve(allowed_origins=["http://dashboards.example"]) as server:
+            own = f"http://127.0.0.1:{server.port}"
+            for origin in (own, "http://dashboards.example"):
+                with ws_connect(server.url, origin=origin) as ws:  # type: ignore[arg-type]
+                    ws.send('{"op": "subscribe", "channels": ["l1.AAPL"]}')
+                    assert json.loads(ws.recv(timeout=DEADLINE))["ch"] == "l1.AAPL"
+            with pytest.raises(InvalidStatus) as ei:
+                ws_connect(server.url, origin="http://evil.example")  # type: ignore[arg-type]
+            assert ei.value.response.status_code == 403
     finally:
         e.stop()

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -676,7 +676,13 @@ class Engine(_core.EngineCore):
         }
 
     def serve(
-        self, host: str = "127.0.0.1", port: int = 0, *, queue_capacity: int = 4096
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        queue_capacity: int = 4096,
+        token: str | None = None,
+        allowed_origins: Sequence[str] = (),
     ) -> FeedServer:
         """Serve this engine's market data over WebSocket, and its metrics, on ``host:port``.
 
@@ -688,6 +694,13 @@ class Engine(_core.EngineCore):
         overflows is sent fresh snapshots, or disconnected when it follows trades. The
         engine needs ``book_events = true`` for L1/L2. :meth:`stop` stops the server too.
 
+        ``token`` (16 or more printable characters) adds the operator routes
+        ``POST /control/halt/{symbol}``, ``/control/resume/{symbol}``,
+        ``/control/kill/{account}``, ``/control/reset_kill/{account}`` and
+        ``/control/reload`` (a TOML body), each needing ``Authorization: Bearer <token>``;
+        without a token they do not exist. A browser may open ``/ws`` only from the server's
+        own pages or from ``allowed_origins`` (``"http://host:port"``; ``"*"`` for any).
+
         Example::
 
             with engine.serve() as server:
@@ -695,7 +708,7 @@ class Engine(_core.EngineCore):
         """
         if host not in ("127.0.0.1", "localhost", "::1"):
             _log.warning("hftbook feed server binding %s: reachable beyond this machine", host)
-        server = FeedServer(self._serve(host, port, queue_capacity))
+        server = FeedServer(self._serve(host, port, queue_capacity, token, list(allowed_origins)))
         self._feeds = [f for f in getattr(self, "_feeds", []) if f.running]
         self._feeds.append(server)
         return server

@@ -304,12 +304,23 @@ impl Subscription {
             let free = self.queue.capacity() - self.queue.len();
             // Only this shard pushes this shard's events, but other shards share the queue:
             // push what fits; a snapshot cut short stays a gap and is sent again.
+            let mut sent = 0;
             if snap.len() <= free && snap.iter().all(|e| self.queue.push(*e).is_ok()) {
                 gap.store(false, Ordering::Relaxed);
                 self.snapshots.fetch_add(1, Ordering::Relaxed);
+                // A halt or resume is no part of the books: it follows the snapshot (or a
+                // subscriber would show a halted symbol as trading until the next change).
+                for e in events {
+                    if e.kind == crate::record::kind::STATUS
+                        && self.filter.matches(e)
+                        && self.queue.push(*e).is_ok()
+                    {
+                        sent += 1;
+                    }
+                }
             }
             // The snapshot shows the books after these events: they are not sent.
-            let lost = events.iter().filter(|e| self.filter.matches(e)).count();
+            let lost = events.iter().filter(|e| self.filter.matches(e)).count() - sent;
             self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
             return;
         }

@@ -8,6 +8,7 @@
 //! pump: when its queue overflows it is conflated to fresh snapshots (L1/L2/status) or, when
 //! it follows trades, closed with the reason [`hub::SLOW_TRADES`].
 
+pub mod control;
 mod hub;
 mod metrics;
 mod ws;
@@ -41,6 +42,12 @@ pub struct FeedOptions {
     pub pump_capacity: usize,
     /// Worker threads of the server's tokio runtime.
     pub worker_threads: usize,
+    /// Bearer token of the `/control/...` routes (halt, resume, kill switch, reload); they
+    /// do not exist without one. At least 16 characters.
+    pub token: Option<String>,
+    /// Browser origins (`http://host:port`) allowed on the WebSocket besides the server's
+    /// own; `"*"` allows any. Clients that send no `Origin` (not browsers) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for FeedOptions {
@@ -51,6 +58,8 @@ impl Default for FeedOptions {
             queue_capacity: 4096,
             pump_capacity: 1 << 16,
             worker_threads: 2,
+            token: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -69,6 +78,9 @@ pub enum FeedError {
     /// The runtime or a thread could not be started.
     #[error("cannot start the feed server: {0}")]
     Start(std::io::Error),
+    /// The control token is too short or not printable.
+    #[error("token: {0}")]
+    Token(String),
 }
 
 /// State shared by the HTTP handlers, the pump and the handle.
@@ -80,6 +92,10 @@ pub(crate) struct Shared {
     pub sub: Arc<hftbook_engine::engine::Subscription>,
     /// Becomes true when the server stops.
     pub shutdown: watch::Sender<bool>,
+    /// The control routes' token (none: no control routes).
+    pub token: Option<String>,
+    /// Browser origins allowed on the WebSocket besides the server's own.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Shared {
@@ -104,8 +120,15 @@ impl FeedServer {
     ///
     /// # Errors
     /// [`FeedError::Bind`] when the address cannot be bound, [`FeedError::Start`] when a
-    /// thread cannot be started.
+    /// thread cannot be started, [`FeedError::Token`] for a token that is too short.
     pub fn start(engine: Arc<Engine>, opts: FeedOptions) -> Result<FeedServer, FeedError> {
+        if let Some(t) = &opts.token {
+            if t.chars().count() < 16 || !t.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(FeedError::Token(
+                    "needs at least 16 printable ASCII characters, no spaces".into(),
+                ));
+            }
+        }
         let addr_text = format!("{}:{}", opts.host, opts.port);
         let bind_err = |source| FeedError::Bind {
             addr: addr_text.clone(),
@@ -143,6 +166,8 @@ impl FeedServer {
             counters,
             sub: sub.clone(),
             shutdown,
+            token: opts.token.clone(),
+            allowed_origins: opts.allowed_origins.clone(),
         });
 
         let pump_stop = Arc::new(AtomicBool::new(false));

@@ -18,10 +18,13 @@ use crate::hub::{Client, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED};
 use crate::{Shared, MAX_CLIENT_MESSAGE};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut r = Router::new()
         .route("/ws", get(upgrade))
-        .route("/metrics", get(metrics))
-        .with_state(shared)
+        .route("/metrics", get(metrics));
+    if shared.token.is_some() {
+        r = r.merge(crate::control::routes());
+    }
+    r.with_state(shared)
 }
 
 /// `/metrics`: OpenMetrics when the scraper asks for it (Prometheus does), else the
@@ -41,7 +44,19 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     }
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    if !crate::control::origin_allowed(&headers, &shared.allowed_origins) {
+        // A page of another site must not read the feed through the user's browser.
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "origin not allowed: the feed accepts its own pages and the allowed origins",
+        )
+            .into_response();
+    }
     // Frames above the protocol's limit are refused by us with a 1009 close; the
     // transport's own cap only guards memory against absurd sizes.
     ws.max_message_size(16 * MAX_CLIENT_MESSAGE)

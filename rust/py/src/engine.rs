@@ -765,15 +765,25 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
-    #[pyo3(signature = (host, port, queue_capacity))]
+    #[pyo3(signature = (host, port, queue_capacity, token=None, allowed_origins=Vec::new()))]
     fn _serve(
         &self,
         py: Python<'_>,
         host: String,
         port: u16,
         queue_capacity: usize,
+        token: Option<String>,
+        allowed_origins: Vec<String>,
     ) -> PyResult<crate::feed::PyFeedServer> {
-        crate::feed::PyFeedServer::start(py, self.engine.clone(), host, port, queue_capacity)
+        crate::feed::PyFeedServer::start(
+            py,
+            self.engine.clone(),
+            host,
+            port,
+            queue_capacity,
+            token,
+            allowed_origins,
+        )
     }
 
     /// `(drained, refused, events_discarded, clean)`.

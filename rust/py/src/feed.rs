@@ -32,15 +32,24 @@ impl PyFeedServer {
         host: String,
         port: u16,
         queue_capacity: usize,
+        token: Option<String>,
+        allowed_origins: Vec<String>,
     ) -> PyResult<PyFeedServer> {
         let opts = hftbook_feed::FeedOptions {
             host: host.clone(),
             port,
             queue_capacity,
+            token,
+            allowed_origins,
             ..hftbook_feed::FeedOptions::default()
         };
-        let server = run_detached(py, move || FeedServer::start(engine, opts))?
-            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let server =
+            run_detached(py, move || FeedServer::start(engine, opts))?.map_err(|e| match e {
+                hftbook_feed::FeedError::Token(_) => {
+                    pyo3::exceptions::PyValueError::new_err(e.to_string())
+                }
+                _ => PyOSError::new_err(e.to_string()),
+            })?;
         let addr = server.addr();
         let host = if addr.is_ipv6() {
             format!("[{}]", addr.ip())
