@@ -8,8 +8,10 @@
 //! pump: when its queue overflows it is conflated to fresh snapshots (L1/L2/status) or, when
 //! it follows trades, closed with the reason [`hub::SLOW_TRADES`].
 
+mod dashboard;
 mod hub;
 mod metrics;
+mod stats;
 mod ws;
 
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use hftbook_engine::Engine;
 use tokio::sync::watch;
 
 pub use hub::{Counters, SLOW_TRADES};
+pub use stats::{StatsError, MAX_LABEL};
 
 /// Largest text message a client may send (bytes); larger ones close with 1009.
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -41,6 +44,8 @@ pub struct FeedOptions {
     pub pump_capacity: usize,
     /// Worker threads of the server's tokio runtime.
     pub worker_threads: usize,
+    /// Period of the `stats` channel's messages.
+    pub stats_interval: Duration,
 }
 
 impl Default for FeedOptions {
@@ -51,6 +56,7 @@ impl Default for FeedOptions {
             queue_capacity: 4096,
             pump_capacity: 1 << 16,
             worker_threads: 2,
+            stats_interval: Duration::from_millis(250),
         }
     }
 }
@@ -80,6 +86,8 @@ pub(crate) struct Shared {
     pub sub: Arc<hftbook_engine::engine::Subscription>,
     /// Becomes true when the server stops.
     pub shutdown: watch::Sender<bool>,
+    /// Account labels and strategy reaction times (`stats` channel, `/metrics`).
+    pub stats: stats::StatsState,
 }
 
 impl Shared {
@@ -143,6 +151,7 @@ impl FeedServer {
             counters,
             sub: sub.clone(),
             shutdown,
+            stats: stats::StatsState::default(),
         });
 
         let pump_stop = Arc::new(AtomicBool::new(false));
@@ -168,6 +177,7 @@ impl FeedServer {
                 })
                 .await;
         });
+        runtime.spawn(stats::run(shared.clone(), opts.stats_interval));
         Ok(FeedServer {
             addr,
             shared,
@@ -186,6 +196,26 @@ impl FeedServer {
     /// The feed's counters.
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
+    }
+
+    /// Name `account` in the `stats` channel and the `hftbook_strategy_*` metrics (the
+    /// name of the strategy trading on it, usually). Naming it again renames it.
+    ///
+    /// # Errors
+    /// [`StatsError::BadLabel`] for an empty name, one over [`MAX_LABEL`] characters or one
+    /// with control characters.
+    pub fn label_account(&self, account: u32, name: &str) -> Result<(), StatsError> {
+        self.shared.stats.label_account(account, name)
+    }
+
+    /// Record reaction times of `strategy` (ns each) in the
+    /// `hftbook_strategy_reaction_seconds` histogram. Meant for batches (a strategy runner
+    /// hands over what it measured since its last call).
+    ///
+    /// # Errors
+    /// [`StatsError::BadStrategy`] for a name that would be a bad label.
+    pub fn observe_reaction(&self, strategy: &str, ns: &[u64]) -> Result<(), StatsError> {
+        self.shared.stats.observe_reaction(strategy, ns)
     }
 
     /// Stop: every client gets a close frame "server shutting down", then the listener,

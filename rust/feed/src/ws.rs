@@ -21,6 +21,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ws", get(upgrade))
         .route("/metrics", get(metrics))
+        .merge(crate::dashboard::routes())
         .with_state(shared)
 }
 
