@@ -17,7 +17,8 @@
 
   const $ = (id) => document.getElementById(id);
   const st = {
-    ws: null,
+    sockets: { book: null, tape: null },
+    connState: { book: "connecting", tape: "connecting" },
     symbols: [],
     symbol: null,
     tick: 0.01,
@@ -31,7 +32,8 @@
     trades: 0,
     pendingTrades: [],
     status: new Map(), // symbol -> state
-    latency: [], // {p50: {stage: ns}, p99: {...}}
+    latency: [], // per stats message: series name -> ns
+    series: [], // latency series names, in order of appearance
     lastStats: null,
     reconnects: 0,
     dirtyBook: true,
@@ -44,14 +46,19 @@
     return Math.round(parseFloat(price) / st.tick);
   }
 
-  function send(op, channels) {
-    if (st.ws && st.ws.readyState === WebSocket.OPEN) {
-      st.ws.send(JSON.stringify({ op: op, channels: channels }));
+  // Two sockets: "book" (l2, status, stats: when it falls behind the server sends fresh
+  // snapshots) and "tape" (trades: never skipped, so a tape that falls behind is
+  // disconnected by the server; it reconnects and the ladder is not held up meanwhile).
+  function send(which, op, channels) {
+    const ws = st.sockets[which];
+    if (ws && ws.readyState === WebSocket.OPEN && channels.length) {
+      ws.send(JSON.stringify({ op: op, channels: channels }));
     }
   }
 
-  function bookChannels(sym) {
-    return ["l2." + sym, "trades." + sym];
+  function channels(which, sym) {
+    if (!sym) return [];
+    return which === "book" ? ["l2." + sym] : ["trades." + sym];
   }
 
   function resetBook() {
@@ -61,26 +68,35 @@
     st.dirtyBook = true;
   }
 
-  function setConn(text, cls) {
+  function setConn() {
     const el = $("conn");
-    el.textContent = text;
-    el.className = "pill " + (cls || "");
+    const b = st.connState.book;
+    const t = st.connState.tape;
+    if (b === "live" && t === "live") {
+      el.textContent = "live";
+      el.className = "pill ok";
+    } else {
+      el.textContent = "book " + b + " · tape " + t;
+      el.className = "pill " + (b === "live" ? "warn" : "bad");
+    }
   }
 
-  function connect() {
+  function connect(which) {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(proto + "//" + location.host + "/ws");
-    st.ws = ws;
-    setConn("connecting", "warn");
+    st.sockets[which] = ws;
+    st.connState[which] = "connecting";
+    setConn();
     ws.onopen = function () {
-      setConn("live", "ok");
-      st.cseq.clear();
-      resetBook();
-      const chans = ["stats"].concat(st.symbols.map((s) => "status." + s.name));
-      if (st.symbol) {
-        chans.push.apply(chans, bookChannels(st.symbol));
+      st.connState[which] = "live";
+      setConn();
+      let chans = channels(which, st.symbol);
+      if (which === "book") {
+        st.cseq.clear();
+        resetBook();
+        chans = chans.concat(["stats"], st.symbols.map((s) => "status." + s.name));
       }
-      send("subscribe", chans);
+      send(which, "subscribe", chans);
     };
     ws.onmessage = function (ev) {
       let msg;
@@ -92,12 +108,13 @@
       onMessage(msg);
     };
     ws.onclose = function (ev) {
-      if (st.ws !== ws) {
+      if (st.sockets[which] !== ws) {
         return;
       }
       st.reconnects += 1;
-      setConn("disconnected" + (ev.reason ? ": " + ev.reason : "") + ", retrying", "bad");
-      setTimeout(connect, 1000);
+      st.connState[which] = "reconnecting" + (ev.reason ? " (" + ev.reason + ")" : "");
+      setConn();
+      setTimeout(() => connect(which), 500);
     };
   }
 
@@ -156,7 +173,7 @@
       st.synced = false;
       st.resyncs += 1;
       st.resyncFlagUntil = Date.now() + 2000;
-      send("subscribe", [ch]);
+      send("book", "subscribe", [ch]);
       return;
     }
     st.cseq.set(ch, m.cseq);
@@ -170,17 +187,26 @@
     st.dirtyBook = true;
   }
 
+  // Latency series: "STAGE p50" / "STAGE p99" for the shards' stages and
+  // "reaction NAME p50/p99" for the strategies; each point maps a series to ns (or null).
+  function latencySources(m) {
+    const src = [];
+    for (const s of STAGES) src.push([s, m.latency_ns ? m.latency_ns[s] : null]);
+    for (const [name, v] of Object.entries(m.reaction_ns || {})) src.push(["reaction " + name, v]);
+    return src;
+  }
+
   function onStats(m) {
     st.lastStats = m;
-    const p = { t: m.wall_ms };
-    for (const q of ["p50", "p99"]) {
-      p[q] = {};
-      for (const s of STAGES) {
-        const v = m.latency_ns && m.latency_ns[s] ? m.latency_ns[s][q] : null;
-        p[q][s] = v;
+    const point = {};
+    for (const [name, v] of latencySources(m)) {
+      for (const q of ["p50", "p99"]) {
+        const key = name + " " + q;
+        if (!st.series.includes(key)) st.series.push(key);
+        point[key] = v ? v[q] : null;
       }
     }
-    st.latency.push(p);
+    st.latency.push(point);
     if (st.latency.length > LATENCY_POINTS) {
       st.latency.shift();
     }
@@ -424,8 +450,8 @@
     );
     fillTable(
       "latency",
-      STAGES.map((s) => {
-        const v = m.latency_ns[s] || {};
+      latencySources(m).map(([s, v]) => {
+        v = v || {};
         return [s, fmtNs(v.p50), fmtNs(v.p90), fmtNs(v.p99), fmtNs(v.max)];
       })
     );
@@ -435,14 +461,13 @@
   function drawLatency() {
     const [c, ctx] = canvasCtx("latency-chart");
     const pts = st.latency;
-    const series = [];
-    for (const s of STAGES) for (const q of ["p50", "p99"]) series.push([s, q]);
+    const series = st.series;
     let lo = Infinity;
     let hi = -Infinity;
     for (const p of pts)
-      for (const [s, q] of series) {
-        const v = p[q][s];
-        if (v !== null && v > 0) {
+      for (const k of series) {
+        const v = p[k];
+        if (v !== null && v !== undefined && v > 0) {
           lo = Math.min(lo, v);
           hi = Math.max(hi, v);
         }
@@ -454,7 +479,7 @@
     }
     const llo = Math.floor(Math.log10(lo));
     const lhi = Math.max(llo + 1, Math.ceil(Math.log10(hi)));
-    const pad = 28;
+    const pad = 44;
     const w = c.width - pad - 6;
     const h = c.height - 2 * 12;
     const x = (i) => pad + (i / Math.max(1, LATENCY_POINTS - 1)) * w;
@@ -466,19 +491,18 @@
       ctx.moveTo(pad, y(10 ** e));
       ctx.lineTo(c.width - 6, y(10 ** e));
       ctx.stroke();
-      ctx.fillText(fmtNs(10 ** e).replace(" ", ""), 0, y(10 ** e) + 4);
+      ctx.fillText(fmtNs(10 ** e), 0, y(10 ** e) + 4);
     }
     const colors = ["#58a6ff", "#3fb950", "#d29922", "#a371f7", "#f85149", "#39c5cf"];
-    const legend = [];
-    series.forEach(([s, q], i) => {
-      ctx.strokeStyle = colors[i];
-      ctx.setLineDash(q === "p99" ? [4, 3] : []);
+    const off = LATENCY_POINTS - pts.length;
+    series.forEach((k, i) => {
+      ctx.strokeStyle = colors[Math.floor(i / 2) % colors.length];
+      ctx.setLineDash(k.endsWith("p99") ? [4, 3] : []);
       ctx.beginPath();
       let moved = false;
-      const off = LATENCY_POINTS - pts.length;
       pts.forEach((p, j) => {
-        const v = p[q][s];
-        if (v === null || v <= 0) {
+        const v = p[k];
+        if (v === null || v === undefined || v <= 0) {
           moved = false;
           return;
         }
@@ -487,19 +511,23 @@
         moved = true;
       });
       ctx.stroke();
-      legend.push([s + " " + q, "c" + i]);
     });
     ctx.setLineDash([]);
     const lg = $("latency-legend");
-    if (!lg.childElementCount) {
-      for (const [text, cls] of legend) {
+    const names = [];
+    for (let i = 0; i < series.length; i += 2) names.push(series[i].replace(/ p50$/, ""));
+    if (lg.dataset.names !== names.join("|")) {
+      lg.dataset.names = names.join("|");
+      const frag = document.createDocumentFragment();
+      names.forEach((text, i) => {
         const span = document.createElement("span");
-        const i = document.createElement("i");
-        i.className = cls;
-        span.appendChild(i);
-        span.appendChild(document.createTextNode(text));
-        lg.appendChild(span);
-      }
+        const sw = document.createElement("i");
+        sw.className = "c" + (i % colors.length);
+        span.appendChild(sw);
+        span.appendChild(document.createTextNode(text + " (p50 solid, p99 dashed)"));
+        frag.appendChild(span);
+      });
+      lg.replaceChildren(frag);
     }
   }
 
@@ -519,7 +547,7 @@
 
   function chooseSymbol(name) {
     if (name === st.symbol) return;
-    if (st.symbol) send("unsubscribe", bookChannels(st.symbol));
+    for (const w of ["book", "tape"]) send(w, "unsubscribe", channels(w, st.symbol));
     st.symbol = name;
     resetBook();
     st.pendingTrades = [];
@@ -528,8 +556,8 @@
     $("trade-count").textContent = "0";
     const sym = st.symbols.find((s) => s.name === name);
     if (sym) st.tick = parseFloat(sym.tick) || st.tick;
-    for (const ch of bookChannels(name)) st.cseq.delete(ch);
-    send("subscribe", bookChannels(name));
+    st.cseq.delete("l2." + name);
+    for (const w of ["book", "tape"]) send(w, "subscribe", channels(w, name));
     const url = new URL(location.href);
     url.searchParams.set("symbol", name);
     history.replaceState(null, "", url);
@@ -556,9 +584,13 @@
           st.tick = parseFloat(first.tick) || st.tick;
         }
         sel.addEventListener("change", () => chooseSymbol(sel.value));
-        connect();
+        connect("book");
+        connect("tape");
       })
-      .catch((e) => setConn("cannot load /symbols: " + e, "bad"));
+      .catch((e) => {
+        $("conn").textContent = "cannot load /symbols: " + e;
+        $("conn").className = "pill bad";
+      });
     setInterval(render, 100);
   }
 

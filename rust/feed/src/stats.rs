@@ -52,6 +52,8 @@ fn reaction_histogram() -> Histogram {
 pub(crate) struct StatsState {
     labels: Mutex<BTreeMap<u32, String>>,
     reactions: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Reaction times since the last `stats` message, per strategy (ns).
+    recent: Mutex<BTreeMap<String, Hdr<u64>>>,
 }
 
 impl Default for StatsState {
@@ -59,6 +61,7 @@ impl Default for StatsState {
         StatsState {
             labels: Mutex::new(BTreeMap::new()),
             reactions: Family::new_with_constructor(reaction_histogram as fn() -> Histogram),
+            recent: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -90,6 +93,19 @@ impl StatsState {
             .get_or_create(&vec![("strategy".to_owned(), strategy.to_owned())]);
         for &v in ns {
             h.observe(v as f64 / 1e9);
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if !recent.contains_key(strategy) {
+            // 1 µs .. 1 h at 2 significant digits: small, and plenty for a chart.
+            let Ok(h) = Hdr::new_with_bounds(1_000, 3_600_000_000_000, 2) else {
+                return Ok(());
+            };
+            recent.insert(strategy.to_owned(), h);
+        }
+        if let Some(h) = recent.get_mut(strategy) {
+            for &v in ns {
+                h.saturating_record(v.max(1));
+            }
         }
         Ok(())
     }
@@ -314,6 +330,21 @@ impl Ticker {
                 })
             })
             .collect();
+        let reaction: Map<String, Value> = {
+            let mut recent = shared
+                .stats
+                .recent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let out = recent
+                .iter()
+                .map(|(name, h)| (name.clone(), percentiles(Some(h))))
+                .collect();
+            for h in recent.values_mut() {
+                h.reset();
+            }
+            out
+        };
         let wall_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -329,6 +360,7 @@ impl Ticker {
             "orders": orders,
             "events": events,
             "latency_ns": latency,
+            "reaction_ns": reaction,
             "shards": shards,
             "breaker": breaker_state,
             "halted": halted,

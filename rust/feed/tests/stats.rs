@@ -139,6 +139,19 @@ fn stats_channel_reports_throughput_latency_lanes_halts_and_labelled_pnl() {
         assert_eq!(first["shards"].as_array().unwrap().len(), 1, "{first}");
         assert_eq!(first["breaker"], "closed");
         assert_eq!(first["halted"], json!([]));
+        // Reaction times handed over are reported per interval, then start again.
+        srv.observe_reaction("maker", &[5_000, 7_000, 9_000])
+            .unwrap();
+        let r = stats_until(&mut ws, &mut cseq, |m| {
+            m["reaction_ns"]["maker"]["count"] == 3
+        })
+        .await;
+        let p50 = r["reaction_ns"]["maker"]["p50"].as_u64().unwrap();
+        assert!((6_900..=7_200).contains(&p50), "{r}"); // 2 significant digits
+        stats_until(&mut ws, &mut cseq, |m| {
+            m["reaction_ns"]["maker"]["count"] == 0
+        })
+        .await;
         // A labelled account shows up before it trades.
         let a7 = account(&first, 7).expect("labelled account listed");
         assert_eq!(a7["label"], "maker");

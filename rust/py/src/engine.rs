@@ -765,15 +765,23 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
-    #[pyo3(signature = (host, port, queue_capacity))]
+    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250))]
     fn _serve(
         &self,
         py: Python<'_>,
         host: String,
         port: u16,
         queue_capacity: usize,
+        stats_interval_ms: u64,
     ) -> PyResult<crate::feed::PyFeedServer> {
-        crate::feed::PyFeedServer::start(py, self.engine.clone(), host, port, queue_capacity)
+        crate::feed::PyFeedServer::start(
+            py,
+            self.engine.clone(),
+            host,
+            port,
+            queue_capacity,
+            stats_interval_ms,
+        )
     }
 
     /// `(drained, refused, events_discarded, clean)`.
