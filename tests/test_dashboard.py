@@ -205,6 +205,32 @@ def test_dashboard_resyncs_after_a_feed_gap(page: Any) -> None:
     sim.stop()
 
 
+def test_dashboard_samples_the_book_when_deltas_are_too_many(page: Any) -> None:
+    sim = _simulation(rate=200_000.0)
+    sim.engine.start()
+    with sim.engine.serve() as server:
+        sim.run(seconds=0.01)
+        page.goto(server.dashboard_url + "?symbol=AAPL")
+        _wait(lambda: page.inner_text("#conn") == "live", 10, "connected")
+        assert page.text_content("#book-mode") == "streaming"
+        # Flat out: far more deltas a second than the page streams.
+        deadline = time.monotonic() + 8
+        while page.text_content("#book-mode") == "streaming":
+            assert time.monotonic() < deadline, page.evaluate(
+                "() => window.hftbookDashboard.l2Rate"
+            )
+            sim.run(seconds=0.005)
+        mode = page.text_content("#book-mode")
+        assert mode is not None
+        assert mode.startswith("sampled")
+        # Sampled: the book is still the engine's, within a sample or so.
+        _wait(lambda: _touch_matches(page, sim.engine, "AAPL"), 1.0, "best bid/ask, sampled")
+        _wait(lambda: _ladder(page) == _engine_ladder(sim.engine, "AAPL"), 1.0, "ladder, sampled")
+        sim.run(seconds=0.01)
+        _wait(lambda: _ladder(page) == _engine_ladder(sim.engine, "AAPL"), 1.0, "next sample")
+    sim.stop()
+
+
 def _start_cli(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "hftbook", "simulate", "--no-progress", "--serve", "0"]
     cmd += ["--out", str(tmp_path / "run"), *args]

@@ -160,9 +160,10 @@ class FeedClient:
     def open(self) -> Self:
         """Connect (blocking) and subscribe; iteration does it when needed."""
         if self._sync is None:
+            # Entered as a context manager: websockets >= 17 warns on a bare connect().
             self._sync = sync_connect(
                 self.url, open_timeout=self.open_timeout, max_size=MAX_MESSAGE
-            )
+            ).__enter__()
             self._sync.send(self._request("subscribe", self.channels))
         return self
 

@@ -14,6 +14,14 @@
   const params = new URLSearchParams(location.search);
   // Test hook: drop every Nth l2 delta before it is applied, as if the network lost it.
   const dropEvery = Math.max(0, parseInt(params.get("drop") || "0", 10) || 0);
+  // The book streams (snapshot + every delta) unless that is more than the page can
+  // take: above STREAM_LIMIT deltas/s it samples instead (a snapshot every SAMPLE_MS:
+  // subscribe + unsubscribe) and tries streaming again after RETRY_MS.
+  // ?mode=stream or ?mode=sample fixes the mode.
+  const forcedMode = ["stream", "sample"].includes(params.get("mode")) ? params.get("mode") : null;
+  const STREAM_LIMIT = 5000;
+  const SAMPLE_MS = 250;
+  const RETRY_MS = 15000;
 
   const $ = (id) => document.getElementById(id);
   const st = {
@@ -39,6 +47,10 @@
     dirtyBook: true,
     dirtyStats: false,
     resyncFlagUntil: 0,
+    mode: forcedMode || "stream",
+    modeSince: Date.now(),
+    l2Count: 0,
+    l2CountAt: Date.now(),
   };
   window.hftbookDashboard = st; // read by tests and curious people
 
@@ -58,7 +70,49 @@
 
   function channels(which, sym) {
     if (!sym) return [];
-    return which === "book" ? ["l2." + sym] : ["trades." + sym];
+    if (which === "book") return st.mode === "stream" ? ["l2." + sym] : [];
+    return ["trades." + sym];
+  }
+
+  function sampleBook() {
+    if (st.mode !== "sample" || !st.symbol) return;
+    const ch = "l2." + st.symbol;
+    // Each subscription numbers its messages from 1: until its snapshot, deltas are not
+    // ours to apply (a conflation may have dropped the snapshot they follow).
+    if (st.sockets.book && st.sockets.book.readyState === WebSocket.OPEN) st.synced = false;
+    send("book", "subscribe", [ch]);
+    send("book", "unsubscribe", [ch]);
+  }
+
+  function setMode(mode) {
+    if (mode === st.mode) return;
+    const ch = "l2." + st.symbol;
+    st.mode = mode;
+    st.modeSince = Date.now();
+    if (!st.symbol) return;
+    if (mode === "sample") {
+      send("book", "unsubscribe", [ch]);
+      sampleBook();
+    } else {
+      st.cseq.delete(ch);
+      st.synced = false;
+      send("book", "subscribe", [ch]);
+    }
+  }
+
+  // Once a second: the delta rate decides the mode.
+  function checkMode() {
+    const now = Date.now();
+    const rate = (1000 * st.l2Count) / Math.max(1, now - st.l2CountAt);
+    st.l2Rate = rate;
+    st.l2Count = 0;
+    st.l2CountAt = now;
+    if (forcedMode) return;
+    if (st.mode === "stream" && rate > STREAM_LIMIT) setMode("sample");
+    else if (st.mode === "sample" && now - st.modeSince > RETRY_MS) setMode("stream");
+    const el = $("book-mode");
+    el.textContent = st.mode === "stream" ? "streaming" : "sampled " + 1000 / SAMPLE_MS + "/s";
+    el.className = "pill " + (st.mode === "stream" ? "ok" : "warn");
   }
 
   function resetBook() {
@@ -98,15 +152,25 @@
       }
       send(which, "subscribe", chans);
     };
-    ws.onmessage = function (ev) {
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch (e) {
-        return;
-      }
-      onMessage(msg);
-    };
+    ws.onmessage =
+      which === "tape"
+        ? function (ev) {
+            // Trades are many: keep the text of the last few, parse them when drawn.
+            st.trades += 1;
+            st.pendingTrades.push(ev.data);
+            if (st.pendingTrades.length > 2 * TAPE_ROWS) {
+              st.pendingTrades.splice(0, st.pendingTrades.length - TAPE_ROWS);
+            }
+          }
+        : function (ev) {
+            let msg;
+            try {
+              msg = JSON.parse(ev.data);
+            } catch (e) {
+              return;
+            }
+            onMessage(msg);
+          };
     ws.onclose = function (ev) {
       if (st.sockets[which] !== ws) {
         return;
@@ -128,14 +192,6 @@
         return;
       }
       onL2(m, ch);
-    } else if (kind === "trades") {
-      if (sym === st.symbol) {
-        st.trades += 1;
-        st.pendingTrades.push(m);
-        if (st.pendingTrades.length > TAPE_ROWS) {
-          st.pendingTrades.splice(0, st.pendingTrades.length - TAPE_ROWS);
-        }
-      }
     } else if (kind === "status") {
       st.status.set(sym, m.state === "halted" ? "halted (" + m.reason + ")" : "trading");
       st.dirtyStats = true;
@@ -160,6 +216,7 @@
       return;
     }
     st.deltas += 1;
+    st.l2Count += 1;
     if (dropEvery > 0 && st.deltas % dropEvery === 0) {
       st.dropped += 1;
       return; // lost on purpose: the next delta's cseq skips
@@ -169,11 +226,12 @@
     }
     const last = st.cseq.get(ch) || 0;
     if (m.cseq !== last + 1) {
-      // Gap: the book is stale. Subscribe again; ignore deltas until the snapshot.
+      // Gap: the book is stale. Subscribe again (sampling: the next sample does);
+      // ignore deltas until the snapshot.
       st.synced = false;
       st.resyncs += 1;
       st.resyncFlagUntil = Date.now() + 2000;
-      send("book", "subscribe", [ch]);
+      if (st.mode === "stream") send("book", "subscribe", [ch]);
       return;
     }
     st.cseq.set(ch, m.cseq);
@@ -304,15 +362,31 @@
 
   function drawDepth(bidKeys, askKeys) {
     const [c, ctx] = canvasCtx("depth-chart");
-    const bids = bidKeys.slice(0, DEPTH_LEVELS);
-    const asks = askKeys.slice(0, DEPTH_LEVELS);
+    let bids = bidKeys.slice(0, DEPTH_LEVELS);
+    let asks = askKeys.slice(0, DEPTH_LEVELS);
     if (!bids.length && !asks.length) {
       ctx.fillStyle = "#7d8a97";
       ctx.fillText(st.synced ? "empty book" : "waiting for the snapshot", 10, 20);
       return;
     }
-    const lo = bids.length ? bids[bids.length - 1] : asks[0];
-    const hi = asks.length ? asks[asks.length - 1] : bids[0];
+    // A window centred on the touch, as wide as the nearer side's depth reaches (a far
+    // level on one side would squeeze the other into a corner).
+    let lo;
+    let hi;
+    if (bids.length && asks.length) {
+      const mid = (bids[0] + asks[0]) / 2;
+      const reach = Math.max(
+        asks[0] - mid + 1,
+        Math.min(mid - bids[bids.length - 1], asks[asks.length - 1] - mid)
+      );
+      lo = Math.floor(mid - reach);
+      hi = Math.ceil(mid + reach);
+      bids = bids.filter((k) => k >= lo);
+      asks = asks.filter((k) => k <= hi);
+    } else {
+      lo = bids.length ? bids[bids.length - 1] : asks[0];
+      hi = asks.length ? asks[asks.length - 1] : bids[0];
+    }
     const span = Math.max(1, hi - lo);
     let total = 0;
     const cb = [];
@@ -333,7 +407,7 @@
     const h = c.height - 2 * pad;
     const x = (k) => pad + ((k - lo) / span) * w;
     const y = (q) => c.height - pad - (q / maxQ) * h;
-    const area = (pts, color, fill) => {
+    const area = (pts, edge, color, fill) => {
       if (!pts.length) return;
       ctx.beginPath();
       ctx.moveTo(x(pts[0][0]), y(0));
@@ -343,15 +417,16 @@
         ctx.lineTo(x(k), y(q));
         prev = q;
       }
-      ctx.lineTo(x(pts[pts.length - 1][0]), y(0));
+      ctx.lineTo(x(edge), y(prev));
+      ctx.lineTo(x(edge), y(0));
       ctx.closePath();
       ctx.fillStyle = fill;
       ctx.fill();
       ctx.strokeStyle = color;
       ctx.stroke();
     };
-    area(cb, "#3fb950", "rgba(63,185,80,0.25)");
-    area(ca, "#f85149", "rgba(248,81,73,0.25)");
+    area(cb, lo, "#3fb950", "rgba(63,185,80,0.25)");
+    area(ca, hi, "#f85149", "rgba(248,81,73,0.25)");
     ctx.fillStyle = "#7d8a97";
     const d = decimals();
     ctx.fillText((lo * st.tick).toFixed(d), pad, c.height - 6);
@@ -381,8 +456,15 @@
     const body = $("tape-rows");
     for (const old of body.querySelectorAll("tr.fresh")) old.classList.remove("fresh");
     const frag = document.createDocumentFragment();
-    for (let i = st.pendingTrades.length - 1; i >= 0; i--) {
-      const t = st.pendingTrades[i];
+    const first = Math.max(0, st.pendingTrades.length - TAPE_ROWS);
+    for (let i = st.pendingTrades.length - 1; i >= first; i--) {
+      let t;
+      try {
+        t = JSON.parse(st.pendingTrades[i]);
+      } catch (e) {
+        continue;
+      }
+      if (t.ch !== "trades." + st.symbol) continue;
       const tr = document.createElement("tr");
       tr.className = "trade fresh " + t.aggressor;
       cell(tr, fmtTime(t.ts));
@@ -592,6 +674,8 @@
         $("conn").className = "pill bad";
       });
     setInterval(render, 100);
+    setInterval(sampleBook, SAMPLE_MS);
+    setInterval(checkMode, 1000);
   }
 
   start();
