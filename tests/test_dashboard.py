@@ -324,3 +324,54 @@ def test_serving_and_pacing_do_not_change_the_run() -> None:
         assert served[key] == plain[key], key
     # Paced: 0.04 s of simulated time took about 0.2 s of wall time.
     assert served["throughput"]["run_wall_s"] >= 0.18
+
+
+def test_serve_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from hftbook.cli import main
+
+    out = str(tmp_path / "run")
+    assert main(["simulate", "--speed", "2", "--out", out]) == 2
+    assert "--speed paces a served run: add --serve PORT" in capsys.readouterr().err
+    assert main(["simulate", "--serve", "70000"]) == 2
+    assert "not a port number" in capsys.readouterr().err
+    assert main(["simulate", "--book", "--serve", "0"]) == 2
+    assert "--serve runs on the engine" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--serve", str(port), "--seconds", "1", "--out", out]) == 2
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
+
+
+def test_strategies_are_labelled_even_when_added_after_serve() -> None:
+    class Quiet(hb.Strategy):
+        pass
+
+    sim = _simulation()
+    sim.engine.start()
+    with sim.engine.serve() as server:
+        late = Quiet()
+        late.name = "late-comer"
+        sim.add_strategy(late, account=5)
+        odd = Quiet()
+        odd.name = "x" * 65  # cannot be a label: served all the same, not labelled
+        sim.add_strategy(odd, account=6)
+        sim.run(seconds=0.05)
+        metrics = urllib.request.urlopen(server.http_url + "/metrics", timeout=5).read().decode()
+        assert 'hftbook_strategy_pnl{strategy="late-comer",account="5"} 0.0' in metrics
+        assert 'strategy="MarketMaker",account="1"' in metrics
+        assert "x" * 65 not in metrics
+        # The MarketMaker reacted: its times reached the histogram, in batches.
+        m = re.search(
+            r'hftbook_strategy_reaction_seconds_count\{strategy="MarketMaker"\} (\d+)', metrics
+        )
+        assert m is not None
+        assert int(m.group(1)) == sim.strategies[0].reaction_stats()["count"]
+        with pytest.raises(ValueError, match="1 to 64"):
+            server.label_account(7, "")
+        with pytest.raises(ValueError, match="non-negative"):
+            server.observe_reaction("MarketMaker", [-1])
+    sim.stop()

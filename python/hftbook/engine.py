@@ -316,7 +316,11 @@ class FeedServer:
 
     def _follow(self, strategy: Strategy) -> None:
         """Label ``strategy``'s account and collect its reaction times."""
-        self.label_account(strategy.account, strategy.name)
+        try:
+            self.label_account(strategy.account, strategy.name)
+        except ValueError as e:  # a name that cannot be a label: serve all the same
+            _log.warning("feed server: strategy %r not labelled: %s", strategy.name, e)
+            return
         strategy._take_reactions()  # starts its tap: reactions from now on
         self._strategies.append(strategy)
 
