@@ -6,7 +6,8 @@
 #         memcheck of the core's unsafe paths (scripts/memcheck.sh, ~1 min),
 #         the loom models of the engine's lanes and of the book's seqlock,
 #         the instruction-count regression gate (callgrind)
-#   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest
+#   Python: ruff, mypy (strict), stubtest of the hand-written _core.pyi, pytest (the
+#           dashboard tests in Debian's chromium, installed here when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,14 @@ VENV="$(cd "$VENV" && pwd)"  # absolute: pytest runs from tests/
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 step "Build and install hftbook with its test dependencies (release build of the Rust core)"
 "$VENV/bin/python" -m pip install --quiet ".[test]"
+step "Headless browser for the dashboard tests (Debian's chromium; Playwright drives it)"
+# Never `playwright install` (it downloads a browser build of its own): tests/test_dashboard.py
+# launches the system chromium with executable_path.
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+chromium --version
 
 step "Rust: cargo fmt --check"
 cargo fmt --all -- --check

@@ -289,6 +289,68 @@ class FeedServer:
 
     def __init__(self, core: _core.FeedServer) -> None:
         self._core = core
+        self._strategies: list[Strategy] = []
+        self._pusher: threading.Thread | None = None
+        self._push_stop = threading.Event()
+
+    @property
+    def dashboard_url(self) -> str:
+        """The browser dashboard, ``http://HOST:PORT/``."""
+        return self._core.http_url + "/"
+
+    def label_account(self, account: int, name: str) -> None:
+        """Name ``account`` in the ``stats`` channel and the ``hftbook_strategy_*`` metrics.
+
+        :meth:`Engine.serve` names the accounts of the engine's strategies after them. A
+        name is 1 to 64 printable characters (else ``ValueError``).
+        """
+        self._core.label_account(_account(account), name)
+
+    def observe_reaction(self, strategy: str, ns: Any) -> None:
+        """Add reaction times (ns: numpy integers or ints) to ``strategy``'s histogram.
+
+        ``hftbook_strategy_reaction_seconds`` in ``/metrics``. For batches: the server pulls
+        the reactions of the engine's strategies itself (see :meth:`push_reactions`).
+        """
+        self._core.observe_reaction(strategy, ns)
+
+    def _follow(self, strategy: Strategy) -> None:
+        """Label ``strategy``'s account and collect its reaction times."""
+        try:
+            self.label_account(strategy.account, strategy.name)
+        except ValueError as e:  # a name that cannot be a label: serve all the same
+            _log.warning("feed server: strategy %r not labelled: %s", strategy.name, e)
+            return
+        strategy._take_reactions()  # starts its tap: reactions from now on
+        self._strategies.append(strategy)
+
+    def push_reactions(self) -> int:
+        """Hand the server the reaction times measured since the last call; returns how many.
+
+        One call per strategy followed. Called every stats interval by a thread (live
+        engines) or by :meth:`hftbook.Simulation.run` (simulation mode).
+        """
+        n = 0
+        if not self.running:
+            return 0
+        for s in self._strategies:
+            got = s._take_reactions()
+            if got:
+                self._core.observe_reaction(s.name, np.asarray(got, dtype=np.int64))
+                n += len(got)
+        return n
+
+    def _start_pusher(self, every: float) -> None:
+        def run() -> None:
+            while not self._push_stop.wait(every):
+                try:
+                    self.push_reactions()
+                except Exception:  # a stopped server: nothing more to push
+                    _log.exception("feed server: pushing reaction times failed")
+                    return
+
+        self._pusher = threading.Thread(target=run, name="hftbook-feed-reactions", daemon=True)
+        self._pusher.start()
 
     @property
     def url(self) -> str:
@@ -321,6 +383,9 @@ class FeedServer:
 
     def stop(self) -> None:
         """Close every client (close frame "server shutting down") and stop. Idempotent."""
+        self._push_stop.set()
+        if self._pusher is not None and self._pusher is not threading.current_thread():
+            self._pusher.join(5.0)
         self._core.stop()
 
     def __enter__(self) -> Self:
@@ -681,6 +746,7 @@ class Engine(_core.EngineCore):
         port: int = 0,
         *,
         queue_capacity: int = 4096,
+        stats_interval: float = 0.25,
         token: str | None = None,
         allowed_origins: Sequence[str] = (),
     ) -> FeedServer:
@@ -693,6 +759,11 @@ class Engine(_core.EngineCore):
         for and logs a warning. A client whose queue of ``queue_capacity`` messages
         overflows is sent fresh snapshots, or disconnected when it follows trades. The
         engine needs ``book_events = true`` for L1/L2. :meth:`stop` stops the server too.
+
+        The same server serves the browser dashboard at ``/`` (:attr:`FeedServer.dashboard_url`)
+        and, every ``stats_interval`` seconds, the ``stats`` channel. The accounts of the
+        engine's strategies (:meth:`add_strategy`, before or after) are labelled with their
+        names, and their reaction times feed ``hftbook_strategy_reaction_seconds``.
 
         ``token`` (16 or more printable characters) adds the operator routes
         ``POST /control/halt/{symbol}``, ``/control/resume/{symbol}``,
@@ -708,9 +779,28 @@ class Engine(_core.EngineCore):
         """
         if host not in ("127.0.0.1", "localhost", "::1"):
             _log.warning("hftbook feed server binding %s: reachable beyond this machine", host)
-        server = FeedServer(self._serve(host, port, queue_capacity, token, list(allowed_origins)))
+        if not (isinstance(stats_interval, int | float) and 0.01 <= stats_interval <= 3600):
+            raise HftbookError(
+                f"stats_interval = {stats_interval!r}: give 0.01 to 3600 seconds",
+                "stats_interval",
+                stats_interval,
+            )
+        server = FeedServer(
+            self._serve(
+                host,
+                port,
+                queue_capacity,
+                round(stats_interval * 1000),
+                token,
+                list(allowed_origins),
+            )
+        )
         self._feeds = [f for f in getattr(self, "_feeds", []) if f.running]
         self._feeds.append(server)
+        for s in self.strategies:
+            server._follow(s)
+        if not self.is_simulation:
+            server._start_pusher(stats_interval)
         return server
 
     def __enter__(self) -> Self:
@@ -1027,6 +1117,9 @@ class Engine(_core.EngineCore):
             self._strategies: list[Strategy] = []
         strategy._attach(self, acct, symbols)
         self._strategies.append(strategy)
+        for feed in getattr(self, "_feeds", ()):
+            if feed.running:
+                feed._follow(strategy)
         return strategy
 
     @property

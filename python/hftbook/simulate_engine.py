@@ -22,13 +22,16 @@ a seed: same fills, positions, PnL and ``event_hash``); the report says which.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import importlib
 import importlib.util
 import io
 import json
 import math
+import signal
 import sys
+import threading
 import time
 import tomllib
 from collections import Counter
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from rich.console import Console
@@ -107,6 +110,9 @@ class EngineSimConfig:
         batch_ns: width of the windows strategies receive events in (simulated ns).
         sample_ns: PnL and inventory sampling period (simulated ns).
         default_strategies: run the MarketMaker and the TWAP too.
+        serve: serve the feed, the metrics and the dashboard on this port of 127.0.0.1
+            (0: a free one) while running, and pace the simulation (``None``: neither).
+        speed: with ``serve``, simulated seconds per wall second.
     """
 
     symbols: tuple[str, ...] | None = None
@@ -119,6 +125,8 @@ class EngineSimConfig:
     batch_ns: int = 1_000_000
     sample_ns: int = 10_000_000
     default_strategies: bool = True
+    serve: int | None = None
+    speed: float = 1.0
 
 
 @dataclass
@@ -428,12 +436,20 @@ def run_engine_simulation(
     wall0 = time.perf_counter()
     sim.engine.start()
     sample()
-    with bar:
+    try:
+        pace = _Pacer(sim, cfg, console) if cfg.serve is not None else None
+    except BaseException:
+        sim.stop()  # e.g. the port is taken: no half-started run left behind
+        raise
+    with bar, pace or contextlib.nullcontext():
         task = bar.add_task("simulate", total=total, status="starting")
         try:
             while True:
                 now = int(sim.engine.now())
                 wall = time.perf_counter() - wall0
+                if pace is not None and pace.interrupted:
+                    stopped_by = "interrupted"
+                    break
                 c = sim.counters()
                 if cfg.max_ops is not None and c.get("background_orders", 0) >= cfg.max_ops:
                     stopped_by = "max_ops"
@@ -447,6 +463,12 @@ def run_engine_simulation(
                 until = now + cfg.sample_ns
                 if sim_cap_ns is not None:
                     until = min(until, sim_cap_ns)
+                if pace is not None:
+                    # The same chunks as without --serve (so the same run), each started
+                    # when the wall clock reaches its end.
+                    limit = None if cfg.wall_seconds is None else wall0 + cfg.wall_seconds
+                    if not pace.wait_until(until, limit):
+                        continue
                 sim.run(
                     until_ns=until,
                     wall_seconds=None if cfg.wall_seconds is None else cfg.wall_seconds - wall,
@@ -578,6 +600,57 @@ def run_engine_simulation(
     out_config = json.loads(json.dumps(sim.engine._config_dict))
     out_config["simulation"] = config["simulation"]
     return EngineSimResult(report=report, config=out_config, callback_ns=callback_ns)
+
+
+class _Pacer:
+    """``--serve``: the feed server on the simulation's engine, the pace, and Ctrl-C.
+
+    Simulated time follows the wall clock times ``speed``; Ctrl-C asks the run to stop.
+    """
+
+    def __init__(self, sim: Simulation, cfg: EngineSimConfig, console: Console) -> None:
+        if not (math.isfinite(cfg.speed) and cfg.speed > 0):
+            raise ValueError(f"speed = {cfg.speed}: give a positive number")
+        self.sim = sim
+        self.speed = cfg.speed
+        self.interrupted = False
+        self.server = sim.engine.serve(port=int(cfg.serve or 0))
+        self.sim0 = int(sim.engine.now())
+        self.wall0 = time.perf_counter()
+        self._old_handler: Any = None
+        url = self.server.dashboard_url
+        print(f"dashboard: {url}", flush=True)
+        print(f"feed:      {self.server.url}", flush=True)
+        print(f"metrics:   {self.server.http_url}/metrics", flush=True)
+        console.print(f"watch it live at [bold]{url}[/] (Ctrl-C ends the run)")
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old_handler is not None:
+            signal.signal(signal.SIGINT, self._old_handler)
+            self._old_handler = None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+
+    def wait_until(self, sim_ns: int, wall_limit: float | None) -> bool:
+        """Sleep until simulated time ``sim_ns`` is due on the wall clock.
+
+        False when the wait was cut short (Ctrl-C, or ``wall_limit``, a ``perf_counter``
+        time, passed).
+        """
+        due = self.wall0 + (sim_ns - self.sim0) / 1e9 / self.speed
+        while True:
+            now = time.perf_counter()
+            if self.interrupted or (wall_limit is not None and now >= wall_limit):
+                return False
+            if now >= due:
+                return True
+            time.sleep(min(0.05, due - now))
 
 
 # -- output ----------------------------------------------------------------------------------

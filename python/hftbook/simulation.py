@@ -182,6 +182,10 @@ class Simulation:
             s._sim_start()
         wall0 = time.perf_counter()
         next_progress = wall0 + progress_every_s
+        # Feed servers on this engine get the strategies' reaction times from this thread
+        # (the one that runs the strategies), every 0.25 s.
+        feeds = [f for f in getattr(e, "_feeds", ()) if f.running]
+        next_push = wall0 + 0.25
         t = now
         while t < until_ns:
             limit = until_ns
@@ -212,6 +216,12 @@ class Simulation:
             if on_progress is not None and wall >= next_progress:
                 next_progress = wall + progress_every_s
                 on_progress(self.stats())
+            if feeds and wall >= next_push:
+                next_push = wall + 0.25
+                for f in feeds:
+                    f.push_reactions()
+        for f in feeds:
+            f.push_reactions()
         self._wall_s += time.perf_counter() - wall0
         return self.stats()
 

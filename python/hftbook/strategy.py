@@ -102,6 +102,11 @@ class Strategy:
     name: str
     running: bool = False
     error: BaseException | None = None
+    _lock: threading.Lock
+    # Reaction times (ns): the hot path appends to _reactions_new; _merge_reactions moves
+    # them into the bounded history (and to a feed server's tap) in batches.
+    _reactions_new: list[int]
+    _reaction_tap: list[int] | None
 
     # -- callbacks (override) ----------------------------------------------------------------
 
@@ -152,7 +157,7 @@ class Strategy:
         ts = self._batch_ts
         if ts:
             if self._sim:
-                self._reactions.append(_perf_ns() - ts)  # see _acted
+                self._reactions_new.append(_perf_ns() - ts)  # see _acted
             else:
                 self._acted()
         return oid
@@ -168,7 +173,7 @@ class Strategy:
         ts = self._batch_ts
         if ts:
             if self._sim:
-                self._reactions.append(_perf_ns() - ts)  # see _acted
+                self._reactions_new.append(_perf_ns() - ts)  # see _acted
             else:
                 self._acted()
         return oid
@@ -179,7 +184,7 @@ class Strategy:
         ts = self._batch_ts
         if ts:
             if self._sim:
-                self._reactions.append(_perf_ns() - ts)  # see _acted
+                self._reactions_new.append(_perf_ns() - ts)  # see _acted
             else:
                 self._acted()
 
@@ -256,6 +261,7 @@ class Strategy:
         while handling it; the last 100,000 orders.
         """
         with self._lock:
+            self._merge_reactions()
             r = np.array(list(self._reactions), dtype=np.float64)
         if not len(r):
             return {"count": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
@@ -285,6 +291,33 @@ class Strategy:
 
     # -- machinery ---------------------------------------------------------------------------
 
+    def _merge_reactions(self) -> None:
+        """Move the reactions measured since the last merge into the history (and the tap).
+
+        Live: the caller holds ``_lock``; simulation: the driver's thread calls it.
+        """
+        new = self._reactions_new
+        if not new:
+            return
+        self._reactions_new = []
+        self._reactions.extend(new)
+        tap = self._reaction_tap
+        if tap is not None:
+            tap.extend(new)
+            if len(tap) > 100_000:
+                del tap[: len(tap) - 100_000]
+
+    def _take_reactions(self) -> list[int]:
+        """The reactions (ns) measured since the last call, for a feed server.
+
+        The first call starts the tap.
+        """
+        with self._lock:
+            self._merge_reactions()
+            tap = self._reaction_tap
+            self._reaction_tap = []
+        return tap or []
+
     def _attach(self, engine: Engine, account: int, symbols: Iterable[str] | None) -> None:
         self.engine = engine
         self.account = account
@@ -293,6 +326,8 @@ class Strategy:
             self.name = type(self).__name__
         self._timers: dict[str, tuple[int, int]] = {}
         self._reactions: deque[int] = deque(maxlen=100_000)
+        self._reactions_new = []
+        self._reaction_tap = None
         self._callback_ns: list[int] = []
         self._lock = threading.Lock()
         self._cv = threading.Condition()
@@ -325,11 +360,11 @@ class Strategy:
             # from the batch reaching the strategy (the simulated latency is a constant).
             if self._sim:
                 # One thread calls the strategy and nothing else appends: no lock.
-                self._reactions.append(time.perf_counter_ns() - self._batch_ts)
+                self._reactions_new.append(time.perf_counter_ns() - self._batch_ts)
                 return
             r = self.engine.now() - self._batch_ts
             with self._lock:
-                self._reactions.append(r)
+                self._reactions_new.append(r)
 
     def _call(self, fn: Callable[..., object], *args: Any) -> bool:
         try:
@@ -438,6 +473,9 @@ class Strategy:
             arr = self._core.pop(65536, self._next_wait())
             if len(arr):
                 ok = self._dispatch(arr)
+                if len(self._reactions_new) > 65_536:
+                    with self._lock:
+                        self._merge_reactions()
             if ok:
                 ok = self._fire_timers()
             with self._cv:
@@ -477,6 +515,8 @@ class Strategy:
         t0 = time.perf_counter_ns()
         ok = self._dispatch(arr)
         self._callback_ns.append(time.perf_counter_ns() - t0)
+        if len(self._reactions_new) > 65_536:
+            self._merge_reactions()
         if not ok:
             self._sim_stop()
 

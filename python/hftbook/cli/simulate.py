@@ -56,6 +56,16 @@ def _symbols(text: str) -> tuple[str, ...]:
     return syms
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return port
+
+
 def _mix(text: str) -> tuple[float, float, float, float]:
     try:
         parts = [float(p) for p in text.split(",")]
@@ -81,7 +91,13 @@ _BOOK_ONLY: dict[str, object] = {
     "no_reports": False,
 }
 #: Options of the engine simulation only (not with ``--book``).
-_ENGINE_ONLY: dict[str, object] = {"config": None, "sim_seconds": None, "strategy": []}
+_ENGINE_ONLY: dict[str, object] = {
+    "config": None,
+    "sim_seconds": None,
+    "strategy": [],
+    "serve": None,
+    "speed": None,
+}
 
 
 def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
@@ -130,6 +146,24 @@ def _add_simulate_arguments(p: argparse.ArgumentParser) -> None:
         metavar="MODULE:CLASS",
         help="also run this hftbook.Strategy subclass (module:Class or path/file.py:Class; "
         "repeatable; accounts 100, 101, ...)",
+    )
+    live = p.add_argument_group("watch it live")
+    live.add_argument(
+        "--serve",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="serve the market-data feed (/ws), Prometheus metrics (/metrics) and the "
+        "browser dashboard (/) on 127.0.0.1:PORT (0: a free port) and pace the run: "
+        "simulated time follows the wall clock x --speed; without --seconds it runs until "
+        "Ctrl-C",
+    )
+    live.add_argument(
+        "--speed",
+        type=positive_float,
+        default=None,
+        metavar="X",
+        help="with --serve: simulated seconds per wall-clock second (default 1.0)",
     )
     flow = p.add_argument_group("flow")
     flow.add_argument(
@@ -304,8 +338,15 @@ def _run_engine(args: argparse.Namespace) -> int:
             )
     if args.config is not None and not args.config.is_file():
         raise UsageError(prog, f"--config {args.config}: no such file")
+    if args.speed is not None and args.serve is None:
+        raise UsageError(prog, "--speed paces a served run: add --serve PORT")
     wall = args.seconds
-    if wall is None and args.sim_seconds is None and args.max_ops is None:
+    if (
+        wall is None
+        and args.sim_seconds is None
+        and args.max_ops is None
+        and args.serve is None  # served: until Ctrl-C
+    ):
         wall = _DEFAULT.seconds
     out_dir = args.out if args.out is not None else _default_run_dir()
     try:
@@ -322,6 +363,8 @@ def _run_engine(args: argparse.Namespace) -> int:
         max_ops=args.max_ops,
         config=args.config,
         strategies=tuple(args.strategy),
+        serve=args.serve,
+        speed=1.0 if args.speed is None else args.speed,
     )
     console = Console()
     try:

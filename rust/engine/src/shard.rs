@@ -1979,6 +1979,12 @@ impl Shard {
         }
     }
 
+    /// Serve the snapshots subscribers asked for ([`Subscription::request_snapshot`]) or
+    /// still wait for after a gap.
+    pub(crate) fn sim_resync(&mut self) {
+        self.resync_gaps();
+    }
+
     /// Commands this shard addressed to shards (kill switch fan-out), taken.
     pub(crate) fn sim_take_outbox(&mut self) -> Vec<(usize, Command)> {
         std::mem::take(&mut self.outbox)

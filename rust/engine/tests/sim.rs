@@ -226,3 +226,96 @@ fn a_journaled_simulation_replays_and_recovers_to_its_state() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Subscriptions in simulation mode: a market-data subscriber sees the trades and book
+/// changes `sim_run` returns (per symbol, in the same order), a snapshot it asks for arrives
+/// inside the next `sim_run` even when nothing happens, and subscribing changes nothing in
+/// the run itself.
+#[test]
+fn subscriptions_receive_the_simulation_and_its_snapshots() {
+    use hftbook_engine::record::EVENT_SNAPSHOT;
+    use hftbook_engine::Filter;
+    use std::collections::BTreeMap;
+
+    let market = (1 << kind::TRADE) | (1 << kind::BOOK) | (1 << kind::STATUS);
+    let plain = sim_engine(2, 11, 20_000.0);
+    let watched = sim_engine(2, 11, 20_000.0);
+    let filter = Filter {
+        kinds: market,
+        ..Filter::default()
+    };
+    let sub = watched.subscribe(filter, 1 << 20, true);
+    let (a, b) = (run(&plain, 50_000_000), run(&watched, 50_000_000));
+    assert_eq!(a, b, "a subscriber changed the simulation");
+
+    let mut got = Vec::new();
+    while sub.pop_batch(&mut got, 1 << 16, Duration::ZERO) > 0 {}
+    let per_symbol = |v: &[Event]| {
+        let mut m: BTreeMap<u32, Vec<(u64, u8, i64, u64)>> = BTreeMap::new();
+        for e in v.iter().filter(|e| market & (1 << e.kind) != 0) {
+            m.entry(e.symbol)
+                .or_default()
+                .push((e.symbol_seq, e.kind, e.price, e.qty));
+        }
+        m
+    };
+    let want = per_symbol(&b);
+    assert!(want.values().map(Vec::len).sum::<usize>() > 1_000);
+    assert!(b.iter().any(|e| e.kind == kind::TRADE));
+    assert_eq!(per_symbol(&got), want);
+    assert!(got.iter().all(|e| e.flags & EVENT_SNAPSHOT == 0));
+
+    // The books as the returned events built them (ticks -> lots), per symbol and side.
+    let mut truth: BTreeMap<(u32, u8), BTreeMap<i64, u64>> = BTreeMap::new();
+    for e in b.iter().filter(|e| e.kind == kind::BOOK) {
+        let side = truth.entry((e.symbol, e.side)).or_default();
+        if e.qty == 0 {
+            side.remove(&e.price);
+        } else {
+            side.insert(e.price, e.qty);
+        }
+    }
+
+    // A snapshot asked for while the market is quiet (no time passes): served all the same.
+    sub.request_snapshot();
+    let now = watched.sim_counters().unwrap().now;
+    let mut quiet = Vec::new();
+    watched.sim_run(now, 0, &mut quiet).unwrap();
+    let mut snap = Vec::new();
+    sub.pop_batch(&mut snap, 1 << 16, Duration::ZERO);
+    let headers: Vec<&Event> = snap.iter().filter(|e| e.side == 2).collect();
+    assert_eq!(headers.len(), 3, "one snapshot per symbol");
+    assert!(snap.iter().all(|e| e.flags & EVENT_SNAPSHOT != 0));
+    let mut seen: BTreeMap<(u32, u8), BTreeMap<i64, u64>> = BTreeMap::new();
+    for e in snap.iter().filter(|e| e.side != 2) {
+        seen.entry((e.symbol, e.side))
+            .or_default()
+            .insert(e.price, e.qty);
+    }
+    for (key, levels) in &seen {
+        let best: Vec<(i64, u64)> = if key.1 == 0 {
+            truth[key]
+                .iter()
+                .rev()
+                .take(levels.len())
+                .map(|(p, q)| (*p, *q))
+                .collect()
+        } else {
+            truth[key]
+                .iter()
+                .take(levels.len())
+                .map(|(p, q)| (*p, *q))
+                .collect()
+        };
+        let mut mine: Vec<(i64, u64)> = levels.iter().map(|(p, q)| (*p, *q)).collect();
+        if key.1 == 0 {
+            mine.reverse();
+        }
+        assert_eq!(mine, best, "snapshot of {key:?}");
+    }
+    assert!(seen.len() >= 4, "the books have levels: {:?}", seen.keys());
+    plain.stop(true, Duration::from_secs(5));
+    watched.stop(true, Duration::from_secs(5));
+    assert_eq!(plain.event_hash().unwrap(), watched.event_hash().unwrap());
+    assert_eq!(plain.state_hash().unwrap(), watched.state_hash().unwrap());
+}

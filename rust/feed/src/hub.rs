@@ -35,7 +35,12 @@ pub enum Chan {
     Trades,
     /// Trading status.
     Status,
+    /// Engine figures (`stats`, no symbol; see `stats.rs`).
+    Stats,
 }
+
+/// The key of the `stats` channel.
+pub const STATS_KEY: (Chan, u32) = (Chan::Stats, u32::MAX);
 
 impl Chan {
     fn prefix(self) -> &'static str {
@@ -44,6 +49,7 @@ impl Chan {
             Chan::L2 => "l2",
             Chan::Trades => "trades",
             Chan::Status => "status",
+            Chan::Stats => "stats",
         }
     }
     fn parse(s: &str) -> Option<Chan> {
@@ -231,6 +237,9 @@ impl Hub {
 
     /// Parse a channel name (`l2.AAPL`).
     pub fn channel(&mut self, name: &str) -> Option<(Chan, u32)> {
+        if name == "stats" {
+            return Some(STATS_KEY);
+        }
         let (k, sym) = name.split_once('.')?;
         let k = Chan::parse(k)?;
         if !self.by_name.contains_key(sym) {
@@ -332,7 +341,7 @@ impl Hub {
             Chan::L1 => self.l1_message(key.1),
             Chan::L2 => self.l2_snapshot(key.1),
             Chan::Status => Some(self.status_message(key.1)),
-            Chan::Trades => None,
+            Chan::Trades | Chan::Stats => None,
         }
     }
 
@@ -354,6 +363,21 @@ impl Hub {
     /// Unsubscribe `c` from `key`.
     pub fn unsubscribe(&self, c: &Client, key: (Chan, u32)) {
         c.lock().subs.remove(&key);
+    }
+
+    /// Whether some client follows `stats`.
+    pub fn follows_stats(&self) -> bool {
+        self.clients
+            .iter()
+            .any(|c| c.lock().subs.contains_key(&STATS_KEY))
+    }
+
+    /// Send a `stats` message (JSON without `cseq`) to its followers.
+    pub fn publish_stats(&self, body: Arc<str>) {
+        self.fan_out(&[Out {
+            key: STATS_KEY,
+            body,
+        }]);
     }
 
     /// Apply a batch of engine events and send the resulting messages to the clients.

@@ -9,8 +9,10 @@
 //! it follows trades, closed with the reason [`hub::SLOW_TRADES`].
 
 pub mod control;
+mod dashboard;
 mod hub;
 mod metrics;
+mod stats;
 mod ws;
 
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ use hftbook_engine::Engine;
 use tokio::sync::watch;
 
 pub use hub::{Counters, SLOW_TRADES};
+pub use stats::{StatsError, MAX_LABEL};
 
 /// Largest text message a client may send (bytes); larger ones close with 1009.
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -48,6 +51,8 @@ pub struct FeedOptions {
     /// Browser origins (`http://host:port`) allowed on the WebSocket besides the server's
     /// own; `"*"` allows any. Clients that send no `Origin` (not browsers) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// Period of the `stats` channel's messages.
+    pub stats_interval: Duration,
 }
 
 impl Default for FeedOptions {
@@ -60,6 +65,7 @@ impl Default for FeedOptions {
             worker_threads: 2,
             token: None,
             allowed_origins: Vec::new(),
+            stats_interval: Duration::from_millis(250),
         }
     }
 }
@@ -96,6 +102,8 @@ pub(crate) struct Shared {
     pub token: Option<String>,
     /// Browser origins allowed on the WebSocket besides the server's own.
     pub allowed_origins: Vec<String>,
+    /// Account labels and strategy reaction times (`stats` channel, `/metrics`).
+    pub stats: stats::StatsState,
 }
 
 impl Shared {
@@ -168,6 +176,7 @@ impl FeedServer {
             shutdown,
             token: opts.token.clone(),
             allowed_origins: opts.allowed_origins.clone(),
+            stats: stats::StatsState::default(),
         });
 
         let pump_stop = Arc::new(AtomicBool::new(false));
@@ -193,6 +202,7 @@ impl FeedServer {
                 })
                 .await;
         });
+        runtime.spawn(stats::run(shared.clone(), opts.stats_interval));
         Ok(FeedServer {
             addr,
             shared,
@@ -211,6 +221,26 @@ impl FeedServer {
     /// The feed's counters.
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
+    }
+
+    /// Name `account` in the `stats` channel and the `hftbook_strategy_*` metrics (the
+    /// name of the strategy trading on it, usually). Naming it again renames it.
+    ///
+    /// # Errors
+    /// [`StatsError::BadLabel`] for an empty name, one over [`MAX_LABEL`] characters or one
+    /// with control characters.
+    pub fn label_account(&self, account: u32, name: &str) -> Result<(), StatsError> {
+        self.shared.stats.label_account(account, name)
+    }
+
+    /// Record reaction times of `strategy` (ns each) in the
+    /// `hftbook_strategy_reaction_seconds` histogram. Meant for batches (a strategy runner
+    /// hands over what it measured since its last call).
+    ///
+    /// # Errors
+    /// [`StatsError::BadStrategy`] for a name that would be a bad label.
+    pub fn observe_reaction(&self, strategy: &str, ns: &[u64]) -> Result<(), StatsError> {
+        self.shared.stats.observe_reaction(strategy, ns)
     }
 
     /// Stop: every client gets a close frame "server shutting down", then the listener,

@@ -227,6 +227,8 @@ pub(crate) fn render(shared: &Shared) -> String {
         halted,
     );
 
+    crate::stats::register(&mut reg, shared);
+
     let mut out = String::new();
     let _ = encode(&mut out, &reg);
     out

@@ -20,7 +20,8 @@ use crate::{Shared, MAX_CLIENT_MESSAGE};
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let mut r = Router::new()
         .route("/ws", get(upgrade))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .merge(crate::dashboard::routes());
     if shared.token.is_some() {
         r = r.merge(crate::control::routes());
     }

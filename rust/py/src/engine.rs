@@ -765,13 +765,14 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
-    #[pyo3(signature = (host, port, queue_capacity, token=None, allowed_origins=Vec::new()))]
+    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new()))]
     fn _serve(
         &self,
         py: Python<'_>,
         host: String,
         port: u16,
         queue_capacity: usize,
+        stats_interval_ms: u64,
         token: Option<String>,
         allowed_origins: Vec<String>,
     ) -> PyResult<crate::feed::PyFeedServer> {
@@ -781,6 +782,7 @@ impl PyEngineCore {
             host,
             port,
             queue_capacity,
+            stats_interval_ms,
             token,
             allowed_origins,
         )

@@ -3,7 +3,8 @@
 use std::sync::Mutex;
 
 use hftbook_feed::FeedServer;
-use pyo3::exceptions::PyOSError;
+use numpy::PyReadonlyArray1;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::run_detached;
@@ -32,13 +33,21 @@ impl PyFeedServer {
         host: String,
         port: u16,
         queue_capacity: usize,
+        stats_interval_ms: u64,
         token: Option<String>,
         allowed_origins: Vec<String>,
     ) -> PyResult<PyFeedServer> {
+        if !(10..=3_600_000).contains(&stats_interval_ms) {
+            return Err(PyValueError::new_err(format!(
+                "stats_interval = {} s: give 0.01 to 3600 seconds",
+                stats_interval_ms as f64 / 1000.0
+            )));
+        }
         let opts = hftbook_feed::FeedOptions {
             host: host.clone(),
             port,
             queue_capacity,
+            stats_interval: std::time::Duration::from_millis(stats_interval_ms),
             token,
             allowed_origins,
             ..hftbook_feed::FeedOptions::default()
@@ -117,6 +126,54 @@ impl PyFeedServer {
         }
         Ok(d.unbind())
     }
+    /// Name ``account`` (a strategy's name) in the ``stats`` channel and the
+    /// ``hftbook_strategy_*`` metrics. Raises ``ValueError`` for an empty name, one over 64
+    /// characters or one with control characters; ``RuntimeError`` once stopped.
+    fn label_account(&self, account: u32, name: &str) -> PyResult<()> {
+        let g = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        let s = g.as_ref().ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err("the feed server is stopped")
+        })?;
+        s.label_account(account, name)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Record reaction times of ``strategy`` (ns: a 1-D numpy array of uint64 or int64, or
+    /// a sequence of ints) in ``hftbook_strategy_reaction_seconds``. Negative values raise
+    /// ``ValueError``; a stopped server ignores them.
+    fn observe_reaction(&self, strategy: &str, ns: &Bound<'_, PyAny>) -> PyResult<()> {
+        let values: Vec<u64> = if let Ok(a) = ns.extract::<PyReadonlyArray1<'_, u64>>() {
+            a.as_array().iter().copied().collect()
+        } else if let Ok(a) = ns.extract::<PyReadonlyArray1<'_, i64>>() {
+            let v = a.as_array();
+            if v.iter().any(|x| *x < 0) {
+                return Err(PyValueError::new_err(
+                    "reaction times must be non-negative nanoseconds",
+                ));
+            }
+            v.iter().map(|x| *x as u64).collect()
+        } else {
+            let v: Vec<i64> = ns.extract().map_err(|_| {
+                PyValueError::new_err(
+                    "reaction times: give a 1-D numpy array of integers or a sequence of ints (ns)",
+                )
+            })?;
+            if v.iter().any(|x| *x < 0) {
+                return Err(PyValueError::new_err(
+                    "reaction times must be non-negative nanoseconds",
+                ));
+            }
+            v.into_iter().map(|x| x as u64).collect()
+        };
+        let g = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(s) => s
+                .observe_reaction(strategy, &values)
+                .map_err(|e| PyValueError::new_err(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// Stop: clients get a close frame "server shutting down". Idempotent.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
         let s = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();

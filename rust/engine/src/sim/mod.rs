@@ -472,6 +472,9 @@ impl Engine {
         // time order (stable: a shard's own order is kept).
         for s in &mut st.shards {
             s.sim_take_events(out);
+            // A subscriber that asked for a snapshot gets it now, events or not (the shard
+            // threads do this when idle). Nothing to do without subscribers.
+            s.sim_resync();
         }
         if st.shards.len() > 1 {
             out[start_events..].sort_by_key(|e| e.ts_processed);
