@@ -829,6 +829,11 @@ impl Engine {
             j.start_writer(&self.lanes)?;
         }
         self.shared.state.store(STATE_RUNNING, Ordering::Release);
+        // Recovered shards publish their accounts' exposure first: portfolio limits are
+        // checked against every shard's part from the first order on.
+        for s in prepared.iter_mut().flatten() {
+            s.publish_recovered_exposure();
+        }
         let mut sim_shards = Vec::new();
         for (i, lanes) in self.lanes.iter().enumerate() {
             let events = EventOut {

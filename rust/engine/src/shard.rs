@@ -1196,6 +1196,12 @@ impl Shard {
     /// Exposure bookkeeping from scratch (start, recovery, configuration change): on when an
     /// account has an exposure limit; every account's lists rebuilt from the positions and
     /// open orders, every slot this shard wrote republished.
+    /// Publish a recovered shard's exposure before any shard thread runs, so that no
+    /// shard checks an order against another's exposure before that one published it.
+    pub(crate) fn publish_recovered_exposure(&mut self) {
+        self.expo_rebuild();
+    }
+
     fn expo_rebuild(&mut self) {
         let mut all: Vec<u32> = self.expo.keys().copied().collect();
         self.expo.clear();

@@ -766,6 +766,7 @@ impl PyEngineCore {
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
     #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn _serve(
         &self,
         py: Python<'_>,

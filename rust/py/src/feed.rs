@@ -27,6 +27,7 @@ impl std::fmt::Debug for PyFeedServer {
 
 impl PyFeedServer {
     /// Start a server on `engine`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         py: Python<'_>,
         engine: std::sync::Arc<hftbook_engine::Engine>,
