@@ -238,3 +238,47 @@ def test_twap_children_stay_within_the_accounts_max_order_qty() -> None:
     assert tw.filled > 0
     assert capped.filled > 0
     sim.stop()
+
+
+def test_background_private_events_are_left_out_unless_on_batch_wants_every_row() -> None:
+    """Without ``on_batch``, the windows carry only the strategies' own private events:
+    the same market (hashes, fills, the rows the strategy sees) as with every row."""
+
+    class Rows(hb.Strategy):
+        def __init__(self) -> None:
+            self.rows: list[np.ndarray] = []
+
+        def on_events(self, batch: np.ndarray) -> None:
+            self.rows.append(batch.copy())
+
+    def go(every_row: bool) -> tuple[hb.Simulation, Rows, list[np.ndarray]]:
+        sim = hb.Simulation(symbols=SYMS, seed=3, rate_per_s=20_000)
+        mm = MarketMaker(size=100, half_spread_ticks=2, max_inventory=500)
+        sim.add_strategy(mm, account=1)
+        seen = Rows()
+        sim.add_strategy(seen, account=2)
+        all_rows: list[np.ndarray] = []
+        sim.run(seconds=0.03, on_batch=all_rows.append if every_row else None)
+        return sim, seen, all_rows
+
+    a, seen_a, every = go(True)
+    b, seen_b, _ = go(False)
+    assert a.event_hash() == b.event_hash()
+    assert a.state_hash() == b.state_hash()
+    assert a.engine.pnl(1) == b.engine.pnl(1)
+    ra, rb = np.concatenate(seen_a.rows), np.concatenate(seen_b.rows)
+    assert ra.tobytes() == rb.tobytes()  # the strategy saw exactly the same rows
+    # With on_batch, account 0's private events were in the windows; without, they were not.
+    allr = np.concatenate(every)
+    private = allr["kind"] < hb.EVENT_KINDS.index("trade")
+    assert (allr["account"][private] == 0).sum() > 1000
+    sa, sb = a.stats(), b.stats()
+    assert sb["events_delivered"] < sa["events_delivered"]
+    # The binding's filter itself: other accounts' private rows gone, public rows kept.
+    c = hb.Simulation(symbols=SYMS, seed=3, rate_per_s=20_000)
+    c.engine.start()
+    _, arr = c.engine._sim_run(int(20e6), 0, [7])
+    assert len(arr) > 0
+    assert not (arr["kind"] < hb.EVENT_KINDS.index("trade")).any()
+    for s in (a, b, c):
+        s.stop()

@@ -1,6 +1,7 @@
 """Type stubs for the Rust extension ``hftbook._core`` (import from ``hftbook`` instead)."""
 
 import os
+from collections.abc import Sequence
 from decimal import Decimal
 from os import PathLike
 from typing import Any, Final, Literal, Self, TypeAlias, final
@@ -420,7 +421,9 @@ class EngineCore:
         snapshot_every: int | None = None,
         simulation: str | None = None,
     ) -> Self: ...
-    def _sim_run(self, until_ns: int, period_ns: int = 0) -> tuple[int, npt.NDArray[np.void]]: ...
+    def _sim_run(
+        self, until_ns: int, period_ns: int = 0, accounts: Sequence[int] | None = None
+    ) -> tuple[int, npt.NDArray[np.void]]: ...
     def _sim_set_time(self, t_ns: int) -> None: ...
     def _sim_counters(self) -> dict[str, int] | None: ...
     @property

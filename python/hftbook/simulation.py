@@ -163,7 +163,10 @@ class Simulation:
 
         ``on_batch``, if given, is called with each window's events (numpy
         :data:`hftbook.EVENT_DTYPE`, every account's, private events included) before the
-        strategies see them: for recording and counting, not for trading.
+        strategies see them: for recording and counting, not for trading. Without it, the
+        windows carry only the strategies' own private events (the background flow's
+        accepted / cancelled / fill events, about half of all, are never turned into rows;
+        they are still hashed and journaled), and ``events_delivered`` counts those rows.
         """
         e = self.engine
         if e.state == "created":
@@ -186,6 +189,9 @@ class Simulation:
         # (the one that runs the strategies), every 0.25 s.
         feeds = [f for f in getattr(e, "_feeds", ()) if f.running]
         next_push = wall0 + 0.25
+        # Strategies never see another account's private events: unless on_batch wants
+        # every row, those are dropped in Rust before any row is built.
+        accounts = None if on_batch is not None else sorted({s.account for s in strategies})
         t = now
         while t < until_ns:
             limit = until_ns
@@ -194,7 +200,7 @@ class Simulation:
                 if nt is not None:
                     # A timer at T sees what happened up to T - md.
                     limit = min(limit, max(nt - md, t + 1))
-            t, arr = e._sim_run(limit, self.batch_ns)
+            t, arr = e._sim_run(limit, self.batch_ns, accounts)
             if len(arr):
                 self._batches += 1
                 self._delivered += len(arr)

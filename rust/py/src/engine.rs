@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hftbook_core::{Side, TickSize};
 use hftbook_engine::engine::{STATE_NAMES, STATE_PAUSED};
-use hftbook_engine::record::{order_type as ot, tif as tf};
+use hftbook_engine::record::{kind as ek, order_type as ot, tif as tf};
 use hftbook_engine::{
     audit, replay_journal_with, AuditFilter, Command, ConfigError, Engine, EngineConfig,
     EngineError, Event, Filter, Fsync, JournalOptions, OrderRequest, SimConfig, Subscription,
@@ -1104,18 +1104,26 @@ impl PyEngineCore {
 
     /// Simulation mode: process the simulated market up to `until_ns` (engine ns) and return
     /// its events (`EVENT_DTYPE`). With `period_ns > 0`, stop at the end of the first
-    /// `period_ns`-aligned window with events. The GIL is released while it runs.
-    #[pyo3(signature = (until_ns, period_ns=0))]
+    /// `period_ns`-aligned window with events. With `accounts`, the private events (accepted
+    /// ... expired) of every other account are left out of the array (they are still
+    /// numbered, hashed and journaled; only the returned rows are fewer). The GIL is
+    /// released while it runs.
+    #[pyo3(signature = (until_ns, period_ns=0, accounts=None))]
     fn _sim_run(
         &self,
         py: Python<'_>,
         until_ns: u64,
         period_ns: u64,
+        accounts: Option<Vec<u32>>,
     ) -> PyResult<(u64, Py<PyAny>)> {
         let e = self.engine.clone();
         let (reached, mut events) = run_detached(py, move || {
             let mut v = Vec::new();
             let r = e.sim_run(until_ns, period_ns, &mut v);
+            if let Some(keep) = accounts {
+                // The private kinds are the first codes (`ACCEPTED` ..= `EXPIRED`).
+                v.retain(|ev| ev.kind > ek::EXPIRED || keep.contains(&ev.account));
+            }
             (r, v)
         })?;
         let reached = reached.map_err(|e| engine_error(py, e))?;
