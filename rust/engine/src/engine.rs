@@ -425,7 +425,7 @@ impl Subscription {
 }
 
 /// A producer inside intake (see `Engine::intake`).
-struct IntakeGuard<'a>(&'a AtomicUsize);
+pub(crate) struct IntakeGuard<'a>(&'a AtomicUsize);
 
 impl Drop for IntakeGuard<'_> {
     fn drop(&mut self) {
@@ -1066,7 +1066,7 @@ impl Engine {
     /// Enter intake: counted in `Shared::producers` until the guard drops, so that a shard
     /// never exits between a producer's check of `stopping` and its push (the shard leaves
     /// only when it sees `stopping`, then no producer inside, then empty lanes: all SeqCst).
-    fn intake(&self) -> Result<IntakeGuard<'_>, EngineError> {
+    pub(crate) fn intake(&self) -> Result<IntakeGuard<'_>, EngineError> {
         self.shared.producers.fetch_add(1, Ordering::SeqCst);
         let guard = IntakeGuard(&self.shared.producers);
         self.check_intake()?;
@@ -1392,11 +1392,18 @@ impl Engine {
         Ok(c.order_id)
     }
 
+    /// A simulation agent's new order: checked and numbered as [`Engine::submit`] does, with
+    /// its shard, not queued.
+    pub(crate) fn agent_submit(&self, r: &OrderRequest) -> Result<(usize, Command), EngineError> {
+        let c = self.prepare_submit(r.to_command())?;
+        Ok((self.shard_of(c.symbol)?, c))
+    }
+
     /// Validate a new order and give it an id, its command number and its enqueue time.
     fn prepare_submit(&self, mut c: Command) -> Result<Command, EngineError> {
         c.kind = cmd::SUBMIT;
+        // Also refuses an unknown symbol (symbols are only ever added).
         self.validate_submit(&c)?;
-        self.shard_of(c.symbol)?;
         let id = self.shared.next_order_id.fetch_add(1, Ordering::Relaxed);
         if let Some(j) = &self.journal {
             j.reserve_ids(id + 1)?;
@@ -1461,6 +1468,17 @@ impl Engine {
         account: u32,
     ) -> Result<(), EngineError> {
         let _intake = self.intake()?;
+        let (shard, c) = self.cancel_command(order_id, symbol, account)?;
+        self.push_ordered(shard, true, c)
+    }
+
+    /// The cancel command of [`Engine::cancel`], numbered, and its shard (not queued).
+    pub(crate) fn cancel_command(
+        &self,
+        order_id: u64,
+        symbol: Option<u32>,
+        account: u32,
+    ) -> Result<(usize, Command), EngineError> {
         if let Some(s) = symbol {
             self.shard_of(s)?;
         }
@@ -1475,7 +1493,7 @@ impl Engine {
             ts_enqueued: self.shared.clock.now(),
             ..Command::default()
         };
-        self.push_ordered(shard, true, c)
+        Ok((shard, c))
     }
 
     fn push_ordered(&self, shard: usize, urgent: bool, c: Command) -> Result<(), EngineError> {
@@ -1537,6 +1555,21 @@ impl Engine {
         urgent: bool,
     ) -> Result<(), EngineError> {
         let _intake = self.intake()?;
+        let (shard, c) = self.modify_command(order_id, price, qty, symbol, account, urgent)?;
+        self.push_ordered(shard, urgent, c)
+    }
+
+    /// The modify command of [`Engine::modify`], checked and numbered, and its shard (not
+    /// queued).
+    pub(crate) fn modify_command(
+        &self,
+        order_id: u64,
+        price: Option<i64>,
+        qty: Option<u64>,
+        symbol: Option<u32>,
+        account: u32,
+        urgent: bool,
+    ) -> Result<(usize, Command), EngineError> {
         if price.is_none() && qty.is_none() {
             return Err(EngineError::Invalid {
                 field: "price",
@@ -1589,7 +1622,7 @@ impl Engine {
         if urgent {
             c.flags |= flag::URGENT;
         }
-        self.push_ordered(shard, urgent, c)
+        Ok((shard, c))
     }
 
     /// Cancel every open order of a symbol (or all symbols), optionally one account's and one

@@ -1981,7 +1981,12 @@ impl Shard {
     pub(crate) fn sim_take_events(&mut self, out: &mut Vec<Event>) {
         self.sim_publish();
         if let Some(c) = self.collect.as_mut() {
-            out.append(c);
+            if out.is_empty() {
+                // No copy: `out` takes the buffer, the shard keeps `out`'s (empty) one.
+                std::mem::swap(out, c);
+            } else {
+                out.append(c);
+            }
         }
     }
 

@@ -208,8 +208,6 @@ pub(crate) struct SimState {
     agents: Vec<Option<Agent>>,
     /// Symbols whose agent has been set up (or declined).
     seen: usize,
-    /// Reused buffer for the inbox.
-    scratch: Vec<(usize, Command)>,
     /// Shard of each symbol (symbols never move).
     shard_of: Vec<usize>,
     counters: SimCounters,
@@ -251,7 +249,6 @@ impl Sim {
                 n: 0,
                 agents: Vec::new(),
                 seen: 0,
-                scratch: Vec::new(),
                 shard_of: Vec::new(),
                 counters: SimCounters::default(),
             }),
@@ -264,11 +261,6 @@ impl Sim {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((shard, c));
-    }
-
-    fn swap_inbox(&self, buf: &mut Vec<(usize, Command)>) {
-        let mut g = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::swap(&mut *g, buf);
     }
 
     fn take_inbox(&self) -> Vec<(usize, Command)> {
@@ -455,7 +447,7 @@ impl Engine {
                     }
                 }
             } else if let Some(item) = st.heap.pop() {
-                self.sim_item(sim, st, item);
+                self.sim_item(st, item);
             }
             for i in 0..st.shards.len() {
                 for (shard, c) in st.shards[i].sim_take_outbox() {
@@ -485,7 +477,7 @@ impl Engine {
         Ok(reached)
     }
 
-    fn sim_item(&self, sim: &Sim, st: &mut SimState, item: Item) {
+    fn sim_item(&self, st: &mut SimState, item: Item) {
         let t = item.t;
         match item.what {
             What::Cmd(shard, c, api) => {
@@ -518,7 +510,7 @@ impl Engine {
                     } => {
                         let side = if side == 0 { Side::Buy } else { Side::Sell };
                         let r = OrderRequest::limit(sym, side, price, qty);
-                        if let Ok(id) = self.submit(&r) {
+                        if let Some(id) = self.sim_direct(st, t, |e| e.agent_submit(&r)) {
                             st.counters.background_orders += 1;
                             if let Some(after) = cancel_after {
                                 st.push(t + after, What::Cancel(sym, id));
@@ -532,7 +524,7 @@ impl Engine {
                         let side = if side == 0 { Side::Buy } else { Side::Sell };
                         let mut r = OrderRequest::limit(sym, side, price, qty);
                         r.tif = tif::IOC;
-                        if self.submit(&r).is_ok() {
+                        if self.sim_direct(st, t, |e| e.agent_submit(&r)).is_some() {
                             st.counters.background_orders += 1;
                         }
                     }
@@ -546,7 +538,11 @@ impl Engine {
                     .get(shard)
                     .and_then(|s| s.resting_qty(sym, id))
                     .is_some();
-                if live && self.cancel(id, Some(sym), 0).is_ok() {
+                if live
+                    && self
+                        .sim_direct(st, t, |e| e.cancel_command(id, Some(sym), 0))
+                        .is_some()
+                {
                     st.counters.background_cancels += 1;
                 }
             }
@@ -554,26 +550,32 @@ impl Engine {
                 let shard = st.shard_of.get(sym as usize).copied().unwrap_or(0);
                 let open = st.shards.get(shard).and_then(|s| s.resting_qty(sym, id));
                 if open.is_some_and(|o| o > q)
-                    && self.modify(id, None, Some(q), Some(sym), 0, false).is_ok()
+                    && self
+                        .sim_direct(st, t, |e| {
+                            e.modify_command(id, None, Some(q), Some(sym), 0, false)
+                        })
+                        .is_some()
                 {
                     st.counters.background_cancels += 1;
                 }
             }
         }
-        // The agents' own commands arrive now (their latency is in their rates).
-        Self::sim_apply_now(sim, st, t);
     }
 
-    /// Apply what the simulator's agents just queued, at `t`, before anything else.
-    fn sim_apply_now(sim: &Sim, st: &mut SimState, t: u64) {
-        let mut buf = std::mem::take(&mut st.scratch);
-        sim.swap_inbox(&mut buf);
-        for (shard, c) in buf.drain(..) {
-            if let Some(s) = st.shards.get_mut(shard) {
-                s.sim_apply(c, t);
-            }
-        }
-        st.scratch = buf;
+    /// An agent's command, checked and numbered as the API's are, applied at `t` at once
+    /// (the agents' latency is in their rates): straight into its shard, not through the
+    /// API's queue. Returns the command's order id, or None if it was refused.
+    fn sim_direct(
+        &self,
+        st: &mut SimState,
+        t: u64,
+        make: impl FnOnce(&Engine) -> Result<(usize, Command), EngineError>,
+    ) -> Option<u64> {
+        let _intake = self.intake().ok()?;
+        let (shard, c) = make(self).ok()?;
+        let id = c.order_id;
+        st.shards.get_mut(shard)?.sim_apply(c, t);
+        Some(id)
     }
 
     /// Stop in simulation mode: apply what the API queued (in time order; background flow
