@@ -69,29 +69,40 @@ class OrderTracker:
         The order is dropped once it is done (filled, cancelled, expired, or refused when
         new); a refused modify puts back the old price, a refused cancel leaves it live.
         """
-        o = self.orders.get(ev.order_id)
+        return self.apply_fields(
+            ev.order_id, ev.kind, ev.price_ticks, ev.qty, ev.leaves_qty, ev.reason
+        )
+
+    def apply_fields(
+        self, order_id: int, kind: str, price_ticks: int, qty: int, leaves_qty: int, reason: str
+    ) -> WorkingOrder | None:
+        """:meth:`apply` from an event's fields.
+
+        The columns of an event row, ``kind`` and ``reason`` by name: for strategies that
+        read the numpy batch without building :class:`~hftbook.Event` objects.
+        """
+        o = self.orders.get(order_id)
         if o is None:
             return None
-        kind = ev.kind
         if kind == "accepted":
             if o.state == NEW:
                 o.state = LIVE
-            o.qty = ev.leaves_qty
+            o.qty = leaves_qty
         elif kind == "fill":
-            o.filled += ev.qty
-            o.qty = ev.leaves_qty
+            o.filled += qty
+            o.qty = leaves_qty
             if o.qty <= 0:
                 del self.orders[o.order_id]
         elif kind == "modified":
-            o.price_ticks = ev.price_ticks
-            o.qty = ev.leaves_qty
+            o.price_ticks = price_ticks
+            o.qty = leaves_qty
             if o.state == MODIFYING:
                 o.state, o.prev_price_ticks = LIVE, None
         elif kind in ("cancelled", "expired"):
             o.qty = 0
             del self.orders[o.order_id]
         elif kind == "rejected":
-            if o.state == NEW or ev.reason == "unknown_order":
+            if o.state == NEW or reason == "unknown_order":
                 o.qty = 0  # refused, or already gone (its last fill or cancel was seen)
                 del self.orders[o.order_id]
             elif o.state == MODIFYING:

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from hftbook.engine import EVENT_KINDS
+from hftbook.engine import ENGINE_REASONS, EVENT_KINDS
 from hftbook.exceptions import HftbookError
 from hftbook.strategies._orders import LIVE, OrderTracker, WorkingOrder, price_of
 from hftbook.strategy import Strategy, select_rows
@@ -28,6 +28,9 @@ __all__ = ["MarketMaker"]
 
 _PRIVATE = frozenset(("accepted", "rejected", "fill", "cancelled", "modified", "expired"))
 _TRADE = EVENT_KINDS.index("trade")
+_FILL = EVENT_KINDS.index("fill")
+#: The columns of an own order event the strategy reads.
+_OWN_FIELDS = ("order_id", "kind", "symbol", "side", "price_ticks", "qty", "leaves_qty", "reason")
 #: ``_OWN_LUT[kind]``: an own order event the strategy follows; ``_TOUCH_LUT[kind]``: an
 #: event after which its symbol is requoted (those, trades and book changes).
 _OWN_LUT = np.zeros(256, dtype=bool)
@@ -186,7 +189,7 @@ class MarketMaker(Strategy):
         syms = batch["symbol"]
         idx = self._idx_of
         names = self.engine.symbols
-        touched = {names[s] for s in np.unique(syms[moved]).tolist() if s in idx}
+        touched = {names[s] for s in set(syms[moved].tolist()) if s in idx}
         is_trade = kinds == _TRADE
         if is_trade.any():
             tsyms = syms[is_trade].tolist()
@@ -197,13 +200,19 @@ class MarketMaker(Strategy):
                     st.last_trade = px
         own = _OWN_LUT[kinds]
         if own.any():
-            for ev in self.engine.to_events(select_rows(batch, own)):
-                st = self._state.get(ev.symbol)
+            rows = select_rows(batch, own)
+            apply = self.orders.apply_fields
+            nreasons = len(ENGINE_REASONS)
+            for oid, k, s, side, px, qty, leaves, reason in zip(
+                *[rows[f].tolist() for f in _OWN_FIELDS], strict=True
+            ):
+                st = idx.get(s)
                 if st is None:
                     continue
-                if ev.kind == "fill":
-                    st.inventory += ev.qty if ev.side == "buy" else -ev.qty
-                self.orders.apply(ev)
+                if k == _FILL:
+                    st.inventory += qty if side == 0 else -qty
+                rname = ENGINE_REASONS[reason] if reason < nreasons else "?"
+                apply(oid, EVENT_KINDS[k], px, qty, leaves, rname)
         for sym in self.quote_symbols:
             if sym in touched:
                 self._quote(sym)
@@ -220,10 +229,12 @@ class MarketMaker(Strategy):
     def _lot(self, symbol: str) -> int:
         return int(self.engine.lot_sizes[self.engine.symbols.index(symbol)])
 
-    def _others_best(self, symbol: str) -> tuple[int | None, int | None]:
-        """The best bid and ask (ticks) without the strategy's own working orders."""
+    def _others_best(
+        self, symbol: str, working: list[WorkingOrder]
+    ) -> tuple[int | None, int | None]:
+        """The best bid and ask (ticks) without the strategy's own ``working`` orders."""
         own: dict[tuple[str, int], int] = {}
-        for o in self.orders.working(symbol):
+        for o in working:
             for px in {o.price_ticks, o.prev_price_ticks}:
                 if px is not None:
                     own[o.side, px] = own.get((o.side, px), 0) + o.qty
@@ -238,16 +249,18 @@ class MarketMaker(Strategy):
             best.append(found)
         return best[0], best[1]
 
-    def _own_prices(self, symbol: str, side: str) -> list[int]:
+    @staticmethod
+    def _own_prices(working: list[WorkingOrder], side: str) -> list[int]:
         """Where the working orders of ``side`` may be in the book (ticks)."""
         return [
             px
-            for o in self.orders.working(symbol, side)
+            for o in working
+            if o.side == side
             for px in (o.price_ticks, o.prev_price_ticks)
             if px is not None
         ]
 
-    def _target_size(self, symbol: str, side: str) -> int:
+    def _target_size(self, symbol: str, side: str, lot: int) -> int:
         """The quote size of ``side`` (qty units, lot multiple; 0: do not quote it)."""
         inv = self._state[symbol].inventory
         signed = inv if side == "buy" else -inv  # the position this side adds to
@@ -256,19 +269,21 @@ class MarketMaker(Strategy):
             # floor(size * (1 - signed / max_inventory)), in integers.
             raw = self.size * (self.max_inventory - signed) // self.max_inventory
         q = min(raw, self.max_inventory - signed)
-        lot = self._lot(symbol)
         return max(0, q // lot * lot)
 
     def _quote(self, symbol: str) -> None:
         st = self._state[symbol]
-        best_bid, best_ask = self._others_best(symbol)
+        # The symbol's working orders, oldest first (this call's actions on one side never
+        # change the other side's list).
+        mine = self.orders.working(symbol)
+        best_bid, best_ask = self._others_best(symbol, mine)
         # mid = mn / md
         if best_bid is not None and best_ask is not None:
             mn, md = best_bid + best_ask, 2
         elif st.last_trade is not None:
             mn, md = st.last_trade, 1
         else:
-            for o in self.orders.working(symbol):
+            for o in mine:
                 self._cancel(o)
             return
         # r = mid - skew * inventory / lot; bid = floor(r - half_spread), ask = ceil(r +
@@ -287,15 +302,15 @@ class MarketMaker(Strategy):
             ask = max(ask, best_bid + 1)
         ask = max(ask, bid + 1)
         # Nor its own opposite quote, even one being cancelled or moved: no self-trade.
-        own_asks = self._own_prices(symbol, "sell")
-        own_bids = self._own_prices(symbol, "buy")
+        own_asks = self._own_prices(mine, "sell")
+        own_bids = self._own_prices(mine, "buy")
         if own_asks:
             bid = min(bid, min(own_asks) - 1)
         if own_bids:
             ask = max(ask, max(own_bids) + 1)
         for side, px in (("buy", bid), ("sell", ask)):
-            size = self._target_size(symbol, side) if px > 0 else 0
-            working = self.orders.working(symbol, side)
+            size = self._target_size(symbol, side, lot) if px > 0 else 0
+            working = [o for o in mine if o.side == side]
             if not working:
                 if size > 0:
                     self._place(symbol, side, px, size)
