@@ -181,3 +181,31 @@ def test_every_risk_reason_of_the_engine_counts_as_a_risk_rejection() -> None:
     names = list(hb.ENGINE_REASONS)
     risk = set(names[names.index("max_order_qty") :]) - {"not_owner"}
     assert risk == set(RISK_REASONS)
+
+
+def test_the_summary_never_cuts_a_cell(short_run: tuple[Path, dict[str, Any]]) -> None:
+    """Piped: whole lines at the width they need; a narrow terminal: the strategies table
+    transposed (one column per strategy), still whole."""
+    import io
+
+    from rich.console import Console
+
+    from hftbook.simulate_engine import EngineSimResult, print_engine_summary
+
+    _, rep = short_run
+    res = EngineSimResult(report=rep, config={})
+    pnl = rep["strategies"]["MarketMaker"]["pnl"]["total"]
+    for terminal in (False, True):
+        buf = io.StringIO()
+        console = Console(file=buf, width=80, force_terminal=terminal, color_system=None)
+        print_engine_summary(res, console)
+        out = buf.getvalue()
+        assert "…" not in out, out
+        assert pnl in out
+        assert rep["event_hash"] in out
+        lines = out.splitlines()
+        if terminal:
+            assert max(len(line) for line in lines) <= 80, out
+            assert any(line.lstrip("│ ").startswith("react p99") for line in lines), out
+        else:
+            assert any("react p99" in line and "cb max" in line for line in lines), out

@@ -48,6 +48,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import hftbook as hb
+from hftbook._console import print_whole
 from hftbook.simulation import Simulation
 from hftbook.strategy import Strategy
 
@@ -61,6 +62,7 @@ __all__ = [
     "load_strategy",
     "print_engine_summary",
     "run_engine_simulation",
+    "strategies_table",
     "to_toml",
     "write_engine_reports",
 ]
@@ -689,45 +691,78 @@ def summary_tables(result: EngineSimResult) -> list[Table]:
     )
     run.add_row("event_hash", r["event_hash"])
 
-    st = Table(title="strategies (callback and reaction times in µs, wall)")
-    for col in (
-        "strategy",
-        "acct",
-        "PnL",
-        "positions",
-        "fills",
-        "risk rej",
-        "cb p50",
-        "cb p99",
-        "cb max",
-        "react p50",
-        "react p99",
-    ):
-        st.add_column(col, justify="left" if col in ("strategy", "positions") else "right")
-    for name, s in r["strategies"].items():
+    return [run, strategies_table(result)]
+
+
+_STRATEGY_COLUMNS = (
+    "strategy",
+    "acct",
+    "PnL",
+    "positions",
+    "fills",
+    "risk rej",
+    "cb p50",
+    "cb p99",
+    "cb max",
+    "react p50",
+    "react p99",
+)
+
+
+def strategies_table(result: EngineSimResult, *, by_strategy: bool = False) -> Table:
+    """The strategies' account, PnL, positions, fills, risk rejections and times.
+
+    Callback and reaction times in µs (wall). One row per strategy, or with
+    ``by_strategy=True`` one column per strategy and a row per figure (narrow enough for an
+    80-column terminal with a few strategies).
+    """
+    cells: list[list[str]] = []
+    for name, s in result.report["strategies"].items():
         cb, re_ = s["callbacks_us"], s["reaction_us"]
-        pos = " ".join(f"{k} {v['net']:+d}" for k, v in s["positions"].items()) or "flat"
-        st.add_row(
-            name + (" [red](error)[/]" if s["error"] else ""),
-            str(s["account"]),
-            s["pnl"]["total"],
-            pos,
-            f"{s['fills']:,}",
-            f"{s['risk_rejections']:,}",
-            f"{cb.get('p50', 0):,.0f}",
-            f"{cb.get('p99', 0):,.0f}",
-            f"{cb.get('max', 0):,.0f}",
-            f"{re_.get('p50', 0):,.0f}",
-            f"{re_.get('p99', 0):,.0f}",
+        sep = "\n" if by_strategy else " "  # transposed: one symbol per line
+        pos = sep.join(f"{k} {v['net']:+d}" for k, v in s["positions"].items()) or "flat"
+        cells.append(
+            [
+                name + (" [red](error)[/]" if s["error"] else ""),
+                str(s["account"]),
+                s["pnl"]["total"],
+                pos,
+                f"{s['fills']:,}",
+                f"{s['risk_rejections']:,}",
+                f"{cb.get('p50', 0):,.0f}",
+                f"{cb.get('p99', 0):,.0f}",
+                f"{cb.get('max', 0):,.0f}",
+                f"{re_.get('p50', 0):,.0f}",
+                f"{re_.get('p99', 0):,.0f}",
+            ]
         )
-    return [run, st]
+    st = Table(title="strategies (callback and reaction times in µs, wall)")
+    if by_strategy:
+        st.add_column("", no_wrap=True)
+        for row in cells:
+            st.add_column(row[0], justify="right", no_wrap=True)
+        for i, col in enumerate(_STRATEGY_COLUMNS[1:], start=1):
+            st.add_row(col, *(r[i] for r in cells))
+        return st
+    for col in _STRATEGY_COLUMNS:
+        st.add_column(
+            col, justify="left" if col in ("strategy", "positions") else "right", no_wrap=True
+        )
+    for row in cells:
+        st.add_row(*row)
+    return st
 
 
 def print_engine_summary(result: EngineSimResult, console: Console | None = None) -> None:
-    """Print :func:`summary_tables` and any strategy error."""
+    """Print :func:`summary_tables` and any strategy error, every cell whole.
+
+    To a file or pipe at full width; on a narrow terminal with the strategies table
+    transposed.
+    """
     console = console or Console()
-    for t in summary_tables(result):
-        console.print(t)
+    run, st = summary_tables(result)
+    print_whole(console, run)
+    print_whole(console, st, narrow=strategies_table(result, by_strategy=True))
     for name, s in result.report["strategies"].items():
         if s["error"]:
             console.print(f"[red]strategy {name} stopped on an error: {s['error']}[/]")
