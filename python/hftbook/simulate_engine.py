@@ -89,6 +89,7 @@ RISK_REASONS: frozenset[str] = frozenset(
 USER_ACCOUNT0 = 100
 
 _KIND = {name: i for i, name in enumerate(hb.EVENT_KINDS)}
+_N_KINDS = len(hb.EVENT_KINDS)
 _REASONS: tuple[str, ...] = tuple(hb.ENGINE_REASONS)
 
 
@@ -312,7 +313,11 @@ def to_toml(data: Mapping[str, Any], _prefix: str = "") -> str:
 
 
 class _Recorder:
-    """Counts every window's events (every account's) by kind, account and reason."""
+    """Counts the windows' events by kind, account and reason.
+
+    The rows are the public events and the strategies' own private events (rejections and
+    fills of the background account are not among them).
+    """
 
     def __init__(self) -> None:
         self.fills: Counter[int] = Counter()
@@ -323,18 +328,17 @@ class _Recorder:
 
     def __call__(self, arr: np.ndarray) -> None:
         kinds = arr["kind"]
-        fills = arr[kinds == _KIND["fill"]]
-        if len(fills):
-            acc, n = np.unique(fills["account"], return_counts=True)
-            for a, c in zip(acc.tolist(), n.tolist(), strict=True):
-                self.fills[a] += c
-        self.trades += int((kinds == _KIND["trade"]).sum())
-        for ev in arr[(kinds == _KIND["rejected"])]:
-            self.rejected[(int(ev["account"]), _reason(int(ev["reason"])))] += 1
-        for ev in arr[kinds == _KIND["status"]]:
-            self.status[_reason(int(ev["reason"]))] += 1
-        for ev in arr[kinds == _KIND["engine"]]:
-            self.engine[_reason(int(ev["reason"]))] += 1
+        counts = np.bincount(kinds, minlength=_N_KINDS)
+        self.trades += int(counts[_KIND["trade"]])
+        if counts[_KIND["fill"]]:
+            self.fills.update(arr["account"][kinds == _KIND["fill"]].tolist())
+        if counts[_KIND["rejected"]]:
+            rej = arr[kinds == _KIND["rejected"]]
+            for a, r in zip(rej["account"].tolist(), rej["reason"].tolist(), strict=True):
+                self.rejected[(a, _reason(r))] += 1
+        for kind, into in ((_KIND["status"], self.status), (_KIND["engine"], self.engine)):
+            if counts[kind]:
+                into.update(_reason(r) for r in arr["reason"][kinds == kind].tolist())
 
 
 def _reason(code: int) -> str:
@@ -476,6 +480,7 @@ def run_engine_simulation(
                     wall_seconds=None if cfg.wall_seconds is None else cfg.wall_seconds - wall,
                     max_orders=cfg.max_ops,
                     on_batch=rec,
+                    every_account=False,  # the strategies' private events are enough
                 )
                 sample()
                 c = sim.counters()
@@ -491,7 +496,7 @@ def run_engine_simulation(
                     completed=min(done, total),
                     status=f"t={c.get('now', 0) / 1e9:.3f}s sim  "
                     f"{c.get('background_orders', 0):,} bg orders  "
-                    f"{sum(rec.fills.values()):,} fills  PnL {pnl}",
+                    f"{2 * rec.trades:,} fills  PnL {pnl}",
                 )
         except KeyboardInterrupt:
             stopped_by = "interrupted"
@@ -580,7 +585,9 @@ def run_engine_simulation(
         "stopped_by": stopped_by,
         "deterministic": stopped_by in ("sim_seconds", "max_ops"),
         "throughput": throughput,
-        "fills": sum(rec.fills.values()),
+        # Every trade is two fills (maker and taker); the background account's own fill
+        # events are not turned into rows (`every_account=False`).
+        "fills": 2 * rec.trades,
         "trades": rec.trades,
         "risk_rejections": {
             "total": sum(risk_by_reason.values()),

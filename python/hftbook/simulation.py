@@ -154,6 +154,7 @@ class Simulation:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         progress_every_s: float = 0.25,
         on_batch: Callable[[np.ndarray], None] | None = None,
+        every_account: bool = True,
     ) -> dict[str, Any]:
         """Run the simulated market for ``seconds`` of simulated time (or to ``until_ns``).
 
@@ -163,10 +164,11 @@ class Simulation:
 
         ``on_batch``, if given, is called with each window's events (numpy
         :data:`hftbook.EVENT_DTYPE`, every account's, private events included) before the
-        strategies see them: for recording and counting, not for trading. Without it, the
-        windows carry only the strategies' own private events (the background flow's
-        accepted / cancelled / fill events, about half of all, are never turned into rows;
-        they are still hashed and journaled), and ``events_delivered`` counts those rows.
+        strategies see them: for recording and counting, not for trading. Without it, or
+        with ``every_account=False``, the windows carry only the public events and the
+        strategies' own private events (the background flow's accepted / cancelled / fill
+        events, about half of all, are never turned into rows; they are still hashed and
+        journaled), and ``events_delivered`` counts those rows.
         """
         e = self.engine
         if e.state == "created":
@@ -191,7 +193,8 @@ class Simulation:
         next_push = wall0 + 0.25
         # Strategies never see another account's private events: unless on_batch wants
         # every row, those are dropped in Rust before any row is built.
-        accounts = None if on_batch is not None else sorted({s.account for s in strategies})
+        every = on_batch is not None and every_account
+        accounts = None if every else sorted({s.account for s in strategies})
         t = now
         while t < until_ns:
             limit = until_ns
