@@ -124,7 +124,11 @@ def _run_lobster(args: argparse.Namespace) -> int:
 
 
 def _add_mbo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="Databento MBO CSV file")
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="Databento MBO file: CSV, or DBN (.dbn / .dbn.zst; told by its first bytes)",
+    )
     parser.add_argument(
         "--expected", type=Path, help="reference MBP-10 CSV to compare with, row by row"
     )
@@ -365,8 +369,8 @@ REPLAY_FORMATS: dict[str, ReplayFormat] = {
         ),
         ReplayFormat(
             "mbo",
-            "Databento MBO CSV replayed into the book, MBP-10 rows checked against an expected "
-            "file",
+            "Databento MBO (CSV or DBN, plain or zstd) replayed into one book per instrument, "
+            "MBP-10 rows checked against an expected file",
             _add_mbo_arguments,
             _run_mbo,
         ),
