@@ -57,6 +57,7 @@ def copies_of(recs: npt.NDArray[np.void], k: int) -> npt.NDArray[np.void]:
 
 def write_csv(recs: npt.NDArray[np.void], path: Path) -> None:
     """The records as a Databento MBO CSV (the reader's own column set)."""
+
     def ts(ns: int) -> str:
         s, n = divmod(int(ns), 1_000_000_000)
         return np.datetime_as_string(np.datetime64(s, "s")) + f".{n:09d}Z"
@@ -114,9 +115,7 @@ def measure(paths: dict[str, Path], n: int) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=15, help="runs of each encoding (default 15)")
-    ap.add_argument(
-        "--copies", type=int, nargs="+", default=[1, 100], help="instruments per file"
-    )
+    ap.add_argument("--copies", type=int, nargs="+", default=[1, 100], help="instruments per file")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args(argv)
     base = mbo.load(shared_arl())

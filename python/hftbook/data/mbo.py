@@ -6,9 +6,11 @@ frame), not by its name. DBN is decoded with Databento's own ``dbn`` crate. Eith
 in Rust (no per-row Python) and replayed into the real :class:`hftbook.OrderBook` core with
 the GIL released; a file with several instruments gets one book per ``instrument_id``
 (named by the DBN metadata's symbology mappings), and :attr:`MboReport.instruments` counts
-each. :func:`write_dbn` encodes records as DBN with Databento's encoder. Prices stay exact: Databento's
-fixed point (1 unit = 1e-9 dollars) is kept as ``int64`` and the book uses integer ticks of
-the largest power of ten that divides every price of the file (``tick_size`` overrides).
+each. :func:`write_dbn` encodes records as DBN with Databento's encoder.
+
+Prices stay exact: Databento's fixed point (1 unit = 1e-9 dollars) is kept as ``int64``
+and the book uses integer ticks of the largest power of ten that divides every price of the
+file (``tick_size`` overrides).
 
 The MBP-10 rows follow the convention of the Blockhouse reference output (``mbp.csv`` of
 the ARL sample, reproduced byte for byte): the initial ``R`` starts from an empty book;
