@@ -150,8 +150,10 @@ def test_cli_reports_books_by_instrument(
     other["symbol"] = "ZZZ"
     p = tmp_path / "two.dbn"
     mbo.write_dbn(np.concatenate([arl_records, other]), p)
-    js = tmp_path / "r.json"
-    assert REPLAY_FORMATS["mbo"].run(_cli([str(p), "--json", str(js), "--no-progress"])) == 0
+    js, png = tmp_path / "r.json", tmp_path / "r.png"
+    argv = [str(p), "--json", str(js), "--png", str(png), "--no-progress"]
+    assert REPLAY_FORMATS["mbo"].run(_cli(argv)) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
     text = capsys.readouterr().out
     assert "books by instrument" in text
     assert "ZZZ" in text
@@ -231,13 +233,13 @@ def test_corrupt_records_name_the_offset(arl_dbn: Path, tmp_path: Path) -> None:
         mbo.load(p)
     assert ei.value.offset == at
 
-    for length in (0, 1, 255):  # the record length byte, as 4-byte words
+    for length in (0, 1, 13, 15, 255):  # the record length byte, in 4-byte words
         bad = bytearray(data)
         bad[at] = length
         p.write_bytes(bad)
         with pytest.raises(DataFormatError) as ei:
             mbo.load(p)
-        assert ei.value.offset is not None, str(ei.value)
+        assert ei.value.offset == at, str(ei.value)
 
     p.write_bytes(b"DBN\x03" + bytes(40))
     with pytest.raises(DataFormatError) as ei:
@@ -331,3 +333,44 @@ def test_decode_agrees_with_databento_dbn(
     for f in FIELDS:
         assert np.array_equal(back[f], arl_records[f]), f
     assert mbo.run_mbo(z).rows == 3928
+
+
+def test_cli_dbn_errors_exit_2_with_the_offset(
+    arl_dbn: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = arl_dbn.read_bytes()
+    cut = tmp_path / "cut.dbn"
+    cut.write_bytes(data[: body_offset(data) + 7 * REC + 3])
+    assert REPLAY_FORMATS["mbo"].run(_cli([str(cut), "--no-progress"])) == 2
+    err = capsys.readouterr().err
+    assert f"byte offset {body_offset(data) + 7 * REC}" in err
+    assert err.count("\n") == 1
+
+
+def test_csv_with_two_instruments_gets_two_books() -> None:
+    t = "2025-07-17T08:00:00.000000000Z"
+    head = "ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,price,size,"
+    head += "channel_id,order_id,flags,ts_in_delta,sequence,symbol\n"
+    rows = [  # the second instrument's ask is below the first's bid: one book would cross
+        (7, "AAA", "A", "B", "10.00", 5, 1),
+        (8, "BBB", "A", "A", "9.00", 3, 2),
+        (8, "BBB", "A", "B", "8.00", 4, 3),
+        (7, "AAA", "C", "B", "10.00", 5, 1),
+    ]
+    data = head + "".join(
+        f"{t},{t},160,2,{i},{a},{s},{p},{q},0,{o},130,0,{n},{sym}\n"
+        for n, (i, sym, a, s, p, q, o) in enumerate(rows)
+    )
+    rep = mbo.run_mbo(data.encode())
+    assert rep.format == "csv"
+    assert [
+        (i.instrument_id, i.symbol, i.records, i.rows, i.resting_orders) for i in rep.instruments
+    ] == [
+        (7, "AAA", 2, 2, 0),
+        (8, "BBB", 2, 2, 2),
+    ]
+    bbb = rep.mbp[rep.mbp["instrument_id"] == 8]
+    assert bbb["ask_px"][:, 0].tolist() == [9_000_000_000] * 2
+    assert bbb["bid_px"][-1, 0] == 8_000_000_000
+    assert rep.resting_orders == 2
+    assert rep.book_events == 4

@@ -135,7 +135,9 @@ def _add_mbo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write the MBP-10 rows to this CSV")
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument(
-        "--png", type=Path, help="plot the reconstructed best bid/ask and depth here"
+        "--png",
+        type=Path,
+        help="plot the reconstructed best bid/ask and depth here (the first instrument's book)",
     )
     parser.add_argument(
         "--tick-size", help="book tick in dollars (default: coarsest exact power of ten)"

@@ -487,11 +487,19 @@ def run_mbo(
 # ------------------------------------------------------------------------------------ output
 
 
-def plot_report(report: MboReport, path: str | Path) -> None:
-    """Plot the reconstructed best bid/ask and the top-10 depth over time as a PNG."""
+def plot_report(report: MboReport, path: str | Path, instrument_id: int | None = None) -> None:
+    """Plot the reconstructed best bid/ask and the top-10 depth over time as a PNG.
+
+    A file with several instruments has a book each: the plot is of ``instrument_id``'s
+    (default: the first instrument of the file).
+    """
     from hftbook.data._plot import plot_book
 
     m = report.mbp
+    if instrument_id is None and len(m):
+        instrument_id = int(m["instrument_id"][0])
+    if instrument_id is not None:
+        m = m[m["instrument_id"] == instrument_id]
     bid = m["bid_px"][:, 0].astype(np.float64) / 1e9
     ask = m["ask_px"][:, 0].astype(np.float64) / 1e9
     bid[m["bid_px"][:, 0] == UNDEF_PRICE] = np.nan
@@ -509,7 +517,7 @@ def plot_report(report: MboReport, path: str | Path) -> None:
         ask,
         m["bid_sz"].sum(axis=1).astype(np.float64),
         m["ask_sz"].sum(axis=1).astype(np.float64),
-        f"{sym} reconstructed from Databento MBO ({report.rows} MBP-10 rows)",
+        f"{sym} reconstructed from Databento MBO ({len(m)} MBP-10 rows)",
         depth_label="size in the top 10 levels",
     )
 

@@ -138,6 +138,53 @@ fn check_letter(
     ))
 }
 
+/// Check the framing of the records before the `dbn` decoder sees them: every record's
+/// length byte (in 4-byte words) gives at least a header and a multiple of 8 bytes (DBN
+/// records are 8-byte aligned structs), and the last record ends with the data. The decoder
+/// reads a batch of records ahead, so one corrupt length would otherwise put the records
+/// after it at unaligned addresses (`dbn` 0.73 asserts on that in debug builds) before the
+/// corrupt record reaches us.
+fn check_framing(
+    records: &[u8],
+    body: usize,
+    source: &str,
+    stream: &'static str,
+) -> Result<(), MboError> {
+    let header = std::mem::size_of::<RecordHeader>();
+    let mut at = 0;
+    let mut n = 0usize;
+    while at < records.len() {
+        n += 1;
+        let len = usize::from(records[at]) * RecordHeader::LENGTH_MULTIPLIER;
+        if len < header || !len.is_multiple_of(8) {
+            return Err(dbn_err(
+                source,
+                body + at,
+                Some("length"),
+                format!(
+                    "record {n}{stream}: corrupt length byte {} ({len} bytes): a DBN record is \
+                     a multiple of 8 bytes and at least {header}",
+                    records[at]
+                ),
+            ));
+        }
+        if at + len > records.len() {
+            return Err(dbn_err(
+                source,
+                body + at,
+                None,
+                format!(
+                    "truncated DBN record {n}{stream}: the stream ends {} bytes into a record \
+                     of {len} bytes",
+                    records.len() - at
+                ),
+            ));
+        }
+        at += len;
+    }
+    Ok(())
+}
+
 /// Decode an MBO file in DBN (plain, or zstd-compressed: told by its first bytes); `source`
 /// names it in errors.
 ///
@@ -211,6 +258,7 @@ pub fn parse_mbo_dbn(data: &[u8], source: &str) -> Result<MboFile, MboError> {
             ),
         ));
     }
+    check_framing(&plain[body..], body, source, stream)?;
     let mut dec =
         DbnDecoder::with_upgrade_policy(plain, VersionUpgradePolicy::AsIs).map_err(|e| {
             dbn_err(
@@ -235,6 +283,8 @@ pub fn parse_mbo_dbn(data: &[u8], source: &str) -> Result<MboFile, MboError> {
             ))
         }
     }
+    // With `ts_out`, each record carries the gateway's send time (8 bytes) after it.
+    let mbo_len = MBO_RECORD_LEN + if meta.ts_out { 8 } else { 0 };
     let mut names = TsSymbolMap::from_metadata(&meta).unwrap_or_default();
     let mut file = MboFile {
         source: source.to_string(),
@@ -301,17 +351,26 @@ pub fn parse_mbo_dbn(data: &[u8], source: &str) -> Result<MboFile, MboError> {
                 ));
             }
         }
-        let Some(m) = rec.get::<MboMsg>() else {
+        // Checked before `get`, which panics on a record shorter than the type.
+        if size != mbo_len {
             return Err(dbn_err(
                 source,
                 pos,
                 Some("length"),
                 format!(
-                    "record {n}{stream}: an MBO record of {size} bytes, the MBO record has \
-                     {MBO_RECORD_LEN}"
+                    "record {n}{stream}: its length byte says {size} bytes, an MBO record has \
+                     {mbo_len}"
                 ),
             ));
-        };
+        }
+        let m = rec.try_get::<MboMsg>().map_err(|e| {
+            dbn_err(
+                source,
+                pos,
+                None,
+                format!("record {n}{stream}: corrupt MBO record: {e}"),
+            )
+        })?;
         let action = check_letter(source, pos, n, "action", m.action, b"RACMTFN")?;
         let side = check_letter(source, pos, n, "side", m.side, b"BAN")?;
         let iid = m.hd.instrument_id;
@@ -643,12 +702,12 @@ mod tests {
         let e = parse_mbo_dbn(&bad, "x.dbn").unwrap_err();
         assert_eq!(e.offset(), Some((body + MBO_RECORD_LEN) as u64), "{e}");
         assert!(e.to_string().contains("rtype 0x01"), "{e}");
-        // A corrupt length byte, to zero and to the largest.
-        for len in [0u8, 1, 255] {
+        // A corrupt length byte: the error is at the record whose length is wrong.
+        for len in [0u8, 1, 13, 15, 255] {
             let mut bad = plain.clone();
             bad[body + MBO_RECORD_LEN] = len;
             let e = parse_mbo_dbn(&bad, "x.dbn").unwrap_err();
-            assert!(e.offset().is_some(), "{e}");
+            assert_eq!(e.offset(), Some((body + MBO_RECORD_LEN) as u64), "{e}");
         }
         // A bad action letter.
         let mut bad = plain.clone();
@@ -669,6 +728,36 @@ mod tests {
         }
         for cut in 0..z.len() {
             let _ = parse_mbo_dbn(&z[..cut], "x.dbn.zst");
+        }
+    }
+
+    #[test]
+    fn no_byte_flip_panics() {
+        let mut t = HDR.to_string();
+        for i in 0..20u32 {
+            let px = format!("{}.00", 10 + i);
+            t += &line(7 + i % 2, "XYZ", 'A', 'A', &px, 5, u64::from(i) + 1, i);
+        }
+        t += &line(7, "XYZ", 'C', 'A', "10.00", 5, 1, 99);
+        let f = parse_mbo_csv(t.as_bytes(), "<t>").unwrap();
+        for bytes in [encode(&f, false), encode(&f, true)] {
+            for i in 0..bytes.len() {
+                for v in [
+                    0u8,
+                    1,
+                    0x7f,
+                    0x80,
+                    0xff,
+                    bytes[i] ^ 0xff,
+                    bytes[i].wrapping_add(1),
+                ] {
+                    let mut bad = bytes.clone();
+                    bad[i] = v;
+                    if let Ok(g) = parse_mbo_dbn(&bad, "x") {
+                        let _ = replay_mbo(&g, None, EmitRule::Reference);
+                    }
+                }
+            }
         }
     }
 
