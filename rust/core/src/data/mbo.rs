@@ -2,6 +2,10 @@
 //! MBP-10 (market by price, 10 levels) rows in the convention of the Blockhouse reference
 //! output (`mbp.csv` of the ARL sample).
 //!
+//! The same records in Databento's native binary encoding (DBN) are read by
+//! [`crate::mbo_dbn`]; [`read_mbo`] / [`parse_mbo`] take either, told apart by the first
+//! bytes. The replay keeps one book per `instrument_id` ([`MbpReplay::instruments`]).
+//!
 //! # Prices
 //! Databento prices are fixed point with 9 decimals (1 unit = 1e-9 dollars). The reader keeps
 //! them as integer nanodollars ([`UNDEF_PRICE`] for "no price"); the replay converts them to

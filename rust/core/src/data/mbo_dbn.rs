@@ -761,6 +761,73 @@ mod tests {
         }
     }
 
+    /// Records of `sample()` as `MboMsg`s, for files built with the crate's encoder directly.
+    fn msgs(f: &MboFile) -> Vec<MboMsg> {
+        f.records
+            .iter()
+            .map(|r| MboMsg {
+                hd: RecordHeader::new::<MboMsg>(
+                    rtype::MBO,
+                    r.publisher_id,
+                    r.instrument_id,
+                    r.ts_event as u64,
+                ),
+                order_id: r.order_id,
+                price: r.price,
+                size: r.size,
+                flags: FlagSet::new(r.flags),
+                channel_id: r.channel_id,
+                action: r.action as c_char,
+                side: r.side as c_char,
+                ts_recv: r.ts_recv as u64,
+                ts_in_delta: r.ts_in_delta,
+                sequence: r.sequence,
+            })
+            .collect()
+    }
+
+    fn bare_metadata(version: u8, ts_out: bool) -> Metadata {
+        Metadata::builder()
+            .version(version)
+            .dataset("XNAS.ITCH")
+            .schema(Some(Schema::Mbo))
+            .start(0)
+            .stype_in(Some(SType::RawSymbol))
+            .stype_out(SType::InstrumentId)
+            .ts_out(ts_out)
+            .build()
+    }
+
+    #[test]
+    fn older_dbn_versions_and_ts_out_decode() {
+        let f = sample();
+        // Written without symbology mappings: decoded records have no names.
+        let unnamed = MboFile {
+            symbols: vec![String::new()],
+            ..f.clone()
+        };
+        for version in [1u8, 2, 3] {
+            let mut v = Vec::new();
+            let mut enc = DbnEncoder::new(&mut v, &bare_metadata(version, false)).unwrap();
+            for m in msgs(&f) {
+                enc.encode_record(&m).unwrap();
+            }
+            assert_eq!(v[3], version);
+            let g = parse_mbo_dbn(&v, "v").unwrap();
+            same_records(&g, &unnamed);
+            assert_eq!(g.symbols, [""]); // no mappings: no names
+        }
+        // ts_out: each record carries 8 more bytes.
+        let mut v = Vec::new();
+        let mut enc = DbnEncoder::new(&mut v, &bare_metadata(3, true)).unwrap();
+        for m in msgs(&f) {
+            enc.encode_record(&dbn::WithTsOut::new(m, 1)).unwrap();
+        }
+        let g = parse_mbo_dbn(&v, "t").unwrap();
+        same_records(&g, &unnamed);
+        assert_eq!(g.offsets[1] - g.offsets[0], 64);
+    }
+
     #[test]
     fn wrong_schema_is_named() {
         let meta = Metadata::builder()
