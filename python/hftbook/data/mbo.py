@@ -39,14 +39,16 @@ unchanged; an ``A``/``C`` is written when its level's depth is at most 10 (see
 The same records as DBN (zstd) replay to the same rows:
 
     >>> import tempfile, pathlib
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> write_dbn(load(data), tmp / "x.dbn.zst")
-    >>> (tmp / "x.dbn.zst").read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = pathlib.Path(d) / "x.dbn.zst"
+    ...     write_dbn(load(data), path)
+    ...     zstd_frame = path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
+    ...     rep, rows = run_mbo(path), replay_mbo(path)
+    >>> zstd_frame
     True
-    >>> rep = run_mbo(tmp / "x.dbn.zst")
     >>> rep.format, rep.rows, [(i.instrument_id, i.symbol, i.records) for i in rep.instruments]
     ('dbn.zst', 3, [(7, 'XYZ', 5)])
-    >>> bool((replay_mbo(tmp / "x.dbn.zst") == mbp).all())
+    >>> bool((rows == mbp).all())
     True
 """
 
@@ -218,9 +220,10 @@ def load(source: _Source) -> npt.NDArray[np.void]:
         ...        "channel_id,order_id,flags,ts_in_delta,sequence,symbol\n"
         ...        f"{t},{t},160,2,7,A,B,9.99,100,0,1,130,0,1,XYZ\n").encode()
         >>> recs = load(csv)
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "one.dbn"
-        >>> write_dbn(recs, path)
-        >>> back = load(path)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = pathlib.Path(d) / "one.dbn"
+        ...     write_dbn(recs, path)
+        ...     back = load(path)
         >>> back["price"].tolist(), back["symbol"].tolist(), back["line"].tolist()
         ([9990000000], ['XYZ'], [1])
 
