@@ -258,7 +258,6 @@ pub fn parse_mbo_dbn(data: &[u8], source: &str) -> Result<MboFile, MboError> {
             ),
         ));
     }
-    check_framing(&plain[body..], body, source, stream)?;
     let mut dec =
         DbnDecoder::with_upgrade_policy(plain, VersionUpgradePolicy::AsIs).map_err(|e| {
             dbn_err(
@@ -283,6 +282,8 @@ pub fn parse_mbo_dbn(data: &[u8], source: &str) -> Result<MboFile, MboError> {
             ))
         }
     }
+    // Only the metadata is decoded so far: the records are checked before the first is.
+    check_framing(&plain[body..], body, source, stream)?;
     // With `ts_out`, each record carries the gateway's send time (8 bytes) after it.
     let mbo_len = MBO_RECORD_LEN + if meta.ts_out { 8 } else { 0 };
     let mut names = TsSymbolMap::from_metadata(&meta).unwrap_or_default();
@@ -842,6 +843,10 @@ mod tests {
         let e = parse_mbo_dbn(&v, "x.dbn").unwrap_err();
         assert!(e.to_string().contains("mbp-10"), "{e}");
         assert_eq!(e.field(), Some("schema"));
+        // The schema is named before anything about the records (here a cut one).
+        v.extend_from_slice(&[20, 0x0a, 0]);
+        let e = parse_mbo_dbn(&v, "x.dbn").unwrap_err();
+        assert_eq!(e.field(), Some("schema"), "{e}");
     }
 
     #[test]
