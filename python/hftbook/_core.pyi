@@ -41,6 +41,7 @@ __all__ = [
     "_itch_replay",
     "_mbo_read",
     "_mbo_replay",
+    "_mbo_write_dbn",
     "_mbp10_csv",
     "_panic_in_core",
     "_replay_journal",
@@ -369,6 +370,13 @@ def _mbp10_csv(
     codes: npt.NDArray[np.uint32],
     crlf: bool = False,
 ) -> bytes: ...
+def _mbo_write_dbn(
+    columns: dict[str, Any],
+    symbols: list[str],
+    codes: npt.NDArray[np.uint32],
+    path: str | PathLike[str],
+    zstd: bool,
+) -> None: ...
 
 # --- NASDAQ ITCH 5.0 (wrapped by hftbook.data.itch) ---
 def _itch_parse(

@@ -104,7 +104,7 @@ class DataFormatError(HftbookError, ValueError):
         field: the column (``"Price"``, ``"BidSize_3"``) or message field at fault, ``"row"``
             for a whole row, or ``"row count"`` when two files that go together differ in
             length; or None.
-        offset: the byte offset in a binary stream (ITCH), or None.
+        offset: the byte offset in a binary stream (ITCH, Databento DBN), or None.
     """
 
     path: str | None

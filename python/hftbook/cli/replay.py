@@ -124,14 +124,20 @@ def _run_lobster(args: argparse.Namespace) -> int:
 
 
 def _add_mbo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="Databento MBO CSV file")
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="Databento MBO file: CSV, or DBN (.dbn / .dbn.zst; told by its first bytes)",
+    )
     parser.add_argument(
         "--expected", type=Path, help="reference MBP-10 CSV to compare with, row by row"
     )
     parser.add_argument("--out", type=Path, help="write the MBP-10 rows to this CSV")
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument(
-        "--png", type=Path, help="plot the reconstructed best bid/ask and depth here"
+        "--png",
+        type=Path,
+        help="plot the reconstructed best bid/ask and depth here (the first instrument's book)",
     )
     parser.add_argument(
         "--tick-size", help="book tick in dollars (default: coarsest exact power of ten)"
@@ -365,8 +371,8 @@ REPLAY_FORMATS: dict[str, ReplayFormat] = {
         ),
         ReplayFormat(
             "mbo",
-            "Databento MBO CSV replayed into the book, MBP-10 rows checked against an expected "
-            "file",
+            "Databento MBO (CSV or DBN, plain or zstd) replayed into one book per instrument, "
+            "MBP-10 rows checked against an expected file",
             _add_mbo_arguments,
             _run_mbo,
         ),

@@ -1,9 +1,16 @@
-r"""Databento MBO (market by order) CSV: read, replay into the hftbook book, emit MBP-10.
+r"""Databento MBO (market by order), CSV or DBN: read, replay into the hftbook book, emit MBP-10.
 
-The CSV is parsed in Rust (no per-row Python) and replayed into the real
-:class:`hftbook.OrderBook` core with the GIL released. Prices stay exact: Databento's
-fixed point (1 unit = 1e-9 dollars) is kept as ``int64`` and the book uses integer ticks of
-the largest power of ten that divides every price of the file (``tick_size`` overrides).
+A file is Databento's CSV export or its native binary encoding, DBN (``.dbn``, or
+``.dbn.zst`` in a zstd stream), told apart by its first bytes (the ``DBN`` prefix or a zstd
+frame), not by its name. DBN is decoded with Databento's own ``dbn`` crate. Either is parsed
+in Rust (no per-row Python) and replayed into the real :class:`hftbook.OrderBook` core with
+the GIL released; a file with several instruments gets one book per ``instrument_id``
+(named by the DBN metadata's symbology mappings), and :attr:`MboReport.instruments` counts
+each. :func:`write_dbn` encodes records as DBN with Databento's encoder.
+
+Prices stay exact: Databento's fixed point (1 unit = 1e-9 dollars) is kept as ``int64``
+and the book uses integer ticks of the largest power of ten that divides every price of the
+file (``tick_size`` overrides).
 
 The MBP-10 rows follow the convention of the Blockhouse reference output (``mbp.csv`` of
 the ARL sample, reproduced byte for byte): the initial ``R`` starts from an empty book;
@@ -28,6 +35,21 @@ unchanged; an ``A``/``C`` is written when its level's depth is at most 10 (see
     ([b'A', b'A', b'T'], [b'B', b'A', b'A'], [0, 50, 30])
     >>> run_mbo(data).rows
     3
+
+The same records as DBN (zstd) replay to the same rows:
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = pathlib.Path(d) / "x.dbn.zst"
+    ...     write_dbn(load(data), path)
+    ...     zstd_frame = path.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"
+    ...     rep, rows = run_mbo(path), replay_mbo(path)
+    >>> zstd_frame
+    True
+    >>> rep.format, rep.rows, [(i.instrument_id, i.symbol, i.records) for i in rep.instruments]
+    ('dbn.zst', 3, [(7, 'XYZ', 5)])
+    >>> bool((rows == mbp).all())
+    True
 """
 
 from __future__ import annotations
@@ -50,12 +72,15 @@ __all__ = [
     "MBO_DTYPE",
     "MBP10_DTYPE",
     "UNDEF_PRICE",
+    "InstrumentCounts",
     "MboReport",
+    "load",
     "plot_report",
     "print_report",
     "read_mbo",
     "replay_mbo",
     "run_mbo",
+    "write_dbn",
     "write_mbp10_csv",
 ]
 
@@ -64,7 +89,7 @@ UNDEF_PRICE: int = _core.MBO_UNDEF_PRICE
 
 #: One MBO record. Times are ns since the Unix epoch, ``price`` is in 1e-9 dollars
 #: (:data:`UNDEF_PRICE` when empty), ``action``/``side`` are the file's letters, ``line`` is
-#: the record's 1-based line in its file.
+#: the record's 1-based line in a CSV file or its 1-based record number in a DBN file.
 MBO_DTYPE = np.dtype(
     [
         ("ts_recv", "<i8"),
@@ -167,14 +192,79 @@ def _mbp_rows(cols: dict[str, Any]) -> npt.NDArray[np.void]:
 
 
 def read_mbo(source: _Source) -> npt.NDArray[np.void]:
-    """Read a Databento MBO CSV (a path, or the file's bytes) into an :data:`MBO_DTYPE` array.
+    """Read a Databento MBO file (a path, or the file's bytes) into an :data:`MBO_DTYPE` array.
+
+    The file is CSV or DBN (plain or zstd), told by its first bytes. A DBN record's symbol
+    comes from the file's symbology mappings (empty without one).
 
     Raises:
-        DataFormatError: the file is missing, empty, has a row with the wrong number of
-            fields, or a field that does not parse (``path``, ``line`` and ``field`` say where).
+        DataFormatError: the file is missing or empty; a CSV row has the wrong number of
+            fields or a field that does not parse (``path``, ``line`` and ``field`` say where);
+            a DBN file is truncated or corrupt, or of a schema other than MBO (``offset`` is
+            the byte offset, also in the message).
     """
     path, data = _split(source)
     return _records(_core._mbo_read(path, data))
+
+
+def load(source: _Source) -> npt.NDArray[np.void]:
+    r"""Load a Databento MBO file, CSV or DBN (``.dbn`` / ``.dbn.zst``), as :func:`read_mbo`.
+
+    ``source`` is a path or the file's bytes; the encoding is told by the first bytes, so a
+    DBN file under any name (or a CSV named ``.dbn``) is read as what it is.
+
+        >>> from hftbook.data.mbo import load, write_dbn
+        >>> import tempfile, pathlib
+        >>> t = "2025-07-17T08:00:00.000000000Z"
+        >>> csv = ("ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,price,size,"
+        ...        "channel_id,order_id,flags,ts_in_delta,sequence,symbol\n"
+        ...        f"{t},{t},160,2,7,A,B,9.99,100,0,1,130,0,1,XYZ\n").encode()
+        >>> recs = load(csv)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = pathlib.Path(d) / "one.dbn"
+        ...     write_dbn(recs, path)
+        ...     back = load(path)
+        >>> back["price"].tolist(), back["symbol"].tolist(), back["line"].tolist()
+        ([9990000000], ['XYZ'], [1])
+
+    Raises:
+        DataFormatError: as :func:`read_mbo`.
+    """
+    return read_mbo(source)
+
+
+def write_dbn(
+    records: npt.NDArray[np.void], path: str | os.PathLike[str], *, zstd: bool | None = None
+) -> None:
+    """Encode MBO records (:data:`MBO_DTYPE`) as a DBN file with Databento's encoder.
+
+    ``zstd``: compress the stream (``None``, the default: when ``path`` ends in ``.zst``).
+    The metadata has schema ``mbo``, the dataset of the first record's publisher, and one
+    symbology mapping per (symbol, ``instrument_id``) over the dates of its records, so that
+    :func:`load` names the records as ``records`` does. ``line`` is not written (DBN records
+    are numbered by their position).
+
+    Raises:
+        TypeError: ``records`` is not an :data:`MBO_DTYPE` array.
+        DataFormatError: a record DBN cannot hold (a time before 1970), or ``path`` cannot be
+            written.
+    """
+    records = np.asarray(records)
+    if records.dtype != MBO_DTYPE:
+        raise TypeError(f"records must have dtype MBO_DTYPE, got {records.dtype}")
+    if zstd is None:
+        zstd = os.fspath(path).endswith(".zst")
+    syms, codes = np.unique(records["symbol"], return_inverse=True)
+    cols = {
+        k: np.ascontiguousarray(records[k])
+        for k in MBO_DTYPE.names or ()
+        if k not in ("symbol", "line")
+    }
+    cols["action"] = cols["action"].view(np.uint8)
+    cols["side"] = cols["side"].view(np.uint8)
+    _core._mbo_write_dbn(
+        cols, [str(s) for s in syms], codes.astype(np.uint32).ravel(), path, bool(zstd)
+    )
 
 
 def replay_mbo(
@@ -183,7 +273,10 @@ def replay_mbo(
     tick_size: str | Decimal | int | None = None,
     emit: str = "reference",
 ) -> npt.NDArray[np.void]:
-    """Replay an MBO CSV into the book and return its MBP-10 rows (:data:`MBP10_DTYPE`).
+    """Replay an MBO file (CSV or DBN) and return its MBP-10 rows (:data:`MBP10_DTYPE`).
+
+    Each instrument (``instrument_id``) has its own book; the rows of all of them come in
+    file order, each with its instrument's book.
 
     ``emit``: ``"reference"`` (the reference output's rule) or ``"top_change"`` (a row only
     when the top 10 levels change). ``tick_size`` in dollars (default: the coarsest power of
@@ -228,8 +321,25 @@ def write_mbp10_csv(
 
 
 @dataclass(frozen=True)
+class InstrumentCounts:
+    """One instrument's book in a replay (a file with several instruments has one each)."""
+
+    instrument_id: int
+    #: The symbol of the instrument's first record ("" when the file does not name it).
+    symbol: str
+    records: int
+    rows: int
+    book_events: int
+    resting_orders: int
+
+
+@dataclass(frozen=True)
 class MboReport:
-    """What :func:`run_mbo` did: counts, throughput, and the row-by-row comparison."""
+    """What :func:`run_mbo` did: counts, throughput, and the row-by-row comparison.
+
+    ``format`` is the source's encoding (``"csv"``, ``"dbn"`` or ``"dbn.zst"``);
+    ``instruments`` has the counts of each instrument's book in order of first appearance.
+    """
 
     source: str
     records: int
@@ -245,6 +355,8 @@ class MboReport:
     rows_equal: int | None = None
     first_mismatch: dict[str, Any] | None = None
     out: str | None = None
+    format: str = "csv"
+    instruments: tuple[InstrumentCounts, ...] = ()
     mbp: npt.NDArray[np.void] = field(
         default_factory=lambda: np.empty(0, MBP10_DTYPE), repr=False, compare=False
     )
@@ -271,6 +383,7 @@ class MboReport:
         """A JSON-ready dict (no arrays)."""
         return {
             "format": "databento_mbo",
+            "encoding": self.format,
             "source": self.source,
             "records": self.records,
             "rows": self.rows,
@@ -287,6 +400,7 @@ class MboReport:
             "rows_equal_pct": self.rows_equal_pct,
             "first_mismatch": self.first_mismatch,
             "out": self.out,
+            "instruments": [vars(i) for i in self.instruments],
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -367,6 +481,8 @@ def run_mbo(
         if mm is None
         else {"row": mm[0], "column": mm[1], "ours": mm[2], "expected": mm[3]},
         out=None if out is None else os.fspath(out),
+        format=cols["format"],
+        instruments=tuple(InstrumentCounts(*i) for i in cols["instruments"]),
         mbp=_mbp_rows(cols),
     )
 
@@ -374,11 +490,19 @@ def run_mbo(
 # ------------------------------------------------------------------------------------ output
 
 
-def plot_report(report: MboReport, path: str | Path) -> None:
-    """Plot the reconstructed best bid/ask and the top-10 depth over time as a PNG."""
+def plot_report(report: MboReport, path: str | Path, instrument_id: int | None = None) -> None:
+    """Plot the reconstructed best bid/ask and the top-10 depth over time as a PNG.
+
+    A file with several instruments has a book each: the plot is of ``instrument_id``'s
+    (default: the first instrument of the file).
+    """
     from hftbook.data._plot import plot_book
 
     m = report.mbp
+    if instrument_id is None and len(m):
+        instrument_id = int(m["instrument_id"][0])
+    if instrument_id is not None:
+        m = m[m["instrument_id"] == instrument_id]
     bid = m["bid_px"][:, 0].astype(np.float64) / 1e9
     ask = m["ask_px"][:, 0].astype(np.float64) / 1e9
     bid[m["bid_px"][:, 0] == UNDEF_PRICE] = np.nan
@@ -396,7 +520,7 @@ def plot_report(report: MboReport, path: str | Path) -> None:
         ask,
         m["bid_sz"].sum(axis=1).astype(np.float64),
         m["ask_sz"].sum(axis=1).astype(np.float64),
-        f"{sym} reconstructed from Databento MBO ({report.rows} MBP-10 rows)",
+        f"{sym} reconstructed from Databento MBO ({len(m)} MBP-10 rows)",
         depth_label="size in the top 10 levels",
     )
 
@@ -410,6 +534,7 @@ def print_report(report: MboReport, console: Any = None) -> None:
     t = Table(title=f"hftbook replay mbo: {report.source}", show_header=False)
     t.add_column("what", style="bold")
     t.add_column("value", justify="right")
+    t.add_row("encoding", report.format)
     t.add_row("MBO records", f"{report.records:,}")
     t.add_row("book events applied", f"{report.book_events:,}")
     t.add_row("MBP-10 rows emitted", f"{report.rows:,}")
@@ -432,6 +557,20 @@ def print_report(report: MboReport, console: Any = None) -> None:
         f"{report.records_per_second:,.0f} records/s ({report.seconds * 1e3:.1f} ms)",
     )
     console.print(t)
+    if len(report.instruments) > 1:
+        per = Table(title="books by instrument")
+        for name in ("instrument_id", "symbol", "records", "rows", "book events", "resting"):
+            per.add_column(name, justify="left" if name == "symbol" else "right")
+        for i in report.instruments:
+            per.add_row(
+                str(i.instrument_id),
+                i.symbol,
+                f"{i.records:,}",
+                f"{i.rows:,}",
+                f"{i.book_events:,}",
+                f"{i.resting_orders:,}",
+            )
+        console.print(per)
 
 
 if __name__ == "__main__":  # `python -m hftbook.data.mbo ...` is `hftbook replay mbo ...`

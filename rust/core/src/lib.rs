@@ -34,7 +34,7 @@ pub mod workload;
 // The book's parts and the market-data readers keep their short paths
 // (`hftbook_core::arena`, `hftbook_core::lobster`, ...).
 pub use book::{arena, batch, ladder, report, types};
-pub use data::{itch, lobster, mbo};
+pub use data::{itch, lobster, mbo, mbo_dbn};
 
 pub use book::{
     BookReader, LevelView, MarketDataSnapshot, OrderBook, OrderView, RestingOrder, TopOfBook,

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use hftbook_core::mbo::{
-    self, EmitRule, MboError, MboFile, Mbp10Row, MbpReplay, MBP_LEVELS, UNDEF_PRICE,
+    self, EmitRule, MboError, MboFile, MboRecord, Mbp10Row, MbpReplay, MBP_LEVELS, UNDEF_PRICE,
 };
+use hftbook_core::mbo_dbn;
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -39,7 +40,14 @@ pub(crate) fn data_format_error(
 
 fn mbo_error(py: Python<'_>, e: &MboError) -> PyErr {
     let line = e.line().filter(|&l| l > 0);
-    data_format_error(py, e.to_string(), Some(e.path()), line, e.field(), None)
+    data_format_error(
+        py,
+        e.to_string(),
+        Some(e.path()),
+        line,
+        e.field(),
+        e.offset(),
+    )
 }
 
 fn rule_of(emit: &str) -> PyResult<EmitRule> {
@@ -52,11 +60,12 @@ fn rule_of(emit: &str) -> PyResult<EmitRule> {
     }
 }
 
+/// CSV or DBN (plain or zstd), told apart by the first bytes.
 fn load(path: Option<PathBuf>, data: Option<Vec<u8>>) -> Result<MboFile, MboError> {
     match (path, data) {
-        (_, Some(d)) => mbo::parse_mbo_csv(&d, "<bytes>"),
-        (Some(p), None) => mbo::read_mbo_csv(&p),
-        (None, None) => mbo::parse_mbo_csv(b"", "<bytes>"),
+        (_, Some(d)) => mbo::parse_mbo(&d, "<bytes>"),
+        (Some(p), None) => mbo::read_mbo(&p),
+        (None, None) => mbo::parse_mbo(b"", "<bytes>"),
     }
 }
 
@@ -92,10 +101,11 @@ fn mbo_columns<'py>(py: Python<'py>, f: &MboFile) -> PyResult<Bound<'py, PyDict>
     col!("line", line);
     d.set_item("symbols", f.symbols.clone())?;
     d.set_item("source", f.source.clone())?;
+    d.set_item("format", f.format.as_str())?;
     Ok(d)
 }
 
-/// Parse a Databento MBO CSV (a path, or the file's bytes) into columns.
+/// Parse a Databento MBO file, CSV or DBN (a path, or the file's bytes), into columns.
 #[pyfunction]
 #[pyo3(signature = (path=None, data=None))]
 fn _mbo_read<'py>(
@@ -256,6 +266,27 @@ fn _mbo_replay<'py>(
     mbp_columns(py, &run.replay.rows, &d)?;
     d.set_item("symbols", run.file.symbols.clone())?;
     d.set_item("source", run.file.source.clone())?;
+    d.set_item("format", run.file.format.as_str())?;
+    let instruments: Vec<(u32, String, usize, usize, usize, usize)> = run
+        .replay
+        .instruments
+        .iter()
+        .map(|x| {
+            (
+                x.instrument_id,
+                run.file
+                    .symbols
+                    .get(x.symbol as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                x.records,
+                x.rows,
+                x.book_events,
+                x.resting_orders,
+            )
+        })
+        .collect();
+    d.set_item("instruments", instruments)?;
     d.set_item("records", run.replay.records)?;
     d.set_item("book_events", run.replay.book_events)?;
     d.set_item("resting_orders", run.replay.resting_orders)?;
@@ -391,11 +422,93 @@ fn _mbp10_csv<'py>(
     Ok(PyBytes::new(py, &text))
 }
 
+/// Encode MBO records given as columns (the `MBO_DTYPE` fields but `symbol` and `line`, with
+/// `codes` indexing `symbols`) as a DBN file at `path`, zstd-compressed if `zstd`.
+#[pyfunction]
+#[pyo3(signature = (columns, symbols, codes, path, zstd))]
+fn _mbo_write_dbn<'py>(
+    py: Python<'py>,
+    columns: &Bound<'py, PyDict>,
+    symbols: Vec<String>,
+    codes: PyReadonlyArray1<'py, u32>,
+    path: PathBuf,
+    zstd: bool,
+) -> PyResult<()> {
+    fn col<'py, T: numpy::Element + Copy>(
+        d: &Bound<'py, PyDict>,
+        k: &str,
+        n: usize,
+    ) -> PyResult<Vec<T>> {
+        let v = d
+            .get_item(k)?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(k.to_string()))?;
+        let a: PyReadonlyArray1<'py, T> = v.extract()?;
+        if a.len() != n {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "column {k} has {} values, expected {n}",
+                a.len()
+            )));
+        }
+        Ok(a.as_array().iter().copied().collect())
+    }
+    let codes: Vec<u32> = codes.as_array().iter().copied().collect();
+    let n = codes.len();
+    if let Some(&bad) = codes.iter().find(|&&c| c as usize >= symbols.len().max(1)) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "symbol code {bad} is out of range of {} symbols",
+            symbols.len()
+        )));
+    }
+    let ts_recv: Vec<i64> = col(columns, "ts_recv", n)?;
+    let ts_event: Vec<i64> = col(columns, "ts_event", n)?;
+    let rtype: Vec<u8> = col(columns, "rtype", n)?;
+    let publisher_id: Vec<u16> = col(columns, "publisher_id", n)?;
+    let instrument_id: Vec<u32> = col(columns, "instrument_id", n)?;
+    let action: Vec<u8> = col(columns, "action", n)?;
+    let side: Vec<u8> = col(columns, "side", n)?;
+    let price: Vec<i64> = col(columns, "price", n)?;
+    let size: Vec<u32> = col(columns, "size", n)?;
+    let channel_id: Vec<u8> = col(columns, "channel_id", n)?;
+    let order_id: Vec<u64> = col(columns, "order_id", n)?;
+    let flags: Vec<u8> = col(columns, "flags", n)?;
+    let ts_in_delta: Vec<i32> = col(columns, "ts_in_delta", n)?;
+    let sequence: Vec<u32> = col(columns, "sequence", n)?;
+    let records: Vec<MboRecord> = (0..n)
+        .map(|i| MboRecord {
+            ts_recv: ts_recv[i],
+            ts_event: ts_event[i],
+            rtype: rtype[i],
+            publisher_id: publisher_id[i],
+            instrument_id: instrument_id[i],
+            action: action[i],
+            side: side[i],
+            price: price[i],
+            size: size[i],
+            channel_id: channel_id[i],
+            order_id: order_id[i],
+            flags: flags[i],
+            ts_in_delta: ts_in_delta[i],
+            sequence: sequence[i],
+            symbol: codes[i],
+            line: (i + 1).min(u32::MAX as usize) as u32,
+        })
+        .collect();
+    let file = MboFile {
+        source: path.display().to_string(),
+        records,
+        symbols,
+        ..MboFile::default()
+    };
+    run_detached(py, move || mbo_dbn::write_mbo_dbn_file(&file, &path, zstd))?
+        .map_err(|e| mbo_error(py, &e))
+}
+
 /// Register the MBO functions in `_core`.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mbo_read, m)?)?;
     m.add_function(wrap_pyfunction!(_mbo_replay, m)?)?;
     m.add_function(wrap_pyfunction!(_mbp10_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(_mbo_write_dbn, m)?)?;
     m.add("MBO_UNDEF_PRICE", UNDEF_PRICE)?;
     Ok(())
 }

@@ -2,6 +2,10 @@
 //! MBP-10 (market by price, 10 levels) rows in the convention of the Blockhouse reference
 //! output (`mbp.csv` of the ARL sample).
 //!
+//! The same records in Databento's native binary encoding (DBN) are read by
+//! [`crate::mbo_dbn`]; [`read_mbo`] / [`parse_mbo`] take either, told apart by the first
+//! bytes. The replay keeps one book per `instrument_id` ([`MbpReplay::instruments`]).
+//!
 //! # Prices
 //! Databento prices are fixed point with 9 decimals (1 unit = 1e-9 dollars). The reader keeps
 //! them as integer nanodollars ([`UNDEF_PRICE`] for "no price"); the replay converts them to
@@ -117,6 +121,37 @@ pub enum MboError {
         /// What happened.
         message: String,
     },
+    /// A DBN file that does not decode: not DBN, truncated, corrupt, or not of the MBO
+    /// schema. `offset` is the byte offset of the fault: in the file for a plain `.dbn`, in
+    /// the decompressed stream for a `.dbn.zst` (or in the compressed file when the zstd
+    /// stream itself is truncated or corrupt; `message` says which).
+    #[error("{path}: byte offset {offset}: {message}")]
+    Dbn {
+        /// The source.
+        path: String,
+        /// Byte offset of the fault.
+        offset: u64,
+        /// The DBN field at fault (`"rtype"`, `"action"`, ...), if one.
+        field: Option<&'static str>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A DBN record that the book cannot apply (as [`MboError::Replay`] for a CSV line).
+    #[error("{path}: record {record} at byte offset {offset}{stream}: field {field}: {message}")]
+    DbnReplay {
+        /// The source.
+        path: String,
+        /// 1-based record number.
+        record: usize,
+        /// Byte offset of the record (see [`MboError::Dbn`]).
+        offset: u64,
+        /// `""`, or `" of the decompressed stream"` for a zstd file.
+        stream: &'static str,
+        /// The field at fault.
+        field: &'static str,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl MboError {
@@ -127,13 +162,22 @@ impl MboError {
             | MboError::Header { path, .. }
             | MboError::ColumnCount { path, .. }
             | MboError::Field { path, .. }
-            | MboError::Replay { path, .. } => path,
+            | MboError::Replay { path, .. }
+            | MboError::Dbn { path, .. }
+            | MboError::DbnReplay { path, .. } => path,
+        }
+    }
+    /// The byte offset of a DBN error, if the error is about one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            MboError::Dbn { offset, .. } | MboError::DbnReplay { offset, .. } => Some(*offset),
+            _ => None,
         }
     }
     /// The 1-based line, if the error is about one.
     pub fn line(&self) -> Option<usize> {
         match self {
-            MboError::Io { .. } => None,
+            MboError::Io { .. } | MboError::Dbn { .. } | MboError::DbnReplay { .. } => None,
             MboError::Header { line, .. }
             | MboError::ColumnCount { line, .. }
             | MboError::Field { line, .. }
@@ -143,7 +187,10 @@ impl MboError {
     /// The column at fault, if any.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            MboError::Field { field, .. } | MboError::Replay { field, .. } => Some(field),
+            MboError::Field { field, .. }
+            | MboError::Replay { field, .. }
+            | MboError::DbnReplay { field, .. } => Some(field),
+            MboError::Dbn { field, .. } => *field,
             _ => None,
         }
     }
@@ -183,8 +230,33 @@ pub struct MboRecord {
     pub sequence: u32,
     /// Index into [`MboFile::symbols`].
     pub symbol: u32,
-    /// 1-based line of the record in its file.
+    /// 1-based line of the record in a CSV file; 1-based record number in a DBN file (its
+    /// byte offset is in [`MboFile::offsets`]).
     pub line: u32,
+}
+
+/// The encoding an MBO file was read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MboFormat {
+    /// Databento's CSV export (a header row, then one record per line).
+    #[default]
+    Csv,
+    /// Databento Binary Encoding, uncompressed (`.dbn`).
+    Dbn,
+    /// Databento Binary Encoding in a zstd stream (`.dbn.zst`).
+    DbnZstd,
+}
+
+impl MboFormat {
+    /// `"csv"`, `"dbn"` or `"dbn.zst"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MboFormat::Csv => "csv",
+            MboFormat::Dbn => "dbn",
+            MboFormat::DbnZstd => "dbn.zst",
+        }
+    }
 }
 
 /// A parsed MBO file.
@@ -196,6 +268,11 @@ pub struct MboFile {
     pub records: Vec<MboRecord>,
     /// Distinct symbols; records refer to them by index.
     pub symbols: Vec<String>,
+    /// The encoding of the source.
+    pub format: MboFormat,
+    /// For DBN: the byte offset of each record (in the decompressed stream for zstd), so that
+    /// errors can name it. Empty for CSV.
+    pub offsets: Vec<u64>,
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -374,6 +451,8 @@ pub fn parse_mbo_csv(data: &[u8], source: &str) -> Result<MboFile, MboError> {
         source: source.to_string(),
         records: Vec::with_capacity(data.len() / 128),
         symbols: Vec::new(),
+        format: MboFormat::Csv,
+        offsets: Vec::new(),
     };
     let mut fields: Vec<&[u8]> = Vec::with_capacity(ncols);
     for (i, raw) in lines {
@@ -470,11 +549,48 @@ pub fn parse_mbo_csv(data: &[u8], source: &str) -> Result<MboFile, MboError> {
 /// [`MboError::Io`] if it cannot be read, else as [`parse_mbo_csv`].
 pub fn read_mbo_csv(path: &Path) -> Result<MboFile, MboError> {
     let name = path.display().to_string();
-    let data = std::fs::read(path).map_err(|e| MboError::Io {
-        path: name.clone(),
+    parse_mbo_csv(&read_bytes(path)?, &name)
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, MboError> {
+    std::fs::read(path).map_err(|e| MboError::Io {
+        path: path.display().to_string(),
         message: e.to_string(),
-    })?;
-    parse_mbo_csv(&data, &name)
+    })
+}
+
+/// Parse an MBO file held in memory, CSV or DBN: the encoding is told by the first bytes
+/// ([`crate::mbo_dbn::detect`]: the `DBN` prefix or a zstd frame), not by a file name.
+///
+/// # Errors
+/// As [`parse_mbo_csv`] or [`crate::mbo_dbn::parse_mbo_dbn`].
+///
+/// # Examples
+/// ```
+/// use hftbook_core::mbo::{parse_mbo, MboFormat};
+/// let csv = b"ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,price,size,\
+/// channel_id,order_id,flags,ts_in_delta,sequence,symbol\n\
+/// 1,1,160,2,7,A,B,9.99,100,0,1,130,0,1,XYZ\n";
+/// let f = parse_mbo(csv, "<bytes>").unwrap();
+/// assert_eq!((f.format, f.records.len()), (MboFormat::Csv, 1));
+/// let mut dbn = Vec::new();
+/// hftbook_core::mbo_dbn::write_mbo_dbn(&f, true, &mut dbn).unwrap();
+/// let g = parse_mbo(&dbn, "<bytes>").unwrap();
+/// assert_eq!((g.format, g.records[0].price), (MboFormat::DbnZstd, 9_990_000_000));
+/// ```
+pub fn parse_mbo(data: &[u8], source: &str) -> Result<MboFile, MboError> {
+    match crate::mbo_dbn::detect(data) {
+        Some(_) => crate::mbo_dbn::parse_mbo_dbn(data, source),
+        None => parse_mbo_csv(data, source),
+    }
+}
+
+/// Read an MBO file, CSV or DBN (plain or zstd), told apart by its first bytes.
+///
+/// # Errors
+/// [`MboError::Io`] if it cannot be read, else as [`parse_mbo`].
+pub fn read_mbo(path: &Path) -> Result<MboFile, MboError> {
+    parse_mbo(&read_bytes(path)?, &path.display().to_string())
 }
 
 /// When a replay writes a row.
@@ -545,6 +661,26 @@ pub struct MbpReplay {
     pub book_events: usize,
     /// Orders resting at the end.
     pub resting_orders: usize,
+    /// One entry per instrument (own book), in order of first appearance.
+    pub instruments: Vec<InstrumentReplay>,
+}
+
+/// The counts of one instrument's book in a replay: a file with several instruments is
+/// replayed into one book per `instrument_id`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstrumentReplay {
+    /// Databento instrument id.
+    pub instrument_id: u32,
+    /// Index into the file's symbols (the symbol of the instrument's first record).
+    pub symbol: u32,
+    /// MBO records of this instrument.
+    pub records: usize,
+    /// MBP-10 rows written for it.
+    pub rows: usize,
+    /// Records that changed its book.
+    pub book_events: usize,
+    /// Orders resting in its book at the end.
+    pub resting_orders: usize,
 }
 
 /// The largest power of ten (in nanodollars, 1 ..= 1e9) dividing every defined price.
@@ -561,13 +697,43 @@ pub fn auto_tick_nanos(records: &[MboRecord]) -> i64 {
     tick
 }
 
+/// One instrument's book and the state of its replay.
+struct Instrument {
+    id: u32,
+    symbol: u32,
+    book: OrderBook,
+    /// A trade waiting for the cancel of its resting order.
+    pending: Option<MboRecord>,
+    records: usize,
+    rows: usize,
+    book_events: usize,
+}
+
+impl Instrument {
+    fn new(id: u32, symbol: u32) -> Self {
+        Instrument {
+            id,
+            symbol,
+            book: OrderBook::new(),
+            pending: None,
+            records: 0,
+            rows: 0,
+            book_events: 0,
+        }
+    }
+}
+
 struct Replayer<'a> {
     file: &'a MboFile,
-    book: OrderBook,
+    /// The book of the instrument of the record being applied.
+    cur: Instrument,
+    /// The other instruments' books.
+    parked: rustc_hash::FxHashMap<u32, Instrument>,
+    /// Instrument ids in order of first appearance.
+    order: Vec<u32>,
     tick: i64,
     rule: EmitRule,
     rows: Vec<Mbp10Row>,
-    book_events: usize,
     progress: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
@@ -588,12 +754,41 @@ fn side_char(s: Side) -> u8 {
 
 impl Replayer<'_> {
     fn err(&self, r: &MboRecord, field: &'static str, message: String) -> MboError {
-        MboError::Replay {
-            path: self.file.source.clone(),
-            line: r.line as usize,
-            field,
-            message,
+        let path = self.file.source.clone();
+        match self.file.format {
+            MboFormat::Csv => MboError::Replay {
+                path,
+                line: r.line as usize,
+                field,
+                message,
+            },
+            f @ (MboFormat::Dbn | MboFormat::DbnZstd) => MboError::DbnReplay {
+                path,
+                record: r.line as usize,
+                offset: (r.line as usize)
+                    .checked_sub(1)
+                    .and_then(|i| self.file.offsets.get(i))
+                    .copied()
+                    .unwrap_or(0),
+                stream: if f == MboFormat::DbnZstd {
+                    " of the decompressed stream"
+                } else {
+                    ""
+                },
+                field,
+                message,
+            },
         }
+    }
+
+    /// Make `id`'s book the current one (a new empty book for a new instrument).
+    fn switch_to(&mut self, id: u32, symbol: u32) {
+        let next = self.parked.remove(&id).unwrap_or_else(|| {
+            self.order.push(id);
+            Instrument::new(id, symbol)
+        });
+        let prev = std::mem::replace(&mut self.cur, next);
+        self.parked.insert(prev.id, prev);
     }
 
     fn ticks(&self, r: &MboRecord) -> Result<Price, MboError> {
@@ -616,7 +811,8 @@ impl Replayer<'_> {
     /// 0-based index of the level at `price` on `side` (levels better than it), scanning at
     /// most `limit` levels; `limit` if it is deeper or absent.
     fn depth_of(&self, side: Side, price: Price, limit: usize) -> usize {
-        self.book
+        self.cur
+            .book
             .depth(side, limit)
             .iter()
             .position(|l| l.price == price)
@@ -624,14 +820,14 @@ impl Replayer<'_> {
     }
 
     fn exact_depth(&self, side: Side, price: Price) -> usize {
-        let lv = self.book.depth(side, usize::MAX);
+        let lv = self.cur.book.depth(side, usize::MAX);
         lv.iter().position(|l| l.price == price).unwrap_or(0)
     }
 
     fn top(&self) -> (Vec<LevelView>, Vec<LevelView>) {
         (
-            self.book.depth(Side::Buy, MBP_LEVELS),
-            self.book.depth(Side::Sell, MBP_LEVELS),
+            self.cur.book.depth(Side::Buy, MBP_LEVELS),
+            self.cur.book.depth(Side::Sell, MBP_LEVELS),
         )
     }
 
@@ -670,10 +866,11 @@ impl Replayer<'_> {
             row.ask_ct[i] = l.orders;
         }
         self.rows.push(row);
+        self.cur.rows += 1;
     }
 
     fn clear(&mut self) {
-        self.book = OrderBook::new();
+        self.cur.book = OrderBook::new();
     }
 
     /// Apply an add; returns the level depth after it.
@@ -687,7 +884,7 @@ impl Replayer<'_> {
         if r.size == 0 {
             return Err(self.err(r, "size", "an add needs a positive size".into()));
         }
-        if let Some(opp) = self.book.best(side.opposite()) {
+        if let Some(opp) = self.cur.book.best(side.opposite()) {
             if side.crosses(price, opp.price) {
                 return Err(self.err(
                     r,
@@ -702,7 +899,8 @@ impl Replayer<'_> {
             }
         }
         let o = NewOrder::limit(side, price.0, u64::from(r.size)).with_id(r.order_id);
-        self.book
+        self.cur
+            .book
             .submit(&o, &mut ())
             .map_err(|e| self.err(r, "order_id", e.to_string()))?;
         Ok(self.depth_of(side, price, MBP_LEVELS + 2))
@@ -710,7 +908,7 @@ impl Replayer<'_> {
 
     /// Apply a cancel; returns (side, depth before, level emptied).
     fn cancel(&mut self, r: &MboRecord) -> Result<(Side, usize, bool), MboError> {
-        let Some(o) = self.book.order(r.order_id) else {
+        let Some(o) = self.cur.book.order(r.order_id) else {
             return Err(self.err(
                 r,
                 "order_id",
@@ -754,14 +952,16 @@ impl Replayer<'_> {
         }
         let depth = self.depth_of(o.side, o.price, MBP_LEVELS + 2);
         let level_orders = self
+            .cur
             .book
             .depth(o.side, depth + 1)
             .get(depth)
             .map_or(0, |l| l.orders);
         let res = if size == o.qty {
-            self.book.cancel(r.order_id, &mut ()).map(|_| ())
+            self.cur.book.cancel(r.order_id, &mut ()).map(|_| ())
         } else {
-            self.book
+            self.cur
+                .book
                 .modify(r.order_id, None, Some(o.qty - size), &mut ())
                 .map(|_| ())
         };
@@ -772,7 +972,7 @@ impl Replayer<'_> {
 
     /// Apply a modify; returns (depth before, depth after).
     fn modify(&mut self, r: &MboRecord) -> Result<(usize, usize), MboError> {
-        let Some(o) = self.book.order(r.order_id) else {
+        let Some(o) = self.cur.book.order(r.order_id) else {
             return Err(self.err(
                 r,
                 "order_id",
@@ -783,7 +983,7 @@ impl Replayer<'_> {
         if r.size == 0 {
             return Err(self.err(r, "size", "a modify needs a positive size".into()));
         }
-        if let Some(opp) = self.book.best(o.side.opposite()) {
+        if let Some(opp) = self.cur.book.best(o.side.opposite()) {
             if o.side.crosses(price, opp.price) {
                 return Err(self.err(
                     r,
@@ -793,7 +993,8 @@ impl Replayer<'_> {
             }
         }
         let before = self.depth_of(o.side, o.price, MBP_LEVELS + 2);
-        self.book
+        self.cur
+            .book
             .modify(r.order_id, Some(price), Some(u64::from(r.size)), &mut ())
             .map_err(|e| self.err(r, "size", e.to_string()))?;
         Ok((before, self.depth_of(o.side, price, MBP_LEVELS + 2)))
@@ -801,13 +1002,16 @@ impl Replayer<'_> {
 
     fn run(&mut self) -> Result<(), MboError> {
         let file = self.file;
-        let mut pending: Option<MboRecord> = None;
         for (i, r) in file.records.iter().enumerate() {
             if i % PROGRESS_EVERY == 0 {
                 if let Some(p) = self.progress {
                     p.store(i as u64, std::sync::atomic::Ordering::Relaxed);
                 }
             }
+            if r.instrument_id != self.cur.id {
+                self.switch_to(r.instrument_id, r.symbol);
+            }
+            self.cur.records += 1;
             let before = match self.rule {
                 EmitRule::TopChange => Some(self.top()),
                 EmitRule::Reference => None,
@@ -815,30 +1019,30 @@ impl Replayer<'_> {
             let changed = |me: &Self| before.as_ref().is_some_and(|b| *b != me.top());
             match r.action {
                 b'R' => {
-                    if let Some(t) = pending.take() {
+                    if let Some(t) = self.cur.pending.take() {
                         self.flush_trade(&t);
                     }
                     self.clear();
-                    self.book_events += 1;
+                    self.cur.book_events += 1;
                     self.push_row(r, b'R', b'N', 0, r.size);
                 }
                 b'T' => {
-                    if let Some(t) = pending.take() {
+                    if let Some(t) = self.cur.pending.take() {
                         self.flush_trade(&t);
                     }
                     if r.side == b'N' {
                         self.push_row(r, b'T', b'N', 0, r.size);
                     } else {
-                        pending = Some(*r);
+                        self.cur.pending = Some(*r);
                     }
                 }
                 b'F' | b'N' => {}
                 b'A' => {
-                    if let Some(t) = pending.take() {
+                    if let Some(t) = self.cur.pending.take() {
                         self.flush_trade(&t);
                     }
                     let d = self.add(r)?;
-                    self.book_events += 1;
+                    self.cur.book_events += 1;
                     let emit = match self.rule {
                         EmitRule::Reference => d <= MBP_LEVELS,
                         EmitRule::TopChange => changed(self),
@@ -848,8 +1052,8 @@ impl Replayer<'_> {
                     }
                 }
                 b'C' => {
-                    let trade = pending.take();
-                    let (side, d, emptied) = match (&trade, self.book.order(r.order_id)) {
+                    let trade = self.cur.pending.take();
+                    let (side, d, emptied) = match (&trade, self.cur.book.order(r.order_id)) {
                         (Some(t), Some(o))
                             if side_of(t.side) == Some(o.side.opposite())
                                 && (t.price == UNDEF_PRICE || self.ticks(t)? == o.price) =>
@@ -861,7 +1065,7 @@ impl Replayer<'_> {
                                 self.flush_trade(t);
                             }
                             let (side, d, emptied) = self.cancel(r)?;
-                            self.book_events += 1;
+                            self.cur.book_events += 1;
                             let gate = if emptied && side == Side::Buy {
                                 d.saturating_sub(1)
                             } else {
@@ -878,7 +1082,7 @@ impl Replayer<'_> {
                         }
                     };
                     let _ = emptied;
-                    self.book_events += 1;
+                    self.cur.book_events += 1;
                     if let Some(t) = trade {
                         let mut t = t;
                         if t.price == UNDEF_PRICE {
@@ -888,11 +1092,11 @@ impl Replayer<'_> {
                     }
                 }
                 b'M' => {
-                    if let Some(t) = pending.take() {
+                    if let Some(t) = self.cur.pending.take() {
                         self.flush_trade(&t);
                     }
                     let (d0, d1) = self.modify(r)?;
-                    self.book_events += 1;
+                    self.cur.book_events += 1;
                     let emit = match self.rule {
                         EmitRule::Reference => d0.min(d1) <= MBP_LEVELS,
                         EmitRule::TopChange => changed(self),
@@ -904,10 +1108,38 @@ impl Replayer<'_> {
                 _ => {}
             }
         }
-        if let Some(t) = pending.take() {
-            self.flush_trade(&t);
+        // Trades still waiting for their cancel, instrument by instrument.
+        for k in 0..self.order.len() {
+            let id = self.order[k];
+            if id != self.cur.id {
+                let sym = self.parked.get(&id).map_or(0, |x| x.symbol);
+                self.switch_to(id, sym);
+            }
+            if let Some(t) = self.cur.pending.take() {
+                self.flush_trade(&t);
+            }
         }
         Ok(())
+    }
+
+    /// Per-instrument counts, in order of first appearance.
+    fn instruments(mut self) -> (Vec<InstrumentReplay>, Vec<Mbp10Row>) {
+        let cur = std::mem::replace(&mut self.cur, Instrument::new(0, 0));
+        self.parked.insert(cur.id, cur);
+        let list = self
+            .order
+            .iter()
+            .filter_map(|id| self.parked.get(id))
+            .map(|x| InstrumentReplay {
+                instrument_id: x.id,
+                symbol: x.symbol,
+                records: x.records,
+                rows: x.rows,
+                book_events: x.book_events,
+                resting_orders: x.book.len(),
+            })
+            .collect();
+        (list, self.rows)
     }
 
     /// A trade whose resting-order cancel never came: written on its own, book unchanged.
@@ -964,13 +1196,18 @@ pub fn replay_mbo_with_progress(
             message: format!("tick_nanos must be positive, got {tick}"),
         });
     }
+    let first = file.records.first();
     let mut rp = Replayer {
         file,
-        book: OrderBook::new(),
+        cur: Instrument::new(
+            first.map_or(0, |r| r.instrument_id),
+            first.map_or(0, |r| r.symbol),
+        ),
+        parked: rustc_hash::FxHashMap::default(),
+        order: first.map(|r| r.instrument_id).into_iter().collect(),
         tick,
         rule,
         rows: Vec::with_capacity(file.records.len()),
-        book_events: 0,
         progress,
     };
     rp.run()?;
@@ -980,12 +1217,14 @@ pub fn replay_mbo_with_progress(
             std::sync::atomic::Ordering::Relaxed,
         );
     }
+    let (instruments, rows) = rp.instruments();
     Ok(MbpReplay {
-        resting_orders: rp.book.len(),
-        rows: rp.rows,
+        resting_orders: instruments.iter().map(|x| x.resting_orders).sum(),
+        book_events: instruments.iter().map(|x| x.book_events).sum(),
+        rows,
         tick_nanos: tick,
         records: file.records.len(),
-        book_events: rp.book_events,
+        instruments,
     })
 }
 
