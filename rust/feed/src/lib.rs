@@ -13,6 +13,7 @@ mod dashboard;
 mod hub;
 mod metrics;
 mod stats;
+pub mod wire;
 mod ws;
 
 use std::net::SocketAddr;
@@ -26,7 +27,7 @@ use hftbook_engine::record::kind;
 use hftbook_engine::Engine;
 use tokio::sync::watch;
 
-pub use hub::{Counters, SLOW_TRADES};
+pub use hub::{Counters, Encoding, SLOW_TRADES};
 pub use stats::{StatsError, MAX_LABEL};
 
 /// Largest text message a client may send (bytes); larger ones close with 1009.
