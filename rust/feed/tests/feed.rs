@@ -693,3 +693,39 @@ fn stop_sends_a_close_frame_and_frees_the_port() {
     assert_eq!(server.addr(), addr);
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+/// The nice value of each of this process's threads whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn thread_nice(prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after "(comm)": state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn server_threads_run_at_a_lower_priority_than_the_engine() {
+    let fx = Fixture::new();
+    let server = fx.server(64);
+    // The tokio workers start with the runtime, the pump with the server.
+    let deadline = Instant::now() + PATIENCE;
+    let mut nice = thread_nice("hftbook-feed");
+    while nice.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        nice = thread_nice("hftbook-feed");
+    }
+    assert!(nice.len() >= 3, "{nice:?}");
+    assert!(nice.iter().all(|n| *n == 10), "{nice:?}");
+    // The engine's own threads are left alone.
+    assert!(thread_nice("hftbook-shard").iter().all(|n| *n == 0));
+    drop(server);
+}
