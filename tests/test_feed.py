@@ -200,6 +200,19 @@ def test_binary_frames_of_another_version_raise() -> None:
         c._handle(struct.pack("<BBHIQQ", 1, 2, 0, 0, 1, 1) + bytes(5))
     with pytest.raises(FeedProtocolError, match="snapshot of"):
         c._handle(struct.pack("<BBHIQQ", 1, 1, 0, 0, 1, 1) + struct.pack("<II", 1, 0))
+    with pytest.raises(FeedProtocolError, match="truncated reason"):
+        c._handle(struct.pack("<BBHIQQ", 1, 5, 0, 0, 1, 1) + struct.pack("<BBB", 1, 2, 8) + b"oper")
+    with pytest.raises(FeedProtocolError, match="truncated name"):
+        c._handle(struct.pack("<BBHIQQ", 1, 6, 0, 1, 0, 0) + struct.pack("<QBB", 1, 2, 9) + b"AB")
+    # A well-formed status decodes.
+    msg, again = c._handle(
+        struct.pack("<BBHIQQ", 1, 5, 0, 0, 7, 3) + struct.pack("<BBB", 1, 2, 8) + b"operator"
+    )
+    assert again == []
+    assert msg == {
+        "ch": "status.AAPL", "cseq": 3, "seq": 7, "type": "status",
+        "state": "halted", "reason": "operator",
+    }  # fmt: skip
     with pytest.raises(ValueError, match="encoding"):
         hb.feed.connect("ws://x/ws", [], encoding="xml")
 

@@ -248,7 +248,10 @@ class FeedClient:
             if ty == _T_STATUS:
                 halted, _code, n = _STATUS.unpack_from(frame, at)
                 start = at + _STATUS.size
-                reason = frame[start : start + n].decode()
+                raw = frame[start : start + n]
+                if len(raw) != n:
+                    raise FeedProtocolError("binary status message: truncated reason")
+                reason = raw.decode()
                 return {
                     "ch": "status." + name, "cseq": cseq, "seq": seq, "type": "status",
                     "state": "halted" if halted else "trading", "reason": reason,

@@ -673,6 +673,18 @@ impl Hub {
                     c.conflations.fetch_add(1, Ordering::Relaxed);
                     let mut keys: Vec<(Chan, u32)> = st.subs.keys().copied().collect();
                     keys.sort_unstable();
+                    if c.encoding == Encoding::Binary {
+                        // The cleared queue may have held `symbol` messages not yet sent.
+                        st.announced.clear();
+                        for k in keys.iter().filter(|k| k.0 != Chan::Stats) {
+                            if st.announced.insert(k.1) {
+                                let info = &self.info[k.1 as usize];
+                                st.queue.push_back(Frame::Raw(
+                                    wire::symbol(k.1, info.tick, &info.name).into(),
+                                ));
+                            }
+                        }
+                    }
                     for k in keys {
                         if let Some(body) = self.initial(k, c.encoding) {
                             if let Some(cseq) = st.subs.get_mut(&k) {

@@ -560,6 +560,8 @@ fn slow_clients_are_conflated_or_disconnected_and_others_keep_up() {
         subscribe(&mut slow_l2, &["l2.AAPL", "l1.AAPL"]).await;
         let mut slow_trades = connect(&server, true).await;
         subscribe(&mut slow_trades, &["l2.AAPL", "trades.AAPL"]).await;
+        let mut slow_bin = connect_to(&server, true, "/ws?encoding=binary").await;
+        subscribe(&mut slow_bin, &["l2.AAPL", "l1.AAPL"]).await;
         let mut fast = connect(&server, false).await;
         subscribe(&mut fast, &["l2.AAPL"]).await;
         let mut local = Local::default();
@@ -612,6 +614,14 @@ fn slow_clients_are_conflated_or_disconnected_and_others_keep_up() {
         let mut slow = Local::default();
         sync_to(&mut slow_l2, &mut slow, &fx).await;
         assert!(slow.snapshots >= 2, "{} snapshots", slow.snapshots);
+        // The same in binary frames.
+        let mut slow = Local::default();
+        sync_to(&mut slow_bin, &mut slow, &fx).await;
+        assert!(slow.snapshots >= 2, "{} snapshots", slow.snapshots);
+        assert!(
+            c.conflations.load(Ordering::Relaxed) >= 2,
+            "binary client not conflated"
+        );
     });
 }
 
