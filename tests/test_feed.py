@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -48,7 +49,8 @@ def matches(client: hb.feed.FeedClient, e: hb.Engine, sym: str) -> bool:
     return client.synced(sym) and same(bids, depth.bids) and same(asks, depth.asks)
 
 
-def test_client_book_equals_engine_depth() -> None:
+@pytest.mark.parametrize("encoding", ["json", "binary"])
+def test_client_book_equals_engine_depth(encoding: str) -> None:
     e = started_engine()
     for i in range(5):
         e.submit("AAPL", "buy", price_ticks=10_000 - i, qty=10 + i)
@@ -60,11 +62,14 @@ def test_client_book_equals_engine_depth() -> None:
     done = threading.Event()
     subscribed = threading.Event()
     result: dict[str, Any] = {}
-    client = hb.feed.connect(server.url, ["l2.AAPL", "l2.MSFT", "trades.AAPL", "l1.AAPL"])
+    client = hb.feed.connect(
+        server.url, ["l2.AAPL", "l2.MSFT", "trades.AAPL", "l1.AAPL"], encoding=encoding
+    )
 
     def run() -> None:
         deadline = time.monotonic() + DEADLINE
         kinds: list[str] = []
+        msgs: list[dict[str, Any]] = []
         with client:
             # The orders below must come after the snapshots, or a loaded machine can
             # deliver them all inside the snapshots and no delta is ever seen.
@@ -78,10 +83,12 @@ def test_client_book_equals_engine_depth() -> None:
                 msg = client.recv(timeout=0.05)
                 if msg is not None:
                     kinds.append(msg["type"])
+                    msgs.append(msg)
                 if done.is_set() and matches(client, e, "AAPL") and matches(client, e, "MSFT"):
                     result["ok"] = True
                     break
         result["kinds"] = kinds
+        result["msgs"] = msgs
 
     t = threading.Thread(target=run)
     t.start()
@@ -104,9 +111,123 @@ def test_client_book_equals_engine_depth() -> None:
         bids, _ = client.book("AAPL", 3)
         assert bids.dtype == hb.LEVEL_DTYPE
         assert len(bids) == 3
+        trades = [m for m in result["msgs"] if m["type"] == "trade"]
+        assert trades, result["kinds"]
+        t0 = trades[0]
+        assert t0["ch"] == "trades.AAPL"
+        assert t0["aggressor"] == "sell"
+        assert t0["qty"] > 0
+        assert t0["ts"] > 0
+        if encoding == "binary":
+            assert t0["price_ticks"] in (10_000, 9_999)
+            l1 = [m for m in result["msgs"] if m["type"] == "l1"][-1]
+            assert isinstance(l1["bid"], tuple)
+        else:
+            assert t0["price"] in ("100.00", "99.99")
     finally:
         e.stop()
     assert not server.running
+
+
+def test_binary_and_json_clients_agree_message_for_message() -> None:
+    """The same channel in both encodings: same cseq, seq, types, levels, prices."""
+    e = started_engine()
+    e.submit("MSFT", "buy", price_ticks=2_000, qty=4)
+    settle(e)
+    try:
+        with e.serve() as server:
+            chans = ["l2.MSFT", "l1.MSFT", "trades.MSFT", "status.MSFT"]
+            js = hb.feed.connect(server.url, chans).open()
+            bn = hb.feed.connect(server.url, chans, encoding="binary").open()
+            for c in (js, bn):
+                deadline = time.monotonic() + DEADLINE
+                while not c.synced("MSFT"):
+                    assert time.monotonic() < deadline
+                    c.recv(timeout=0.05)
+            for i in range(10):
+                e.submit("MSFT", "sell", price_ticks=2_010 + i, qty=1 + i)
+            e.submit("MSFT", "sell", price_ticks=2_000, qty=1)
+            settle(e)
+            got: dict[str, list[dict[str, Any]]] = {"j": [], "b": []}
+            for name, c in (("j", js), ("b", bn)):
+                deadline = time.monotonic() + DEADLINE
+                while not any(m["type"] == "trade" for m in got[name]) or not matches(c, e, "MSFT"):
+                    assert time.monotonic() < deadline
+                    m = c.recv(timeout=0.05)
+                    if m is not None:
+                        got[name].append(m)
+            tick = 0.05
+            for a, b in zip(got["j"], got["b"], strict=False):
+                assert (a["ch"], a["cseq"], a["seq"], a["type"]) == (
+                    b["ch"],
+                    b["cseq"],
+                    b["seq"],
+                    b["type"],
+                ), (a, b)
+                if a["type"] in ("delta", "trade"):
+                    assert abs(float(a["price"]) - b["price_ticks"] * tick) < 1e-9
+                    assert a["qty"] == b["qty"]
+            assert same(js.book("MSFT")[0], bn.book("MSFT")[0])
+            assert same(js.book("MSFT")[1], bn.book("MSFT")[1])
+            js.close()
+            bn.close()
+    finally:
+        e.stop()
+
+
+def test_binary_frames_of_another_version_raise() -> None:
+    import struct
+
+    from hftbook.feed import FeedProtocolError
+
+    c = hb.feed.FeedClient("ws://127.0.0.1:1/ws", [], encoding="binary")
+    header = struct.pack("<BBHIQQ", 2, 2, 0, 0, 1, 1)
+    with pytest.raises(FeedProtocolError, match="version 2: this client reads version 1"):
+        c._handle(header + bytes(32))
+    with pytest.raises(FeedProtocolError, match="shorter than its header"):
+        c._handle(bytes([1, 2, 0]))
+    with pytest.raises(FeedProtocolError, match="version 9"):
+        c._handle(bytes([9]))
+    # A message for a symbol the server never described, an unknown type, a truncated one.
+    with pytest.raises(FeedProtocolError, match="symbol id 0 before its symbol"):
+        c._handle(struct.pack("<BBHIQQ", 1, 2, 0, 0, 1, 1) + bytes(32))
+    name = b"AAPL"
+    sym = struct.pack("<BBHIQQ", 1, 6, 0, 0, 0, 0) + struct.pack("<QBB", 1, 2, len(name)) + name
+    assert c._handle(sym) == (None, [])
+    with pytest.raises(FeedProtocolError, match="unknown type 99"):
+        c._handle(struct.pack("<BBHIQQ", 1, 99, 0, 0, 1, 1))
+    with pytest.raises(FeedProtocolError, match="type 2"):
+        c._handle(struct.pack("<BBHIQQ", 1, 2, 0, 0, 1, 1) + bytes(5))
+    with pytest.raises(FeedProtocolError, match="snapshot of"):
+        c._handle(struct.pack("<BBHIQQ", 1, 1, 0, 0, 1, 1) + struct.pack("<II", 1, 0))
+    with pytest.raises(FeedProtocolError, match="truncated reason"):
+        c._handle(struct.pack("<BBHIQQ", 1, 5, 0, 0, 1, 1) + struct.pack("<BBB", 1, 2, 8) + b"oper")
+    with pytest.raises(FeedProtocolError, match="truncated name"):
+        c._handle(struct.pack("<BBHIQQ", 1, 6, 0, 1, 0, 0) + struct.pack("<QBB", 1, 2, 9) + b"AB")
+    # A well-formed status decodes.
+    msg, again = c._handle(
+        struct.pack("<BBHIQQ", 1, 5, 0, 0, 7, 3) + struct.pack("<BBB", 1, 2, 8) + b"operator"
+    )
+    assert again == []
+    assert msg == {
+        "ch": "status.AAPL", "cseq": 3, "seq": 7, "type": "status",
+        "state": "halted", "reason": "operator",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="encoding"):
+        hb.feed.connect("ws://x/ws", [], encoding="xml")
+
+
+def test_binary_stats_channel_is_json_text() -> None:
+    e = started_engine()
+    try:
+        with e.serve(stats_interval=0.05) as server:
+            with hb.feed.connect(server.url, ["stats"], encoding="binary") as c:
+                msg = c.recv(timeout=DEADLINE)
+                assert msg is not None
+                assert msg["ch"] == "stats"
+                assert msg["type"] == "stats"
+    finally:
+        e.stop()
 
 
 def test_async_iterator_receives_a_snapshot_and_deltas() -> None:
@@ -294,5 +415,102 @@ def test_browser_origins_are_checked() -> None:
             with pytest.raises(InvalidStatus) as ei:
                 ws_connect(server.url, origin="http://evil.example")  # type: ignore[arg-type]
             assert ei.value.response.status_code == 403
+    finally:
+        e.stop()
+
+
+# ----------------------------------------------------------------------------- histograms
+
+
+def _scrape(url: str, openmetrics: bool = False) -> dict[str, Any]:
+    headers = {"Accept": "application/openmetrics-text;version=1.0.0"} if openmetrics else {}
+    req = urllib.request.Request(url + "/metrics", headers=headers)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        text = r.read().decode()
+    parse = om_parse if openmetrics else text_string_to_metric_families
+    return {f.name: f for f in parse(text)}
+
+
+def _histograms(family: Any) -> dict[tuple[tuple[str, str], ...], tuple[float, float]]:
+    """Check every histogram of a family is well-formed; ``{labels: (count, sum)}``."""
+    assert family.type == "histogram", family.type
+    series: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for s in family.samples:
+        labels = tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
+        d = series.setdefault(labels, {"buckets": []})
+        if s.name.endswith("_bucket"):
+            d["buckets"].append((float(s.labels["le"]), s.value))
+        elif s.name.endswith("_count"):
+            d["count"] = s.value
+        elif s.name.endswith("_sum"):
+            d["sum"] = s.value
+    out = {}
+    for labels, d in series.items():
+        buckets = d["buckets"]
+        bounds = [b for b, _ in buckets]
+        assert bounds == sorted(bounds), (labels, bounds)
+        assert bounds[-1] == float("inf"), (labels, bounds)
+        counts = [c for _, c in buckets]
+        assert all(a <= b for a, b in itertools.pairwise(counts)), (labels, counts)
+        assert counts[-1] == d["count"], (labels, counts[-1], d["count"])
+        assert d["sum"] >= 0
+        out[labels] = (d["count"], d["sum"])
+    return out
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_stage_latency_histograms_fill_with_traffic(openmetrics: bool) -> None:
+    e = started_engine()
+    try:
+        with e.serve() as server:
+            name = "hftbook_engine_stage_latency_seconds"
+            for i in range(200):
+                e.submit("AAPL", "buy" if i % 2 else "sell", price_ticks=10_000, qty=1)
+            settle(e)
+            server.observe_reaction("MM", np.array([1_500, 20_000, 3_000_000], dtype=np.uint64))
+            deadline = time.monotonic() + DEADLINE
+            while True:
+                h = _histograms(_scrape(server.http_url, openmetrics)[name])
+                stages = {dict(k)["stage"]: v for k, v in h.items()}
+                # Shards copy their histograms out every 10 ms and when idle.
+                if stages.get("queue_wait", (0, 0))[0] >= 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            assert set(stages) == {"queue_wait", "match", "publish", "strategy_reaction"}
+            count, total = stages["queue_wait"]
+            assert count >= 200, stages
+            assert total > 0
+            assert stages["match"][0] >= 1  # sampled 1 in 16
+            assert stages["publish"][0] >= 1
+            assert stages["strategy_reaction"][0] == 3
+            assert abs(stages["strategy_reaction"][1] - 0.0030215) < 1e-5
+            # No journal: no journal metrics.
+            assert "hftbook_journal_fsync_seconds" not in _scrape(server.http_url)
+    finally:
+        e.stop()
+
+
+def test_journal_fsync_histogram_and_lag(tmp_path: Any) -> None:
+    e = hb.Engine(
+        symbols={"AAPL": {"tick_size": "0.01"}},
+        book_events=True,
+        journal_dir=tmp_path / "j",
+        fsync="always",
+    )
+    e.start()
+    try:
+        with e.serve() as server:
+            for i in range(50):
+                e.submit("AAPL", "buy", price_ticks=10_000 - i, qty=1)
+            settle(e)
+            fams = _scrape(server.http_url)
+            h = _histograms(fams["hftbook_journal_fsync_seconds"])
+            ((count, total),) = h.values()
+            assert count >= 1
+            assert total > 0
+            assert count <= e.journal_stats()["syncs"]  # type: ignore[index]
+            assert fams["hftbook_journal_lag_records"].type == "gauge"
+            assert fams["hftbook_journal_lag_records"].samples[0].value >= 0
+            assert fams["hftbook_journal_records"].samples[0].value >= 50
     finally:
         e.stop()

@@ -1013,6 +1013,17 @@ impl Engine {
             syncs: js.syncs.load(Ordering::Relaxed),
             sync_ns_total: js.sync_ns_total.load(Ordering::Relaxed),
             sync_ns_max: js.sync_ns_max.load(Ordering::Relaxed),
+            sync_buckets: js
+                .sync_buckets
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let bound = (i < crate::journal::writer::SYNC_BUCKETS)
+                        .then(|| crate::journal::writer::sync_bucket_ns(i));
+                    (bound, c.load(Ordering::Relaxed))
+                })
+                .collect(),
+            lag: js.lag.load(Ordering::Relaxed),
             segments: js.segments.load(Ordering::Relaxed),
             snapshots: js.snapshots_written.load(Ordering::Relaxed),
             failed: js.failure(),
@@ -1037,6 +1048,12 @@ pub struct JournalStats {
     pub sync_ns_total: u64,
     /// Longest sync, ns.
     pub sync_ns_max: u64,
+    /// Syncs by duration: `(upper bound ns, syncs in the bucket)`, not cumulative, the
+    /// bounds increasing; the last bucket's bound is `None` (no bound).
+    pub sync_buckets: Vec<(Option<u64>, u64)>,
+    /// Records the journal thread wrote that are not durable yet (waiting for their sync;
+    /// 0 under `fsync = never`, where written is durable enough).
+    pub lag: u64,
     /// Segments started.
     pub segments: u64,
     /// Snapshot files written by the journal thread.

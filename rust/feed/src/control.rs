@@ -217,8 +217,11 @@ async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     }
 }
 
-/// Whether a WebSocket upgrade with this `Origin` may go on: none (not a browser), the
-/// server's own origin (`http://` + the request's `Host`), or one of `allowed`.
+/// Whether a WebSocket upgrade with this `Origin` may go on: none (not a browser), one of
+/// `allowed` (`"*"`: any), or the server's own origin (`http(s)://` + the request's `Host`)
+/// when that host is a loopback address or `localhost`. A page served under a DNS name is
+/// never trusted by itself: with DNS rebinding, `evil.example` can resolve to 127.0.0.1 and
+/// its page would be "same host"; such origins must be listed in `allowed`.
 pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -233,9 +236,42 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    !host.is_empty()
+    let same = !host.is_empty()
         && (origin.strip_prefix("http://") == Some(host)
-            || origin.strip_prefix("https://") == Some(host))
+            || origin.strip_prefix("https://") == Some(host));
+    same && loopback_host(host)
+}
+
+/// Whether `host` (`Host` header: name or address, optional port) is `localhost` or a
+/// loopback address literal (`127.0.0.0/8`, `[::1]`).
+fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port or [v6]
+        match rest.split_once(']') {
+            Some((addr, tail)) if tail.is_empty() || valid_port(tail) => {
+                return addr
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|a| a.is_loopback());
+            }
+            _ => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) if valid_port(port) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// `:PORT` after a host: digits that make a u16.
+fn valid_port(tail: &str) -> bool {
+    let p = tail.strip_prefix(':').unwrap_or(tail);
+    !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
 }
 
 #[cfg(test)]
@@ -273,6 +309,45 @@ mod tests {
         assert!(!origin_allowed(
             &headers(&[(header::ORIGIN, "http://127.0.0.1:8765")]),
             &[]
+        ));
+    }
+
+    #[test]
+    fn same_host_origins_only_for_loopback_hosts() {
+        let ok = |host: &str, origin: &str| {
+            origin_allowed(
+                &headers(&[(header::HOST, host), (header::ORIGIN, origin)]),
+                &[],
+            )
+        };
+        assert!(ok("localhost:8765", "http://localhost:8765"));
+        assert!(ok("LOCALHOST:8765", "http://LOCALHOST:8765"));
+        assert!(ok("127.0.0.1:1", "https://127.0.0.1:1"));
+        assert!(ok("127.1.2.3:8765", "http://127.1.2.3:8765"));
+        assert!(ok("[::1]:8765", "http://[::1]:8765"));
+        assert!(ok("localhost", "http://localhost"));
+        // DNS rebinding: the attacker's name resolves to 127.0.0.1, its page is "same host".
+        assert!(!ok("evil.example:8765", "http://evil.example:8765"));
+        assert!(!ok(
+            "localhost.evil.example:8765",
+            "http://localhost.evil.example:8765"
+        ));
+        assert!(!ok("127.0.0.1.nip.io:8765", "http://127.0.0.1.nip.io:8765"));
+        // Not loopback: a LAN address must be listed.
+        assert!(!ok("192.168.1.5:8765", "http://192.168.1.5:8765"));
+        assert!(!ok("[::2]:8765", "http://[::2]:8765"));
+        // Malformed hosts.
+        assert!(!ok("localhost:", "http://localhost:"));
+        assert!(!ok("localhost:99999", "http://localhost:99999"));
+        assert!(!ok("[::1", "http://[::1"));
+        assert!(!ok("localhost:80x", "http://localhost:80x"));
+        // Listed names are allowed.
+        assert!(origin_allowed(
+            &headers(&[
+                (header::HOST, "feed.example:8765"),
+                (header::ORIGIN, "http://feed.example:8765")
+            ]),
+            &["http://feed.example:8765".to_string()]
         ));
     }
 }

@@ -13,6 +13,8 @@ use hftbook_engine::record::{kind, reason, EVENT_SNAPSHOT, REASONS};
 use hftbook_engine::{Engine, Event};
 use tokio::sync::Notify;
 
+use crate::wire;
+
 /// Close code for a policy violation (unknown channel, bad request, slow consumer).
 pub const CLOSE_POLICY: u16 = 1008;
 /// Close code for a message too big to process.
@@ -117,11 +119,50 @@ struct SymInfo {
     tick: TickSize,
 }
 
-/// One outgoing message: its channel and its JSON text without `cseq`.
+/// How a connection's messages are encoded (`/ws?encoding=...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// JSON text frames.
+    #[default]
+    Json,
+    /// Binary frames (`wire.rs`, `docs/feed.md`).
+    Binary,
+}
+
+/// One message encoded once for every client: JSON text without `cseq`, or binary frame
+/// bytes with `cseq` 0.
+#[derive(Debug, Clone)]
+enum Body {
+    Json(Arc<str>),
+    Bin(Arc<[u8]>),
+}
+
+/// One outgoing message: its channel and its encodings (those some client uses).
 #[derive(Debug, Clone)]
 struct Out {
     key: (Chan, u32),
-    body: Arc<str>,
+    json: Option<Arc<str>>,
+    bin: Option<Arc<[u8]>>,
+}
+
+/// A queued message: the shared encoding plus this client's `cseq` (the writer puts it in).
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// JSON body without `cseq`, and the `cseq`.
+    Json(Arc<str>, u64),
+    /// Binary frame, and the `cseq` to stamp into it.
+    Bin(Arc<[u8]>, u64),
+    /// Binary frame sent as is (a `symbol` message).
+    Raw(Arc<[u8]>),
+}
+
+impl Frame {
+    fn new(body: Body, cseq: u64) -> Frame {
+        match body {
+            Body::Json(j) => Frame::Json(j, cseq),
+            Body::Bin(b) => Frame::Bin(b, cseq),
+        }
+    }
 }
 
 /// A client's mutable side.
@@ -129,8 +170,10 @@ struct Out {
 pub struct ClientState {
     /// Channel → the last `cseq` given on it.
     subs: HashMap<(Chan, u32), u64>,
+    /// Symbols whose `symbol` message this (binary) client got.
+    announced: std::collections::HashSet<u32>,
     /// Messages waiting for the socket.
-    pub queue: VecDeque<String>,
+    pub queue: VecDeque<Frame>,
     /// Close the connection with this code and reason (after sending what is queued).
     pub close: Option<(u16, String)>,
 }
@@ -138,6 +181,8 @@ pub struct ClientState {
 /// A connected client.
 #[derive(Debug)]
 pub struct Client {
+    /// Its encoding, chosen at connect time.
+    pub encoding: Encoding,
     /// Its mutable side.
     pub st: Mutex<ClientState>,
     /// Woken when messages are queued or a close is requested.
@@ -172,6 +217,9 @@ pub struct Hub {
     clients: Vec<Arc<Client>>,
     capacity: usize,
     counters: Arc<Counters>,
+    /// Connected clients per encoding (a message is encoded only in those in use).
+    json_clients: usize,
+    bin_clients: usize,
 }
 
 /// JSON string literal of `s`.
@@ -191,6 +239,8 @@ impl Hub {
             clients: Vec::new(),
             capacity: capacity.max(1),
             counters,
+            json_clients: 0,
+            bin_clients: 0,
         };
         h.refresh_symbols(false);
         h
@@ -227,12 +277,44 @@ impl Hub {
 
     /// Add a client.
     pub fn add_client(&mut self, c: Arc<Client>) {
+        match c.encoding {
+            Encoding::Json => self.json_clients += 1,
+            Encoding::Binary => self.bin_clients += 1,
+        }
         self.clients.push(c);
     }
 
     /// Remove a client.
     pub fn remove_client(&mut self, c: &Arc<Client>) {
+        let before = self.clients.len();
         self.clients.retain(|x| !Arc::ptr_eq(x, c));
+        if self.clients.len() < before {
+            match c.encoding {
+                Encoding::Json => self.json_clients -= 1,
+                Encoding::Binary => self.bin_clients -= 1,
+            }
+        }
+    }
+
+    /// The message built by `f` in every encoding some client uses.
+    fn out(&self, key: (Chan, u32), f: impl Fn(&Self, Encoding) -> Option<Body>) -> Option<Out> {
+        let json = if self.json_clients > 0 {
+            match f(self, Encoding::Json) {
+                Some(Body::Json(j)) => Some(j),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let bin = if self.bin_clients > 0 {
+            match f(self, Encoding::Binary) {
+                Some(Body::Bin(b)) => Some(b),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        (json.is_some() || bin.is_some()).then_some(Out { key, json, bin })
     }
 
     /// Parse a channel name (`l2.AAPL`).
@@ -272,10 +354,22 @@ impl Hub {
     }
 
     /// The `snapshot` message of `sym`'s L2 channel (None while the book is unknown).
-    fn l2_snapshot(&self, sym: u32) -> Option<String> {
+    fn l2_snapshot(&self, sym: u32, enc: Encoding) -> Option<Body> {
         let st = &self.syms[sym as usize];
         if !st.synced || st.pending > 0 {
             return None;
+        }
+        if enc == Encoding::Binary {
+            let lv = |(p, (q, n)): (&i64, &(u64, u64))| (*p, *q, *n);
+            return Some(Body::Bin(
+                wire::snapshot(
+                    sym,
+                    st.seq,
+                    st.bids.iter().rev().map(lv),
+                    st.asks.iter().map(lv),
+                )
+                .into(),
+            ));
         }
         let mut s = self.head(Chan::L2, sym, "snapshot");
         let _ = write!(
@@ -291,7 +385,7 @@ impl Hub {
         s.push_str("],\"asks\":[");
         st.asks.iter().enumerate().for_each(|x| lv(&mut s, x));
         s.push_str("]}");
-        Some(s)
+        Some(Body::Json(s.into()))
     }
 
     fn touch(&self, sym: u32) -> Touch {
@@ -303,12 +397,15 @@ impl Hub {
     }
 
     /// The `l1` message of `sym` (None while the book is unknown).
-    fn l1_message(&self, sym: u32) -> Option<String> {
+    fn l1_message(&self, sym: u32, enc: Encoding) -> Option<Body> {
         let st = &self.syms[sym as usize];
         if !st.synced || st.pending > 0 {
             return None;
         }
         let (b, a) = self.touch(sym);
+        if enc == Encoding::Binary {
+            return Some(Body::Bin(wire::l1(sym, st.seq, b, a).into()));
+        }
         let mut s = self.head(Chan::L1, sym, "l1");
         let _ = write!(
             s,
@@ -316,45 +413,55 @@ impl Hub {
             self.level_json(sym, b),
             self.level_json(sym, a)
         );
-        Some(s)
+        Some(Body::Json(s.into()))
     }
 
-    fn status_message(&self, sym: u32) -> String {
+    fn status_message(&self, sym: u32, enc: Encoding) -> Body {
         let st = &self.syms[sym as usize];
-        let mut s = self.head(Chan::Status, sym, "status");
         let why = REASONS
             .get(st.status_reason as usize)
             .copied()
             .unwrap_or("");
+        if enc == Encoding::Binary {
+            return Body::Bin(wire::status(sym, st.seq, st.halted, st.status_reason, why).into());
+        }
+        let mut s = self.head(Chan::Status, sym, "status");
         let _ = write!(
             s,
             ",\"state\":\"{}\",\"reason\":{}}}",
             if st.halted { "halted" } else { "trading" },
             jstr(why)
         );
-        s
+        Body::Json(s.into())
     }
 
     /// What a (re)subscription to `key` sends first.
-    fn initial(&self, key: (Chan, u32)) -> Option<String> {
+    fn initial(&self, key: (Chan, u32), enc: Encoding) -> Option<Body> {
         match key.0 {
-            Chan::L1 => self.l1_message(key.1),
-            Chan::L2 => self.l2_snapshot(key.1),
-            Chan::Status => Some(self.status_message(key.1)),
+            Chan::L1 => self.l1_message(key.1, enc),
+            Chan::L2 => self.l2_snapshot(key.1, enc),
+            Chan::Status => Some(self.status_message(key.1, enc)),
             Chan::Trades | Chan::Stats => None,
         }
     }
 
     /// Subscribe `c` to `key`: queue the channel's snapshot (again, when already subscribed:
-    /// that is how a client resyncs).
+    /// that is how a client resyncs). A binary client first gets the symbol's `symbol`
+    /// message, once per connection.
     pub fn subscribe(&self, c: &Client, key: (Chan, u32)) {
-        let first = self.initial(key);
+        let first = self.initial(key, c.encoding);
         let mut st = c.lock();
+        if c.encoding == Encoding::Binary && key.0 != Chan::Stats && st.announced.insert(key.1) {
+            let info = &self.info[key.1 as usize];
+            st.queue.push_back(Frame::Raw(
+                wire::symbol(key.1, info.tick, &info.name).into(),
+            ));
+        }
         let cseq = st.subs.entry(key).or_insert(0);
         if let Some(body) = first {
             *cseq += 1;
-            let msg = with_cseq(&body, *cseq);
-            st.queue.push_back(msg);
+            let f = Frame::new(body, *cseq);
+            st.queue.push_back(f);
         }
         drop(st);
         c.notify.notify_one();
@@ -372,11 +479,13 @@ impl Hub {
             .any(|c| c.lock().subs.contains_key(&STATS_KEY))
     }
 
-    /// Send a `stats` message (JSON without `cseq`) to its followers.
+    /// Send a `stats` message (JSON without `cseq`) to its followers (binary clients too:
+    /// the `stats` channel is JSON text in both encodings).
     pub fn publish_stats(&self, body: Arc<str>) {
         self.fan_out(&[Out {
             key: STATS_KEY,
-            body,
+            json: Some(body),
+            bin: None,
         }]);
     }
 
@@ -423,18 +532,8 @@ impl Hub {
             if self.syms[i].pending == 0 {
                 // Complete: everyone on this symbol's book channels starts over from it.
                 self.syms[i].touch = self.touch(sym);
-                if let Some(b) = self.l2_snapshot(sym) {
-                    out.push(Out {
-                        key: (Chan::L2, sym),
-                        body: b.into(),
-                    });
-                }
-                if let Some(b) = self.l1_message(sym) {
-                    out.push(Out {
-                        key: (Chan::L1, sym),
-                        body: b.into(),
-                    });
-                }
+                out.extend(self.out((Chan::L2, sym), |h, enc| h.l2_snapshot(sym, enc)));
+                out.extend(self.out((Chan::L1, sym), |h, enc| h.l1_message(sym, enc)));
             }
             return;
         }
@@ -462,61 +561,78 @@ impl Hub {
                 } else {
                     book.insert(e.price, (e.qty, e.leaves_qty));
                 }
-                let mut s = self.head(Chan::L2, sym, "delta");
-                let _ = write!(
-                    s,
-                    ",\"side\":\"{}\",\"price\":\"{}\",\"qty\":{},\"orders\":{}}}",
-                    if e.side == 0 { "bid" } else { "ask" },
-                    self.price(sym, e.price),
-                    e.qty,
-                    e.leaves_qty
-                );
-                out.push(Out {
-                    key: (Chan::L2, sym),
-                    body: s.into(),
-                });
+                let side = u8::from(e.side != 0);
+                out.extend(self.out((Chan::L2, sym), |h, enc| {
+                    Some(match enc {
+                        Encoding::Binary => Body::Bin(
+                            wire::delta(sym, h.syms[i].seq, side, e.price, e.qty, e.leaves_qty)
+                                .into(),
+                        ),
+                        Encoding::Json => {
+                            let mut s = h.head(Chan::L2, sym, "delta");
+                            let _ = write!(
+                                s,
+                                ",\"side\":\"{}\",\"price\":\"{}\",\"qty\":{},\"orders\":{}}}",
+                                if side == 0 { "bid" } else { "ask" },
+                                h.price(sym, e.price),
+                                e.qty,
+                                e.leaves_qty
+                            );
+                            Body::Json(s.into())
+                        }
+                    })
+                }));
                 let t = self.touch(sym);
                 if t != self.syms[i].touch {
                     self.syms[i].touch = t;
-                    if let Some(b) = self.l1_message(sym) {
-                        out.push(Out {
-                            key: (Chan::L1, sym),
-                            body: b.into(),
-                        });
-                    }
+                    out.extend(self.out((Chan::L1, sym), |h, enc| h.l1_message(sym, enc)));
                 }
             }
             kind::TRADE => {
-                let mut s = self.head(Chan::Trades, sym, "trade");
-                let _ = write!(
-                    s,
-                    ",\"price\":\"{}\",\"qty\":{},\"aggressor\":\"{}\",\"ts\":{}}}",
-                    self.price(sym, e.price),
-                    e.qty,
-                    if e.side == 0 { "buy" } else { "sell" },
-                    e.ts_processed
-                );
-                out.push(Out {
-                    key: (Chan::Trades, sym),
-                    body: s.into(),
-                });
+                let aggressor = u8::from(e.side != 0);
+                out.extend(self.out((Chan::Trades, sym), |h, enc| {
+                    Some(match enc {
+                        Encoding::Binary => Body::Bin(
+                            wire::trade(
+                                sym,
+                                h.syms[i].seq,
+                                e.price,
+                                e.qty,
+                                e.ts_processed,
+                                aggressor,
+                            )
+                            .into(),
+                        ),
+                        Encoding::Json => {
+                            let mut s = h.head(Chan::Trades, sym, "trade");
+                            let _ = write!(
+                                s,
+                                ",\"price\":\"{}\",\"qty\":{},\"aggressor\":\"{}\",\"ts\":{}}}",
+                                h.price(sym, e.price),
+                                e.qty,
+                                if aggressor == 0 { "buy" } else { "sell" },
+                                e.ts_processed
+                            );
+                            Body::Json(s.into())
+                        }
+                    })
+                }));
             }
             kind::STATUS => {
                 let st = &mut self.syms[i];
                 st.halted = e.reason != reason::TRADING;
                 st.status_reason = e.reason;
-                let s = self.status_message(sym);
-                out.push(Out {
-                    key: (Chan::Status, sym),
-                    body: s.into(),
-                });
+                out.extend(self.out((Chan::Status, sym), |h, enc| {
+                    Some(h.status_message(sym, enc))
+                }));
             }
             _ => {}
         }
     }
 
     /// Queue `out` on every client subscribed; a client whose queue overflows is conflated
-    /// (queue cleared, fresh snapshots of its book channels) or, with trades, closed.
+    /// (queue cleared, fresh snapshots of its book channels) or, with trades, closed. Only
+    /// an `Arc` and a number are queued per client: the writer adds the `cseq`.
     fn fan_out(&self, out: &[Out]) {
         for c in &self.clients {
             let mut guard = c.lock();
@@ -530,13 +646,17 @@ impl Hub {
                 let Some(cseq) = st.subs.get_mut(&m.key) else {
                     continue;
                 };
+                let frame = match (c.encoding, &m.json, &m.bin) {
+                    (Encoding::Binary, _, Some(b)) => Frame::Bin(b.clone(), *cseq + 1),
+                    (_, Some(j), _) => Frame::Json(j.clone(), *cseq + 1),
+                    _ => continue,
+                };
                 if st.queue.len() >= self.capacity {
                     overflow = true;
                     break;
                 }
                 *cseq += 1;
-                let msg = with_cseq(&m.body, *cseq);
-                st.queue.push_back(msg);
+                st.queue.push_back(frame);
                 pushed = true;
             }
             if overflow {
@@ -553,12 +673,23 @@ impl Hub {
                     c.conflations.fetch_add(1, Ordering::Relaxed);
                     let mut keys: Vec<(Chan, u32)> = st.subs.keys().copied().collect();
                     keys.sort_unstable();
+                    if c.encoding == Encoding::Binary {
+                        // The cleared queue may have held `symbol` messages not yet sent.
+                        st.announced.clear();
+                        for k in keys.iter().filter(|k| k.0 != Chan::Stats) {
+                            if st.announced.insert(k.1) {
+                                let info = &self.info[k.1 as usize];
+                                st.queue.push_back(Frame::Raw(
+                                    wire::symbol(k.1, info.tick, &info.name).into(),
+                                ));
+                            }
+                        }
+                    }
                     for k in keys {
-                        if let Some(body) = self.initial(k) {
+                        if let Some(body) = self.initial(k, c.encoding) {
                             if let Some(cseq) = st.subs.get_mut(&k) {
                                 *cseq += 1;
-                                let msg = with_cseq(&body, *cseq);
-                                st.queue.push_back(msg);
+                                st.queue.push_back(Frame::new(body, *cseq));
                             }
                         }
                     }
@@ -574,7 +705,7 @@ impl Hub {
 }
 
 /// `body` (a JSON object) with `"cseq":n` put first.
-fn with_cseq(body: &str, n: u64) -> String {
+pub fn with_cseq(body: &str, n: u64) -> String {
     let mut s = String::with_capacity(body.len() + 24);
     let _ = write!(s, "{{\"cseq\":{n},");
     s.push_str(body.get(1..).unwrap_or(""));

@@ -3,11 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
+use hdrhistogram::Histogram as Hdr;
 use hftbook_engine::record::{breaker, REASONS};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::Shared;
@@ -35,6 +38,141 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 
 fn sat(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// One histogram as it stands: `(upper bound s, count in the bucket)` not cumulative, the
+/// last bound `f64::MAX` (+Inf), as `prometheus-client` encodes them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Buckets {
+    pub sum: f64,
+    pub count: u64,
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// Histograms of one metric, one per label set (a histogram family whose values are copies).
+#[derive(Debug, Default)]
+pub(crate) struct HistogramSet(pub Vec<(Labels, Buckets)>);
+
+impl TypedMetric for HistogramSet {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for HistogramSet {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, h) in &self.0 {
+            let mut e = encoder.encode_family(labels)?;
+            e.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
+        }
+        Ok(())
+    }
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// Upper bounds of the stage-latency buckets, seconds: 100 ns × 2^n, 100 ns .. about 6.7 s.
+fn stage_bounds() -> impl Iterator<Item = f64> {
+    (0..27).map(|n| 1e-7 * f64::from(1u32 << n))
+}
+
+/// An HDR histogram of ns as Prometheus buckets (to the HDR's precision, 3 significant
+/// digits: a sample counts in the first bucket whose bound its recorded value is at most).
+pub(crate) fn hdr_buckets(h: &Hdr<u64>) -> Buckets {
+    let bounds: Vec<f64> = stage_bounds().collect();
+    let mut counts = vec![0u64; bounds.len() + 1];
+    let mut sum = 0f64;
+    for v in h.iter_recorded() {
+        let n = v.count_at_value();
+        let ns = h.median_equivalent(v.value_iterated_to());
+        let secs = ns as f64 / 1e9;
+        sum += secs * n as f64;
+        let i = bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(bounds.len());
+        counts[i] += n;
+    }
+    let mut buckets: Vec<(f64, u64)> = bounds.into_iter().zip(counts.iter().copied()).collect();
+    buckets.push((f64::MAX, counts[counts.len() - 1]));
+    Buckets {
+        sum,
+        count: counts.iter().sum(),
+        buckets,
+    }
+}
+
+/// The engine's per-stage latency histograms (all shards merged) and the journal's.
+fn engine_histograms(reg: &mut Registry, shared: &Shared) {
+    let stats = shared.engine.shard_stats();
+    let mut set = HistogramSet::default();
+    for (stage, pick) in [("queue_wait", 0usize), ("match", 1), ("publish", 2)] {
+        let mut merged: Option<Hdr<u64>> = None;
+        for s in &stats {
+            let l = &s.latencies;
+            let h = [&l.queue_wait, &l.matching, &l.publish][pick];
+            match merged.as_mut() {
+                None => merged = Some(h.clone()),
+                Some(m) => {
+                    // Same bounds in every shard: adding cannot fail.
+                    let _ = m.add(h);
+                }
+            }
+        }
+        if let Some(m) = merged {
+            set.0.push((labels(&[("stage", stage)]), hdr_buckets(&m)));
+        }
+    }
+    // Strategy reaction times, all strategies together (per strategy:
+    // hftbook_strategy_reaction_seconds).
+    if let Some(b) = shared.stats.reactions_merged() {
+        set.0.push((labels(&[("stage", "strategy_reaction")]), b));
+    }
+    reg.register(
+        "hftbook_engine_stage_latency_seconds",
+        "Latency of a stage of the engine since it started (queue_wait: enqueue to taken by \
+         the shard; match: one command in the book, sampled 1 in 16; publish: one loop's \
+         events handed out; strategy_reaction: from events reaching a strategy to its order)",
+        set,
+    );
+
+    let Some(j) = shared.engine.journal_stats() else {
+        return;
+    };
+    let mut buckets = Vec::with_capacity(j.sync_buckets.len());
+    for (bound, n) in &j.sync_buckets {
+        let b = bound.map_or(f64::MAX, |ns| ns as f64 / 1e9);
+        buckets.push((b, *n));
+    }
+    reg.register(
+        "hftbook_journal_fsync_seconds",
+        "Duration of the journal's syncs (fdatasync) since the engine started",
+        HistogramSet(vec![(
+            Vec::new(),
+            Buckets {
+                sum: j.sync_ns_total as f64 / 1e9,
+                count: j.sync_buckets.iter().map(|(_, n)| n).sum(),
+                buckets,
+            },
+        )]),
+    );
+    counter(
+        reg,
+        "hftbook_journal_records",
+        "Records the journal thread wrote since the engine started.",
+        j.records,
+    );
+    gauge(
+        reg,
+        "hftbook_journal_lag_records",
+        "Records the journal thread wrote that are not durable yet (waiting for a sync).",
+        sat(j.lag),
+    );
+    counter(
+        reg,
+        "hftbook_journal_bytes",
+        "Bytes of records the journal wrote since the engine started.",
+        j.bytes,
+    );
 }
 
 /// The exposition text.
@@ -228,6 +366,7 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
 
     crate::stats::register(&mut reg, shared);
+    engine_histograms(&mut reg, shared);
 
     let mut out = String::new();
     let _ = encode(&mut out, &reg);

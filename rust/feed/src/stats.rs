@@ -54,6 +54,8 @@ pub(crate) struct StatsState {
     reactions: Family<Labels, Histogram, fn() -> Histogram>,
     /// Reaction times since the last `stats` message, per strategy (ns).
     recent: Mutex<BTreeMap<String, Hdr<u64>>>,
+    /// Every reaction time since the start, all strategies (ns).
+    all_reactions: Mutex<Hdr<u64>>,
 }
 
 impl Default for StatsState {
@@ -62,6 +64,10 @@ impl Default for StatsState {
             labels: Mutex::new(BTreeMap::new()),
             reactions: Family::new_with_constructor(reaction_histogram as fn() -> Histogram),
             recent: Mutex::new(BTreeMap::new()),
+            all_reactions: Mutex::new(
+                Hdr::new_with_bounds(1, 3_600_000_000_000, 3)
+                    .unwrap_or_else(|_| unreachable!("1 ns .. 1 h at 3 digits are valid bounds")),
+            ),
         }
     }
 }
@@ -80,6 +86,12 @@ impl StatsState {
         Ok(())
     }
 
+    /// Every strategy's reaction times in one histogram (None before any sample).
+    pub(crate) fn reactions_merged(&self) -> Option<crate::metrics::Buckets> {
+        let all = self.all_reactions.lock().unwrap_or_else(|p| p.into_inner());
+        (!all.is_empty()).then(|| crate::metrics::hdr_buckets(&all))
+    }
+
     /// Record reaction times (ns) of `strategy`.
     pub(crate) fn observe_reaction(&self, strategy: &str, ns: &[u64]) -> Result<(), StatsError> {
         if !label_ok(strategy) {
@@ -93,6 +105,13 @@ impl StatsState {
             .get_or_create(&vec![("strategy".to_owned(), strategy.to_owned())]);
         for &v in ns {
             h.observe(v as f64 / 1e9);
+        }
+        drop(h);
+        {
+            let mut all = self.all_reactions.lock().unwrap_or_else(|p| p.into_inner());
+            for &v in ns {
+                all.saturating_record(v.max(1));
+            }
         }
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         if !recent.contains_key(strategy) {

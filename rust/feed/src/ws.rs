@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
-use crate::hub::{Client, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED};
+use crate::hub::{Client, Encoding, Frame, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_UNSUPPORTED};
 use crate::{Shared, MAX_CLIENT_MESSAGE};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -45,24 +45,49 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     }
 }
 
+/// The encoding asked for in the query (`encoding=json|binary`; JSON without one).
+fn encoding(uri: &Uri) -> Result<Encoding, String> {
+    let mut enc = Encoding::Json;
+    for pair in uri.query().unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "encoding" {
+            enc = match v {
+                "json" => Encoding::Json,
+                "binary" => Encoding::Binary,
+                other => {
+                    let mut v = other.to_string();
+                    truncate(&mut v, 64);
+                    return Err(format!("unknown encoding {v:?}: use json or binary"));
+                }
+            };
+        }
+    }
+    Ok(enc)
+}
+
 async fn upgrade(
     ws: WebSocketUpgrade,
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Response {
     if !crate::control::origin_allowed(&headers, &shared.allowed_origins) {
         // A page of another site must not read the feed through the user's browser.
         return (
-            axum::http::StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
             "origin not allowed: the feed accepts its own pages and the allowed origins",
         )
             .into_response();
     }
+    let enc = match encoding(&uri) {
+        Ok(e) => e,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
     // Frames above the protocol's limit are refused by us with a 1009 close; the
     // transport's own cap only guards memory against absurd sizes.
     ws.max_message_size(16 * MAX_CLIENT_MESSAGE)
         .max_frame_size(16 * MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| connection(socket, shared))
+        .on_upgrade(move |socket| connection(socket, shared, enc))
 }
 
 /// A client request.
@@ -73,8 +98,18 @@ struct Request {
     channels: Vec<String>,
 }
 
-async fn connection(socket: WebSocket, shared: Arc<Shared>) {
+/// A queued frame as a WebSocket message, with this client's `cseq` put in.
+fn message(f: Frame) -> Message {
+    match f {
+        Frame::Json(body, cseq) => Message::Text(crate::hub::with_cseq(&body, cseq).into()),
+        Frame::Bin(body, cseq) => Message::Binary(crate::wire::stamp(&body, cseq).into()),
+        Frame::Raw(body) => Message::Binary(body.to_vec().into()),
+    }
+}
+
+async fn connection(socket: WebSocket, shared: Arc<Shared>, encoding: Encoding) {
     let client = Arc::new(Client {
+        encoding,
         st: Default::default(),
         notify: Notify::new(),
         conflations: AtomicU64::new(0),
@@ -93,7 +128,7 @@ async fn connection(socket: WebSocket, shared: Arc<Shared>) {
             };
             let n = msgs.len() as u64;
             for m in msgs {
-                if tx.feed(Message::Text(m.into())).await.is_err() {
+                if tx.feed(message(m)).await.is_err() {
                     return "io_error";
                 }
             }

@@ -131,16 +131,22 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn connect(server: &FeedServer, small_rcvbuf: bool) -> Ws {
+    connect_to(server, small_rcvbuf, "/ws").await
+}
+
+async fn connect_to(server: &FeedServer, small_rcvbuf: bool, path: &str) -> Ws {
     let addr = server.addr();
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     if small_rcvbuf {
         sock.set_recv_buffer_size(4096).unwrap();
     }
     let stream = sock.connect(addr).await.unwrap();
-    let (ws, _) =
-        tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(stream))
-            .await
-            .unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        format!("ws://{addr}{path}"),
+        MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
     ws
 }
 
@@ -185,6 +191,8 @@ struct Local {
     deltas: u64,
     trades: u64,
     l1: Option<(Value, Value)>,
+    /// Binary encoding: symbol id → name.
+    names: BTreeMap<u32, String>,
 }
 
 fn key(price: &str) -> i64 {
@@ -239,6 +247,77 @@ impl Local {
         }
     }
 
+    /// A binary frame as the JSON message it stands for (None for a `symbol` message,
+    /// whose name it records). The symbol's tick is 0.01.
+    fn decode(&mut self, b: &[u8]) -> Option<Value> {
+        use hftbook_feed::wire;
+        use serde_json::json;
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        let px = |at: usize| {
+            let t = u64_at(at) as i64;
+            format!("{}.{:02}", t / 100, t % 100)
+        };
+        assert_eq!(b[0], wire::VERSION);
+        let (seq, cseq) = (u64_at(8), u64_at(16));
+        let name = self
+            .names
+            .get(&u32::from_le_bytes(b[4..8].try_into().unwrap()));
+        let msg = match b[1] {
+            wire::T_SYMBOL => {
+                assert_eq!(u64_at(24), 1, "tick mantissa");
+                assert_eq!(b[32], 2, "tick scale");
+                let n = b[33] as usize;
+                let name = std::str::from_utf8(&b[34..34 + n]).unwrap().to_string();
+                self.names
+                    .insert(u32::from_le_bytes(b[4..8].try_into().unwrap()), name);
+                return None;
+            }
+            wire::T_SNAPSHOT => {
+                let nb = u32::from_le_bytes(b[24..28].try_into().unwrap()) as usize;
+                let na = u32::from_le_bytes(b[28..32].try_into().unwrap()) as usize;
+                assert_eq!(b.len(), 32 + 24 * (nb + na));
+                let lv = |i: usize| {
+                    let at = 32 + 24 * i;
+                    json!([px(at), u64_at(at + 8), u64_at(at + 16)])
+                };
+                json!({"ch": format!("l2.{}", name.unwrap()), "type": "snapshot",
+                       "bids": (0..nb).map(lv).collect::<Vec<_>>(),
+                       "asks": (nb..nb + na).map(lv).collect::<Vec<_>>()})
+            }
+            wire::T_DELTA => {
+                assert_eq!(b.len(), 56);
+                json!({"ch": format!("l2.{}", name.unwrap()), "type": "delta",
+                       "side": if b[48] == 0 { "bid" } else { "ask" },
+                       "price": px(24), "qty": u64_at(32), "orders": u64_at(40)})
+            }
+            wire::T_L1 => {
+                let side = |at: usize| {
+                    if u64_at(at + 8) == 0 {
+                        Value::Null
+                    } else {
+                        json!([px(at), u64_at(at + 8)])
+                    }
+                };
+                json!({"ch": format!("l1.{}", name.unwrap()), "type": "l1",
+                       "bid": side(24), "ask": side(40)})
+            }
+            wire::T_TRADE => {
+                json!({"ch": format!("trades.{}", name.unwrap()), "type": "trade",
+                       "price": px(24), "qty": u64_at(32), "ts": u64_at(40),
+                       "aggressor": if b[48] == 0 { "buy" } else { "sell" }})
+            }
+            wire::T_STATUS => {
+                json!({"ch": format!("status.{}", name.unwrap()), "type": "status",
+                       "state": if b[24] == 0 { "trading" } else { "halted" }})
+            }
+            t => panic!("unknown message type {t}"),
+        };
+        let mut msg = msg;
+        msg["seq"] = json!(seq);
+        msg["cseq"] = json!(cseq);
+        Some(msg)
+    }
+
     fn depth(&self) -> Depth {
         (
             self.bids.values().rev().cloned().collect(),
@@ -263,6 +342,11 @@ async fn sync_to(ws: &mut Ws, local: &mut Local, fx: &Fixture) {
         match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
                 local.apply(&serde_json::from_str(t.as_str()).unwrap());
+            }
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                if let Some(m) = local.decode(&b) {
+                    local.apply(&m);
+                }
             }
             Ok(Some(Ok(Message::Close(f)))) => panic!("closed: {f:?}"),
             Ok(None) => panic!("stream ended"),
@@ -331,6 +415,77 @@ fn snapshot_then_deltas_reproduce_the_engines_depth() {
         }
         assert_eq!(local.depth(), fx.depth());
     });
+    drop(server);
+}
+
+#[test]
+fn binary_and_json_clients_keep_the_same_book() {
+    let fx = Fixture::new();
+    for i in 0..5 {
+        fx.limit(Side::Buy, 10_000 - i, 10 + i as u64);
+        fx.limit(Side::Sell, 10_010 + i, 5);
+    }
+    fx.settle();
+    let server = fx.server(4096);
+    rt().block_on(async {
+        let channels = ["l2.AAPL", "l1.AAPL", "trades.AAPL", "status.AAPL"];
+        let mut bin = connect_to(&server, false, "/ws?encoding=binary").await;
+        let mut js = connect_to(&server, false, "/ws?encoding=json").await;
+        subscribe(&mut bin, &channels).await;
+        subscribe(&mut js, &channels).await;
+        let (mut lb, mut lj) = (Local::default(), Local::default());
+        sync_to(&mut bin, &mut lb, &fx).await;
+        sync_to(&mut js, &mut lj, &fx).await;
+        assert!(lb.names.values().any(|n| n == "AAPL"));
+        for i in 0..20 {
+            fx.limit(Side::Buy, 9_990 - i, 3);
+            fx.limit(Side::Sell, 10_020 + i, 4);
+        }
+        fx.limit(Side::Buy, 10_011, 7);
+        fx.limit(Side::Sell, 9_999, 30);
+        fx.settle();
+        sync_to(&mut bin, &mut lb, &fx).await;
+        sync_to(&mut js, &mut lj, &fx).await;
+        assert!(lb.deltas >= 40, "{lb:?}");
+        let deadline = Instant::now() + PATIENCE;
+        while lb.trades < 4 {
+            assert!(Instant::now() < deadline, "trades: {}", lb.trades);
+            match next(&mut bin).await {
+                Some(Message::Binary(b)) => {
+                    if let Some(m) = lb.decode(&b) {
+                        lb.apply(&m);
+                    }
+                }
+                other => panic!("not a binary frame: {other:?}"),
+            }
+        }
+        // Every channel's cseq counts the same way in both encodings.
+        while lj.trades < 4 {
+            if let Some(Message::Text(t)) = next(&mut js).await {
+                lj.apply(&serde_json::from_str(t.as_str()).unwrap());
+            }
+        }
+        assert_eq!(lb.depth(), lj.depth());
+        assert_eq!(lb.cseq.get("l2.AAPL"), lj.cseq.get("l2.AAPL"));
+        assert_eq!(lb.cseq.get("trades.AAPL"), lj.cseq.get("trades.AAPL"));
+    });
+    drop(server);
+}
+
+#[test]
+fn an_unknown_encoding_is_refused() {
+    let fx = Fixture::new();
+    let server = fx.server(64);
+    let url = format!("ws://{}/ws?encoding=xml", server.addr());
+    let err = rt()
+        .block_on(tokio_tungstenite::connect_async(url))
+        .expect_err("an unknown encoding must be refused");
+    let tokio_tungstenite::tungstenite::Error::Http(resp) = err else {
+        panic!("not an HTTP refusal: {err}");
+    };
+    assert_eq!(resp.status(), 400);
+    let body = String::from_utf8(resp.body().clone().unwrap_or_default()).unwrap();
+    assert_eq!(body, "unknown encoding \"xml\": use json or binary");
     drop(server);
 }
 
@@ -405,6 +560,8 @@ fn slow_clients_are_conflated_or_disconnected_and_others_keep_up() {
         subscribe(&mut slow_l2, &["l2.AAPL", "l1.AAPL"]).await;
         let mut slow_trades = connect(&server, true).await;
         subscribe(&mut slow_trades, &["l2.AAPL", "trades.AAPL"]).await;
+        let mut slow_bin = connect_to(&server, true, "/ws?encoding=binary").await;
+        subscribe(&mut slow_bin, &["l2.AAPL", "l1.AAPL"]).await;
         let mut fast = connect(&server, false).await;
         subscribe(&mut fast, &["l2.AAPL"]).await;
         let mut local = Local::default();
@@ -457,6 +614,14 @@ fn slow_clients_are_conflated_or_disconnected_and_others_keep_up() {
         let mut slow = Local::default();
         sync_to(&mut slow_l2, &mut slow, &fx).await;
         assert!(slow.snapshots >= 2, "{} snapshots", slow.snapshots);
+        // The same in binary frames.
+        let mut slow = Local::default();
+        sync_to(&mut slow_bin, &mut slow, &fx).await;
+        assert!(slow.snapshots >= 2, "{} snapshots", slow.snapshots);
+        assert!(
+            c.conflations.load(Ordering::Relaxed) >= 2,
+            "binary client not conflated"
+        );
     });
 }
 
@@ -537,4 +702,40 @@ fn stop_sends_a_close_frame_and_frees_the_port() {
     let server = t.join().unwrap();
     assert_eq!(server.addr(), addr);
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+/// The nice value of each of this process's threads whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn thread_nice(prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after "(comm)": state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn server_threads_run_at_a_lower_priority_than_the_engine() {
+    let fx = Fixture::new();
+    let server = fx.server(64);
+    // The tokio workers start with the runtime, the pump with the server.
+    let deadline = Instant::now() + PATIENCE;
+    let mut nice = thread_nice("hftbook-feed");
+    while nice.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        nice = thread_nice("hftbook-feed");
+    }
+    assert!(nice.len() >= 3, "{nice:?}");
+    assert!(nice.iter().all(|n| *n == 10), "{nice:?}");
+    // The engine's own threads are left alone.
+    assert!(thread_nice("hftbook-shard").iter().all(|n| *n == 0));
+    drop(server);
 }

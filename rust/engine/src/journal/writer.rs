@@ -14,6 +14,21 @@ use super::format::{encode, Contexts, Header, Record, HEADER_LEN, VERSION};
 use super::io::{SegmentSink, Storage};
 use super::{Fsync, JournalError};
 
+/// Finite buckets of the sync-duration histogram.
+pub const SYNC_BUCKETS: usize = 24;
+
+/// Upper bound (ns) of sync-duration bucket `i`: 1 µs × 2^i, 1 µs .. about 8.4 s.
+pub const fn sync_bucket_ns(i: usize) -> u64 {
+    1_000 << i
+}
+
+/// The bucket of a sync of `ns` ns ([`SYNC_BUCKETS`]: above the last bound).
+fn sync_bucket(ns: u64) -> usize {
+    (0..SYNC_BUCKETS)
+        .find(|&i| ns <= sync_bucket_ns(i))
+        .unwrap_or(SYNC_BUCKETS)
+}
+
 /// State shared by the journal thread, the shards and the engine handle.
 #[derive(Debug)]
 pub(crate) struct JournalShared {
@@ -32,6 +47,11 @@ pub(crate) struct JournalShared {
     pub syncs: AtomicU64,
     pub sync_ns_total: AtomicU64,
     pub sync_ns_max: AtomicU64,
+    /// Syncs by duration: bucket `i` counts those of at most `SYNC_BUCKET_NS[i]` ns and
+    /// more than the bucket before; the last one counts the rest.
+    pub sync_buckets: [AtomicU64; SYNC_BUCKETS + 1],
+    /// Records written that are not durable yet (waiting for a sync), after the last step.
+    pub lag: AtomicU64,
     pub segments: AtomicU64,
     pub policy: Fsync,
     /// Hash of the journal's config.toml (snapshot headers carry it).
@@ -92,6 +112,8 @@ impl JournalShared {
             syncs: AtomicU64::new(0),
             sync_ns_total: AtomicU64::new(0),
             sync_ns_max: AtomicU64::new(0),
+            sync_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            lag: AtomicU64::new(0),
             segments: AtomicU64::new(0),
             policy,
         }
@@ -330,6 +352,7 @@ impl Writer {
         self.js.syncs.fetch_add(1, Ordering::Relaxed);
         self.js.sync_ns_total.fetch_add(ns, Ordering::Relaxed);
         self.js.sync_ns_max.fetch_max(ns, Ordering::Relaxed);
+        self.js.sync_buckets[sync_bucket(ns)].fetch_add(1, Ordering::Relaxed);
         self.unsynced = 0;
         self.oldest_unsynced = None;
         Ok(())
@@ -406,6 +429,12 @@ impl Writer {
         if sync_now || !self.js.policy.gates_events() {
             self.publish_durable();
         }
+        let lag = if self.js.policy.gates_events() {
+            self.unsynced
+        } else {
+            0
+        };
+        self.js.lag.store(lag, Ordering::Relaxed);
         self.write_snapshots()?;
         Ok(got)
     }
