@@ -10,7 +10,6 @@ import argparse
 import gc
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy.typing as npt
 import pytest
 
 import hftbook.data.mbo as mbo
+import test_mbo
 from hftbook.cli.replay import REPLAY_FORMATS
 from hftbook.exceptions import DataFormatError
 
@@ -27,20 +27,8 @@ REC = 56
 FIELDS = [n for n in mbo.MBO_DTYPE.names or () if n != "line"]
 
 
-def shared_data() -> Path:
-    root = os.environ.get("HFTBOOK_SHARED_DATA")
-    d = Path(root) if root else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not (d / "databento_arl" / "mbo.csv").is_file():
-        pytest.fail(
-            f"shared data not found at {d}: the ARL MBO sample is needed "
-            "(set HFTBOOK_SHARED_DATA to the shared/data directory)"
-        )
-    return d
-
-
-@pytest.fixture(scope="module")
-def arl() -> Path:
-    return shared_data() / "databento_arl"
+# The ARL sample (``arl`` fixture) is located as in test_mbo.
+arl = test_mbo.arl
 
 
 @pytest.fixture(scope="module")
