@@ -514,3 +514,35 @@ def test_journal_fsync_histogram_and_lag(tmp_path: Any) -> None:
             assert fams["hftbook_journal_records"].samples[0].value >= 50
     finally:
         e.stop()
+
+
+def test_serve_priority_and_pump_options_are_checked() -> None:
+    e = started_engine()
+    try:
+        for field, value in (
+            ("nice", -1),
+            ("nice", 20),
+            ("nice", 1.5),
+            ("nice", True),
+            ("pump_interval", 0.0),
+            ("pump_interval", 1.0),
+            ("pump_interval", "fast"),
+        ):
+            with pytest.raises(hb.HftbookError) as info:
+                e.serve(**{field: value})
+            assert info.value.field == field
+            assert repr(value) in str(info.value)
+        # The binding checks too (the Python layer is not the only caller).
+        with pytest.raises(ValueError, match="nice = 25"):
+            e._serve("127.0.0.1", 0, 4096, 250, None, [], 25, 250)
+        with pytest.raises(ValueError, match="pump_interval"):
+            e._serve("127.0.0.1", 0, 4096, 250, None, [], 10, 5)
+        # In range: a working server (the engine's priority; a 1 ms pump).
+        with e.serve(nice=0, pump_interval=0.001) as server:
+            with hb.feed.connect(server.url, ["l2.AAPL"]) as client:
+                deadline = time.monotonic() + DEADLINE
+                while not client.synced("AAPL"):
+                    assert time.monotonic() < deadline
+                    client.recv(timeout=0.05)
+    finally:
+        e.stop()

@@ -471,6 +471,8 @@ class EngineCore:
         stats_interval_ms: int = 250,
         token: str | None = None,
         allowed_origins: list[str] = ...,
+        nice: int = 10,
+        pump_interval_us: int = 250,
     ) -> FeedServer: ...
     def submit(
         self,

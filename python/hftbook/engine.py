@@ -749,6 +749,8 @@ class Engine(_core.EngineCore):
         stats_interval: float = 0.25,
         token: str | None = None,
         allowed_origins: Sequence[str] = (),
+        nice: int = 10,
+        pump_interval: float = 0.00025,
     ) -> FeedServer:
         """Serve this engine's market data over WebSocket, and its metrics, on ``host:port``.
 
@@ -772,6 +774,13 @@ class Engine(_core.EngineCore):
         without a token they do not exist. A browser may open ``/ws`` only from the server's
         own pages or from ``allowed_origins`` (``"http://host:port"``; ``"*"`` for any).
 
+        ``nice`` (0 to 19, default 10) is the nice value of the server's threads: above 0 the
+        kernel prefers the engine's threads when the cores are busy, and the feed falls
+        behind (conflation, the slow-consumer rules) instead of slowing the engine.
+        ``pump_interval`` (10 µs to 0.1 s, default 250 µs) is how long the server's pump
+        sleeps when it found less than a full batch of engine events: the latency it adds
+        at most, against its CPU use.
+
         Example::
 
             with engine.serve() as server:
@@ -785,6 +794,22 @@ class Engine(_core.EngineCore):
                 "stats_interval",
                 stats_interval,
             )
+        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+            raise HftbookError(
+                f"nice = {nice!r}: give an integer from 0 (the engine's priority) to 19",
+                "nice",
+                nice,
+            )
+        if (
+            isinstance(pump_interval, bool)
+            or not isinstance(pump_interval, int | float)
+            or not 0.00001 <= pump_interval <= 0.1
+        ):
+            raise HftbookError(
+                f"pump_interval = {pump_interval!r}: give 0.00001 to 0.1 seconds",
+                "pump_interval",
+                pump_interval,
+            )
         server = FeedServer(
             self._serve(
                 host,
@@ -793,6 +818,8 @@ class Engine(_core.EngineCore):
                 round(stats_interval * 1000),
                 token,
                 list(allowed_origins),
+                nice,
+                round(pump_interval * 1e6),
             )
         )
         self._feeds = [f for f in getattr(self, "_feeds", []) if f.running]

@@ -97,6 +97,16 @@ pub enum FeedError {
     /// The control token is too short or not printable.
     #[error("token: {0}")]
     Token(String),
+    /// An option out of its range.
+    #[error("{field} = {value}: {rule}")]
+    Option {
+        /// The option.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// The range it must be in.
+        rule: &'static str,
+    },
 }
 
 /// State shared by the HTTP handlers, the pump and the handle.
@@ -147,6 +157,13 @@ impl FeedServer {
                 ));
             }
         }
+        if !(0..=19).contains(&opts.nice) {
+            return Err(FeedError::Option {
+                field: "nice",
+                value: opts.nice.to_string(),
+                rule: "give 0 (the engine's priority) to 19 (the lowest)",
+            });
+        }
         let addr_text = format!("{}:{}", opts.host, opts.port);
         let bind_err = |source| FeedError::Bind {
             addr: addr_text.clone(),
@@ -161,7 +178,7 @@ impl FeedServer {
                  can read the market data and metrics"
             ));
         }
-        let nice = opts.nice.clamp(0, 19);
+        let nice = opts.nice;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(opts.worker_threads.max(1))
             .thread_name("hftbook-feed")

@@ -739,3 +739,27 @@ fn server_threads_run_at_a_lower_priority_than_the_engine() {
     assert!(thread_nice("hftbook-shard").iter().all(|n| *n == 0));
     drop(server);
 }
+
+#[test]
+fn a_nice_value_out_of_range_is_refused() {
+    let fx = Fixture::new();
+    for nice in [-1, 20] {
+        let got = FeedServer::start(
+            fx.engine.clone(),
+            FeedOptions {
+                nice,
+                ..FeedOptions::default()
+            },
+        );
+        match got {
+            Err(e @ hftbook_feed::FeedError::Option { field: "nice", .. }) => {
+                assert!(
+                    e.to_string().starts_with(&format!("nice = {nice}: ")),
+                    "{e}"
+                );
+            }
+            Err(e) => panic!("nice {nice}: wrong error {e}"),
+            Ok(_) => panic!("nice {nice} was taken"),
+        }
+    }
+}

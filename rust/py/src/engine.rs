@@ -765,7 +765,7 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
-    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new()))]
+    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new(), nice=10, pump_interval_us=250))]
     #[allow(clippy::too_many_arguments)]
     fn _serve(
         &self,
@@ -776,16 +776,22 @@ impl PyEngineCore {
         stats_interval_ms: u64,
         token: Option<String>,
         allowed_origins: Vec<String>,
+        nice: i32,
+        pump_interval_us: u64,
     ) -> PyResult<crate::feed::PyFeedServer> {
         crate::feed::PyFeedServer::start(
             py,
             self.engine.clone(),
-            host,
-            port,
-            queue_capacity,
-            stats_interval_ms,
-            token,
-            allowed_origins,
+            crate::feed::ServeArgs {
+                host,
+                port,
+                queue_capacity,
+                stats_interval_ms,
+                token,
+                allowed_origins,
+                nice,
+                pump_interval_us,
+            },
         )
     }
 

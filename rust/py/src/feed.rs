@@ -25,37 +25,57 @@ impl std::fmt::Debug for PyFeedServer {
     }
 }
 
+/// The settings of `Engine._serve`.
+pub(crate) struct ServeArgs {
+    pub host: String,
+    pub port: u16,
+    pub queue_capacity: usize,
+    pub stats_interval_ms: u64,
+    pub token: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub nice: i32,
+    pub pump_interval_us: u64,
+}
+
 impl PyFeedServer {
     /// Start a server on `engine`.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         py: Python<'_>,
         engine: std::sync::Arc<hftbook_engine::Engine>,
-        host: String,
-        port: u16,
-        queue_capacity: usize,
-        stats_interval_ms: u64,
-        token: Option<String>,
-        allowed_origins: Vec<String>,
+        a: ServeArgs,
     ) -> PyResult<PyFeedServer> {
-        if !(10..=3_600_000).contains(&stats_interval_ms) {
+        if !(10..=3_600_000).contains(&a.stats_interval_ms) {
             return Err(PyValueError::new_err(format!(
                 "stats_interval = {} s: give 0.01 to 3600 seconds",
-                stats_interval_ms as f64 / 1000.0
+                a.stats_interval_ms as f64 / 1000.0
+            )));
+        }
+        if !(0..=19).contains(&a.nice) {
+            return Err(PyValueError::new_err(format!(
+                "nice = {}: give 0 (the engine's priority) to 19 (the lowest)",
+                a.nice
+            )));
+        }
+        if !(10..=100_000).contains(&a.pump_interval_us) {
+            return Err(PyValueError::new_err(format!(
+                "pump_interval = {} s: give 0.00001 to 0.1 seconds",
+                a.pump_interval_us as f64 / 1e6
             )));
         }
         let opts = hftbook_feed::FeedOptions {
-            host: host.clone(),
-            port,
-            queue_capacity,
-            stats_interval: std::time::Duration::from_millis(stats_interval_ms),
-            token,
-            allowed_origins,
+            host: a.host,
+            port: a.port,
+            queue_capacity: a.queue_capacity,
+            stats_interval: std::time::Duration::from_millis(a.stats_interval_ms),
+            token: a.token,
+            allowed_origins: a.allowed_origins,
+            nice: a.nice,
+            pump_interval: std::time::Duration::from_micros(a.pump_interval_us),
             ..hftbook_feed::FeedOptions::default()
         };
         let server =
             run_detached(py, move || FeedServer::start(engine, opts))?.map_err(|e| match e {
-                hftbook_feed::FeedError::Token(_) => {
+                hftbook_feed::FeedError::Token(_) | hftbook_feed::FeedError::Option { .. } => {
                     pyo3::exceptions::PyValueError::new_err(e.to_string())
                 }
                 _ => PyOSError::new_err(e.to_string()),
