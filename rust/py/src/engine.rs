@@ -627,7 +627,10 @@ impl PyEngineCore {
         self.engine.event_hash().map_err(|e| engine_error(py, e))
     }
 
-    /// The journal's figures (None without a journal).
+    /// The journal's figures (None without a journal): `dir`, `fsync`, `records`, `bytes`,
+    /// `syncs`, `sync_mean_us`, `sync_max_us`, `sync_histogram_us` (`(upper bound µs or None,
+    /// syncs)` per bucket, not cumulative), `lag_records` (written, not durable yet),
+    /// `segments`, `snapshots`, `failed`.
     fn journal_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(j) = self.engine.journal_stats() else {
             return Ok(None);
@@ -647,6 +650,14 @@ impl PyEngineCore {
             },
         )?;
         d.set_item("sync_max_us", j.sync_ns_max as f64 / 1e3)?;
+        // (upper bound in µs or None for the last, syncs in the bucket): not cumulative.
+        let hist: Vec<(Option<f64>, u64)> = j
+            .sync_buckets
+            .iter()
+            .map(|&(le, n)| (le.map(|ns| ns as f64 / 1e3), n))
+            .collect();
+        d.set_item("sync_histogram_us", hist)?;
+        d.set_item("lag_records", j.lag)?;
         d.set_item("segments", j.segments)?;
         d.set_item("snapshots", j.snapshots)?;
         d.set_item("failed", j.failed)?;
