@@ -256,7 +256,9 @@ def test_state_hash_needs_a_stopped_engine(tmp_path: Path) -> None:
     # The sync histogram: bounds rising, the last unbounded, as many syncs as counted.
     hist = stats["sync_histogram_us"]
     bounds = [b for b, _ in hist[:-1]]
-    assert bounds == sorted(bounds) and bounds[0] > 0 and hist[-1][0] is None
+    assert bounds == sorted(bounds)
+    assert bounds[0] > 0
+    assert hist[-1][0] is None
     assert sum(n for _, n in hist) == stats["syncs"] > 0
     assert stats["lag_records"] == 0  # stopped: everything written is durable
     os.sync()
