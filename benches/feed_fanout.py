@@ -212,7 +212,11 @@ class PythonWsServer:
                 started.set()
                 await self._stop
 
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(run(),))
+        # A daemon: a server slow to close its 100 connections must not keep the
+        # interpreter from exiting after the results are written.
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(run(),), daemon=True
+        )
         self.thread.start()
         started.wait(10)
         self.url = f"ws://127.0.0.1:{self.port}/"
