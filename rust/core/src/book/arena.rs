@@ -433,9 +433,7 @@ impl IdMap {
     /// Where `id` sits, if it is in the map.
     #[inline]
     fn find(&self, id: OrderId) -> Option<usize> {
-        if id == 0 {
-            return None;
-        }
+        debug_assert_ne!(id, 0, "id 0 lives in `zero`, not in a slot");
         let mut i = self.home(id);
         loop {
             let s = self.slot(i);
@@ -714,21 +712,19 @@ impl IdIndex {
                 })
     }
 
-    #[inline(never)]
+    /// [`IdIndex::insert`] when the id's page does not exist: the hash map, unless the id
+    /// opens a page. Lean on purpose (the page rules are out of line), so that a map insert
+    /// does not pay the page machinery's register saves.
+    #[inline(always)]
     fn insert_slow(&mut self, id: OrderId, idx: u32) {
         let pno = id >> PAGE_BITS;
-        if self.pages != 0
-            && pno == self.newest_pno.wrapping_add(1)
-            && self.opens_page(pno)
-            && self.create_page(pno)
-        {
+        if self.pages != 0 && pno == self.newest_pno.wrapping_add(1) && self.open_next(pno) {
             self.insert(id, idx);
             return;
         }
         if self.run_pno == pno && self.run_len > 0 {
             self.run_len += 1;
-            if self.run_len >= RUN_OPENS && self.in_reach(pno) && self.create_page(pno) {
-                self.run_len = 0;
+            if self.run_len >= RUN_OPENS && self.open_run(pno) {
                 self.insert(id, idx);
                 return;
             }
@@ -741,6 +737,25 @@ impl IdIndex {
         self.sparse_lo = self.sparse_lo.min(id);
         self.sparse_hi = self.sparse_hi.max(id);
         self.sparse.insert(id, idx);
+    }
+
+    /// The next page of a rising stream, if the stream is one (see `opens_page`).
+    #[cold]
+    #[inline(never)]
+    fn open_next(&mut self, pno: u64) -> bool {
+        self.opens_page(pno) && self.create_page(pno)
+    }
+
+    /// A run of `RUN_OPENS` ids of page `pno` went to the hash map: open the page.
+    #[cold]
+    #[inline(never)]
+    fn open_run(&mut self, pno: u64) -> bool {
+        if self.in_reach(pno) && self.create_page(pno) {
+            self.run_len = 0;
+            true
+        } else {
+            false
+        }
     }
 
     /// Create the page `pno` (in reach), taking in any ids of its range from the hash map.

@@ -599,7 +599,7 @@ impl<L: Ladder> OrderBook<L> {
             post_only: o.post_only,
             display: o.display,
         };
-        self.rest(o.id, o.side, o.price, qty, f, o.ts, slot);
+        self.rest::<false>(o.id, o.side, o.price, qty, f, o.ts, slot);
         if let Some(idx) = self.ids.get(o.id) {
             let r = self.orders.get_mut(idx);
             let (v0, h0, li) = (r.visible, r.hidden, r.level());
@@ -856,12 +856,12 @@ impl<L: Ladder> OrderBook<L> {
             post_only: o.post_only,
             display,
         };
-        self.match_and_rest(id, o.side, limit, o.qty, flags, ts, slot, sink)
+        self.match_and_rest::<false, S>(id, o.side, limit, o.qty, flags, ts, slot, sink)
     }
 
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn match_and_rest<S: ReportSink>(
+    fn match_and_rest<const INDEXED: bool, S: ReportSink>(
         &mut self,
         id: OrderId,
         side: Side,
@@ -890,6 +890,9 @@ impl<L: Ladder> OrderBook<L> {
         };
         if rem == 0 {
             self.release(slot);
+            if INDEXED {
+                self.ids.remove(id);
+            }
             return ex;
         }
         let cancel_reason = if stp_stop {
@@ -901,7 +904,7 @@ impl<L: Ladder> OrderBook<L> {
         };
         match (cancel_reason, limit, slot) {
             (None, Some(price), Some(slot)) => {
-                self.rest(id, side, price, rem, flags, ts, slot);
+                self.rest::<INDEXED>(id, side, price, rem, flags, ts, slot);
                 sink.report(Report::Rested {
                     id,
                     price,
@@ -916,6 +919,9 @@ impl<L: Ladder> OrderBook<L> {
             }
             (reason, _, slot) => {
                 self.release(slot);
+                if INDEXED {
+                    self.ids.remove(id);
+                }
                 let reason = reason.unwrap_or(CancelReason::UnfilledIoc);
                 report_residual_cancel(sink, id, side, limit, rem, reason);
                 ex.cancelled_qty = rem;
@@ -1160,7 +1166,7 @@ impl<L: Ladder> OrderBook<L> {
     /// before matching (so resting cannot fail).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn rest(
+    fn rest<const INDEXED: bool>(
         &mut self,
         id: OrderId,
         side: Side,
@@ -1215,7 +1221,11 @@ impl<L: Ladder> OrderBook<L> {
         if self.publishing {
             ladder.publish(li);
         }
-        self.ids.insert(id, idx);
+        if !INDEXED {
+            self.ids.insert(id, idx);
+        } else {
+            debug_assert_eq!(self.ids.get(id), Some(idx));
+        }
     }
 
     /// Take the live record `idx` off its level and free it; `FORGET_ID`: also drop its id
@@ -1367,8 +1377,10 @@ impl<L: Ladder> OrderBook<L> {
                 reason: Some(Reason::Reject(RejectReason::PostOnlyWouldTake)),
             }
         } else {
-            self.unlink_resting::<true>(idx);
-            // The order re-queues in its own record's slot: it can always rest again.
+            // The id stays in the index: the order re-queues in its own record's slot (it
+            // can always rest again), so its entry stays right; `match_and_rest::<true>`
+            // drops it if the order does not rest (one id lookup per modify, not three).
+            self.unlink_resting::<false>(idx);
             let slot = Some(self.orders.vacate(idx));
             sink.report(Report::Modified {
                 id,
@@ -1382,7 +1394,16 @@ impl<L: Ladder> OrderBook<L> {
                 post_only: rec.post_only(),
                 display: rec.display,
             };
-            self.match_and_rest(id, side, Some(new_price), new_qty, flags, ts, slot, sink)
+            self.match_and_rest::<true, S>(
+                id,
+                side,
+                Some(new_price),
+                new_qty,
+                flags,
+                ts,
+                slot,
+                sink,
+            )
         };
         self.end();
         Ok(ex)

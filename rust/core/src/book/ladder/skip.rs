@@ -140,10 +140,15 @@ impl Bits {
     }
 
     /// First set position at or after `start`, wrapping around to the lowest set position.
+    ///
+    /// # Safety
+    /// `start` must be below the width the bitmap was made for.
     #[inline]
-    fn first_from(&self, start: usize) -> Option<usize> {
+    unsafe fn first_from(&self, start: usize) -> Option<usize> {
         let w = start / 64;
-        let m = self.words[w] & (!0u64 << (start % 64));
+        debug_assert!(w < self.words.len());
+        // SAFETY: `start < width`, so `w < width / 64 = words.len()`.
+        let m = unsafe { *self.words.get_unchecked(w) } & (!0u64 << (start % 64));
         if m != 0 {
             return Some(w * 64 + m.trailing_zeros() as usize);
         }
@@ -315,6 +320,8 @@ pub struct SkipLadder<const MAX: usize = MAX_WINDOW> {
     side: Side,
     slab: LevelSlab,
     init: bool,
+    /// `width` once the window exists, 0 before (`in_window`'s single compare).
+    span: u64,
     base: i64,
     /// Window width in ticks (a power of two, `WINDOW..=MAX`), and `width - 1`.
     width: usize,
@@ -357,7 +364,9 @@ impl<const MAX: usize> SkipLadder<MAX> {
     fn in_window(&self, k: i64) -> bool {
         // `k - base` can exceed i64::MAX (keys span ±(2^62 - 1), `base` sits below a key):
         // with `k >= base` the difference is exact as a u64.
-        self.init && k >= self.base && (k.wrapping_sub(self.base) as u64) < self.width as u64
+        // With `span == 0` before the first level, and `k - base` wrapping to at least 2^63
+        // for a key below the base (keys span ±(2^62 - 1)), one compare decides.
+        (k.wrapping_sub(self.base) as u64) < self.span
     }
 
     /// The reader mirror of the window, if readers have appeared. Writer only.
@@ -429,6 +438,23 @@ impl<const MAX: usize> SkipLadder<MAX> {
         } else {
             None
         }
+    }
+
+    /// The best window level emptied: find the next one (re-centring if the window empties).
+    #[inline(never)]
+    fn deactivate_best(&mut self, k: i64) {
+        self.next_best(k);
+        self.maybe_recenter();
+    }
+
+    /// A skiplist level emptied: it leaves the skiplist and is freed.
+    #[cold]
+    #[inline(never)]
+    fn deactivate_far(&mut self, idx: u32, k: i64) {
+        self.shared.far.remove(&k);
+        self.far_index.remove(&k);
+        self.far_len -= 1;
+        self.slab.free(idx);
     }
 
     fn far_front_key(&self) -> Option<i64> {
@@ -545,7 +571,8 @@ impl<const MAX: usize> SkipLadder<MAX> {
             return;
         }
         let start = self.pos(self.base);
-        if let Some(p) = self.active.first_from(start) {
+        // SAFETY: ring positions are masked with `width - 1`.
+        if let Some(p) = unsafe { self.active.first_from(start) } {
             self.best_key = self.base + ((p + self.width - start) & self.mask) as i64;
             self.best_idx = self.slots[p];
         }
@@ -560,7 +587,8 @@ impl<const MAX: usize> SkipLadder<MAX> {
             return;
         }
         let start = self.pos(k);
-        if let Some(p) = self.active.first_from(start) {
+        // SAFETY: ring positions are masked with `width - 1`.
+        if let Some(p) = unsafe { self.active.first_from(start) } {
             // Nothing is better than `k` in the window, so the ring order from `k` is key order.
             self.best_key = k + ((p + self.width - start) & self.mask) as i64;
             self.best_idx = self.slot(p);
@@ -574,6 +602,7 @@ impl<const MAX: usize> SkipLadder<MAX> {
         let w = self.width as i64;
         if !self.init {
             self.init = true;
+            self.span = self.width as u64;
             self.base = nb;
         } else if nb < self.base {
             // Moving down: keys [max(nb + W, base), base + W) leave, to the skiplist.
@@ -683,6 +712,9 @@ impl<const MAX: usize> SkipLadder<MAX> {
             std::mem::replace(&mut self.cached, vec![0; new_width / 64].into_boxed_slice());
         self.active = Bits::new(new_width);
         self.width = new_width;
+        if self.init {
+            self.span = new_width as u64;
+        }
         self.mask = new_width - 1;
         // The mirror is rebuilt whole below: nothing is published meanwhile.
         let mirror = std::mem::replace(&mut self.mirror, false);
@@ -774,6 +806,7 @@ impl<const MAX: usize> Ladder for SkipLadder<MAX> {
             side,
             slab: LevelSlab::default(),
             init: false,
+            span: 0,
             base: 0,
             width: WINDOW,
             mask: WINDOW - 1,
@@ -853,29 +886,31 @@ impl<const MAX: usize> Ladder for SkipLadder<MAX> {
     }
     #[inline]
     fn deactivate(&mut self, idx: u32) {
+        // The common case inline (a window level empties); the best level's replacement and
+        // the skiplist's removal out of line, so the caller keeps its registers.
         let k = key(self.side, self.slab.get(idx).price);
         if self.in_window(k) {
             let p = self.pos(k);
             self.clear_active(p);
             self.win_active -= 1;
-            self.publish_slot(p, None);
+            if self.mirror {
+                self.publish_slot(p, None);
+            }
             if k == self.best_key {
-                self.next_best(k);
-                self.maybe_recenter();
+                self.deactivate_best(k);
             }
         } else {
-            self.shared.far.remove(&k);
-            self.far_index.remove(&k);
-            self.far_len -= 1;
-            self.slab.free(idx);
+            self.deactivate_far(idx, k);
         }
     }
     #[inline(always)]
     fn best(&self) -> Option<u32> {
         if self.win_active > 0 {
             Some(self.best_idx)
-        } else {
+        } else if self.far_len > 0 {
             self.best_far()
+        } else {
+            None
         }
     }
     fn visit<F: FnMut(&Level) -> bool>(&self, mut f: F) {
@@ -883,7 +918,8 @@ impl<const MAX: usize> Ladder for SkipLadder<MAX> {
             let mut seen = 0;
             let mut p = self.pos(self.base);
             while seen < self.win_active {
-                let Some(q) = self.active.first_from(p) else {
+                // SAFETY: ring positions are masked with `width - 1`.
+                let Some(q) = (unsafe { self.active.first_from(p) }) else {
                     break;
                 };
                 if !f(self.slab.get(self.slots[q])) {
