@@ -34,6 +34,16 @@ pub struct Position {
     pub trades: u64,
 }
 
+/// `a * b / c` (`c > 0`), truncated toward zero, exactly as in `i128`.
+#[inline]
+fn mul_div(a: i128, b: i128, c: i128) -> i128 {
+    let p = a * b;
+    match (i64::try_from(p), i64::try_from(c)) {
+        (Ok(p), Ok(c)) => i128::from(p / c),
+        _ => p / c,
+    }
+}
+
 impl Position {
     /// Book a fill: `buy`, `qty` lots at `price` ticks, paying `fee_bps` basis points of
     /// its notional (negative for a rebate).
@@ -57,7 +67,13 @@ impl Position {
         // Reducing: close min(q, |net|) lots at the average cost.
         let open = net.abs();
         let closed = q.min(open);
-        let removed = self.cost * closed / open;
+        // A full close removes the whole cost; a partial one its share, divided in 64 bits
+        // when the product fits (the 128-bit division is a slow library call).
+        let removed = if closed == open {
+            self.cost
+        } else {
+            mul_div(self.cost, closed, open)
+        };
         let side: i128 = net.signum();
         self.realized += side * px * closed - removed;
         self.cost -= removed;
@@ -96,6 +112,17 @@ impl Position {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn mul_div_is_the_128_bit_division(
+            a in prop_oneof![any::<i64>().prop_map(i128::from), any::<i128>().prop_map(|x| x >> 50)],
+            b in 0i128..(1 << 40),
+            c in 1i128..(1 << 40),
+        ) {
+            prop_assert_eq!(mul_div(a, b, c), a * b / c);
+        }
+    }
 
     #[test]
     fn long_short_partial_and_through_zero_by_hand() {

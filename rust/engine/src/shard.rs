@@ -28,7 +28,9 @@ use crate::lanes::{Ingress, Lanes};
 use crate::positions::{Position, PositionCell};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
-use crate::risk::{admit_rate, reserve_open_order, with_order, AccountShared, Terms};
+use crate::risk::{
+    add_open_orders, admit_rate, reserve_open_order, with_order, AccountShared, Terms,
+};
 use crate::stats::{ShardStats, StatsWriter};
 use hftbook_core::RestingOrder;
 use xxhash_rust::xxh3::Xxh3;
@@ -393,6 +395,9 @@ pub(crate) struct Shard {
     killed: FxHashSet<u32>,
     /// The shared risk state of the accounts this shard has seen.
     acct: FxHashMap<u32, Arc<AccountShared>>,
+    /// This shard is the engine's only one: it alone writes the accounts' counters, with
+    /// plain stores (see `Accounts::sole_writer`).
+    sole: bool,
     /// Commands for the shards (lane, command) not sent yet.
     outbox: Vec<(usize, Command)>,
     /// Scratch of `book_account_events` (fills that changed realized PnL).
@@ -526,6 +531,7 @@ impl Shard {
             snap_gen: 0,
             killed: FxHashSet::default(),
             acct: FxHashMap::default(),
+            sole: shared.accounts.sole_writer(),
             outbox: Vec::new(),
             loss_buf: Vec::new(),
             expo_on: false,
@@ -919,7 +925,7 @@ impl Shard {
                         .acct
                         .entry(acct)
                         .or_insert_with(|| self.shared.accounts.get(acct));
-                    a.open_orders.fetch_sub(1, Ordering::AcqRel);
+                    add_open_orders(&a.open_orders, -1, self.sole);
                 }
             }
         }
@@ -1005,7 +1011,7 @@ impl Shard {
             .acct
             .entry(account)
             .or_insert_with(|| self.shared.accounts.get(account));
-        a.open_orders.fetch_sub(1, Ordering::AcqRel);
+        add_open_orders(&a.open_orders, -1, self.sole);
     }
 
     /// Pre-trade risk of a submit (live only): `Ok(reserved)` when it passes (`reserved`:
@@ -1038,18 +1044,18 @@ impl Shard {
             .or_insert_with(|| shared.accounts.get(c.account));
         if let Some(rate) = rate {
             let burst = burst.unwrap_or_else(|| (rate.ceil() as u64).max(1));
-            if admit_rate(&acct.tat, now, rate, burst).is_err() {
+            if admit_rate(&acct.tat, now, rate, burst, self.sole).is_err() {
                 return Err(reason::RISK_RATE);
             }
         }
         match max_open {
             Some(max) => {
-                if reserve_open_order(&acct.open_orders, max).is_err() {
+                if reserve_open_order(&acct.open_orders, max, self.sole).is_err() {
                     return Err(reason::RISK_OPEN_ORDERS);
                 }
             }
             None => {
-                acct.open_orders.fetch_add(1, Ordering::AcqRel);
+                add_open_orders(&acct.open_orders, 1, self.sole);
             }
         }
         Ok(true)
@@ -1240,17 +1246,31 @@ impl Shard {
 
     /// The checks of one symbol (deterministic from the shard's state): the first broken.
     fn symbol_risk(&self, c: &Command, l: &crate::config::RiskLimits) -> Option<u8> {
-        for why in [
-            reason::RISK_ORDER_QTY,
-            reason::RISK_ORDER_NOTIONAL,
-            reason::RISK_PRICE_COLLAR,
-            reason::RISK_POSITION,
-        ] {
-            let (value, limit) = self.risk_values(why, c, l);
-            if let Some(limit) = limit {
-                if value > limit {
-                    return Some(why);
+        // The checks of `risk_values`, in its order, without its per-reason dispatch and
+        // division (the limits' values for a refusal's text come from `risk_values`).
+        if l.max_order_qty.is_some_and(|max| c.qty > max) {
+            return Some(reason::RISK_ORDER_QTY);
+        }
+        let s = self.syms.get(c.symbol as usize).and_then(Option::as_ref)?;
+        let priced = matches!(c.order_type, order_type::LIMIT | order_type::STOP_LIMIT);
+        if let (Some(max), true) = (l.max_order_notional_nanos, priced) {
+            // `value > max / per` (floor) is `value * per > max` for a unit `per >= 1`.
+            let value = i128::from(c.price) * i128::from(c.qty);
+            if value.checked_mul(s.per).map_or(value > 0, |v| v > max) {
+                return Some(reason::RISK_ORDER_NOTIONAL);
+            }
+        }
+        if priced && (l.collar_bps.is_some() || l.collar_ticks.is_some()) {
+            if let Some(reference) = s.last_trade.or(s.cfg.reference_price) {
+                let (dist, allowed) = collar(c.price, reference, l);
+                if dist > allowed {
+                    return Some(reason::RISK_PRICE_COLLAR);
                 }
+            }
+        }
+        if let Some(max) = l.max_position {
+            if position_with(s, c) > i128::from(max) {
+                return Some(reason::RISK_POSITION);
             }
         }
         None
@@ -1275,8 +1295,7 @@ impl Shard {
                 if !priced {
                     return (0, None);
                 }
-                let per = tick_lot_nanos(&s.cfg);
-                (i128::from(c.price) * i128::from(c.qty), Some(max / per))
+                (i128::from(c.price) * i128::from(c.qty), Some(max / s.per))
             }
             reason::RISK_PRICE_COLLAR => {
                 let Some(s) = s else { return (0, None) };
@@ -1286,30 +1305,14 @@ impl Shard {
                 if !priced || (l.collar_bps.is_none() && l.collar_ticks.is_none()) {
                     return (0, None);
                 }
-                let dist = (i128::from(c.price) - i128::from(reference)).abs();
-                let by_bps = l
-                    .collar_bps
-                    .map(|b| (b * reference.unsigned_abs() as f64 / 10_000.0).floor() as i128);
-                let by_ticks = l.collar_ticks.map(i128::from);
-                let allowed = match (by_bps, by_ticks) {
-                    (Some(a), Some(b)) => a.min(b),
-                    (a, b) => a.or(b).unwrap_or(i128::MAX),
-                };
+                let (dist, allowed) = collar(c.price, reference, l);
                 (dist, Some(allowed))
             }
             reason::RISK_POSITION => {
                 let (Some(s), Some(max)) = (s, l.max_position) else {
                     return (0, None);
                 };
-                let net = s.positions.get(&c.account).map_or(0, |p| p.0.net);
-                let o = s.open.get(&c.account).copied().unwrap_or_default();
-                let (ob, os) = (o.buy, o.sell);
-                let would = if c.side == 0 {
-                    i128::from(net) + i128::from(ob) + i128::from(c.qty)
-                } else {
-                    -i128::from(net) + i128::from(os) + i128::from(c.qty)
-                };
-                (would, Some(i128::from(max)))
+                (position_with(s, c), Some(i128::from(max)))
             }
             reason::RISK_OPEN_ORDERS => {
                 let max = l.max_open_orders.map(i128::from);
@@ -3312,6 +3315,32 @@ fn snapshot(syms: &[Option<Sym>], filter: &Filter, room: usize, now: u64, out: &
 
 /// One tick-lot (a tick of price on one lot) in nano-units of the quote currency: tick
 /// mantissa x 10^(9 - scale) x lot size (1 nano for ticks finer than 10^-9).
+/// A priced order's distance from the collar's reference and the distance allowed, ticks.
+fn collar(price: i64, reference: i64, l: &crate::config::RiskLimits) -> (i128, i128) {
+    let dist = (i128::from(price) - i128::from(reference)).abs();
+    let by_bps = l
+        .collar_bps
+        .map(|b| (b * reference.unsigned_abs() as f64 / 10_000.0).floor() as i128);
+    let by_ticks = l.collar_ticks.map(i128::from);
+    let allowed = match (by_bps, by_ticks) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(i128::MAX),
+    };
+    (dist, allowed)
+}
+
+/// The account's position in the order's direction with its open orders on that side and
+/// the order: what `max_position` holds, lots.
+fn position_with(s: &Sym, c: &Command) -> i128 {
+    let net = s.positions.get(&c.account).map_or(0, |p| p.0.net);
+    let o = s.open.get(&c.account).copied().unwrap_or_default();
+    if c.side == 0 {
+        i128::from(net) + i128::from(o.buy) + i128::from(c.qty)
+    } else {
+        -i128::from(net) + i128::from(o.sell) + i128::from(c.qty)
+    }
+}
+
 fn tick_lot_nanos(cfg: &SymbolConfig) -> i128 {
     let scale = cfg.tick.scale();
     let tick = if scale <= 9 {
