@@ -335,6 +335,16 @@ fn risk_decisions_replay_and_recovery_keeps_the_counts() {
                 .unwrap();
         }
         if i == 300 {
+            // Every order sent so far answered first: the kill is a priority command, and
+            // on a loaded machine it would otherwise overtake account 2's queued orders
+            // (all refused by the kill switch, none by the limits under test).
+            let sent = (i / 4 + 1) + 2 * (i - i / 4);
+            poll_until(&e, &mut ev, "every order answered", |ev: &[Event]| {
+                ev.iter()
+                    .filter(|x| x.kind == kind::ACCEPTED || x.kind == kind::REJECTED)
+                    .count() as u64
+                    >= sent
+            });
             e.kill(2, true).unwrap();
         }
         e.poll(&mut ev, 4096, Duration::ZERO);
