@@ -100,6 +100,21 @@ impl Sym {
     }
 }
 
+/// One symbol of an account's exposure on this shard: the account's holding there as of
+/// its last event (refreshed by `book_account_events`, the only place holdings change
+/// outside a rebuild), and the exposure term at the mark it was last valued at. A check
+/// then reads no position or open-order map, and recomputes a term only when its symbol's
+/// mark moved.
+#[derive(Clone, Copy, Debug)]
+struct ExpoEntry {
+    sym: u32,
+    net: i64,
+    buy: u64,
+    sell: u64,
+    mark: i64,
+    term: Terms,
+}
+
 /// An account's open orders in one symbol.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Open {
@@ -406,7 +421,9 @@ pub(crate) struct Shard {
     /// per account, the symbols of this shard where it has a position or open orders; its
     /// part of the exposure is published to `AccountShared::exposure[id]` (see `risk`).
     expo_on: bool,
-    expo: FxHashMap<u32, Vec<u32>>,
+    /// Per account, its symbols on this shard with a holding, as of its last event there,
+    /// each with its exposure term at the mark it was last valued at.
+    expo: FxHashMap<u32, Vec<ExpoEntry>>,
     /// Scratch: (account, symbol) the command's events touched.
     expo_touched: Vec<(u32, u32)>,
     /// Symbols whose mark a trade moved in this loop.
@@ -1086,9 +1103,9 @@ impl Shard {
             mark.or(far.map(|l| l.price.0)).unwrap_or(0)
         };
         let mark = mark.unwrap_or(price);
-        let (net, buy, sell) = s.holding(c.account);
         let per = s.per;
-        let mut rest = self.expo_own(c.account, c.symbol);
+        let (mut rest, held) = self.expo_own(c.account, c.symbol);
+        let (net, buy, sell) = held.unwrap_or((0, 0, 0));
         let shared = &self.shared;
         let acct = self
             .acct
@@ -1112,32 +1129,69 @@ impl Shard {
     }
 
     /// This shard's part of `account`'s exposure at the current marks, leaving out symbol
-    /// `skip`; forgets the symbols where the account no longer holds anything.
-    fn expo_own(&mut self, account: u32, skip: u32) -> Terms {
+    /// `skip`, and the account's holding in `skip` (net, open buy lots, open sell lots;
+    /// `None`: nothing there). Terms are revalued only where a mark moved.
+    fn expo_own(&mut self, account: u32, skip: u32) -> (Terms, Option<(i64, u64, u64)>) {
         let mut t = Terms::default();
+        let mut held = None;
         let Some(list) = self.expo.get_mut(&account) else {
-            return t;
+            return (t, held);
         };
-        let syms = &self.syms;
-        list.retain(|&i| {
-            let Some(Some(s)) = syms.get(i as usize) else {
-                return false;
+        for e in list.iter_mut() {
+            let Some(Some(s)) = self.syms.get(e.sym as usize) else {
+                continue;
             };
-            let (net, buy, sell) = s.holding(account);
-            if net == 0 && buy == 0 && sell == 0 {
-                return false;
+            debug_assert_eq!(
+                (e.net, e.buy, e.sell),
+                s.holding(account),
+                "stale exposure entry of account {account} in symbol {}",
+                e.sym
+            );
+            let m = s.mark().unwrap_or(0);
+            if m != e.mark {
+                e.mark = m;
+                e.term = Terms::of(e.net, e.buy, e.sell, m, s.per);
             }
-            if i != skip {
-                t += Terms::of(net, buy, sell, s.mark().unwrap_or(0), s.per);
+            if e.sym == skip {
+                held = Some((e.net, e.buy, e.sell));
+            } else {
+                t += e.term;
             }
-            true
-        });
-        t
+        }
+        (t, held)
+    }
+
+    /// Re-read `account`'s holding in `sym` into its exposure entry (added, updated, or
+    /// dropped when the account holds nothing there any more).
+    fn expo_refresh(&mut self, account: u32, sym: u32) {
+        let Some(Some(s)) = self.syms.get(sym as usize) else {
+            return;
+        };
+        let (net, buy, sell) = s.holding(account);
+        let mark = s.mark().unwrap_or(0);
+        let entry = ExpoEntry {
+            sym,
+            net,
+            buy,
+            sell,
+            mark,
+            term: Terms::of(net, buy, sell, mark, s.per),
+        };
+        let empty = net == 0 && buy == 0 && sell == 0;
+        let list = self.expo.entry(account).or_default();
+        match list.iter().position(|e| e.sym == sym) {
+            Some(i) if empty => {
+                list.swap_remove(i);
+            }
+            Some(i) => list[i] = entry,
+            None if !empty => list.push(entry),
+            None => {}
+        }
     }
 
     /// Publish this shard's part of `account`'s exposure to its slot.
     fn expo_publish(&mut self, account: u32) {
-        let t = self.expo_own(account, ALL);
+        let (t, _) = self.expo_own(account, ALL);
         if self.expo.get(&account).is_some_and(Vec::is_empty) {
             self.expo.remove(&account);
         }
@@ -1158,9 +1212,8 @@ impl Shard {
         touched.sort_unstable();
         touched.dedup();
         for &(a, sym) in &touched {
-            let list = self.expo.entry(a).or_default();
-            if !list.contains(&sym) && sym != ALL {
-                list.push(sym);
+            if sym != ALL {
+                self.expo_refresh(a, sym);
             }
         }
         // One shard: nobody reads the slots (the check computes this shard's part itself).
@@ -1229,10 +1282,19 @@ impl Shard {
                         .filter(|(_, o)| o.buy + o.sell > 0)
                         .map(|(a, _)| *a),
                 );
+            let (idx, mark, per) = (s.idx, s.mark().unwrap_or(0), s.per);
             for a in held {
+                let (net, buy, sell) = s.holding(a);
                 let list = self.expo.entry(a).or_default();
-                if !list.contains(&s.idx) {
-                    list.push(s.idx);
+                if !list.iter().any(|e| e.sym == idx) {
+                    list.push(ExpoEntry {
+                        sym: idx,
+                        net,
+                        buy,
+                        sell,
+                        mark,
+                        term: Terms::of(net, buy, sell, mark, per),
+                    });
                 }
             }
         }
