@@ -618,9 +618,10 @@ pub struct IdIndex {
     /// Highest page number that exists (valid while `pages > 0`).
     newest_pno: u64,
     sparse: IdMap,
-    /// Bounds of the ids put into `sparse` since it was last empty (may be loose; `(MAX, 0)`
-    /// or the initial `(0, 0)` while it is empty).
-    sparse_lo: OrderId,
+    /// Upper bound of the ids put into `sparse` since it was last empty (may be loose; 0
+    /// while it is empty). One bound is enough: a page a rising stream opens lies above
+    /// every id in the map, and a page opened anywhere else (rare) takes in the map's ids
+    /// of its range.
     sparse_hi: OrderId,
     spare: Option<Box<[u32; PAGE]>>,
     /// Ids ever inserted into the hash map.
@@ -733,8 +734,7 @@ impl IdIndex {
             self.run_len = 1;
         }
         self.map_inserts += 1;
-        // Bounds reset to (MAX, 0) whenever the map empties (`take_sparse`).
-        self.sparse_lo = self.sparse_lo.min(id);
+        // Reset to 0 whenever the map empties (`take_sparse`).
         self.sparse_hi = self.sparse_hi.max(id);
         self.sparse.insert(id, idx);
     }
@@ -769,7 +769,7 @@ impl IdIndex {
         };
         let mut live = 0u32;
         let (lo, hi) = (pno << PAGE_BITS, (pno << PAGE_BITS) | (PAGE as u64 - 1));
-        if !self.sparse.is_empty() && lo <= self.sparse_hi && hi >= self.sparse_lo {
+        if !self.sparse.is_empty() && lo <= self.sparse_hi {
             self.sparse.retain(|k, v| {
                 if k >> PAGE_BITS == pno {
                     slots[(k as usize) & (PAGE - 1)] = v + 1;
@@ -845,7 +845,7 @@ impl IdIndex {
     fn take_sparse(&mut self, id: OrderId) -> Option<u32> {
         let v = self.sparse.remove(id);
         if v.is_some() && self.sparse.is_empty() {
-            (self.sparse_lo, self.sparse_hi) = (OrderId::MAX, 0);
+            self.sparse_hi = 0;
         }
         v
     }
@@ -890,7 +890,6 @@ impl IdIndex {
             return;
         };
         let base = (self.first + r as u64) << PAGE_BITS;
-        self.sparse_lo = self.sparse_lo.min(base);
         self.sparse_hi = self.sparse_hi.max(base | (PAGE as u64 - 1));
         self.sparse.reserve(page.live as usize);
         // A thin page is mostly zeros: skip 16 empty slots at a time (one vector OR).
@@ -934,7 +933,7 @@ impl IdIndex {
             if self.page(id).is_some() {
                 return Err(format!("id {id} is in the hash map while its page exists"));
             }
-            if id < self.sparse_lo || id > self.sparse_hi {
+            if id > self.sparse_hi {
                 return Err(format!("id {id} is outside the hash map's bounds"));
             }
         }
