@@ -768,7 +768,7 @@ impl IdIndex {
             return false;
         };
         let mut live = 0u32;
-        let (lo, hi) = (pno << PAGE_BITS, (pno << PAGE_BITS) | (PAGE as u64 - 1));
+        let lo = pno << PAGE_BITS;
         if !self.sparse.is_empty() && lo <= self.sparse_hi {
             self.sparse.retain(|k, v| {
                 if k >> PAGE_BITS == pno {
