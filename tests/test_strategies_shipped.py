@@ -228,9 +228,11 @@ def test_twap_child_orders_sum_to_the_quantity_when_liquidity_is_there() -> None
 def test_twap_carries_what_a_slice_did_not_fill() -> None:
     e = engine()
     e.submit("AAPL", "sell", price="100.00", qty=25)
-    tw = e.add_strategy(TWAP("AAPL", "buy", 40, 0.8, slices=4), TW)
+    # Slices 0.5 s apart: the liquidity below must arrive between the third and the last
+    # slice, on a loaded machine too (0.2 s apart, a late test thread missed it).
+    tw = e.add_strategy(TWAP("AAPL", "buy", 40, 2.0, slices=4), TW)
     tw.wait(lambda s: s.filled == 25, timeout=10)  # the third slice got 5 of 10
-    e.submit("AAPL", "sell", price="100.10", qty=100)  # before the last slice (t = 0.6 s)
+    e.submit("AAPL", "sell", price="100.10", qty=100)  # before the last slice (t = 1.5 s)
     tw.wait(lambda s: s.done, timeout=10)
     e.stop()
     assert [q for _oid, q in tw.children] == [10, 10, 10, 15]
