@@ -1266,37 +1266,16 @@ impl Shard {
         self.expo.clear();
         self.marks_moved.clear();
         self.expo_on = self.replay.is_none() && self.cfg.risk.has_exposure();
+        let mut held = Vec::new();
         for s in self.syms.iter_mut().flatten() {
             s.mark_moved = false;
-            if !self.expo_on {
-                continue;
+            if self.expo_on {
+                held.extend(s.positions.keys().chain(s.open.keys()).map(|&a| (a, s.idx)));
             }
-            let held = s
-                .positions
-                .iter()
-                .filter(|(_, p)| p.0.net != 0)
-                .map(|(a, _)| *a)
-                .chain(
-                    s.open
-                        .iter()
-                        .filter(|(_, o)| o.buy + o.sell > 0)
-                        .map(|(a, _)| *a),
-                );
-            let (idx, mark, per) = (s.idx, s.mark().unwrap_or(0), s.per);
-            for a in held {
-                let (net, buy, sell) = s.holding(a);
-                let list = self.expo.entry(a).or_default();
-                if !list.iter().any(|e| e.sym == idx) {
-                    list.push(ExpoEntry {
-                        sym: idx,
-                        net,
-                        buy,
-                        sell,
-                        mark,
-                        term: Terms::of(net, buy, sell, mark, per),
-                    });
-                }
-            }
+        }
+        // `expo_refresh` keeps the pairs where the account holds something.
+        for (a, sym) in held {
+            self.expo_refresh(a, sym);
         }
         all.extend(self.expo.keys().copied());
         all.sort_unstable();
