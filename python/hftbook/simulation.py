@@ -195,6 +195,8 @@ class Simulation:
         # every row, those are dropped in Rust before any row is built.
         every = on_batch is not None and every_account
         accounts = None if every else sorted({s.account for s in strategies})
+        # With one account's private events in the windows, they are all that strategy's.
+        own_only = accounts is not None and len(accounts) == 1
         t = now
         while t < until_ns:
             limit = until_ns
@@ -211,7 +213,7 @@ class Simulation:
                     on_batch(arr)
                 e._sim_set_time(t + md)
                 for s in strategies:
-                    s._sim_events(arr)
+                    s._sim_events(arr, own_only)
             for s in strategies:
                 nt = s._next_timer_ns() if s.running and s._timers else None
                 if nt is not None and nt <= t + md:

@@ -145,10 +145,11 @@ class Strategy:
     def buy(self, symbol: str, qty: int, price: Any = None, **options: Any) -> int:
         """Submit a buy on the strategy's account; returns the order id.
 
-        A market order when ``price`` is None, else a limit order. ``options`` are
-        :meth:`hftbook.Engine.submit`'s.
+        A market order when ``price`` is None (and no ``price_ticks=`` option), else a
+        limit order. ``options`` are :meth:`hftbook.Engine.submit`'s: ``price_ticks=`` gives
+        the limit price in ticks (an int: no Decimal to build or parse on the hot path).
         """
-        if price is None:
+        if price is None and "price_ticks" not in options:
             options.setdefault("order_type", "market")
         if options:
             oid = self.engine.submit(symbol, "buy", price, qty, account=self.account, **options)
@@ -164,7 +165,7 @@ class Strategy:
 
     def sell(self, symbol: str, qty: int, price: Any = None, **options: Any) -> int:
         """Submit a sell (see :meth:`buy`)."""
-        if price is None:
+        if price is None and "price_ticks" not in options:
             options.setdefault("order_type", "market")
         if options:
             oid = self.engine.submit(symbol, "sell", price, qty, account=self.account, **options)
@@ -188,9 +189,24 @@ class Strategy:
             else:
                 self._acted()
 
-    def modify(self, order_id: int, *, price: Any = None, qty: int | None = None) -> None:
-        """Modify one of the strategy's orders (new price and/or open quantity)."""
-        self.engine.modify(order_id, price=price, qty=qty, account=self.account)
+    def modify(
+        self,
+        order_id: int,
+        *,
+        price: Any = None,
+        qty: int | None = None,
+        price_ticks: int | None = None,
+    ) -> None:
+        """Modify one of the strategy's orders (new price and/or open quantity).
+
+        ``price_ticks`` gives the new price in ticks instead of ``price``.
+        """
+        if price_ticks is None:
+            self.engine.modify(order_id, price=price, qty=qty, account=self.account)
+        else:
+            self.engine.modify(
+                order_id, price=price, qty=qty, price_ticks=price_ticks, account=self.account
+            )
         self._acted()
 
     def cancel_all(self, symbol: str | None = None) -> None:
@@ -339,6 +355,7 @@ class Strategy:
         self._sym_lut = np.zeros(max(self._sym_idx, default=-1) + 2, dtype=bool)
         self._sym_lut[sorted(self._sym_idx)] = True
         self._want_lut: np.ndarray | None = None
+        self._want_any = False
         self._sim = bool(engine.is_simulation)
         self._started = False
         self.running = True
@@ -385,19 +402,22 @@ class Strategy:
                 _log.exception("strategy %s: cancelling its orders failed", self.name)
             return False
 
-    def _dispatch(self, arr: np.ndarray) -> bool:
+    def _dispatch(self, arr: np.ndarray, own_only: bool = False) -> bool:
+        """Deliver ``arr``; ``own_only``: its private events are all this strategy's."""
         kinds = arr["kind"]
         # Never another account's private events (account 0's orders included).
-        keep = (kinds >= _N_PRIVATE) | (arr["account"] == self.account)
+        keep = None if own_only else (kinds >= _N_PRIVATE) | (arr["account"] == self.account)
         if self._sim:
             # No subscription filters for us: keep our symbols (and engine-wide events).
             syms = arr["symbol"]
             nsym = len(self.engine.symbols)
-            # Fast path: the strategy receives every symbol and the batch has no other.
-            if not (len(self._sym_idx) == nsym and len(syms) and int(syms.max()) < nsym):
+            # Fast path: the strategy receives every symbol (the batch has no other: it was
+            # made before `nsym` was read, and symbols are only ever added).
+            if len(self._sym_idx) != nsym:
                 lut = self._sym_lut
-                keep &= lut[np.minimum(syms, len(lut) - 1)] | (kinds == _ENGINE_CODE)
-        if not keep.all():
+                ours = lut[np.minimum(syms, len(lut) - 1)] | (kinds == _ENGINE_CODE)
+                keep = ours if keep is None else keep & ours
+        if keep is not None and not keep.all():
             arr = select_rows(arr, keep)
             if not len(arr):
                 return True
@@ -416,6 +436,8 @@ class Strategy:
                     return False
         # Event objects only for the callbacks this strategy has.
         want = self._want_lut
+        if want is not None and not self._want_any:
+            return True
         if want is None:
             want = np.zeros(256, dtype=bool)
             if cls.on_trade is not Strategy.on_trade:
@@ -425,7 +447,8 @@ class Strategy:
             if cls.on_order_event is not Strategy.on_order_event:
                 want[[c for c in _PRIVATE_CODES if c != _FILL_CODE]] = True
             self._want_lut = want
-        if not want.any():
+            self._want_any = bool(want.any())
+        if not self._want_any:
             return True
         wanted = want[kinds]
         if not wanted.any():
@@ -506,14 +529,14 @@ class Strategy:
             if not self._call(self.on_start):
                 self._sim_stop()
 
-    def _sim_events(self, arr: np.ndarray) -> None:
+    def _sim_events(self, arr: np.ndarray, own_only: bool = False) -> None:
         if not self.running:
             return
         if self._stopping.is_set():
             self._sim_stop()
             return
         t0 = time.perf_counter_ns()
-        ok = self._dispatch(arr)
+        ok = self._dispatch(arr, own_only)
         self._callback_ns.append(time.perf_counter_ns() - t0)
         if len(self._reactions_new) > 65_536:
             self._merge_reactions()

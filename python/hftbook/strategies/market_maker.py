@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -40,13 +41,15 @@ _TOUCH_LUT[[_TRADE, EVENT_KINDS.index("book")]] = True
 
 
 class _Quote:
-    """Per symbol state: inventory and the last trade price."""
+    """Per symbol state: inventory, last trade price, lot size and book reader."""
 
-    __slots__ = ("inventory", "last_trade")
+    __slots__ = ("inventory", "last_trade", "lot", "reader")
 
-    def __init__(self, inventory: int) -> None:
+    def __init__(self, inventory: int, lot: int, reader: Any) -> None:
         self.inventory = inventory
         self.last_trade: int | None = None
+        self.lot = lot
+        self.reader = reader
 
 
 class MarketMaker(Strategy):
@@ -117,6 +120,9 @@ class MarketMaker(Strategy):
         self.size = size
         self.half_spread = Fraction(str(half_spread_ticks))
         self.skew = Fraction(str(skew_ticks_per_lot))
+        # The pricing's integers (numerators and denominators), taken once.
+        self._sn, self._sd = self.skew.numerator, self.skew.denominator
+        self._hn, self._hd = self.half_spread.numerator, self.half_spread.denominator
         self.max_inventory = max_inventory
         self.requote_ticks = requote_ticks
         self.requote = requote
@@ -163,8 +169,13 @@ class MarketMaker(Strategy):
             if sym not in self.symbols:
                 raise ValueError(f"{sym!r} is not one of the strategy's symbols {self.symbols}")
             net = int(self.position(sym)["net"])
-            self._state[sym] = _Quote(net)
-            self._idx_of[self.engine.symbols.index(sym)] = self._state[sym]
+            i = self.engine.symbols.index(sym)
+            self._state[sym] = _Quote(
+                net,
+                int(self.engine.lot_sizes[i]),
+                self.engine.book(sym),
+            )
+            self._idx_of[i] = self._state[sym]
         for sym in self.quote_symbols:
             self._quote(sym)
         if self.refresh_s is not None:
@@ -188,13 +199,17 @@ class MarketMaker(Strategy):
             return
         syms = batch["symbol"]
         idx = self._idx_of
-        names = self.engine.symbols
-        touched = {names[s] for s in set(syms[moved].tolist()) if s in idx}
+        # The symbols with such an event (a mark per symbol index; engine events carry no
+        # symbol and mark the last slot).
+        nsym = len(self.engine.symbols)
+        marks = np.zeros(nsym + 1, dtype=bool)
+        marks[np.minimum(syms[moved], nsym)] = True
         is_trade = kinds == _TRADE
         if is_trade.any():
+            # The last trade of each symbol: a dict keeps the last value given for a key.
             tsyms = syms[is_trade].tolist()
-            tpx = batch["price_ticks"][is_trade].tolist()
-            for s, px in zip(tsyms, tpx, strict=True):
+            last = dict(zip(tsyms, batch["price_ticks"][is_trade].tolist(), strict=True))
+            for s, px in last.items():
                 st = idx.get(s)
                 if st is not None:
                     st.last_trade = px
@@ -213,9 +228,9 @@ class MarketMaker(Strategy):
                     st.inventory += qty if side == 0 else -qty
                 rname = ENGINE_REASONS[reason] if reason < nreasons else "?"
                 apply(oid, EVENT_KINDS[k], px, qty, leaves, rname)
-        for sym in self.quote_symbols:
-            if sym in touched:
-                self._quote(sym)
+        for i, st in idx.items():
+            if marks[i]:
+                self._quote(self.engine.symbols[i], st)
 
     def on_stop(self) -> None:
         """Cancel every order of the account."""
@@ -226,19 +241,28 @@ class MarketMaker(Strategy):
 
     # -- quoting -----------------------------------------------------------------------------
 
-    def _lot(self, symbol: str) -> int:
-        return int(self.engine.lot_sizes[self.engine.symbols.index(symbol)])
+    @staticmethod
+    def _others_best(st: _Quote, own: dict[tuple[str, int], int]) -> tuple[int | None, int | None]:
+        """The best bid and ask (ticks) without the strategy's own orders.
 
-    def _others_best(
-        self, symbol: str, working: list[WorkingOrder]
-    ) -> tuple[int | None, int | None]:
-        """The best bid and ask (ticks) without the strategy's own ``working`` orders."""
-        own: dict[tuple[str, int], int] = {}
-        for o in working:
-            for px in {o.price_ticks, o.prev_price_ticks}:
-                if px is not None:
-                    own[o.side, px] = own.get((o.side, px), 0) + o.qty
-        depth = self.engine.book(symbol).depth(5)
+        ``own``: their open quantity by side and price (an order being moved counted at its
+        old and its new price).
+        """
+        # The touch answers unless the strategy's own orders are all there is at a best
+        # level: then the next levels are read.
+        _, bid, ask = st.reader.top()
+        fast: list[int | None] = []
+        for side, lv in (("buy", bid), ("sell", ask)):
+            if lv is None:
+                fast.append(None)
+                continue
+            px = lv.price_ticks
+            if lv.qty - own.get((side, px), 0) <= 0:
+                break
+            fast.append(px)
+        else:
+            return fast[0], fast[1]
+        depth = st.reader.depth(5)
         best: list[int | None] = []
         for side, levels in (("buy", depth.bids), ("sell", depth.asks)):
             found = None
@@ -249,21 +273,9 @@ class MarketMaker(Strategy):
             best.append(found)
         return best[0], best[1]
 
-    @staticmethod
-    def _own_prices(working: list[WorkingOrder], side: str) -> list[int]:
-        """Where the working orders of ``side`` may be in the book (ticks)."""
-        return [
-            px
-            for o in working
-            if o.side == side
-            for px in (o.price_ticks, o.prev_price_ticks)
-            if px is not None
-        ]
-
-    def _target_size(self, symbol: str, side: str, lot: int) -> int:
+    def _target_size(self, inventory: int, side: str, lot: int) -> int:
         """The quote size of ``side`` (qty units, lot multiple; 0: do not quote it)."""
-        inv = self._state[symbol].inventory
-        signed = inv if side == "buy" else -inv  # the position this side adds to
+        signed = inventory if side == "buy" else -inventory  # the position this side adds to
         raw = self.size
         if signed > 0:
             # floor(size * (1 - signed / max_inventory)), in integers.
@@ -271,12 +283,34 @@ class MarketMaker(Strategy):
         q = min(raw, self.max_inventory - signed)
         return max(0, q // lot * lot)
 
-    def _quote(self, symbol: str) -> None:
-        st = self._state[symbol]
-        # The symbol's working orders, oldest first (this call's actions on one side never
-        # change the other side's list).
+    def _quote(self, symbol: str, st: _Quote | None = None) -> None:
+        if st is None:
+            st = self._state[symbol]
+        # The symbol's working orders, oldest first, in one pass: per side, and where they
+        # may be in the book (an order being moved at its old and its new price).
         mine = self.orders.working(symbol)
-        best_bid, best_ask = self._others_best(symbol, mine)
+        buys: list[WorkingOrder] = []
+        sells: list[WorkingOrder] = []
+        own_bids: list[int] = []
+        own_asks: list[int] = []
+        own: dict[tuple[str, int], int] = {}
+        for o in mine:
+            side = o.side
+            if side == "buy":
+                buys.append(o)
+                at = own_bids
+            else:
+                sells.append(o)
+                at = own_asks
+            p0, p1 = o.price_ticks, o.prev_price_ticks
+            if p0 is not None:
+                at.append(p0)
+                own[side, p0] = own.get((side, p0), 0) + o.qty
+            if p1 is not None:
+                at.append(p1)
+                if p1 != p0:
+                    own[side, p1] = own.get((side, p1), 0) + o.qty
+        best_bid, best_ask = self._others_best(st, own)
         # mid = mn / md
         if best_bid is not None and best_ask is not None:
             mn, md = best_bid + best_ask, 2
@@ -288,11 +322,11 @@ class MarketMaker(Strategy):
             return
         # r = mid - skew * inventory / lot; bid = floor(r - half_spread), ask = ceil(r +
         # half_spread): exact, in integers over the common denominator d.
-        sn, sd = self.skew.numerator, self.skew.denominator
-        hn, hd = self.half_spread.numerator, self.half_spread.denominator
-        lot = self._lot(symbol)
+        sn, sd, hn, hd = self._sn, self._sd, self._hn, self._hd
+        lot = st.lot
+        inv = st.inventory
         d = md * sd * lot * hd
-        r = mn * sd * lot * hd - sn * st.inventory * md * hd
+        r = mn * sd * lot * hd - sn * inv * md * hd
         h = hn * md * sd * lot
         bid = (r - h) // d
         ask = -((-(r + h)) // d)
@@ -302,18 +336,16 @@ class MarketMaker(Strategy):
             ask = max(ask, best_bid + 1)
         ask = max(ask, bid + 1)
         # Nor its own opposite quote, even one being cancelled or moved: no self-trade.
-        own_asks = self._own_prices(mine, "sell")
-        own_bids = self._own_prices(mine, "buy")
         if own_asks:
             bid = min(bid, min(own_asks) - 1)
         if own_bids:
             ask = max(ask, max(own_bids) + 1)
-        for side, px in (("buy", bid), ("sell", ask)):
-            size = self._target_size(symbol, side, lot) if px > 0 else 0
-            working = [o for o in mine if o.side == side]
+        for side, px, working in (("buy", bid, buys), ("sell", ask, sells)):
+            size = self._target_size(inv, side, lot) if px > 0 else 0
             if not working:
                 if size > 0:
-                    self._place(symbol, side, px, size)
+                    # Nothing of this side is working: no open quantity to count.
+                    self._place(symbol, side, px, size, open_qty=0)
                 continue
             o = working[0]
             if o.state != LIVE or o.price_ticks is None:
@@ -323,20 +355,23 @@ class MarketMaker(Strategy):
             elif abs(px - o.price_ticks) >= self.requote_ticks:
                 if self.requote == "modify" and o.qty == size:
                     self.orders.modifying(o.order_id, px)
-                    self.modify(o.order_id, price=price_of(px, self.engine.tick_size(symbol)))
+                    self.modify(o.order_id, price_ticks=px)
                 else:
                     self._cancel(o)  # the new quote follows its confirmation
 
-    def _place(self, symbol: str, side: str, px: int, qty: int) -> None:
+    def _place(
+        self, symbol: str, side: str, px: int, qty: int, open_qty: int | None = None
+    ) -> None:
         # Never more than max_inventory, counting the working orders of that side.
         inv = self._state[symbol].inventory
         signed = inv if side == "buy" else -inv
-        qty = min(qty, self.max_inventory - signed - self.orders.open_qty(symbol, side))
+        if open_qty is None:
+            open_qty = self.orders.open_qty(symbol, side)
+        qty = min(qty, self.max_inventory - signed - open_qty)
         if qty <= 0:
             return
-        price = price_of(px, self.engine.tick_size(symbol))
         act = self.buy if side == "buy" else self.sell
-        oid = act(symbol, qty, price=price)
+        oid = act(symbol, qty, price_ticks=px)
         self.orders.sent(oid, symbol, side, px, qty)
 
     def _cancel(self, o: WorkingOrder) -> None:

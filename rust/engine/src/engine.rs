@@ -1221,6 +1221,12 @@ impl Engine {
     /// # Errors
     /// The first field that breaks a rule.
     pub fn validate_submit(&self, c: &Command) -> Result<(), EngineError> {
+        self.check_submit(c).map(|_| ())
+    }
+
+    /// [`Engine::validate_submit`], giving the symbol's shard (one load of the symbol table
+    /// per order).
+    fn check_submit(&self, c: &Command) -> Result<usize, EngineError> {
         let table = self.shared.symbols.load();
         let Some(entry) = table.entries.get(c.symbol as usize) else {
             return Err(EngineError::UnknownSymbol(format!("#{}", c.symbol)));
@@ -1325,7 +1331,8 @@ impl Engine {
             min_qty: entry.cfg.min_qty,
             max_qty: entry.cfg.max_qty,
         };
-        o.check(limits).map_err(|e| order_error(&e, c))
+        o.check(limits).map_err(|e| order_error(&e, c))?;
+        Ok(entry.shard)
     }
 
     /// Submit a new order; returns its engine order id at once (the outcome comes as events).
@@ -1342,7 +1349,7 @@ impl Engine {
     /// As [`Engine::submit`].
     pub fn submit_command(&self, c: Command) -> Result<u64, EngineError> {
         let _intake = self.intake()?;
-        let c = self.prepare_submit(c)?;
+        let (_, c) = self.prepare_submit(c)?;
         self.submit_prepared(c)
     }
 
@@ -1354,8 +1361,7 @@ impl Engine {
     /// Invalid arguments (nothing queued), a stopped engine.
     pub fn try_submit(&self, r: &OrderRequest) -> Result<TrySubmit, EngineError> {
         let _intake = self.intake()?;
-        let c = self.prepare_submit(r.to_command())?;
-        let shard = self.shard_of(c.symbol)?;
+        let (shard, c) = self.prepare_submit(r.to_command())?;
         let urgent = c.flags & flag::URGENT != 0;
         if let Some(sim) = self.sim.as_deref() {
             sim.enqueue(shard, c);
@@ -1395,15 +1401,15 @@ impl Engine {
     /// A simulation agent's new order: checked and numbered as [`Engine::submit`] does, with
     /// its shard, not queued.
     pub(crate) fn agent_submit(&self, r: &OrderRequest) -> Result<(usize, Command), EngineError> {
-        let c = self.prepare_submit(r.to_command())?;
-        Ok((self.shard_of(c.symbol)?, c))
+        self.prepare_submit(r.to_command())
     }
 
-    /// Validate a new order and give it an id, its command number and its enqueue time.
-    fn prepare_submit(&self, mut c: Command) -> Result<Command, EngineError> {
+    /// Validate a new order and give it an id, its command number and its enqueue time;
+    /// with its symbol's shard.
+    fn prepare_submit(&self, mut c: Command) -> Result<(usize, Command), EngineError> {
         c.kind = cmd::SUBMIT;
         // Also refuses an unknown symbol (symbols are only ever added).
-        self.validate_submit(&c)?;
+        let shard = self.check_submit(&c)?;
         let id = self.shared.next_order_id.fetch_add(1, Ordering::Relaxed);
         if let Some(j) = &self.journal {
             j.reserve_ids(id + 1)?;
@@ -1420,7 +1426,7 @@ impl Engine {
         c.order_seq = 0;
         c.seq = 0;
         c.ts_enqueued = self.shared.clock.now();
-        Ok(c)
+        Ok((shard, c))
     }
 
     fn order_command(&self, order_id: u64, symbol: Option<u32>) -> Result<(u32, u32), EngineError> {
@@ -1479,11 +1485,13 @@ impl Engine {
         symbol: Option<u32>,
         account: u32,
     ) -> Result<(usize, Command), EngineError> {
-        if let Some(s) = symbol {
-            self.shard_of(s)?;
-        }
+        // The symbol named is the order's (or the call is refused): its shard is the order's.
+        let named = symbol.map(|s| self.shard_of(s)).transpose()?;
         let (sym, seq) = self.order_command(order_id, symbol)?;
-        let shard = self.shard_of(sym)?;
+        let shard = match named {
+            Some(shard) => shard,
+            None => self.shard_of(sym)?,
+        };
         let c = Command {
             kind: cmd::CANCEL,
             symbol: sym,
@@ -1591,14 +1599,19 @@ impl Engine {
                 rule: "must be positive (cancel the order to take it off)".into(),
             });
         }
+        // One load of the symbol table (symbols are only ever added: an order's symbol is
+        // in it unless the symbol was added since, which the fallback below covers).
+        let table = self.shared.symbols.load();
+        let shard_in = |s: u32| table.entries.get(s as usize).map(|e| e.shard);
         if let Some(s) = symbol {
-            self.shard_of(s)?;
+            if shard_in(s).is_none() {
+                return Err(EngineError::UnknownSymbol(format!("#{s}")));
+            }
         }
         // Check the quantity against the order's symbol before numbering the command, so a
         // refused call leaves nothing behind.
         let known = self.order_symbol(order_id).or(symbol);
         let limits = known.and_then(|s| {
-            let table = self.shared.symbols.load();
             table
                 .entries
                 .get(s as usize)
@@ -1614,7 +1627,10 @@ impl Engine {
             }
         }
         let (sym, seq) = self.order_command(order_id, symbol)?;
-        let shard = self.shard_of(sym)?;
+        let shard = match shard_in(sym) {
+            Some(shard) => shard,
+            None => self.shard_of(sym)?,
+        };
         let mut c = Command::modify(sym, order_id, price, qty.unwrap_or(0));
         c.order_seq = seq;
         c.account = account;

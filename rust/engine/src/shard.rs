@@ -2026,8 +2026,10 @@ impl Shard {
         self.sim_publish();
         if let Some(c) = self.collect.as_mut() {
             if out.is_empty() {
-                // No copy: `out` takes the buffer, the shard keeps `out`'s (empty) one.
+                // No copy: `out` takes the buffer, the shard keeps `out`'s (empty) one,
+                // given room for as many events as this window had (no regrowth).
                 std::mem::swap(out, c);
+                c.reserve(out.len());
             } else {
                 out.append(c);
             }

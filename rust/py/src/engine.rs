@@ -256,6 +256,8 @@ fn parse_config(
 pub struct PyEngineCore {
     engine: Arc<Engine>,
     specs: RwLock<Vec<(Spec, String)>>,
+    /// `symbols` as last built (symbols are only ever added: rebuilt when there are more).
+    names: std::sync::Mutex<Option<Py<PyTuple>>>,
 }
 
 impl std::fmt::Debug for PyEngineCore {
@@ -530,6 +532,7 @@ impl PyEngineCore {
             return Ok(PyEngineCore {
                 engine: Arc::new(engine),
                 specs: RwLock::new(Vec::new()),
+                names: std::sync::Mutex::new(None),
             });
         }
         let engine = match journal_dir {
@@ -571,6 +574,7 @@ impl PyEngineCore {
         Ok(PyEngineCore {
             engine: Arc::new(engine),
             specs: RwLock::new(Vec::new()),
+            names: std::sync::Mutex::new(None),
         })
     }
 
@@ -597,7 +601,16 @@ impl PyEngineCore {
     #[getter]
     fn symbols<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let t = self.engine.symbols();
-        PyTuple::new(py, t.entries.iter().map(|e| e.name.clone()))
+        // Read on every batch by strategies: the tuple is built once per symbol count.
+        let mut cache = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(names) = cache.as_ref() {
+            if names.bind(py).len() == t.entries.len() {
+                return Ok(names.bind(py).clone());
+            }
+        }
+        let names = PyTuple::new(py, t.entries.iter().map(|e| e.name.clone()))?;
+        *cache = Some(names.clone().unbind());
+        Ok(names)
     }
 
     /// Shard of each symbol, by index.
@@ -1567,12 +1580,24 @@ pub(crate) fn _audit<'py>(
 /// Events as a numpy array of `EVENT_DTYPE` (one copy of the records, no Python objects).
 fn events_array(py: Python<'_>, events: Vec<Event>) -> PyResult<Py<PyAny>> {
     let dt = dtype(py, &EVENT_DTYPE, "EVENT_DTYPE")?;
-    let words: Vec<u64> = {
-        let mut w = vec![0u64; events.len() * 14];
-        w.as_mut_bytes().copy_from_slice(events.as_bytes());
-        w
-    };
-    bytes_as(py, words, dt)
+    bytes_as(py, event_words(events), dt)
+}
+
+/// The events' buffer as 64-bit words, without a copy (numpy then owns it).
+fn event_words(events: Vec<Event>) -> Vec<u64> {
+    const WORDS: usize = std::mem::size_of::<Event>() / 8;
+    const _: () = assert!(
+        std::mem::size_of::<Event>() == WORDS * 8
+            && std::mem::align_of::<Event>() == std::mem::align_of::<u64>()
+    );
+    let mut v = std::mem::ManuallyDrop::new(events);
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // SAFETY: the buffer was allocated for `cap` Events: `cap * WORDS` u64s have the same
+    // size and alignment (asserted above), so the allocation's layout is unchanged and the
+    // new Vec frees it correctly; the first `len` Events are initialised and an Event has
+    // no padding (`IntoBytes`), so the first `len * WORDS` words are initialised u64s; the
+    // old Vec is never used or dropped (`ManuallyDrop`).
+    unsafe { Vec::from_raw_parts(ptr.cast::<u64>(), len * WORDS, cap * WORDS) }
 }
 
 /// A subscriber's queue (filters applied in Rust).

@@ -296,6 +296,9 @@ pub struct Agent {
     dist: Cdf,
     add_size: Cdf,
     agg_size: Cdf,
+    /// The listed sizes' share of all sizes (the sum of their pmf), new and marketable.
+    add_listed: f64,
+    agg_listed: f64,
     /// Mean gap between arrivals, ns.
     gap_ns: f64,
     /// Simulated seconds per second of the sample's time.
@@ -341,6 +344,8 @@ impl Agent {
             dist: Cdf::new(&params.add_distance.pmf),
             add_size: Cdf::new(&params.add_size.pmf),
             agg_size: Cdf::new(&params.aggressor_size.pmf),
+            add_listed: params.add_size.pmf.iter().sum(),
+            agg_listed: params.aggressor_size.pmf.iter().sum(),
             gap_ns: 1e9 / arrivals,
             compress,
             // One simulated ns is `compress` ns of the sample's time.
@@ -366,12 +371,11 @@ impl Agent {
     }
 
     fn size(&mut self, which: bool) -> u64 {
-        let (cdf, d) = if which {
-            (&self.agg_size, &self.p.aggressor_size)
+        let (cdf, d, listed) = if which {
+            (&self.agg_size, &self.p.aggressor_size, self.agg_listed)
         } else {
-            (&self.add_size, &self.p.add_size)
+            (&self.add_size, &self.p.add_size, self.add_listed)
         };
-        let listed: f64 = d.pmf.iter().sum();
         let u: f64 = self.rng.random::<f64>();
         let q = if u < listed || d.rest_log_sigma <= 0.0 {
             let i = cdf.sample(u / listed.max(f64::MIN_POSITIVE));

@@ -201,9 +201,75 @@ impl Ord for Item {
     }
 }
 
+/// The simulation's time line: items in (time, queue order). A calendar: the items of the
+/// current slot of [`Timeline::SLOT_BITS`] ns in a small binary heap, the later ones in a
+/// vector per slot (a binary heap of every pending item — hundreds of thousands of scheduled
+/// cancels — made each pop walk a tree far larger than the caches).
+#[derive(Default)]
+struct Timeline {
+    /// Every item before `horizon`.
+    near: BinaryHeap<Item>,
+    /// The slots at or after `horizon`, each item in the slot of its time.
+    far: BTreeMap<u64, Vec<Item>>,
+    /// Start of the first slot not in `near` (0: nothing loaded yet).
+    horizon: u64,
+}
+
+impl Timeline {
+    const SLOT_BITS: u32 = 20;
+
+    fn push(&mut self, item: Item) {
+        if item.t < self.horizon {
+            self.near.push(item);
+        } else {
+            self.far
+                .entry(item.t >> Self::SLOT_BITS)
+                .or_default()
+                .push(item);
+        }
+    }
+
+    /// Make `near` hold the earliest item, if there is one.
+    fn load(&mut self) {
+        if self.near.is_empty() {
+            if let Some((slot, items)) = self.far.pop_first() {
+                self.horizon = (slot + 1) << Self::SLOT_BITS;
+                self.near = BinaryHeap::from(items);
+            }
+        }
+    }
+
+    fn peek_t(&mut self) -> Option<u64> {
+        self.load();
+        self.near.peek().map(|i| i.t)
+    }
+
+    fn pop(&mut self) -> Option<Item> {
+        self.load();
+        self.near.pop()
+    }
+
+    /// Every item, in time line order.
+    fn drain_sorted(&mut self) -> Vec<Item> {
+        let mut items: Vec<Item> = std::mem::take(&mut self.near).into_vec();
+        for (_, v) in std::mem::take(&mut self.far) {
+            items.extend(v);
+        }
+        items.sort_by(|a, b| b.cmp(a));
+        self.horizon = 0;
+        items
+    }
+
+    fn clear(&mut self) {
+        self.near.clear();
+        self.far.clear();
+        self.horizon = 0;
+    }
+}
+
 pub(crate) struct SimState {
     pub shards: Vec<Shard>,
-    heap: BinaryHeap<Item>,
+    heap: Timeline,
     n: u64,
     agents: Vec<Option<Agent>>,
     /// Symbols whose agent has been set up (or declined).
@@ -245,7 +311,7 @@ impl Sim {
             inbox: Mutex::new(Vec::new()),
             state: Mutex::new(SimState {
                 shards: Vec::new(),
-                heap: BinaryHeap::new(),
+                heap: Timeline::default(),
                 n: 0,
                 agents: Vec::new(),
                 seen: 0,
@@ -426,7 +492,7 @@ impl Engine {
         let start_events = out.len();
         let mut limit = until;
         loop {
-            let next_item = st.heap.peek().map(|i| i.t);
+            let next_item = st.heap.peek_t();
             let next_timer = st.shards.iter().filter_map(Shard::next_timer).min();
             let t = match (next_item, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
@@ -589,9 +655,7 @@ impl Engine {
         let mut drained = 0;
         if drain {
             Self::sim_intake(sim, st, Some(sim.cfg.order_entry_latency_ns));
-            let mut items: Vec<Item> = std::mem::take(&mut st.heap).into_vec();
-            items.sort_by(|a, b| b.cmp(a));
-            for it in items {
+            for it in st.heap.drain_sorted() {
                 if let What::Cmd(shard, c, _) = it.what {
                     let t = it.t.max(sim.clock.load(Ordering::Acquire));
                     sim.clock.store(t, Ordering::Release);
