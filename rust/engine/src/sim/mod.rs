@@ -674,3 +674,52 @@ impl Engine {
         (drained, shards)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item(t: u64, n: u64) -> Item {
+        Item {
+            t,
+            n,
+            what: What::Arrive(0),
+        }
+    }
+
+    proptest! {
+        /// The calendar gives the items in the order one binary heap of all of them does,
+        /// for the simulator's pattern: pops interleaved with pushes at or after the last
+        /// popped time, some far ahead (several slots), some in the current slot.
+        #[test]
+        fn timeline_pops_in_the_order_of_one_heap(
+            ops in proptest::collection::vec((0u8..4, 0u64..5_000_000), 1..400)
+        ) {
+            let mut cal = Timeline::default();
+            let mut reference: BinaryHeap<Item> = BinaryHeap::new();
+            let (mut now, mut n) = (0u64, 0u64);
+            for (op, dt) in ops {
+                if op == 0 {
+                    let got = cal.pop().map(|i| (i.t, i.n));
+                    let want = reference.pop().map(|i| (i.t, i.n));
+                    prop_assert_eq!(got, want);
+                    if let Some((t, _)) = got {
+                        now = t;
+                    }
+                } else {
+                    // Mostly near (inside the slot), sometimes many slots ahead.
+                    let t = now + if op == 1 { dt } else { dt % 1000 };
+                    n += 1;
+                    cal.push(item(t, n));
+                    reference.push(item(t, n));
+                }
+                prop_assert_eq!(cal.peek_t(), reference.peek().map(|i| i.t));
+            }
+            let rest: Vec<(u64, u64)> = cal.drain_sorted().iter().map(|i| (i.t, i.n)).collect();
+            let mut want: Vec<(u64, u64)> = reference.into_iter().map(|i| (i.t, i.n)).collect();
+            want.sort_unstable();
+            prop_assert_eq!(rest, want);
+        }
+    }
+}
