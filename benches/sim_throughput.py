@@ -9,8 +9,9 @@ Workloads (ours: ``hb.Simulation`` on AAPL, MSFT, GOOG, seed 1, ``batch_ns`` 1 m
   share of the wall time spent in its callbacks;
 - ``roundtrip``: no background flow; on each batch the strategy submits K limit buys away
   from the touch (``self.buy``) and cancels the K of the previous batch (``self.cancel``),
-  N orders in all: strategy orders/s round trip (wall). Every order is checked, from the
-  events the strategy received, to have been accepted and then cancelled.
+  N orders in all: strategy orders/s round trip (wall). The strategy keeps every batch it
+  receives; after the run every order is checked, from those events, to have been
+  accepted and then cancelled.
 
 nautilus_trader 1.221 ``BacktestEngine`` runs the comparable workloads in its own venv
 (``benches/nautilus_sim.py`` under ``--naut-python``), in the same run, interleaved with
@@ -76,8 +77,8 @@ class RoundTrip(hb.Strategy):
         self.total = total
         self.sent: list[int] = []
         self.prev: list[int] = []
-        self.accepted: list[np.ndarray] = []
-        self.cancelled: list[np.ndarray] = []
+        #: Every batch received, checked after the run (``check``).
+        self.batches: list[np.ndarray] = []
         self.rejected = 0
 
     def on_start(self) -> None:
@@ -101,18 +102,16 @@ class RoundTrip(hb.Strategy):
         self.prev = new
 
     def on_events(self, batch: np.ndarray) -> None:
-        kinds = batch["kind"]
-        ids = batch["order_id"]
-        self.accepted.append(ids[kinds == _ACCEPTED])
-        self.cancelled.append(ids[kinds == _CANCELLED])
-        self.rejected += int(np.count_nonzero(kinds == _REJECTED))
+        self.batches.append(batch)
         self._round()
 
     def check(self) -> dict[str, Any]:
         """Every order sent accepted once and cancelled once, nothing rejected."""
         sent = np.array(self.sent, dtype=np.uint64)
-        acc = np.concatenate(self.accepted) if self.accepted else np.zeros(0, np.uint64)
-        cxl = np.concatenate(self.cancelled) if self.cancelled else np.zeros(0, np.uint64)
+        rows = np.concatenate(self.batches) if self.batches else np.zeros(0, hb.EVENT_DTYPE)
+        kinds, ids = rows["kind"], rows["order_id"]
+        acc, cxl = ids[kinds == _ACCEPTED], ids[kinds == _CANCELLED]
+        self.rejected = int(np.count_nonzero(kinds == _REJECTED))
         ok = (
             self.error is None
             and len(sent) > 0

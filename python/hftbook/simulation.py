@@ -198,28 +198,33 @@ class Simulation:
         # With one account's private events in the windows, they are all that strategy's.
         own_only = accounts is not None and len(accounts) == 1
         t = now
+        sim_run, set_time, batch_ns = e._sim_run, e._sim_set_time, self.batch_ns
+        perf = time.perf_counter
         while t < until_ns:
             limit = until_ns
             for s in strategies:
-                nt = s._next_timer_ns() if s.running and s._timers else None
-                if nt is not None:
-                    # A timer at T sees what happened up to T - md.
-                    limit = min(limit, max(nt - md, t + 1))
-            t, arr = e._sim_run(limit, self.batch_ns, accounts)
-            if len(arr):
+                if s._timers and s.running:
+                    nt = s._next_timer_ns()
+                    if nt is not None:
+                        # A timer at T sees what happened up to T - md.
+                        limit = min(limit, max(nt - md, t + 1))
+            t, arr = sim_run(limit, batch_ns, accounts)
+            n = len(arr)
+            if n:
                 self._batches += 1
-                self._delivered += len(arr)
+                self._delivered += n
                 if on_batch is not None:
                     on_batch(arr)
-                e._sim_set_time(t + md)
+                set_time(t + md)
                 for s in strategies:
                     s._sim_events(arr, own_only)
             for s in strategies:
-                nt = s._next_timer_ns() if s.running and s._timers else None
-                if nt is not None and nt <= t + md:
-                    e._sim_set_time(nt)
-                    s._sim_timers()
-            wall = time.perf_counter()
+                if s._timers and s.running:
+                    nt = s._next_timer_ns()
+                    if nt is not None and nt <= t + md:
+                        set_time(nt)
+                        s._sim_timers()
+            wall = perf()
             if wall_seconds is not None and wall - wall0 >= wall_seconds:
                 break
             if max_orders is not None and self.counters()["background_orders"] >= max_orders:
