@@ -332,10 +332,10 @@ def main() -> None:
     add("quoting (nautilus): strategy orders/s", None, n_q, "1/s")
 
     print(f"\nsimulation throughput, medians of {a.reps} (ours and nautilus interleaved)")
-    w = max(len(r[0]) for r in rows)
-    print(f"{'':{w}}  {'hftbook':>12}  {'nautilus':>12}  {'ratio':>7}")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'':{width}}  {'hftbook':>12}  {'nautilus':>12}  {'ratio':>7}")
     for name, o, t, r in rows:
-        print(f"{name:{w}}  {o:>12}  {t:>12}  {r:>7}")
+        print(f"{name:{width}}  {o:>12}  {t:>12}  {r:>7}")
     print(
         f"\nidle: callback share {med(res['idle'], 'callback_share'):.1%}, "
         f"p50 {med(res['idle'], 'callback_us_p50'):.0f} µs/batch; "
