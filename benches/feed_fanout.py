@@ -28,8 +28,10 @@ Two measurements:
 2. **engine throughput**: the flow (``--ops`` orders) submitted as fast as the engine takes
    it (``submit_batch`` slices, ``poll`` after each, as ``engine_py.py batch``), with no
    server, and with each server and 100 clients attached; orders/s and the ratio to "no
-   server". The feed servers get ``queue_capacity=1<<20`` so that no client is cut off
-   while the clients (Python, on the same cores) catch up.
+   server", taken per pair (each server's run right after a run with no server; the median
+   of the pairs' ratios). The feed servers get ``queue_capacity=1<<20`` so that no client is
+   cut off while the clients (Python, on the same cores) catch up. Twice: clients at nice 0
+   and the server at its default nice 10, then clients and server at nice 19.
 
 Medians over ``--rounds`` rounds. Every client process, server and engine shares the
 machine's cores: on a small machine the clients compete with the engine, which this shows.
@@ -194,6 +196,9 @@ class PythonWsServer:
 
         self._broadcast = broadcast
         self.clients: set[Any] = set()
+        # Set by stop(): the sends still queued on the loop are dropped (they would go to
+        # closed sockets, and keep the loop busy into the next measurement).
+        self._closing = False
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
         self.port = 0
@@ -225,6 +230,8 @@ class PythonWsServer:
         )
 
     def _on_events(self, arr: np.ndarray) -> None:
+        if self._closing:
+            return
         msgs = []
         for seq, px, qty, n, side, kind, ts in zip(
             arr["symbol_seq"].tolist(),
@@ -252,13 +259,16 @@ class PythonWsServer:
         self.loop.call_soon_threadsafe(self._send, msgs)
 
     def _send(self, msgs: list[str]) -> None:
+        if self._closing:
+            return
         for m in msgs:
             self._broadcast(self.clients, m)
 
     def stop(self) -> None:
+        self._closing = True
         self.sub.close()
         self.loop.call_soon_threadsafe(self._stop.set_result, None)
-        self.thread.join(10)
+        self.thread.join(30)
 
 
 # ------------------------------------------------------------------------------ runs
@@ -306,7 +316,9 @@ def _attach(engine: hb.Engine, server: str, n: int, nice: int = 0) -> tuple[Any,
         clients = Clients(anchor.url, n, None, False, offset, nice)
         clients.wait_connected(lambda: len(anchor.clients) >= n)
         return anchor, clients
-    srv = engine.serve(queue_capacity=1 << 20)
+    # Clients at nice 19: the server's threads at 19 too (both below the engine, as a
+    # deployment that puts the engine first runs them); else the server's default (10).
+    srv = engine.serve(queue_capacity=1 << 20, nice=19 if nice else 10)
     binary = server == "feed-binary"
     url = srv.url + ("?encoding=binary" if binary else "")
     clients = Clients(url, n, sub, binary, offset, nice)
@@ -379,6 +391,11 @@ def throughput(
             clients.stop.set()
             with contextlib.suppress(Exception):
                 clients.finish()
+            # A client process still reading its backlog would run into the next
+            # measurement (it once cut the "no server" baseline that followed to a seventh).
+            if clients.proc.is_alive():
+                clients.proc.kill()
+                clients.proc.join(10)
         engine.stop()
 
 
@@ -419,19 +436,26 @@ def main() -> None:
             )
     n = max(ns)
     for nice in (0, 19):
+        # Each server's run right after a run with no server: the ratio of each pair, then
+        # the median of the ratios (the machine's speed drifts between rounds).
         tput: dict[str, list[float]] = {s: [] for s in ["none", *servers]}
+        ratios: dict[str, list[float]] = {s: [] for s in servers}
         for _ in range(a.rounds):
-            for s in tput:
-                tput[s].append(throughput(s, n, flow[: a.ops], prefill, a.chunk, nice))
-        base = statistics.median(tput["none"])
+            for s in servers:
+                alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
+                got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
+                tput["none"].append(alone)
+                tput[s].append(got)
+                ratios[s].append(got / alone)
         key = "clients_nice_19" if nice else "clients_nice_0"
         res["throughput"][key] = {}
         for s, v in tput.items():
             med = statistics.median(v)
-            res["throughput"][key][s] = {"orders_per_s": med, "ratio": med / base, "runs": v}
+            ratio = statistics.median(ratios[s]) if s in ratios else 1.0
+            res["throughput"][key][s] = {"orders_per_s": med, "ratio": ratio, "runs": v}
             print(
                 f"engine throughput, {s:12} ({n if s != 'none' else 0} clients, nice {nice:2}):"
-                f" {med:>10,.0f} orders/s  {100 * med / base:5.1f} % of no server",
+                f" {med:>10,.0f} orders/s  {100 * ratio:5.1f} % of no server (paired)",
                 flush=True,
             )
     if a.json:

@@ -29,6 +29,10 @@
 //! - **e** the bare book: the same interleaved flow through four `hftbook_core::OrderBook`s
 //!   directly (a sink that counts fills), interleaved with (a) in the same repetitions.
 //! - **p** the shard alone: the flow of (a) preloaded before `start`, no event stream.
+//! - **s** the shard alone (as p, book events on) without and with a market-data subscriber
+//!   (book and trade events of every symbol, conflating, drained by its own thread), paired
+//!   per repetition: what a subscription (the feed server's, say) costs the shard. Its queue
+//!   holds `HFTBOOK_SUB_CAPACITY` events (default 2^20).
 //! - **r** the pre-trade risk stage (issue 13): the shard alone (as p) on W2 with every
 //!   order on account 0 (no risk path), on account 1 without limits (open-order counting and
 //!   position keeping only), on account 1 with every per-order limit set (none binding), and
@@ -447,6 +451,69 @@ fn run_preloaded_as(
     secs
 }
 
+/// [`run_preloaded`] with `subs` market-data subscribers (book and trade events of every
+/// symbol, conflating, room for `HFTBOOK_SUB_CAPACITY` events, default 2^20, each), each
+/// drained by its own thread: the cost
+/// of the subscriptions on the shard's path. Returns the seconds and the events delivered.
+fn run_preloaded_subs(f: &Flow, subs: usize) -> (f64, u64) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let e = engine(1, f.symbols, &|c| {
+        c.engine.keep_events = false;
+        // L2 deltas, as the feed server's subscription needs.
+        c.engine.book_events = true;
+        c.breaker.enabled = false;
+        c.engine.lane_capacity = (f.ops.len() + f.prefill.iter().map(Vec::len).sum::<usize>())
+            .next_power_of_two()
+            .max(1 << 16);
+    });
+    let mut ids = Ids::new(&e, f);
+    let mut all: Vec<Command> = Vec::new();
+    for (s, pre) in f.prefill.iter().enumerate() {
+        all.extend(pre.iter().map(|c| to_engine(s as u32, c, &mut ids)));
+    }
+    all.extend(f.ops.iter().map(|(s, c)| to_engine(*s, c, &mut ids)));
+    for chunk in all.chunks_mut(1024) {
+        e.submit_batch(chunk).expect("preload");
+    }
+    let filter = hftbook_engine::Filter {
+        kinds: (1 << kind::BOOK) | (1 << kind::TRADE),
+        symbols: None,
+        accounts: None,
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..subs)
+        .map(|_| {
+            let cap = std::env::var("HFTBOOK_SUB_CAPACITY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1 << 20);
+            let sub = e.subscribe(filter.clone(), cap, true);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut out = Vec::with_capacity(1 << 16);
+                let mut n = 0u64;
+                loop {
+                    out.clear();
+                    let got = sub.pop_batch(&mut out, 1 << 16, Duration::from_millis(1));
+                    n += got as u64;
+                    if got == 0 && done.load(Ordering::Acquire) {
+                        return n;
+                    }
+                }
+            })
+        })
+        .collect();
+    let t = Instant::now();
+    e.start().expect("start");
+    let report = e.stop(true, Duration::from_secs(120));
+    let secs = t.elapsed().as_secs_f64();
+    assert!(report.clean);
+    done.store(true, Ordering::Release);
+    let delivered = readers.into_iter().map(|h| h.join().expect("reader")).sum();
+    (secs, delivered)
+}
+
 /// The bare book: the same interleaved flow through one `OrderBook` per symbol.
 fn run_book(f: &Flow) -> f64 {
     let mut books: Vec<OrderBook> = (0..f.symbols)
@@ -841,6 +908,30 @@ fn main() {
             f.ops.len(),
             median(&v) / 1e6,
             list(&v, 1e6)
+        );
+    }
+
+    if a.only.contains('s') {
+        let f = flow(4, a.ops, 42);
+        let total = (f.ops.len() + f.prefill.iter().map(Vec::len).sum::<usize>()) as f64;
+        let (mut none, mut one, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        let mut delivered = 0;
+        for _ in 0..a.reps {
+            let (t0, _) = run_preloaded_subs(&f, 0);
+            let (t1, d) = run_preloaded_subs(&f, 1);
+            delivered = d;
+            none.push(total / t0);
+            one.push(total / t1);
+            ratio.push(t0 / t1);
+        }
+        println!(
+            "\n[s] shard alone (as p) with a market-data subscriber (book + trade events of every symbol, drained by a thread; {delivered} events): none {:.2} M/s [{}], one {:.2} M/s [{}]; paired ratio median {:.3} [{}]",
+            median(&none) / 1e6,
+            list(&none, 1e6),
+            median(&one) / 1e6,
+            list(&one, 1e6),
+            median(&ratio),
+            list(&ratio, 1.0)
         );
     }
 

@@ -268,10 +268,19 @@ impl Filter {
 /// A subscriber's queue. Lossless subscribers make the shard wait when full (backpressure);
 /// conflating ones (market data) lose events instead, and after a gap receive an L2 snapshot
 /// of the symbols they follow, marked [`crate::record::EVENT_GAP`] | [`crate::record::EVENT_SNAPSHOT`].
+///
+/// One single-producer ring per shard (its shard is the only writer: a shard offers its
+/// published events in one chunk, one atomic store, instead of a compare-and-swap per event
+/// on a queue every shard shares), the capacity split evenly between them; engine events
+/// raised outside the shards go through a small queue of their own. A pop drains the
+/// engine events first, then each shard's ring in turn: a symbol's events stay in order (a
+/// symbol lives on one shard); events of different shards are not interleaved by time.
 #[derive(Debug)]
 pub struct Subscription {
     filter: Filter,
-    queue: ArrayQueue<Event>,
+    rings: Box<[SubRing]>,
+    /// Engine events raised outside the shards (config applied or rejected).
+    control: ArrayQueue<Event>,
     conflate: bool,
     /// Per shard: events of that shard's symbols were conflated away and no snapshot has
     /// been delivered since.
@@ -281,6 +290,49 @@ pub struct Subscription {
     /// Snapshots delivered after gaps.
     pub snapshots: AtomicU64,
     closed: AtomicBool,
+}
+
+/// One shard's ring of a [`Subscription`]. Each end is behind a lock that only one thread
+/// takes (the shard's for `tx`, the consumer's for `rx`): never contended, taken once per
+/// offer or pop, not per event.
+#[derive(Debug)]
+struct SubRing {
+    tx: Mutex<rtrb::Producer<Event>>,
+    rx: Mutex<rtrb::Consumer<Event>>,
+    capacity: usize,
+}
+
+/// Write as many of `events` as fit into `tx` (those passing `keep`); returns how many of
+/// `events` were consumed (written or skipped).
+fn write_some(
+    tx: &mut rtrb::Producer<Event>,
+    events: &[Event],
+    keep: &dyn Fn(&Event) -> bool,
+) -> usize {
+    let mut used = 0;
+    while used < events.len() {
+        let room = tx.slots();
+        if room == 0 {
+            break;
+        }
+        let Ok(chunk) = tx.write_chunk_uninit(room) else {
+            break;
+        };
+        let mut taken = 0;
+        let it = events[used..]
+            .iter()
+            .inspect(|_| taken += 1)
+            .filter(|e| keep(e))
+            .copied();
+        let wrote = chunk.fill_from_iter(it);
+        // `taken` counts every event the iterator looked at, and it stops right after the
+        // last one it wrote (or at the end).
+        used += taken;
+        if wrote < room {
+            break;
+        }
+    }
+    used
 }
 
 impl Subscription {
@@ -297,59 +349,53 @@ impl Subscription {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let gap = &self.gaps[shard.min(self.gaps.len() - 1)];
+        let i = shard.min(self.rings.len() - 1);
+        let gap = &self.gaps[i];
+        let ring = &self.rings[i];
+        let mut tx = ring.tx.lock().unwrap_or_else(|p| p.into_inner());
         if self.conflate && gap.load(Ordering::Relaxed) {
             let mut snap = Vec::new();
-            snapshot(&self.filter, self.queue.capacity(), &mut snap);
-            let free = self.queue.capacity() - self.queue.len();
-            // Only this shard pushes this shard's events, but other shards share the queue:
-            // push what fits; a snapshot cut short stays a gap and is sent again.
+            snapshot(&self.filter, ring.capacity, &mut snap);
+            // A snapshot cut short stays a gap and is sent again: all of it or nothing.
             let mut sent = 0;
-            if snap.len() <= free && snap.iter().all(|e| self.queue.push(*e).is_ok()) {
+            if snap.len() <= tx.slots() {
+                let all = write_some(&mut tx, &snap, &|_| true);
+                debug_assert_eq!(all, snap.len());
                 gap.store(false, Ordering::Relaxed);
                 self.snapshots.fetch_add(1, Ordering::Relaxed);
                 // A halt or resume is no part of the books: it follows the snapshot (or a
                 // subscriber would show a halted symbol as trading until the next change).
-                for e in events {
-                    if e.kind == crate::record::kind::STATUS
-                        && self.filter.matches(e)
-                        && self.queue.push(*e).is_ok()
-                    {
-                        sent += 1;
-                    }
-                }
+                let mut status: Vec<Event> = events
+                    .iter()
+                    .filter(|e| e.kind == crate::record::kind::STATUS && self.filter.matches(e))
+                    .copied()
+                    .collect();
+                status.truncate(tx.slots());
+                sent = write_some(&mut tx, &status, &|_| true);
             }
             // The snapshot shows the books after these events: they are not sent.
             let lost = events.iter().filter(|e| self.filter.matches(e)).count() - sent;
             self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
             return;
         }
-        for (i, e) in events.iter().enumerate() {
-            if !self.filter.matches(e) {
-                continue;
+        let keep = |e: &Event| self.filter.matches(e);
+        let mut rest = events;
+        loop {
+            let used = write_some(&mut tx, rest, &keep);
+            rest = &rest[used..];
+            if rest.is_empty() {
+                return;
             }
-            let mut ev = *e;
-            loop {
-                match self.queue.push(ev) {
-                    Ok(()) => break,
-                    Err(back) => {
-                        if self.conflate {
-                            gap.store(true, Ordering::Relaxed);
-                            let lost = events[i..].iter().filter(|e| self.filter.matches(e));
-                            self.conflated
-                                .fetch_add(lost.count() as u64, Ordering::Relaxed);
-                            return;
-                        }
-                        if self.closed.load(Ordering::Acquire)
-                            || shared.abandon.load(Ordering::Acquire)
-                        {
-                            return;
-                        }
-                        ev = back;
-                        std::thread::sleep(Duration::from_micros(20));
-                    }
-                }
+            if self.conflate {
+                gap.store(true, Ordering::Relaxed);
+                let lost = rest.iter().filter(|e| keep(e)).count();
+                self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
+                return;
             }
+            if self.closed.load(Ordering::Acquire) || shared.abandon.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(20));
         }
     }
 
@@ -368,7 +414,7 @@ impl Subscription {
             return;
         }
         let mut ev = *e;
-        while let Err(back) = self.queue.push(ev) {
+        while let Err(back) = self.control.push(ev) {
             if self.conflate {
                 self.conflated.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -381,17 +427,40 @@ impl Subscription {
         }
     }
 
+    /// Move up to `max` queued events to `out` (engine events, then each shard's).
+    fn drain(&self, out: &mut Vec<Event>, max: usize) {
+        let start = out.len();
+        while out.len() - start < max {
+            match self.control.pop() {
+                Some(e) => out.push(e),
+                None => break,
+            }
+        }
+        for ring in self.rings.iter() {
+            let want = max - (out.len() - start);
+            if want == 0 {
+                break;
+            }
+            let mut rx = ring.rx.lock().unwrap_or_else(|p| p.into_inner());
+            let n = rx.slots().min(want);
+            if n == 0 {
+                continue;
+            }
+            if let Ok(chunk) = rx.read_chunk(n) {
+                let (a, b) = chunk.as_slices();
+                out.extend_from_slice(a);
+                out.extend_from_slice(b);
+                chunk.commit_all();
+            }
+        }
+    }
+
     /// Take up to `max` events, waiting up to `timeout` for the first.
     pub fn pop_batch(&self, out: &mut Vec<Event>, max: usize, timeout: Duration) -> usize {
         let start = out.len();
         let deadline = Instant::now() + timeout;
         loop {
-            while out.len() - start < max {
-                match self.queue.pop() {
-                    Some(e) => out.push(e),
-                    None => break,
-                }
-            }
+            self.drain(out, max);
             if out.len() > start
                 || Instant::now() >= deadline
                 || self.closed.load(Ordering::Acquire)
@@ -1946,9 +2015,21 @@ impl Engine {
     /// Subscribe: a queue of the events that pass `filter`. Lossless subscribers (`conflate`
     /// false) make the shards wait when their queue is full.
     pub fn subscribe(&self, filter: Filter, capacity: usize, conflate: bool) -> Arc<Subscription> {
+        let shards = self.lanes.len().max(1);
+        let per_ring = capacity.max(1).div_ceil(shards);
         let sub = Arc::new(Subscription {
             filter,
-            queue: ArrayQueue::new(capacity.max(1)),
+            rings: (0..shards)
+                .map(|_| {
+                    let (tx, rx) = rtrb::RingBuffer::new(per_ring);
+                    SubRing {
+                        tx: Mutex::new(tx),
+                        rx: Mutex::new(rx),
+                        capacity: per_ring,
+                    }
+                })
+                .collect(),
+            control: ArrayQueue::new(capacity.clamp(1, 1024)),
             conflate,
             gaps: (0..self.lanes.len())
                 .map(|_| AtomicBool::new(false))
