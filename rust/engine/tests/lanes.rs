@@ -509,7 +509,7 @@ fn lossless_subscriber_of_two_shards_gets_every_event_in_symbol_order() {
             ev.symbol
         );
         *want += 1;
-        let shard = (ev.symbol % 2) as u32;
+        let shard = ev.symbol % 2;
         let prev = last_seq.insert(shard, ev.seq).unwrap_or(0);
         assert!(ev.seq > prev, "shard {shard}'s events out of order");
     }
