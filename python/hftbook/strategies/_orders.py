@@ -45,6 +45,8 @@ class OrderTracker:
 
     def __init__(self) -> None:
         self.orders: dict[int, WorkingOrder] = {}
+        # The same orders by symbol (each dict in the order they were sent).
+        self._by_symbol: dict[str, dict[int, WorkingOrder]] = {}
 
     def sent(
         self, order_id: int, symbol: str, side: str, price_ticks: int | None, qty: int
@@ -52,7 +54,12 @@ class OrderTracker:
         """Record an order just sent."""
         o = WorkingOrder(order_id, symbol, side, price_ticks, qty)
         self.orders[order_id] = o
+        self._by_symbol.setdefault(symbol, {})[order_id] = o
         return o
+
+    def _drop(self, o: WorkingOrder) -> None:
+        del self.orders[o.order_id]
+        del self._by_symbol[o.symbol][o.order_id]
 
     def modifying(self, order_id: int, price_ticks: int) -> None:
         """Record a price modify just sent."""
@@ -92,7 +99,7 @@ class OrderTracker:
             o.filled += qty
             o.qty = leaves_qty
             if o.qty <= 0:
-                del self.orders[o.order_id]
+                self._drop(o)
         elif kind == "modified":
             o.price_ticks = price_ticks
             o.qty = leaves_qty
@@ -100,11 +107,11 @@ class OrderTracker:
                 o.state, o.prev_price_ticks = LIVE, None
         elif kind in ("cancelled", "expired"):
             o.qty = 0
-            del self.orders[o.order_id]
+            self._drop(o)
         elif kind == "rejected":
             if o.state == NEW or reason == "unknown_order":
                 o.qty = 0  # refused, or already gone (its last fill or cancel was seen)
-                del self.orders[o.order_id]
+                self._drop(o)
             elif o.state == MODIFYING:
                 o.price_ticks, o.prev_price_ticks, o.state = o.prev_price_ticks, None, LIVE
             elif o.state == CANCELLING:
@@ -113,11 +120,12 @@ class OrderTracker:
 
     def working(self, symbol: str, side: str | None = None) -> list[WorkingOrder]:
         """The working orders of ``symbol`` (of one side if given), oldest first."""
-        return [
-            o
-            for o in self.orders.values()
-            if o.symbol == symbol and (side is None or o.side == side)
-        ]
+        mine = self._by_symbol.get(symbol)
+        if not mine:
+            return []
+        if side is None:
+            return list(mine.values())
+        return [o for o in mine.values() if o.side == side]
 
     def open_qty(self, symbol: str, side: str) -> int:
         """The open quantity of the working orders of ``symbol`` on ``side``."""

@@ -340,8 +340,14 @@ class MarketMaker(Strategy):
             bid = min(bid, min(own_asks) - 1)
         if own_bids:
             ask = max(ask, max(own_bids) + 1)
+        size_of, max_inv = self.size, self.max_inventory
         for side, px, working in (("buy", bid, buys), ("sell", ask, sells)):
-            size = self._target_size(inv, side, lot) if px > 0 else 0
+            # _target_size, in line: the position this side adds to, sized down as it grows.
+            size = 0
+            if px > 0:
+                signed = inv if side == "buy" else -inv
+                raw = size_of * (max_inv - signed) // max_inv if signed > 0 else size_of
+                size = max(0, min(raw, max_inv - signed) // lot * lot)
             if not working:
                 if size > 0:
                     # Nothing of this side is working: no open quantity to count.
