@@ -282,3 +282,34 @@ def test_background_private_events_are_left_out_unless_on_batch_wants_every_row(
     assert not (arr["kind"] < hb.EVENT_KINDS.index("trade")).any()
     for s in (a, b, c):
         s.stop()
+
+
+class TicksTrader(hb.Strategy):
+    """A bid with ``price_ticks``, moved one tick up with ``modify(price_ticks=)``."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int, int]] = []
+        self.oid = 0
+
+    def on_start(self) -> None:
+        self.oid = self.buy("AAPL", 100, price_ticks=9_900)
+
+    def on_order_event(self, event: hb.Event) -> None:
+        self.events.append((event.kind, event.order_id, event.price_ticks))
+        if event.kind == "accepted":
+            self.modify(self.oid, price_ticks=9_901)
+
+
+def test_actions_take_prices_in_ticks() -> None:
+    """``price_ticks=`` makes a limit order (not a market one) and moves it on a modify."""
+    sim = hb.Simulation(symbols=SYMS, seed=1, background=False)
+    s = sim.add_strategy(TicksTrader(), account=4)
+    assert isinstance(s, TicksTrader)
+    sim.run(seconds=0.01)
+    assert [k for k, _, _ in s.events] == ["accepted", "modified"]
+    assert s.events[0][1:] == (s.oid, 9_900)
+    assert s.events[1][1:] == (s.oid, 9_901)
+    _, bid, _ = sim.engine.book("AAPL").top()
+    assert bid is not None
+    assert (bid.price_ticks, bid.qty) == (9_901, 100)
+    sim.stop()
