@@ -335,6 +335,20 @@ fn write_some(
     used
 }
 
+/// Move up to `want` events from `rx` to `out` (one chunk: both halves of the ring).
+fn read_ring(rx: &mut rtrb::Consumer<Event>, out: &mut Vec<Event>, want: usize) {
+    let n = rx.slots().min(want);
+    if n == 0 {
+        return;
+    }
+    if let Ok(chunk) = rx.read_chunk(n) {
+        let (a, b) = chunk.as_slices();
+        out.extend_from_slice(a);
+        out.extend_from_slice(b);
+        chunk.commit_all();
+    }
+}
+
 impl Subscription {
     /// Offer a shard's published events. `snapshot` writes the L2 snapshot of the shard's
     /// symbols that pass the filter (see [`EVENT_SNAPSHOT`]); a conflated subscriber in a gap
@@ -442,16 +456,7 @@ impl Subscription {
                 break;
             }
             let mut rx = ring.rx.lock().unwrap_or_else(|p| p.into_inner());
-            let n = rx.slots().min(want);
-            if n == 0 {
-                continue;
-            }
-            if let Ok(chunk) = rx.read_chunk(n) {
-                let (a, b) = chunk.as_slices();
-                out.extend_from_slice(a);
-                out.extend_from_slice(b);
-                chunk.commit_all();
-            }
+            read_ring(&mut rx, out, want);
         }
     }
 
@@ -1986,16 +1991,7 @@ impl Engine {
                 let i = (first + k) % n;
                 let mut g = self.consumers[i].lock().unwrap_or_else(|p| p.into_inner());
                 let Some(c) = g.as_mut() else { continue };
-                let avail = c.slots().min(want);
-                if avail == 0 {
-                    continue;
-                }
-                if let Ok(chunk) = c.read_chunk(avail) {
-                    let (a, b) = chunk.as_slices();
-                    out.extend_from_slice(a);
-                    out.extend_from_slice(b);
-                    chunk.commit_all();
-                }
+                read_ring(c, out, want);
             }
             let got = out.len() - start_len;
             if got > 0 || timeout.is_zero() || Instant::now() >= deadline {
