@@ -26,9 +26,12 @@ pub struct Latencies {
 
 impl Default for Latencies {
     fn default() -> Self {
+        // Two significant digits (values to within 1 %): the shard copies these out every
+        // 10 ms and whenever it goes idle, and at three digits that copy was 221 KB a
+        // histogram, ~20 µs of the shard's time hot in cache (8x less at two digits).
         let h = || {
-            Histogram::new_with_bounds(1, 60_000_000_000, 3)
-                .unwrap_or_else(|_| unreachable!("1 ns .. 60 s at 3 digits are valid bounds"))
+            Histogram::new_with_bounds(1, 60_000_000_000, 2)
+                .unwrap_or_else(|_| unreachable!("1 ns .. 60 s at 2 digits are valid bounds"))
         };
         Latencies {
             queue_wait: h(),
