@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hftbook_core::{Price, TickSize};
 use hftbook_engine::record::{kind, reason, EVENT_SNAPSHOT, REASONS};
 use hftbook_engine::{Engine, Event};
+use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 
 use crate::wire;
@@ -169,7 +170,7 @@ impl Frame {
 #[derive(Debug, Default)]
 pub struct ClientState {
     /// Channel → the last `cseq` given on it.
-    subs: HashMap<(Chan, u32), u64>,
+    subs: FxHashMap<(Chan, u32), u64>,
     /// Symbols whose `symbol` message this (binary) client got.
     announced: std::collections::HashSet<u32>,
     /// Messages waiting for the socket.
@@ -217,9 +218,9 @@ pub struct Hub {
     clients: Vec<Arc<Client>>,
     capacity: usize,
     counters: Arc<Counters>,
-    /// Connected clients per encoding (a message is encoded only in those in use).
-    json_clients: usize,
-    bin_clients: usize,
+    /// Clients subscribed to each channel, per encoding (JSON, binary): a message is built
+    /// only for the channels someone follows, in the encodings they use.
+    followers: FxHashMap<(Chan, u32), [usize; 2]>,
 }
 
 /// JSON string literal of `s`.
@@ -239,8 +240,7 @@ impl Hub {
             clients: Vec::new(),
             capacity: capacity.max(1),
             counters,
-            json_clients: 0,
-            bin_clients: 0,
+            followers: FxHashMap::default(),
         };
         h.refresh_symbols(false);
         h
@@ -277,28 +277,39 @@ impl Hub {
 
     /// Add a client.
     pub fn add_client(&mut self, c: Arc<Client>) {
-        match c.encoding {
-            Encoding::Json => self.json_clients += 1,
-            Encoding::Binary => self.bin_clients += 1,
-        }
         self.clients.push(c);
     }
 
-    /// Remove a client.
+    /// Remove a client (and its subscriptions from the follower counts).
     pub fn remove_client(&mut self, c: &Arc<Client>) {
         let before = self.clients.len();
         self.clients.retain(|x| !Arc::ptr_eq(x, c));
         if self.clients.len() < before {
-            match c.encoding {
-                Encoding::Json => self.json_clients -= 1,
-                Encoding::Binary => self.bin_clients -= 1,
+            let keys: Vec<(Chan, u32)> = c.lock().subs.keys().copied().collect();
+            for k in keys {
+                self.unfollow(k, c.encoding);
             }
         }
     }
 
-    /// The message built by `f` in every encoding some client uses.
+    fn follow(&mut self, key: (Chan, u32), enc: Encoding) {
+        self.followers.entry(key).or_default()[enc as usize] += 1;
+    }
+
+    fn unfollow(&mut self, key: (Chan, u32), enc: Encoding) {
+        if let Some(n) = self.followers.get_mut(&key) {
+            n[enc as usize] = n[enc as usize].saturating_sub(1);
+            if *n == [0, 0] {
+                self.followers.remove(&key);
+            }
+        }
+    }
+
+    /// The message built by `f` in every encoding a follower of `key` uses (None when the
+    /// channel has no follower: nothing is encoded).
     fn out(&self, key: (Chan, u32), f: impl Fn(&Self, Encoding) -> Option<Body>) -> Option<Out> {
-        let json = if self.json_clients > 0 {
+        let [json_followers, bin_followers] = self.followers.get(&key).copied()?;
+        let json = if json_followers > 0 {
             match f(self, Encoding::Json) {
                 Some(Body::Json(j)) => Some(j),
                 _ => None,
@@ -306,7 +317,7 @@ impl Hub {
         } else {
             None
         };
-        let bin = if self.bin_clients > 0 {
+        let bin = if bin_followers > 0 {
             match f(self, Encoding::Binary) {
                 Some(Body::Bin(b)) => Some(b),
                 _ => None,
@@ -448,9 +459,12 @@ impl Hub {
     /// Subscribe `c` to `key`: queue the channel's snapshot (again, when already subscribed:
     /// that is how a client resyncs). A binary client first gets the symbol's `symbol`
     /// message, once per connection.
-    pub fn subscribe(&self, c: &Client, key: (Chan, u32)) {
+    pub fn subscribe(&mut self, c: &Client, key: (Chan, u32)) {
         let first = self.initial(key, c.encoding);
         let mut st = c.lock();
+        if !st.subs.contains_key(&key) {
+            self.follow(key, c.encoding);
+        }
         if c.encoding == Encoding::Binary && key.0 != Chan::Stats && st.announced.insert(key.1) {
             let info = &self.info[key.1 as usize];
             st.queue.push_back(Frame::Raw(
@@ -468,15 +482,16 @@ impl Hub {
     }
 
     /// Unsubscribe `c` from `key`.
-    pub fn unsubscribe(&self, c: &Client, key: (Chan, u32)) {
-        c.lock().subs.remove(&key);
+    pub fn unsubscribe(&mut self, c: &Client, key: (Chan, u32)) {
+        let was = c.lock().subs.remove(&key).is_some();
+        if was {
+            self.unfollow(key, c.encoding);
+        }
     }
 
     /// Whether some client follows `stats`.
     pub fn follows_stats(&self) -> bool {
-        self.clients
-            .iter()
-            .any(|c| c.lock().subs.contains_key(&STATS_KEY))
+        self.followers.contains_key(&STATS_KEY)
     }
 
     /// Send a `stats` message (JSON without `cseq`) to its followers (binary clients too:
@@ -710,4 +725,58 @@ pub fn with_cseq(body: &str, n: u64) -> String {
     let _ = write!(s, "{{\"cseq\":{n},");
     s.push_str(body.get(1..).unwrap_or(""));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn client(encoding: Encoding) -> Arc<Client> {
+        Arc::new(Client {
+            encoding,
+            st: Mutex::new(ClientState::default()),
+            notify: Notify::new(),
+            conflations: AtomicU64::new(0),
+        })
+    }
+
+    /// What `out` builds for a trades message of symbol 0: (JSON built, binary built).
+    fn built(h: &Hub) -> Option<(bool, bool)> {
+        h.out((Chan::Trades, 0), |_, enc| {
+            Some(match enc {
+                Encoding::Json => Body::Json("{}".into()),
+                Encoding::Binary => Body::Bin(vec![0u8].into()),
+            })
+        })
+        .map(|o| (o.json.is_some(), o.bin.is_some()))
+    }
+
+    /// A message is built only for a channel someone follows, in the encodings its
+    /// followers use; subscribing twice counts once; a client that leaves takes its
+    /// subscriptions with it.
+    #[test]
+    fn messages_are_built_only_for_followed_channels() {
+        let e = Arc::new(Engine::new(hftbook_engine::EngineConfig::default()).unwrap());
+        e.add_symbol("AAPL", hftbook_engine::SymbolConfig::default())
+            .unwrap();
+        let mut h = Hub::new(e, 16, Arc::new(Counters::default()));
+        let key = h.channel("trades.AAPL").unwrap();
+        let (j, b) = (client(Encoding::Json), client(Encoding::Binary));
+        h.add_client(j.clone());
+        h.add_client(b.clone());
+        assert_eq!(built(&h), None, "nobody follows the channel");
+        h.subscribe(&j, key);
+        h.subscribe(&j, key); // a resync: still one follower
+        assert_eq!(built(&h), Some((true, false)));
+        h.subscribe(&b, key);
+        assert_eq!(built(&h), Some((true, true)));
+        h.unsubscribe(&j, key);
+        h.unsubscribe(&j, key);
+        assert_eq!(built(&h), Some((false, true)));
+        h.remove_client(&b);
+        assert_eq!(built(&h), None);
+        assert!(h.followers.is_empty());
+        assert!(!h.follows_stats());
+    }
 }
