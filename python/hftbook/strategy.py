@@ -201,12 +201,9 @@ class Strategy:
 
         ``price_ticks`` gives the new price in ticks instead of ``price``.
         """
-        if price_ticks is None:
-            self.engine.modify(order_id, price=price, qty=qty, account=self.account)
-        else:
-            self.engine.modify(
-                order_id, price=price, qty=qty, price_ticks=price_ticks, account=self.account
-            )
+        self.engine.modify(
+            order_id, price=price, qty=qty, price_ticks=price_ticks, account=self.account
+        )
         self._acted()
 
     def cancel_all(self, symbol: str | None = None) -> None:
@@ -436,8 +433,6 @@ class Strategy:
                     return False
         # Event objects only for the callbacks this strategy has.
         want = self._want_lut
-        if want is not None and not self._want_any:
-            return True
         if want is None:
             want = np.zeros(256, dtype=bool)
             if cls.on_trade is not Strategy.on_trade:

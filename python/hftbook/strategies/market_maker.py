@@ -340,18 +340,11 @@ class MarketMaker(Strategy):
             bid = min(bid, min(own_asks) - 1)
         if own_bids:
             ask = max(ask, max(own_bids) + 1)
-        size_of, max_inv = self.size, self.max_inventory
         for side, px, working in (("buy", bid, buys), ("sell", ask, sells)):
-            # _target_size, in line: the position this side adds to, sized down as it grows.
-            size = 0
-            if px > 0:
-                signed = inv if side == "buy" else -inv
-                raw = size_of * (max_inv - signed) // max_inv if signed > 0 else size_of
-                size = max(0, min(raw, max_inv - signed) // lot * lot)
+            size = self._target_size(inv, side, lot) if px > 0 else 0
             if not working:
                 if size > 0:
-                    # Nothing of this side is working: no open quantity to count.
-                    self._place(symbol, side, px, size, open_qty=0)
+                    self._place(symbol, side, px, size)
                 continue
             o = working[0]
             if o.state != LIVE or o.price_ticks is None:
@@ -365,15 +358,11 @@ class MarketMaker(Strategy):
                 else:
                     self._cancel(o)  # the new quote follows its confirmation
 
-    def _place(
-        self, symbol: str, side: str, px: int, qty: int, open_qty: int | None = None
-    ) -> None:
+    def _place(self, symbol: str, side: str, px: int, qty: int) -> None:
         # Never more than max_inventory, counting the working orders of that side.
         inv = self._state[symbol].inventory
         signed = inv if side == "buy" else -inv
-        if open_qty is None:
-            open_qty = self.orders.open_qty(symbol, side)
-        qty = min(qty, self.max_inventory - signed - open_qty)
+        qty = min(qty, self.max_inventory - signed - self.orders.open_qty(symbol, side))
         if qty <= 0:
             return
         act = self.buy if side == "buy" else self.sell

@@ -299,7 +299,6 @@ pub struct Subscription {
 struct SubRing {
     tx: Mutex<rtrb::Producer<Event>>,
     rx: Mutex<rtrb::Consumer<Event>>,
-    capacity: usize,
 }
 
 /// Write as many of `events` as fit into `tx` (those passing `keep`); returns how many of
@@ -369,7 +368,7 @@ impl Subscription {
         let mut tx = ring.tx.lock().unwrap_or_else(|p| p.into_inner());
         if self.conflate && gap.load(Ordering::Relaxed) {
             let mut snap = Vec::new();
-            snapshot(&self.filter, ring.capacity, &mut snap);
+            snapshot(&self.filter, tx.buffer().capacity(), &mut snap);
             // A snapshot cut short stays a gap and is sent again: all of it or nothing.
             let mut sent = 0;
             if snap.len() <= tx.slots() {
@@ -2021,7 +2020,6 @@ impl Engine {
                     SubRing {
                         tx: Mutex::new(tx),
                         rx: Mutex::new(rx),
-                        capacity: per_ring,
                     }
                 })
                 .collect(),
