@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hftbook as hb
 
@@ -151,3 +153,67 @@ def test_timers_reaction_times_and_actions() -> None:
     with pytest.raises(hb.InvalidOrder, match="account"):
         e.add_strategy(Recorder(), account=0)
     e.stop()
+
+
+_KINDS = len(hb.EVENT_KINDS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, _KINDS - 1),  # kind
+            st.integers(0, 4),  # symbol
+            st.integers(-(2**40), 2**40),  # price_ticks
+            st.integers(0, 2**40),  # qty
+        ),
+        max_size=60,
+    ),
+    touch=st.integers(0, 2**_KINDS - 1),
+    own=st.integers(0, 2**_KINDS - 1),
+    offset=st.booleans(),
+)
+def test_scan_events_matches_numpy(
+    rows: list[tuple[int, int, int, int]], touch: int, own: int, offset: bool
+) -> None:
+    """``_scan_events`` (the market maker's one pass over a window) against numpy: the
+    touched symbols, the last trade price per symbol, the own rows' fields in order; also
+    on a misaligned view (it copies instead of borrowing)."""
+    from hftbook._core import _scan_events
+
+    arr = np.zeros(len(rows), dtype=hb.EVENT_DTYPE)
+    for i, (k, s, px, q) in enumerate(rows):
+        arr[i]["kind"], arr[i]["symbol"], arr[i]["price_ticks"], arr[i]["qty"] = k, s, px, q
+        arr[i]["order_id"], arr[i]["side"], arr[i]["leaves_qty"], arr[i]["reason"] = (
+            i + 1,
+            i % 2,
+            q // 2,
+            i % 7,
+        )
+    if offset:  # the same records at an address that is not 8-byte aligned
+        raw = np.zeros(arr.nbytes + 1, dtype=np.uint8)
+        raw[1:] = arr.view(np.uint8)
+        arr = raw[1:].view(hb.EVENT_DTYPE)
+    touched, last, own_rows = _scan_events(arr, touch, own)
+    kinds = arr["kind"].astype(np.int64)
+    in_touch = (touch >> kinds) & 1 == 1
+    assert touched == sorted(set(arr["symbol"][in_touch].tolist()))
+    trade = arr["kind"] == hb.EVENT_KINDS.index("trade")
+    want_last = dict(
+        zip(arr["symbol"][trade].tolist(), arr["price_ticks"][trade].tolist(), strict=True)
+    )
+    assert last == sorted(want_last.items())
+    sel = arr[(own >> kinds) & 1 == 1]
+    fields = ("order_id", "kind", "symbol", "side", "price_ticks", "qty", "leaves_qty", "reason")
+    assert own_rows == list(zip(*[sel[f].tolist() for f in fields], strict=True))
+
+
+def test_scan_events_refuses_other_arrays() -> None:
+    from hftbook._core import _scan_events
+
+    for bad in (np.zeros(3, dtype=hb.ENGINE_COMMAND_DTYPE), np.zeros((2, 2)), [1, 2]):
+        with pytest.raises(TypeError, match="EVENT_DTYPE"):
+            _scan_events(bad, 1, 1)
+    strided = np.zeros(4, dtype=hb.EVENT_DTYPE)[::2]
+    with pytest.raises(TypeError, match="C-contiguous"):
+        _scan_events(strided, 1, 1)

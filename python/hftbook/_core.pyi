@@ -585,3 +585,10 @@ def _audit(
     start_ns: int | None = None,
     end_ns: int | None = None,
 ) -> tuple[npt.NDArray[np.void], npt.NDArray[np.uint64], npt.NDArray[np.void], tuple[str, ...]]: ...
+def _scan_events(
+    batch: npt.NDArray[np.void], touch_kinds: int, own_kinds: int
+) -> tuple[
+    list[int],
+    list[tuple[int, int]],
+    list[tuple[int, int, int, int, int, int, int, int]],
+]: ...

@@ -20,24 +20,21 @@ from typing import Any
 
 import numpy as np
 
+from hftbook._core import _scan_events
 from hftbook.engine import ENGINE_REASONS, EVENT_KINDS
 from hftbook.exceptions import HftbookError
 from hftbook.strategies._orders import LIVE, OrderTracker, WorkingOrder, price_of
-from hftbook.strategy import Strategy, select_rows
+from hftbook.strategy import Strategy
 
 __all__ = ["MarketMaker"]
 
 _PRIVATE = frozenset(("accepted", "rejected", "fill", "cancelled", "modified", "expired"))
 _TRADE = EVENT_KINDS.index("trade")
 _FILL = EVENT_KINDS.index("fill")
-#: The columns of an own order event the strategy reads.
-_OWN_FIELDS = ("order_id", "kind", "symbol", "side", "price_ticks", "qty", "leaves_qty", "reason")
-#: ``_OWN_LUT[kind]``: an own order event the strategy follows; ``_TOUCH_LUT[kind]``: an
-#: event after which its symbol is requoted (those, trades and book changes).
-_OWN_LUT = np.zeros(256, dtype=bool)
-_OWN_LUT[[EVENT_KINDS.index(k) for k in _PRIVATE]] = True
-_TOUCH_LUT = _OWN_LUT.copy()
-_TOUCH_LUT[[_TRADE, EVENT_KINDS.index("book")]] = True
+#: A bit per event kind code: an own order event the strategy follows (``_OWN_KINDS``); an
+#: event after which its symbol is requoted (``_TOUCH_KINDS``: those, trades, book changes).
+_OWN_KINDS = sum(1 << EVENT_KINDS.index(k) for k in _PRIVATE)
+_TOUCH_KINDS = _OWN_KINDS | (1 << _TRADE) | (1 << EVENT_KINDS.index("book"))
 
 
 class _Quote:
@@ -189,38 +186,23 @@ class MarketMaker(Strategy):
 
     def on_events(self, batch: np.ndarray) -> None:
         """Apply the batch's trades and own order events in order, then requote."""
-        # Vectorised: only the strategy's own order events become Event objects. The last
-        # trade per symbol and the inventory/order state are independent of each other, so
-        # applying the trades first and then the own events (each in batch order) is the
-        # same as applying everything in batch order.
-        kinds = batch["kind"]
-        moved = _TOUCH_LUT[kinds]
-        if not moved.any():
+        # One pass in Rust (``_scan_events``): the symbols with a trade, a book change or an
+        # own order event, the last trade price of each, and the own order events as tuples.
+        # The last trade per symbol and the inventory/order state are independent of each
+        # other, so applying the trades first and then the own events (each in batch
+        # order) is the same as applying everything in batch order.
+        touched, last, own = _scan_events(batch, _TOUCH_KINDS, _OWN_KINDS)
+        if not touched:
             return
-        syms = batch["symbol"]
         idx = self._idx_of
-        # The symbols with such an event (a mark per symbol index; engine events carry no
-        # symbol and mark the last slot).
-        nsym = len(self.engine.symbols)
-        marks = np.zeros(nsym + 1, dtype=bool)
-        marks[np.minimum(syms[moved], nsym)] = True
-        is_trade = kinds == _TRADE
-        if is_trade.any():
-            # The last trade of each symbol: a dict keeps the last value given for a key.
-            tsyms = syms[is_trade].tolist()
-            last = dict(zip(tsyms, batch["price_ticks"][is_trade].tolist(), strict=True))
-            for s, px in last.items():
-                st = idx.get(s)
-                if st is not None:
-                    st.last_trade = px
-        own = _OWN_LUT[kinds]
-        if own.any():
-            rows = select_rows(batch, own)
+        for s, px in last:
+            st = idx.get(s)
+            if st is not None:
+                st.last_trade = px
+        if own:
             apply = self.orders.apply_fields
             nreasons = len(ENGINE_REASONS)
-            for oid, k, s, side, px, qty, leaves, reason in zip(
-                *[rows[f].tolist() for f in _OWN_FIELDS], strict=True
-            ):
+            for oid, k, s, side, px, qty, leaves, reason in own:
                 st = idx.get(s)
                 if st is None:
                     continue
@@ -228,9 +210,10 @@ class MarketMaker(Strategy):
                     st.inventory += qty if side == 0 else -qty
                 rname = ENGINE_REASONS[reason] if reason < nreasons else "?"
                 apply(oid, EVENT_KINDS[k], px, qty, leaves, rname)
-        for i, st in idx.items():
-            if marks[i]:
-                self._quote(self.engine.symbols[i], st)
+        names = self.engine.symbols
+        for i, st in idx.items():  # in the strategy's order of symbols
+            if i in touched:
+                self._quote(names[i], st)
 
     def on_stop(self) -> None:
         """Cancel every order of the account."""

@@ -1273,6 +1273,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<feed::PyFeedServer>()?;
     m.add_function(wrap_pyfunction!(engine::_replay_journal, m)?)?;
     m.add_function(wrap_pyfunction!(engine::_audit, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::_scan_events, m)?)?;
     m.add(
         "EVENT_KINDS",
         PyTuple::new(m.py(), hftbook_engine::EVENT_KINDS)?,
