@@ -478,8 +478,7 @@ fn run_preloaded_subs(f: &Flow, subs: usize) -> (f64, u64) {
     }
     let filter = hftbook_engine::Filter {
         kinds: (1 << kind::BOOK) | (1 << kind::TRADE),
-        symbols: None,
-        accounts: None,
+        ..hftbook_engine::Filter::default()
     };
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..subs)

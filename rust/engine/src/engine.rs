@@ -250,14 +250,19 @@ pub struct Filter {
     pub symbols: Option<FxHashSet<u32>>,
     /// Accounts (events with another account, or none, are not delivered).
     pub accounts: Option<FxHashSet<u32>>,
+    /// Kinds (a bit per code) delivered for every symbol, even one outside `symbols` (a
+    /// feed follows some symbols' books, and every symbol's trading status).
+    pub every_symbol_kinds: u32,
 }
 
 impl Filter {
     /// Whether `e` passes.
     #[inline]
     pub fn matches(&self, e: &Event) -> bool {
-        (self.kinds == 0 || self.kinds & (1 << e.kind) != 0)
-            && self.symbols.as_ref().is_none_or(|s| s.contains(&e.symbol))
+        let bit = 1u32.checked_shl(u32::from(e.kind)).unwrap_or(0);
+        (self.kinds == 0 || self.kinds & bit != 0)
+            && (self.every_symbol_kinds & bit != 0
+                || self.symbols.as_ref().is_none_or(|s| s.contains(&e.symbol)))
             && self
                 .accounts
                 .as_ref()
@@ -277,8 +282,14 @@ impl Filter {
 /// symbol lives on one shard); events of different shards are not interleaved by time.
 #[derive(Debug)]
 pub struct Subscription {
-    filter: Filter,
+    /// Replaceable ([`Subscription::set_symbols`]); a shard loads it once per offer.
+    filter: ArcSwap<Filter>,
     rings: Box<[SubRing]>,
+    /// Symbols whose L2 snapshot was asked for by [`Subscription::set_symbols`], each
+    /// served (and removed) by its own shard.
+    wanted: Mutex<FxHashSet<u32>>,
+    /// Per shard: `wanted` may hold one of its symbols.
+    wants: Box<[AtomicBool]>,
     /// Engine events raised outside the shards (config applied or rejected).
     control: ArrayQueue<Event>,
     conflate: bool,
@@ -363,12 +374,13 @@ impl Subscription {
             return;
         }
         let i = shard.min(self.rings.len() - 1);
+        let filter = self.filter.load();
         let gap = &self.gaps[i];
         let ring = &self.rings[i];
         let mut tx = ring.tx.lock().unwrap_or_else(|p| p.into_inner());
         if self.conflate && gap.load(Ordering::Relaxed) {
             let mut snap = Vec::new();
-            snapshot(&self.filter, tx.buffer().capacity(), &mut snap);
+            snapshot(&filter, tx.buffer().capacity(), &mut snap);
             // A snapshot cut short stays a gap and is sent again: all of it or nothing.
             let mut sent = 0;
             if snap.len() <= tx.slots() {
@@ -380,18 +392,22 @@ impl Subscription {
                 // subscriber would show a halted symbol as trading until the next change).
                 let mut status: Vec<Event> = events
                     .iter()
-                    .filter(|e| e.kind == crate::record::kind::STATUS && self.filter.matches(e))
+                    .filter(|e| e.kind == crate::record::kind::STATUS && filter.matches(e))
                     .copied()
                     .collect();
                 status.truncate(tx.slots());
                 sent = write_some(&mut tx, &status, &|_| true);
             }
             // The snapshot shows the books after these events: they are not sent.
-            let lost = events.iter().filter(|e| self.filter.matches(e)).count() - sent;
+            let lost = events.iter().filter(|e| filter.matches(e)).count() - sent;
             self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
             return;
         }
-        let keep = |e: &Event| self.filter.matches(e);
+        // Cleared before `wanted` is read: a symbol added after the read sets it again.
+        if self.conflate && self.wants[i].swap(false, Ordering::AcqRel) {
+            self.serve_wanted(&mut tx, i, snapshot);
+        }
+        let keep = |e: &Event| filter.matches(e);
         let mut rest = events;
         loop {
             let used = write_some(&mut tx, rest, &keep);
@@ -412,18 +428,81 @@ impl Subscription {
         }
     }
 
+    /// Write the snapshots of the symbols of `wanted` that live on this shard (the
+    /// `snapshot` callback writes only its own), all of them or, without room for all,
+    /// none: then asked again at the shard's next offer.
+    fn serve_wanted(
+        &self,
+        tx: &mut rtrb::Producer<Event>,
+        shard: usize,
+        snapshot: &mut dyn FnMut(&Filter, usize, &mut Vec<Event>),
+    ) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        if wanted.is_empty() {
+            return;
+        }
+        let only = Filter {
+            symbols: Some(wanted.clone()),
+            ..Filter::default()
+        };
+        let mut snap = Vec::new();
+        snapshot(&only, tx.buffer().capacity(), &mut snap);
+        if snap.is_empty() {
+            return;
+        }
+        if snap.len() > tx.slots() {
+            self.wants[shard].store(true, Ordering::Release);
+            return;
+        }
+        let all = write_some(tx, &snap, &|_| true);
+        debug_assert_eq!(all, snap.len());
+        for e in snap.iter().filter(|e| e.side == 2) {
+            wanted.remove(&e.symbol);
+        }
+        self.snapshots.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Whether this conflating subscriber lost events of `shard` and still waits for its
-    /// snapshot.
+    /// snapshot, or asked for the snapshot of a symbol it newly follows.
     pub(crate) fn in_gap(&self, shard: usize) -> bool {
+        let i = shard.min(self.gaps.len() - 1);
         self.conflate
             && !self.closed.load(Ordering::Relaxed)
-            && self.gaps[shard.min(self.gaps.len() - 1)].load(Ordering::Relaxed)
+            && (self.gaps[i].load(Ordering::Relaxed) || self.wants[i].load(Ordering::Relaxed))
+    }
+
+    /// The filter in force.
+    pub fn filter(&self) -> Arc<Filter> {
+        self.filter.load_full()
+    }
+
+    /// Follow `symbols` from now on (`None`: every symbol), the rest of the filter kept.
+    /// A conflating subscriber first gets, from each symbol's shard, the L2 snapshot of
+    /// every symbol of `snapshot_of` (those it newly follows; flagged
+    /// [`crate::record::EVENT_SNAPSHOT`]), then that symbol's events: the first of them may
+    /// be already in the snapshot (`symbol_seq` up to the snapshot's), which the
+    /// subscriber skips. Nothing is lost for the symbols it kept.
+    pub fn set_symbols(&self, symbols: Option<FxHashSet<u32>>, snapshot_of: &[u32]) {
+        if self.conflate && !snapshot_of.is_empty() {
+            self.wanted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(snapshot_of.iter().copied());
+            // Before the new filter: a shard that sees the filter sees these (its offer
+            // loads the filter, then reads its flag).
+            for w in self.wants.iter() {
+                w.store(true, Ordering::SeqCst);
+            }
+        }
+        let mut f = (*self.filter.load_full()).clone();
+        f.symbols = symbols;
+        self.filter.store(Arc::new(f));
     }
 
     /// Offer an engine event raised outside the shards (config applied or rejected): no
     /// book is behind it, so a conflated subscriber that has no room just counts it lost.
     pub(crate) fn offer_control(&self, e: &Event, shared: &Shared) {
-        if self.closed.load(Ordering::Acquire) || !self.filter.matches(e) {
+        if self.closed.load(Ordering::Acquire) || !self.filter.load().matches(e) {
             return;
         }
         let mut ev = *e;
@@ -2013,7 +2092,9 @@ impl Engine {
         let shards = self.lanes.len().max(1);
         let per_ring = capacity.max(1).div_ceil(shards);
         let sub = Arc::new(Subscription {
-            filter,
+            filter: ArcSwap::from_pointee(filter),
+            wanted: Mutex::new(FxHashSet::default()),
+            wants: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             rings: (0..shards)
                 .map(|_| {
                     let (tx, rx) = rtrb::RingBuffer::new(per_ring);

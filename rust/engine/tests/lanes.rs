@@ -560,3 +560,144 @@ fn try_submit_hands_back_the_prepared_order_when_full() {
     });
     e.stop(true, Duration::from_secs(10));
 }
+
+/// A conflating subscriber that follows no symbol gets only the status events every symbol
+/// sends (`every_symbol_kinds`); `set_symbols` adds one while orders keep arriving on both:
+/// its shard sends that symbol's snapshot first, then its events (those already in the
+/// snapshot, `symbol_seq` up to the snapshot's, skipped), which rebuild the true book; the
+/// other symbol's book events never arrive.
+#[test]
+fn a_subscriber_that_follows_a_new_symbol_gets_its_snapshot_then_its_events() {
+    use std::collections::BTreeMap;
+
+    use hftbook_engine::record::{EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
+    use hftbook_engine::Filter;
+
+    type Book = BTreeMap<(u8, i64), u64>;
+    let mut cfg = quiet_config(2);
+    cfg.engine.book_events = true;
+    let (e, s) = engine_with(cfg, &["A", "B"]);
+    let (a, b) = (s[0], s[1]);
+    let truth_sub = e.subscribe(
+        Filter {
+            kinds: 1 << kind::BOOK,
+            ..Filter::default()
+        },
+        1 << 20,
+        false,
+    );
+    let md = e.subscribe(
+        Filter {
+            kinds: (1 << kind::BOOK) | (1 << kind::STATUS),
+            symbols: Some(Default::default()),
+            every_symbol_kinds: 1 << kind::STATUS,
+            ..Filter::default()
+        },
+        1 << 20,
+        true,
+    );
+    e.start().unwrap();
+    let e = Arc::new(e);
+    // Prices on fewer levels than a snapshot carries: the snapshot is the whole book.
+    let order = |rng: &mut common::Rng, sym: u32| {
+        let side = if rng.below(2) == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let px = if side == Side::Buy {
+            950 + rng.below(40)
+        } else {
+            1010 + rng.below(40)
+        };
+        OrderRequest::limit(sym, side, px as i64, 1 + rng.below(5))
+    };
+    const { assert!(SNAPSHOT_LEVELS >= 40) };
+    let mut rng = common::Rng::new(5);
+    for i in 0..2000 {
+        e.submit(&order(&mut rng, if i % 2 == 0 { a } else { b }))
+            .unwrap();
+    }
+    e.halt(b).unwrap();
+    e.resume_symbol(b).unwrap();
+    wait_for("the shards", || {
+        e.shard_stats().iter().all(|s| s.depth == (0, 0))
+    });
+    let mut got = Vec::new();
+    md.pop_batch(&mut got, usize::MAX, Duration::from_millis(50));
+    assert!(
+        got.iter().all(|x| x.kind == kind::STATUS && x.symbol == b),
+        "only B's status events: {got:?}"
+    );
+    assert_eq!(got.len(), 2, "halt and resume");
+
+    // Follow A while a producer keeps adding to both books.
+    let producer = {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            let mut rng = common::Rng::new(6);
+            for i in 0..4000 {
+                e.submit(&order(&mut rng, if i % 2 == 0 { a } else { b }))
+                    .unwrap();
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(2));
+    md.set_symbols(Some([a].into_iter().collect()), &[a]);
+    producer.join().unwrap();
+    wait_for("the shards", || {
+        e.shard_stats().iter().all(|s| s.depth == (0, 0))
+    });
+    // An idle shard serves a snapshot still wanted within its park time.
+    wait_for("the snapshot", || {
+        md.snapshots.load(std::sync::atomic::Ordering::Relaxed) > 0
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    got.clear();
+    while md.pop_batch(&mut got, usize::MAX, Duration::from_millis(20)) > 0 {}
+    assert!(got.iter().all(|x| x.symbol == a), "only A's events");
+    let first = got.first().expect("A's snapshot");
+    assert!(
+        first.flags & EVENT_SNAPSHOT != 0 && first.side == 2,
+        "the snapshot first: {first:?}"
+    );
+    let mut seen = Book::new();
+    let mut seq = 0;
+    for x in &got {
+        if x.flags & EVENT_SNAPSHOT != 0 {
+            if x.side == 2 {
+                seen.clear();
+                seq = x.symbol_seq;
+            } else {
+                seen.insert((x.side, x.price), x.qty);
+            }
+            continue;
+        }
+        if x.symbol_seq <= seq {
+            continue; // already in the snapshot
+        }
+        seq = x.symbol_seq;
+        if x.qty == 0 {
+            seen.remove(&(x.side, x.price));
+        } else {
+            seen.insert((x.side, x.price), x.qty);
+        }
+    }
+    let mut truth = Book::new();
+    let mut all = Vec::new();
+    while truth_sub.pop_batch(&mut all, usize::MAX, Duration::from_millis(20)) > 0 {}
+    for x in all.iter().filter(|x| x.symbol == a) {
+        if x.qty == 0 {
+            truth.remove(&(x.side, x.price));
+        } else {
+            truth.insert((x.side, x.price), x.qty);
+        }
+    }
+    assert!(!truth.is_empty());
+    assert_eq!(
+        seen, truth,
+        "A's book rebuilt from the snapshot and its events"
+    );
+    assert_eq!(md.filter().symbols, Some([a].into_iter().collect()));
+    e.stop(true, Duration::from_secs(10));
+}

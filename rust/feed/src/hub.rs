@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use hftbook_core::{Price, TickSize};
 use hftbook_engine::record::{kind, reason, EVENT_SNAPSHOT, REASONS};
-use hftbook_engine::{Engine, Event};
-use rustc_hash::FxHashMap;
+use hftbook_engine::{Engine, Event, Subscription};
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::Notify;
 
 use crate::wire;
@@ -221,6 +221,11 @@ pub struct Hub {
     /// Clients subscribed to each channel, per encoding (JSON, binary): a message is built
     /// only for the channels someone follows, in the encodings they use.
     followers: FxHashMap<(Chan, u32), [usize; 2]>,
+    /// The pump's engine subscription: its symbols are `followed`.
+    sub: Arc<Subscription>,
+    /// Symbols whose book or trades someone has followed since the server started: the
+    /// shards send the pump their events (every symbol's status events, whoever follows).
+    followed: FxHashSet<u32>,
 }
 
 /// JSON string literal of `s`.
@@ -231,9 +236,16 @@ fn jstr(s: &str) -> String {
 impl Hub {
     /// The state of the engine's current symbols, none synced yet (the pump asks the engine
     /// for snapshots).
-    pub fn new(engine: Arc<Engine>, capacity: usize, counters: Arc<Counters>) -> Hub {
+    pub fn new(
+        engine: Arc<Engine>,
+        capacity: usize,
+        counters: Arc<Counters>,
+        sub: Arc<Subscription>,
+    ) -> Hub {
         let mut h = Hub {
             engine,
+            sub,
+            followed: FxHashSet::default(),
             syms: Vec::new(),
             info: Vec::new(),
             by_name: HashMap::new(),
@@ -294,6 +306,23 @@ impl Hub {
 
     fn follow(&mut self, key: (Chan, u32), enc: Encoding) {
         self.followers.entry(key).or_default()[enc as usize] += 1;
+        let sym = key.1;
+        if matches!(key.0, Chan::L1 | Chan::L2 | Chan::Trades)
+            && (sym as usize) < self.syms.len()
+            && self.followed.insert(sym)
+        {
+            // The pump starts following the symbol: its book is unknown until the shard's
+            // snapshot, which the subscription asks for with the new symbol set. Symbols
+            // stay followed (no race between a snapshot and a symbol leaving the set).
+            let st = &mut self.syms[sym as usize];
+            st.bids.clear();
+            st.asks.clear();
+            st.synced = false;
+            st.pending = 0;
+            self.sub.set_symbols(Some(self.followed.clone()), &[sym]);
+            // A paused simulation runs no shard loop: serve it now.
+            self.engine.sim_serve_snapshots();
+        }
     }
 
     fn unfollow(&mut self, key: (Chan, u32), enc: Encoding) {
@@ -460,11 +489,13 @@ impl Hub {
     /// that is how a client resyncs). A binary client first gets the symbol's `symbol`
     /// message, once per connection.
     pub fn subscribe(&mut self, c: &Client, key: (Chan, u32)) {
-        let first = self.initial(key, c.encoding);
-        let mut st = c.lock();
-        if !st.subs.contains_key(&key) {
+        // Following first: a symbol's first follower makes its book unknown until the
+        // shard's snapshot (then sent to everyone on the channel).
+        if !c.lock().subs.contains_key(&key) {
             self.follow(key, c.encoding);
         }
+        let first = self.initial(key, c.encoding);
+        let mut st = c.lock();
         if c.encoding == Encoding::Binary && key.0 != Chan::Stats && st.announced.insert(key.1) {
             let info = &self.info[key.1 as usize];
             st.queue.push_back(Frame::Raw(
@@ -550,6 +581,15 @@ impl Hub {
                 out.extend(self.out((Chan::L2, sym), |h, enc| h.l2_snapshot(sym, enc)));
                 out.extend(self.out((Chan::L1, sym), |h, enc| h.l1_message(sym, enc)));
             }
+            return;
+        }
+        if matches!(e.kind, kind::BOOK | kind::TRADE)
+            && self.syms[i].synced
+            && e.symbol_seq != 0
+            && e.symbol_seq <= self.syms[i].seq
+        {
+            // Already in the snapshot the book was taken from (a symbol's first events
+            // after its snapshot, or events the journal held back until durable).
             return;
         }
         {
@@ -760,7 +800,8 @@ mod tests {
         let e = Arc::new(Engine::new(hftbook_engine::EngineConfig::default()).unwrap());
         e.add_symbol("AAPL", hftbook_engine::SymbolConfig::default())
             .unwrap();
-        let mut h = Hub::new(e, 16, Arc::new(Counters::default()));
+        let sub = e.subscribe(hftbook_engine::Filter::default(), 1024, true);
+        let mut h = Hub::new(e, 16, Arc::new(Counters::default()), sub);
         let key = h.channel("trades.AAPL").unwrap();
         let (j, b) = (client(Encoding::Json), client(Encoding::Binary));
         h.add_client(j.clone());

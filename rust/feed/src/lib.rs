@@ -188,14 +188,22 @@ impl FeedServer {
             .map_err(FeedError::Start)?;
 
         let counters = Arc::new(Counters::default());
+        // Book and trade events of the symbols someone follows (none yet: the hub adds
+        // each symbol at its first follower, with a snapshot of its book), and every
+        // symbol's status: a shard spends nothing on the feed for the rest.
         let filter = Filter {
             kinds: (1 << kind::TRADE) | (1 << kind::BOOK) | (1 << kind::STATUS),
+            symbols: Some(Default::default()),
+            every_symbol_kinds: 1 << kind::STATUS,
             ..Filter::default()
         };
         let sub = engine.subscribe(filter, opts.pump_capacity.max(1024), true);
-        let hub = hub::Hub::new(engine.clone(), opts.queue_capacity, counters.clone());
-        // The books may already hold orders: every shard sends the pump a snapshot.
-        sub.request_snapshot();
+        let hub = hub::Hub::new(
+            engine.clone(),
+            opts.queue_capacity,
+            counters.clone(),
+            sub.clone(),
+        );
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             engine: engine.clone(),

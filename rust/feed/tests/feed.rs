@@ -766,3 +766,69 @@ fn a_nice_value_out_of_range_is_refused() {
         }
     }
 }
+
+/// The pump receives book and trade events only of symbols someone follows: a second
+/// symbol's orders cost the shard nothing for the feed until a client follows it, and its
+/// first follower still gets its whole book (from the shard's snapshot).
+#[test]
+fn the_pump_receives_only_the_symbols_someone_follows() {
+    let fx = Fixture::new();
+    let msft = fx
+        .engine
+        .add_symbol("MSFT", SymbolConfig::default())
+        .unwrap();
+    let server = fx.server(4096);
+    let events_in = || server.counters().events_in.load(Ordering::Relaxed);
+    let msft_orders = |n: i64| {
+        for i in 0..n {
+            fx.engine
+                .submit(&OrderRequest::limit(msft, Side::Buy, 5_000 - i, 1))
+                .unwrap();
+        }
+    };
+    let quiet = || {
+        fx.settle();
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    msft_orders(50);
+    fx.limit(Side::Buy, 9_000, 1);
+    quiet();
+    assert_eq!(events_in(), 0, "nobody follows anything yet");
+    rt().block_on(async {
+        let mut ws = connect(&server, false).await;
+        subscribe(&mut ws, &["l2.AAPL"]).await;
+        let mut local = Local::default();
+        sync_to(&mut ws, &mut local, &fx).await;
+        quiet();
+        let before = events_in();
+        assert!(before > 0, "AAPL's snapshot");
+        msft_orders(50);
+        quiet();
+        assert_eq!(
+            events_in(),
+            before,
+            "MSFT's book events are not sent to the pump"
+        );
+        fx.limit(Side::Buy, 9_001, 1);
+        fx.settle();
+        sync_to(&mut ws, &mut local, &fx).await;
+        assert!(events_in() > before);
+        // MSFT's first follower gets the 100 orders resting there (two per level).
+        subscribe(&mut ws, &["l2.MSFT"]).await;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(Instant::now() < deadline, "no MSFT snapshot");
+            if let Some(Message::Text(t)) = next(&mut ws).await {
+                let m: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                if m["ch"] == "l2.MSFT" {
+                    assert_eq!(m["type"], "snapshot", "{m}");
+                    let bids = m["bids"].as_array().unwrap();
+                    assert_eq!(bids.len(), 50, "{m}");
+                    assert!(bids.iter().all(|l| l[1] == 2 && l[2] == 2), "{m}");
+                    assert_eq!(bids[0][0], "50.00", "{m}");
+                    break;
+                }
+            }
+        }
+    });
+}

@@ -365,7 +365,8 @@ fn a_simulation_feeds_clients_an_exact_book() {
     };
     let rt = rt();
     rt.block_on(async {
-        // No time passes: the snapshot comes all the same.
+        // No time passes: the snapshot comes all the same (the first follower's snapshot
+        // is served at once, the simulation paused).
         run_to(20_000_000);
         let mut ws = connect(&srv).await;
         subscribe(&mut ws, &["l2.AAPL", "trades.AAPL"]).await;

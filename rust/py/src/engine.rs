@@ -1291,6 +1291,7 @@ impl PyEngineCore {
             kinds,
             symbols: symbols.map(|v| v.into_iter().collect::<FxHashSet<u32>>()),
             accounts: accounts.map(|v| v.into_iter().collect::<FxHashSet<u32>>()),
+            ..Filter::default()
         };
         Ok(PySubscription {
             sub: self.engine.subscribe(f, capacity, conflate),

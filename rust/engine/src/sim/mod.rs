@@ -458,6 +458,21 @@ impl Engine {
         }
     }
 
+    /// Serve now the snapshots that conflating subscribers asked for
+    /// ([`crate::Subscription::set_symbols`], [`crate::Subscription::request_snapshot`]).
+    /// A simulation's shards otherwise serve them at the next [`Engine::sim_run`]: a feed
+    /// client that follows a symbol of a paused simulation gets its book at once. Waits for
+    /// a `sim_run` in progress. No-op on a threaded engine (its shards serve them within
+    /// `park_ms`).
+    pub fn sim_serve_snapshots(&self) {
+        if let Some(sim) = self.sim.as_deref() {
+            let mut guard = lock(&sim.state);
+            for s in &mut guard.shards {
+                s.sim_resync();
+            }
+        }
+    }
+
     /// Process the simulation up to simulated time `until` (inclusive) and append the events
     /// to `out`. With `period > 0`, stop early at the end of the first `period`-aligned
     /// window in which an event happened (the driver delivers per window). Returns the time
