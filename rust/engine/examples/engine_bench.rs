@@ -453,7 +453,7 @@ fn run_preloaded_as(
 
 /// [`run_preloaded`] with `subs` market-data subscribers (book and trade events of every
 /// symbol, conflating, room for `HFTBOOK_SUB_CAPACITY` events, default 2^20, each), each
-/// drained by its own thread: the cost
+/// drained by its own thread (`HFTBOOK_SUB_STARVED=1`: only once the run ended): the cost
 /// of the subscriptions on the shard's path. Returns the seconds and the events delivered.
 fn run_preloaded_subs(f: &Flow, subs: usize) -> (f64, u64) {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -489,9 +489,15 @@ fn run_preloaded_subs(f: &Flow, subs: usize) -> (f64, u64) {
                 .unwrap_or(1 << 20);
             let sub = e.subscribe(filter.clone(), cap, true);
             let done = done.clone();
+            // HFTBOOK_SUB_STARVED=1: the reader takes nothing until the run ends (a feed
+            // starved of CPU): the subscriber sits in a gap and the shard keeps offering.
+            let starved = std::env::var("HFTBOOK_SUB_STARVED").is_ok_and(|v| v == "1");
             std::thread::spawn(move || {
                 let mut out = Vec::with_capacity(1 << 16);
                 let mut n = 0u64;
+                while starved && !done.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 loop {
                     out.clear();
                     let got = sub.pop_batch(&mut out, 1 << 16, Duration::from_millis(1));
