@@ -410,15 +410,25 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     p.add_argument("--skip-delivery", action="store_true")
     p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--servers",
+        default="feed-json,feed-binary,python-ws",
+        help="servers to measure; 'none' measures the noise: a run without a server paired "
+        "with the run without a server before it",
+    )
+    p.add_argument("--nice", default="0,19", help="client nice values (throughput)")
     a = p.parse_args()
     if a.quick:
         a.rounds, a.seconds, a.ops, a.clients = 1, 1.0, 40_000, "1,10"
     ns = [int(x) for x in a.clients.split(",")]
     prefill, flow = build(max(a.ops, int(a.rate * a.seconds) + SYMBOLS), 42)
-    servers = ["feed-json", "feed-binary", "python-ws"]
+    servers = [x for x in a.servers.split(",") if x]
+    known = {"feed-json", "feed-binary", "python-ws", "none"}
+    if not servers or set(servers) - known:
+        p.error(f"--servers: a comma list of {sorted(known)}")
     res: dict[str, Any] = {"delivery": {}, "throughput": {}, "args": vars(a) | {"json": None}}
     for n in [] if a.skip_delivery else ns:
-        for s in servers:
+        for s in [x for x in servers if x != "none"]:
             runs = [delivery(s, n, flow, prefill, a) for _ in range(a.rounds)]
             med = {
                 k: statistics.median(r[k] for r in runs if r[k] is not None)
@@ -435,26 +445,31 @@ def main() -> None:
                 flush=True,
             )
     n = max(ns)
-    for nice in (0, 19):
+    for nice in [int(x) for x in a.nice.split(",") if x]:
         # Each server's run right after a run with no server: the ratio of each pair, then
         # the median of the ratios (the machine's speed drifts between rounds).
         tput: dict[str, list[float]] = {s: [] for s in ["none", *servers]}
         ratios: dict[str, list[float]] = {s: [] for s in servers}
+        if "none" in servers:
+            tput["none (control)"] = tput.pop("none")
+            tput["none"] = []
         for _ in range(a.rounds):
             for s in servers:
                 alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
                 got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
                 tput["none"].append(alone)
-                tput[s].append(got)
+                tput["none (control)" if s == "none" else s].append(got)
                 ratios[s].append(got / alone)
         key = "clients_nice_19" if nice else "clients_nice_0"
         res["throughput"][key] = {}
         for s, v in tput.items():
             med = statistics.median(v)
-            ratio = statistics.median(ratios[s]) if s in ratios else 1.0
+            r = ratios.get("none" if s == "none (control)" else s) if s != "none" else None
+            ratio = statistics.median(r) if r else 1.0
             res["throughput"][key][s] = {"orders_per_s": med, "ratio": ratio, "runs": v}
             print(
-                f"engine throughput, {s:12} ({n if s != 'none' else 0} clients, nice {nice:2}):"
+                f"engine throughput, {s:14} ({0 if s.startswith('none') else n} clients,"
+                f" nice {nice:2}):"
                 f" {med:>10,.0f} orders/s  {100 * ratio:5.1f} % of no server (paired)",
                 flush=True,
             )

@@ -91,6 +91,9 @@ impl Counters {
     }
 }
 
+/// A level of a symbol's book: (symbol, side 0 bid / 1 ask, price ticks).
+type LevelKey = (u32, u8, i64);
+
 /// Best bid and ask: (price ticks, lots) each.
 type Touch = (Option<(i64, u64)>, Option<(i64, u64)>);
 
@@ -111,6 +114,8 @@ struct SymState {
     status_reason: u8,
     /// Last touch sent: (price, lots) per side.
     touch: Touch,
+    /// In the batch's `touched` list.
+    l1_dirty: bool,
 }
 
 /// A symbol's static facts.
@@ -226,6 +231,11 @@ pub struct Hub {
     /// Symbols whose book or trades someone has followed since the server started: the
     /// shards send the pump their events (every symbol's status events, whoever follows).
     followed: FxHashSet<u32>,
+    /// The batch's L2 changes, one per level (symbol, side 0/1, price): its last lots,
+    /// orders and `seq`. Sent when the batch ends.
+    changes: FxHashMap<LevelKey, (u64, u64, u64)>,
+    /// Symbols whose touch may have moved in the batch (their `l1` is checked at its end).
+    touched: Vec<u32>,
 }
 
 /// JSON string literal of `s`.
@@ -246,6 +256,8 @@ impl Hub {
             engine,
             sub,
             followed: FxHashSet::default(),
+            changes: FxHashMap::default(),
+            touched: Vec::new(),
             syms: Vec::new(),
             info: Vec::new(),
             by_name: HashMap::new(),
@@ -375,13 +387,17 @@ impl Hub {
     }
 
     fn head(&self, chan: Chan, sym: u32, ty: &str) -> String {
+        self.head_at(chan, sym, ty, self.syms[sym as usize].seq)
+    }
+
+    /// A message's head with the given `seq`.
+    fn head_at(&self, chan: Chan, sym: u32, ty: &str, seq: u64) -> String {
         let mut s = String::with_capacity(128);
         let name = format!("{}.{}", chan.prefix(), self.info[sym as usize].name);
         let _ = write!(
             s,
-            "{{\"ch\":{},\"seq\":{},\"type\":\"{ty}\"",
+            "{{\"ch\":{},\"seq\":{seq},\"type\":\"{ty}\"",
             jstr(&name),
-            self.syms[sym as usize].seq
         );
         s
     }
@@ -544,9 +560,51 @@ impl Hub {
         for e in events {
             self.apply_one(e, &mut out);
         }
+        self.flush_book_changes(&mut out);
         if !out.is_empty() {
             self.fan_out(&out);
         }
+    }
+
+    /// The batch's L2 deltas, one per level that changed (its state at the end of the
+    /// batch: a level that moved three times in 250 µs is one message) with the `seq` of
+    /// its last change, in the order of those (a symbol's `seq` still rises from one delta
+    /// to the next), then an `l1` per symbol whose touch moved.
+    fn flush_book_changes(&mut self, out: &mut Vec<Out>) {
+        let mut changed: Vec<(LevelKey, (u64, u64, u64))> = self.changes.drain().collect();
+        changed.sort_unstable_by_key(|&((sym, ..), (.., seq))| (seq, sym));
+        for ((sym, side, price), (qty, orders, seq)) in changed {
+            out.extend(self.out((Chan::L2, sym), |h, enc| {
+                Some(match enc {
+                    Encoding::Binary => {
+                        Body::Bin(wire::delta(sym, seq, side, price, qty, orders).into())
+                    }
+                    Encoding::Json => {
+                        let mut s = h.head_at(Chan::L2, sym, "delta", seq);
+                        let _ = write!(
+                            s,
+                            ",\"side\":\"{}\",\"price\":\"{}\",\"qty\":{qty},\"orders\":{orders}}}",
+                            if side == 0 { "bid" } else { "ask" },
+                            h.price(sym, price),
+                        );
+                        Body::Json(s.into())
+                    }
+                })
+            }));
+        }
+        let touched = std::mem::take(&mut self.touched);
+        for &sym in &touched {
+            let i = sym as usize;
+            self.syms[i].l1_dirty = false;
+            let t = self.touch(sym);
+            if t != self.syms[i].touch {
+                self.syms[i].touch = t;
+                out.extend(self.out((Chan::L1, sym), |h, enc| h.l1_message(sym, enc)));
+            }
+        }
+        let mut touched = touched;
+        touched.clear();
+        self.touched = touched;
     }
 
     fn apply_one(&mut self, e: &Event, out: &mut Vec<Out>) {
@@ -576,6 +634,10 @@ impl Hub {
                 st.pending -= 1;
             }
             if self.syms[i].pending == 0 {
+                // The batch's changes to this book before the snapshot are in it.
+                if self.changes.keys().any(|k| k.0 == sym) {
+                    self.changes.retain(|k, _| k.0 != sym);
+                }
                 // Complete: everyone on this symbol's book channels starts over from it.
                 self.syms[i].touch = self.touch(sym);
                 out.extend(self.out((Chan::L2, sym), |h, enc| h.l2_snapshot(sym, enc)));
@@ -616,31 +678,16 @@ impl Hub {
                 } else {
                     book.insert(e.price, (e.qty, e.leaves_qty));
                 }
+                // Sent when the batch ends, one message per level (`flush_book_changes`).
                 let side = u8::from(e.side != 0);
-                out.extend(self.out((Chan::L2, sym), |h, enc| {
-                    Some(match enc {
-                        Encoding::Binary => Body::Bin(
-                            wire::delta(sym, h.syms[i].seq, side, e.price, e.qty, e.leaves_qty)
-                                .into(),
-                        ),
-                        Encoding::Json => {
-                            let mut s = h.head(Chan::L2, sym, "delta");
-                            let _ = write!(
-                                s,
-                                ",\"side\":\"{}\",\"price\":\"{}\",\"qty\":{},\"orders\":{}}}",
-                                if side == 0 { "bid" } else { "ask" },
-                                h.price(sym, e.price),
-                                e.qty,
-                                e.leaves_qty
-                            );
-                            Body::Json(s.into())
-                        }
-                    })
-                }));
-                let t = self.touch(sym);
-                if t != self.syms[i].touch {
-                    self.syms[i].touch = t;
-                    out.extend(self.out((Chan::L1, sym), |h, enc| h.l1_message(sym, enc)));
+                if self.followers.contains_key(&(Chan::L2, sym)) {
+                    let seq = self.syms[i].seq;
+                    self.changes
+                        .insert((sym, side, e.price), (e.qty, e.leaves_qty, seq));
+                }
+                if !self.syms[i].l1_dirty && self.followers.contains_key(&(Chan::L1, sym)) {
+                    self.syms[i].l1_dirty = true;
+                    self.touched.push(sym);
                 }
             }
             kind::TRADE => {
@@ -790,6 +837,106 @@ mod tests {
             })
         })
         .map(|o| (o.json.is_some(), o.bin.is_some()))
+    }
+
+    /// A batch's L2 changes go out once per level, in its state at the end of the batch, in
+    /// the order of the levels' last changes; the touch once per batch; trades one each.
+    #[test]
+    fn a_batch_sends_one_delta_per_level_and_one_l1() {
+        use hftbook_engine::record::{kind, EVENT_GAP, EVENT_SNAPSHOT};
+        let e = Arc::new(Engine::new(hftbook_engine::EngineConfig::default()).unwrap());
+        e.add_symbol("AAPL", hftbook_engine::SymbolConfig::default())
+            .unwrap();
+        let sub = e.subscribe(hftbook_engine::Filter::default(), 1024, true);
+        let mut h = Hub::new(e, 64, Arc::new(Counters::default()), sub);
+        let c = client(Encoding::Json);
+        h.add_client(c.clone());
+        for ch in ["l2.AAPL", "l1.AAPL", "trades.AAPL"] {
+            let key = h.channel(ch).unwrap();
+            h.subscribe(&c, key);
+        }
+        // The shard's snapshot: an empty book as of seq 10.
+        h.apply(&[Event {
+            kind: kind::BOOK,
+            side: 2,
+            symbol_seq: 10,
+            flags: EVENT_GAP | EVENT_SNAPSHOT,
+            ..Event::default()
+        }]);
+        let texts = |c: &Client| -> Vec<String> {
+            c.lock()
+                .queue
+                .drain(..)
+                .map(|f| match f {
+                    Frame::Json(j, n) => with_cseq(&j, n),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(texts(&c).len(), 2, "the l2 snapshot and the l1");
+        let book = |seq: u64, side: u8, price: i64, qty: u64| Event {
+            kind: kind::BOOK,
+            symbol_seq: seq,
+            side,
+            price,
+            qty,
+            leaves_qty: qty.min(1),
+            ..Event::default()
+        };
+        h.apply(&[
+            book(11, 0, 9_900, 5),
+            book(12, 1, 10_100, 3),
+            book(13, 0, 9_900, 7),
+            Event {
+                kind: kind::TRADE,
+                symbol_seq: 14,
+                price: 10_100,
+                qty: 1,
+                ..Event::default()
+            },
+            book(15, 0, 9_900, 0),
+            book(16, 0, 9_800, 2),
+        ]);
+        let got = texts(&c);
+        let (trades, rest): (Vec<_>, Vec<_>) =
+            got.iter().partition(|m| m.contains("\"trades.AAPL\""));
+        assert_eq!(trades.len(), 1, "{got:?}");
+        let deltas: Vec<_> = rest.iter().filter(|m| m.contains("\"delta\"")).collect();
+        assert_eq!(deltas.len(), 3, "{got:?}");
+        // In the order of their last change, each with that change's seq.
+        let has = |m: &str, a: &str, b: &str| m.contains(a) && m.contains(b);
+        assert!(
+            has(deltas[0], "\"seq\":12,", "\"price\":\"101.00\",\"qty\":3"),
+            "{got:?}"
+        );
+        assert!(
+            has(deltas[1], "\"seq\":15,", "\"price\":\"99.00\",\"qty\":0"),
+            "{got:?}"
+        );
+        assert!(
+            has(deltas[2], "\"seq\":16,", "\"price\":\"98.00\",\"qty\":2"),
+            "{got:?}"
+        );
+        let l1: Vec<_> = rest.iter().filter(|m| m.contains("\"l1\"")).collect();
+        assert_eq!(l1.len(), 1, "{got:?}");
+        assert!(
+            l1[0].contains("\"bid\":[\"98.00\",2],\"ask\":[\"101.00\",3]"),
+            "{got:?}"
+        );
+        // The l2 channel's cseq goes on by one per message.
+        let cseqs: Vec<_> = deltas
+            .iter()
+            .map(|m| {
+                m.split("\"cseq\":")
+                    .nth(1)
+                    .unwrap()
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(cseqs, ["2", "3", "4"]);
     }
 
     /// A message is built only for a channel someone follows, in the encodings its
