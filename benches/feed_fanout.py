@@ -28,8 +28,10 @@ Two measurements:
 2. **engine throughput**: the flow (``--ops`` orders) submitted as fast as the engine takes
    it (``submit_batch`` slices, ``poll`` after each, as ``engine_py.py batch``), with no
    server, and with each server and 100 clients attached; orders/s and the ratio to "no
-   server", taken per pair (each server's run right after a run with no server; the median
-   of the pairs' ratios). The feed servers get ``queue_capacity=1<<20`` so that no client is
+   server", taken per pair (each server's run beside a run with no server; the median
+   of the pairs' ratios; the pair's order alternates by round, 0.5 s pause after each run;
+   ``--servers none`` measures the method's own noise). The feed servers get
+   ``queue_capacity=1<<20`` so that no client is
    cut off while the clients (Python, on the same cores) catch up. Twice: clients at nice 0
    and the server at its default nice 10, then clients and server at nice 19.
 
@@ -64,6 +66,8 @@ from engine_py import POLL_MAX, SYMBOLS, build
 
 import hftbook as hb
 
+#: Pause after each throughput run (threads and memory of the last one wind down).
+SETTLE_S = 0.5
 TRADE = hb.EVENT_KINDS.index("trade")
 BOOK = hb.EVENT_KINDS.index("book")
 _TS = struct.Struct("<Q")
@@ -397,6 +401,7 @@ def throughput(
                 clients.proc.kill()
                 clients.proc.join(10)
         engine.stop()
+        time.sleep(SETTLE_S)
 
 
 def main() -> None:
@@ -453,10 +458,17 @@ def main() -> None:
         if "none" in servers:
             tput["none (control)"] = tput.pop("none")
             tput["none"] = []
-        for _ in range(a.rounds):
+        for r in range(a.rounds):
             for s in servers:
-                alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
-                got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
+                # Which of the pair runs first alternates (A B, then B A): a run right after
+                # a server's teardown started slower, which favoured the server when "no
+                # server" always came first ("none" against "none" gave 1.13-1.19).
+                if r % 2 == 0:
+                    alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
+                    got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
+                else:
+                    got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
+                    alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
                 tput["none"].append(alone)
                 tput["none (control)" if s == "none" else s].append(got)
                 ratios[s].append(got / alone)
