@@ -274,8 +274,36 @@ class Subscription:
 
     @property
     def snapshots(self) -> int:
-        """L2 snapshots delivered after gaps (conflating subscribers only)."""
+        """L2 snapshots delivered (after gaps, and for symbols newly followed)."""
         return int(self._core.snapshots)
+
+    def set_symbols(self, symbols: Iterable[str] | None) -> None:
+        """Follow ``symbols`` from now on (None: every symbol); the other filters stay.
+
+        A conflating subscriber then receives, for each symbol it did not follow before, an
+        L2 snapshot of its book from the symbol's shard (a ``book`` event with ``gap`` and
+        ``snapshot`` set, then the levels, as after a gap) ahead of that symbol's events; the
+        first of those may already be in the snapshot (``symbol_seq`` up to the header's):
+        skip them. A lossless subscriber gets the symbol's events from now on, no snapshot.
+
+        >>> import time
+        >>> import hftbook as hb
+        >>> with hb.Engine(symbols={"AAPL": {}, "MSFT": {}}, book_events=True) as e:
+        ...     got = []
+        ...     sub = e.subscribe(got.extend, symbols=["AAPL"], conflate=True)
+        ...     _ = e.submit("MSFT", "buy", price="10.00", qty=3)
+        ...     time.sleep(0.1)  # MSFT's events: not followed yet
+        ...     sub.set_symbols(["AAPL", "MSFT"])
+        ...     msft = lambda: [ev for ev in got if ev.symbol == "MSFT"]
+        ...     deadline = time.monotonic() + 10
+        ...     while len(msft()) < 2 and time.monotonic() < deadline:
+        ...         time.sleep(0.01)
+        ...     sub.close()
+        >>> [(ev.kind, ev.snapshot, ev.price, ev.qty) for ev in msft()]  # header, then the level
+        [('book', True, None, 0), ('book', True, Decimal('10.00'), 3)]
+        """
+        ids = None if symbols is None else self._engine._symbol_ids(symbols, "symbols")
+        self._core.set_symbols(ids)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the dispatcher (after delivering what is queued) and unsubscribe."""
@@ -1006,18 +1034,22 @@ class Engine(_core.EngineCore):
                     value=k,
                 )
             mask |= 1 << EVENT_KINDS.index(k)
-        syms = None
-        if symbols is not None:
-            syms = []
-            for s in symbols:
-                if s not in self.symbols:
-                    from hftbook.exceptions import UnknownSymbol
-
-                    raise UnknownSymbol(f"symbol {s!r} is not traded by this engine", "symbols", s)
-                syms.append(self.symbols.index(s))
+        syms = None if symbols is None else self._symbol_ids(symbols, "symbols")
         accts = None if accounts is None else [int(a) for a in accounts]
         core = self._subscribe(mask, syms, accts, capacity, conflate)
         return Subscription(self, core, callback, as_array)
+
+    def _symbol_ids(self, symbols: Iterable[str], field: str) -> list[int]:
+        """The engine's indices of ``symbols``; :class:`UnknownSymbol` for one it lacks."""
+        names = self.symbols
+        out = []
+        for s in symbols:
+            if s not in names:
+                from hftbook.exceptions import UnknownSymbol
+
+                raise UnknownSymbol(f"symbol {s!r} is not traded by this engine", field, s)
+            out.append(names.index(s))
+        return out
 
     # -- config ------------------------------------------------------------------------------
 

@@ -1661,6 +1661,22 @@ impl PySubscription {
             .snapshots
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+    /// Follow the symbol indices `symbols` from now on (None: every symbol). A conflating
+    /// subscriber first gets an L2 snapshot of each symbol it did not follow before.
+    #[pyo3(signature = (symbols=None))]
+    fn set_symbols(&self, symbols: Option<Vec<u32>>) {
+        let known = self.engine.symbols().entries.len() as u32;
+        let before = self.sub.filter().symbols.clone();
+        let now: Option<FxHashSet<u32>> = symbols.map(|v| v.into_iter().collect());
+        let follows =
+            |set: &Option<FxHashSet<u32>>, s: u32| set.as_ref().is_none_or(|x| x.contains(&s));
+        let mut new: Vec<u32> = (0..known)
+            .filter(|&s| follows(&now, s) && !follows(&before, s))
+            .collect();
+        new.sort_unstable();
+        self.sub.set_symbols(now, &new);
+        self.engine.sim_serve_snapshots();
+    }
 }
 
 /// The rows of a numpy array of `EVENT_DTYPE` (1-D, C-contiguous), borrowed when aligned.
