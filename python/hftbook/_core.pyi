@@ -45,6 +45,7 @@ __all__ = [
     "_mbp10_csv",
     "_panic_in_core",
     "_replay_journal",
+    "_scan_events",
     "cpu_times",
     "load_lobster_csv",
     "load_lobster_zip",
