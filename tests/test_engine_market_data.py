@@ -168,14 +168,22 @@ def test_set_symbols_adds_a_symbol_with_its_snapshot() -> None:
         while rebuilt()[0] != truth and time.monotonic() < deadline:
             time.sleep(0.05)
         book, headers = rebuilt()
+
+        def plain_has_y() -> bool:
+            with lock:
+                return any(e.symbol == "Y" for e in plain)
+
+        # The lossless subscriber's dispatcher delivers on its own thread.
+        while not plain_has_y() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert headers == 1
         assert book == truth
+        assert plain_has_y()
         with lock:
             ys = [e for e in got if e.symbol == "Y"]
             assert ys[0].snapshot
             assert ys[0].side is None
             assert ys[0].gap
-            assert any(e.symbol == "Y" for e in plain)
             assert not any(e.snapshot for e in plain), "a lossless subscriber gets no snapshot"
         sub.close()
         lossless.close()
