@@ -120,7 +120,13 @@ def test_set_symbols_adds_a_symbol_with_its_snapshot() -> None:
 
         orders(400)
         _settle(engine)
-        time.sleep(0.2)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with lock:
+                if got:
+                    break
+            time.sleep(0.05)
+        time.sleep(0.1)  # Y's events, were any sent, would have come with X's
         with lock:
             assert got
             assert all(e.symbol == "X" for e in got)
