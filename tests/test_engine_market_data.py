@@ -11,6 +11,28 @@ import pytest
 import hftbook as hb
 
 
+def _levels(engine: hb.Engine, symbol: str) -> dict[tuple[str, int], int]:
+    """The engine's book of ``symbol``: (side, price ticks) -> lots."""
+    depth = engine.book(symbol).depth(1000)
+    out = {
+        ("buy", int(p)): int(q)
+        for p, q in zip(depth.bids["price_ticks"], depth.bids["qty"], strict=True)
+    }
+    out |= {
+        ("sell", int(p)): int(q)
+        for p, q in zip(depth.asks["price_ticks"], depth.asks["qty"], strict=True)
+    }
+    return out
+
+
+def _settle(engine: hb.Engine) -> None:
+    """Wait until the engine executed every order issued so far."""
+    deadline = time.monotonic() + 20
+    while (st := engine.stats())["commands"] < st["orders_issued"]:
+        assert time.monotonic() < deadline, "the engine never caught up"
+        time.sleep(0.01)
+
+
 def test_slow_conflated_subscriber_rebuilds_the_true_book() -> None:
     engine = hb.Engine(symbols={"X": {"tick_size": "0.01"}}, book_events=True)
     book: dict[tuple[str, int], int] = {}
@@ -48,19 +70,8 @@ def test_slow_conflated_subscriber_rebuilds_the_true_book() -> None:
         assert sub.snapshots > 0
         # Submitting only queues: on a loaded machine the shard may still be working through
         # the orders above. The true book is the one after the last of them.
-        deadline = time.monotonic() + 20
-        while (st := engine.stats())["commands"] < st["orders_issued"]:
-            assert time.monotonic() < deadline, "the engine never caught up"
-            time.sleep(0.01)
-        depth = engine.book("X").depth(1000)
-        truth = {
-            ("buy", int(p)): int(q)
-            for p, q in zip(depth.bids["price_ticks"], depth.bids["qty"], strict=True)
-        }
-        truth |= {
-            ("sell", int(p)): int(q)
-            for p, q in zip(depth.asks["price_ticks"], depth.asks["qty"], strict=True)
-        }
+        _settle(engine)
+        truth = _levels(engine, "X")
         # A gap after the last snapshot is repaired by the next one, sent while the engine is
         # quiet; wait for the dispatcher (50 ms a batch) to deliver the tail.
         deadline = time.monotonic() + 20
@@ -73,13 +84,6 @@ def test_slow_conflated_subscriber_rebuilds_the_true_book() -> None:
             assert headers, "no snapshot header reached the callback"
             assert book == truth
         sub.close()
-
-
-def _settle(engine: hb.Engine) -> None:
-    deadline = time.monotonic() + 20
-    while (st := engine.stats())["commands"] < st["orders_issued"]:
-        assert time.monotonic() < deadline, "the engine never caught up"
-        time.sleep(0.01)
 
 
 def test_set_symbols_adds_a_symbol_with_its_snapshot() -> None:
@@ -138,15 +142,7 @@ def test_set_symbols_adds_a_symbol_with_its_snapshot() -> None:
         lossless.set_symbols(None)
         orders(400)
         _settle(engine)
-        depth = engine.book("Y").depth(1000)
-        truth = {
-            ("buy", int(p)): int(q)
-            for p, q in zip(depth.bids["price_ticks"], depth.bids["qty"], strict=True)
-        }
-        truth |= {
-            ("sell", int(p)): int(q)
-            for p, q in zip(depth.asks["price_ticks"], depth.asks["qty"], strict=True)
-        }
+        truth = _levels(engine, "Y")
 
         def rebuilt() -> tuple[dict[tuple[str, int], int], int]:
             book: dict[tuple[str, int], int] = {}
