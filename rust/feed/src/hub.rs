@@ -592,7 +592,8 @@ impl Hub {
                 })
             }));
         }
-        let touched = std::mem::take(&mut self.touched);
+        // Taken and put back: the buffer is kept between batches.
+        let mut touched = std::mem::take(&mut self.touched);
         for &sym in &touched {
             let i = sym as usize;
             self.syms[i].l1_dirty = false;
@@ -602,7 +603,6 @@ impl Hub {
                 out.extend(self.out((Chan::L1, sym), |h, enc| h.l1_message(sym, enc)));
             }
         }
-        let mut touched = touched;
         touched.clear();
         self.touched = touched;
     }
@@ -635,9 +635,7 @@ impl Hub {
             }
             if self.syms[i].pending == 0 {
                 // The batch's changes to this book before the snapshot are in it.
-                if self.changes.keys().any(|k| k.0 == sym) {
-                    self.changes.retain(|k, _| k.0 != sym);
-                }
+                self.changes.retain(|k, _| k.0 != sym);
                 // Complete: everyone on this symbol's book channels starts over from it.
                 self.syms[i].touch = self.touch(sym);
                 out.extend(self.out((Chan::L2, sym), |h, enc| h.l2_snapshot(sym, enc)));

@@ -76,7 +76,8 @@ fn stage_bounds() -> impl Iterator<Item = f64> {
 }
 
 /// An HDR histogram of ns as Prometheus buckets (to the HDR's precision, 2 significant
-/// digits for the shards' stages: a sample counts in the first bucket whose bound its recorded value is at most).
+/// digits for the shards' stages: a sample counts in the first bucket whose bound its
+/// recorded value is at most).
 pub(crate) fn hdr_buckets(h: &Hdr<u64>) -> Buckets {
     let bounds: Vec<f64> = stage_bounds().collect();
     let mut counts = vec![0u64; bounds.len() + 1];

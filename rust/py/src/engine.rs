@@ -1670,10 +1670,9 @@ impl PySubscription {
         let now: Option<FxHashSet<u32>> = symbols.map(|v| v.into_iter().collect());
         let follows =
             |set: &Option<FxHashSet<u32>>, s: u32| set.as_ref().is_none_or(|x| x.contains(&s));
-        let mut new: Vec<u32> = (0..known)
+        let new: Vec<u32> = (0..known)
             .filter(|&s| follows(&now, s) && !follows(&before, s))
             .collect();
-        new.sort_unstable();
         self.sub.set_symbols(now, &new);
         self.engine.sim_serve_snapshots();
     }
