@@ -1071,6 +1071,21 @@ fn risk_section(a: &Args) {
             l.max_net_exposure_nanos = Some(max);
         }
     };
+    // `HFTBOOK_RISK_ONLY=none|account|limits|exposure`: that variant alone, once (to count
+    // one variant's instructions under callgrind).
+    if let Ok(v) = std::env::var("HFTBOOK_RISK_ONLY") {
+        TICK.with(|t| t.set(Some("0.00001")));
+        let secs = match v.as_str() {
+            "none" => run_preloaded_as(&f, 1, 0, &|_| {}),
+            "account" => run_preloaded_as(&f, 1, 1, &|_| {}),
+            "limits" => run_preloaded_as(&f, 1, 1, &limits),
+            "exposure" => run_preloaded_as(&f, 1, 1, &exposure),
+            other => panic!("HFTBOOK_RISK_ONLY={other}: none, account, limits or exposure"),
+        };
+        TICK.with(|t| t.set(None));
+        println!("  {v}: {:.1} ns/command", secs * 1e9 / n as f64);
+        return;
+    }
     let (mut none, mut acct, mut lim, mut expo) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     TICK.with(|t| t.set(Some("0.00001")));
     for _ in 0..a.reps {

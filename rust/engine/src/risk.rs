@@ -39,27 +39,41 @@
 //! `max(|(n + b)·m + q·p|, |(n - s)·m|)`. An order that reduces the exposure is never
 //! refused, even above the limit (after a mark move).
 //!
+//! **Per shard, kept as it changes.** A shard keeps, per account, an entry per symbol where
+//! the account holds something there (its net position, open buy and sell lots, and the
+//! term at the mark it was last valued at) and the running sum of those terms. The entry is
+//! updated where the shard books the account's events (once per run of events of one
+//! account in one symbol: an order and its fills), so the check reads no position or
+//! open-order map and adds nothing up: it revalues the order's symbol at its current mark,
+//! and the account's other symbols there at most once per shard loop (at its first check in
+//! the loop, or when they change), where their mark moved. The terms are two
+//! multiplications each ([`Terms::at`], from the value of one lot at the mark).
+//!
 //! **No lock.** Each shard *publishes* its own part of each account's exposure — gross, up,
 //! down, in nano-units, saturating at the `i64` range — in three atomics of the account's
 //! [`AccountShared::exposure`], one cache-line slot per shard, written only by that shard
 //! (Release) and read by the others (Acquire). A shard republishes an account's slot
-//! after every command that changed the account's positions or open orders there (before
-//! it runs its next command), and, for accounts it did not touch, at the end of every loop
-//! in which a trade moved the mark of a symbol they hold (so a slot can lag a mark move by
-//! at most one shard loop, `batch_size` commands). The check reads the other shards'
-//! slots, and computes its own shard's part exactly from its current state and marks. An
-//! engine of one shard publishes nothing (no other shard reads the slots).
+//! after every run of events that changed the account's positions or open orders there
+//! (before it runs its next command), and, for accounts it did not touch, at the end of
+//! every loop in which a trade moved the mark of a symbol they hold (so a slot can lag a
+//! mark move by at most one shard loop, `batch_size` commands). The check reads the other
+//! shards' slots, and computes its own shard's part from its current state: the order's
+//! symbol at its current mark, the account's other symbols there at their marks as of the
+//! account's first check in the current loop (the same lag of at most one loop; in a
+//! simulation, where a loop is one command, none). An engine of one shard publishes
+//! nothing (no other shard reads the slots).
 //!
-//! **Guarantee.** Within one shard the check is exact: every order it admitted is in its
-//! state before it checks the next, so orders of an account whose symbols are all on one
-//! shard never pass the limit together. Across shards, an order is invisible to the other
-//! shards between its check and the republication after its command, so concurrent
-//! admissions on different shards can overshoot: by at most, per other shard, the increase
-//! of the one order it had checked but not yet published — `(shards - 1) x` the largest
-//! single order's increase — plus the revaluation of the other shards' holdings by mark
-//! moves within their current loop. Fills do not add to it: a fill turns counted open
-//! lots into position lots. Orders are not re-checked after admission: a mark move can take
-//! an account past its limit, after which only orders that reduce the exposure pass.
+//! **Guarantee.** Within one shard the check counts every order: every order it admitted
+//! is in its state before it checks the next, so orders of an account whose symbols are
+//! all on one shard never pass the limit together. Across shards, an order is invisible to
+//! the other shards between its check and the republication after its command, so
+//! concurrent admissions on different shards can overshoot: by at most, per other shard,
+//! the increase of the one order it had checked but not yet published — `(shards - 1) x`
+//! the largest single order's increase — plus the revaluation of the holdings by mark moves
+//! within the current shard loops (the order's own symbol is always at its current mark).
+//! Fills do not add to it: a fill turns counted open lots into position lots. Orders are
+//! not re-checked after admission: a mark move can take an account past its limit, after
+//! which only orders that reduce the exposure pass.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,21 +123,32 @@ impl std::ops::AddAssign for Terms {
     }
 }
 
+impl std::ops::SubAssign for Terms {
+    fn sub_assign(&mut self, o: Terms) {
+        self.gross -= o.gross;
+        self.up -= o.up;
+        self.down -= o.down;
+    }
+}
+
 impl Terms {
     /// One symbol's terms: net position `net`, open `buy` / `sell` lots, `mark` ticks, `per`
     /// nano-units per tick-lot.
     pub fn of(net: i64, buy: u64, sell: u64, mark: i64, per: i128) -> Terms {
-        let (n, b, s, m) = (
-            i128::from(net),
-            i128::from(buy),
-            i128::from(sell),
-            i128::from(mark),
-        );
-        let (bm, sm) = (b * m, -s * m);
+        Terms::at(net, buy, sell, i128::from(mark) * per)
+    }
+
+    /// One symbol's terms with the value of one lot at the mark, `mp` = mark x tick-lot:
+    /// the positions the open orders can reach are `[net - sell, net + buy]`, worth `hi`
+    /// and `lo` at the two ends (two multiplications).
+    pub fn at(net: i64, buy: u64, sell: u64, mp: i128) -> Terms {
+        let n = i128::from(net);
+        let hi = (n + i128::from(buy)) * mp;
+        let lo = (n - i128::from(sell)) * mp;
         Terms {
-            gross: m.abs() * (n + b).abs().max((n - s).abs()) * per,
-            up: (n * m + bm.max(sm)) * per,
-            down: (n * m + bm.min(sm)) * per,
+            gross: hi.abs().max(lo.abs()),
+            up: hi.max(lo),
+            down: hi.min(lo),
         }
     }
 
@@ -158,9 +183,27 @@ pub fn with_order(
     price: i64,
 ) -> (Option<i128>, Option<i128>) {
     let sym = Terms::of(net, buy, sell, mark, per);
-    let (n, m) = (i128::from(net), i128::from(mark));
-    let hi = (n + i128::from(buy)) * m * per;
-    let lo = (n - i128::from(sell)) * m * per;
+    with_order_term(rest, &sym, mark < 0, per, is_buy, qty, price)
+}
+
+/// [`with_order`] from the symbol's terms at its mark (`sym`, see [`Terms::at`]):
+/// `negative` = the mark is below zero. The two ends of the symbol's reachable positions are
+/// its `up` and `down` (swapped under a negative mark), so this multiplies only to value the
+/// order.
+pub fn with_order_term(
+    rest: &Terms,
+    sym: &Terms,
+    negative: bool,
+    per: i128,
+    is_buy: bool,
+    qty: u64,
+    price: i64,
+) -> (Option<i128>, Option<i128>) {
+    let (hi, lo) = if negative {
+        (sym.down, sym.up)
+    } else {
+        (sym.up, sym.down)
+    };
     let v = i128::from(qty) * i128::from(price) * per * if is_buy { 1 } else { -1 };
     let gross_sym = if is_buy {
         (hi + v).abs().max(lo.abs())
@@ -345,6 +388,28 @@ mod tests {
         let won: usize = hs.into_iter().map(|h| h.join().unwrap_or(0)).sum();
         assert_eq!(won, 100);
         assert_eq!(open.load(Ordering::Relaxed), 100);
+    }
+
+    proptest::proptest! {
+        /// The two-multiplication terms equal the definition: |mark| x the largest
+        /// |position| the open orders reach; the net range with every buy or every sell
+        /// filled.
+        #[test]
+        fn terms_at_the_mark_equal_their_definition(
+            net in -1_000_000i64..1_000_000,
+            buy in 0u64..1_000_000,
+            sell in 0u64..1_000_000,
+            mark in -100_000i64..1_000_000,
+            per in 1i128..1_000_000_000,
+        ) {
+            let (n, b, s, m) = (i128::from(net), i128::from(buy), i128::from(sell), i128::from(mark));
+            let want = Terms {
+                gross: m.abs() * (n + b).abs().max((n - s).abs()) * per,
+                up: (n * m + (b * m).max(-s * m)) * per,
+                down: (n * m + (b * m).min(-s * m)) * per,
+            };
+            proptest::prop_assert_eq!(Terms::of(net, buy, sell, mark, per), want);
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::positions::{Position, PositionCell};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
 use crate::risk::{
-    add_open_orders, admit_rate, reserve_open_order, with_order, AccountShared, Terms,
+    add_open_orders, admit_rate, reserve_open_order, with_order_term, AccountShared, Terms,
 };
 use crate::stats::{ShardStats, StatsWriter};
 use hftbook_core::RestingOrder;
@@ -100,11 +100,9 @@ impl Sym {
     }
 }
 
-/// One symbol of an account's exposure on this shard: the account's holding there as of
-/// its last event (refreshed by `book_account_events`, the only place holdings change
-/// outside a rebuild), and the exposure term at the mark it was last valued at. A check
-/// then reads no position or open-order map, and recomputes a term only when its symbol's
-/// mark moved.
+/// One symbol of an account's exposure on this shard: the account's holding there (kept by
+/// `book_account_events` from the events it books, the only place holdings change outside
+/// a rebuild), and the exposure term at the mark it was last valued at.
 #[derive(Clone, Copy, Debug)]
 struct ExpoEntry {
     sym: u32,
@@ -113,6 +111,110 @@ struct ExpoEntry {
     sell: u64,
     mark: i64,
     term: Terms,
+}
+
+/// An account's exposure on this shard: the symbols where it holds something and the sum
+/// of their terms, kept up to date as each term changes, so that a check adds nothing up
+/// and reads no position or open-order map.
+#[derive(Debug)]
+struct AcctExpo {
+    /// The shard loop in which `revalue` last ran (`Shard::expo_loop`).
+    valued: u64,
+    /// The sum of `entries`' terms (each at the mark it was last valued at).
+    sum: Terms,
+    entries: Vec<ExpoEntry>,
+    /// Where this shard publishes its part (engines of several shards).
+    shared: Arc<AccountShared>,
+}
+
+impl AcctExpo {
+    /// Set the holding in `sym` (open lots when `lots`, the net position when `net`) and
+    /// revalue its term at `px`; drop the entry once nothing is held there.
+    fn set(&mut self, sym: u32, lots: Option<(u64, u64)>, net: Option<i64>, px: ExpoPx) {
+        let i = match self.entries.iter().position(|e| e.sym == sym) {
+            Some(i) => i,
+            None => {
+                self.entries.push(ExpoEntry {
+                    sym,
+                    net: 0,
+                    buy: 0,
+                    sell: 0,
+                    mark: px.mark,
+                    term: Terms::default(),
+                });
+                self.entries.len() - 1
+            }
+        };
+        let e = &mut self.entries[i];
+        if let Some((b, s)) = lots {
+            e.buy = b;
+            e.sell = s;
+        }
+        if let Some(n) = net {
+            e.net = n;
+        }
+        let term = Terms::at(e.net, e.buy, e.sell, px.mp);
+        self.sum += term;
+        self.sum -= e.term;
+        e.term = term;
+        e.mark = px.mark;
+        if e.net == 0 && e.buy == 0 && e.sell == 0 {
+            self.entries.swap_remove(i);
+        }
+    }
+
+    /// Revalue the terms whose symbol's mark moved since (`marks` by symbol).
+    fn revalue(&mut self, marks: &[ExpoPx]) {
+        for i in 0..self.entries.len() {
+            let px = marks[self.entries[i].sym as usize];
+            self.revalue_one(i, px);
+        }
+    }
+
+    /// Revalue entry `i` at `px` if its mark moved.
+    fn revalue_one(&mut self, i: usize, px: ExpoPx) {
+        let e = &mut self.entries[i];
+        if px.mark != e.mark {
+            let term = Terms::at(e.net, e.buy, e.sell, px.mp);
+            self.sum += term;
+            self.sum -= e.term;
+            e.term = term;
+            e.mark = px.mark;
+        }
+    }
+
+    fn new(shared: Arc<AccountShared>) -> AcctExpo {
+        AcctExpo {
+            valued: u64::MAX,
+            sum: Terms::default(),
+            entries: Vec::new(),
+            shared,
+        }
+    }
+}
+
+/// An account's holding in a symbol after some events: (account, symbol, open buy and sell
+/// lots when they changed, net position when it changed).
+type HoldingChange = (u32, u32, Option<(u64, u64)>, Option<i64>);
+
+/// A symbol's valuation for the exposure terms: its mark (0 without one), one tick-lot in
+/// nano-units, and one lot at the mark (`mark x per`). Kept in a dense array by symbol so
+/// that a check reads no `Sym`.
+#[derive(Clone, Copy, Debug, Default)]
+struct ExpoPx {
+    mark: i64,
+    per: i128,
+    mp: i128,
+}
+
+impl ExpoPx {
+    fn new(mark: i64, per: i128) -> ExpoPx {
+        ExpoPx {
+            mark,
+            per,
+            mp: i128::from(mark) * per,
+        }
+    }
 }
 
 /// An account's open orders in one symbol.
@@ -421,12 +523,20 @@ pub(crate) struct Shard {
     /// per account, the symbols of this shard where it has a position or open orders; its
     /// part of the exposure is published to `AccountShared::exposure[id]` (see `risk`).
     expo_on: bool,
-    /// Per account, its symbols on this shard with a holding, as of its last event there,
-    /// each with its exposure term at the mark it was last valued at.
-    expo: FxHashMap<u32, Vec<ExpoEntry>>,
-    /// Scratch: (account, symbol) the command's events touched.
-    expo_touched: Vec<(u32, u32)>,
-    /// Symbols whose mark a trade moved in this loop.
+    /// Per account, its symbols on this shard with a holding and their exposure terms
+    /// (index: `expo_ix`; never shrinks, so an index stays valid).
+    expo: Vec<AcctExpo>,
+    expo_ix: FxHashMap<u32, u32>,
+    /// The account last looked up in `expo_ix` and its index: a command's check and the
+    /// bookkeeping of its events look it up once.
+    expo_hit: Option<(u32, u32)>,
+    /// Shard loops run: an account's other symbols are revalued at its first check in a
+    /// loop (see `risk`).
+    expo_loop: u64,
+    /// Each symbol's mark and tick-lot value (index: symbol), current while `expo_on`.
+    expo_px: Vec<ExpoPx>,
+    /// Engines of several shards: symbols whose mark a trade moved in this loop (the
+    /// accounts holding them republish at its end).
     marks_moved: Vec<u32>,
     /// The exposure an order refused for an exposure limit would have reached (journaled
     /// with its record, taken back from it on replay).
@@ -552,8 +662,11 @@ impl Shard {
             outbox: Vec::new(),
             loss_buf: Vec::new(),
             expo_on: false,
-            expo: FxHashMap::default(),
-            expo_touched: Vec::new(),
+            expo: Vec::new(),
+            expo_ix: FxHashMap::default(),
+            expo_hit: None,
+            expo_loop: 0,
+            expo_px: Vec::new(),
             marks_moved: Vec::new(),
             risk_value: 0,
             sim_gen: u64::MAX,
@@ -585,6 +698,10 @@ impl Shard {
                 self.syms.resize_with(i + 1, || None);
             }
             let per = tick_lot_nanos(&s.cfg);
+            if self.expo_px.len() <= i {
+                self.expo_px.resize(i + 1, ExpoPx::default());
+            }
+            self.expo_px[i] = ExpoPx::new(s.cfg.reference_price.unwrap_or(0), per);
             self.syms[i] = Some(Sym {
                 idx: s.idx,
                 book: s.book,
@@ -760,6 +877,7 @@ impl Shard {
             if !self.marks_moved.is_empty() {
                 self.expo_marks();
             }
+            self.expo_loop += 1;
             if !self.out.events.is_empty() || !self.held_marks.is_empty() {
                 let t0 = self.shared.clock.now();
                 self.publish();
@@ -863,6 +981,9 @@ impl Shard {
         // across commands, so the hot path does not allocate.
         let mut loss_checks = std::mem::take(&mut self.loss_buf);
         let expo = live && self.expo_on;
+        // Nobody reads an engine of one shard's slots (its check computes its own part).
+        let multi = self.shared.lanes.len() > 1;
+        let mut pending: Option<HoldingChange> = None;
         for i in start..self.out.events.len() {
             let e = self.out.events[i];
             if e.account == 0 {
@@ -871,22 +992,19 @@ impl Shard {
             let Some(Some(s)) = self.syms.get_mut(e.symbol as usize) else {
                 continue;
             };
-            if expo
-                && matches!(
-                    e.kind,
-                    kind::ACCEPTED | kind::FILL | kind::CANCELLED | kind::EXPIRED | kind::MODIFIED
-                )
-            {
-                self.expo_touched.push((e.account, e.symbol));
-            }
             // An order of the account closed (filled, cancelled, expired).
             let mut closed = false;
+            // The holding after the event, for the exposure terms: open lots (buy, sell)
+            // and the net position, where the event changed them.
+            let mut lots = None;
+            let mut net = None;
             match e.kind {
                 kind::ACCEPTED => {
                     seen |= e.order_id == watch;
                     let o = s.open.entry(e.account).or_default();
                     *o.side(e.side) += e.qty;
                     o.orders += 1;
+                    lots = Some((o.buy, o.sell));
                 }
                 kind::FILL => {
                     let fee = if e.flags & EVENT_MAKER != 0 {
@@ -910,24 +1028,28 @@ impl Shard {
                     if live && delta != 0 {
                         loss_checks.push((e.account, e.symbol, delta));
                     }
+                    net = Some(p.net);
                     if let Some(o) = s.open.get_mut(&e.account) {
-                        let lots = o.side(e.side);
-                        *lots = lots.saturating_sub(e.qty);
+                        let l = o.side(e.side);
+                        *l = l.saturating_sub(e.qty);
                         closed = e.leaves_qty == 0;
+                        lots = Some((o.buy, o.sell));
                     }
                 }
                 kind::CANCELLED | kind::EXPIRED => {
                     if let Some(o) = s.open.get_mut(&e.account) {
-                        let lots = o.side(e.side);
-                        *lots = lots.saturating_sub(e.qty);
+                        let l = o.side(e.side);
+                        *l = l.saturating_sub(e.qty);
                         closed = true;
+                        lots = Some((o.buy, o.sell));
                     }
                 }
                 kind::MODIFIED => {
                     // `detail` = the open lots before the modify.
                     if let Some(o) = s.open.get_mut(&e.account) {
-                        let lots = o.side(e.side);
-                        *lots = lots.saturating_sub(e.detail.max(0) as u64) + e.qty;
+                        let l = o.side(e.side);
+                        *l = l.saturating_sub(e.detail.max(0) as u64) + e.qty;
+                        lots = Some((o.buy, o.sell));
                     }
                 }
                 _ => {}
@@ -945,16 +1067,32 @@ impl Shard {
                     add_open_orders(&a.open_orders, -1, self.sole);
                 }
             }
+            if expo && (lots.is_some() || net.is_some()) {
+                // A run of events of one account in one symbol (an order and its fills)
+                // updates its exposure once.
+                match &mut pending {
+                    Some(h) if h.0 == e.account && h.1 == e.symbol => {
+                        h.2 = lots.or(h.2);
+                        h.3 = net.or(h.3);
+                    }
+                    _ => {
+                        if let Some(h) = pending.take() {
+                            self.expo_set(h, multi);
+                        }
+                        pending = Some((e.account, e.symbol, lots, net));
+                    }
+                }
+            }
+        }
+        if let Some(h) = pending {
+            // Before the shard runs its next command (see `risk`: the cross-shard bound).
+            self.expo_set(h, multi);
         }
         for &(account, symbol, delta_bps) in &loss_checks {
             self.daily_loss(account, symbol, delta_bps);
         }
         loss_checks.clear();
         self.loss_buf = loss_checks;
-        if !self.expo_touched.is_empty() {
-            // Before the shard runs its next command (see `risk`: the cross-shard bound).
-            self.expo_publish_touched();
-        }
         seen
     }
 
@@ -1102,159 +1240,174 @@ impl Shard {
             };
             mark.or(far.map(|l| l.price.0)).unwrap_or(0)
         };
-        let mark = mark.unwrap_or(price);
         let per = s.per;
-        let (mut rest, held) = self.expo_own(c.account, c.symbol);
-        let (net, buy, sell) = held.unwrap_or((0, 0, 0));
-        let shared = &self.shared;
-        let acct = self
-            .acct
-            .entry(c.account)
-            .or_insert_with(|| shared.accounts.get(c.account));
-        rest += Terms::others(acct, self.id);
-        let (g, n) = with_order(&rest, net, buy, sell, mark, per, c.side == 0, c.qty, price);
-        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-        for (why, max, v) in [
-            (reason::RISK_GROSS_EXPOSURE, max_gross, g),
-            (reason::RISK_NET_EXPOSURE, max_net, n),
-        ] {
-            if let (Some(max), Some(v)) = (max, v) {
-                if v > max {
-                    self.risk_value = clamp(v);
-                    return Err(why);
+        #[cfg(debug_assertions)]
+        self.expo_check(c.account);
+        let multi = self.shared.lanes.len() > 1;
+        let (rest, held, sym) = match self.expo_find(c.account) {
+            Some(i) => {
+                let ax = &mut self.expo[i];
+                if ax.valued != self.expo_loop {
+                    ax.valued = self.expo_loop;
+                    ax.revalue(&self.expo_px);
                 }
+                let mut rest = ax.sum;
+                let (held, term) = match ax.entries.iter().position(|e| e.sym == c.symbol) {
+                    Some(j) => {
+                        ax.revalue_one(j, self.expo_px[c.symbol as usize]);
+                        rest = ax.sum;
+                        let e = &ax.entries[j];
+                        rest -= e.term;
+                        ((e.net, e.buy, e.sell), e.term)
+                    }
+                    None => ((0, 0, 0), Terms::default()),
+                };
+                if multi {
+                    rest += Terms::others(&ax.shared, self.id);
+                }
+                (rest, held, term)
+            }
+            None if multi => {
+                let shared = &self.shared;
+                let acct = self
+                    .acct
+                    .entry(c.account)
+                    .or_insert_with(|| shared.accounts.get(c.account));
+                (Terms::others(acct, self.id), (0, 0, 0), Terms::default())
+            }
+            None => Default::default(),
+        };
+        // A symbol without a mark values its open orders at the order's price.
+        let (mark, sym) = match mark {
+            Some(m) => (m, sym),
+            None => (price, Terms::of(held.0, held.1, held.2, price, per)),
+        };
+        let (g, n) = with_order_term(&rest, &sym, mark < 0, per, c.side == 0, c.qty, price);
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        if let (Some(max), Some(v)) = (max_gross, g) {
+            if v > max {
+                self.risk_value = clamp(v);
+                return Err(reason::RISK_GROSS_EXPOSURE);
+            }
+        }
+        if let (Some(max), Some(v)) = (max_net, n) {
+            if v > max {
+                self.risk_value = clamp(v);
+                return Err(reason::RISK_NET_EXPOSURE);
             }
         }
         Ok(())
     }
 
-    /// This shard's part of `account`'s exposure at the current marks, leaving out symbol
-    /// `skip`, and the account's holding in `skip` (net, open buy lots, open sell lots;
-    /// `None`: nothing there). Terms are revalued only where a mark moved.
-    fn expo_own(&mut self, account: u32, skip: u32) -> (Terms, Option<(i64, u64, u64)>) {
-        let mut t = Terms::default();
-        let mut held = None;
-        let Some(list) = self.expo.get_mut(&account) else {
-            return (t, held);
-        };
-        for e in list.iter_mut() {
-            let Some(Some(s)) = self.syms.get(e.sym as usize) else {
-                continue;
-            };
-            debug_assert_eq!(
-                (e.net, e.buy, e.sell),
-                s.holding(account),
-                "stale exposure entry of account {account} in symbol {}",
-                e.sym
-            );
-            let m = s.mark().unwrap_or(0);
-            if m != e.mark {
-                e.mark = m;
-                e.term = Terms::of(e.net, e.buy, e.sell, m, s.per);
-            }
-            if e.sym == skip {
-                held = Some((e.net, e.buy, e.sell));
-            } else {
-                t += e.term;
+    /// The index of `account` in `expo`.
+    fn expo_find(&mut self, account: u32) -> Option<usize> {
+        if let Some((a, i)) = self.expo_hit {
+            if a == account {
+                return Some(i as usize);
             }
         }
-        (t, held)
+        let i = *self.expo_ix.get(&account)?;
+        self.expo_hit = Some((account, i));
+        Some(i as usize)
     }
 
-    /// Re-read `account`'s holding in `sym` into its exposure entry (added, updated, or
-    /// dropped when the account holds nothing there any more).
-    fn expo_refresh(&mut self, account: u32, sym: u32) {
-        let Some(Some(s)) = self.syms.get(sym as usize) else {
+    /// The index of `account` in `expo`, added when missing.
+    fn expo_index(&mut self, account: u32) -> usize {
+        if let Some(i) = self.expo_find(account) {
+            return i;
+        }
+        let i = self.expo.len() as u32;
+        self.expo
+            .push(AcctExpo::new(self.shared.accounts.get(account)));
+        self.expo_ix.insert(account, i);
+        self.expo_hit = Some((account, i));
+        i as usize
+    }
+
+    /// An account's holding in a symbol changed (account, symbol, open lots, net): its
+    /// exposure entry and sum follow, and an engine of several shards republishes them.
+    fn expo_set(&mut self, h: HoldingChange, multi: bool) {
+        let (account, sym, lots, net) = h;
+        let i = self.expo_index(account);
+        let ax = &mut self.expo[i];
+        ax.set(sym, lots, net, self.expo_px[sym as usize]);
+        if multi {
+            if let Some(slot) = ax.shared.exposure.get(self.id) {
+                slot.store(&ax.sum);
+            }
+        }
+    }
+
+    /// Debug builds: `account`'s exposure entries hold what the position and open-order
+    /// maps hold, and their sum is the sum of their terms.
+    #[cfg(debug_assertions)]
+    fn expo_check(&self, account: u32) {
+        let Some(&i) = self.expo_ix.get(&account) else {
             return;
         };
-        let (net, buy, sell) = s.holding(account);
-        let mark = s.mark().unwrap_or(0);
-        let entry = ExpoEntry {
-            sym,
-            net,
-            buy,
-            sell,
-            mark,
-            term: Terms::of(net, buy, sell, mark, s.per),
-        };
-        let empty = net == 0 && buy == 0 && sell == 0;
-        let list = self.expo.entry(account).or_default();
-        match list.iter().position(|e| e.sym == sym) {
-            Some(i) if empty => {
-                list.swap_remove(i);
+        let ax = &self.expo[i as usize];
+        let mut sum = Terms::default();
+        for e in &ax.entries {
+            if let Some(Some(s)) = self.syms.get(e.sym as usize) {
+                assert_eq!(
+                    (e.net, e.buy, e.sell),
+                    s.holding(account),
+                    "stale exposure entry of account {account} in symbol {}",
+                    e.sym
+                );
             }
-            Some(i) => list[i] = entry,
-            None if !empty => list.push(entry),
-            None => {}
+            sum += e.term;
+        }
+        assert_eq!(sum, ax.sum, "exposure sum of account {account}");
+        for s in self.syms.iter().flatten() {
+            let (n, b, l) = s.holding(account);
+            if n != 0 || b != 0 || l != 0 {
+                assert!(
+                    ax.entries.iter().any(|e| e.sym == s.idx),
+                    "no exposure entry of account {account} in symbol {}",
+                    s.idx
+                );
+            }
         }
     }
 
     /// Publish this shard's part of `account`'s exposure to its slot.
-    fn expo_publish(&mut self, account: u32) {
-        let (t, _) = self.expo_own(account, ALL);
-        if self.expo.get(&account).is_some_and(Vec::is_empty) {
-            self.expo.remove(&account);
-        }
-        let shared = &self.shared;
-        let acct = self
-            .acct
-            .entry(account)
-            .or_insert_with(|| shared.accounts.get(account));
-        if let Some(slot) = acct.exposure.get(self.id) {
-            slot.store(&t);
+    fn expo_publish(&mut self, i: usize) {
+        let ax = &mut self.expo[i];
+        ax.revalue(&self.expo_px);
+        if let Some(slot) = ax.shared.exposure.get(self.id) {
+            slot.store(&ax.sum);
         }
     }
 
-    /// Republish the accounts in `expo_touched` (account, symbol), adding the symbols to
-    /// their lists.
-    fn expo_publish_touched(&mut self) {
-        let mut touched = std::mem::take(&mut self.expo_touched);
-        touched.sort_unstable();
-        touched.dedup();
-        for &(a, sym) in &touched {
-            if sym != ALL {
-                self.expo_refresh(a, sym);
-            }
-        }
-        // One shard: nobody reads the slots (the check computes this shard's part itself).
-        if self.shared.lanes.len() > 1 {
-            let mut last = None;
-            for &(a, _) in &touched {
-                if last != Some(a) {
-                    self.expo_publish(a);
-                    last = Some(a);
-                }
-            }
-        }
-        touched.clear();
-        self.expo_touched = touched;
-    }
-
-    /// End of a loop: republish the accounts that hold symbols whose mark moved.
+    /// End of a loop (engines of several shards): republish the accounts that hold symbols
+    /// whose mark moved.
     fn expo_marks(&mut self) {
-        let moved = std::mem::take(&mut self.marks_moved);
-        let mut touched = std::mem::take(&mut self.expo_touched);
+        let mut moved = std::mem::take(&mut self.marks_moved);
+        let mut touched = Vec::new();
         for &i in &moved {
             let Some(Some(s)) = self.syms.get_mut(i as usize) else {
                 continue;
             };
             s.mark_moved = false;
             for a in s.positions.keys().chain(s.open.keys()) {
-                if self.expo.contains_key(a) {
-                    touched.push((*a, ALL));
+                if let Some(&i) = self.expo_ix.get(a) {
+                    touched.push(i as usize);
                 }
             }
         }
-        self.expo_touched = touched;
-        self.expo_publish_touched();
-        let mut moved = moved;
+        touched.sort_unstable();
+        touched.dedup();
+        for i in touched {
+            self.expo_publish(i);
+        }
         moved.clear();
         self.marks_moved = moved;
     }
 
     /// Exposure bookkeeping from scratch (start, recovery, configuration change): on when an
-    /// account has an exposure limit; every account's lists rebuilt from the positions and
-    /// open orders, every slot this shard wrote republished.
+    /// account has an exposure limit; the marks, every account's entries rebuilt from the
+    /// positions and open orders, every slot this shard wrote republished.
     /// Publish a recovered shard's exposure before any shard thread runs, so that no
     /// shard checks an order against another's exposure before that one published it.
     pub(crate) fn publish_recovered_exposure(&mut self) {
@@ -1262,26 +1415,41 @@ impl Shard {
     }
 
     fn expo_rebuild(&mut self) {
-        let mut all: Vec<u32> = self.expo.keys().copied().collect();
-        self.expo.clear();
         self.marks_moved.clear();
         self.expo_on = self.replay.is_none() && self.cfg.risk.has_exposure();
-        let mut held = Vec::new();
+        self.expo_px.clear();
+        self.expo_px.resize(self.syms.len(), ExpoPx::default());
+        for ax in &mut self.expo {
+            ax.sum = Terms::default();
+            ax.entries.clear();
+        }
         for s in self.syms.iter_mut().flatten() {
             s.mark_moved = false;
-            if self.expo_on {
-                held.extend(s.positions.keys().chain(s.open.keys()).map(|&a| (a, s.idx)));
+            let px = ExpoPx::new(s.mark().unwrap_or(0), s.per);
+            self.expo_px[s.idx as usize] = px;
+            if !self.expo_on {
+                continue;
+            }
+            let mut held: Vec<u32> = s.positions.keys().chain(s.open.keys()).copied().collect();
+            held.sort_unstable();
+            held.dedup();
+            for a in held {
+                let (net, buy, sell) = s.holding(a);
+                let i = match self.expo_ix.get(&a) {
+                    Some(&i) => i as usize,
+                    None => {
+                        self.expo.push(AcctExpo::new(self.shared.accounts.get(a)));
+                        self.expo_ix.insert(a, self.expo.len() as u32 - 1);
+                        self.expo.len() - 1
+                    }
+                };
+                self.expo[i].set(s.idx, Some((buy, sell)), Some(net), px);
             }
         }
-        // `expo_refresh` keeps the pairs where the account holds something.
-        for (a, sym) in held {
-            self.expo_refresh(a, sym);
-        }
-        all.extend(self.expo.keys().copied());
-        all.sort_unstable();
-        all.dedup();
-        for a in all {
-            self.expo_publish(a);
+        for i in 0..self.expo.len() {
+            // Zeroes the slots of accounts that hold nothing here any more (or whose
+            // exposure is off).
+            self.expo_publish(i);
         }
     }
 
@@ -1999,6 +2167,7 @@ impl Shard {
         if !self.marks_moved.is_empty() {
             self.expo_marks();
         }
+        self.expo_loop += 1;
     }
 
     /// Events made since the last [`Shard::sim_take_events`].
@@ -2623,9 +2792,14 @@ impl Shard {
         };
         s.last_trade = Some(px);
         s.live.last_trade.store(px, Ordering::Release);
-        if self.expo_on && !s.mark_moved {
-            s.mark_moved = true;
-            self.marks_moved.push(sym);
+        if self.expo_on {
+            if let Some(x) = self.expo_px.get_mut(sym as usize) {
+                *x = ExpoPx::new(px, x.per);
+            }
+            if !s.mark_moved && self.shared.lanes.len() > 1 {
+                s.mark_moved = true;
+                self.marks_moved.push(sym);
+            }
         }
         s.live
             .trades

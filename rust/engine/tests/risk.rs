@@ -758,3 +758,143 @@ fn an_expired_gtd_order_gives_its_open_order_slot_back() {
     );
     e.stop(true, Duration::from_secs(5));
 }
+
+/// A from-scratch model of the portfolio exposure check (the module doc of `risk`): every
+/// account's net position and open lots per symbol and side, and each symbol's mark, kept
+/// from the events; an order's exposure summed over every symbol at the current marks.
+#[derive(Default)]
+struct ExposureModel {
+    net: std::collections::HashMap<(u32, u32), i64>,
+    open: std::collections::HashMap<(u32, u32, u8), u64>,
+    marks: std::collections::HashMap<u32, i64>,
+}
+
+impl ExposureModel {
+    /// One lot at one tick, nano-units (tick 0.01, lot 1).
+    const PER: i128 = 10_000_000;
+
+    fn apply(&mut self, x: &Event) {
+        let lots = self.open.entry((x.account, x.symbol, x.side)).or_default();
+        match x.kind {
+            kind::ACCEPTED => *lots += x.qty,
+            kind::FILL => {
+                *lots = lots.saturating_sub(x.qty);
+                let q = x.qty as i64;
+                *self.net.entry((x.account, x.symbol)).or_default() +=
+                    if x.side == 0 { q } else { -q };
+                self.marks.insert(x.symbol, x.price);
+            }
+            kind::CANCELLED | kind::EXPIRED => *lots = lots.saturating_sub(x.qty),
+            _ => {}
+        }
+    }
+
+    /// The two ends of `account`'s reachable position in `sym`, valued at its mark.
+    fn ends(&self, account: u32, sym: u32) -> (i128, i128) {
+        let n = i128::from(self.net.get(&(account, sym)).copied().unwrap_or(0));
+        let b = i128::from(self.open.get(&(account, sym, 0)).copied().unwrap_or(0));
+        let s = i128::from(self.open.get(&(account, sym, 1)).copied().unwrap_or(0));
+        let m = i128::from(self.marks.get(&sym).copied().unwrap_or(10_000));
+        ((n + b) * m * Self::PER, (n - s) * m * Self::PER)
+    }
+
+    /// The refusal the engine owes the order (reason, exposure it would reach), if any.
+    fn refusal(
+        &self,
+        r: &OrderRequest,
+        syms: &[u32],
+        gross: i128,
+        net: i128,
+    ) -> Option<(u8, i128)> {
+        let v = i128::from(r.qty) * i128::from(r.price) * Self::PER;
+        let buy = r.side == Side::Buy;
+        let (mut rest_gross, mut up, mut down) = (0, 0, 0);
+        let mut sym_gross = (0, 0);
+        for &s in syms {
+            let (hi, lo) = self.ends(r.account, s);
+            up += hi.max(lo);
+            down += hi.min(lo);
+            let g = hi.abs().max(lo.abs());
+            if s == r.symbol {
+                let with = if buy {
+                    (hi + v).abs().max(lo.abs())
+                } else {
+                    hi.abs().max((lo - v).abs())
+                };
+                sym_gross = (g, with);
+            } else {
+                rest_gross += g;
+            }
+        }
+        if sym_gross.1 > sym_gross.0 && rest_gross + sym_gross.1 > gross {
+            return Some((reason::RISK_GROSS_EXPOSURE, rest_gross + sym_gross.1));
+        }
+        let n = if buy { up + v } else { -(down - v) };
+        (n > net).then_some((reason::RISK_NET_EXPOSURE, n))
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, .. proptest::prelude::ProptestConfig::default() })]
+
+    /// The engine's exposure decisions (kept incrementally: running sums, terms revalued as
+    /// marks move, one update per run of events) equal a from-scratch computation at the
+    /// current marks, over random orders and cancels of two limited accounts and a third that
+    /// trades with them on three symbols.
+    #[test]
+    fn exposure_decisions_equal_a_from_scratch_model(
+        ops in proptest::collection::vec(
+            (0u32..3, 0usize..3, proptest::bool::ANY, 9_900i64..10_100, 1u64..30, 0u8..6),
+            1..80,
+        )
+    ) {
+        let (max_gross, max_net) = (5_000i128 * 1_000_000_000, 3_000i128 * 1_000_000_000);
+        let (e, a, b) = expo_engine(1, &[
+            (1, limits("max_gross_exposure = \"5000\"")),
+            (2, limits("max_net_exposure = \"3000\"")),
+        ]);
+        let c = e.add_symbol("EXC", SymbolConfig { reference_price: Some(10_000), ..SymbolConfig::default() }).unwrap();
+        let syms = [a, b, c];
+        let mut model = ExposureModel::default();
+        let mut ev = Vec::new();
+        let mut seen = 0;
+        let mut live: Vec<(u64, u32, u32)> = Vec::new();
+        for (k, &(acct, sym, buy, px, qty, what)) in ops.iter().enumerate() {
+            let account = acct + 1;
+            if what == 0 {
+                // Cancel one of the account's orders, if it has one.
+                if let Some(i) = live.iter().position(|o| o.1 == account) {
+                    let (id, _, s) = live.swap_remove(i);
+                    e.cancel(id, Some(s), account).unwrap();
+                    poll_until(&e, &mut ev, "the cancel's outcome", |v| {
+                        v[seen..].iter().any(|x| x.order_id == id && matches!(x.kind, kind::CANCELLED | kind::REJECTED))
+                    });
+                }
+            } else {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let r = order(syms[sym], side, px, qty, account);
+                let want = match account {
+                    1 => model.refusal(&r, &syms, max_gross, i128::MAX),
+                    2 => model.refusal(&r, &syms, i128::MAX, max_net),
+                    _ => None,
+                };
+                let id = e.submit(&r).unwrap();
+                let o = outcome(&e, &mut ev, id);
+                let got = (o.kind == kind::REJECTED).then(|| (o.reason, i128::from(o.detail)));
+                proptest::prop_assert_eq!(got, want, "op {} {:?} -> {:?}", k, r, o);
+                if o.kind == kind::ACCEPTED {
+                    live.push((id, account, syms[sym]));
+                }
+            }
+            // Every event of the command before the next is modelled: a probe order (account
+            // 3, far from the market) follows it on the same shard.
+            let probe = e.submit(&order(syms[sym], Side::Buy, 1, 1, 3)).unwrap();
+            outcome(&e, &mut ev, probe);
+            for x in &ev[seen..] {
+                model.apply(x);
+            }
+            seen = ev.len();
+        }
+        e.stop(true, Duration::from_secs(5));
+    }
+}
