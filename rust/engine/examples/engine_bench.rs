@@ -1127,6 +1127,12 @@ fn risk_section(a: &Args) {
         median(&d3),
         list(&d3, 1.0)
     );
+    let d4: Vec<f64> = n3.iter().zip(&n0).map(|(x, y)| x - y).collect();
+    println!(
+        "  the whole risk stage with exposure limits (every limit + exposure vs account 0), paired: {:.1} ns [{}] (goal <= 50)",
+        median(&d4),
+        list(&d4, 1.0)
+    );
 }
 
 fn journal_section(a: &Args, flood: &dyn Fn(&mut EngineConfig), tweak: &dyn Fn(&mut EngineConfig)) {

@@ -113,21 +113,22 @@ struct ExpoEntry {
     term: Terms,
 }
 
-/// An account's exposure on this shard: the symbols where it holds something and the sum
-/// of their terms, kept up to date as each term changes, so that a check adds nothing up
-/// and reads no position or open-order map.
+/// An account on this shard: its shared risk state (open orders, order rate, exposure
+/// slots), and, while an exposure limit is set, the symbols here where it holds something
+/// and the sum of their terms, kept up to date as each term changes, so that a check adds
+/// nothing up and reads no position or open-order map.
 #[derive(Debug)]
-struct AcctExpo {
+struct Acct {
     /// The shard loop in which `revalue` last ran (`Shard::expo_loop`).
     valued: u64,
     /// The sum of `entries`' terms (each at the mark it was last valued at).
     sum: Terms,
     entries: Vec<ExpoEntry>,
-    /// Where this shard publishes its part (engines of several shards).
+    /// The account's state shared by the shards.
     shared: Arc<AccountShared>,
 }
 
-impl AcctExpo {
+impl Acct {
     /// Set the holding in `sym` (open lots when `lots`, the net position when `net`) and
     /// revalue its term at `px`; drop the entry once nothing is held there.
     fn set(&mut self, sym: u32, lots: Option<(u64, u64)>, net: Option<i64>, px: ExpoPx) {
@@ -183,8 +184,8 @@ impl AcctExpo {
         }
     }
 
-    fn new(shared: Arc<AccountShared>) -> AcctExpo {
-        AcctExpo {
+    fn new(shared: Arc<AccountShared>) -> Acct {
+        Acct {
             valued: u64::MAX,
             sum: Terms::default(),
             entries: Vec::new(),
@@ -510,8 +511,6 @@ pub(crate) struct Shard {
     journal_failed_seen: bool,
     /// Accounts whose kill switch is on.
     killed: FxHashSet<u32>,
-    /// The shared risk state of the accounts this shard has seen.
-    acct: FxHashMap<u32, Arc<AccountShared>>,
     /// This shard is the engine's only one: it alone writes the accounts' counters, with
     /// plain stores (see `Accounts::sole_writer`).
     sole: bool,
@@ -523,13 +522,14 @@ pub(crate) struct Shard {
     /// per account, the symbols of this shard where it has a position or open orders; its
     /// part of the exposure is published to `AccountShared::exposure[id]` (see `risk`).
     expo_on: bool,
-    /// Per account, its symbols on this shard with a holding and their exposure terms
-    /// (index: `expo_ix`; never shrinks, so an index stays valid).
-    expo: Vec<AcctExpo>,
-    expo_ix: FxHashMap<u32, u32>,
-    /// The account last looked up in `expo_ix` and its index: a command's check and the
+    /// The accounts this shard has seen: their shared risk state, and their symbols on
+    /// this shard with a holding and their exposure terms (index: `acct_ix`; never
+    /// shrinks, so an index stays valid).
+    accts: Vec<Acct>,
+    acct_ix: FxHashMap<u32, u32>,
+    /// The account last looked up in `acct_ix` and its index: a command's check and the
     /// bookkeeping of its events look it up once.
-    expo_hit: Option<(u32, u32)>,
+    acct_hit: Option<(u32, u32)>,
     /// Shard loops run: an account's other symbols are revalued at its first check in a
     /// loop (see `risk`).
     expo_loop: u64,
@@ -657,14 +657,13 @@ impl Shard {
             snap_at: 0,
             snap_gen: 0,
             killed: FxHashSet::default(),
-            acct: FxHashMap::default(),
             sole: shared.accounts.sole_writer(),
             outbox: Vec::new(),
             loss_buf: Vec::new(),
             expo_on: false,
-            expo: Vec::new(),
-            expo_ix: FxHashMap::default(),
-            expo_hit: None,
+            accts: Vec::new(),
+            acct_ix: FxHashMap::default(),
+            acct_hit: None,
             expo_loop: 0,
             expo_px: Vec::new(),
             marks_moved: Vec::new(),
@@ -983,110 +982,124 @@ impl Shard {
         let expo = live && self.expo_on;
         // Nobody reads an engine of one shard's slots (its check computes its own part).
         let multi = self.shared.lanes.len() > 1;
-        let mut pending: Option<HoldingChange> = None;
-        for i in start..self.out.events.len() {
-            let e = self.out.events[i];
-            if e.account == 0 {
+        let end = self.out.events.len();
+        let mut i = start;
+        while i < end {
+            let first = self.out.events[i];
+            let (account, symbol) = (first.account, first.symbol);
+            if account == 0 {
+                i += 1;
                 continue;
             }
-            let Some(Some(s)) = self.syms.get_mut(e.symbol as usize) else {
+            // A run of events of one account in one symbol (an order and its fills, with
+            // the book's and the tape's events between them): its position and open orders
+            // are looked up, published and revalued once.
+            let mut j = i + 1;
+            while j < end {
+                let x = &self.out.events[j];
+                if x.account != 0 && (x.account != account || x.symbol != symbol) {
+                    break;
+                }
+                j += 1;
+            }
+            let run = i..j;
+            i = j;
+            let Some(Some(s)) = self.syms.get_mut(symbol as usize) else {
                 continue;
             };
-            // An order of the account closed (filled, cancelled, expired).
-            let mut closed = false;
-            // The holding after the event, for the exposure terms: open lots (buy, sell)
-            // and the net position, where the event changed them.
-            let mut lots = None;
-            let mut net = None;
-            match e.kind {
-                kind::ACCEPTED => {
-                    seen |= e.order_id == watch;
-                    let o = s.open.entry(e.account).or_default();
-                    *o.side(e.side) += e.qty;
-                    o.orders += 1;
-                    lots = Some((o.buy, o.sell));
+            let mut open = s.open.get_mut(&account);
+            let mut pos: Option<&mut (Position, Arc<PositionCell>)> = None;
+            // Orders of the account that closed (filled, cancelled, expired).
+            let mut closed = 0u64;
+            for k in run {
+                let e = self.out.events[k];
+                if e.account == 0 {
+                    continue;
                 }
-                kind::FILL => {
-                    let fee = if e.flags & EVENT_MAKER != 0 {
-                        s.cfg.maker_fee_bps
-                    } else {
-                        s.cfg.taker_fee_bps
-                    };
-                    let (p, cell) = s.positions.entry(e.account).or_insert_with(|| {
-                        let cell = Arc::new(PositionCell::new(e.account, e.symbol));
-                        self.shared.positions.rcu(|v| {
-                            let mut v = (**v).clone();
-                            v.push(cell.clone());
-                            v
-                        });
-                        (Position::default(), cell)
-                    });
-                    let before = p.realized * 10_000 - p.fees_bps;
-                    p.fill(e.side == 0, e.price, e.qty, fee);
-                    cell.write(p);
-                    let delta = p.realized * 10_000 - p.fees_bps - before;
-                    if live && delta != 0 {
-                        loss_checks.push((e.account, e.symbol, delta));
+                match e.kind {
+                    kind::ACCEPTED => {
+                        seen |= e.order_id == watch;
+                        let o = match open {
+                            Some(o) => o,
+                            None => s.open.entry(account).or_default(),
+                        };
+                        *o.side(e.side) += e.qty;
+                        o.orders += 1;
+                        open = Some(o);
                     }
-                    net = Some(p.net);
-                    if let Some(o) = s.open.get_mut(&e.account) {
-                        let l = o.side(e.side);
-                        *l = l.saturating_sub(e.qty);
-                        closed = e.leaves_qty == 0;
-                        lots = Some((o.buy, o.sell));
+                    kind::FILL => {
+                        let fee = if e.flags & EVENT_MAKER != 0 {
+                            s.cfg.maker_fee_bps
+                        } else {
+                            s.cfg.taker_fee_bps
+                        };
+                        let held = match pos {
+                            Some(h) => h,
+                            None => s.positions.entry(account).or_insert_with(|| {
+                                let cell = Arc::new(PositionCell::new(account, symbol));
+                                self.shared.positions.rcu(|v| {
+                                    let mut v = (**v).clone();
+                                    v.push(cell.clone());
+                                    v
+                                });
+                                (Position::default(), cell)
+                            }),
+                        };
+                        let p = &mut held.0;
+                        let before = p.realized * 10_000 - p.fees_bps;
+                        p.fill(e.side == 0, e.price, e.qty, fee);
+                        let delta = p.realized * 10_000 - p.fees_bps - before;
+                        if live && delta != 0 {
+                            loss_checks.push((account, symbol, delta));
+                        }
+                        pos = Some(held);
+                        if let Some(o) = open.as_deref_mut() {
+                            let l = o.side(e.side);
+                            *l = l.saturating_sub(e.qty);
+                            closed += u64::from(e.leaves_qty == 0);
+                        }
                     }
+                    kind::CANCELLED | kind::EXPIRED => {
+                        if let Some(o) = open.as_deref_mut() {
+                            let l = o.side(e.side);
+                            *l = l.saturating_sub(e.qty);
+                            closed += 1;
+                        }
+                    }
+                    kind::MODIFIED => {
+                        // `detail` = the open lots before the modify.
+                        if let Some(o) = open.as_deref_mut() {
+                            let l = o.side(e.side);
+                            *l = l.saturating_sub(e.detail.max(0) as u64) + e.qty;
+                        }
+                    }
+                    _ => {}
                 }
-                kind::CANCELLED | kind::EXPIRED => {
-                    if let Some(o) = s.open.get_mut(&e.account) {
-                        let l = o.side(e.side);
-                        *l = l.saturating_sub(e.qty);
-                        closed = true;
-                        lots = Some((o.buy, o.sell));
-                    }
-                }
-                kind::MODIFIED => {
-                    // `detail` = the open lots before the modify.
-                    if let Some(o) = s.open.get_mut(&e.account) {
-                        let l = o.side(e.side);
-                        *l = l.saturating_sub(e.detail.max(0) as u64) + e.qty;
-                        lots = Some((o.buy, o.sell));
-                    }
-                }
-                _ => {}
             }
-            if closed {
-                if let Some(o) = s.open.get_mut(&e.account) {
-                    o.orders = o.orders.saturating_sub(1);
+            // Readers see the position once per run (after its last fill).
+            if let Some((p, cell)) = pos.as_deref() {
+                cell.write(p);
+            }
+            if closed > 0 {
+                if let Some(o) = open.as_deref_mut() {
+                    o.orders = o.orders.saturating_sub(closed);
                 }
-                if live {
-                    let acct = e.account;
-                    let a = self
-                        .acct
-                        .entry(acct)
-                        .or_insert_with(|| self.shared.accounts.get(acct));
-                    add_open_orders(&a.open_orders, -1, self.sole);
-                }
+            }
+            let lots = open.map(|o| (o.buy, o.sell));
+            let net = pos.map(|p| p.0.net);
+            if closed > 0 && live {
+                let a = self.acct_index(account);
+                add_open_orders(
+                    &self.accts[a].shared.open_orders,
+                    -(closed as i64),
+                    self.sole,
+                );
             }
             if expo && (lots.is_some() || net.is_some()) {
-                // A run of events of one account in one symbol (an order and its fills)
-                // updates its exposure once.
-                match &mut pending {
-                    Some(h) if h.0 == e.account && h.1 == e.symbol => {
-                        h.2 = lots.or(h.2);
-                        h.3 = net.or(h.3);
-                    }
-                    _ => {
-                        if let Some(h) = pending.take() {
-                            self.expo_set(h, multi);
-                        }
-                        pending = Some((e.account, e.symbol, lots, net));
-                    }
-                }
+                // Before the shard runs its next command (see `risk`: the cross-shard
+                // bound).
+                self.expo_set((account, symbol, lots, net), multi);
             }
-        }
-        if let Some(h) = pending {
-            // Before the shard runs its next command (see `risk`: the cross-shard bound).
-            self.expo_set(h, multi);
         }
         for &(account, symbol, delta_bps) in &loss_checks {
             self.daily_loss(account, symbol, delta_bps);
@@ -1104,12 +1117,8 @@ impl Shard {
         };
         let per = tick_lot_nanos(&s.cfg);
         let delta = (delta_bps * per / 10_000).clamp(i128::from(i64::MIN), i128::from(i64::MAX));
-        let shared = &self.shared;
-        let acct = self
-            .acct
-            .entry(account)
-            .or_insert_with(|| shared.accounts.get(account))
-            .clone();
+        let a = self.acct_index(account);
+        let acct = self.accts[a].shared.clone();
         let total = acct
             .realized_nanos
             .fetch_add(delta as i64, Ordering::AcqRel)
@@ -1162,17 +1171,14 @@ impl Shard {
     }
 
     fn release_open_order(&mut self, account: u32) {
-        let a = self
-            .acct
-            .entry(account)
-            .or_insert_with(|| self.shared.accounts.get(account));
-        add_open_orders(&a.open_orders, -1, self.sole);
+        let a = self.acct_index(account);
+        add_open_orders(&self.accts[a].shared.open_orders, -1, self.sole);
     }
 
     /// Pre-trade risk of a submit (live only): `Ok(reserved)` when it passes (`reserved`:
     /// an open-order slot of a non-zero account was taken), `Err(reason)` otherwise.
     fn risk_check(&mut self, c: &Command) -> Result<bool, u8> {
-        if c.account == 0 || self.killed.contains(&c.account) {
+        if c.account == 0 || (!self.killed.is_empty() && self.killed.contains(&c.account)) {
             // The anonymous flow has no limits; a killed account is refused by `submit`.
             return Ok(false);
         }
@@ -1192,11 +1198,8 @@ impl Shard {
             self.exposure_risk(c, gross, net)?;
         }
         let now = self.out.now;
-        let shared = &self.shared;
-        let acct = self
-            .acct
-            .entry(c.account)
-            .or_insert_with(|| shared.accounts.get(c.account));
+        let a = self.acct_index(c.account);
+        let acct = &self.accts[a].shared;
         if let Some(rate) = rate {
             let burst = burst.unwrap_or_else(|| (rate.ceil() as u64).max(1));
             if admit_rate(&acct.tat, now, rate, burst, self.sole).is_err() {
@@ -1244,9 +1247,9 @@ impl Shard {
         #[cfg(debug_assertions)]
         self.expo_check(c.account);
         let multi = self.shared.lanes.len() > 1;
-        let (rest, held, sym) = match self.expo_find(c.account) {
+        let (rest, held, sym) = match self.acct_find(c.account) {
             Some(i) => {
-                let ax = &mut self.expo[i];
+                let ax = &mut self.accts[i];
                 if ax.valued != self.expo_loop {
                     ax.valued = self.expo_loop;
                     ax.revalue(&self.expo_px);
@@ -1268,11 +1271,8 @@ impl Shard {
                 (rest, held, term)
             }
             None if multi => {
-                let shared = &self.shared;
-                let acct = self
-                    .acct
-                    .entry(c.account)
-                    .or_insert_with(|| shared.accounts.get(c.account));
+                let a = self.acct_index(c.account);
+                let acct = &self.accts[a].shared;
                 (Terms::others(acct, self.id), (0, 0, 0), Terms::default())
             }
             None => Default::default(),
@@ -1299,37 +1299,61 @@ impl Shard {
         Ok(())
     }
 
-    /// The index of `account` in `expo`.
-    fn expo_find(&mut self, account: u32) -> Option<usize> {
-        if let Some((a, i)) = self.expo_hit {
+    /// `account`'s net position, open buy lots and open sell lots in `s`: from its exposure
+    /// entries while they are kept (one lookup, usually the cached one), else from the
+    /// position and open-order maps.
+    fn holding(&self, s: &Sym, account: u32) -> (i64, u64, u64) {
+        if !self.expo_on {
+            return s.holding(account);
+        }
+        let i = match self.acct_hit {
+            Some((a, i)) if a == account => i,
+            _ => match self.acct_ix.get(&account) {
+                Some(&i) => i,
+                None => return (0, 0, 0),
+            },
+        };
+        self.accts[i as usize]
+            .entries
+            .iter()
+            .find(|e| e.sym == s.idx)
+            .map_or((0, 0, 0), |e| (e.net, e.buy, e.sell))
+    }
+
+    /// The index of `account` in `accts`.
+    #[inline]
+    fn acct_find(&mut self, account: u32) -> Option<usize> {
+        if let Some((a, i)) = self.acct_hit {
             if a == account {
                 return Some(i as usize);
             }
         }
-        let i = *self.expo_ix.get(&account)?;
-        self.expo_hit = Some((account, i));
+        let i = *self.acct_ix.get(&account)?;
+        self.acct_hit = Some((account, i));
         Some(i as usize)
     }
 
-    /// The index of `account` in `expo`, added when missing.
-    fn expo_index(&mut self, account: u32) -> usize {
-        if let Some(i) = self.expo_find(account) {
+    /// The index of `account` in `accts`, added when missing.
+    #[inline]
+    fn acct_index(&mut self, account: u32) -> usize {
+        if let Some(i) = self.acct_find(account) {
             return i;
         }
-        let i = self.expo.len() as u32;
-        self.expo
-            .push(AcctExpo::new(self.shared.accounts.get(account)));
-        self.expo_ix.insert(account, i);
-        self.expo_hit = Some((account, i));
+        let i = self.accts.len() as u32;
+        self.accts
+            .push(Acct::new(self.shared.accounts.get(account)));
+        self.acct_ix.insert(account, i);
+        self.acct_hit = Some((account, i));
         i as usize
     }
 
     /// An account's holding in a symbol changed (account, symbol, open lots, net): its
     /// exposure entry and sum follow, and an engine of several shards republishes them.
+    #[inline]
     fn expo_set(&mut self, h: HoldingChange, multi: bool) {
         let (account, sym, lots, net) = h;
-        let i = self.expo_index(account);
-        let ax = &mut self.expo[i];
+        let i = self.acct_index(account);
+        let ax = &mut self.accts[i];
         ax.set(sym, lots, net, self.expo_px[sym as usize]);
         if multi {
             if let Some(slot) = ax.shared.exposure.get(self.id) {
@@ -1342,10 +1366,10 @@ impl Shard {
     /// maps hold, and their sum is the sum of their terms.
     #[cfg(debug_assertions)]
     fn expo_check(&self, account: u32) {
-        let Some(&i) = self.expo_ix.get(&account) else {
+        let Some(&i) = self.acct_ix.get(&account) else {
             return;
         };
-        let ax = &self.expo[i as usize];
+        let ax = &self.accts[i as usize];
         let mut sum = Terms::default();
         for e in &ax.entries {
             if let Some(Some(s)) = self.syms.get(e.sym as usize) {
@@ -1373,7 +1397,7 @@ impl Shard {
 
     /// Publish this shard's part of `account`'s exposure to its slot.
     fn expo_publish(&mut self, i: usize) {
-        let ax = &mut self.expo[i];
+        let ax = &mut self.accts[i];
         ax.revalue(&self.expo_px);
         if let Some(slot) = ax.shared.exposure.get(self.id) {
             slot.store(&ax.sum);
@@ -1391,7 +1415,7 @@ impl Shard {
             };
             s.mark_moved = false;
             for a in s.positions.keys().chain(s.open.keys()) {
-                if let Some(&i) = self.expo_ix.get(a) {
+                if let Some(&i) = self.acct_ix.get(a) {
                     touched.push(i as usize);
                 }
             }
@@ -1419,7 +1443,7 @@ impl Shard {
         self.expo_on = self.replay.is_none() && self.cfg.risk.has_exposure();
         self.expo_px.clear();
         self.expo_px.resize(self.syms.len(), ExpoPx::default());
-        for ax in &mut self.expo {
+        for ax in &mut self.accts {
             ax.sum = Terms::default();
             ax.entries.clear();
         }
@@ -1435,18 +1459,18 @@ impl Shard {
             held.dedup();
             for a in held {
                 let (net, buy, sell) = s.holding(a);
-                let i = match self.expo_ix.get(&a) {
+                let i = match self.acct_ix.get(&a) {
                     Some(&i) => i as usize,
                     None => {
-                        self.expo.push(AcctExpo::new(self.shared.accounts.get(a)));
-                        self.expo_ix.insert(a, self.expo.len() as u32 - 1);
-                        self.expo.len() - 1
+                        self.accts.push(Acct::new(self.shared.accounts.get(a)));
+                        self.acct_ix.insert(a, self.accts.len() as u32 - 1);
+                        self.accts.len() - 1
                     }
                 };
-                self.expo[i].set(s.idx, Some((buy, sell)), Some(net), px);
+                self.accts[i].set(s.idx, Some((buy, sell)), Some(net), px);
             }
         }
-        for i in 0..self.expo.len() {
+        for i in 0..self.accts.len() {
             // Zeroes the slots of accounts that hold nothing here any more (or whose
             // exposure is off).
             self.expo_publish(i);
@@ -1478,7 +1502,7 @@ impl Shard {
             }
         }
         if let Some(max) = l.max_position {
-            if position_with(s, c) > i128::from(max) {
+            if position_with(self.holding(s, c.account), c) > i128::from(max) {
                 return Some(reason::RISK_POSITION);
             }
         }
@@ -1521,7 +1545,10 @@ impl Shard {
                 let (Some(s), Some(max)) = (s, l.max_position) else {
                     return (0, None);
                 };
-                (position_with(s, c), Some(i128::from(max)))
+                (
+                    position_with(self.holding(s, c.account), c),
+                    Some(i128::from(max)),
+                )
             }
             reason::RISK_OPEN_ORDERS => {
                 let max = l.max_open_orders.map(i128::from);
@@ -3548,13 +3575,12 @@ fn collar(price: i64, reference: i64, l: &crate::config::RiskLimits) -> (i128, i
 
 /// The account's position in the order's direction with its open orders on that side and
 /// the order: what `max_position` holds, lots.
-fn position_with(s: &Sym, c: &Command) -> i128 {
-    let net = s.positions.get(&c.account).map_or(0, |p| p.0.net);
-    let o = s.open.get(&c.account).copied().unwrap_or_default();
+fn position_with(held: (i64, u64, u64), c: &Command) -> i128 {
+    let (net, buy, sell) = held;
     if c.side == 0 {
-        i128::from(net) + i128::from(o.buy) + i128::from(c.qty)
+        i128::from(net) + i128::from(buy) + i128::from(c.qty)
     } else {
-        -i128::from(net) + i128::from(o.sell) + i128::from(c.qty)
+        -i128::from(net) + i128::from(sell) + i128::from(c.qty)
     }
 }
 
