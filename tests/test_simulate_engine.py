@@ -60,6 +60,20 @@ def test_default_short_run_writes_a_complete_folder(
     assert cfg["risk"]["accounts"]["1"]["max_position"] > 0
 
 
+def test_a_strategy_that_reacts_to_no_event_shows_no_reaction_time(
+    short_run: tuple[Path, dict[str, Any]],
+) -> None:
+    """The TWAP's orders all come from timers: its reaction time is "-", not 0 µs."""
+    out, rep = short_run
+    assert rep["strategies"]["TWAP"]["reaction_us"]["count"] == 0
+    assert rep["strategies"]["MarketMaker"]["reaction_us"]["count"] > 0
+    page = (out / "report.html").read_text()
+    twap_row = page[page.index("<td>TWAP</td>") :].split("</tr>")[0]
+    assert "<td>- / -</td>" in twap_row
+    mm_row = page[page.index("<td>MarketMaker</td>") :].split("</tr>")[0]
+    assert "- / -" not in mm_row
+
+
 def test_the_run_folders_journal_replays_to_the_reported_state(
     short_run: tuple[Path, dict[str, Any]],
 ) -> None:

@@ -701,6 +701,17 @@ def summary_tables(result: EngineSimResult) -> list[Table]:
     return [run, strategies_table(result)]
 
 
+def _reaction_cells(re_: dict[str, Any]) -> tuple[str, str]:
+    """A strategy's reaction p50 and p99 (µs) as table cells.
+
+    "-" when none was measured: a strategy whose orders all come from timers, like the TWAP,
+    reacts to no event.
+    """
+    if not re_.get("count"):
+        return ("-", "-")
+    return (f"{re_['p50']:,.0f}", f"{re_['p99']:,.0f}")
+
+
 _STRATEGY_COLUMNS = (
     "strategy",
     "acct",
@@ -739,8 +750,7 @@ def strategies_table(result: EngineSimResult, *, by_strategy: bool = False) -> T
                 f"{cb.get('p50', 0):,.0f}",
                 f"{cb.get('p99', 0):,.0f}",
                 f"{cb.get('max', 0):,.0f}",
-                f"{re_.get('p50', 0):,.0f}",
-                f"{re_.get('p99', 0):,.0f}",
+                *_reaction_cells(re_),
             ]
         )
     st = Table(title="strategies (callback and reaction times in µs, wall)")
@@ -888,7 +898,7 @@ def _html(result: EngineSimResult, plots: Mapping[str, bytes]) -> str:
             s["fills"],
             s["risk_rejections"],
             f"{cb.get('p50', 0):,.0f} / {cb.get('p99', 0):,.0f} / {cb.get('max', 0):,.0f}",
-            f"{re_.get('p50', 0):,.0f} / {re_.get('p99', 0):,.0f}",
+            " / ".join(_reaction_cells(re_)),
         )
         rows.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
     strat = (

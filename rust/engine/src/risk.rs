@@ -343,7 +343,23 @@ pub fn add_open_orders(open: &AtomicI64, delta: i64, sole: bool) {
 /// Admit one order at engine time `now` under `rate` orders/s with `burst`; `Err(wait_ns)`
 /// when it comes too early (`sole`: as in [`reserve_open_order`]).
 pub fn admit_rate(tat: &AtomicU64, now: u64, rate: f64, burst: u64, sole: bool) -> Result<(), u64> {
-    let interval = (1e9 / rate).max(1.0) as u64;
+    admit_every(tat, now, rate_interval(rate), burst, sole)
+}
+
+/// The engine ns between two orders at `rate` orders/s (at least 1).
+pub fn rate_interval(rate: f64) -> u64 {
+    (1e9 / rate).max(1.0) as u64
+}
+
+/// [`admit_rate`] with the rate's [`rate_interval`] known (a shard keeps it per account, so
+/// an order pays no division).
+pub fn admit_every(
+    tat: &AtomicU64,
+    now: u64,
+    interval: u64,
+    burst: u64,
+    sole: bool,
+) -> Result<(), u64> {
     let tolerance = interval.saturating_mul(burst.max(1));
     let next_after = |cur: u64| {
         let next = cur.max(now).saturating_add(interval);

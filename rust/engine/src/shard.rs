@@ -29,7 +29,8 @@ use crate::positions::{Position, PositionCell};
 use crate::record::{breaker, cmd, flag, kind, order_type, reason, tif, Command, Event, ALL};
 use crate::record::{EVENT_GAP, EVENT_MAKER, EVENT_SNAPSHOT, SNAPSHOT_LEVELS};
 use crate::risk::{
-    add_open_orders, admit_rate, reserve_open_order, with_order_term, AccountShared, Terms,
+    add_open_orders, admit_every, rate_interval, reserve_open_order, with_order_term,
+    AccountShared, Terms,
 };
 use crate::stats::{ShardStats, StatsWriter};
 use hftbook_core::RestingOrder;
@@ -126,6 +127,8 @@ struct Acct {
     entries: Vec<ExpoEntry>,
     /// The account's state shared by the shards.
     shared: Arc<AccountShared>,
+    /// Its order-rate limit (the `f64`'s bits) and the ns between two orders at it.
+    rate: (u64, u64),
 }
 
 impl Acct {
@@ -190,6 +193,7 @@ impl Acct {
             sum: Terms::default(),
             entries: Vec::new(),
             shared,
+            rate: (u64::MAX, 0),
         }
     }
 }
@@ -1199,13 +1203,17 @@ impl Shard {
         }
         let now = self.out.now;
         let a = self.acct_index(c.account);
-        let acct = &self.accts[a].shared;
+        let ax = &mut self.accts[a];
         if let Some(rate) = rate {
             let burst = burst.unwrap_or_else(|| (rate.ceil() as u64).max(1));
-            if admit_rate(&acct.tat, now, rate, burst, self.sole).is_err() {
+            if ax.rate.0 != rate.to_bits() {
+                ax.rate = (rate.to_bits(), rate_interval(rate));
+            }
+            if admit_every(&ax.shared.tat, now, ax.rate.1, burst, self.sole).is_err() {
                 return Err(reason::RISK_RATE);
             }
         }
+        let acct = &ax.shared;
         match max_open {
             Some(max) => {
                 if reserve_open_order(&acct.open_orders, max, self.sole).is_err() {
