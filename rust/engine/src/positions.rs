@@ -51,7 +51,9 @@ impl Position {
         let q = i128::from(qty);
         let px = i128::from(price);
         self.trades += 1;
-        self.fees_bps += px * q * i128::from(fee_bps);
+        if fee_bps != 0 {
+            self.fees_bps += px * q * i128::from(fee_bps);
+        }
         if buy {
             self.bought += qty;
         } else {

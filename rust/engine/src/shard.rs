@@ -1050,11 +1050,13 @@ impl Shard {
                             }),
                         };
                         let p = &mut held.0;
-                        let before = p.realized * 10_000 - p.fees_bps;
+                        let (realized, fees) = (p.realized, p.fees_bps);
                         p.fill(e.side == 0, e.price, e.qty, fee);
-                        let delta = p.realized * 10_000 - p.fees_bps - before;
-                        if live && delta != 0 {
-                            loss_checks.push((account, symbol, delta));
+                        if live && (p.realized != realized || p.fees_bps != fees) {
+                            let delta = (p.realized - realized) * 10_000 - (p.fees_bps - fees);
+                            if delta != 0 {
+                                loss_checks.push((account, symbol, delta));
+                            }
                         }
                         pos = Some(held);
                         if let Some(o) = open.as_deref_mut() {

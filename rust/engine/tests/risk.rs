@@ -838,18 +838,21 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, .. proptest::prelude::ProptestConfig::default() })]
 
     /// The engine's exposure decisions (kept incrementally: running sums, terms revalued as
-    /// marks move, one update per run of events) equal a from-scratch computation at the
-    /// current marks, over random orders and cancels of two limited accounts and a third that
-    /// trades with them on three symbols.
+    /// marks move, one update per run of events; across shards, the published parts) equal
+    /// a from-scratch computation at the current marks, over random orders and cancels of
+    /// two limited accounts and a third that trades with them on three symbols, on one or
+    /// two shards (each command waited for: no admission races, and every mark move
+    /// republished before the next).
     #[test]
     fn exposure_decisions_equal_a_from_scratch_model(
+        shards in 1usize..=2,
         ops in proptest::collection::vec(
             (0u32..3, 0usize..3, proptest::bool::ANY, 9_900i64..10_100, 1u64..30, 0u8..6),
             1..80,
         )
     ) {
         let (max_gross, max_net) = (5_000i128 * 1_000_000_000, 3_000i128 * 1_000_000_000);
-        let (e, a, b) = expo_engine(1, &[
+        let (e, a, b) = expo_engine(shards, &[
             (1, limits("max_gross_exposure = \"5000\"")),
             (2, limits("max_net_exposure = \"3000\"")),
         ]);
