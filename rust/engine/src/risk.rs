@@ -204,7 +204,8 @@ pub fn with_order_term(
     } else {
         (sym.up, sym.down)
     };
-    let v = i128::from(qty) * i128::from(price) * per * if is_buy { 1 } else { -1 };
+    let v = i128::from(qty) * i128::from(price) * per;
+    let v = if is_buy { v } else { -v };
     let gross_sym = if is_buy {
         (hi + v).abs().max(lo.abs())
     } else {

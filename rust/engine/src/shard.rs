@@ -1188,9 +1188,26 @@ impl Shard {
             // The anonymous flow has no limits; a killed account is refused by `submit`.
             return Ok(false);
         }
+        // While the exposure entries are kept, the account's holding in the symbol is read
+        // from them once, for the position limit and the exposure check.
+        let found = if self.expo_on {
+            self.acct_find(c.account).map(|i| {
+                let j = self.accts[i].entries.iter().position(|e| e.sym == c.symbol);
+                (i, j)
+            })
+        } else {
+            None
+        };
         let lim = self.cfg.risk.limits(c.account);
         if let Some(l) = lim {
-            if let Some(why) = self.symbol_risk(c, l) {
+            let held = self.expo_on.then(|| match found {
+                Some((i, Some(j))) => {
+                    let e = &self.accts[i].entries[j];
+                    (e.net, e.buy, e.sell)
+                }
+                _ => (0, 0, 0),
+            });
+            if let Some(why) = self.symbol_risk(c, l, held) {
                 return Err(why);
             }
         }
@@ -1201,7 +1218,7 @@ impl Shard {
         let net = lim.and_then(|l| l.max_net_exposure_nanos);
         if gross.is_some() || net.is_some() {
             // Read-only, so before the checks that take a token or a slot.
-            self.exposure_risk(c, gross, net)?;
+            self.exposure_risk(c, gross, net, found)?;
         }
         let now = self.out.now;
         let a = self.acct_index(c.account);
@@ -1237,6 +1254,7 @@ impl Shard {
         c: &Command,
         max_gross: Option<i128>,
         max_net: Option<i128>,
+        found: Option<(usize, Option<usize>)>,
     ) -> Result<(), u8> {
         let Some(s) = self.syms.get(c.symbol as usize).and_then(Option::as_ref) else {
             return Ok(());
@@ -1257,15 +1275,15 @@ impl Shard {
         #[cfg(debug_assertions)]
         self.expo_check(c.account);
         let multi = self.shared.lanes.len() > 1;
-        let (rest, held, sym) = match self.acct_find(c.account) {
-            Some(i) => {
+        let (rest, held, sym) = match found {
+            Some((i, j)) => {
                 let ax = &mut self.accts[i];
                 if ax.valued != self.expo_loop {
                     ax.valued = self.expo_loop;
                     ax.revalue(&self.expo_px);
                 }
                 let mut rest = ax.sum;
-                let (held, term) = match ax.entries.iter().position(|e| e.sym == c.symbol) {
+                let (held, term) = match j {
                     Some(j) => {
                         ax.revalue_one(j, self.expo_px[c.symbol as usize]);
                         rest = ax.sum;
@@ -1488,7 +1506,14 @@ impl Shard {
     }
 
     /// The checks of one symbol (deterministic from the shard's state): the first broken.
-    fn symbol_risk(&self, c: &Command, l: &crate::config::RiskLimits) -> Option<u8> {
+    /// `held`: the account's holding in the symbol when the caller has it (else read from
+    /// the maps).
+    fn symbol_risk(
+        &self,
+        c: &Command,
+        l: &crate::config::RiskLimits,
+        held: Option<(i64, u64, u64)>,
+    ) -> Option<u8> {
         // The checks of `risk_values`, in its order, without its per-reason dispatch and
         // division (the limits' values for a refusal's text come from `risk_values`).
         if l.max_order_qty.is_some_and(|max| c.qty > max) {
@@ -1512,7 +1537,8 @@ impl Shard {
             }
         }
         if let Some(max) = l.max_position {
-            if position_with(self.holding(s, c.account), c) > i128::from(max) {
+            let held = held.unwrap_or_else(|| self.holding(s, c.account));
+            if position_with(held, c) > i128::from(max) {
                 return Some(reason::RISK_POSITION);
             }
         }
