@@ -189,6 +189,93 @@ class Clients:
         return res
 
 
+class _Value:
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class RustClients:
+    """``n`` WebSocket clients in one Rust process (``rust/feed/examples/ws_clients.rs``).
+
+    The same interface as :class:`Clients` for the throughput measurement (message counts, no
+    latency): a subscriber that is not Python, whose own CPU is small beside the engine's.
+    """
+
+    BIN = Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "release/examples/ws_clients"
+
+    @classmethod
+    def build(cls) -> None:
+        import subprocess
+
+        root = Path(__file__).resolve().parent.parent
+        subprocess.run(
+            ["cargo", "build", "--release", "-q", "-p", "hftbook-feed", "--example", "ws_clients"],
+            cwd=root,
+            check=True,
+        )
+        if not cls.BIN.is_absolute():
+            cls.BIN = root / cls.BIN
+
+    def __init__(self, url: str, n: int, sub: str | None, nice: int = 0) -> None:
+        import subprocess
+
+        self.n = n
+        self.connected = _Value()
+        self.received = _Value()
+        self.done: int | None = None
+        self._p = subprocess.Popen(
+            [str(self.BIN), url, str(n), sub or "-", str(nice)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        # `clients.stop.set()`, `clients.proc.is_alive()` ... as `Clients`.
+        self.stop = self
+        self.proc = self
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._p.stdout is not None
+        for line in self._p.stdout:
+            w = line.split()
+            if w and w[0] == "connected":
+                self.connected.value = int(w[1])
+                self.received.value = int(w[3])
+            elif w and w[0] == "done":
+                self.done = int(w[1])
+
+    def set(self) -> None:
+        if self._p.stdin is not None and self._p.poll() is None:
+            with contextlib.suppress(BrokenPipeError):
+                self._p.stdin.write("stop\n")
+                self._p.stdin.flush()
+
+    def is_alive(self) -> bool:
+        return self._p.poll() is None
+
+    def kill(self) -> None:
+        self._p.kill()
+
+    def join(self, timeout: float) -> None:
+        with contextlib.suppress(Exception):
+            self._p.wait(timeout)
+
+    def wait_connected(self, subscribed: Any = None) -> None:
+        deadline = time.monotonic() + 60
+        while self.connected.value < self.n or (subscribed is not None and not subscribed()):
+            if time.monotonic() > deadline or self._p.poll() is not None:
+                raise RuntimeError(f"only {self.connected.value} of {self.n} clients connected")
+            time.sleep(0.02)
+        time.sleep(0.2)  # subscriptions answered (snapshots)
+
+    def finish(self) -> tuple[int, int, int, list[int]]:
+        self.set()
+        self.join(60)
+        self._reader.join(5)
+        return (self.done or self.received.value, 0, 0, [])
+
+
 # ------------------------------------------------------------------------------ anchor
 
 
@@ -310,14 +397,26 @@ def _drain(engine: hb.Engine) -> None:
             raise RuntimeError("the engine did not finish the flow")
 
 
-def _attach(engine: hb.Engine, server: str, n: int, nice: int = 0) -> tuple[Any, Clients | None]:
+#: ``--client-impl``: "python" (``Clients``) or "rust" (``RustClients``, throughput only).
+CLIENT_IMPL = "python"
+#: Messages the clients had received by the end of each throughput run, by server.
+MESSAGES: dict[str, list[int]] = {}
+
+
+def _attach(
+    engine: hb.Engine, server: str, n: int, nice: int = 0, impl: str | None = None
+) -> tuple[Any, Any]:
+    rust = (impl or CLIENT_IMPL) == "rust"
     if server == "none":
         return None, None
     offset = _offset(engine)
     sub = json.dumps({"op": "subscribe", "channels": ["l2.S0", "trades.S0"]})
     if server == "python-ws":
         anchor = PythonWsServer(engine)
-        clients = Clients(anchor.url, n, None, False, offset, nice)
+        if rust:
+            clients = RustClients(anchor.url, n, None, nice)
+        else:
+            clients = Clients(anchor.url, n, None, False, offset, nice)
         clients.wait_connected(lambda: len(anchor.clients) >= n)
         return anchor, clients
     # Clients at nice 19: the server's threads at 19 too (both below the engine, as a
@@ -325,7 +424,11 @@ def _attach(engine: hb.Engine, server: str, n: int, nice: int = 0) -> tuple[Any,
     srv = engine.serve(queue_capacity=1 << 20, nice=19 if nice else 10)
     binary = server == "feed-binary"
     url = srv.url + ("?encoding=binary" if binary else "")
-    clients = Clients(url, n, sub, binary, offset, nice)
+    clients: Any
+    if rust:
+        clients = RustClients(url, n, sub, nice)
+    else:
+        clients = Clients(url, n, sub, binary, offset, nice)
     clients.wait_connected()
     return srv, clients
 
@@ -340,7 +443,8 @@ def delivery(server: str, n: int, flow: np.ndarray, prefill: np.ndarray, a: Any)
     try:
         engine.submit_batch(prefill)
         _drain(engine)
-        srv, clients = _attach(engine, server, n)
+        # Python clients: they take each trade's latency.
+        srv, clients = _attach(engine, server, n, impl="python")
         assert clients is not None
         base = clients.received.value
         period = 0.005
@@ -387,6 +491,11 @@ def throughput(
             poll(POLL_MAX, 0.0)
         _drain(engine)
         dt = time.perf_counter() - t0
+        if clients is not None:
+            # What the clients had received when the flow was done (counts refresh every
+            # 20 ms): proof that they were fed, printed with the throughput.
+            time.sleep(0.05)
+            MESSAGES.setdefault(server, []).append(clients.received.value)
         return len(flow) / dt
     finally:
         # The server first: the anchor would otherwise write to the clients' closed sockets.
@@ -422,7 +531,18 @@ def main() -> None:
         "with the run without a server before it",
     )
     p.add_argument("--nice", default="0,19", help="client nice values (throughput)")
+    p.add_argument(
+        "--client-impl",
+        choices=("python", "rust"),
+        default="python",
+        help="the clients of the throughput runs: Python websockets (one asyncio process) or "
+        "rust/feed/examples/ws_clients.rs (one Rust thread; built with cargo if needed)",
+    )
     a = p.parse_args()
+    global CLIENT_IMPL
+    CLIENT_IMPL = a.client_impl
+    if CLIENT_IMPL == "rust":
+        RustClients.build()
     if a.quick:
         a.rounds, a.seconds, a.ops, a.clients = 1, 1.0, 40_000, "1,10"
     ns = [int(x) for x in a.clients.split(",")]
@@ -432,6 +552,7 @@ def main() -> None:
     if not servers or set(servers) - known:
         p.error(f"--servers: a comma list of {sorted(known)}")
     res: dict[str, Any] = {"delivery": {}, "throughput": {}, "args": vars(a) | {"json": None}}
+    res["args"]["client_impl"] = CLIENT_IMPL
     for n in [] if a.skip_delivery else ns:
         for s in [x for x in servers if x != "none"]:
             runs = [delivery(s, n, flow, prefill, a) for _ in range(a.rounds)]
@@ -478,11 +599,19 @@ def main() -> None:
             med = statistics.median(v)
             r = ratios.get("none" if s == "none (control)" else s) if s != "none" else None
             ratio = statistics.median(r) if r else 1.0
-            res["throughput"][key][s] = {"orders_per_s": med, "ratio": ratio, "runs": v}
+            got = MESSAGES.pop(s, [])
+            msgs = statistics.median(got) if got else 0
+            res["throughput"][key][s] = {
+                "orders_per_s": med,
+                "ratio": ratio,
+                "runs": v,
+                "client_messages": got,
+            }
             print(
                 f"engine throughput, {s:14} ({0 if s.startswith('none') else n} clients,"
                 f" nice {nice:2}):"
-                f" {med:>10,.0f} orders/s  {100 * ratio:5.1f} % of no server (paired)",
+                f" {med:>10,.0f} orders/s  {100 * ratio:5.1f} % of no server (paired)"
+                + (f"  clients received {msgs:,.0f} messages" if got else ""),
                 flush=True,
             )
     if a.json:
