@@ -214,8 +214,13 @@ def test_momentum_flattens_when_the_signal_turns() -> None:
 def test_twap_child_orders_sum_to_the_quantity_when_liquidity_is_there() -> None:
     e = engine()
     e.submit("AAPL", "sell", price="100.00", qty=1000)
+    # The first slice reads the book in on_start: the ask must have rested by then (`submit`
+    # returns before the shard ran the order).
+    until(lambda: tops(e)[1] is not None)
     done: list[TWAP] = []
-    tw = e.add_strategy(TWAP("AAPL", "buy", 100, 0.2, slices=5, on_done=done.append), TW)
+    # Slices 0.2 s apart: a late timer merges the slices it missed into the next one (0.04 s
+    # apart, a loaded machine once saw 4 children instead of 5).
+    tw = e.add_strategy(TWAP("AAPL", "buy", 100, 1.0, slices=5, on_done=done.append), TW)
     tw.wait(lambda s: s.done, timeout=10)
     e.stop()
     assert sum(q for _oid, q in tw.children) == 100
@@ -228,6 +233,7 @@ def test_twap_child_orders_sum_to_the_quantity_when_liquidity_is_there() -> None
 def test_twap_carries_what_a_slice_did_not_fill() -> None:
     e = engine()
     e.submit("AAPL", "sell", price="100.00", qty=25)
+    until(lambda: tops(e)[1] is not None)  # rested before the first slice reads the book
     # Slices 0.5 s apart: the liquidity below must arrive between the third and the last
     # slice, on a loaded machine too (0.2 s apart, a late test thread missed it).
     tw = e.add_strategy(TWAP("AAPL", "buy", 40, 2.0, slices=4), TW)
@@ -245,6 +251,7 @@ def test_twap_sell_respects_its_limit_price() -> None:
     e = engine()
     e.submit("AAPL", "buy", price="100.00", qty=30)
     e.submit("AAPL", "buy", price="99.95", qty=100)
+    until(lambda: len(e.book("AAPL").depth(2).bids) == 2)  # both rested before the first slice
     done: list[TWAP] = []
     tw = e.add_strategy(
         TWAP(
