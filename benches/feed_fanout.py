@@ -32,8 +32,11 @@ Two measurements:
    of the pairs' ratios; the pair's order alternates by round, 0.5 s pause after each run;
    ``--servers none`` measures the method's own noise). The feed servers get
    ``queue_capacity=1<<20`` so that no client is
-   cut off while the clients (Python, on the same cores) catch up. Twice: clients at nice 0
-   and the server at its default nice 10, then clients and server at nice 19.
+   cut off while the clients (Python, on the same cores) catch up. Per ``--nice`` value:
+   ``0``, clients at nice 0 and the server at its default nice 10; ``19``, clients and
+   server at nice 19; ``idle``, both at nice 19 under Linux's ``SCHED_IDLE``
+   (``engine.serve(idle=True)``). ``--client-impl rust`` runs these clients in one Rust
+   thread (``rust/feed/examples/ws_clients.rs``) instead of Python.
 
 Medians over ``--rounds`` rounds. Every client process, server and engine shares the
 machine's cores: on a small machine the clients compete with the engine, which this shows.
@@ -109,10 +112,12 @@ def _clients_main(
     received: Any,
     stop: Any,
     out: Any,
-    nice: int,
+    nice: int | str,
 ) -> None:
     if nice:
-        os.nice(nice)
+        os.nice(19 if nice == "idle" else int(nice))
+    if nice == "idle":
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     counts = [0, 0, 0, 0, 0]  # messages, -, connected, first ns, last ns
     lat: list[int] = []
 
@@ -136,7 +141,13 @@ class Clients:
     """``n`` WebSocket clients in a child process."""
 
     def __init__(
-        self, url: str, n: int, sub: str | None, binary: bool, offset: int, nice: int = 0
+        self,
+        url: str,
+        n: int,
+        sub: str | None,
+        binary: bool,
+        offset: int,
+        nice: int | str = 0,
     ) -> None:
         ctx = mp.get_context("spawn")
         self.connected = ctx.Value("q", 0)
@@ -216,7 +227,7 @@ class RustClients:
         if not cls.BIN.is_absolute():
             cls.BIN = root / cls.BIN
 
-    def __init__(self, url: str, n: int, sub: str | None, nice: int = 0) -> None:
+    def __init__(self, url: str, n: int, sub: str | None, nice: int | str = 0) -> None:
         import subprocess
 
         self.n = n
@@ -399,12 +410,14 @@ def _drain(engine: hb.Engine) -> None:
 
 #: ``--client-impl``: "python" (``Clients``) or "rust" (``RustClients``, throughput only).
 CLIENT_IMPL = "python"
+#: ``--pump-interval``: the feed server's pump sleep when it found less than a batch.
+PUMP_INTERVAL = 0.00025
 #: Messages the clients had received by the end of each throughput run, by server.
 MESSAGES: dict[str, list[int]] = {}
 
 
 def _attach(
-    engine: hb.Engine, server: str, n: int, nice: int = 0, impl: str | None = None
+    engine: hb.Engine, server: str, n: int, nice: int | str = 0, impl: str | None = None
 ) -> tuple[Any, Any]:
     rust = (impl or CLIENT_IMPL) == "rust"
     if server == "none":
@@ -421,7 +434,12 @@ def _attach(
         return anchor, clients
     # Clients at nice 19: the server's threads at 19 too (both below the engine, as a
     # deployment that puts the engine first runs them); else the server's default (10).
-    srv = engine.serve(queue_capacity=1 << 20, nice=19 if nice else 10)
+    srv = engine.serve(
+        queue_capacity=1 << 20,
+        nice=19 if nice else 10,
+        idle=nice == "idle",
+        pump_interval=PUMP_INTERVAL,
+    )
     binary = server == "feed-binary"
     url = srv.url + ("?encoding=binary" if binary else "")
     clients: Any
@@ -476,7 +494,7 @@ def delivery(server: str, n: int, flow: np.ndarray, prefill: np.ndarray, a: Any)
 
 
 def throughput(
-    server: str, n: int, flow: np.ndarray, prefill: np.ndarray, chunk: int, nice: int
+    server: str, n: int, flow: np.ndarray, prefill: np.ndarray, chunk: int, nice: int | str
 ) -> float:
     engine = _engine()
     srv = clients = None
@@ -530,7 +548,11 @@ def main() -> None:
         help="servers to measure; 'none' measures the noise: a run without a server paired "
         "with the run without a server before it",
     )
-    p.add_argument("--nice", default="0,19", help="client nice values (throughput)")
+    p.add_argument(
+        "--nice",
+        default="0,19",
+        help="client (and server) priorities of the throughput runs: 0, 19, idle",
+    )
     p.add_argument(
         "--client-impl",
         choices=("python", "rust"),
@@ -538,9 +560,16 @@ def main() -> None:
         help="the clients of the throughput runs: Python websockets (one asyncio process) or "
         "rust/feed/examples/ws_clients.rs (one Rust thread; built with cargo if needed)",
     )
+    p.add_argument(
+        "--pump-interval",
+        type=float,
+        default=0.00025,
+        help="the feed server's pump_interval, s (engine.serve; 250 us by default)",
+    )
     a = p.parse_args()
-    global CLIENT_IMPL
+    global CLIENT_IMPL, PUMP_INTERVAL
     CLIENT_IMPL = a.client_impl
+    PUMP_INTERVAL = a.pump_interval
     if CLIENT_IMPL == "rust":
         RustClients.build()
     if a.quick:
@@ -571,7 +600,8 @@ def main() -> None:
                 flush=True,
             )
     n = max(ns)
-    for nice in [int(x) for x in a.nice.split(",") if x]:
+    modes: list[int | str] = [x if x == "idle" else int(x) for x in a.nice.split(",") if x]
+    for nice in modes:
         # Each server's run right after a run with no server: the ratio of each pair, then
         # the median of the ratios (the machine's speed drifts between rounds).
         tput: dict[str, list[float]] = {s: [] for s in ["none", *servers]}
@@ -593,7 +623,7 @@ def main() -> None:
                 tput["none"].append(alone)
                 tput["none (control)" if s == "none" else s].append(got)
                 ratios[s].append(got / alone)
-        key = "clients_nice_19" if nice else "clients_nice_0"
+        key = "clients_idle" if nice == "idle" else f"clients_nice_{nice}"
         res["throughput"][key] = {}
         for s, v in tput.items():
             med = statistics.median(v)
@@ -609,7 +639,7 @@ def main() -> None:
             }
             print(
                 f"engine throughput, {s:14} ({0 if s.startswith('none') else n} clients,"
-                f" nice {nice:2}):"
+                f" nice {nice!s:>4}):"
                 f" {med:>10,.0f} orders/s  {100 * ratio:5.1f} % of no server (paired)"
                 + (f"  clients received {msgs:,.0f} messages" if got else ""),
                 flush=True,

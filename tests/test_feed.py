@@ -527,6 +527,8 @@ def test_serve_priority_and_pump_options_are_checked() -> None:
             ("pump_interval", 0.0),
             ("pump_interval", 1.0),
             ("pump_interval", "fast"),
+            ("idle", 1),
+            ("idle", "yes"),
         ):
             with pytest.raises(hb.HftbookError) as info:
                 e.serve(**{field: value})
@@ -537,12 +539,14 @@ def test_serve_priority_and_pump_options_are_checked() -> None:
             e._serve("127.0.0.1", 0, 4096, 250, None, [], 25, 250)
         with pytest.raises(ValueError, match="pump_interval"):
             e._serve("127.0.0.1", 0, 4096, 250, None, [], 10, 5)
-        # In range: a working server (the engine's priority; a 1 ms pump).
-        with e.serve(nice=0, pump_interval=0.001) as server:
-            with hb.feed.connect(server.url, ["l2.AAPL"]) as client:
-                deadline = time.monotonic() + DEADLINE
-                while not client.synced("AAPL"):
-                    assert time.monotonic() < deadline
-                    client.recv(timeout=0.05)
+        # In range: a working server (the engine's priority; a 1 ms pump), and one whose
+        # threads run under SCHED_IDLE (served on the time the engine leaves: here, all).
+        for opts in ({"nice": 0, "pump_interval": 0.001}, {"nice": 19, "idle": True}):
+            with e.serve(**opts) as server:  # type: ignore[arg-type]
+                with hb.feed.connect(server.url, ["l2.AAPL"]) as client:
+                    deadline = time.monotonic() + DEADLINE
+                    while not client.synced("AAPL"):
+                        assert time.monotonic() < deadline
+                        client.recv(timeout=0.05)
     finally:
         e.stop()

@@ -474,6 +474,7 @@ class EngineCore:
         allowed_origins: list[str] = ...,
         nice: int = 10,
         pump_interval_us: int = 250,
+        idle: bool = False,
     ) -> FeedServer: ...
     def submit(
         self,

@@ -779,6 +779,7 @@ class Engine(_core.EngineCore):
         allowed_origins: Sequence[str] = (),
         nice: int = 10,
         pump_interval: float = 0.00025,
+        idle: bool = False,
     ) -> FeedServer:
         """Serve this engine's market data over WebSocket, and its metrics, on ``host:port``.
 
@@ -805,9 +806,12 @@ class Engine(_core.EngineCore):
         ``nice`` (0 to 19, default 10) is the nice value of the server's threads: above 0 the
         kernel prefers the engine's threads when the cores are busy, and the feed falls
         behind (conflation, the slow-consumer rules) instead of slowing the engine.
-        ``pump_interval`` (10 µs to 0.1 s, default 250 µs) is how long the server's pump
-        sleeps when it found less than a full batch of engine events: the latency it adds
-        at most, against its CPU use.
+        ``idle=True`` also runs them under Linux's ``SCHED_IDLE`` policy, below nice 19: a
+        busy engine thread preempts them at once, and the feed runs on the time the engine
+        leaves (for a machine whose cores the engine keeps busy; clients fall behind and are
+        conflated meanwhile). ``pump_interval`` (10 µs to 0.1 s, default 250 µs) is how long
+        the server's pump sleeps when it found less than a full batch of engine events: the
+        latency it adds at most, against its CPU use.
 
         Example::
 
@@ -828,6 +832,8 @@ class Engine(_core.EngineCore):
                 "nice",
                 nice,
             )
+        if not isinstance(idle, bool):
+            raise HftbookError(f"idle = {idle!r}: give True or False", "idle", idle)
         if (
             isinstance(pump_interval, bool)
             or not isinstance(pump_interval, int | float)
@@ -848,6 +854,7 @@ class Engine(_core.EngineCore):
                 list(allowed_origins),
                 nice,
                 round(pump_interval * 1e6),
+                idle,
             )
         )
         self._feeds = [f for f in getattr(self, "_feeds", []) if f.running]

@@ -3,11 +3,11 @@
 //! clients' own CPU does not swamp what the server costs the engine).
 //!
 //! ```text
-//! ws_clients URL N [SUBSCRIBE_JSON|-] [NICE]
+//! ws_clients URL N [SUBSCRIBE_JSON|-] [NICE|idle]
 //! ```
 //!
 //! Every client connects to `URL`, sends `SUBSCRIBE_JSON` (unless `-`), and counts the
-//! messages it receives. Every 20 ms the process prints `connected C received R` on stdout;
+//! messages it receives (`idle`: nice 19 and Linux's `SCHED_IDLE`). Every 20 ms the process prints `connected C received R` on stdout;
 //! a line `stop` on stdin (or its end) makes it print `done R` and exit.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -50,19 +50,30 @@ async fn client(url: String, sub: Option<String>, counts: Arc<Counts>) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: ws_clients URL N [SUBSCRIBE_JSON|-] [NICE]");
+        eprintln!("usage: ws_clients URL N [SUBSCRIBE_JSON|-] [NICE|idle]");
         std::process::exit(2);
     }
     let url = args[1].clone();
     let n: usize = args[2].parse().expect("N: a number of clients");
     let sub = args.get(3).filter(|s| s.as_str() != "-").cloned();
-    let nice: i32 = args
-        .get(4)
-        .map_or(0, |s| s.parse().expect("NICE: an integer"));
+    let idle = args.get(4).is_some_and(|s| s == "idle");
+    let nice: i32 = match args.get(4) {
+        Some(s) if s == "idle" => 19,
+        Some(s) => s.parse().expect("NICE: an integer or idle"),
+        None => 0,
+    };
     if nice != 0 {
         // SAFETY: `nice` changes this process's own priority; no memory is involved.
         unsafe {
             libc::nice(nice);
+        }
+    }
+    if idle {
+        let p = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is this thread (the runtime's, spawned tasks included: the runtime
+        // is current-thread); `p` outlives the call, which only reads it.
+        unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &p);
         }
     }
     let counts = Arc::new(Counts::default());

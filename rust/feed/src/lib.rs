@@ -61,6 +61,11 @@ pub struct FeedOptions {
     /// kernel prefers the engine's threads when the cores are busy, and the feed falls
     /// behind (conflation, slow-consumer rules) instead of slowing the engine. 10 by default.
     pub nice: i32,
+    /// Run the server's threads under `SCHED_IDLE` (Linux) as well: the lowest weight the
+    /// scheduler has, below nice 19, and a busy engine thread preempts them at once. For a
+    /// machine whose cores the engine keeps busy; the feed then runs on what the engine
+    /// leaves (its clients conflated meanwhile). Off by default.
+    pub idle: bool,
 }
 
 impl Default for FeedOptions {
@@ -76,6 +81,7 @@ impl Default for FeedOptions {
             stats_interval: Duration::from_millis(250),
             pump_interval: Duration::from_micros(250),
             nice: 10,
+            idle: false,
         }
     }
 }
@@ -178,11 +184,11 @@ impl FeedServer {
                  can read the market data and metrics"
             ));
         }
-        let nice = opts.nice;
+        let (nice, idle) = (opts.nice, opts.idle);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(opts.worker_threads.max(1))
             .thread_name("hftbook-feed")
-            .on_thread_start(move || lower_priority(nice))
+            .on_thread_start(move || lower_priority(nice, idle))
             .enable_all()
             .build()
             .map_err(FeedError::Start)?;
@@ -224,7 +230,7 @@ impl FeedServer {
             std::thread::Builder::new()
                 .name("hftbook-feed-pump".into())
                 .spawn(move || {
-                    lower_priority(nice);
+                    lower_priority(nice, idle);
                     pump_loop(&shared, &stop, interval);
                 })
                 .map_err(FeedError::Start)?
@@ -330,22 +336,27 @@ fn warn(message: &str) {
     eprintln!("hftbook-feed: warning: {message}");
 }
 
-/// Give the calling thread the nice value `nice` (Linux: per thread); failures are ignored
-/// (the thread keeps its priority).
-fn lower_priority(nice: i32) {
-    if nice <= 0 {
-        return;
-    }
+/// Give the calling thread the nice value `nice`, and with `idle` the `SCHED_IDLE` policy
+/// (Linux: per thread); failures are ignored (the thread keeps its priority).
+fn lower_priority(nice: i32, idle: bool) {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid takes no arguments and cannot fail.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-        let Ok(tid) = libc::id_t::try_from(tid) else {
-            return;
-        };
-        // SAFETY: setpriority on our own thread id; it only reads its arguments.
-        let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
+        if nice > 0 {
+            // SAFETY: gettid takes no arguments and cannot fail.
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            if let Ok(tid) = libc::id_t::try_from(tid) {
+                // SAFETY: setpriority on our own thread id; it only reads its arguments.
+                let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
+            }
+        }
+        if idle {
+            let p = libc::sched_param { sched_priority: 0 };
+            // SAFETY: pid 0 is the calling thread; `p` outlives the call, which only reads it.
+            let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &p) };
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (nice, idle);
 }
 
 /// The pump: engine events in, client messages out, until stopped. It takes what the

@@ -743,6 +743,56 @@ fn server_threads_run_at_a_lower_priority_than_the_engine() {
     drop(server);
 }
 
+/// (nice, scheduling policy) of this process's threads named `prefix`...
+#[cfg(target_os = "linux")]
+fn thread_sched(prefix: &str) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        // Fields after "(comm)": state is field 3, nice field 19, policy field 41.
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        out.push((f[16].parse().unwrap(), f[38].parse().unwrap()));
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn idle_runs_the_server_threads_under_sched_idle() {
+    let fx = Fixture::new();
+    let server = FeedServer::start(
+        fx.engine.clone(),
+        FeedOptions {
+            idle: true,
+            ..FeedOptions::default()
+        },
+    )
+    .unwrap();
+    const SCHED_IDLE: i64 = 5;
+    // Other tests' servers run in this process too (nice 10, the normal policy): this
+    // server's threads are the ones under SCHED_IDLE, the pump and two tokio workers.
+    let idle = || {
+        thread_sched("hftbook-feed")
+            .iter()
+            .filter(|(nice, policy)| (*nice, *policy) == (10, SCHED_IDLE))
+            .count()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while idle() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(idle() >= 3, "{:?}", thread_sched("hftbook-feed"));
+    // The engine's threads keep the normal policy.
+    assert!(thread_sched("hftbook-shard")
+        .iter()
+        .all(|(n, p)| (*n, *p) == (0, 0)));
+    drop(server);
+}
+
 #[test]
 fn a_nice_value_out_of_range_is_refused() {
     let fx = Fixture::new();

@@ -789,7 +789,7 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
-    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new(), nice=10, pump_interval_us=250))]
+    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new(), nice=10, pump_interval_us=250, idle=false))]
     #[allow(clippy::too_many_arguments)]
     fn _serve(
         &self,
@@ -802,6 +802,7 @@ impl PyEngineCore {
         allowed_origins: Vec<String>,
         nice: i32,
         pump_interval_us: u64,
+        idle: bool,
     ) -> PyResult<crate::feed::PyFeedServer> {
         crate::feed::PyFeedServer::start(
             py,
@@ -815,6 +816,7 @@ impl PyEngineCore {
                 allowed_origins,
                 nice,
                 pump_interval_us,
+                idle,
             },
         )
     }

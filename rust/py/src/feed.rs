@@ -35,6 +35,7 @@ pub(crate) struct ServeArgs {
     pub allowed_origins: Vec<String>,
     pub nice: i32,
     pub pump_interval_us: u64,
+    pub idle: bool,
 }
 
 impl PyFeedServer {
@@ -70,6 +71,7 @@ impl PyFeedServer {
             token: a.token,
             allowed_origins: a.allowed_origins,
             nice: a.nice,
+            idle: a.idle,
             pump_interval: std::time::Duration::from_micros(a.pump_interval_us),
             ..hftbook_feed::FeedOptions::default()
         };
