@@ -704,9 +704,10 @@ fn stop_sends_a_close_frame_and_frees_the_port() {
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
 
-/// The nice value of each of this process's threads whose name starts with `prefix`.
+/// (nice, scheduling policy) of each of this process's threads whose name starts with
+/// `prefix`.
 #[cfg(target_os = "linux")]
-fn thread_nice(prefix: &str) -> Vec<i64> {
+fn thread_sched(prefix: &str) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
@@ -714,11 +715,20 @@ fn thread_nice(prefix: &str) -> Vec<i64> {
             continue;
         }
         let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        // Fields after "(comm)": state is field 3, nice field 19.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
+        // Fields after "(comm)": state is field 3, nice field 19, policy field 41.
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        out.push((f[16].parse().unwrap(), f[38].parse().unwrap()));
     }
     out
+}
+
+/// The nice value of each of this process's threads whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn thread_nice(prefix: &str) -> Vec<i64> {
+    thread_sched(prefix)
+        .into_iter()
+        .map(|(nice, _)| nice)
+        .collect()
 }
 
 #[cfg(target_os = "linux")]
@@ -741,23 +751,6 @@ fn server_threads_run_at_a_lower_priority_than_the_engine() {
     // The engine's own threads are left alone.
     assert!(thread_nice("hftbook-shard").iter().all(|n| *n == 0));
     drop(server);
-}
-
-/// (nice, scheduling policy) of this process's threads named `prefix`...
-#[cfg(target_os = "linux")]
-fn thread_sched(prefix: &str) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if !comm.trim().starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        // Fields after "(comm)": state is field 3, nice field 19, policy field 41.
-        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-        out.push((f[16].parse().unwrap(), f[38].parse().unwrap()));
-    }
-    out
 }
 
 #[cfg(target_os = "linux")]
