@@ -837,16 +837,21 @@ mod tests {
         .map(|o| (o.json.is_some(), o.bin.is_some()))
     }
 
+    /// A hub on an engine with the symbol AAPL, clients' queues of `queue` messages.
+    fn aapl_hub(queue: usize) -> Hub {
+        let e = Arc::new(Engine::new(hftbook_engine::EngineConfig::default()).unwrap());
+        e.add_symbol("AAPL", hftbook_engine::SymbolConfig::default())
+            .unwrap();
+        let sub = e.subscribe(hftbook_engine::Filter::default(), 1024, true);
+        Hub::new(e, queue, Arc::new(Counters::default()), sub)
+    }
+
     /// A batch's L2 changes go out once per level, in its state at the end of the batch, in
     /// the order of the levels' last changes; the touch once per batch; trades one each.
     #[test]
     fn a_batch_sends_one_delta_per_level_and_one_l1() {
         use hftbook_engine::record::{kind, EVENT_GAP, EVENT_SNAPSHOT};
-        let e = Arc::new(Engine::new(hftbook_engine::EngineConfig::default()).unwrap());
-        e.add_symbol("AAPL", hftbook_engine::SymbolConfig::default())
-            .unwrap();
-        let sub = e.subscribe(hftbook_engine::Filter::default(), 1024, true);
-        let mut h = Hub::new(e, 64, Arc::new(Counters::default()), sub);
+        let mut h = aapl_hub(64);
         let c = client(Encoding::Json);
         h.add_client(c.clone());
         for ch in ["l2.AAPL", "l1.AAPL", "trades.AAPL"] {
@@ -942,11 +947,7 @@ mod tests {
     /// subscriptions with it.
     #[test]
     fn messages_are_built_only_for_followed_channels() {
-        let e = Arc::new(Engine::new(hftbook_engine::EngineConfig::default()).unwrap());
-        e.add_symbol("AAPL", hftbook_engine::SymbolConfig::default())
-            .unwrap();
-        let sub = e.subscribe(hftbook_engine::Filter::default(), 1024, true);
-        let mut h = Hub::new(e, 16, Arc::new(Counters::default()), sub);
+        let mut h = aapl_hub(16);
         let key = h.channel("trades.AAPL").unwrap();
         let (j, b) = (client(Encoding::Json), client(Encoding::Binary));
         h.add_client(j.clone());
