@@ -476,8 +476,21 @@ fn run_preloaded_subs(f: &Flow, subs: usize) -> (f64, u64) {
     for chunk in all.chunks_mut(1024) {
         e.submit_batch(chunk).expect("preload");
     }
+    // HFTBOOK_SUB_SYMBOLS=0,2: only those symbols' events (the feed server follows the
+    // symbols its clients asked for; statuses of every symbol).
+    let symbols = std::env::var("HFTBOOK_SUB_SYMBOLS").ok().map(|v| {
+        v.split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<u32>()
+                    .expect("HFTBOOK_SUB_SYMBOLS: symbol indices")
+            })
+            .collect()
+    });
     let filter = hftbook_engine::Filter {
-        kinds: (1 << kind::BOOK) | (1 << kind::TRADE),
+        kinds: (1 << kind::BOOK) | (1 << kind::TRADE) | (1 << kind::STATUS),
+        every_symbol_kinds: 1 << kind::STATUS,
+        symbols,
         ..hftbook_engine::Filter::default()
     };
     let done = Arc::new(AtomicBool::new(false));
