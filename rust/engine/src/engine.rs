@@ -277,6 +277,8 @@ impl Filter {
 struct FilterCheck {
     filter: Arc<Filter>,
     symbols: SymbolSet,
+    /// Only market-data kinds pass ([`MD_KINDS`]): the shard's index of those is enough.
+    md_only: bool,
 }
 
 /// The symbols a [`FilterCheck`] lets through.
@@ -307,6 +309,7 @@ impl FilterCheck {
             Some(_) => SymbolSet::Hashed,
         };
         FilterCheck {
+            md_only: filter.kinds != 0 && filter.kinds & !MD_KINDS == 0,
             filter: Arc::new(filter),
             symbols,
         }
@@ -413,24 +416,77 @@ struct SubRing {
     rx: Mutex<rtrb::Consumer<Event>>,
 }
 
-/// Write as many of `events` as fit into `tx` (those passing `keep`); returns how many of
-/// `events` were consumed (written or skipped): all of them, or up to the first passing
-/// event that did not fit.
-fn write_some(
+/// The event kinds of market data (book, trade, status), whose indices a shard keeps as
+/// it emits them: a subscriber that takes no other kind looks at these only.
+pub(crate) const MD_KINDS: u32 = (1 << kind::BOOK) | (1 << kind::TRADE) | (1 << kind::STATUS);
+
+/// The events an offer looks at, by position: every event of a batch, or those at the
+/// given indices (the shard's market-data events).
+trait Candidates<'a>: Copy {
+    fn len(self) -> usize;
+    fn at(self, i: usize) -> &'a Event;
+    /// The first position from `from` on whose event passes `keep`.
+    fn find(self, from: usize, keep: impl Fn(&Event) -> bool) -> Option<usize>;
+    /// How many events from `from` on pass `keep`.
+    fn count(self, from: usize, keep: impl Fn(&Event) -> bool) -> usize {
+        (from..self.len()).filter(|&i| keep(self.at(i))).count()
+    }
+}
+
+impl<'a> Candidates<'a> for &'a [Event] {
+    fn len(self) -> usize {
+        <[Event]>::len(self)
+    }
+    fn at(self, i: usize) -> &'a Event {
+        &self[i]
+    }
+    #[inline(always)]
+    fn find(self, from: usize, keep: impl Fn(&Event) -> bool) -> Option<usize> {
+        self[from..].iter().position(keep).map(|k| from + k)
+    }
+}
+
+/// The events of `events` at the positions `at` (ascending).
+#[derive(Clone, Copy)]
+struct Indexed<'a> {
+    events: &'a [Event],
+    at: &'a [u32],
+}
+
+impl<'a> Candidates<'a> for Indexed<'a> {
+    fn len(self) -> usize {
+        self.at.len()
+    }
+    fn at(self, i: usize) -> &'a Event {
+        &self.events[self.at[i] as usize]
+    }
+    #[inline(always)]
+    fn find(self, from: usize, keep: impl Fn(&Event) -> bool) -> Option<usize> {
+        let events = self.events;
+        self.at[from..]
+            .iter()
+            .position(|&j| keep(&events[j as usize]))
+            .map(|k| from + k)
+    }
+}
+
+/// Write as many of the events of `c` from position `from` on as fit into `tx` (those
+/// passing `keep`); returns the position reached: the end, or the first passing event that
+/// did not fit.
+fn write_some<'a>(
     tx: &mut rtrb::Producer<Event>,
-    events: &[Event],
-    keep: impl Fn(&Event) -> bool,
+    c: impl Candidates<'a>,
+    from: usize,
+    keep: impl Fn(&Event) -> bool + Copy,
 ) -> usize {
-    let mut used = 0;
-    while used < events.len() {
+    let end = c.len();
+    let mut used = from;
+    while used < end {
         let room = tx.slots();
         if room == 0 {
             // Nothing more fits: the events that would not be written anyway are consumed
             // too (else a conflating subscriber saw a gap where it lost nothing).
-            used += events[used..]
-                .iter()
-                .position(&keep)
-                .unwrap_or(events.len() - used);
+            used = c.find(used, keep).unwrap_or(end);
             break;
         }
         let Ok(mut chunk) = tx.write_chunk_uninit(room) else {
@@ -443,13 +499,12 @@ fn write_some(
         for slots in [a, b] {
             let mut k = 0;
             while k < slots.len() {
-                // Most events pass no filter of a market-data subscriber: a tight scan.
-                let Some(skip) = events[used..].iter().position(&keep) else {
-                    used = events.len();
+                let Some(next) = c.find(used, keep) else {
+                    used = end;
                     break;
                 };
-                slots[k].write(events[used + skip]);
-                used += skip + 1;
+                slots[k].write(*c.at(next));
+                used = next + 1;
                 k += 1;
             }
             wrote += k;
@@ -457,7 +512,7 @@ fn write_some(
         // SAFETY: the first `wrote` slots of the chunk (all of `a` before any of `b`) were
         // written just above.
         unsafe { chunk.commit(wrote) };
-        // At the end of `events` (else the ring is full: see above).
+        // At the end (else the ring is full: see above).
         if wrote < room {
             break;
         }
@@ -480,12 +535,14 @@ fn read_ring(rx: &mut rtrb::Consumer<Event>, out: &mut Vec<Event>, want: usize) 
 }
 
 impl Subscription {
-    /// Offer a shard's published events. `snapshot` writes the L2 snapshot of the shard's
+    /// Offer a shard's published events (`md`: the indices of the market-data events among
+    /// them, when the shard knows them). `snapshot` writes the L2 snapshot of the shard's
     /// symbols that pass the filter (see [`EVENT_SNAPSHOT`]); a conflated subscriber in a gap
     /// gets that instead of the events, once its queue has room for all of it.
     pub(crate) fn offer(
         &self,
         events: &[Event],
+        md: Option<&[u32]>,
         shared: &Shared,
         shard: usize,
         snapshot: &mut dyn FnMut(&Filter, usize, &mut Vec<Event>),
@@ -493,10 +550,29 @@ impl Subscription {
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let i = shard.min(self.rings.len() - 1);
         let filter = self.filter.load();
+        match md {
+            Some(at) if filter.md_only => {
+                self.offer_from(Indexed { events, at }, &filter, shared, shard, snapshot);
+            }
+            _ => self.offer_from(events, &filter, shared, shard, snapshot),
+        }
+    }
+
+    /// [`Subscription::offer`] of the events `c` (all those `filter` may pass).
+    fn offer_from<'a>(
+        &self,
+        c: impl Candidates<'a>,
+        filter: &FilterCheck,
+        shared: &Shared,
+        shard: usize,
+        snapshot: &mut dyn FnMut(&Filter, usize, &mut Vec<Event>),
+    ) {
+        let i = shard.min(self.rings.len() - 1);
         let gap = &self.gaps[i];
         let ring = &self.rings[i];
+        let check = filter.check();
+        let keep = |e: &Event| check.matches(e);
         let mut tx = ring.tx.lock().unwrap_or_else(|p| p.into_inner());
         if self.conflate && gap.load(Ordering::Relaxed) {
             // A snapshot is built only once the reader has emptied half the ring, sized to
@@ -512,22 +588,21 @@ impl Subscription {
             // A snapshot cut short stays a gap and is sent again: all of it or nothing.
             let mut sent = 0;
             if !snap.is_empty() && snap.len() <= tx.slots() {
-                let all = write_some(&mut tx, &snap, |_| true);
+                let all = write_some(&mut tx, &snap[..], 0, |_| true);
                 debug_assert_eq!(all, snap.len());
                 gap.store(false, Ordering::Relaxed);
                 self.snapshots.fetch_add(1, Ordering::Relaxed);
                 // A halt or resume is no part of the books: it follows the snapshot (or a
                 // subscriber would show a halted symbol as trading until the next change).
-                let mut status: Vec<Event> = events
-                    .iter()
-                    .filter(|e| e.kind == crate::record::kind::STATUS && filter.matches(e))
-                    .copied()
+                let mut status: Vec<Event> = (0..c.len())
+                    .map(|k| *c.at(k))
+                    .filter(|e| e.kind == kind::STATUS && keep(e))
                     .collect();
                 status.truncate(tx.slots());
-                sent = write_some(&mut tx, &status, |_| true);
+                sent = write_some(&mut tx, &status[..], 0, |_| true);
             }
             // The snapshot shows the books after these events: they are not sent.
-            let lost = events.iter().filter(|e| filter.matches(e)).count() - sent;
+            let lost = c.count(0, keep) - sent;
             self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
             return;
         }
@@ -535,18 +610,15 @@ impl Subscription {
         if self.conflate && self.wants[i].swap(false, Ordering::AcqRel) {
             self.serve_wanted(&mut tx, i, snapshot);
         }
-        let check = filter.check();
-        let keep = |e: &Event| check.matches(e);
-        let mut rest = events;
+        let mut at = 0;
         loop {
-            let used = write_some(&mut tx, rest, keep);
-            rest = &rest[used..];
-            if rest.is_empty() {
+            at = write_some(&mut tx, c, at, keep);
+            if at == c.len() {
                 return;
             }
             if self.conflate {
                 gap.store(true, Ordering::Relaxed);
-                let lost = rest.iter().filter(|e| keep(e)).count();
+                let lost = c.count(at, keep);
                 self.conflated.fetch_add(lost as u64, Ordering::Relaxed);
                 return;
             }
@@ -594,7 +666,7 @@ impl Subscription {
             self.wants[shard].store(true, Ordering::Release);
             return;
         }
-        let all = write_some(tx, &snap, |_| true);
+        let all = write_some(tx, &snap[..], 0, |_| true);
         debug_assert_eq!(all, snap.len());
         for e in snap.iter().filter(|e| e.side == 2) {
             wanted.remove(&e.symbol);
@@ -2559,7 +2631,70 @@ mod filter_tests {
         })
     }
 
+    /// A ring of `cap` slots whose ends moved by `filled` pushes and `popped` pops.
+    fn ring(
+        cap: usize,
+        filled: usize,
+        popped: usize,
+    ) -> (rtrb::Producer<Event>, rtrb::Consumer<Event>) {
+        let (mut tx, mut rx) = rtrb::RingBuffer::<Event>::new(cap);
+        let filled = filled.min(cap);
+        for i in 0..filled {
+            tx.push(event(0, 0, 0, 1000 + i as u64)).unwrap();
+        }
+        for _ in 0..popped.min(filled) {
+            rx.pop().unwrap();
+        }
+        (tx, rx)
+    }
+
+    fn drain(rx: &mut rtrb::Consumer<Event>) -> Vec<u64> {
+        let mut got = Vec::new();
+        while let Ok(e) = rx.pop() {
+            if e.seq < 1000 {
+                got.push(e.seq);
+            }
+        }
+        got
+    }
+
     proptest! {
+        /// Offering only the market-data events (the shard's index of them) to a filter of
+        /// market-data kinds writes what offering all of them writes, and stops at the same
+        /// event.
+        #[test]
+        fn the_market_data_index_writes_what_the_scan_writes(
+            kinds in 1u32..8,
+            every in 0u32..8,
+            f in filter(),
+            evs in events(),
+            cap in 1usize..20,
+            filled in 0usize..20,
+            popped in 0usize..20,
+        ) {
+            let md_bits = [kind::BOOK, kind::TRADE, kind::STATUS];
+            let pick = |m: u32| md_bits.iter().enumerate().filter(|(b, _)| m >> b & 1 != 0).fold(0, |a, (_, &k)| a | 1 << k);
+            let f = Filter { kinds: pick(kinds), every_symbol_kinds: pick(every), ..f };
+            // Market-data kinds are common among the events.
+            let evs: Vec<Event> = evs.into_iter().map(|mut e| {
+                if e.kind >= 20 { e.kind = md_bits[e.kind as usize % 3]; }
+                e
+            }).collect();
+            let at: Vec<u32> = (0..evs.len() as u32).filter(|&i| MD_KINDS & (1 << evs[i as usize].kind) != 0).collect();
+            let c = FilterCheck::new(f);
+            prop_assert!(c.md_only);
+            let check = c.check();
+            let keep = |e: &Event| check.matches(e);
+            let (mut tx1, mut rx1) = ring(cap, filled, popped);
+            let (mut tx2, mut rx2) = ring(cap, filled, popped);
+            let all = write_some(&mut tx1, &evs[..], 0, keep);
+            let idx = write_some(&mut tx2, Indexed { events: &evs, at: &at }, 0, keep);
+            prop_assert_eq!(drain(&mut rx1), drain(&mut rx2));
+            // The same place: the end, or the same first event that did not fit.
+            let idx_pos = at.get(idx).map_or(evs.len(), |&i| i as usize);
+            prop_assert_eq!(all, idx_pos);
+        }
+
         /// The shard's check (symbols as a bitset, fields in registers) passes exactly the
         /// events `Filter::matches` passes.
         #[test]
@@ -2594,7 +2729,7 @@ mod filter_tests {
             let room = tx.slots();
             let c = FilterCheck::new(f.clone());
             let check = c.check();
-            let used = write_some(&mut tx, &evs, |e| check.matches(e));
+            let used = write_some(&mut tx, &evs[..], 0, |e| check.matches(e));
             let mut got = Vec::new();
             while let Ok(e) = rx.pop() {
                 if e.seq < 1000 {
