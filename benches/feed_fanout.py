@@ -26,14 +26,17 @@ Two measurements:
    messages / the time from the first to the last one received) and the trade latency p50 /
    p99 over all clients.
 2. **engine throughput**: the flow (``--ops`` orders) submitted as fast as the engine takes
-   it (``submit_batch`` slices, ``poll`` after each, as ``engine_py.py batch``), with no
+   it (``--drive python``: ``submit_batch`` slices, ``poll`` after each, as ``engine_py.py
+   batch``; ``--drive preloaded``: the engine's own throughput, every command queued before
+   the engine starts and no event stream kept, timed from ``start()`` until the shard ran
+   them all while this process sleeps), with no
    server, and with each server and 100 clients attached; orders/s and the ratio to "no
    server", taken per pair (each server's run beside a run with no server; the median
    of the pairs' ratios; the pair's order alternates by round, 0.5 s pause after each run;
    ``--servers none`` measures the method's own noise). The feed servers get
    ``queue_capacity=1<<20`` so that no client is
    cut off while the clients (Python, on the same cores) catch up. Per ``--nice`` value:
-   ``0``, clients at nice 0 and the server at its default nice 10; ``19``, clients and
+   ``0``, clients at nice 0 and the server at its default nice 19; ``19``, clients and
    server at nice 19; ``idle``, both at nice 19 under Linux's ``SCHED_IDLE``
    (``engine.serve(idle=True)``). ``--client-impl rust`` runs these clients in one Rust
    thread (``rust/feed/examples/ws_clients.rs``) instead of Python.
@@ -376,8 +379,19 @@ class PythonWsServer:
 # ------------------------------------------------------------------------------ runs
 
 
-def _engine() -> hb.Engine:
+def _engine(preload: int = 0) -> hb.Engine:
+    """The engine of a run, started; with ``preload`` commands to queue first, not started
+    (no event stream to poll, lanes with room for them all)."""
     syms = {f"S{s}": {"tick_size": "0.01"} for s in range(SYMBOLS)}
+    if preload:
+        return hb.Engine(
+            symbols=syms,
+            shards=1,
+            breaker={"enabled": False},
+            book_events=True,
+            keep_events=False,
+            lane_capacity=1 << (preload - 1).bit_length(),
+        )
     return hb.Engine(symbols=syms, shards=1, breaker={"enabled": False}, book_events=True).start()
 
 
@@ -432,11 +446,10 @@ def _attach(
             clients = Clients(anchor.url, n, None, False, offset, nice)
         clients.wait_connected(lambda: len(anchor.clients) >= n)
         return anchor, clients
-    # Clients at nice 19: the server's threads at 19 too (both below the engine, as a
-    # deployment that puts the engine first runs them); else the server's default (10).
+    # The server's threads at its default nice (19, below the engine); with "idle" under
+    # SCHED_IDLE too.
     srv = engine.serve(
         queue_capacity=1 << 20,
-        nice=19 if nice else 10,
         idle=nice == "idle",
         pump_interval=PUMP_INTERVAL,
     )
@@ -494,27 +507,50 @@ def delivery(server: str, n: int, flow: np.ndarray, prefill: np.ndarray, a: Any)
 
 
 def throughput(
-    server: str, n: int, flow: np.ndarray, prefill: np.ndarray, chunk: int, nice: int | str
+    server: str,
+    n: int,
+    flow: np.ndarray,
+    prefill: np.ndarray,
+    chunk: int,
+    nice: int | str,
+    drive: str = "python",
 ) -> float:
-    engine = _engine()
+    preload = len(prefill) + len(flow) if drive == "preloaded" else 0
+    engine = _engine(preload)
     srv = clients = None
     try:
-        engine.submit_batch(prefill)
-        _drain(engine)
-        srv, clients = _attach(engine, server, n, nice)
-        poll, submit_batch = engine.poll, engine.submit_batch
-        t0 = time.perf_counter()
-        for i in range(0, len(flow), chunk):
-            submit_batch(flow[i : i + chunk])
-            poll(POLL_MAX, 0.0)
-        _drain(engine)
-        dt = time.perf_counter() - t0
+        if preload:
+            # The engine's own throughput: every command queued before it starts (the
+            # prefill's too), timed from start() until the shard ran them all; this process
+            # only waits, and the cores the shard leaves are the feed's and the clients'.
+            engine.submit_batch(prefill)
+            for i in range(0, len(flow), 1 << 16):
+                engine.submit_batch(flow[i : i + (1 << 16)])
+            srv, clients = _attach(engine, server, n, nice)
+            t0 = time.perf_counter()
+            engine.start()
+            while engine.stats()["commands"] < preload:
+                time.sleep(0.0005)
+            dt = time.perf_counter() - t0
+            done = preload
+        else:
+            engine.submit_batch(prefill)
+            _drain(engine)
+            srv, clients = _attach(engine, server, n, nice)
+            poll, submit_batch = engine.poll, engine.submit_batch
+            t0 = time.perf_counter()
+            for i in range(0, len(flow), chunk):
+                submit_batch(flow[i : i + chunk])
+                poll(POLL_MAX, 0.0)
+            _drain(engine)
+            dt = time.perf_counter() - t0
+            done = len(flow)
         if clients is not None:
             # What the clients had received when the flow was done (counts refresh every
             # 20 ms): proof that they were fed, printed with the throughput.
             time.sleep(0.05)
             MESSAGES.setdefault(server, []).append(clients.received.value)
-        return len(flow) / dt
+        return done / dt
     finally:
         # The server first: the anchor would otherwise write to the clients' closed sockets.
         _detach(srv)
@@ -561,6 +597,13 @@ def main() -> None:
         "rust/feed/examples/ws_clients.rs (one Rust thread; built with cargo if needed)",
     )
     p.add_argument(
+        "--drive",
+        default="python",
+        help="how the throughput runs feed the engine, a comma list: python (submit_batch "
+        "and poll from this process, as a user's program does) and preloaded (every command "
+        "queued before the engine starts: the engine's own throughput, this process idle)",
+    )
+    p.add_argument(
         "--pump-interval",
         type=float,
         default=0.00025,
@@ -601,7 +644,10 @@ def main() -> None:
             )
     n = max(ns)
     modes: list[int | str] = [x if x == "idle" else int(x) for x in a.nice.split(",") if x]
-    for nice in modes:
+    drives = [d for d in a.drive.split(",") if d]
+    if set(drives) - {"python", "preloaded"}:
+        p.error("--drive: a comma list of python, preloaded")
+    for drive, nice in [(d, m) for d in drives for m in modes]:
         # Each server's run right after a run with no server: the ratio of each pair, then
         # the median of the ratios (the machine's speed drifts between rounds).
         tput: dict[str, list[float]] = {s: [] for s in ["none", *servers]}
@@ -615,15 +661,17 @@ def main() -> None:
                 # a server's teardown started slower, which favoured the server when "no
                 # server" always came first ("none" against "none" gave 1.13-1.19).
                 if r % 2 == 0:
-                    alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
-                    got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
+                    alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice, drive)
+                    got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice, drive)
                 else:
-                    got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice)
-                    alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice)
+                    got = throughput(s, n, flow[: a.ops], prefill, a.chunk, nice, drive)
+                    alone = throughput("none", n, flow[: a.ops], prefill, a.chunk, nice, drive)
                 tput["none"].append(alone)
                 tput["none (control)" if s == "none" else s].append(got)
                 ratios[s].append(got / alone)
         key = "clients_idle" if nice == "idle" else f"clients_nice_{nice}"
+        if drive == "preloaded":
+            key = f"preloaded_{key}"
         res["throughput"][key] = {}
         for s, v in tput.items():
             med = statistics.median(v)
@@ -637,10 +685,11 @@ def main() -> None:
                 "runs": v,
                 "client_messages": got,
             }
+            unit = "orders/s" if drive == "python" else "commands/s, preloaded"
             print(
                 f"engine throughput, {s:14} ({0 if s.startswith('none') else n} clients,"
                 f" nice {nice!s:>4}):"
-                f" {med:>10,.0f} orders/s  {100 * ratio:5.1f} % of no server (paired)"
+                f" {med:>10,.0f} {unit}  {100 * ratio:5.1f} % of no server (paired)"
                 + (f"  clients received {msgs:,.0f} messages" if got else ""),
                 flush=True,
             )

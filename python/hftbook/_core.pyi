@@ -472,7 +472,7 @@ class EngineCore:
         stats_interval_ms: int = 250,
         token: str | None = None,
         allowed_origins: list[str] = ...,
-        nice: int = 10,
+        nice: int = 19,
         pump_interval_us: int = 250,
         idle: bool = False,
     ) -> FeedServer: ...

@@ -777,7 +777,7 @@ class Engine(_core.EngineCore):
         stats_interval: float = 0.25,
         token: str | None = None,
         allowed_origins: Sequence[str] = (),
-        nice: int = 10,
+        nice: int = 19,
         pump_interval: float = 0.00025,
         idle: bool = False,
     ) -> FeedServer:
@@ -803,7 +803,7 @@ class Engine(_core.EngineCore):
         without a token they do not exist. A browser may open ``/ws`` only from the server's
         own pages or from ``allowed_origins`` (``"http://host:port"``; ``"*"`` for any).
 
-        ``nice`` (0 to 19, default 10) is the nice value of the server's threads: above 0 the
+        ``nice`` (0 to 19, default 19) is the nice value of the server's threads: above 0 the
         kernel prefers the engine's threads when the cores are busy, and the feed falls
         behind (conflation, the slow-consumer rules) instead of slowing the engine.
         ``idle=True`` also runs them under Linux's ``SCHED_IDLE`` policy, below nice 19: a

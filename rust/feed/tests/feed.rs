@@ -738,16 +738,16 @@ fn server_threads_run_at_a_lower_priority_than_the_engine() {
     let server = fx.server(64);
     // The tokio workers start with the runtime, the pump with the server; each lowers its
     // own priority once running, so a thread just started can still show 0 (a CI run saw
-    // [10, 10, 10, 0]): wait until every one has done it.
+    // [19, 19, 19, 0]): wait until every one has done it.
     let deadline = Instant::now() + PATIENCE;
-    let lowered = |n: &[i64]| n.len() >= 3 && n.iter().all(|n| *n == 10);
+    let lowered = |n: &[i64]| n.len() >= 3 && n.iter().all(|n| *n == 19);
     let mut nice = thread_nice("hftbook-feed");
     while !lowered(&nice) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
         nice = thread_nice("hftbook-feed");
     }
     assert!(nice.len() >= 3, "{nice:?}");
-    assert!(nice.iter().all(|n| *n == 10), "{nice:?}");
+    assert!(nice.iter().all(|n| *n == 19), "{nice:?}");
     // The engine's own threads are left alone.
     assert!(thread_nice("hftbook-shard").iter().all(|n| *n == 0));
     drop(server);
@@ -766,12 +766,12 @@ fn idle_runs_the_server_threads_under_sched_idle() {
     )
     .unwrap();
     const SCHED_IDLE: i64 = 5;
-    // Other tests' servers run in this process too (nice 10, the normal policy): this
+    // Other tests' servers run in this process too (nice 19, the normal policy): this
     // server's threads are the ones under SCHED_IDLE, the pump and two tokio workers.
     let idle = || {
         thread_sched("hftbook-feed")
             .iter()
-            .filter(|(nice, policy)| (*nice, *policy) == (10, SCHED_IDLE))
+            .filter(|(nice, policy)| (*nice, *policy) == (19, SCHED_IDLE))
             .count()
     };
     let deadline = Instant::now() + PATIENCE;

@@ -789,7 +789,7 @@ impl PyEngineCore {
         self.engine.resume().map_err(|e| engine_error(py, e))
     }
     /// Start a feed server on this engine (see `hftbook.Engine.serve`).
-    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new(), nice=10, pump_interval_us=250, idle=false))]
+    #[pyo3(signature = (host, port, queue_capacity, stats_interval_ms = 250, token=None, allowed_origins=Vec::new(), nice=19, pump_interval_us=250, idle=false))]
     #[allow(clippy::too_many_arguments)]
     fn _serve(
         &self,
