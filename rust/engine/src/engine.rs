@@ -271,8 +271,7 @@ impl Filter {
 }
 
 /// A [`Filter`] as a shard checks it, once per offered event: the followed symbols as a
-/// bitset by symbol index (a hash lookup per event was most of a feed subscription's cost on
-/// the shard's path), the kind tests first.
+/// bitset by symbol index instead of a hash lookup, the kind tests first.
 #[derive(Debug)]
 struct FilterCheck {
     filter: Arc<Filter>,
@@ -492,8 +491,8 @@ fn write_some<'a>(
         let Ok(mut chunk) = tx.write_chunk_uninit(room) else {
             break;
         };
-        // A plain loop over both halves of the ring (`fill_from_iter` through
-        // an iterator chain cost ~50 instructions per offered event, most of them skipped).
+        // A plain loop over both halves of the ring (`fill_from_iter` through an iterator
+        // chain: 36 instructions per offered event against 24, most events skipped).
         let (a, b) = chunk.as_mut_slices();
         let mut wrote = 0;
         for slots in [a, b] {
